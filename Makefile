@@ -1,0 +1,34 @@
+# Two entry points: `make demo` and `make test`. Each creates .venv and installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+PERSONS ?= 100000
+
+.PHONY: demo test install bench clean
+
+$(BIN)/parcours: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/parcours
+
+demo: install
+	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --out $(DEMO)/data
+	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
+	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)
+	$(BIN)/parcours ingest identities $(DEMO)/data/identities.parquet -w $(DEMO)
+	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
+	$(BIN)/parcours build -w $(DEMO)
+	$(BIN)/parcours info -w $(DEMO)
+
+test: install
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: install
+	$(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) $(DEMO)

@@ -1,0 +1,210 @@
+"""Workspace configuration: `parcours.toml` (or `.yaml`) merged over the shipped defaults.
+
+Rules (channel classification, sub-channels, media plans, funnel stages) share one shape:
+`when` conditions that all must hold, and outputs. They are checked here, once, so the
+engine can compile them to expressions without second-guessing them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parcours.errors import ConfigError
+
+CONFIG_NAMES = ("parcours.toml", "parcours.yaml", "parcours.yml")
+RULE_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm", "referrer", "referrer_host",
+               "url", "interaction", "device", "channel", "source", "campaign")
+
+
+def default_config_text() -> str:
+    return resources.files("parcours").joinpath("defaults/parcours.toml").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str  # "in" (case-insensitive equality), "matches" (regex search), "present"
+    value: Any
+
+
+@dataclass(frozen=True)
+class Rule:
+    when: tuple[Condition, ...]
+    outputs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class JourneyRules:
+    lookback_days: int = 30
+    post_view_days: float = 1
+    report_lag_days: int = 2
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    path: str = "parcours.duckdb"
+    memory_limit: str = ""
+    temp_directory: str = ""
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    warehouse: WarehouseSettings
+    journeys: JourneyRules
+    direct_channels: tuple[str, ...]
+    default_channel: str
+    channel_rules: tuple[Rule, ...]
+    sub_channel_rules: tuple[Rule, ...]  # outputs: channel, name
+    channel_groups: dict[str, str]  # channel -> group
+    media_plan_rules: tuple[Rule, ...]
+    funnel_stages: tuple[str, ...]
+    funnel_rules: tuple[Rule, ...]
+    source: str = "defaults"
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+def load_config(workspace: Path) -> Config:
+    """Read the workspace's config file, if any, over the defaults."""
+    data = tomllib.loads(default_config_text())
+    source = "defaults"
+    for name in CONFIG_NAMES:
+        path = workspace / name
+        if path.exists():
+            data.update(_read(path))
+            source = str(path)
+            break
+    return parse_config(data, source)
+
+
+def _read(path: Path) -> dict:
+    try:
+        if path.suffix == ".toml":
+            loaded = tomllib.loads(path.read_text("utf-8"))
+        else:
+            loaded = yaml.safe_load(path.read_text("utf-8")) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot parse: {exc}", file=str(path)) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError("expected a table of settings at the top level", file=str(path))
+    return loaded
+
+
+def parse_config(data: dict, source: str = "defaults") -> Config:
+    known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
+             "media_plans", "funnel"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
+                              file=source)
+    wh = _settings(WarehouseSettings, data.get("warehouse", {}), "warehouse", source)
+    jr = _settings(JourneyRules, data.get("journeys", {}), "journeys", source)
+    if jr.lookback_days <= 0 or jr.post_view_days < 0 or jr.report_lag_days < 0:
+        raise ConfigError("lookback_days must be > 0, post_view_days and report_lag_days >= 0",
+                          file=source, field="journeys")
+    ch = data.get("channels", {})
+    funnel = data.get("funnel", {})
+    groups: dict[str, str] = {}
+    for group, members in data.get("channel_groups", {}).items():
+        for channel in _strings(members, f"channel_groups.{group}", source):
+            groups[channel] = group
+    return Config(
+        warehouse=wh,
+        journeys=jr,
+        direct_channels=tuple(_strings(ch.get("direct", ["direct"]), "channels.direct", source)),
+        default_channel=str(ch.get("default", "direct")),
+        channel_rules=_rules(ch.get("rules", []), "channels.rules", ("channel",),
+                             ("channel", "source", "campaign"), source),
+        sub_channel_rules=_rules(data.get("sub_channels", []), "sub_channels",
+                                 ("channel", "name"), ("channel", "name"), source),
+        channel_groups=groups,
+        media_plan_rules=_rules(data.get("media_plans", []), "media_plans", ("name",),
+                                ("name",), source),
+        funnel_stages=tuple(_strings(funnel.get("stages", []), "funnel.stages", source)),
+        funnel_rules=_rules(funnel.get("rules", []), "funnel.rules", ("stage",), ("stage",),
+                            source),
+        source=source,
+        raw=data,
+    )
+
+
+def _settings(cls, values: dict, section: str, source: str):
+    names = cls.__dataclass_fields__
+    for key in values:
+        if key not in names:
+            raise ConfigError(f"unknown setting; known: {', '.join(names)}", file=source,
+                              field=f"{section}.{key}")
+    try:
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value: {exc}", file=source, field=section) from None
+
+
+def _strings(value: Any, where: str, source: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("expected a string or a list of strings", file=source, field=where)
+    return value
+
+
+def _rules(items: list, where: str, required: tuple[str, ...], allowed: tuple[str, ...],
+           source: str) -> tuple[Rule, ...]:
+    if not isinstance(items, list):
+        raise ConfigError("expected a list of rules", file=source, field=where)
+    rules = []
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError("expected a table", file=source, field=at)
+        outputs = {k: v for k, v in item.items() if k != "when"}
+        for key in required:
+            if key not in outputs:
+                raise ConfigError(f"missing {key!r}", file=source, field=at)
+        for key, value in outputs.items():
+            if key not in allowed or not isinstance(value, str):
+                raise ConfigError(f"{key!r} is not a string output of this rule "
+                                  f"(allowed: {', '.join(allowed)})", file=source, field=at)
+            ref = template_field(value)
+            if ref is not None and ref not in RULE_FIELDS:
+                raise ConfigError(f"{value!r} names an unknown field", file=source, field=at)
+        rules.append(Rule(tuple(_conditions(item.get("when", {}), at, source)), outputs))
+    return tuple(rules)
+
+
+def _conditions(when: dict, at: str, source: str):
+    if not isinstance(when, dict):
+        raise ConfigError("'when' must be a table of conditions", file=source, field=at)
+    for key, value in when.items():
+        for suffix, op in (("_matches", "matches"), ("_present", "present"), ("", "in")):
+            if key.endswith(suffix) and key[: len(key) - len(suffix)] in RULE_FIELDS:
+                name = key[: len(key) - len(suffix)]
+                break
+        else:
+            raise ConfigError(f"unknown condition {key!r}; fields: {', '.join(RULE_FIELDS)}",
+                              file=source, field=at)
+        if op == "matches":
+            try:
+                re.compile(value)
+            except (re.error, TypeError) as exc:
+                raise ConfigError(f"bad regex {value!r}: {exc}", file=source, field=at) from None
+        elif op == "present":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key} takes true or false", file=source, field=at)
+        else:
+            value = tuple(v.lower() for v in _strings(value, f"{at}.{key}", source))
+        yield Condition(name, op, value)
+
+
+def template_field(value: str) -> str | None:
+    """`"{utm_source}"` names a field; anything else is a literal."""
+    m = re.fullmatch(r"\{(\w+)\}", value)
+    return m.group(1) if m else None
+

@@ -1,0 +1,213 @@
+"""Load files into the canonical tables: validate every row in the engine, keep the bad apart.
+
+A load is one transaction per file: valid rows whose key is not stored yet land together or
+not at all. Rejected rows are reported with file, row, field, value and reason. Row numbers
+are 1-based data rows (CSV: the header is not a row, so row N is line N+1 of the file).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from parcours import schema
+from parcours.errors import InvalidInput
+from parcours.schema import Field
+from parcours.warehouse import Warehouse
+
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n")
+_counter = itertools.count()
+
+
+@dataclass
+class Reject:
+    file: str
+    row: int
+    field: str
+    value: str | None
+    reason: str
+
+
+@dataclass
+class LoadResult:
+    file: str
+    table: str
+    rows_read: int = 0
+    inserted: int = 0
+    already_loaded: int = 0
+    rejected_rows: int = 0
+    rejects: list[Reject] = field(default_factory=list)  # the first SAMPLE of them
+    rejects_file: Path | None = None  # all of them, when there are any
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+SAMPLE = 20
+
+
+def load_file(wh: Warehouse, table: str, path: Path | str, *,
+              rejects_file: Path | None = None,
+              progress: Callable[[float], None] | None = None) -> LoadResult:
+    """Validate `path` and insert its new valid rows into `table`, in one transaction.
+
+    Rejected rows (all of them) go to `rejects_file` as CSV: file,row,field,value,reason.
+    """
+    path = Path(path)
+    fields = schema.fields(table)
+    if not path.is_file():
+        raise InvalidInput("no such file", file=str(path))
+    wh.ensure_canonical_tables()
+    tag = f"_stage{next(_counter)}"
+    staged, broken = wh.stage_file(path, {f.name: f.type for f in fields}, tag, progress)
+    present = set(staged.columns) - {"_row"}
+    missing = [f.name for f in fields if f.required and f.name not in present]
+    if table == "conversions" and not present & {"visitor_id", "user_id"}:
+        missing.append("visitor_id or user_id")
+    if missing:
+        raise InvalidInput(f"missing required column(s): {', '.join(missing)}", file=str(path))
+
+    checked = wh.materialize(f"{tag}_checked", _checked(staged, fields, table))
+    result = LoadResult(file=str(path), table=table)
+    result.ignored_columns = _header_extra(path, {f.name for f in fields})
+    result.rows_read = int(checked.count().execute()) + int(broken.count().execute())
+    rejects = _rejects(checked, broken, fields, str(path))
+    result.rejected_rows = int(rejects.row.nunique().execute())
+    if result.rejected_rows:
+        result.rejects = [Reject(**r) for r in rejects.limit(SAMPLE).to_pyarrow().to_pylist()]
+        if rejects_file is not None:
+            rejects_file.parent.mkdir(parents=True, exist_ok=True)
+            wh.con.to_csv(rejects, rejects_file)
+            result.rejects_file = rejects_file
+
+    valid = checked.filter(checked._ok).select([f.name for f in fields])
+    keys = list(schema.KEYS[table])
+    target = wh.table(table)
+    new = valid.anti_join(target, keys) if keys else valid
+    with wh.transaction():
+        before = wh.count(table)
+        wh.insert(table, new)
+        result.inserted = wh.count(table) - before
+    result.already_loaded = result.rows_read - result.rejected_rows - result.inserted
+    for name in (tag, f"_bad_{tag}", f"{tag}_checked"):
+        wh.drop(name)
+    return result
+
+
+def _checked(staged: ir.Table, fields: tuple[Field, ...], table: str) -> ir.Table:
+    """One row per staged row: typed values, one `_why_<field>` reason (null when fine), `_ok`."""
+    values, reasons = {}, {}
+    for f in fields:
+        raw = staged[f.name] if f.name in staged.columns else ibis.null(f.type)
+        value, why = _typed(raw, f)
+        values[f.name], reasons[f"_why_{f.name}"] = value, why
+        values[f"_raw_{f.name}"] = raw.cast("string")
+    if table == "conversions":
+        no_id = values["visitor_id"].isnull() & values["user_id"].isnull()
+        reasons["_why_visitor_id"] = ibis.ifelse(
+            no_id, "missing: a conversion needs a visitor_id or a user_id",
+            reasons["_why_visitor_id"])
+    out = staged.select("_row", **values, **reasons)
+    # Within one file a key seen again is a duplicate of its first row.
+    keys = schema.KEYS[table]
+    first = out._row.min().over(group_by=[out[k] for k in keys])
+    dup = ibis.ifelse(first != out._row, "duplicate key of row " + first.cast("string"), None)
+    key_why = f"_why_{keys[0]}"
+    out = out.mutate(**{key_why: out[key_why].coalesce(dup)})
+    ok = ibis.and_(*(out[name].isnull() for name in reasons))
+    return out.mutate(_ok=ok)
+
+
+def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
+    """(typed value, reason it is invalid or null) for one field."""
+    target = dt.dtype(f.type)
+    text = None
+    if raw.type().is_string():
+        text = raw.strip().nullif("")
+        raw_present = text.notnull()
+    else:
+        raw_present = raw.notnull()
+    if target.is_string():
+        value = text if text is not None else raw.cast("string")
+        bad = ibis.literal(False)
+        if f.choices:
+            value = value.lower()
+            bad = value.notnull() & ~value.isin(f.choices)
+        why = ibis.ifelse(bad, "must be one of " + ", ".join(f.choices), None)
+    elif target.is_timestamp():
+        if text is not None:
+            value = text.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
+        else:
+            value = raw.cast("timestamp")
+        why = ibis.ifelse(raw_present & value.isnull(), "not a valid timestamp", None)
+    elif target.is_date():
+        value = text.try_cast("date") if text is not None else raw.cast("date")
+        why = ibis.ifelse(raw_present & value.isnull(), "not a valid date (YYYY-MM-DD)", None)
+    elif target.is_boolean():
+        if text is not None:
+            low = text.lower()
+            value = ibis.cases((low.isin(_TRUE), True), (low.isin(_FALSE), False),
+                               else_=ibis.null("boolean"))
+        else:
+            value = raw.cast("boolean")
+        why = ibis.ifelse(raw_present & value.isnull(), "not a boolean (true/false)", None)
+    elif target.is_numeric():
+        value = text.try_cast(target) if text is not None else raw.try_cast(target)
+        kind = "an integer" if target.is_integer() else "a number"
+        why = ibis.cases((raw_present & value.isnull(), f"not {kind}"),
+                         (value < f.minimum if f.minimum is not None else ibis.literal(False),
+                          f"must be >= {f.minimum:g}" if f.minimum is not None else ""),
+                         else_=ibis.null("string"))
+    elif target.is_array():
+        if text is not None:
+            # "a|b" in CSV; '["a","b"]' when a JSON array was read as text.
+            is_json = text.startswith("[")
+            parts = ibis.ifelse(is_json, text.re_replace(r'[\[\]"]', "").split(","), text.split("|"))
+            value = parts.map(lambda x: x.strip()).filter(lambda x: x != "")
+        else:
+            value = raw.cast(target)
+        why = ibis.null("string")
+    elif target.is_map():
+        if text is not None:
+            js = text.try_cast("json")
+            value = ibis.ifelse(js.map.notnull(), js.cast(target), ibis.null(target))
+        else:
+            value = raw.cast(target)
+        why = ibis.ifelse(raw_present & value.isnull(), "not a JSON object of attributes", None)
+    else:  # pragma: no cover - schema only uses the types above
+        raise TypeError(f"no validation for {target}")
+    if f.required:
+        why = ibis.ifelse(~raw_present, "missing", why)
+    if f.default is not None:
+        value = ibis.ifelse(raw_present, value, ibis.literal(f.default, type=target))
+    return value.cast(target).name(f.name), why.cast("string")
+
+
+def _rejects(checked: ir.Table, broken: ir.Table, fields: tuple[Field, ...],
+             file: str) -> ir.Table:
+    parts = [
+        checked.filter(checked[f"_why_{f.name}"].notnull()).select(
+            file=ibis.literal(file), row=checked._row, field=ibis.literal(f.name),
+            value=checked[f"_raw_{f.name}"], reason=checked[f"_why_{f.name}"])
+        for f in fields
+    ]
+    parts.append(broken.select(file=ibis.literal(file), row=broken._row.cast("int64"),
+                               field=ibis.literal("*"), value=ibis.null("string"),
+                               reason=broken.reason))
+    return ibis.union(*parts).order_by(["row", "field"])
+
+
+def _header_extra(path: Path, known: set[str]) -> list[str]:
+    """Columns of a CSV that no field takes, so the user learns they were ignored."""
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return []
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    return [c for c in header if c not in known]
+

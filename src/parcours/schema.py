@@ -1,0 +1,103 @@
+"""Canonical tables (design.md section 3): columns, types and validation rules.
+
+One `Field` list per table drives three things: the warehouse DDL, ingest validation and
+the column order of rejects. Types are Ibis type strings so every engine reads them alike.
+Timestamps are stored as naive UTC (`timestamp`), the one form DuckDB and Spark agree on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+
+DEVICES = ("desktop", "mobile", "tablet", "other")
+INTERACTIONS = ("click", "view", "visit", "email", "sms", "call", "store")
+KINDS = ("sale", "lead", "custom")
+ORIGINS = ("online", "store", "call_centre")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # ibis type string: string, timestamp, float64, int64, boolean, array<string>, map<string, string>
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    default: object = None  # value used when the field is absent or empty
+    minimum: float | None = None
+
+
+TOUCHPOINTS = (
+    Field("event_id", "string", required=True),
+    Field("ts", "timestamp", required=True),
+    Field("visitor_id", "string", required=True),
+    Field("user_id", "string"),
+    Field("device", "string", choices=DEVICES, default="other"),
+    Field("interaction", "string", choices=INTERACTIONS, default="visit"),
+    Field("channel", "string"),
+    Field("source", "string"),
+    Field("campaign", "string"),
+    Field("media_plan", "string"),
+    Field("funnel_stage", "string"),
+    Field("pageviews", "int64", minimum=0),
+    Field("duration_s", "float64", minimum=0),
+    Field("utm_source", "string"),
+    Field("utm_medium", "string"),
+    Field("utm_campaign", "string"),
+    Field("referrer", "string"),
+    Field("url", "string"),
+)
+
+CONVERSIONS = (
+    Field("conversion_id", "string", required=True),
+    Field("ts", "timestamp", required=True),
+    Field("visitor_id", "string"),
+    Field("user_id", "string"),
+    Field("device", "string", choices=DEVICES, default="other"),
+    Field("kind", "string", choices=KINDS, default="sale"),
+    Field("revenue", "float64", minimum=0, default=0.0),
+    Field("new_customer", "boolean"),
+    Field("categories", "array<string>"),
+    Field("origin", "string", choices=ORIGINS, default="online"),
+    Field("attributes", "map<string, string>"),
+)
+
+IDENTITIES = (
+    Field("visitor_id", "string", required=True),
+    Field("user_id", "string", required=True),
+    Field("ts", "timestamp"),
+)
+
+COSTS = (
+    Field("date", "date", required=True),
+    Field("channel", "string", required=True),
+    Field("source", "string", default=""),
+    Field("campaign", "string", default=""),
+    Field("cost", "float64", required=True, minimum=0),
+)
+
+TABLES: dict[str, tuple[Field, ...]] = {
+    "touchpoints": TOUCHPOINTS,
+    "conversions": CONVERSIONS,
+    "identities": IDENTITIES,
+    "costs": COSTS,
+}
+
+# What makes a row the same row: loading it again adds nothing.
+KEYS: dict[str, tuple[str, ...]] = {
+    "touchpoints": ("event_id",),
+    "conversions": ("conversion_id",),
+    "identities": ("visitor_id", "user_id"),
+    "costs": ("date", "channel", "source", "campaign"),
+}
+
+
+def ibis_schema(table: str) -> ibis.Schema:
+    return ibis.schema({f.name: f.type for f in TABLES[table]})
+
+
+def fields(table: str) -> tuple[Field, ...]:
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise KeyError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}") from None
