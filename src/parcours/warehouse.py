@@ -99,16 +99,11 @@ class Warehouse:
 
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
         """Create or replace a table from an expression (inside the caller's transaction)."""
-        self._raw.execute(f'DROP TABLE IF EXISTS "{name}"')
-        sql = self.con.compile(expr)
-        self._raw.execute(f'CREATE TABLE "{name}" AS {sql}')
-        return self.con.table(name)
+        return self.con.create_table(name, expr, overwrite=True)
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         """A temporary table for intermediate steps; gone when the connection closes."""
-        sql = self.con.compile(expr)
-        self._raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
-        return self.con.table(name)
+        return self.con.create_table(name, expr, temp=True, overwrite=True)
 
     def drop(self, name: str) -> None:
         self._raw.execute(f'DROP TABLE IF EXISTS "{name}"')

@@ -1,0 +1,85 @@
+"""Channel classification: config rules compiled to Ibis expressions, evaluated in the engine.
+
+Fills channel/source/campaign for touches that do not carry them (from utm_* and referrer),
+then derives media plan, virtual sub-channel, channel group and funnel stage. Values that
+stay unknown read "(none)", as analytics tools show them, so drill-downs have no null rows.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from parcours.config import Condition, Config, Rule, template_field
+
+NONE = "(none)"
+
+
+def classify(tp: ir.Table, config: Config) -> ir.Table:
+    """Touchpoints with channel, source, campaign, media_plan, sub_channel, channel_group,
+    funnel_stage filled in."""
+    tp = tp.mutate(
+        referrer_host=tp.referrer.lower().re_extract(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#]+)", 1).nullif(""),
+        utm=tp.utm_source.coalesce(tp.utm_medium, tp.utm_campaign),
+    )
+    has_channel = tp.channel.strip().nullif("").notnull()
+    rules = config.channel_rules
+    channel = _first(tp, rules, lambda r: ibis.literal(r.outputs["channel"]),
+                     ibis.literal(config.default_channel))
+    source = _first(tp, rules, lambda r: _output(tp, r, "source"), ibis.null("string"))
+    campaign = _first(tp, rules, lambda r: _output(tp, r, "campaign"), ibis.null("string"))
+    tp = tp.mutate(
+        channel=ibis.ifelse(has_channel, tp.channel.strip(), channel),
+        source=ibis.ifelse(has_channel, tp.source, source.coalesce(tp.source)),
+        campaign=ibis.ifelse(has_channel, tp.campaign, campaign.coalesce(tp.campaign)),
+    )
+    tp = tp.mutate(source=_or_none(tp.source), campaign=_or_none(tp.campaign))
+
+    media = _first(tp, config.media_plan_rules, lambda r: ibis.literal(r.outputs["name"]),
+                   ibis.null("string"))
+    sub_rules = [Rule(r.when + (Condition("channel", "in", (r.outputs["channel"].lower(),)),),
+                      r.outputs) for r in config.sub_channel_rules]
+    sub = _first(tp, sub_rules, lambda r: ibis.literal(r.outputs["name"]), tp.channel)
+    group = tp.channel.substitute(config.channel_groups, else_="other") \
+        if config.channel_groups else ibis.literal("other")
+    stage = _first(tp, config.funnel_rules, lambda r: ibis.literal(r.outputs["stage"]),
+                   ibis.null("string"))
+    return tp.mutate(
+        media_plan=_or_none(tp.media_plan.coalesce(media)),
+        sub_channel=sub,
+        channel_group=group,
+        funnel_stage=tp.funnel_stage.strip().lower().nullif("").coalesce(stage),
+    ).drop("referrer_host", "utm")
+
+
+def _first(tp: ir.Table, rules, value, default) -> ir.Value:
+    """The value of the first rule whose conditions all hold (rules are ordered)."""
+    if not rules:
+        return default
+    return ibis.cases(*[(_matches(tp, r), value(r)) for r in rules], else_=default)
+
+
+def _matches(tp: ir.Table, rule: Rule) -> ir.BooleanValue:
+    return ibis.and_(*(_condition(tp, c) for c in rule.when)) if rule.when else ibis.literal(True)
+
+
+def _condition(tp: ir.Table, c: Condition) -> ir.BooleanValue:
+    col = tp[c.field].cast("string")
+    if c.op == "present":
+        present = col.strip().nullif("").notnull()
+        return present if c.value else ~present
+    if c.op == "matches":
+        return col.re_search(c.value).fill_null(False)
+    return col.lower().strip().isin(c.value).fill_null(False)
+
+
+def _output(tp: ir.Table, rule: Rule, key: str) -> ir.StringValue:
+    text = rule.outputs.get(key)
+    if text is None:
+        return ibis.null("string")
+    ref = template_field(text)
+    return tp[ref].cast("string") if ref else ibis.literal(text)
+
+
+def _or_none(col: ir.StringValue) -> ir.StringValue:
+    return col.strip().nullif("").fill_null(NONE)

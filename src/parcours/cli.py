@@ -1,0 +1,200 @@
+"""The `parcours` command: parse, call the engine, render. Nothing is computed here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from parcours import schema
+from parcours.errors import ParcoursError
+from parcours.workspace import Workspace
+
+app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.",
+                  no_args_is_help=True, add_completion=False)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+WorkspaceOpt = Annotated[Path, typer.Option(
+    "--workspace", "-w", envvar="PARCOURS_WORKSPACE", file_okay=False,
+    help="Workspace folder (config parcours.toml and warehouse). Default: current folder.")]
+
+
+class TableName(str, Enum):
+    touchpoints = "touchpoints"
+    conversions = "conversions"
+    identities = "identities"
+    costs = "costs"
+
+
+class SimFormat(str, Enum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+
+
+def _fail(exc: ParcoursError) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def init(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Create a workspace: the folder and a parcours.toml holding every default setting."""
+    ws = Workspace.init(workspace)
+    out.print(f"workspace ready at {ws.path}")
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    persons: Annotated[int, typer.Option(min=1, help="Number of people to simulate.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
+    days: Annotated[int, typer.Option(min=1, help="Length of the simulated period.")] = 90,
+    end: Annotated[str | None, typer.Option(help="Last simulated day, YYYY-MM-DD. Default: today (UTC).")] = None,
+    fmt: Annotated[SimFormat, typer.Option("--format", help="File format.")] = SimFormat.parquet,
+    touches_per_person: Annotated[float, typer.Option(help="Average touches per person.")] = 10.0,
+) -> None:
+    """Write simulated touchpoints, conversions, identities and costs, plus the truth.
+
+    truth.<fmt> holds, per day and channel, the true incremental conversions and revenue
+    (re-simulated with the channel switched off, same random draws); persons_truth.<fmt>
+    maps every visitor id to its real person.
+    """
+    from parcours.simulate import simulate as run
+
+    end_date = _date(end) if end else None
+    with _progress() as bar:
+        task = bar.add_task("simulating persons", total=persons)
+        res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
+                  touches_per_person=touches_per_person,
+                  progress=lambda done, total: bar.update(task, completed=done))
+    out.print(f"{res.persons:,} persons, {res.touchpoints:,} touchpoints, "
+              f"{res.conversions:,} conversions written to {out_dir}")
+    for name, path in res.files.items():
+        out.print(f"  {name:<14} {path}")
+
+
+@app.command()
+def ingest(
+    table: Annotated[TableName, typer.Argument(help="Table to load into.")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
+    workspace: WorkspaceOpt = Path("."),
+    allow_rejects: Annotated[bool, typer.Option(
+        "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
+    rejects: Annotated[Path | None, typer.Option(
+        help="Where to write rejected rows (CSV). Default: <workspace>/rejects/<file>.rejects.csv")] = None,
+) -> None:
+    """Validate files and load their rows. Each file is one transaction; reloading adds nothing.
+
+    Bad rows never enter the warehouse: each is reported with file, row, field and reason,
+    and all of them are written to a rejects file.
+    """
+    from parcours.ingest import load_file
+
+    any_rejected = False
+    with Workspace.init(workspace) as ws:
+        for path in files:
+            target = rejects or ws.path / "rejects" / f"{path.name}.rejects.csv"
+            try:
+                with _progress() as bar:
+                    task = bar.add_task(f"loading {path.name}", total=100)
+                    res = load_file(ws.warehouse, table.value, path, rejects_file=target,
+                                    progress=lambda pct: bar.update(task, completed=pct))
+            except ParcoursError as exc:
+                _fail(exc)
+            out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
+                      f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
+            if res.ignored_columns:
+                out.print(f"  ignored columns: {', '.join(res.ignored_columns)}")
+            if res.rejected_rows:
+                any_rejected = True
+                for r in res.rejects:
+                    out.print(f"  row {r.row}, field {r.field}: {r.reason}"
+                              + (f" (value {r.value!r})" if r.value is not None else ""))
+                if res.rejected_rows > len(res.rejects):
+                    out.print("  ...")
+                out.print(f"  all rejects: {res.rejects_file}")
+    if any_rejected and not allow_rejects:
+        err.print("[bold red]some rows were rejected[/] (use --allow-rejects to accept a partial load)")
+        raise typer.Exit(1)
+
+
+@app.command()
+def build(
+    workspace: WorkspaceOpt = Path("."),
+    as_of: Annotated[str | None, typer.Option(
+        help="Pretend today is this day (YYYY-MM-DD); conversions up to D-2 of it are built.")] = None,
+) -> None:
+    """Stitch identities and rebuild persons, journeys and touches (deterministic)."""
+    from parcours.journeys import build_journeys
+
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        try:
+            with _progress() as bar:
+                task = bar.add_task("building", total=6)
+
+                def step(name: str) -> None:
+                    bar.update(task, description=name, advance=1)
+
+                res = build_journeys(ws.warehouse, ws.config,
+                                     as_of=_date(as_of) if as_of else None, step=step)
+                bar.update(task, completed=6, description="built")
+        except ParcoursError as exc:
+            _fail(exc)
+    out.print(f"built up to {res.cut - dt.timedelta(seconds=1):%Y-%m-%d} (D-{ws.config.journeys.report_lag_days} "
+              f"of {res.as_of}): {res.persons:,} persons, {res.journeys:,} journeys "
+              f"({res.converting:,} converting), {res.touches:,} touches")
+
+
+@app.command()
+def info(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Row counts, date ranges, channels, persons and the stitched share."""
+    from parcours.inventory import describe
+
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        facts = describe(ws.warehouse)
+    t = Table(title=f"workspace {ws.path}")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    t.add_column("from")
+    t.add_column("to")
+    for name, (rows, lo, hi) in facts.tables.items():
+        t.add_row(name, f"{rows:,}", str(lo or ""), str(hi or ""))
+    out.print(t)
+    for line in facts.lines():
+        out.print(line)
+
+
+def _require_workspace(ws: Workspace) -> None:
+    if not (ws.path / ws.config.warehouse.path).exists():
+        err.print(f"[bold red]error:[/] no warehouse in {ws.path}; load data with `parcours ingest` first")
+        raise typer.Exit(2)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

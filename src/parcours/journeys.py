@@ -1,0 +1,165 @@
+"""Build persons, journeys and touches from the canonical tables (design.md section 3).
+
+Journey rules: a conversion's journey holds the person's touches in the lookback window
+before it (inclusive: a touch exactly `lookback_days` before counts), after the person's
+previous conversion (a touch at that very instant belongs to the earlier journey), with
+views only inside the post-view window. A person's touches after their last conversion
+form one non-converting journey (same windows, ending at its last touch): data-driven
+models need them. Conversions after D-`report_lag_days` are not built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from parcours.channels import classify
+from parcours.config import Config
+from parcours.identity import stitch
+from parcours.warehouse import Warehouse
+
+TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
+                 "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
+                 "pageviews", "duration_s")
+DERIVED = ("persons", "journeys", "touches", "build_meta")
+
+
+@dataclass
+class BuildResult:
+    as_of: dt.date
+    cut: dt.datetime  # conversions strictly before this instant are built
+    persons: int
+    journeys: int
+    converting: int
+    touches: int
+
+
+def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
+    """First instant not reported: with D-2, midnight starting yesterday."""
+    return dt.datetime.combine(as_of - dt.timedelta(days=report_lag_days - 1), dt.time())
+
+
+def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
+                   step: Callable[[str], None] = lambda name: None) -> BuildResult:
+    """Replace persons, journeys and touches in one transaction; same input, same tables."""
+    as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
+    rules = config.journeys
+    cut = report_cut(as_of, rules.report_lag_days)
+    tp_raw, conv_raw = wh.table("touchpoints"), wh.table("conversions")
+
+    step("stitching identities")
+    persons = wh.materialize("_persons", stitch(wh, tp_raw, conv_raw, wh.table("identities")))
+    visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
+    users = persons.filter(persons.kind == "user").select(user_id="id", uperson="person_id")
+
+    step("classifying touches")
+    tp = classify(tp_raw.filter(tp_raw.ts < cut), config).join(visitors, "visitor_id")
+    tp = wh.materialize("_tp", tp.select(tp.vperson.name("person_id"),
+                                         *TOUCH_COLUMNS))
+
+    step("ordering conversions")
+    conv = conv_raw.filter(conv_raw.ts < cut)
+    cols = conv.columns
+    conv = conv.left_join(visitors, conv.visitor_id == visitors.visitor_id)
+    conv = conv.select(*cols, "vperson")
+    conv = conv.left_join(users, conv.user_id == users.user_id).select(*cols, "vperson", "uperson")
+    conv = conv.mutate(person_id=conv.vperson.coalesce(conv.uperson)).drop("vperson", "uperson")
+    order = ibis.window(group_by=conv.person_id, order_by=[conv.ts, conv.conversion_id])
+    conv = wh.materialize("_conv", conv.mutate(prev_ts=conv.ts.lag().over(order)))
+
+    step("assigning touches to journeys")
+    touches = _assign(tp, conv, rules.lookback_days, rules.post_view_days)
+    pos = ibis.window(group_by=touches.journey_id, order_by=[touches.ts, touches.event_id])
+    touches = touches.mutate(position=ibis.row_number().over(pos) + 1,
+                             n=touches.count().over(ibis.window(group_by=touches.journey_id)))
+    touches = wh.materialize("_touches", touches.select(
+        "journey_id", "person_id", "position", "n", *TOUCH_COLUMNS))
+
+    step("summarising journeys")
+    journeys = _journeys(touches, conv)
+
+    step("writing tables")
+    with wh.transaction():
+        wh.replace("persons", persons.order_by(["kind", "id"]))
+        wh.replace("touches", touches.order_by(["journey_id", "position"]))
+        wh.replace("journeys", journeys.order_by("journey_id"))
+        wh.replace("build_meta", ibis.memtable({
+            "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
+            "post_view_days": [float(rules.post_view_days)],
+            "report_lag_days": [rules.report_lag_days], "config": [config.source],
+        }))
+    j = wh.table("journeys")
+    return BuildResult(
+        as_of=as_of, cut=cut,
+        persons=int(wh.table("persons").person_id.nunique().execute()),
+        journeys=int(j.count().execute()),
+        converting=int(j.converted.sum().execute() or 0),
+        touches=wh.count("touches"),
+    )
+
+
+def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: float) -> ir.Table:
+    """Touches with the journey they belong to: a conversion's, else the person's open one."""
+    lookback = ibis.interval(days=lookback_days)
+    post_view = ibis.interval(seconds=int(round(post_view_days * 86400)))
+    c = conv.select("person_id", "conversion_id", conv_ts="ts", prev_ts="prev_ts")
+    j = tp.join(c, [tp.person_id == c.person_id, tp.ts <= c.conv_ts,
+                    tp.ts >= c.conv_ts - lookback])
+    j = j.filter(j.prev_ts.isnull() | (j.ts > j.prev_ts),
+                 (j.interaction != "view") | (j.ts >= j.conv_ts - post_view))
+    converting = j.select(journey_id="c:" + j.conversion_id, person_id=j.person_id,
+                          **{k: j[k] for k in TOUCH_COLUMNS})
+
+    last = conv.group_by("person_id").agg(last_conv=conv.ts.max())
+    rest = tp.left_join(last, "person_id")
+    rest = rest.filter(rest.last_conv.isnull() | (rest.ts > rest.last_conv))
+    rest = rest.mutate(end=rest.ts.max().over(ibis.window(group_by=rest.person_id)))
+    rest = rest.filter(rest.ts >= rest.end - lookback,
+                       (rest.interaction != "view") | (rest.ts >= rest.end - post_view))
+    open_ = rest.select(journey_id="n:" + rest.person_id, person_id=rest.person_id,
+                        **{k: rest[k] for k in TOUCH_COLUMNS})
+    return converting.union(open_)
+
+
+def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
+    t = touches
+    agg = t.group_by("journey_id").agg(
+        person_id=t.person_id.first(),
+        first_ts=t.ts.min(), last_ts=t.ts.max(), n_touches=t.count(),
+        n_channels=t.channel.nunique(),
+        touch_devices=t.device.collect(distinct=True),
+        channels=t.channel.collect(order_by=t.position),
+    )
+    c = conv.mutate(journey_id="c:" + conv.conversion_id)
+    j = c.left_join(agg, "journey_id")
+    conv_device = ibis.ifelse(j.origin == "online", ibis.array([j.device]),
+                              ibis.literal([], type="array<string>"))
+    devices = j.touch_devices.coalesce(ibis.literal([], type="array<string>")).union(conv_device).sort()
+    converting = j.select(
+        journey_id=j.journey_id, person_id=j.person_id, conversion_id=j.conversion_id,
+        converted=ibis.literal(True), conv_ts=j.ts, kind=j.kind, revenue=j.revenue,
+        new_customer=j.new_customer, categories=j.categories, origin=j.origin,
+        attributes=j.attributes, conv_device=j.device, first_ts=j.first_ts, last_ts=j.last_ts,
+        lag_s=j.ts.epoch_seconds() - j.first_ts.epoch_seconds(),
+        n_touches=j.n_touches.fill_null(0), n_channels=j.n_channels.fill_null(0),
+        n_devices=devices.length(), devices=devices,
+        channels=j.channels.coalesce(ibis.literal([], type="array<string>")),
+    )
+    a = agg.filter(agg.journey_id.startswith("n:"))
+    s = converting.schema()
+    open_ = a.select(
+        journey_id=a.journey_id, person_id=a.person_id,
+        conversion_id=ibis.null(s["conversion_id"]), converted=ibis.literal(False),
+        conv_ts=ibis.null(s["conv_ts"]), kind=ibis.null(s["kind"]),
+        revenue=ibis.literal(0.0, type=s["revenue"]), new_customer=ibis.null(s["new_customer"]),
+        categories=ibis.null(s["categories"]), origin=ibis.null(s["origin"]),
+        attributes=ibis.null(s["attributes"]), conv_device=ibis.null(s["conv_device"]),
+        first_ts=a.first_ts, last_ts=a.last_ts, lag_s=ibis.null(s["lag_s"]),
+        n_touches=a.n_touches, n_channels=a.n_channels,
+        n_devices=a.touch_devices.length(), devices=a.touch_devices.sort(), channels=a.channels,
+    )
+    return converting.union(open_)

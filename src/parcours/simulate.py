@@ -1,0 +1,399 @@
+"""Synthetic touchpoints and conversions with a known incremental effect per channel.
+
+Model (per person p and day d): exposure to channel c decays geometrically,
+    E_c[p, d] = w * touches_c[p, d] + DECAY * E_c[p, d-1]   (w = 0.3 for views, 1 otherwise),
+the conversion hazard is additive,
+    lambda[p, d] = k_p * (base + sum_c beta_c * E_c[p, d]),   P(convert) = 1 - exp(-lambda),
+and a conversion happens when a uniform draw U[p, d] falls below P. The truth of channel c
+is re-simulated with c switched off and the *same* U (common random numbers): its true
+incremental conversions are conv(all) - conv(without c), day by day. Touches are written
+with their channel half the time and only with utm/referrer the other half, so classifying
+them is part of what the engine must get right.
+
+Uses base only (no warehouse): NumPy arrays, PyArrow files; persons in fixed-size chunks,
+so memory stays flat and the same seed gives the same people whatever their number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+CHUNK = 20_000  # persons per chunk; fixed so results do not depend on the total
+DECAY = 0.8
+VIEW_WEIGHT = 0.3
+BASE = 0.00015
+DEVICE_TYPES = np.array(["desktop", "mobile", "tablet"])
+STAGES = np.array(["awareness", "consideration", "intent", "cart"])
+CATEGORIES = np.array(["fashion", "home", "beauty", "electronics", "sports", "kids"])
+SEGMENTS = np.array(["premium", "mass", "young", "family"])
+TIERS = np.array(["none", "silver", "gold", "platinum"])
+REGIONS = np.array(["idf", "aura", "paca", "occitanie", "hdf", "grand_est"])
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    share: float  # of touches
+    beta: float  # hazard lift per unit of exposure
+    medium: str | None  # utm_medium when only utm is written; None: referrer or nothing
+    sources: dict[str, tuple[str, ...]]  # source -> campaigns
+    view_share: float = 0.0
+    interaction: str = "click"
+    cpc: float = 0.0
+    cpm: float = 0.0
+    plan: str = "(none)"
+    always_labelled: bool = False
+
+
+CHANNELS = (
+    Channel("paid_search", 0.17, 0.0016, "cpc",
+            {"google": ("brand_fr", "generic_shoes", "generic_home"), "bing": ("brand_fr", "generic_all")},
+            cpc=0.8, plan="always_on_search"),
+    Channel("display", 0.15, 0.0005, "display",
+            {"criteo": ("retargeting_q4", "prospecting_q4"), "dv360": ("awareness_video",)},
+            view_share=0.75, cpc=0.4, cpm=4.0, plan="q4_acquisition"),
+    Channel("affiliation", 0.07, 0.0014, "affiliate",
+            {"awin": ("cashback", "vouchers"), "effinity": ("coupons",)}, cpc=0.3,
+            plan="performance_partners"),
+    Channel("email", 0.12, 0.0010, "email",
+            {"newsletter": ("weekly", "black_friday"), "crm": ("welcome", "winback")},
+            interaction="email", cpc=0.002, plan="crm_calendar"),
+    Channel("sms", 0.04, 0.0009, "sms", {"sms_provider": ("flash_sale", "reminder")},
+            interaction="sms", cpc=0.05, plan="crm_calendar"),
+    Channel("social", 0.10, 0.0005, "paid_social",
+            {"facebook": ("prospecting_video", "retargeting"), "instagram": ("stories",),
+             "tiktok": ("ugc_q4",)}, view_share=0.6, cpc=0.6, cpm=6.0, plan="q4_acquisition"),
+    Channel("organic_search", 0.12, 0.0008, None,
+            {"google.com": ("(none)",), "bing.com": ("(none)",), "qwant.com": ("(none)",)},
+            interaction="visit"),
+    Channel("direct", 0.12, 0.0004, None, {"(none)": ("(none)",)}, interaction="visit"),
+    Channel("referral", 0.04, 0.0006, None,
+            {"blog-mode.fr": ("(none)",), "forum-deco.com": ("(none)",)}, interaction="visit"),
+    Channel("store", 0.04, 0.0025, None, {"store": ("paris", "lyon", "lille")},
+            interaction="store", always_labelled=True),
+    Channel("call_centre", 0.03, 0.0020, None, {"call_centre": ("inbound",)},
+            interaction="call", always_labelled=True),
+)
+OFFLINE = {"store", "call_centre"}
+
+
+@dataclass
+class SimulationResult:
+    files: dict[str, Path]
+    touchpoints: int
+    conversions: int
+    persons: int
+
+
+def _campaign_catalogue():
+    """Flat arrays over every (channel, source, campaign), to draw and to aggregate costs."""
+    rows = [(ci, s, c) for ci, ch in enumerate(CHANNELS) for s, camps in ch.sources.items()
+            for c in camps]
+    ch_idx = np.array([r[0] for r in rows])
+    return rows, ch_idx
+
+
+def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
+             end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
+             progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
+    """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError("fmt must be 'parquet' or 'csv'")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    end = end or dt.datetime.now(dt.timezone.utc).date()
+    start = end - dt.timedelta(days=days - 1)
+    t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.timezone.utc).timestamp())
+    rows, camp_channel = _campaign_catalogue()
+    writers = _Writers(out, fmt)
+    costs = np.zeros((days, len(rows)))
+    truth = np.zeros((len(CHANNELS) + 1, days, 2))  # [channel or base, day, (conv, revenue)]
+    n_tp = n_conv = 0
+    for first in range(0, persons, CHUNK):
+        size = min(CHUNK, persons - first)
+        rng = np.random.default_rng([seed, first // CHUNK])
+        chunk = _simulate_chunk(rng, first, size, days, t0, touches_per_person, rows, camp_channel)
+        writers.write("touchpoints", chunk["touchpoints"])
+        writers.write("conversions", chunk["conversions"])
+        writers.write("identities", chunk["identities"])
+        writers.write("persons_truth", chunk["persons_truth"])
+        costs += chunk["costs"]
+        truth += chunk["truth"]
+        n_tp += chunk["touchpoints"].num_rows
+        n_conv += chunk["conversions"].num_rows
+        progress(first + size, persons)
+    writers.write("costs", _costs_table(costs, rows, start))
+    writers.write("truth", _truth_table(truth, start))
+    return SimulationResult(writers.close(), n_tp, n_conv, persons)
+
+
+def _simulate_chunk(rng, first, P, D, t0, per_person, rows, camp_channel):
+    C = len(CHANNELS)
+    pid = np.arange(first, first + P)
+    # People: devices, accounts, CRM profile, propensity.
+    n_dev = rng.choice([1, 2, 3], size=P, p=[0.55, 0.35, 0.10])
+    dev_type = rng.choice(3, size=(P, 3), p=[0.45, 0.45, 0.10])
+    account = rng.random(P) < 0.55
+    logged = (rng.random((P, 3)) < np.array([0.85, 0.7, 0.7])) & account[:, None]
+    prior_customer = rng.random(P) < 0.35
+    propensity = rng.gamma(2.0, 0.5, size=P)
+    favourite = rng.choice(C, size=P, p=[c.share for c in CHANNELS])
+
+    # Touches: how many, when, which channel, device, source, campaign.
+    counts = rng.poisson(rng.gamma(1.0, per_person, size=P))
+    T = int(counts.sum())
+    owner = np.repeat(np.arange(P), counts)
+    day = rng.integers(0, D, size=T)
+    sec = rng.integers(0, 86400, size=T)
+    order = np.lexsort((sec, day, owner))
+    owner, day, sec = owner[order], day[order], sec[order]
+    channel = np.where(rng.random(T) < 0.4, favourite[owner],
+                       rng.choice(C, size=T, p=[c.share for c in CHANNELS]))
+    camp = np.empty(T, dtype=np.int64)
+    for ci in range(C):
+        mask = channel == ci
+        choices = np.flatnonzero(camp_channel == ci)
+        camp[mask] = rng.choice(choices, size=int(mask.sum()))
+    is_view = rng.random(T) < np.array([c.view_share for c in CHANNELS])[channel]
+    offline = np.isin(channel, [i for i, c in enumerate(CHANNELS) if c.name in OFFLINE])
+    dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
+    weight = np.where(is_view, VIEW_WEIGHT, 1.0)
+
+    # Conversions: hazard from decayed exposure; the same draws for every scenario.
+    U = rng.random((P, D))
+    contrib = np.zeros((C, P, D))
+    for ci, ch in enumerate(CHANNELS):
+        m = channel == ci
+        daily = np.bincount(owner[m] * D + day[m], weights=weight[m], minlength=P * D).reshape(P, D)
+        expo = np.zeros((P, D))
+        expo[:, 0] = daily[:, 0]
+        for d in range(1, D):
+            expo[:, d] = daily[:, d] + DECAY * expo[:, d - 1]
+        contrib[ci] = ch.beta * expo
+    k = propensity[:, None]
+    lam = k * (BASE + contrib.sum(axis=0))
+    converts = U < 1 - np.exp(-lam)
+    revenue_draw = np.round(rng.lognormal(4.2, 0.6, size=(P, D)), 2)
+    is_lead = rng.random((P, D)) < 0.15
+    value = np.where(is_lead, 0.0, revenue_draw)
+    truth = np.zeros((C + 1, D, 2))
+    for ci in range(C):
+        without = U < 1 - np.exp(-(lam - k * contrib[ci]))
+        gained = converts & ~without
+        truth[ci, :, 0] = gained.sum(axis=0)
+        truth[ci, :, 1] = (gained * value).sum(axis=0)
+    base_only = converts & (U < 1 - np.exp(-k * BASE))
+    truth[C, :, 0] = base_only.sum(axis=0)
+    truth[C, :, 1] = (base_only * value).sum(axis=0)
+
+    conv_p, conv_d = np.nonzero(converts)
+    conversions = _conversions(rng, conv_p, conv_d, first, t0, owner, day, sec,
+                                                dev, offline, dev_type, account, logged,
+                                                prior_customer, is_lead, value, channel)
+    touchpoints = _touchpoints(rng, first, owner, day, sec, channel, camp, is_view, offline, dev,
+                               dev_type, account, logged, t0, rows)
+    identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, logged, t0, D)
+    costs = np.zeros((D, len(rows)))
+    unit = np.where(is_view, np.array([c.cpm / 1000 for c in CHANNELS])[channel],
+                    np.array([c.cpc for c in CHANNELS])[channel])
+    np.add.at(costs, (day, camp), unit)
+    return {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
+            "persons_truth": persons_truth, "costs": costs, "truth": truth}
+
+
+def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise(prefix, pa.array(numbers).cast(pa.string()), "")
+
+
+def _visitor_ids(person: np.ndarray, dev: np.ndarray) -> pa.Array:
+    """`v<person>-<device>`, device 'o' for the offline (store/call) identity."""
+    suffix = pa.array(np.where(dev < 0, "o", dev.astype(str)))
+    return pc.binary_join_element_wise("v", pa.array(person).cast(pa.string()), "-", suffix, "")
+
+
+def _ts(t0: int, day: np.ndarray, sec: np.ndarray) -> pa.Array:
+    return pa.array((t0 + day * 86400 + sec) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
+
+
+def _touchpoints(rng, first, owner, day, sec, channel, camp, is_view, offline, dev, dev_type,
+                 account, logged, t0, rows):
+    T = len(owner)
+    names = np.array([c.name for c in CHANNELS])
+    src = np.array([r[1] for r in rows])[camp]
+    cmp_ = np.array([r[2] for r in rows])[camp]
+    plan = np.array([CHANNELS[r[0]].plan for r in rows])[camp]
+    interaction = np.array([c.interaction for c in CHANNELS])[channel]
+    interaction = np.where(is_view, "view", interaction)
+    labelled = (rng.random(T) < 0.5) | np.array([c.always_labelled for c in CHANNELS])[channel]
+    medium = np.array([c.medium or "" for c in CHANNELS])[channel]
+    uses_utm = ~labelled & (medium != "")
+    uses_ref = ~labelled & np.isin(names[channel], ["organic_search", "referral"])
+    device = np.where(offline, "other", DEVICE_TYPES[dev_type[owner, dev]])
+    dev_for_id = np.where(offline, -1, dev)
+    logged_touch = np.where(offline, account[owner], logged[owner, dev]) & (
+        offline | (rng.random(T) < 0.4))
+    visit_like = np.isin(interaction, ["click", "visit"])
+    pageviews = np.where(visit_like, 1 + rng.poisson(2.5, size=T), 0)
+    duration = np.round(pageviews * rng.exponential(45.0, size=T), 1)
+    ordinal = np.arange(T) - np.searchsorted(owner, owner)  # touch number within person
+    stage = STAGES[np.minimum(ordinal // 3, 3)]
+
+    def opt(values, mask):
+        return pc.if_else(pa.array(mask, type=pa.bool_()), pa.array(values, type=pa.string()), None)
+
+    return pa.table({
+        "event_id": _ids(f"e{first}-", np.arange(T)),
+        "ts": _ts(t0, day, sec),
+        "visitor_id": _visitor_ids(first + owner, dev_for_id),
+        "user_id": opt(np.char.add("u", (first + owner).astype(str)), logged_touch),
+        "device": pa.array(device),
+        "interaction": pa.array(interaction),
+        "channel": opt(names[channel], labelled),
+        "source": opt(src, labelled & (src != "(none)")),
+        "campaign": opt(cmp_, labelled & (cmp_ != "(none)")),
+        "media_plan": opt(plan, labelled & (plan != "(none)")),
+        "funnel_stage": opt(stage, rng.random(T) < 0.6),
+        "pageviews": pa.array(pageviews, mask=~visit_like),
+        "duration_s": pa.array(duration, mask=~visit_like),
+        "utm_source": opt(src, uses_utm),
+        "utm_medium": opt(medium, uses_utm),
+        "utm_campaign": opt(cmp_, uses_utm),
+        "referrer": opt(np.char.add(np.char.add("https://www.", src), "/"), uses_ref),
+    })
+
+
+def _conversions(rng, conv_p, conv_d, first, t0, owner, day, sec, dev, offline, dev_type,
+                 account, logged, prior_customer, is_lead, value, channel):
+    n = len(conv_p)
+    # The last touch before the conversion's day ends decides device and time.
+    key_touch = owner.astype(np.int64) * 10**6 + day * 86400 // 100 + sec // 100
+    key_day_end = conv_p.astype(np.int64) * 10**6 + (conv_d + 1) * 86400 // 100
+    idx = np.searchsorted(key_touch, key_day_end) - 1
+    has_prev = (idx >= 0) & (owner[np.maximum(idx, 0)] == conv_p)
+    same_day = has_prev & (day[np.maximum(idx, 0)] == conv_d)
+    last_sec = np.where(same_day, sec[np.maximum(idx, 0)], -1)
+    conv_sec = np.minimum(86399, np.maximum(last_sec + rng.integers(60, 1800, size=n),
+                                            rng.integers(0, 86400, size=n)))
+    last_offline = has_prev & offline[np.maximum(idx, 0)]
+    p_store = np.where(last_offline, 0.6, 0.12)
+    r = rng.random(n)
+    origin = np.where(account[conv_p] & (r < p_store), "store",
+                      np.where(account[conv_p] & (r < p_store + 0.06), "call_centre", "online"))
+    online = origin == "online"
+    d = np.where(has_prev & ~last_offline, dev[np.maximum(idx, 0)], 0)
+    device = np.where(online, DEVICE_TYPES[dev_type[conv_p, d]], "other")
+    with_user = account[conv_p] & (~online | logged[conv_p, d])
+    lead = is_lead[conv_p, conv_d]
+    revenue = value[conv_p, conv_d]
+    # New customer: not a customer before, and this is their first sale in the period.
+    sale = ~lead
+    first_sale = np.zeros(n, dtype=bool)
+    if n:
+        sale_idx = np.flatnonzero(sale)
+        _, first_pos = np.unique(conv_p[sale_idx], return_index=True)
+        first_sale[sale_idx[first_pos]] = True
+    new_customer = ~prior_customer[conv_p] & (first_sale | lead)
+    cats = np.sort(rng.choice(len(CATEGORIES), size=(n, 2)), axis=1)
+    n_cat = np.where(lead, 0, np.where(rng.random(n) < 0.5, 1, 2 - (cats[:, 0] == cats[:, 1])))
+    offsets = np.concatenate([[0], np.cumsum(n_cat)]).astype(np.int32)
+    flat = CATEGORIES[cats[np.arange(2)[None, :] < n_cat[:, None]]]
+    categories = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.string()))
+    person = first + conv_p
+    attributes = pc.if_else(pa.array(account[conv_p], type=pa.bool_()), pc.binary_join_element_wise(
+        '{"segment": "', pa.array(SEGMENTS[person % len(SEGMENTS)]),
+        '", "loyalty_tier": "', pa.array(TIERS[(person * 7) % len(TIERS)]),
+        '", "region": "', pa.array(REGIONS[(person * 13) % len(REGIONS)]), '"}', ""), None)
+    visitor = _visitor_ids(first + conv_p, d)
+    return pa.table({
+        "conversion_id": _ids(f"o{first}-", np.arange(n)),
+        "ts": _ts(t0, conv_d, conv_sec),
+        "visitor_id": pc.if_else(pa.array(online), visitor, None),
+        "user_id": pc.if_else(pa.array(with_user),
+                              pa.array(np.char.add("u", (first + conv_p).astype(str))), None),
+        "device": pa.array(device),
+        "kind": pa.array(np.where(lead, "lead", "sale")),
+        "revenue": pa.array(revenue),
+        "new_customer": pa.array(new_customer),
+        "categories": categories,
+        "origin": pa.array(origin),
+        "attributes": attributes,
+    })
+
+
+def _identities(rng, first, P, n_dev, dev_type, logged, t0, D):
+    p, d = np.nonzero(logged & (np.arange(3)[None, :] < n_dev[:, None]))
+    when = rng.integers(0, D * 86400, size=len(p))
+    ident = pa.table({
+        "visitor_id": _visitor_ids(first + p, d),
+        "user_id": pa.array(np.char.add("u", (first + p).astype(str))),
+        "ts": pa.array((t0 + when) * 1_000_000, type=pa.timestamp("us", tz="UTC")),
+    })
+    ap, ad = np.nonzero(np.arange(3)[None, :] < n_dev[:, None])
+    ap = np.concatenate([ap, np.arange(P)])
+    ad = np.concatenate([ad, np.full(P, -1)])
+    truth = pa.table({"visitor_id": _visitor_ids(first + ap, ad),
+                      "person": pa.array(first + ap)})
+    return ident, truth
+
+
+def _costs_table(costs: np.ndarray, rows, start: dt.date) -> pa.Table:
+    d, c = np.nonzero(costs)
+    return pa.table({
+        "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),
+        "channel": pa.array([CHANNELS[rows[i][0]].name for i in c]),
+        "source": pa.array([rows[i][1] for i in c]),
+        "campaign": pa.array([rows[i][2] for i in c]),
+        "cost": pa.array(np.round(costs[d, c], 2)),
+    })
+
+
+def _truth_table(truth: np.ndarray, start: dt.date) -> pa.Table:
+    names = [c.name for c in CHANNELS] + ["(base)"]
+    ci, d = np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij")
+    ci, d = ci.ravel(), d.ravel()
+    return pa.table({
+        "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),
+        "channel": pa.array([names[i] for i in ci]),
+        "incremental_conversions": pa.array(truth[ci, d, 0]),
+        "incremental_revenue": pa.array(np.round(truth[ci, d, 1], 2)),
+    })
+
+
+class _Writers:
+    """One file per table, written chunk by chunk."""
+
+    def __init__(self, out: Path, fmt: str):
+        self.out, self.fmt, self.open = out, fmt, {}
+
+    def write(self, name: str, table: pa.Table) -> None:
+        if self.fmt == "csv":
+            table = _flatten_for_csv(table)
+        if name not in self.open:
+            path = self.out / f"{name}.{self.fmt}"
+            writer = (pq.ParquetWriter(path, table.schema) if self.fmt == "parquet"
+                      else pcsv.CSVWriter(path, table.schema))
+            self.open[name] = (path, writer)
+        self.open[name][1].write_table(table)
+
+    def close(self) -> dict[str, Path]:
+        for _, writer in self.open.values():
+            writer.close()
+        return {name: path for name, (path, _) in self.open.items()}
+
+
+def _flatten_for_csv(table: pa.Table) -> pa.Table:
+    """Lists become `a|b`, as ingest reads them from CSV."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_list(f.type):
+            joined = pc.binary_join(table.column(i), "|")
+            table = table.set_column(i, f.name, joined)
+    return table
