@@ -26,12 +26,16 @@ def classify(tp: ir.Table, config: Config) -> ir.Table:
     rules = config.channel_rules
     channel = _first(tp, rules, lambda r: ibis.literal(r.outputs["channel"]),
                      ibis.literal(config.default_channel))
-    source = _first(tp, rules, lambda r: _output(tp, r, "source"), ibis.null("string"))
-    campaign = _first(tp, rules, lambda r: _output(tp, r, "campaign"), ibis.null("string"))
+    # What a rule does not set comes from the row itself: its own value, else its utm.
+    fallback = {"source": tp.source.coalesce(tp.utm_source, tp.referrer_host),
+                "campaign": tp.campaign.coalesce(tp.utm_campaign)}
+    source = _first(tp, rules, lambda r: _output(tp, r, "source", fallback), fallback["source"])
+    campaign = _first(tp, rules, lambda r: _output(tp, r, "campaign", fallback),
+                      fallback["campaign"])
     tp = tp.mutate(
         channel=ibis.ifelse(has_channel, tp.channel.strip(), channel),
-        source=ibis.ifelse(has_channel, tp.source, source.coalesce(tp.source)),
-        campaign=ibis.ifelse(has_channel, tp.campaign, campaign.coalesce(tp.campaign)),
+        source=ibis.ifelse(has_channel, tp.source, source),
+        campaign=ibis.ifelse(has_channel, tp.campaign, campaign),
     )
     tp = tp.mutate(source=_or_none(tp.source), campaign=_or_none(tp.campaign))
 
@@ -73,10 +77,10 @@ def _condition(tp: ir.Table, c: Condition) -> ir.BooleanValue:
     return col.lower().strip().isin(c.value).fill_null(False)
 
 
-def _output(tp: ir.Table, rule: Rule, key: str) -> ir.StringValue:
+def _output(tp: ir.Table, rule: Rule, key: str, fallback: dict) -> ir.StringValue:
     text = rule.outputs.get(key)
     if text is None:
-        return ibis.null("string")
+        return fallback[key]
     ref = template_field(text)
     return tp[ref].cast("string") if ref else ibis.literal(text)
 

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parcours import schema
 from parcours.errors import ParcoursError
 from parcours.workspace import Workspace
 

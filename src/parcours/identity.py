@@ -45,6 +45,7 @@ def stitch(wh: Warehouse, touchpoints: ir.Table, conversions: ir.Table,
 
     visitors = ibis.union(
         touchpoints.select("visitor_id"),
+        edges.select("visitor_id"),
         conversions.filter(conversions.visitor_id.notnull()).select("visitor_id"),
         distinct=True,
     )

@@ -7,7 +7,6 @@ are 1-based data rows (CSV: the header is not a row, so row N is line N+1 of the
 
 from __future__ import annotations
 
-import csv
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +64,8 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
         raise InvalidInput("no such file", file=str(path))
     wh.ensure_canonical_tables()
     tag = f"_stage{next(_counter)}"
-    staged, broken = wh.stage_file(path, {f.name: f.type for f in fields}, tag, progress)
+    staged = wh.stage_file(path, {f.name: f.type for f in fields}, tag, progress)
+    staged, broken, file_columns = staged.rows, staged.broken, staged.columns
     present = set(staged.columns) - {"_row"}
     missing = [f.name for f in fields if f.required and f.name not in present]
     if table == "conversions" and not present & {"visitor_id", "user_id"}:
@@ -75,7 +75,7 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
 
     checked = wh.materialize(f"{tag}_checked", _checked(staged, fields, table))
     result = LoadResult(file=str(path), table=table)
-    result.ignored_columns = _header_extra(path, {f.name for f in fields})
+    result.ignored_columns = [c for c in file_columns if c not in {f.name for f in fields}]
     result.rows_read = int(checked.count().execute()) + int(broken.count().execute())
     rejects = _rejects(checked, broken, fields, str(path))
     result.rejected_rows = int(rejects.row.nunique().execute())
@@ -201,13 +201,3 @@ def _rejects(checked: ir.Table, broken: ir.Table, fields: tuple[Field, ...],
                                field=ibis.literal("*"), value=ibis.null("string"),
                                reason=broken.reason))
     return ibis.union(*parts).order_by(["row", "field"])
-
-
-def _header_extra(path: Path, known: set[str]) -> list[str]:
-    """Columns of a CSV that no field takes, so the user learns they were ignored."""
-    if path.suffix.lower() not in (".csv", ".tsv"):
-        return []
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
-        header = next(csv.reader(fh), [])
-    return [c for c in header if c not in known]
-

@@ -11,7 +11,7 @@ with their channel half the time and only with utm/referrer the other half, so c
 them is part of what the engine must get right.
 
 Uses base only (no warehouse): NumPy arrays, PyArrow files; persons in fixed-size chunks,
-so memory stays flat and the same seed gives the same people whatever their number.
+so memory stays flat whatever their number.
 """
 
 from __future__ import annotations
@@ -92,11 +92,12 @@ class SimulationResult:
     touchpoints: int
     conversions: int
     persons: int
+    touches_by_channel: dict[str, int]
 
 
-def _campaign_catalogue():
+def _campaign_catalogue(channels):
     """Flat arrays over every (channel, source, campaign), to draw and to aggregate costs."""
-    rows = [(ci, s, c) for ci, ch in enumerate(CHANNELS) for s, camps in ch.sources.items()
+    rows = [(ci, s, c) for ci, ch in enumerate(channels) for s, camps in ch.sources.items()
             for c in camps]
     ch_idx = np.array([r[0] for r in rows])
     return rows, ch_idx
@@ -104,8 +105,12 @@ def _campaign_catalogue():
 
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
              end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
+             channels: tuple[Channel, ...] = CHANNELS,
              progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
-    """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`."""
+    """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`.
+
+    `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all).
+    """
     if fmt not in ("parquet", "csv"):
         raise ValueError("fmt must be 'parquet' or 'csv'")
     out = Path(out)
@@ -113,32 +118,35 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     end = end or dt.datetime.now(dt.timezone.utc).date()
     start = end - dt.timedelta(days=days - 1)
     t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.timezone.utc).timestamp())
-    rows, camp_channel = _campaign_catalogue()
+    rows, camp_channel = _campaign_catalogue(channels)
     writers = _Writers(out, fmt)
     costs = np.zeros((days, len(rows)))
-    truth = np.zeros((len(CHANNELS) + 1, days, 2))  # [channel or base, day, (conv, revenue)]
+    truth = np.zeros((len(channels) + 1, days, 2))  # [channel or base, day, (conv, revenue)]
+    by_channel = np.zeros(len(channels), dtype=np.int64)
     n_tp = n_conv = 0
     for first in range(0, persons, CHUNK):
         size = min(CHUNK, persons - first)
         rng = np.random.default_rng([seed, first // CHUNK])
-        chunk = _simulate_chunk(rng, first, size, days, t0, touches_per_person, rows, camp_channel)
+        chunk = _simulate_chunk(rng, channels, first, size, days, t0, touches_per_person, rows,
+                                camp_channel)
         writers.write("touchpoints", chunk["touchpoints"])
         writers.write("conversions", chunk["conversions"])
         writers.write("identities", chunk["identities"])
         writers.write("persons_truth", chunk["persons_truth"])
         costs += chunk["costs"]
         truth += chunk["truth"]
+        by_channel += chunk["by_channel"]
         n_tp += chunk["touchpoints"].num_rows
         n_conv += chunk["conversions"].num_rows
         progress(first + size, persons)
-    writers.write("costs", _costs_table(costs, rows, start))
-    writers.write("truth", _truth_table(truth, start))
-    return SimulationResult(writers.close(), n_tp, n_conv, persons)
+    writers.write("costs", _costs_table(channels, costs, rows, start))
+    writers.write("truth", _truth_table(channels, truth, start))
+    return SimulationResult(writers.close(), n_tp, n_conv, persons,
+                            {c.name: int(n) for c, n in zip(channels, by_channel)})
 
 
-def _simulate_chunk(rng, first, P, D, t0, per_person, rows, camp_channel):
-    C = len(CHANNELS)
-    pid = np.arange(first, first + P)
+def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel):
+    C = len(channels)
     # People: devices, accounts, CRM profile, propensity.
     n_dev = rng.choice([1, 2, 3], size=P, p=[0.55, 0.35, 0.10])
     dev_type = rng.choice(3, size=(P, 3), p=[0.45, 0.45, 0.10])
@@ -146,7 +154,7 @@ def _simulate_chunk(rng, first, P, D, t0, per_person, rows, camp_channel):
     logged = (rng.random((P, 3)) < np.array([0.85, 0.7, 0.7])) & account[:, None]
     prior_customer = rng.random(P) < 0.35
     propensity = rng.gamma(2.0, 0.5, size=P)
-    favourite = rng.choice(C, size=P, p=[c.share for c in CHANNELS])
+    favourite = rng.choice(C, size=P, p=[c.share for c in channels])
 
     # Touches: how many, when, which channel, device, source, campaign.
     counts = rng.poisson(rng.gamma(1.0, per_person, size=P))
@@ -157,21 +165,21 @@ def _simulate_chunk(rng, first, P, D, t0, per_person, rows, camp_channel):
     order = np.lexsort((sec, day, owner))
     owner, day, sec = owner[order], day[order], sec[order]
     channel = np.where(rng.random(T) < 0.4, favourite[owner],
-                       rng.choice(C, size=T, p=[c.share for c in CHANNELS]))
+                       rng.choice(C, size=T, p=[c.share for c in channels]))
     camp = np.empty(T, dtype=np.int64)
     for ci in range(C):
         mask = channel == ci
         choices = np.flatnonzero(camp_channel == ci)
         camp[mask] = rng.choice(choices, size=int(mask.sum()))
-    is_view = rng.random(T) < np.array([c.view_share for c in CHANNELS])[channel]
-    offline = np.isin(channel, [i for i, c in enumerate(CHANNELS) if c.name in OFFLINE])
+    is_view = rng.random(T) < np.array([c.view_share for c in channels])[channel]
+    offline = np.isin(channel, [i for i, c in enumerate(channels) if c.name in OFFLINE])
     dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
     weight = np.where(is_view, VIEW_WEIGHT, 1.0)
 
     # Conversions: hazard from decayed exposure; the same draws for every scenario.
     U = rng.random((P, D))
     contrib = np.zeros((C, P, D))
-    for ci, ch in enumerate(CHANNELS):
+    for ci, ch in enumerate(channels):
         m = channel == ci
         daily = np.bincount(owner[m] * D + day[m], weights=weight[m], minlength=P * D).reshape(P, D)
         expo = np.zeros((P, D))
@@ -196,18 +204,19 @@ def _simulate_chunk(rng, first, P, D, t0, per_person, rows, camp_channel):
     truth[C, :, 1] = (base_only * value).sum(axis=0)
 
     conv_p, conv_d = np.nonzero(converts)
-    conversions = _conversions(rng, conv_p, conv_d, first, t0, owner, day, sec,
+    conversions = _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec,
                                                 dev, offline, dev_type, account, logged,
                                                 prior_customer, is_lead, value, channel)
-    touchpoints = _touchpoints(rng, first, owner, day, sec, channel, camp, is_view, offline, dev,
+    touchpoints = _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev,
                                dev_type, account, logged, t0, rows)
     identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, logged, t0, D)
     costs = np.zeros((D, len(rows)))
-    unit = np.where(is_view, np.array([c.cpm / 1000 for c in CHANNELS])[channel],
-                    np.array([c.cpc for c in CHANNELS])[channel])
+    unit = np.where(is_view, np.array([c.cpm / 1000 for c in channels])[channel],
+                    np.array([c.cpc for c in channels])[channel])
     np.add.at(costs, (day, camp), unit)
     return {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
-            "persons_truth": persons_truth, "costs": costs, "truth": truth}
+            "persons_truth": persons_truth, "costs": costs, "truth": truth,
+            "by_channel": np.bincount(channel, minlength=C)}
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -224,17 +233,17 @@ def _ts(t0: int, day: np.ndarray, sec: np.ndarray) -> pa.Array:
     return pa.array((t0 + day * 86400 + sec) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
 
 
-def _touchpoints(rng, first, owner, day, sec, channel, camp, is_view, offline, dev, dev_type,
+def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, dev_type,
                  account, logged, t0, rows):
     T = len(owner)
-    names = np.array([c.name for c in CHANNELS])
+    names = np.array([c.name for c in channels])
     src = np.array([r[1] for r in rows])[camp]
     cmp_ = np.array([r[2] for r in rows])[camp]
-    plan = np.array([CHANNELS[r[0]].plan for r in rows])[camp]
-    interaction = np.array([c.interaction for c in CHANNELS])[channel]
+    plan = np.array([channels[r[0]].plan for r in rows])[camp]
+    interaction = np.array([c.interaction for c in channels])[channel]
     interaction = np.where(is_view, "view", interaction)
-    labelled = (rng.random(T) < 0.5) | np.array([c.always_labelled for c in CHANNELS])[channel]
-    medium = np.array([c.medium or "" for c in CHANNELS])[channel]
+    labelled = (rng.random(T) < 0.5) | np.array([c.always_labelled for c in channels])[channel]
+    medium = np.array([c.medium or "" for c in channels])[channel]
     uses_utm = ~labelled & (medium != "")
     uses_ref = ~labelled & np.isin(names[channel], ["organic_search", "referral"])
     device = np.where(offline, "other", DEVICE_TYPES[dev_type[owner, dev]])
@@ -271,7 +280,7 @@ def _touchpoints(rng, first, owner, day, sec, channel, camp, is_view, offline, d
     })
 
 
-def _conversions(rng, conv_p, conv_d, first, t0, owner, day, sec, dev, offline, dev_type,
+def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev, offline, dev_type,
                  account, logged, prior_customer, is_lead, value, channel):
     n = len(conv_p)
     # The last touch before the conversion's day ends decides device and time.
@@ -345,19 +354,19 @@ def _identities(rng, first, P, n_dev, dev_type, logged, t0, D):
     return ident, truth
 
 
-def _costs_table(costs: np.ndarray, rows, start: dt.date) -> pa.Table:
+def _costs_table(channels, costs: np.ndarray, rows, start: dt.date) -> pa.Table:
     d, c = np.nonzero(costs)
     return pa.table({
         "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),
-        "channel": pa.array([CHANNELS[rows[i][0]].name for i in c]),
+        "channel": pa.array([channels[rows[i][0]].name for i in c]),
         "source": pa.array([rows[i][1] for i in c]),
         "campaign": pa.array([rows[i][2] for i in c]),
         "cost": pa.array(np.round(costs[d, c], 2)),
     })
 
 
-def _truth_table(truth: np.ndarray, start: dt.date) -> pa.Table:
-    names = [c.name for c in CHANNELS] + ["(base)"]
+def _truth_table(channels, truth: np.ndarray, start: dt.date) -> pa.Table:
+    names = [c.name for c in channels] + ["(base)"]
     ci, d = np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij")
     ci, d = ci.ravel(), d.ravel()
     return pa.table({

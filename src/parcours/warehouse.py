@@ -10,10 +10,12 @@ import csv
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.config import WarehouseSettings
@@ -49,6 +51,15 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
 
 def _sql_str(text: str) -> str:
     return text.replace("'", "''")
+
+
+@dataclass
+class Staged:
+    """A file read into the engine: its rows (with `_row`), its broken rows, its columns."""
+
+    rows: ir.Table
+    broken: ir.Table  # _row, reason
+    columns: list[str]
 
 
 class Warehouse:
@@ -121,7 +132,7 @@ class Warehouse:
 
     # --- files --------------------------------------------------------------------------
     def stage_file(self, path: Path, columns: dict[str, str], name: str,
-                   progress: Callable[[float], None] | None = None) -> tuple[ir.Table, ir.Table]:
+                   progress: Callable[[float], None] | None = None) -> Staged:
         """Read a file into a temp table `name` with a 1-based `_row` column.
 
         CSV and JSON values arrive as text (validation casts them and says what failed);
@@ -133,8 +144,8 @@ class Warehouse:
         src = _sql_str(str(path))
         broken_sql = "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS reason WHERE false"
         if fmt == "parquet":
-            present = self._parquet_columns(src)
-            select = ", ".join(f'"{c}"' for c in columns if c in present)
+            header = self._parquet_columns(src)
+            select = ", ".join(f'"{c}"' for c in columns if c in header)
             sql = (f"SELECT file_row_number + 1 AS _row, {select} "
                    f"FROM read_parquet('{src}', file_row_number=true)")
         elif fmt == "csv":
@@ -159,18 +170,18 @@ class Warehouse:
                            p.* EXCLUDE (_n)
                     FROM "_pre_{name}" p""")
             self._raw.execute(f'DROP TABLE "_pre_{name}"')
-            return self.con.table(name), self.con.table(f"_bad_{name}")
+            return Staged(self.con.table(name), self.con.table(f"_bad_{name}"), header)
         else:
+            header = list(columns)  # read_json takes the named keys; others are not seen
             cols = ", ".join(f"'{c}': 'VARCHAR'" for c in columns)
             sql = (f"SELECT row_number() OVER () AS _row, * FROM read_json('{src}', "
                    f"format='newline_delimited', columns={{{cols}}})")
         self._run_with_progress(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}', progress)
         self._raw.execute(f'CREATE OR REPLACE TEMP TABLE "_bad_{name}" AS {broken_sql}')
-        return self.con.table(name), self.con.table(f"_bad_{name}")
+        return Staged(self.con.table(name), self.con.table(f"_bad_{name}"), header)
 
-    def _parquet_columns(self, src: str) -> set[str]:
-        rows = self._raw.execute(f"SELECT name FROM parquet_schema('{src}')").fetchall()
-        return {r[0] for r in rows}
+    def _parquet_columns(self, src: str) -> list[str]:
+        return [f.name for f in pq.read_schema(src)]
 
     def _run_with_progress(self, sql: str, progress: Callable[[float], None] | None) -> None:
         """Run one statement; report DuckDB's own query progress (0..100) while it runs."""

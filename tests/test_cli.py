@@ -1,0 +1,71 @@
+"""The `parcours` command end to end, in-process through Typer's runner, on real files."""
+
+import pytest
+from typer.testing import CliRunner
+
+from parcours.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    res = run("simulate", "--persons", 500, "--seed", 1, "--out", root / "data", "--end", "2026-11-23")
+    assert res.exit_code == 0, res.output
+    for table in ("touchpoints", "conversions", "identities", "costs"):
+        res = run("ingest", table, root / "data" / f"{table}.parquet", "-w", root / "ws")
+        assert res.exit_code == 0, res.output
+        assert " rejected" in res.output
+    res = run("build", "-w", root / "ws", "--as-of", "2026-11-23")
+    assert res.exit_code == 0, res.output
+    return root, res.output
+
+
+def test_build_says_what_it_built_and_where_it_cut(built):
+    _, output = built
+    assert "built up to 2026-11-21 (D-2 of 2026-11-23)" in output and "converting" in output
+
+
+def test_info_reports_counts_channels_persons_and_stitching(built):
+    root, _ = built
+    res = run("info", "-w", root / "ws")
+    assert res.exit_code == 0
+    for text in ("touchpoints", "journeys", "stitched share", "channels: ", "paid_search",
+                 "conversions before 2026-11-22"):
+        assert text in res.output
+
+
+def test_ingest_exits_1_on_rejects_unless_allowed(tmp_path):
+    bad = tmp_path / "tp.csv"
+    bad.write_text("event_id,ts,visitor_id\ne1,2026-10-01,v1\ne2,never,v2\n")
+    res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws")
+    assert res.exit_code == 1
+    assert "row 2, field ts: not a valid timestamp (value 'never')" in res.output
+    assert (tmp_path / "ws" / "rejects" / "tp.csv.rejects.csv").exists()
+    res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws", "--allow-rejects")
+    assert res.exit_code == 0 and "0 loaded, 1 already loaded, 1 rejected" in res.output
+
+
+def test_ingest_of_a_file_missing_a_column_exits_2_with_the_reason(tmp_path):
+    bad = tmp_path / "tp.csv"
+    bad.write_text("event_id,visitor_id\ne1,v1\n")
+    res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws")
+    assert res.exit_code == 2 and "missing required column(s): ts" in res.output
+
+
+def test_build_without_data_says_so(tmp_path):
+    res = run("build", "-w", tmp_path)
+    assert res.exit_code == 2 and "no warehouse" in res.output
+
+
+def test_help_explains_each_command_and_option():
+    res = run("--help")
+    for cmd in ("simulate", "ingest", "build", "info", "init"):
+        assert cmd in res.output
+    res = run("ingest", "--help")
+    assert "--allow-rejects" in res.output and "rejected" in res.output

@@ -1,0 +1,62 @@
+import pytest
+
+from conftest import load_rows, rows_of
+from parcours.config import load_config
+from parcours.errors import ConfigError
+from parcours.journeys import build_journeys
+
+
+def test_defaults_ship_the_usual_channels(tmp_path):
+    cfg = load_config(tmp_path)
+    assert cfg.source == "defaults" and cfg.journeys.lookback_days == 30
+    assert cfg.channel_groups["email"] == "owned" and cfg.direct_channels == ("direct",)
+    assert cfg.funnel_stages == ("awareness", "consideration", "intent", "cart")
+    assert {r.outputs["channel"] for r in cfg.channel_rules} >= {
+        "paid_search", "display", "affiliation", "email", "sms", "social", "organic_search",
+        "referral", "store", "call_centre"}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[journey]\nlookback_days = 3\n", "unknown section 'journey'"),
+    ("[journeys]\nlookback = 3\n", "field journeys.lookback: unknown setting"),
+    ("[journeys]\nlookback_days = 0\n", "lookback_days must be > 0"),
+    ("[[channels.rules]]\nchannel = 'x'\nwhen = { utm_colour = 'red' }\n", "unknown condition 'utm_colour'"),
+    ("[[channels.rules]]\nchannel = 'x'\nwhen = { referrer_matches = '(' }\n", "bad regex"),
+    ("[[channels.rules]]\nsource = 'x'\n", "field channels.rules[0]: missing 'channel'"),
+    ("[[channels.rules]]\nchannel = 'x'\nsource = '{nope}'\n", "names an unknown field"),
+    ("[journeys\n", "cannot parse"),
+])
+def test_a_bad_config_names_the_file_and_the_setting(tmp_path, text, message):
+    (tmp_path / "parcours.toml").write_text(text)
+    with pytest.raises(ConfigError, match="parcours.toml") as exc:
+        load_config(tmp_path)
+    assert message in str(exc.value)
+
+
+def test_yaml_config_with_custom_rules_classifies_touches(ws):
+    (ws.path / "parcours.toml").unlink()
+    (ws.path / "parcours.yaml").write_text(
+        "channels:\n"
+        "  default: unknown\n"
+        "  rules:\n"
+        "    - when: {utm_source: [Partner-A, partner-b], utm_medium_present: true}\n"
+        "      channel: partners\n"
+        "      source: '{utm_source}'\n"
+        "      campaign: evergreen\n"
+        "channel_groups:\n"
+        "  alliances: [partners]\n"
+        "media_plans:\n"
+        "  - when: {channel: partners}\n"
+        "    name: partner_plan\n")
+    load_rows(ws, "touchpoints", [
+        dict(event_id="t1", ts="2026-10-01", visitor_id="v1", utm_source="partner-A", utm_medium="x"),
+        dict(event_id="t2", ts="2026-10-02", visitor_id="v1", utm_source="partner-a"),
+        dict(event_id="t3", ts="2026-10-03", visitor_id="v1", channel="tv", media_plan="q4_tv"),
+    ])
+    load_rows(ws, "conversions", [dict(conversion_id="c", ts="2026-10-04", visitor_id="v1")])
+    build_journeys(ws.warehouse, ws.config, as_of=__import__("datetime").date(2026, 11, 23))
+    got = [(t["channel"], t["source"], t["campaign"], t["channel_group"], t["media_plan"])
+           for t in rows_of(ws, "touches", ["position"])]
+    assert got == [("partners", "partner-A", "evergreen", "alliances", "partner_plan"),
+                   ("unknown", "partner-a", "(none)", "other", "(none)"),
+                   ("tv", "(none)", "(none)", "other", "q4_tv")]

@@ -1,0 +1,176 @@
+import datetime as dt
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import load_rows, rows_of, write_csv
+from parcours.errors import InvalidInput
+from parcours.ingest import load_file
+
+TP = dict(event_id="e1", ts="2026-10-01T12:00:00+02:00", visitor_id="v1", device="Mobile",
+          interaction="click", channel="display", pageviews="3", duration_s="12.5")
+
+
+def reasons(result):
+    return [(r.row, r.field, r.reason) for r in result.rejects]
+
+
+def test_valid_rows_load_typed_with_timestamps_in_utc(ws):
+    res = load_rows(ws, "touchpoints", [TP, {**TP, "event_id": "e2", "ts": "2026-10-01 09:00:00"}])
+    assert (res.rows_read, res.inserted, res.rejected_rows) == (2, 2, 0)
+    rows = rows_of(ws, "touchpoints", ["event_id"])
+    assert rows[0]["ts"] == dt.datetime(2026, 10, 1, 10, 0)  # +02:00 normalised to UTC
+    assert rows[1]["ts"] == dt.datetime(2026, 10, 1, 9, 0)  # naive input is taken as UTC
+    assert rows[0]["device"] == "mobile" and rows[0]["pageviews"] == 3
+    assert rows[0]["duration_s"] == 12.5 and rows[0]["user_id"] is None
+
+
+def test_absent_optional_fields_take_their_defaults(ws):
+    load_rows(ws, "touchpoints", [dict(event_id="e1", ts="2026-10-01", visitor_id="v1")])
+    row = rows_of(ws, "touchpoints")[0]
+    assert (row["device"], row["interaction"]) == ("other", "visit")
+
+
+@pytest.mark.parametrize("field,value,reason", [
+    ("event_id", "", "missing"),
+    ("visitor_id", "  ", "missing"),
+    ("ts", "2026-13-45", "not a valid timestamp"),
+    ("ts", "yesterday", "not a valid timestamp"),
+    ("device", "phone", "must be one of desktop, mobile, tablet, other"),
+    ("interaction", "hover", "must be one of click, view, visit, email, sms, call, store"),
+    ("pageviews", "three", "not an integer"),
+    ("pageviews", "-1", "must be >= 0"),
+    ("duration_s", "12s", "not a number"),
+])
+def test_each_bad_touchpoint_field_is_rejected_with_row_field_and_reason(ws, field, value, reason):
+    res = load_rows(ws, "touchpoints", [TP, {**TP, "event_id": "e2", field: value}])
+    assert reasons(res) == [(2, field, reason)]
+    assert res.inserted == 1 and [r["event_id"] for r in rows_of(ws, "touchpoints")] == ["e1"]
+
+
+CONV = dict(conversion_id="c1", ts="2026-10-02T10:00:00Z", visitor_id="v1", kind="sale",
+            revenue="120.50", new_customer="true", categories="home|beauty", origin="online",
+            attributes='{"segment": "gold", "tier": 2}')
+
+
+@pytest.mark.parametrize("changes,field,reason", [
+    ({"revenue": "12,5"}, "revenue", "not a number"),
+    ({"revenue": "-3"}, "revenue", "must be >= 0"),
+    ({"kind": "purchase"}, "kind", "must be one of sale, lead, custom"),
+    ({"origin": "shop"}, "origin", "must be one of online, store, call_centre"),
+    ({"new_customer": "maybe"}, "new_customer", "not a boolean (true/false)"),
+    ({"attributes": "[1, 2]"}, "attributes", "not a JSON object of attributes"),
+    ({"attributes": "segment=gold"}, "attributes", "not a JSON object of attributes"),
+    ({"visitor_id": ""}, "visitor_id", "missing: a conversion needs a visitor_id or a user_id"),
+])
+def test_each_bad_conversion_field_is_rejected(ws, changes, field, reason):
+    res = load_rows(ws, "conversions", [CONV, {**CONV, "conversion_id": "c2", **changes}])
+    assert reasons(res) == [(2, field, reason)]
+    assert res.inserted == 1
+
+
+def test_conversion_values_are_parsed(ws):
+    load_rows(ws, "conversions", [CONV, {**CONV, "conversion_id": "c2", "visitor_id": "",
+                                         "user_id": "u9", "origin": "store", "revenue": "",
+                                         "categories": "", "attributes": ""}])
+    c1, c2 = rows_of(ws, "conversions", ["conversion_id"])
+    assert c1["revenue"] == 120.5 and c1["new_customer"] is True
+    assert c1["categories"] == ["home", "beauty"]
+    assert dict(c1["attributes"]) == {"segment": "gold", "tier": "2"}
+    assert (c2["user_id"], c2["visitor_id"], c2["revenue"], c2["origin"]) == ("u9", None, 0.0, "store")
+
+
+def test_costs_and_identities_are_validated(ws):
+    res = load_rows(ws, "costs", [dict(date="2026-10-01", channel="display", cost="10"),
+                                  dict(date="01/10/2026", channel="display", cost="10"),
+                                  dict(date="2026-10-02", channel="", cost="x")])
+    assert reasons(res) == [(2, "date", "not a valid date (YYYY-MM-DD)"),
+                            (3, "channel", "missing"), (3, "cost", "not a number")]
+    res = load_rows(ws, "identities", [dict(visitor_id="v1", user_id="u1", ts=""),
+                                       dict(visitor_id="v2", user_id="", ts="")])
+    assert reasons(res) == [(2, "user_id", "missing")]
+
+
+def test_a_key_twice_in_one_file_keeps_the_first_row(ws):
+    res = load_rows(ws, "touchpoints", [TP, {**TP, "visitor_id": "v2"}])
+    assert reasons(res) == [(2, "event_id", "duplicate key of row 1")]
+    assert rows_of(ws, "touchpoints")[0]["visitor_id"] == "v1"
+
+
+def test_a_csv_row_with_the_wrong_number_of_fields_is_rejected_and_rows_stay_numbered(ws, tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_text("event_id,ts,visitor_id\n"
+                    "e1,2026-10-01,v1\n"
+                    "e2,2026-10-01,v2,extra\n"
+                    "e3,2026-10-01\n"
+                    "e4,bad,v4\n")
+    res = load_file(ws.warehouse, "touchpoints", path)
+    assert [(r.row, r.field) for r in res.rejects] == [(2, "*"), (3, "*"), (4, "ts")]
+    assert "Expected Number of Columns: 3 Found: 4" in res.rejects[0].reason
+    assert [r["event_id"] for r in rows_of(ws, "touchpoints")] == ["e1"]
+
+
+def test_rejects_file_lists_every_rejected_field(ws):
+    res = load_rows(ws, "touchpoints", [TP, {**TP, "event_id": "", "device": "phone"}])
+    lines = res.rejects_file.read_text().splitlines()
+    assert lines[0] == "file,row,field,value,reason"
+    assert lines[1].endswith(",2,device,phone,\"must be one of desktop, mobile, tablet, other\"")
+    assert lines[2].endswith(",2,event_id,,missing")
+
+
+def test_loading_the_same_file_twice_adds_nothing(ws):
+    path = write_csv(ws.path / "tp.csv", [TP, {**TP, "event_id": "e2"}])
+    first = load_file(ws.warehouse, "touchpoints", path)
+    again = load_file(ws.warehouse, "touchpoints", path)
+    assert (first.inserted, again.inserted, again.already_loaded) == (2, 0, 2)
+    assert ws.warehouse.count("touchpoints") == 2
+
+
+def test_a_missing_required_column_refuses_the_file_and_stores_nothing(ws):
+    load_rows(ws, "touchpoints", [TP])
+    path = write_csv(ws.path / "nots.csv", [dict(event_id="e9", visitor_id="v9")])
+    with pytest.raises(InvalidInput, match=r"nots.csv.*missing required column\(s\): ts"):
+        load_file(ws.warehouse, "touchpoints", path)
+    assert ws.warehouse.count("touchpoints") == 1
+
+
+def test_semicolon_csv_with_extra_columns(ws):
+    path = write_csv(ws.path / "fr.csv", [{**TP, "note": "x"}], delimiter=";")
+    res = load_file(ws.warehouse, "touchpoints", path)
+    assert res.inserted == 1 and res.ignored_columns == ["note"]
+
+
+def test_json_lines_with_numbers_arrays_and_objects(ws):
+    path = ws.path / "conv.jsonl"
+    rows = [
+        {**CONV, "revenue": 99.9, "new_customer": False, "categories": ["home", "kids"],
+         "attributes": {"segment": "gold"}},
+        {**CONV, "conversion_id": "c2", "revenue": "abc"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = load_file(ws.warehouse, "conversions", path)
+    assert reasons(res) == [(2, "revenue", "not a number")]
+    row = rows_of(ws, "conversions")[0]
+    assert (row["revenue"], row["new_customer"], row["categories"]) == (99.9, False, ["home", "kids"])
+    assert dict(row["attributes"]) == {"segment": "gold"}
+
+
+def test_parquet_keeps_native_types(ws):
+    path = ws.path / "tp.parquet"
+    pq.write_table(pa.table({
+        "event_id": ["e1", "e2"], "visitor_id": ["v1", "v2"], "pageviews": [2, -1],
+        "ts": pa.array([dt.datetime(2026, 10, 1, 12, tzinfo=dt.timezone.utc)] * 2,
+                       type=pa.timestamp("us", tz="Europe/Paris")),
+    }), path)
+    res = load_file(ws.warehouse, "touchpoints", path)
+    assert reasons(res) == [(2, "pageviews", "must be >= 0")]
+    assert rows_of(ws, "touchpoints")[0]["ts"] == dt.datetime(2026, 10, 1, 12)
+
+
+def test_unknown_file_type_is_refused(ws):
+    path = ws.path / "tp.xlsx"
+    path.write_text("x")
+    with pytest.raises(InvalidInput, match="unknown file type"):
+        load_file(ws.warehouse, "touchpoints", path)
