@@ -7,7 +7,6 @@ are 1-based data rows (CSV: the header is not a row, so row N is line N+1 of the
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +18,10 @@ import ibis.expr.types as ir
 from parcours import schema
 from parcours.errors import InvalidInput
 from parcours.schema import Field
-from parcours.warehouse import Warehouse
+from parcours.warehouse import Staged, Warehouse
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
-_counter = itertools.count()
 
 
 @dataclass
@@ -63,21 +61,42 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
     if not path.is_file():
         raise InvalidInput("no such file", file=str(path))
     wh.ensure_canonical_tables()
-    tag = f"_stage{next(_counter)}"
-    staged = wh.stage_file(path, {f.name: f.type for f in fields}, tag, progress)
-    staged, broken, file_columns = staged.rows, staged.broken, staged.columns
-    present = set(staged.columns) - {"_row"}
+    staged = wh.stage_file(path, {f.name: f.type for f in fields}, progress)
+    try:
+        return _load_staged(wh, table, fields, staged, str(path), rejects_file)
+    finally:
+        wh.drop_staged(staged)
+
+
+def _load_staged(wh: Warehouse, table: str, fields: tuple[Field, ...], staged: Staged,
+                 file: str, rejects_file: Path | None) -> LoadResult:
+    rows = staged.rows
+    present = set(rows.columns) - {"_row"}
     missing = [f.name for f in fields if f.required and f.name not in present]
     if table == "conversions" and not present & {"visitor_id", "user_id"}:
         missing.append("visitor_id or user_id")
     if missing:
-        raise InvalidInput(f"missing required column(s): {', '.join(missing)}", file=str(path))
+        raise InvalidInput(f"missing required column(s): {', '.join(missing)}", file=file)
+    known = {f.name for f in fields}
+    result = LoadResult(file=file, table=table,
+                        ignored_columns=[c for c in staged.columns if c not in known])
 
-    checked = wh.materialize(f"{tag}_checked", _checked(staged, fields, table))
-    result = LoadResult(file=str(path), table=table)
-    result.ignored_columns = [c for c in file_columns if c not in {f.name for f in fields}]
-    result.rows_read = int(checked.count().execute()) + int(broken.count().execute())
-    rejects = _rejects(checked, broken, fields, str(path))
+    typed = {f.name: _typed(rows[f.name] if f.name in present else ibis.null(f.type), f)
+             for f in fields}
+    why = {name: reason for name, (_, reason) in typed.items()}
+    if table == "conversions":
+        no_id = typed["visitor_id"][0].isnull() & typed["user_id"][0].isnull()
+        why["visitor_id"] = ibis.ifelse(
+            no_id, "missing: a conversion needs a visitor_id or a user_id", why["visitor_id"])
+    # Only the bad rows are kept apart; good rows are read again at insert time.
+    bad = rows.filter(ibis.or_(*(w.notnull() for w in why.values()))).select(
+        "_row", **{f"_why_{n}": w for n, w in why.items()},
+        **{f"_raw_{n}": rows[n].cast("string") for n in why if n in present})
+    bad = wh.materialize(f"{staged.name}_bad", bad)
+    keys = schema.KEYS[table]
+    dups = wh.materialize(f"{staged.name}_dup", _duplicates(rows, {k: typed[k][0] for k in keys}))
+    rejects = _rejects(bad, dups, staged.broken, fields, keys, present, file)
+    result.rows_read = wh.count(staged.rows_table) + wh.count(staged.broken_table)
     result.rejected_rows = int(rejects.row.nunique().execute())
     if result.rejected_rows:
         result.rejects = [Reject(**r) for r in rejects.limit(SAMPLE).to_pyarrow().to_pylist()]
@@ -86,42 +105,25 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
             wh.con.to_csv(rejects, rejects_file)
             result.rejects_file = rejects_file
 
-    valid = checked.filter(checked._ok).select([f.name for f in fields])
-    keys = list(schema.KEYS[table])
-    target = wh.table(table)
-    new = valid.anti_join(target, keys) if keys else valid
+    valid = rows.filter(rows._row.notin(rejects.row)) if result.rejected_rows else rows
+    valid = valid.select(**{n: _typed(valid[n] if n in present else ibis.null(f.type), f)[0]
+                            for n, f in ((f.name, f) for f in fields)})
+    new = valid.anti_join(wh.table(table), list(keys))
     with wh.transaction():
         before = wh.count(table)
         wh.insert(table, new)
         result.inserted = wh.count(table) - before
     result.already_loaded = result.rows_read - result.rejected_rows - result.inserted
-    for name in (tag, f"_bad_{tag}", f"{tag}_checked"):
-        wh.drop(name)
     return result
 
 
-def _checked(staged: ir.Table, fields: tuple[Field, ...], table: str) -> ir.Table:
-    """One row per staged row: typed values, one `_why_<field>` reason (null when fine), `_ok`."""
-    values, reasons = {}, {}
-    for f in fields:
-        raw = staged[f.name] if f.name in staged.columns else ibis.null(f.type)
-        value, why = _typed(raw, f)
-        values[f.name], reasons[f"_why_{f.name}"] = value, why
-        values[f"_raw_{f.name}"] = raw.cast("string")
-    if table == "conversions":
-        no_id = values["visitor_id"].isnull() & values["user_id"].isnull()
-        reasons["_why_visitor_id"] = ibis.ifelse(
-            no_id, "missing: a conversion needs a visitor_id or a user_id",
-            reasons["_why_visitor_id"])
-    out = staged.select("_row", **values, **reasons)
-    # Within one file a key seen again is a duplicate of its first row.
-    keys = schema.KEYS[table]
-    first = out._row.min().over(group_by=[out[k] for k in keys])
-    dup = ibis.ifelse(first != out._row, "duplicate key of row " + first.cast("string"), None)
-    key_why = f"_why_{keys[0]}"
-    out = out.mutate(**{key_why: out[key_why].coalesce(dup)})
-    ok = ibis.and_(*(out[name].isnull() for name in reasons))
-    return out.mutate(_ok=ok)
+def _duplicates(rows: ir.Table, keys: dict[str, ir.Value]) -> ir.Table:
+    """Rows whose key an earlier row of the same file already has: (_row, first)."""
+    k = rows.select("_row", **keys)
+    first = k.group_by(list(keys)).agg(first=k._row.min(), n=k.count()).filter(lambda t: t.n > 1)
+    j = k.join(first, list(keys))
+    return j.filter(j._row != j.first).select("_row", "first",
+                                                value=j[next(iter(keys))].cast("string"))
 
 
 def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
@@ -189,14 +191,18 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     return value.cast(target).name(f.name), why.cast("string")
 
 
-def _rejects(checked: ir.Table, broken: ir.Table, fields: tuple[Field, ...],
-             file: str) -> ir.Table:
+def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, fields: tuple[Field, ...],
+             keys: tuple[str, ...], present: set[str], file: str) -> ir.Table:
     parts = [
-        checked.filter(checked[f"_why_{f.name}"].notnull()).select(
-            file=ibis.literal(file), row=checked._row, field=ibis.literal(f.name),
-            value=checked[f"_raw_{f.name}"], reason=checked[f"_why_{f.name}"])
+        bad.filter(bad[f"_why_{f.name}"].notnull()).select(
+            file=ibis.literal(file), row=bad._row.cast("int64"), field=ibis.literal(f.name),
+            value=bad[f"_raw_{f.name}"] if f.name in present else ibis.null("string"),
+            reason=bad[f"_why_{f.name}"])
         for f in fields
     ]
+    parts.append(dups.select(file=ibis.literal(file), row=dups._row.cast("int64"),
+                             field=ibis.literal(keys[0]), value=dups.value,
+                             reason="duplicate key of row " + dups.first.cast("string")))
     parts.append(broken.select(file=ibis.literal(file), row=broken._row.cast("int64"),
                                field=ibis.literal("*"), value=ibis.null("string"),
                                reason=broken.reason))

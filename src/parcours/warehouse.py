@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,13 +54,33 @@ def _sql_str(text: str) -> str:
     return text.replace("'", "''")
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass
 class Staged:
-    """A file read into the engine: its rows (with `_row`), its broken rows, its columns."""
+    """A file read into staging tables: its rows (with `_row`) and its broken rows."""
 
-    rows: ir.Table
-    broken: ir.Table  # _row, reason
-    columns: list[str]
+    con: object
+    name: str
+    columns: list[str]  # every column the file has
+
+    @property
+    def rows_table(self) -> str:
+        return f"{self.name}_rows"
+
+    @property
+    def broken_table(self) -> str:
+        return f"{self.name}_broken"
+
+    @property
+    def rows(self) -> ir.Table:
+        return self.con.table(self.rows_table)
+
+    @property
+    def broken(self) -> ir.Table:  # _row, reason
+        return self.con.table(self.broken_table)
 
 
 class Warehouse:
@@ -131,57 +152,68 @@ class Warehouse:
         self._raw.execute("COMMIT")
 
     # --- files --------------------------------------------------------------------------
-    def stage_file(self, path: Path, columns: dict[str, str], name: str,
+    def stage_file(self, path: Path, columns: dict[str, str],
                    progress: Callable[[float], None] | None = None) -> Staged:
-        """Read a file into a temp table `name` with a 1-based `_row` column.
+        """Read a file into a staging table with a 1-based `_row` column.
 
         CSV and JSON values arrive as text (validation casts them and says what failed);
-        Parquet keeps its types. Rows whose structure is broken (wrong number of CSV fields,
-        unparsable JSON) are returned apart, as (row, reason). Reading streams: DuckDB's
-        readers spill to disk, so memory does not grow with the file.
+        Parquet keeps its types. CSV rows with the wrong number of fields are kept apart as
+        (_row, reason). Staging tables live in the database file, not in memory, so a large
+        file streams through DuckDB's buffer manager; `drop_staged` removes them.
         """
         fmt = file_format(path)
+        name = f"_stage_{uuid.uuid4().hex[:12]}"
+        staged = Staged(self.con, name, columns=[])
         src = _sql_str(str(path))
-        broken_sql = "SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS reason WHERE false"
+        self._raw.execute(f'CREATE TABLE "{staged.broken_table}" (_row BIGINT, reason VARCHAR)')
         if fmt == "parquet":
-            header = self._parquet_columns(src)
-            select = ", ".join(f'"{c}"' for c in columns if c in header)
+            staged.columns = [f.name for f in pq.read_schema(path)]
+            select = ", ".join(_ident(c) for c in columns if c in staged.columns)
             sql = (f"SELECT file_row_number + 1 AS _row, {select} "
                    f"FROM read_parquet('{src}', file_row_number=true)")
-        elif fmt == "csv":
-            delim, header = _csv_header(path)
-            all_text = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in header)
-            opts = (f"header=true, auto_detect=false, delim='{_sql_str(delim)}', quote='\"', "
-                    f"escape='\"', columns={{{all_text}}}")
-            known = [c for c in columns if c in header]
-            # Rows rejected by the CSV reader shift `row_number()`; map numbers back to lines.
-            sql = (f"SELECT row_number() OVER () AS _n, {', '.join(f'{chr(34)}{c}{chr(34)}' for c in known)} "
-                   f"FROM read_csv('{src}', {opts}, ignore_errors=true, "
-                   f"store_rejects=true, rejects_table='_rej_{name}', rejects_scan='_scan_{name}')")
-            self._run_with_progress(f'CREATE OR REPLACE TEMP TABLE "_pre_{name}" AS {sql}', progress)
-            self._raw.execute(
-                f"""CREATE OR REPLACE TEMP TABLE "_bad_{name}" AS
-                    SELECT line - 1 AS _row, any_value(coalesce(column_name || ': ', '') || error_message) AS reason
-                    FROM "_rej_{name}" GROUP BY line""")
-            self._raw.execute(
-                f"""CREATE OR REPLACE TEMP TABLE "{name}" AS
-                    WITH b AS (SELECT _row, _row - row_number() OVER (ORDER BY _row) AS before FROM "_bad_{name}")
-                    SELECT p._n + coalesce((SELECT count(*) FROM b WHERE b.before < p._n), 0) AS _row,
-                           p.* EXCLUDE (_n)
-                    FROM "_pre_{name}" p""")
-            self._raw.execute(f'DROP TABLE "_pre_{name}"')
-            return Staged(self.con.table(name), self.con.table(f"_bad_{name}"), header)
-        else:
-            header = list(columns)  # read_json takes the named keys; others are not seen
-            cols = ", ".join(f"'{c}': 'VARCHAR'" for c in columns)
+        elif fmt == "json":
+            staged.columns = list(columns)  # read_json sees only the keys it is given
+            cols = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in columns)
             sql = (f"SELECT row_number() OVER () AS _row, * FROM read_json('{src}', "
                    f"format='newline_delimited', columns={{{cols}}})")
-        self._run_with_progress(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}', progress)
-        self._raw.execute(f'CREATE OR REPLACE TEMP TABLE "_bad_{name}" AS {broken_sql}')
-        return Staged(self.con.table(name), self.con.table(f"_bad_{name}"), header)
+        else:
+            delim, staged.columns = _csv_header(path)
+            self._stage_csv(src, delim, staged, [c for c in columns if c in staged.columns],
+                            progress)
+            return staged
+        self._run_with_progress(f'CREATE TABLE "{staged.rows_table}" AS {sql}', progress)
+        return staged
 
-    def _parquet_columns(self, src: str) -> list[str]:
-        return [f.name for f in pq.read_schema(src)]
+    def _stage_csv(self, src: str, delim: str, staged: Staged, wanted: list[str],
+                   progress: Callable[[float], None] | None) -> None:
+        """DuckDB's reader skips and records rows with the wrong number of fields; the
+        `row_number()` of the rows it keeps is then shifted back past the skipped ones."""
+        text = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in staged.columns)
+        rej, scan = f"{staged.name}_rej", f"{staged.name}_scan"
+        pre = f"{staged.name}_pre"
+        self._run_with_progress(
+            f"""CREATE TABLE "{pre}" AS SELECT row_number() OVER () AS _n,
+                {", ".join(_ident(c) for c in wanted)}
+                FROM read_csv('{src}', header=true, auto_detect=false, delim='{_sql_str(delim)}',
+                    quote='"', escape='"', columns={{{text}}}, ignore_errors=true,
+                    store_rejects=true, rejects_table='{rej}', rejects_scan='{scan}')""", progress)
+        self._raw.execute(
+            f"""INSERT INTO "{staged.broken_table}"
+                SELECT line - 1, any_value(coalesce(column_name || ': ', '') || error_message)
+                FROM "{rej}" GROUP BY line""")
+        self._raw.execute(
+            f"""CREATE TABLE "{staged.rows_table}" AS
+                WITH b AS (SELECT _row - row_number() OVER (ORDER BY _row) AS before
+                           FROM "{staged.broken_table}")
+                SELECT p._n + (SELECT count(*) FROM b WHERE b.before < p._n) AS _row,
+                       p.* EXCLUDE (_n)
+                FROM "{pre}" p""")
+        for t in (pre, rej, scan):
+            self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+
+    def drop_staged(self, staged: Staged) -> None:
+        for t in self.con.list_tables(like=f"^{staged.name}"):
+            self.drop(t)
 
     def _run_with_progress(self, sql: str, progress: Callable[[float], None] | None) -> None:
         """Run one statement; report DuckDB's own query progress (0..100) while it runs."""
