@@ -169,3 +169,19 @@ def test_every_reportable_conversion_has_exactly_one_journey(ws, n_conversions):
         f"c{i}" for i in range(n_conversions)]
     touched = [t["event_id"] for t in rows_of(ws, "touches")]
     assert len(touched) == len(set(touched)) == 5  # each touch in one journey only
+
+
+def test_a_view_never_beats_a_click_for_last_touch(ws):
+    load_rows(ws, "touchpoints", [
+        touch("click", "2026-10-09T10:00:00Z", channel="email", interaction="email"),
+        touch("view", "2026-10-10T10:00:00Z", channel="display", interaction="view"),
+        touch("only_view", "2026-10-10T10:00:00Z", visitor="v2", channel="social", interaction="view"),
+    ])
+    load_rows(ws, "conversions", [conversion("c1", "2026-10-10T11:00:00Z"),
+                                  conversion("c2", "2026-10-10T11:00:00Z", visitor="v2")])
+    build(ws)
+    last = {t["event_id"]: t["is_last"] for t in rows_of(ws, "touches")}
+    assert last == {"click": True, "view": False, "only_view": True}
+    j = {r["journey_id"]: r for r in rows_of(ws, "journeys")}
+    assert (j["c:c1"]["first_channel"], j["c:c1"]["last_channel"]) == ("email", "email")
+    assert j["c:c2"]["last_channel"] == "social"

@@ -15,28 +15,53 @@ from parcours.config import Condition, Config, Rule, template_field
 NONE = "(none)"
 
 
+INPUTS = ("channel", "source", "campaign", "media_plan", "funnel_stage", "utm_source",
+          "utm_medium", "utm_campaign", "referrer", "url", "interaction", "device")
+OUTPUTS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group",
+           "funnel_stage")
+
+
 def classify(tp: ir.Table, config: Config) -> ir.Table:
     """Touchpoints with channel, source, campaign, media_plan, sub_channel, channel_group,
-    funnel_stage filled in."""
+    funnel_stage filled in.
+
+    Rules run once per distinct combination of the fields they read (a few thousand, where
+    touches are millions), and the answers are joined back (NULL matching NULL).
+    """
+    combos = tp.select(*INPUTS).distinct()
+    keyed = combos.mutate(**{f"_in_{k}": combos[k] for k in INPUTS})
+    labels = _classify_rows(keyed, config)
+    labels = labels.select(*(f"_in_{k}" for k in INPUTS), **{f"_out_{k}": labels[k] for k in OUTPUTS})
+    j = tp.join(labels, [tp[k].identical_to(labels[f"_in_{k}"]) for k in INPUTS])
+    return j.select(*(c for c in tp.columns if c not in OUTPUTS),
+                    **{k: j[f"_out_{k}"] for k in OUTPUTS})
+
+
+def _classify_rows(tp: ir.Table, config: Config) -> ir.Table:
     tp = tp.mutate(
         referrer_host=tp.referrer.lower().re_extract(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#]+)", 1).nullif(""),
         utm=tp.utm_source.coalesce(tp.utm_medium, tp.utm_campaign),
     )
     has_channel = tp.channel.strip().nullif("").notnull()
     rules = config.channel_rules
-    channel = _first(tp, rules, lambda r: ibis.literal(r.outputs["channel"]),
-                     ibis.literal(config.default_channel))
+    # Which rule classifies the row (-1: it carries its channel; len(rules): none matched),
+    # found once; channel, source and campaign then only look the number up.
+    tp = tp.mutate(_rule=ibis.cases((has_channel, -1),
+                                    *[(_matches(tp, r), i) for i, r in enumerate(rules)],
+                                    else_=len(rules)))
     # What a rule does not set comes from the row itself: its own value, else its utm.
     fallback = {"source": tp.source.coalesce(tp.utm_source, tp.referrer_host),
                 "campaign": tp.campaign.coalesce(tp.utm_campaign)}
-    source = _first(tp, rules, lambda r: _output(tp, r, "source", fallback), fallback["source"])
-    campaign = _first(tp, rules, lambda r: _output(tp, r, "campaign", fallback),
-                      fallback["campaign"])
-    tp = tp.mutate(
-        channel=ibis.ifelse(has_channel, tp.channel.strip(), channel),
-        source=ibis.ifelse(has_channel, tp.source, source),
-        campaign=ibis.ifelse(has_channel, tp.campaign, campaign),
-    )
+
+    def pick(key: str, default: ir.Value) -> ir.Value:
+        own = tp.channel.strip() if key == "channel" else tp[key]
+        return ibis.cases((tp._rule == -1, own),
+                          *[(tp._rule == i, _output(tp, r, key, fallback)) for i, r in enumerate(rules)],
+                          else_=default)
+
+    tp = tp.mutate(channel=pick("channel", ibis.literal(config.default_channel)),
+                   source=pick("source", fallback["source"]),
+                   campaign=pick("campaign", fallback["campaign"]))
     tp = tp.mutate(source=_or_none(tp.source), campaign=_or_none(tp.campaign))
 
     media = _first(tp, config.media_plan_rules, lambda r: ibis.literal(r.outputs["name"]),
@@ -53,7 +78,7 @@ def classify(tp: ir.Table, config: Config) -> ir.Table:
         sub_channel=sub,
         channel_group=group,
         funnel_stage=tp.funnel_stage.strip().lower().nullif("").coalesce(stage),
-    ).drop("referrer_host", "utm")
+    ).drop("referrer_host", "utm", "_rule")
 
 
 def _first(tp: ir.Table, rules, value, default) -> ir.Value:
@@ -79,6 +104,8 @@ def _condition(tp: ir.Table, c: Condition) -> ir.BooleanValue:
 
 def _output(tp: ir.Table, rule: Rule, key: str, fallback: dict) -> ir.StringValue:
     text = rule.outputs.get(key)
+    if key == "channel":
+        return ibis.literal(text)
     if text is None:
         return fallback[key]
     ref = template_field(text)

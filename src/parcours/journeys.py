@@ -3,7 +3,8 @@
 Journey rules: a conversion's journey holds the person's touches in the lookback window
 before it (inclusive: a touch exactly `lookback_days` before counts), after the person's
 previous conversion (a touch at that very instant belongs to the earlier journey), with
-views only inside the post-view window. A person's touches after their last conversion
+views only inside the post-view window; a view is the journey's last touch (`is_last`)
+only when it has nothing but views. A person's touches after their last conversion
 form one non-converting journey (same windows, ending at its last touch): data-driven
 models need them. Conversions after D-`report_lag_days` are not built.
 """
@@ -56,11 +57,6 @@ def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
     visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
     users = persons.filter(persons.kind == "user").select(user_id="id", uperson="person_id")
 
-    step("classifying touches")
-    tp = classify(tp_raw.filter(tp_raw.ts < cut), config).join(visitors, "visitor_id")
-    tp = wh.materialize("_tp", tp.select(tp.vperson.name("person_id"),
-                                         *TOUCH_COLUMNS))
-
     step("ordering conversions")
     conv = conv_raw.filter(conv_raw.ts < cut)
     cols = conv.columns
@@ -72,21 +68,32 @@ def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
     conv = wh.materialize("_conv", conv.mutate(prev_ts=conv.ts.lag().over(order)))
 
     step("assigning touches to journeys")
+    # Narrow rows while assigning; only touches that land in a journey are classified.
+    tp = tp_raw.filter(tp_raw.ts < cut).join(visitors, "visitor_id")
+    tp = wh.materialize("_tp", tp.select("event_id", "ts", "interaction",
+                                         person_id=tp.vperson))
     touches = _assign(tp, conv, rules.lookback_days, rules.post_view_days)
     pos = ibis.window(group_by=touches.journey_id, order_by=[touches.ts, touches.event_id])
     touches = touches.mutate(position=ibis.row_number().over(pos) + 1,
                              n=touches.count().over(ibis.window(group_by=touches.journey_id)))
-    touches = wh.materialize("_touches", touches.select(
-        "journey_id", "person_id", "position", "n", *TOUCH_COLUMNS))
+    # The touch that counts as last: the last non-view, a view only when there is no other.
+    whole = ibis.window(group_by=touches.journey_id)
+    last_click = ibis.ifelse(touches.interaction != "view", touches.position, None).max().over(whole)
+    touches = touches.mutate(is_last=touches.position == last_click.coalesce(touches.n))
+    assigned = wh.materialize("_assigned", touches.select(
+        "journey_id", "person_id", "event_id", "position", "n", "is_last"))
 
-    step("summarising journeys")
-    journeys = _journeys(touches, conv)
-
-    step("writing tables")
+    # Written straight into the new tables, in one transaction: readers see the old
+    # tables until it commits, and a failure leaves them as they were.
     with wh.transaction():
+        step("classifying touches")
+        touches = classify(tp_raw.join(assigned, "event_id"), config).select(
+            "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS)
+        touches = wh.replace("touches", touches.order_by(["journey_id", "position"]))
+        step("summarising journeys")
+        wh.replace("journeys", _journeys(touches, conv).order_by("journey_id"))
+        step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
-        wh.replace("touches", touches.order_by(["journey_id", "position"]))
-        wh.replace("journeys", journeys.order_by("journey_id"))
         wh.replace("build_meta", ibis.memtable({
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
             "post_view_days": [float(rules.post_view_days)],
@@ -103,7 +110,8 @@ def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
 
 
 def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: float) -> ir.Table:
-    """Touches with the journey they belong to: a conversion's, else the person's open one."""
+    """(journey_id, person_id, event_id, ts, interaction) for every touch in a journey:
+    a conversion's, else the person's open (non-converting) one."""
     lookback = ibis.interval(days=lookback_days)
     post_view = ibis.interval(seconds=int(round(post_view_days * 86400)))
     c = conv.select("person_id", "conversion_id", conv_ts="ts", prev_ts="prev_ts")
@@ -112,7 +120,7 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     j = j.filter(j.prev_ts.isnull() | (j.ts > j.prev_ts),
                  (j.interaction != "view") | (j.ts >= j.conv_ts - post_view))
     converting = j.select(journey_id="c:" + j.conversion_id, person_id=j.person_id,
-                          **{k: j[k] for k in TOUCH_COLUMNS})
+                          event_id=j.event_id, ts=j.ts, interaction=j.interaction)
 
     last = conv.group_by("person_id").agg(last_conv=conv.ts.max())
     rest = tp.left_join(last, "person_id")
@@ -121,7 +129,7 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     rest = rest.filter(rest.ts >= rest.end - lookback,
                        (rest.interaction != "view") | (rest.ts >= rest.end - post_view))
     open_ = rest.select(journey_id="n:" + rest.person_id, person_id=rest.person_id,
-                        **{k: rest[k] for k in TOUCH_COLUMNS})
+                        event_id=rest.event_id, ts=rest.ts, interaction=rest.interaction)
     return converting.union(open_)
 
 
@@ -133,6 +141,8 @@ def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
         n_channels=t.channel.nunique(),
         touch_devices=t.device.collect(distinct=True),
         channels=t.channel.collect(order_by=t.position),
+        first_channel=t.channel.argmin(t.position),
+        last_channel=t.channel.argmax(ibis.ifelse(t.is_last, 1, 0)),
     )
     c = conv.mutate(journey_id="c:" + conv.conversion_id)
     j = c.left_join(agg, "journey_id")
@@ -148,6 +158,7 @@ def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
         n_touches=j.n_touches.fill_null(0), n_channels=j.n_channels.fill_null(0),
         n_devices=devices.length(), devices=devices,
         channels=j.channels.coalesce(ibis.literal([], type="array<string>")),
+        first_channel=j.first_channel, last_channel=j.last_channel,
     )
     a = agg.filter(agg.journey_id.startswith("n:"))
     s = converting.schema()
@@ -161,5 +172,6 @@ def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
         first_ts=a.first_ts, last_ts=a.last_ts, lag_s=ibis.null(s["lag_s"]),
         n_touches=a.n_touches, n_channels=a.n_channels,
         n_devices=a.touch_devices.length(), devices=a.touch_devices.sort(), channels=a.channels,
+        first_channel=a.first_channel, last_channel=a.last_channel,
     )
     return converting.union(open_)
