@@ -144,9 +144,10 @@ def build(
         try:
             with _progress() as bar:
                 task = bar.add_task("building", total=6)
+                done = iter(range(6))
 
-                def step(name: str) -> None:
-                    bar.update(task, description=name, advance=1)
+                def step(name: str) -> None:  # called as each of the 6 steps starts
+                    bar.update(task, description=name, completed=next(done))
 
                 res = build_journeys(ws.warehouse, ws.config,
                                      as_of=_date(as_of) if as_of else None, step=step)

@@ -101,6 +101,8 @@ class Warehouse:
         self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
         # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
         self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
+        # Progress is tracked for our own bars (query_progress), never printed by DuckDB.
+        self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
 
     def close(self) -> None:
         self.con.disconnect()
@@ -126,16 +128,24 @@ class Warehouse:
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute()) if self.has(name) else 0
 
-    def insert(self, name: str, expr: ir.Table) -> None:
-        self.con.insert(name, expr)
+    def insert(self, name: str, expr: ir.Table,
+               progress: Callable[[float], None] | None = None) -> None:
+        columns = ", ".join(_ident(c) for c in expr.columns)
+        self._run_with_progress(
+            f'INSERT INTO {_ident(name)} ({columns}) {self.con.compile(expr)}', progress)
 
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
         """Create or replace a table from an expression (inside the caller's transaction)."""
         return self.con.create_table(name, expr, overwrite=True)
 
-    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+    def materialize(self, name: str, expr: ir.Table,
+                    progress: Callable[[float], None] | None = None) -> ir.Table:
         """A temporary table for intermediate steps; gone when the connection closes."""
-        return self.con.create_table(name, expr, temp=True, overwrite=True)
+        if progress is None:
+            return self.con.create_table(name, expr, temp=True, overwrite=True)
+        self._run_with_progress(
+            f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS {self.con.compile(expr)}", progress)
+        return self.con.table(name)
 
     def drop(self, name: str) -> None:
         self._raw.execute(f'DROP TABLE IF EXISTS "{name}"')
