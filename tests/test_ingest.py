@@ -174,3 +174,13 @@ def test_unknown_file_type_is_refused(ws):
     path.write_text("x")
     with pytest.raises(InvalidInput, match="unknown file type"):
         load_file(ws.warehouse, "touchpoints", path)
+
+
+def test_a_parquet_column_of_the_wrong_type_rejects_its_rows_not_the_load(ws):
+    path = ws.path / "epoch.parquet"
+    pq.write_table(pa.table({"event_id": ["a", "b"], "visitor_id": ["v", "v"], "ts": [1, 2],
+                             "pageviews": ["3", "x"]}), path)
+    res = load_file(ws.warehouse, "touchpoints", path)
+    assert reasons(res) == [(1, "ts", "not a valid timestamp"), (2, "pageviews", "not an integer"),
+                            (2, "ts", "not a valid timestamp")]
+    assert res.inserted == 0

@@ -63,3 +63,20 @@ def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
                    check=True, capture_output=True)
     with Workspace(ws_dir) as ws:
         assert ws.warehouse.count("touchpoints") == total
+
+
+def test_a_warehouse_held_by_another_process_gives_a_clear_error(tmp_path):
+    from parcours.errors import WarehouseBusy
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).close()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                               "print('ready', flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseBusy, match="in use by another parcours process"):
+            Warehouse(path)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -29,3 +29,7 @@ class ConfigError(InvalidInput):
 
 class NotBuilt(ParcoursError):
     """A derived table is asked for before `parcours build` made it."""
+
+
+class WarehouseBusy(ParcoursError):
+    """Another process holds the warehouse file (DuckDB allows one writer)."""

@@ -131,67 +131,69 @@ def _duplicates(rows: ir.Table, keys: dict[str, ir.Value]) -> ir.Table:
 
 
 def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
-    """(typed value, reason it is invalid or null) for one field."""
+    """(typed value, reason it is invalid or null) for one field.
+
+    Text (CSV, JSON) is trimmed and parsed; typed input (Parquet) is converted with
+    try_cast, so a column of the wrong type rejects its rows instead of failing the load.
+    """
     target = dt.dtype(f.type)
-    text = None
-    if raw.type().is_string():
-        text = raw.strip().nullif("")
-        raw_present = text.notnull()
-    else:
-        raw_present = raw.notnull()
+    text = raw.strip().nullif("") if raw.type().is_string() else None
+    present = text.notnull() if text is not None else raw.notnull()
+    invalid = None  # the reason a present value that does not convert gets
     if target.is_string():
         value = text if text is not None else raw.cast("string")
-        bad = ibis.literal(False)
         if f.choices:
             value = value.lower()
-            bad = value.notnull() & ~value.isin(f.choices)
-        why = ibis.ifelse(bad, "must be one of " + ", ".join(f.choices), None)
     elif target.is_timestamp():
-        if text is not None:
-            value = text.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
-        else:
-            value = raw.cast("timestamp")
-        why = ibis.ifelse(raw_present & value.isnull(), "not a valid timestamp", None)
+        value = (text.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
+                 if text is not None else raw.try_cast("timestamp"))
+        invalid = "not a valid timestamp"
     elif target.is_date():
-        value = text.try_cast("date") if text is not None else raw.cast("date")
-        why = ibis.ifelse(raw_present & value.isnull(), "not a valid date (YYYY-MM-DD)", None)
+        value = (text if text is not None else raw).try_cast("date")
+        invalid = "not a valid date (YYYY-MM-DD)"
     elif target.is_boolean():
         if text is not None:
             low = text.lower()
             value = ibis.cases((low.isin(_TRUE), True), (low.isin(_FALSE), False),
                                else_=ibis.null("boolean"))
         else:
-            value = raw.cast("boolean")
-        why = ibis.ifelse(raw_present & value.isnull(), "not a boolean (true/false)", None)
+            value = raw.try_cast("boolean")
+        invalid = "not a boolean (true/false)"
     elif target.is_numeric():
-        value = text.try_cast(target) if text is not None else raw.try_cast(target)
-        kind = "an integer" if target.is_integer() else "a number"
-        why = ibis.cases((raw_present & value.isnull(), f"not {kind}"),
-                         (value < f.minimum if f.minimum is not None else ibis.literal(False),
-                          f"must be >= {f.minimum:g}" if f.minimum is not None else ""),
-                         else_=ibis.null("string"))
+        value = (text if text is not None else raw).try_cast(target)
+        invalid = "not an integer" if target.is_integer() else "not a number"
     elif target.is_array():
         if text is not None:
             # "a|b" in CSV; '["a","b"]' when a JSON array was read as text.
-            is_json = text.startswith("[")
-            parts = ibis.ifelse(is_json, text.re_replace(r'[\[\]"]', "").split(","), text.split("|"))
+            parts = ibis.ifelse(text.startswith("["),
+                                text.re_replace(r'[\[\]"]', "").split(","), text.split("|"))
             value = parts.map(lambda x: x.strip()).filter(lambda x: x != "")
         else:
-            value = raw.cast(target)
-        why = ibis.null("string")
+            value = raw.try_cast(target)
+        invalid = "not a list of strings"
     elif target.is_map():
         if text is not None:
             js = text.try_cast("json")
             value = ibis.ifelse(js.map.notnull(), js.cast(target), ibis.null(target))
         else:
-            value = raw.cast(target)
-        why = ibis.ifelse(raw_present & value.isnull(), "not a JSON object of attributes", None)
+            value = raw.try_cast(target)
+        invalid = "not a JSON object of attributes"
     else:  # pragma: no cover - schema only uses the types above
         raise TypeError(f"no validation for {target}")
+
+    checks = []
     if f.required:
-        why = ibis.ifelse(~raw_present, "missing", why)
+        checks.append((~present, "missing"))
+    if invalid:
+        checks.append((present & value.isnull(), invalid))
+    if f.choices:
+        checks.append((value.notnull() & ~value.isin(f.choices),
+                       "must be one of " + ", ".join(f.choices)))
+    if f.minimum is not None:
+        checks.append((value < f.minimum, f"must be >= {f.minimum:g}"))
+    why = ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")
     if f.default is not None:
-        value = ibis.ifelse(raw_present, value, ibis.literal(f.default, type=target))
+        value = ibis.ifelse(present, value, ibis.literal(f.default, type=target))
     return value.cast(target).name(f.name), why.cast("string")
 
 

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.config import WarehouseSettings
-from parcours.errors import InvalidInput, NotBuilt
+from parcours.errors import InvalidInput, NotBuilt, WarehouseBusy
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
@@ -95,9 +96,15 @@ class Warehouse:
             config["memory_limit"] = settings.memory_limit
         if settings.threads:
             config["threads"] = str(settings.threads)
-        if settings.temp_directory:
-            config["temp_directory"] = settings.temp_directory
-        self.con = ibis.duckdb.connect(str(self.path), **config)
+        if settings.temp_directory:  # relative to the warehouse file's folder
+            config["temp_directory"] = str(self.path.parent / settings.temp_directory)
+        try:
+            self.con = ibis.duckdb.connect(str(self.path), **config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WarehouseBusy(f"{self.path} is in use by another parcours process; "
+                                    "try again when it has finished") from None
+            raise
         self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
         # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
         self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
@@ -140,15 +147,15 @@ class Warehouse:
 
     def materialize(self, name: str, expr: ir.Table,
                     progress: Callable[[float], None] | None = None) -> ir.Table:
-        """A temporary table for intermediate steps; gone when the connection closes."""
-        if progress is None:
-            return self.con.create_table(name, expr, temp=True, overwrite=True)
+        """A temporary table for intermediate steps; gone when the connection closes.
+
+        Like `insert`, it takes expressions over warehouse tables (not in-memory ones)."""
         self._run_with_progress(
             f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS {self.con.compile(expr)}", progress)
         return self.con.table(name)
 
     def drop(self, name: str) -> None:
-        self._raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self._raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
