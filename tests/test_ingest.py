@@ -88,6 +88,9 @@ def test_costs_and_identities_are_validated(ws):
                                   dict(date="2026-10-02", channel="", cost="x")])
     assert reasons(res) == [(2, "date", "not a valid date (YYYY-MM-DD)"),
                             (3, "channel", "missing"), (3, "cost", "not a number")]
+    cost = rows_of(ws, "costs")[0]
+    assert (cost["date"], cost["source"], cost["campaign"], cost["cost"]) == (
+        dt.date(2026, 10, 1), "(none)", "(none)", 10.0)  # channel-level cost
     res = load_rows(ws, "identities", [dict(visitor_id="v1", user_id="u1", ts=""),
                                        dict(visitor_id="v2", user_id="", ts="")])
     assert reasons(res) == [(2, "user_id", "missing")]

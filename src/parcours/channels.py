@@ -11,8 +11,7 @@ import ibis
 import ibis.expr.types as ir
 
 from parcours.config import Condition, Config, Rule, template_field
-
-NONE = "(none)"
+from parcours.schema import NONE
 
 
 INPUTS = ("channel", "source", "campaign", "media_plan", "funnel_stage", "utm_source",

@@ -55,33 +55,17 @@ def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
     step("stitching identities")
     persons = wh.materialize("_persons", stitch(wh, tp_raw, conv_raw, wh.table("identities")))
     visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
-    users = persons.filter(persons.kind == "user").select(user_id="id", uperson="person_id")
 
     step("ordering conversions")
-    conv = conv_raw.filter(conv_raw.ts < cut)
-    cols = conv.columns
-    conv = conv.left_join(visitors, conv.visitor_id == visitors.visitor_id)
-    conv = conv.select(*cols, "vperson")
-    conv = conv.left_join(users, conv.user_id == users.user_id).select(*cols, "vperson", "uperson")
-    conv = conv.mutate(person_id=conv.vperson.coalesce(conv.uperson)).drop("vperson", "uperson")
-    order = ibis.window(group_by=conv.person_id, order_by=[conv.ts, conv.conversion_id])
-    conv = wh.materialize("_conv", conv.mutate(prev_ts=conv.ts.lag().over(order)))
+    conv = wh.materialize("_conv", _conversions(conv_raw.filter(conv_raw.ts < cut), persons))
 
     step("assigning touches to journeys")
     # Narrow rows while assigning; only touches that land in a journey are classified.
     tp = tp_raw.filter(tp_raw.ts < cut).join(visitors, "visitor_id")
     tp = wh.materialize("_tp", tp.select("event_id", "ts", "interaction",
                                          person_id=tp.vperson))
-    touches = _assign(tp, conv, rules.lookback_days, rules.post_view_days)
-    pos = ibis.window(group_by=touches.journey_id, order_by=[touches.ts, touches.event_id])
-    touches = touches.mutate(position=ibis.row_number().over(pos) + 1,
-                             n=touches.count().over(ibis.window(group_by=touches.journey_id)))
-    # The touch that counts as last: the last non-view, a view only when there is no other.
-    whole = ibis.window(group_by=touches.journey_id)
-    last_click = ibis.ifelse(touches.interaction != "view", touches.position, None).max().over(whole)
-    touches = touches.mutate(is_last=touches.position == last_click.coalesce(touches.n))
-    assigned = wh.materialize("_assigned", touches.select(
-        "journey_id", "person_id", "event_id", "position", "n", "is_last"))
+    assigned = _assign(tp, conv, rules.lookback_days, rules.post_view_days)
+    assigned = wh.materialize("_assigned", _positions(assigned))
 
     # Written straight into the new tables, in one transaction: readers see the old
     # tables until it commits, and a failure leaves them as they were.
@@ -107,6 +91,30 @@ def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
         converting=int(j.converted.sum().execute() or 0),
         touches=wh.count("touches"),
     )
+
+
+def _conversions(conv: ir.Table, persons: ir.Table) -> ir.Table:
+    """Conversions with their person (by visitor id, else by user id) and the time of the
+    person's previous conversion."""
+    visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
+    users = persons.filter(persons.kind == "user").select(user_id="id", uperson="person_id")
+    cols = conv.columns
+    conv = conv.left_join(visitors, conv.visitor_id == visitors.visitor_id).select(*cols, "vperson")
+    conv = conv.left_join(users, conv.user_id == users.user_id).select(*cols, "vperson", "uperson")
+    conv = conv.mutate(person_id=conv.vperson.coalesce(conv.uperson)).drop("vperson", "uperson")
+    order = ibis.window(group_by=conv.person_id, order_by=[conv.ts, conv.conversion_id])
+    return conv.mutate(prev_ts=conv.ts.lag().over(order))
+
+
+def _positions(touches: ir.Table) -> ir.Table:
+    """1-based position by time (ties by event id), journey length, and `is_last`: the last
+    non-view touch, a view only when the journey has nothing else."""
+    whole = ibis.window(group_by=touches.journey_id)
+    pos = ibis.window(group_by=touches.journey_id, order_by=[touches.ts, touches.event_id])
+    touches = touches.mutate(position=ibis.row_number().over(pos) + 1, n=touches.count().over(whole))
+    last_click = ibis.ifelse(touches.interaction != "view", touches.position, None).max().over(whole)
+    touches = touches.mutate(is_last=touches.position == last_click.coalesce(touches.n))
+    return touches.select("journey_id", "person_id", "event_id", "position", "n", "is_last")
 
 
 def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: float) -> ir.Table:

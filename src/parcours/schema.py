@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import ibis
 
+NONE = "(none)"  # a dimension value that is not known, as analytics tools show it
 DEVICES = ("desktop", "mobile", "tablet", "other")
 INTERACTIONS = ("click", "view", "visit", "email", "sms", "call", "store")
 KINDS = ("sale", "lead", "custom")
@@ -71,8 +72,8 @@ IDENTITIES = (
 COSTS = (
     Field("date", "date", required=True),
     Field("channel", "string", required=True),
-    Field("source", "string", default=""),
-    Field("campaign", "string", default=""),
+    Field("source", "string", default=NONE),
+    Field("campaign", "string", default=NONE),
     Field("cost", "float64", required=True, minimum=0),
 )
 
