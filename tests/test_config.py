@@ -60,3 +60,8 @@ def test_yaml_config_with_custom_rules_classifies_touches(ws):
     assert got == [("partners", "partner-A", "evergreen", "alliances", "partner_plan"),
                    ("unknown", "partner-a", "(none)", "other", "(none)"),
                    ("tv", "(none)", "(none)", "other", "q4_tv")]
+
+
+def test_a_fractional_post_view_window_is_kept(tmp_path):
+    (tmp_path / "parcours.toml").write_text("[journeys]\npost_view_days = 0.5\n")
+    assert load_config(tmp_path).journeys.post_view_days == 0.5

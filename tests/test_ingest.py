@@ -187,3 +187,20 @@ def test_a_parquet_column_of_the_wrong_type_rejects_its_rows_not_the_load(ws):
     assert reasons(res) == [(1, "ts", "not a valid timestamp"), (2, "pageviews", "not an integer"),
                             (2, "ts", "not a valid timestamp")]
     assert res.inserted == 0
+
+
+def test_a_file_that_cannot_be_parsed_is_refused_with_where_it_broke(ws):
+    path = ws.path / "bad.jsonl"
+    path.write_text('{"event_id": "a", "ts": "2026-10-01", "visitor_id": "v"}\n{"event_id": "b", "ts": \n')
+    with pytest.raises(InvalidInput, match=r"bad.jsonl: cannot read this json file: Malformed JSON.*line"):
+        load_file(ws.warehouse, "touchpoints", path)
+    assert ws.warehouse.count("touchpoints") == 0
+    assert not [t for t in ws.warehouse.tables() if t.startswith("_stage")]
+
+
+def test_gzipped_csv_loads(ws):
+    import gzip
+    path = ws.path / "tp.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("event_id,ts,visitor_id\ne1,2026-10-01,v1\n")
+    assert load_file(ws.warehouse, "touchpoints", path).inserted == 1

@@ -43,7 +43,7 @@ class Rule:
 @dataclass(frozen=True)
 class JourneyRules:
     lookback_days: int = 30
-    post_view_days: float = 1
+    post_view_days: float = 1.0
     report_lag_days: int = 2
 
 
@@ -51,6 +51,7 @@ class JourneyRules:
 class WarehouseSettings:
     path: str = "parcours.duckdb"
     memory_limit: str = ""
+    ingest_memory_limit: str = "1GB"
     temp_directory: str = ""
     threads: int = 0
 

@@ -33,3 +33,7 @@ class NotBuilt(ParcoursError):
 
 class WarehouseBusy(ParcoursError):
     """Another process holds the warehouse file (DuckDB allows one writer)."""
+
+
+class OutOfMemory(ParcoursError):
+    """The engine hit its memory limit; the message says which setting to change."""

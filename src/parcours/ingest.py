@@ -63,12 +63,13 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
     wh.ensure_canonical_tables()
     # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%.
     report = progress or (lambda pct: None)
-    staged = wh.stage_file(path, {f.name: f.type for f in fields},
-                           lambda pct: report(0.6 * pct))
-    try:
-        return _load_staged(wh, table, fields, staged, str(path), rejects_file, report)
-    finally:
-        wh.drop_staged(staged)
+    with wh.ingest_memory(), wh.engine_errors():
+        staged = wh.stage_file(path, {f.name: f.type for f in fields},
+                               lambda pct: report(0.6 * pct))
+        try:
+            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report)
+        finally:
+            wh.drop_staged(staged)
 
 
 def _load_staged(wh: Warehouse, table: str, fields: tuple[Field, ...], staged: Staged,

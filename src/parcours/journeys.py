@@ -47,7 +47,12 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
 def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
                    step: Callable[[str], None] = lambda name: None) -> BuildResult:
     """Replace persons, journeys and touches in one transaction; same input, same tables."""
-    as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
+    with wh.engine_errors():
+        return _build(wh, config, as_of or dt.datetime.now(dt.timezone.utc).date(), step)
+
+
+def _build(wh: Warehouse, config: Config, as_of: dt.date,
+           step: Callable[[str], None]) -> BuildResult:
     rules = config.journeys
     cut = report_cut(as_of, rules.report_lag_days)
     tp_raw, conv_raw = wh.table("touchpoints"), wh.table("conversions")

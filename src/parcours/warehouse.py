@@ -7,6 +7,7 @@ tables, inserts in transactions and reads files into staging tables.
 from __future__ import annotations
 
 import csv
+import gzip
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.config import WarehouseSettings
-from parcours.errors import InvalidInput, NotBuilt, WarehouseBusy
+from parcours.errors import InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
@@ -41,7 +42,8 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
     Read here rather than sniffed by DuckDB: its sniffer gives up on a file whose sample
     holds a broken row, and a broken row must become a reject, not a failed load.
     """
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
         line = fh.readline()
     delim = max((",", ";", "\t", "|"), key=line.count)
     names = next(csv.reader([line], delimiter=delim), [])
@@ -89,6 +91,7 @@ class Warehouse:
 
     def __init__(self, path: Path | str, settings: WarehouseSettings | None = None):
         settings = settings or WarehouseSettings()
+        self.settings = settings
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {}
@@ -158,6 +161,32 @@ class Warehouse:
         self._raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     @contextmanager
+    def ingest_memory(self) -> Iterator[None]:
+        """Loads run under `ingest_memory_limit`: memory stays flat as files grow."""
+        limit = self.settings.ingest_memory_limit
+        if not limit:
+            yield
+            return
+        before = self._raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        self._raw.execute(f"SET memory_limit = '{_sql_str(limit)}'")
+        try:
+            yield
+        finally:
+            self._raw.execute(f"SET memory_limit = '{_sql_str(before)}'")
+
+    @contextmanager
+    def engine_errors(self) -> Iterator[None]:
+        """Turn the engine's running out of memory into an error that says what to change."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException as exc:
+            limit = self._raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            raise OutOfMemory(
+                f"the warehouse ran out of memory (memory_limit {limit}): raise "
+                "[warehouse] memory_limit in parcours.toml, or lower threads; "
+                f"DuckDB said: {str(exc).splitlines()[0]}") from None
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing: an error or a killed process leaves the tables as they were."""
         self._raw.execute("BEGIN TRANSACTION")
@@ -179,8 +208,17 @@ class Warehouse:
         file streams through DuckDB's buffer manager; `drop_staged` removes them.
         """
         fmt = file_format(path)
-        name = f"_stage_{uuid.uuid4().hex[:12]}"
-        staged = Staged(self.con, name, columns=[])
+        staged = Staged(self.con, f"_stage_{uuid.uuid4().hex[:12]}", columns=[])
+        try:
+            self._stage(path, fmt, staged, columns, progress)
+        except duckdb.Error as exc:  # a file DuckDB cannot parse at all: say where, keep nothing
+            self.drop_staged(staged)
+            reason = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
+            raise InvalidInput(f"cannot read this {fmt} file: {reason}", file=str(path)) from None
+        return staged
+
+    def _stage(self, path: Path, fmt: str, staged: Staged, columns: dict[str, str],
+               progress: Callable[[float], None] | None) -> None:
         src = _sql_str(str(path))
         self._raw.execute(f'CREATE TABLE "{staged.broken_table}" (_row BIGINT, reason VARCHAR)')
         if fmt == "parquet":
@@ -197,9 +235,8 @@ class Warehouse:
             delim, staged.columns = _csv_header(path)
             self._stage_csv(src, delim, staged, [c for c in columns if c in staged.columns],
                             progress)
-            return staged
+            return
         self._run_with_progress(f'CREATE TABLE "{staged.rows_table}" AS {sql}', progress)
-        return staged
 
     def _stage_csv(self, src: str, delim: str, staged: Staged, wanted: list[str],
                    progress: Callable[[float], None] | None) -> None:
