@@ -33,6 +33,10 @@ def test_a_failed_transaction_leaves_the_tables_as_they_were(ws):
     assert wh.count("touchpoints") == 1
 
 
+def _files_state(ws_dir):
+    return tuple((p.name, p.stat().st_size) for p in sorted(ws_dir.glob("parcours.duckdb*")))
+
+
 def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
     from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=60_000, seed=1).files
@@ -43,21 +47,26 @@ def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
     subprocess.run([*cmd, "ingest", "touchpoints", str(small), "-w", str(ws_dir)], check=True,
                    capture_output=True)
     total = pq.read_metadata(files["touchpoints"]).num_rows
-    outcomes = set()
-    for delay in (0.5, 1.0, 1.5, 2.5):
+    outcomes = []
+    # Kill at several moments after the load has started writing (the warehouse files change).
+    for delay in (0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 6.0, 9.0):
+        before = _files_state(ws_dir)
         proc = subprocess.Popen([*cmd, "ingest", "touchpoints", str(files["touchpoints"]),
                                  "-w", str(ws_dir)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while _files_state(ws_dir) == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with Workspace(ws_dir) as ws:
             n = ws.warehouse.count("touchpoints")
-        assert n in (1000, total), f"partial load after kill at {delay}s: {n} rows"
-        outcomes.add(n)
+        assert n in (1000, total), f"partial load after a kill {delay}s into it: {n} rows"
+        outcomes.append(n)
         if n == total:
             break
-    assert 1000 in outcomes, "no kill landed before the commit; the test proved nothing"
+    assert outcomes[0] == 1000, "the first kill came after the commit; the test proved nothing"
     # and the interrupted file loads whole afterwards, once
     subprocess.run([*cmd, "ingest", "touchpoints", str(files["touchpoints"]), "-w", str(ws_dir)],
                    check=True, capture_output=True)
