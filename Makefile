@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/parcours info -w $(DEMO)
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: install

@@ -145,8 +145,8 @@ def test_workspace_config_changes_the_journey_rules(ws):
 
 
 def test_rebuilding_gives_the_same_tables(ws, tmp_path):
-    from parcours.simulate import simulate
     from parcours.ingest import load_file
+    from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=800, seed=3, end=dt.date(2026, 11, 23)).files
     for table in ("touchpoints", "conversions", "identities"):
         load_file(ws.warehouse, table, files[table])

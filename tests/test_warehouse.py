@@ -92,8 +92,8 @@ def test_a_warehouse_held_by_another_process_gives_a_clear_error(tmp_path):
 
 
 def test_running_out_of_memory_says_which_setting_to_change(tmp_path):
-    from parcours.errors import OutOfMemory
     from parcours.config import WarehouseSettings
+    from parcours.errors import OutOfMemory
     wh = Warehouse(tmp_path / "w.duckdb", WarehouseSettings(memory_limit="20MB", threads=1))
     big = wh.con.sql("SELECT list(range) AS l FROM range(20000000)")
     with pytest.raises(OutOfMemory, match=r"memory_limit 19.0 MiB.*raise \[warehouse\] memory_limit"):

@@ -13,7 +13,6 @@ import ibis.expr.types as ir
 from parcours.config import Condition, Config, Rule, template_field
 from parcours.schema import NONE
 
-
 INPUTS = ("channel", "source", "campaign", "media_plan", "funnel_stage", "utm_source",
           "utm_medium", "utm_campaign", "referrer", "url", "interaction", "device")
 OUTPUTS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group",
