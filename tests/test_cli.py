@@ -69,3 +69,12 @@ def test_help_explains_each_command_and_option():
         assert cmd in res.output
     res = run("ingest", "--help")
     assert "--allow-rejects" in res.output and "rejected" in res.output
+
+
+def test_each_file_gets_its_own_rejects_file(tmp_path):
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text(f"event_id,ts,visitor_id\n{name},never,v1\n")
+    res = run("ingest", "touchpoints", tmp_path / "a.csv", tmp_path / "b.csv", "-w", tmp_path / "ws",
+              "--rejects-dir", tmp_path / "bad")
+    assert res.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "bad").iterdir()) == ["a.csv.rejects.csv", "b.csv.rejects.csv"]

@@ -92,8 +92,9 @@ def ingest(
     workspace: WorkspaceOpt = Path("."),
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
-    rejects: Annotated[Path | None, typer.Option(
-        help="Where to write rejected rows (CSV). Default: <workspace>/rejects/<file>.rejects.csv")] = None,
+    rejects_dir: Annotated[Path | None, typer.Option(
+        "--rejects-dir", file_okay=False,
+        help="Folder for the rejected rows, one <file>.rejects.csv per file. Default: <workspace>/rejects")] = None,
 ) -> None:
     """Validate files and load their rows. Each file is one transaction; reloading adds nothing.
 
@@ -105,7 +106,7 @@ def ingest(
     any_rejected = False
     with Workspace.init(workspace) as ws:
         for path in files:
-            target = rejects or ws.path / "rejects" / f"{path.name}.rejects.csv"
+            target = (rejects_dir or ws.path / "rejects") / f"{path.name}.rejects.csv"
             try:
                 with _progress() as bar:
                     task = bar.add_task(f"loading {path.name}", total=100)
