@@ -10,6 +10,7 @@ LAYERS = {
     "simulate": 0,  # uses base only
     "warehouse": 1, "ingest": 1, "workspace": 1, "inventory": 1,
     "channels": 2, "identity": 2, "journeys": 2,
+    "attribution": 3,
     "cli": 9,
 }
 PACKAGE = Path(parcours.__file__).parent
@@ -26,15 +27,23 @@ def parcours_imports(path: Path) -> set[str]:
     return names
 
 
+def modules() -> dict[str, Path]:
+    """Top-level modules and packages (a package's files share its layer)."""
+    found = {p.stem: [p] for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    found.update({d.name: sorted(d.glob("*.py")) for d in PACKAGE.iterdir()
+                  if d.is_dir() and (d / "__init__.py").exists()})
+    return found
+
+
 def test_every_module_has_a_layer():
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert modules == set(LAYERS)
+    assert set(modules()) == set(LAYERS)
 
 
 def test_imports_point_down_only():
     wrong = []
-    for name, layer in LAYERS.items():
-        for imported in parcours_imports(PACKAGE / f"{name}.py"):
+    for name, paths in modules().items():
+        layer = LAYERS[name]
+        for imported in set().union(*(parcours_imports(p) for p in paths)) - {name}:
             if LAYERS[imported] > layer or (name == "simulate" and imported != "errors"):
                 wrong.append(f"{name} (layer {layer}) imports {imported} (layer {LAYERS[imported]})")
     assert wrong == []
