@@ -1,0 +1,66 @@
+"""Exact Shapley: a hand-solved two-channel game and a brute-force n! reference."""
+
+import itertools
+from math import factorial
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parcours.attribution.paths import paths_from_frame
+from parcours.attribution.shapley import MAX_EXACT, Shapley
+
+
+def fit(rows):
+    return Shapley().fit(paths_from_frame(pd.DataFrame(rows, columns=["path", "conversions", "nulls"])))
+
+
+def test_hand_solved_two_channel_game():
+    # v(a) = 2/10, v(b) = 1/10, v(ab) = 9/30. phi_a = (0.2 + (0.3 - 0.1)) / 2 = 0.2,
+    # phi_b = (0.1 + (0.3 - 0.2)) / 2 = 0.1; 9 conversions split 2:1.
+    s = fit([("a", 2, 8), ("b", 1, 9), ("a > b", 6, 4)])
+    assert s.values == pytest.approx({"a": 0.2, "b": 0.1}, abs=1e-12)
+    assert s.credits().set_index("channel").conversions.to_dict() == pytest.approx({"a": 6, "b": 3})
+
+
+def brute_force(rows):
+    """Shapley by averaging marginal contributions over all n! orders."""
+    sets = [(frozenset(s.strip() for s in p.split(">")), c, n) for p, c, n in rows]
+    channels = sorted(set().union(*(s for s, _, _ in sets)))
+
+    def v(coalition):
+        inside = [(c, n) for s, c, n in sets if s <= coalition]
+        seen = sum(c + n for c, n in inside)
+        return sum(c for c, _ in inside) / seen if seen else 0.0
+
+    phi = dict.fromkeys(channels, 0.0)
+    for order in itertools.permutations(channels):
+        members = set()
+        for c in order:
+            before = v(frozenset(members))
+            members.add(c)
+            phi[c] += v(frozenset(members)) - before
+    return {c: p / factorial(len(channels)) for c, p in phi.items()}
+
+
+rows = st.lists(st.tuples(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=4).map(" > ".join),
+                          st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=rows)
+def test_equals_the_brute_force_average_over_all_orders(rows):
+    got = fit(rows)
+    expected = brute_force(rows)
+    assert got.values == pytest.approx(expected, abs=1e-12)
+    assert sum(got.values.values()) == pytest.approx(got.conversion_rate, abs=1e-12)  # efficiency
+
+
+def test_twenty_channels_are_exact_and_more_are_refused():
+    chans = [f"c{i:02}" for i in range(MAX_EXACT + 1)]
+    rows = [(" > ".join(chans[i:i + 3]), 1 + i % 2, 3) for i in range(MAX_EXACT - 2)]
+    s = fit(rows)
+    assert len(s.values) == MAX_EXACT and sum(s.values.values()) == pytest.approx(s.conversion_rate)
+    with pytest.raises(ValueError, match="exact Shapley goes up to 20"):
+        fit(rows + [(" > ".join(chans[-3:]), 1, 1)])
