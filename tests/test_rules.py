@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from conftest import AS_OF, load_rows
 from parcours.attribution import (
+    NO_TOUCH,
     Custom,
     FirstTouch,
     LastNonDirect,
@@ -18,7 +19,7 @@ from parcours.attribution import (
     attributed,
     touch_credits,
 )
-from parcours.attribution.rules import NO_TOUCH, converting_touches
+from parcours.attribution.rules import converting_touches
 from parcours.journeys import build_journeys
 
 CONV = dt.datetime(2026, 10, 15)

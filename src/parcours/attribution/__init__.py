@@ -1,5 +1,8 @@
 """Attribution models: credits per touch, summed to any dimension level (design.md section 4)."""
 
+from parcours.attribution.credit import NO_TOUCH, attributed, weighted_credits
+from parcours.attribution.markov import Markov
+from parcours.attribution.paths import paths_from_frame, paths_from_warehouse
 from parcours.attribution.rules import (
     Custom,
     FirstTouch,
@@ -9,9 +12,10 @@ from parcours.attribution.rules import (
     PositionBased,
     RuleModel,
     TimeDecay,
-    attributed,
     touch_credits,
 )
+from parcours.attribution.shapley import Shapley
 
 __all__ = ["RuleModel", "FirstTouch", "LastTouch", "LastNonDirect", "Linear", "PositionBased",
-           "TimeDecay", "Custom", "touch_credits", "attributed"]
+           "TimeDecay", "Custom", "Markov", "Shapley", "touch_credits", "weighted_credits",
+           "attributed", "paths_from_warehouse", "paths_from_frame", "NO_TOUCH"]

@@ -1,8 +1,7 @@
 """Rule-based models: each gives every touch of a converting journey a weight, in the engine.
 
 Credits are weights normalised per journey, so each journey's credits sum to 1 conversion
-(and to its revenue). A journey with no touch at all (e.g. a store sale by an unknown
-visitor) credits the row NO_TOUCH, so totals always equal the conversions.
+(and to its revenue).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import ibis.expr.types as ir
 
 from parcours.warehouse import Warehouse
 
-NO_TOUCH = "(no touch)"
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
 
 
@@ -139,16 +137,3 @@ def touch_credits(model: RuleModel, touches: ir.Table) -> ir.Table:
     total = w._w.sum().over(ibis.window(group_by=w.journey_id))
     w = w.mutate(credit=w._w / total)
     return w.mutate(value=w.credit * w.revenue).drop("_w")
-
-
-def attributed(model: RuleModel, wh: Warehouse, level: str = "channel") -> ir.Table:
-    """Attributed conversions and value per `level` value, journeys without touches included."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
-    c = touch_credits(model, converting_touches(wh))
-    by_level = c.group_by(c[level].name(level)).agg(conversions=c.credit.sum(), value=c.value.sum())
-    j = wh.table("journeys")
-    empty = j.filter(j.converted & (j.n_touches == 0))
-    none = empty.aggregate(conversions=empty.count().cast("float64"), value=empty.revenue.sum())
-    none = none.filter(none.conversions > 0).mutate(**{level: ibis.literal(NO_TOUCH)})
-    return by_level.union(none.select(level, "conversions", "value"))

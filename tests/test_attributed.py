@@ -1,0 +1,30 @@
+"""Data-driven models on the warehouse: per-touch credits from fitted channel weights."""
+
+import pytest
+
+from parcours.attribution import NO_TOUCH, Markov, Shapley, attributed
+from test_rules import journeys  # noqa: F401  (the hand-built journeys A-E)
+
+
+def table(ws, model, level="channel"):
+    rows = attributed(model, ws.warehouse, level).to_pyarrow().to_pylist()
+    return {r[level]: (round(r["conversions"], 9), round(r["value"], 9)) for r in rows}
+
+
+def test_markov_per_touch_credits_follow_the_hand_solved_removal_effects(journeys):  # noqa: F811
+    # Paths: display>paid_search>direct, email, affiliation>display, direct; all convert.
+    # Removal effects: display 1/2, paid_search 1/4, direct 1/2, email 1/4, affiliation 1/4,
+    # so weights 2:1:2:1:1. A splits 2/5, 1/5, 2/5; C splits affiliation 1/3, display 2/3.
+    got = table(journeys, Markov())
+    expected = {"display": (2 / 5 + 2 / 3, 40 + 20), "paid_search": (1 / 5, 20), "direct": (2 / 5 + 1, 40 + 20),
+                "email": (1, 50), "affiliation": (1 / 3, 10), NO_TOUCH: (1, 10)}
+    assert got == {k: (round(c, 9), round(v, 9)) for k, (c, v) in expected.items()}
+
+
+@pytest.mark.parametrize("model", [Markov(), Markov(order=2), Shapley()])
+def test_every_total_is_the_conversions_and_drill_downs_sum_to_the_channel(journeys, model):  # noqa: F811
+    channel = table(journeys, model)
+    assert sum(c for c, _ in channel.values()) == pytest.approx(5)
+    assert sum(v for _, v in channel.values()) == pytest.approx(210)
+    for level in ("campaign", "source", "device"):
+        assert sum(c for c, _ in table(journeys, model, level).values()) == pytest.approx(5)
