@@ -78,3 +78,41 @@ def test_each_file_gets_its_own_rejects_file(tmp_path):
               "--rejects-dir", tmp_path / "bad")
     assert res.exit_code == 1
     assert sorted(p.name for p in (tmp_path / "bad").iterdir()) == ["a.csv.rejects.csv", "b.csv.rejects.csv"]
+
+
+def test_attribute_a_path_file_in_the_channelattribution_layout(tmp_path):
+    paths = tmp_path / "paths.csv"
+    paths.write_text("path;total_conversions;total_null;value\na > b;1;0;30\na;0;1;0\nb;1;0;10\n")
+    res = run("attribute", "--paths", paths, "--delimiter", ";", "--nulls-column", "total_null",
+              "--value-column", "value", "--model", "markov", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0] == "channel,conversions,value,removal_effect"
+    assert [line.split(",")[0] for line in lines[1:]] == ["b", "a"]
+    assert [round(float(line.split(",")[1]), 6) for line in lines[1:]] == [1.333333, 0.666667]
+    res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", "time_decay")
+    assert res.exit_code == 2 and "time_decay needs touch times" in res.output
+
+
+def test_attribute_on_the_warehouse_totals_the_conversions(built):
+    import json
+    root, _ = built
+    for model in ("last_touch", "position_based", "markov", "shapley"):
+        res = run("attribute", "-w", root / "ws", "--model", model, "--format", "json")
+        assert res.exit_code == 0, res.output
+        rows = json.loads(res.output)
+        assert abs(sum(r["conversions"] for r in rows) - rows_converting(root)) < 1e-6
+
+
+def rows_converting(root):
+    from parcours import Workspace
+    with Workspace(root / "ws") as ws:
+        j = ws.warehouse.table("journeys")
+        return int(j.converted.sum().execute())
+
+
+def test_attribute_asks_for_a_build_first(tmp_path):
+    (tmp_path / "tp.csv").write_text("event_id,ts,visitor_id\ne1,2026-10-01,v1\n")
+    run("ingest", "touchpoints", tmp_path / "tp.csv", "-w", tmp_path / "ws")
+    res = run("attribute", "-w", tmp_path / "ws", "--model", "linear")
+    assert res.exit_code == 2 and "run `parcours build`" in res.output

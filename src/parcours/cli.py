@@ -180,6 +180,83 @@ def info(workspace: WorkspaceOpt = Path(".")) -> None:
         out.print(line)
 
 
+class OutFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def attribute(
+    model: Annotated[str, typer.Option(help="first_touch, last_touch, last_non_direct, linear, "
+                                            "position_based, time_decay, custom, markov or shapley.")],
+    workspace: WorkspaceOpt = Path("."),
+    level: Annotated[str, typer.Option(help="channel, source, campaign, media_plan, sub_channel, "
+                                            "channel_group or device.")] = "channel",
+    order: Annotated[int, typer.Option(min=1, max=4, help="Markov order (states are k-grams).")] = 1,
+    half_life: Annotated[float, typer.Option(help="time_decay half-life, in days.")] = 7.0,
+    weights: Annotated[str, typer.Option(help="custom: first,middle,last weights.")] = "0.4,0.2,0.4",
+    paths: Annotated[Path | None, typer.Option(
+        help="Attribute an aggregated path file (ChannelAttribution / GA layout) instead of the warehouse.",
+        dir_okay=False)] = None,
+    delimiter: Annotated[str, typer.Option(help="--paths: field delimiter.")] = ",",
+    path_sep: Annotated[str, typer.Option(help="--paths: separator between steps of a path.")] = ">",
+    path_column: Annotated[str, typer.Option(help="--paths: column holding the path.")] = "path",
+    conversions_column: Annotated[str, typer.Option(help="--paths: conversions column.")] = "total_conversions",
+    nulls_column: Annotated[str | None, typer.Option(help="--paths: non-conversions column.")] = None,
+    value_column: Annotated[str | None, typer.Option(help="--paths: conversion value column.")] = None,
+    fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
+) -> None:
+    """Attributed conversions and value per channel (or level) under one model."""
+    import pandas as pd
+
+    from parcours.attribution import attributed, paths_from_frame
+    from parcours.attribution.catalogue import attribute_paths, make_model
+
+    try:
+        w = tuple(float(x) for x in weights.split(","))
+        if len(w) != 3:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter("--weights takes three numbers: first,middle,last") from None
+    try:
+        m = make_model(model, order=order, half_life_days=half_life, weights=w)
+        if paths is not None:
+            df = pd.read_csv(paths, sep=delimiter)
+            table = attribute_paths(m, paths_from_frame(df, path_column, conversions_column,
+                                                        nulls_column, value_column, path_sep))
+        else:
+            with Workspace(workspace) as ws:
+                _require_workspace(ws)
+                if hasattr(m, "direct"):
+                    m = make_model(model, weights=w, direct=ws.config.direct_channels)
+                table = attributed(m, ws.warehouse, level).to_pandas()
+                table = table.sort_values("conversions", ascending=False, ignore_index=True)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except ParcoursError as exc:
+        _fail(exc)
+    _print_table(table, fmt)
+
+
+def _print_table(df, fmt: OutFormat) -> None:
+    import pandas as pd
+
+    if fmt is OutFormat.csv:
+        sys.stdout.write(df.to_csv(index=False))
+    elif fmt is OutFormat.json:
+        sys.stdout.write(df.to_json(orient="records") + "\n")
+    else:
+        t = Table()
+        for col in df.columns:
+            numeric = pd.api.types.is_numeric_dtype(df[col])
+            t.add_column(str(col), justify="right" if numeric else "left")
+        for row in df.itertuples(index=False):
+            t.add_row(*(f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row))
+        out.print(t)
+
+
 def _require_workspace(ws: Workspace) -> None:
     if not (ws.path / ws.config.warehouse.path).exists():
         err.print(f"[bold red]error:[/] no warehouse in {ws.path}; load data with `parcours ingest` first")

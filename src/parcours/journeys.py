@@ -20,6 +20,7 @@ import ibis.expr.types as ir
 
 from parcours.channels import classify
 from parcours.config import Config
+from parcours.errors import NotBuilt
 from parcours.identity import stitch
 from parcours.warehouse import Warehouse
 
@@ -27,6 +28,7 @@ TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan"
                  "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
                  "pageviews", "duration_s")
 DERIVED = ("persons", "journeys", "touches", "build_meta")
+BUILD_VERSION = 1  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass
@@ -84,6 +86,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
         step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
         wh.replace("build_meta", ibis.memtable({
+            "version": [BUILD_VERSION],
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
             "post_view_days": [float(rules.post_view_days)],
             "report_lag_days": [rules.report_lag_days], "config": [config.source],
@@ -120,6 +123,16 @@ def _positions(touches: ir.Table) -> ir.Table:
     last_click = ibis.ifelse(touches.interaction != "view", touches.position, None).max().over(whole)
     touches = touches.mutate(is_last=touches.position == last_click.coalesce(touches.n))
     return touches.select("journey_id", "person_id", "event_id", "position", "n", "is_last")
+
+
+def require_built(wh: Warehouse) -> None:
+    """Readers of journeys and touches call this: built, and by this version of parcours."""
+    if not wh.has("build_meta"):
+        raise NotBuilt("no journeys yet: run `parcours build`")
+    meta = wh.table("build_meta")
+    version = meta.version.max().execute() if "version" in meta.columns else None
+    if version != BUILD_VERSION:
+        raise NotBuilt("the journeys were built by another version of parcours: run `parcours build`")
 
 
 def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: float) -> ir.Table:

@@ -13,6 +13,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.attribution.rules import LEVELS
+from parcours.journeys import require_built
 from parcours.warehouse import Warehouse
 
 
@@ -20,6 +21,7 @@ def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool =
     """(path, conversions, nulls, value) over all journeys with at least one touch."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+    require_built(wh)
     t = wh.table("touches")
     if collapse:
         prev = t[level].lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))

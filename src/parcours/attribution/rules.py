@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from parcours.journeys import require_built
 from parcours.warehouse import Warehouse
 
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
@@ -126,6 +127,7 @@ class TimeDecay(RuleModel):
 
 def converting_touches(wh: Warehouse) -> ir.Table:
     """Touches of converting journeys with the conversion's time and revenue."""
+    require_built(wh)
     j = wh.table("journeys")
     j = j.filter(j.converted).select("journey_id", "conv_ts", "revenue")
     return wh.table("touches").join(j, "journey_id")
