@@ -116,3 +116,14 @@ def test_attribute_asks_for_a_build_first(tmp_path):
     run("ingest", "touchpoints", tmp_path / "tp.csv", "-w", tmp_path / "ws")
     res = run("attribute", "-w", tmp_path / "ws", "--model", "linear")
     assert res.exit_code == 2 and "run `parcours build`" in res.output
+
+
+def test_evaluate_scores_every_model_against_the_truth(built):
+    root, _ = built
+    res = run("evaluate", "-w", root / "ws", "--truth", root / "data" / "truth.parquet", "--format", "csv")
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0] == "model,nmae"
+    models = {line.split(",")[0] for line in lines[1:]}
+    assert {"last_touch", "linear", "markov", "markov_order2", "shapley", "time_decay"} <= models
+    assert all(0 <= float(line.split(",")[1]) <= 2 for line in lines[1:])

@@ -240,6 +240,31 @@ def attribute(
     _print_table(table, fmt)
 
 
+@app.command()
+def evaluate(
+    truth: Annotated[Path, typer.Option(help="truth.parquet (or .csv) written by `parcours simulate`.",
+                                        dir_okay=False, exists=True)],
+    workspace: WorkspaceOpt = Path("."),
+    fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
+) -> None:
+    """Score every model against the simulator's true incremental conversions (NMAE)."""
+    import pandas as pd
+
+    from parcours.attribution.catalogue import NAMES, make_model
+    from parcours.attribution.evaluate import evaluate as run
+
+    frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        models = {name: make_model(name, direct=ws.config.direct_channels) for name in NAMES}
+        models["markov_order2"] = make_model("markov", order=2)
+        try:
+            table = run(ws.warehouse, frame, models)
+        except ParcoursError as exc:
+            _fail(exc)
+    _print_table(table, fmt)
+
+
 def _print_table(df, fmt: OutFormat) -> None:
     import pandas as pd
 
