@@ -123,7 +123,20 @@ def test_evaluate_scores_every_model_against_the_truth(built):
     res = run("evaluate", "-w", root / "ws", "--truth", root / "data" / "truth.parquet", "--format", "csv")
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()
-    assert lines[0] == "model,nmae"
+    assert lines[0] == "model,nmae,ci_coverage"
     models = {line.split(",")[0] for line in lines[1:]}
     assert {"last_touch", "linear", "markov", "markov_order2", "shapley", "time_decay"} <= models
     assert all(0 <= float(line.split(",")[1]) <= 2 for line in lines[1:])
+
+
+def test_attribute_with_intervals_on_a_path_file(tmp_path):
+    paths = tmp_path / "paths.csv"
+    paths.write_text("path,total_conversions,total_null\na > b,10,5\na,3,20\nb,8,4\n")
+    res = run("attribute", "--paths", paths, "--nulls-column", "total_null", "--model", "shapley",
+              "--ci", "0.9", "--samples", "30", "--format", "json")
+    assert res.exit_code == 0, res.output
+    import json
+    for row in json.loads(res.output):
+        assert row["lo"] <= row["conversions"] <= row["hi"]
+    res = run("attribute", "--paths", paths, "--model", "linear", "--ci", "0.9")
+    assert res.exit_code == 2 and "--ci is for the data-driven models" in res.output

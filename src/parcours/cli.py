@@ -205,13 +205,17 @@ def attribute(
     conversions_column: Annotated[str, typer.Option(help="--paths: conversions column.")] = "total_conversions",
     nulls_column: Annotated[str | None, typer.Option(help="--paths: non-conversions column.")] = None,
     value_column: Annotated[str | None, typer.Option(help="--paths: conversion value column.")] = None,
+    ci: Annotated[float | None, typer.Option(
+        help="Data-driven models: bootstrap interval at this level, e.g. 0.9 (resampling journeys).")] = None,
+    samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for --ci.")] = 100,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Attributed conversions and value per channel (or level) under one model."""
     import pandas as pd
 
-    from parcours.attribution import attributed, paths_from_frame
+    from parcours.attribution import RuleModel, attributed, paths_from_frame, paths_from_warehouse
     from parcours.attribution.catalogue import attribute_paths, make_model
+    from parcours.attribution.intervals import intervals
 
     try:
         w = tuple(float(x) for x in weights.split(","))
@@ -221,16 +225,28 @@ def attribute(
         raise typer.BadParameter("--weights takes three numbers: first,middle,last") from None
     try:
         m = make_model(model, order=order, half_life_days=half_life, weights=w)
+        if ci is not None and isinstance(m, RuleModel):
+            raise ValueError("--ci is for the data-driven models (markov, shapley)")
+
+        def fresh():
+            return make_model(model, order=order)
+
         if paths is not None:
             df = pd.read_csv(paths, sep=delimiter)
-            table = attribute_paths(m, paths_from_frame(df, path_column, conversions_column,
-                                                        nulls_column, value_column, path_sep))
+            p = paths_from_frame(df, path_column, conversions_column, nulls_column, value_column, path_sep)
+            table = attribute_paths(m, p)
+            if ci is not None:
+                table = table.join(intervals(p.to_pandas(), fresh, per_touch=False, ci=ci,
+                                             samples=samples), on="channel")
         else:
             with Workspace(workspace) as ws:
                 _require_workspace(ws)
                 if hasattr(m, "direct"):
                     m = make_model(model, weights=w, direct=ws.config.direct_channels)
-                table = attributed(m, ws.warehouse, level).to_pandas()
+                table = attributed(m, ws.warehouse, level, fit_level=level).to_pandas()
+                if ci is not None:
+                    raw = paths_from_warehouse(ws.warehouse, level, collapse=False).to_pandas()
+                    table = table.join(intervals(raw, fresh, ci=ci, samples=samples), on=level)
                 table = table.sort_values("conversions", ascending=False, ignore_index=True)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
@@ -247,7 +263,11 @@ def evaluate(
     workspace: WorkspaceOpt = Path("."),
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
-    """Score every model against the simulator's true incremental conversions (NMAE)."""
+    """Score every model against the simulator's true incremental conversions.
+
+    nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
+    ci_coverage (markov, shapley): share of channels whose truth lies in the 90% bootstrap
+    interval."""
     import pandas as pd
 
     from parcours.attribution.catalogue import NAMES, make_model
@@ -278,7 +298,7 @@ def _print_table(df, fmt: OutFormat) -> None:
             numeric = pd.api.types.is_numeric_dtype(df[col])
             t.add_column(str(col), justify="right" if numeric else "left")
         for row in df.itertuples(index=False):
-            t.add_row(*(f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row))
+            t.add_row(*(("" if v != v else f"{v:,.4f}") if isinstance(v, float) else str(v) for v in row))
         out.print(t)
 
 

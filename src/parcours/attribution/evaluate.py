@@ -14,6 +14,9 @@ import datetime as dt
 import pandas as pd
 
 from parcours.attribution.credit import NO_TOUCH, attributed
+from parcours.attribution.intervals import intervals
+from parcours.attribution.paths import paths_from_warehouse
+from parcours.attribution.rules import RuleModel
 from parcours.warehouse import Warehouse
 
 BASE = "(base)"  # the simulator's conversions that no channel caused
@@ -26,20 +29,41 @@ def true_incremental(truth: pd.DataFrame, cut: dt.datetime) -> pd.Series:
     return kept.groupby("channel").incremental_conversions.sum()
 
 
-def nmae(attributed_by_channel: pd.Series, truth: pd.Series) -> float:
+def _scale(attributed_by_channel: pd.Series, truth: pd.Series) -> float:
+    """The factor that brings attributed conversions (truth's channels only) to the truth total."""
     a = attributed_by_channel.drop(NO_TOUCH, errors="ignore").reindex(truth.index, fill_value=0.0)
-    if a.sum() <= 0 or truth.sum() <= 0:
-        return float("nan")
-    a = a / a.sum() * truth.sum()
-    return float((a - truth).abs().sum() / truth.sum())
+    return truth.sum() / a.sum() if a.sum() > 0 else float("nan")
 
 
-def evaluate(wh: Warehouse, truth: pd.DataFrame, models: dict[str, object]) -> pd.DataFrame:
-    """One row per model: nmae and the attributed vs true conversions per channel."""
+def nmae(attributed_by_channel: pd.Series, truth: pd.Series) -> float:
+    a = attributed_by_channel.reindex(truth.index, fill_value=0.0) * _scale(attributed_by_channel, truth)
+    return float((a - truth).abs().sum() / truth.sum()) if truth.sum() > 0 else float("nan")
+
+
+def coverage(attributed_by_channel: pd.Series, bounds: pd.DataFrame, truth: pd.Series) -> float:
+    """Share of channels whose true value lies in the (equally scaled) interval."""
+    f = _scale(attributed_by_channel, truth)
+    b = bounds.reindex(truth.index).fillna(0.0) * f
+    return float(((b.lo <= truth) & (truth <= b.hi)).mean())
+
+
+def evaluate(wh: Warehouse, truth: pd.DataFrame, models: dict[str, object], ci: float = 0.9,
+             samples: int = 100) -> pd.DataFrame:
+    """One row per model: nmae, and for data-driven models the interval coverage at `ci`."""
     cut = wh.table("build_meta").cut.max().execute()
     t = true_incremental(truth, cut)
+    raw = paths_from_warehouse(wh, "channel", collapse=False).to_pandas()
     rows = []
     for name, model in models.items():
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
-        rows.append({"model": name, "nmae": nmae(a, t)})
+        row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
+        if not isinstance(model, RuleModel):
+            bounds = intervals(raw, lambda m=model: type(m)(**_params(m)), ci=ci, samples=samples)
+            row["ci_coverage"] = coverage(a, bounds, t)
+        rows.append(row)
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)
+
+
+def _params(model) -> dict:
+    """A data-driven model's constructor arguments, to make fresh copies for resamples."""
+    return {"order": model.order} if hasattr(model, "order") else {}

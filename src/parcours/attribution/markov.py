@@ -28,6 +28,24 @@ START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = ">"
 
 
+def path_transitions(paths: ir.Table, order: int = 1) -> ir.Table:
+    """(pid, src, dst, kind, times) for each path: kind 'step' (taken by all its journeys),
+    'conversion' or 'null'. Counts of the chain are linear in these."""
+    p = paths if "pid" in paths.columns else paths.mutate(pid=ibis.row_number())
+    u = p.unnest("path", offset="_pos")
+    w = ibis.window(group_by=u.pid, order_by=u._pos)
+    parts = [u.path.lag(k).over(w) for k in range(order - 1, 0, -1)] + [u.path]
+    u = u.mutate(_state=ibis.literal(SEP).join(parts))
+    u = u.mutate(_src=u._state.lag().over(w).fill_null(START),
+                 _last=u._pos == u._pos.max().over(ibis.window(group_by=u.pid)))
+    steps = u.select("pid", src=u._src, dst=u._state, kind=ibis.literal("step"))
+    end = u.filter(u._last)
+    conv = end.select("pid", src=end._state, dst=ibis.literal(CONVERSION), kind=ibis.literal("conversion"))
+    null = end.select("pid", src=end._state, dst=ibis.literal(NULL), kind=ibis.literal("null"))
+    allt = ibis.union(steps, conv, null)
+    return allt.group_by(["pid", "src", "dst", "kind"]).agg(times=allt.count())
+
+
 def transitions(paths: ir.Table, order: int = 1) -> ir.Table:
     """(src, dst, n, value) transition counts of the order-k chain, computed in the engine."""
     p = paths.mutate(_pid=ibis.row_number())
@@ -66,7 +84,11 @@ class Markov:
             raise ValueError("order must be 1, 2, 3 or 4")
 
     def fit(self, paths: ir.Table) -> "Markov":
-        counts = transitions(paths, self.order).to_pandas()
+        return self.fit_counts(transitions(paths, self.order).to_pandas())
+
+    def fit_counts(self, counts: pd.DataFrame) -> "Markov":
+        """Fit on transition counts (src, dst, n, value), e.g. reweighted for a bootstrap."""
+        counts = counts[counts.n > 0]
         chain = _Chain(counts)
         self.conversions = float(counts.loc[counts.dst == CONVERSION, "n"].sum())
         self.value = float(counts.loc[counts.dst == CONVERSION, "value"].sum())

@@ -33,8 +33,8 @@ class Shapley:
     value: float = field(default=0.0, init=False)
     conversion_rate: float = field(default=0.0, init=False)  # v(N)
 
-    def fit(self, paths: ir.Table) -> "Shapley":
-        df = paths.to_pandas()
+    def fit(self, paths: ir.Table | pd.DataFrame) -> "Shapley":
+        df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
         channels = sorted({c for p in df.path for c in p})
         if len(channels) > MAX_EXACT:
             raise ValueError(f"{len(channels)} channels: exact Shapley goes up to {MAX_EXACT}; "
