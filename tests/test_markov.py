@@ -118,3 +118,15 @@ def test_same_data_same_numbers():
             for i, p in enumerate(itertools.permutations("abcd", 3))]
     first = Markov(order=2).fit(frame(rows)).removal_effects
     assert Markov(order=2).fit(frame(rows)).removal_effects == first
+
+
+def test_large_chains_solved_iteratively_still_match_the_dense_reference():
+    rng = np.random.default_rng(3)
+    channels = list("abcdefghij")
+    rows = [(" > ".join(rng.choice(channels, size=rng.integers(1, 7))), int(rng.integers(0, 4)),
+             int(rng.integers(0, 6)), 0.0) for _ in range(600)]
+    m = Markov(order=3).fit(frame(rows))
+    assert m.states > 256  # the iterative branch ran
+    expected = reference_removal_effects(rows, 3)
+    for c, e in expected.items():
+        assert m.removal_effects[c] == pytest.approx(e, abs=1e-9)

@@ -53,13 +53,12 @@ class LastNonDirect(RuleModel):
     name = "last_non_direct"
 
     def weight(self, t):
-        whole = ibis.window(group_by=t.journey_id)
+        # Rank every touch once (non-direct click 3, non-direct view 2, the journey's last
+        # touch 1, others 0), then position within rank: one window picks the winner.
         other = ~t.channel.isin(self.direct)
-        click = other & (t.interaction != "view")
-        chosen = (ibis.ifelse(click, t.position, None).max().over(whole)
-                  .coalesce(ibis.ifelse(other, t.position, None).max().over(whole))
-                  .coalesce(ibis.ifelse(t.is_last, t.position, None).max().over(whole)))
-        return ibis.ifelse(t.position == chosen, 1.0, 0.0)
+        rank = ibis.cases((other & (t.interaction != "view"), 3), (other, 2), (t.is_last, 1), else_=0)
+        key = rank.cast("int64") * 1_000_000_000 + t.position
+        return ibis.ifelse(key == key.max().over(ibis.window(group_by=t.journey_id)), 1.0, 0.0)
 
 
 @dataclass(frozen=True)
