@@ -25,6 +25,11 @@ class RuleModel:
     def weight(self, t: ir.Table) -> ir.FloatingValue:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
+        """The journey's sum of weights when it has a closed form (saves a window pass over
+        every touch); None: summed in the engine."""
+        return None
+
 
 @dataclass(frozen=True)
 class FirstTouch(RuleModel):
@@ -32,6 +37,9 @@ class FirstTouch(RuleModel):
 
     def weight(self, t):
         return ibis.ifelse(t.position == 1, 1.0, 0.0)
+
+    def total(self, t):
+        return ibis.literal(1.0)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,9 @@ class LastTouch(RuleModel):
 
     def weight(self, t):
         return ibis.ifelse(t.is_last, 1.0, 0.0)
+
+    def total(self, t):
+        return ibis.literal(1.0)  # exactly one touch per journey is_last
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,9 @@ class LastNonDirect(RuleModel):
         key = rank.cast("int64") * 1_000_000_000 + t.position
         return ibis.ifelse(key == key.max().over(ibis.window(group_by=t.journey_id)), 1.0, 0.0)
 
+    def total(self, t):
+        return ibis.literal(1.0)  # positions are unique: one key is the largest
+
 
 @dataclass(frozen=True)
 class Linear(RuleModel):
@@ -67,6 +81,9 @@ class Linear(RuleModel):
 
     def weight(self, t):
         return ibis.literal(1.0)
+
+    def total(self, t):
+        return t.n.cast("float64")
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,10 @@ class Custom(RuleModel):
             else_=float(self.middle) / (t.n - 2).cast("float64"),
         )
 
+    def total(self, t):
+        return ibis.cases((t.n == 1, 1.0), (t.n == 2, float(self.first + self.last)),
+                          else_=float(self.first + self.middle + self.last))
+
 
 @dataclass(frozen=True)
 class PositionBased(Custom):
@@ -106,6 +127,9 @@ class PositionBased(Custom):
 
     def weight(self, t):
         return ibis.ifelse(t.n == 2, 0.5, super().weight(t))
+
+    def total(self, t):
+        return ibis.ifelse(t.n <= 2, 1.0, float(self.first + self.middle + self.last))
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,8 @@ def converting_touches(wh: Warehouse) -> ir.Table:
 def touch_credits(model: RuleModel, touches: ir.Table) -> ir.Table:
     """`touches` with `credit` (sums to 1 per journey) and `value` (sums to its revenue)."""
     w = touches.mutate(_w=model.weight(touches).cast("float64"))
-    total = w._w.sum().over(ibis.window(group_by=w.journey_id))
+    total = model.total(w)
+    if total is None:
+        total = w._w.sum().over(ibis.window(group_by=w.journey_id))
     w = w.mutate(credit=w._w / total)
     return w.mutate(value=w.credit * w.revenue).drop("_w")
