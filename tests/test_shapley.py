@@ -57,10 +57,23 @@ def test_equals_the_brute_force_average_over_all_orders(rows):
     assert sum(got.values.values()) == pytest.approx(got.conversion_rate, abs=1e-12)  # efficiency
 
 
-def test_twenty_channels_are_exact_and_more_are_refused():
+def test_twenty_channels_are_exact_and_more_are_sampled_with_their_error():
     chans = [f"c{i:02}" for i in range(MAX_EXACT + 1)]
     rows = [(" > ".join(chans[i:i + 3]), 1 + i % 2, 3) for i in range(MAX_EXACT - 2)]
     s = fit(rows)
     assert len(s.values) == MAX_EXACT and sum(s.values.values()) == pytest.approx(s.conversion_rate)
-    with pytest.raises(ValueError, match="exact Shapley goes up to 20"):
-        fit(rows + [(" > ".join(chans[-3:]), 1, 1)])
+    assert set(s.errors.values()) == {0.0}
+    sampled = fit(rows + [(" > ".join(chans[-3:]), 1, 1)])
+    assert len(sampled.values) == MAX_EXACT + 1 and max(sampled.errors.values()) > 0
+    assert sum(sampled.values.values()) == pytest.approx(sampled.conversion_rate)  # every order sums to v(N)
+    with pytest.raises(ValueError, match="Shapley goes up to 62"):
+        fit([(" > ".join(f"x{i}" for i in range(63)), 1, 1)])
+
+
+def test_sampled_estimates_land_within_their_error_of_the_exact_values():
+    rows = [("a > b", 6, 4), ("a", 2, 8), ("b > c", 3, 3), ("c > d > a", 4, 1), ("d", 0, 5), ("e > b", 2, 2)]
+    exact = fit(rows).values
+    df = pd.DataFrame(rows, columns=["path", "conversions", "nulls"])
+    sampled = Shapley(exact_up_to=0, samples=4000, seed=1).fit(paths_from_frame(df))
+    for c, value in exact.items():
+        assert abs(sampled.values[c] - value) <= 5 * sampled.errors[c] + 1e-12

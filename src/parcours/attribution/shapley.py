@@ -22,13 +22,21 @@ import numpy as np
 import pandas as pd
 
 MAX_EXACT = 20
+MAX_SAMPLED = 62  # channel sets are bit masks in an int64
 
 
 @dataclass
 class Shapley:
-    """`Shapley().fit(paths)`; `credits()` gives conversions and value per channel."""
+    """`Shapley().fit(paths)`; `credits()` gives conversions and value per channel.
 
+    Beyond MAX_EXACT channels (up to 62) phi is estimated from `samples` random orders of
+    the channels (Castro et al., 2009) and `errors` holds each estimate's standard error."""
+
+    samples: int = 2000
+    seed: int = 0
+    exact_up_to: int = MAX_EXACT
     values: dict[str, float] = field(default_factory=dict, init=False)  # phi per channel
+    errors: dict[str, float] = field(default_factory=dict, init=False)  # 0 when exact
     conversions: float = field(default=0.0, init=False)
     value: float = field(default=0.0, init=False)
     conversion_rate: float = field(default=0.0, init=False)  # v(N)
@@ -36,18 +44,26 @@ class Shapley:
     def fit(self, paths: ir.Table | pd.DataFrame) -> "Shapley":
         df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
         channels = sorted({c for p in df.path for c in p})
-        if len(channels) > MAX_EXACT:
-            raise ValueError(f"{len(channels)} channels: exact Shapley goes up to {MAX_EXACT}; "
+        if len(channels) > MAX_SAMPLED:
+            raise ValueError(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
                              "choose a coarser level (channel or channel_group)")
         bit = {c: 1 << i for i, c in enumerate(channels)}
         masks = np.array([sum(bit[c] for c in set(p)) for p in df.path], dtype=np.int64)
-        size = 1 << len(channels)
-        conv = np.bincount(masks, weights=df.conversions.to_numpy(float), minlength=size)
-        seen = np.bincount(masks, weights=(df.conversions + df.nulls).to_numpy(float), minlength=size)
-        v = _rates(_subset_sums(conv), _subset_sums(seen))
-        phi = _shapley(v, len(channels))
+        conv_by_path = df.conversions.to_numpy(float)
+        seen_by_path = (df.conversions + df.nulls).to_numpy(float)
+        if len(channels) <= min(self.exact_up_to, MAX_EXACT):
+            size = 1 << len(channels)
+            conv = np.bincount(masks, weights=conv_by_path, minlength=size)
+            seen = np.bincount(masks, weights=seen_by_path, minlength=size)
+            v = _rates(_subset_sums(conv), _subset_sums(seen))
+            phi, err = _shapley(v, len(channels)), np.zeros(len(channels))
+            self.conversion_rate = float(v[-1])
+        else:
+            phi, err = _sampled(masks, conv_by_path, seen_by_path, len(channels), self.samples,
+                                np.random.default_rng(self.seed))
+            self.conversion_rate = float(conv_by_path.sum() / seen_by_path.sum())
         self.values = dict(zip(channels, phi.tolist()))
-        self.conversion_rate = float(v[-1])
+        self.errors = dict(zip(channels, err.tolist()))
         self.conversions = float(df.conversions.sum())
         self.value = float(df.value.sum())
         return self
@@ -63,6 +79,7 @@ class Shapley:
             "conversions": [w[c] * self.conversions for c in w],
             "value": [w[c] * self.value for c in w],
             "shapley_value": [self.values[c] for c in w],
+            "shapley_error": [self.errors[c] for c in w],
         }).sort_values("conversions", ascending=False, ignore_index=True)
 
 
@@ -92,3 +109,22 @@ def _shapley(v: np.ndarray, n: int) -> np.ndarray:
         without = masks[(masks >> i) & 1 == 0]
         phi[i] = np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without]))
     return phi
+
+
+def _sampled(masks, conv, seen, n, samples, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of each channel's marginal contribution over random orders."""
+    contrib = np.zeros((samples, n))
+    for k in range(samples):
+        inside_conv = inside_seen = 0.0
+        covered = np.zeros(len(masks), dtype=bool)
+        prefix, before = 0, 0.0
+        for i in rng.permutation(n):
+            prefix |= 1 << int(i)
+            now = ~covered & ((masks & ~prefix) == 0)  # paths that just fit inside
+            covered |= now
+            inside_conv += conv[now].sum()
+            inside_seen += seen[now].sum()
+            v = inside_conv / inside_seen if inside_seen else 0.0
+            contrib[k, i] = v - before
+            before = v
+    return contrib.mean(axis=0), contrib.std(axis=0, ddof=1) / np.sqrt(samples)
