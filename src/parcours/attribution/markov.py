@@ -50,24 +50,15 @@ def path_transitions(paths: ir.Table, order: int = 1) -> ir.Table:
 
 def transitions(paths: ir.Table, order: int = 1) -> ir.Table:
     """(src, dst, n, value) transition counts of the order-k chain, computed in the engine."""
-    p = paths.mutate(_pid=ibis.row_number())
-    u = p.unnest("path", offset="_pos")
-    w = ibis.window(group_by=u._pid, order_by=u._pos)
-    # The last k values; before the k-th step the lags are null and concat_ws skips them.
-    parts = [u.path.lag(k).over(w) for k in range(order - 1, 0, -1)] + [u.path]
-    u = u.mutate(_state=ibis.literal(SEP).join(parts))
-    u = u.mutate(_src=u._state.lag().over(w).fill_null(START),
-                 _last=u._pos == u._pos.max().over(ibis.window(group_by=u._pid)))
-    weight = (u.conversions + u.nulls).cast("float64")
-    inner = u.select(src=u._src, dst=u._state, n=weight, value=ibis.literal(0.0))
-    end = u.filter(u._last)
-    conv = end.select(src=end._state, dst=ibis.literal(CONVERSION),
-                      n=end.conversions.cast("float64"), value=end.value.cast("float64"))
-    null = end.select(src=end._state, dst=ibis.literal(NULL), n=end.nulls.cast("float64"),
-                      value=ibis.literal(0.0))
-    allt = ibis.union(inner, conv, null)
-    allt = allt.filter(allt.n > 0)
-    return allt.group_by(["src", "dst"]).agg(n=allt.n.sum(), value=allt.value.sum())
+    p = paths.mutate(pid=ibis.row_number())
+    t = path_transitions(p, order)
+    t = t.join(p.select("pid", "conversions", "nulls", "value"), "pid")
+    journeys = ibis.cases((t.kind == "step", t.conversions + t.nulls),
+                          (t.kind == "conversion", t.conversions), else_=t.nulls)
+    t = t.mutate(n=(journeys * t.times).cast("float64"),
+                 value=ibis.ifelse(t.kind == "conversion", t.value * t.times, 0.0).cast("float64"))
+    t = t.filter(t.n > 0)
+    return t.group_by(["src", "dst"]).agg(n=t.n.sum(), value=t.value.sum())
 
 
 @dataclass
