@@ -211,11 +211,8 @@ def attribute(
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Attributed conversions and value per channel (or level) under one model."""
-    import pandas as pd
-
-    from parcours.attribution import RuleModel, attributed, paths_from_frame, paths_from_warehouse
-    from parcours.attribution.catalogue import attribute_paths, make_model
-    from parcours.attribution.intervals import intervals
+    from parcours.attribution import RuleModel
+    from parcours.attribution.catalogue import make_model
 
     try:
         w = tuple(float(x) for x in weights.split(","))
@@ -227,33 +224,50 @@ def attribute(
         m = make_model(model, order=order, half_life_days=half_life, weights=w)
         if ci is not None and isinstance(m, RuleModel):
             raise ValueError("--ci is for the data-driven models (markov, shapley)")
-
-        def fresh():
-            return make_model(model, order=order)
-
+        bootstrap = None if ci is None else dict(
+            make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
         if paths is not None:
-            df = pd.read_csv(paths, sep=delimiter)
-            p = paths_from_frame(df, path_column, conversions_column, nulls_column, value_column, path_sep)
-            table = attribute_paths(m, p)
-            if ci is not None:
-                table = table.join(intervals(p.to_pandas(), fresh, per_touch=False, ci=ci,
-                                             samples=samples), on="channel")
+            columns = (path_column, conversions_column, nulls_column, value_column)
+            table = _attribute_file(m, paths, delimiter, path_sep, columns, bootstrap)
         else:
             with Workspace(workspace) as ws:
                 _require_workspace(ws)
                 if hasattr(m, "direct"):
                     m = make_model(model, weights=w, direct=ws.config.direct_channels)
-                table = attributed(m, ws.warehouse, level, fit_level=level).to_pandas()
-                if ci is not None:
-                    raw = paths_from_warehouse(ws.warehouse, level, collapse=False).to_pandas()
-                    table = table.join(intervals(raw, fresh, ci=ci, samples=samples), on=level)
-                table = table.sort_values("conversions", ascending=False, ignore_index=True)
+                table = _attribute_warehouse(m, ws, level, bootstrap)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     except ParcoursError as exc:
         _fail(exc)
     _print_table(table, fmt)
+
+
+def _attribute_file(model, path: Path, delimiter: str, path_sep: str, columns, bootstrap):
+    """A path file: the model's own credits (as ChannelAttribution prints them)."""
+    import pandas as pd
+
+    from parcours.attribution import paths_from_frame
+    from parcours.attribution.catalogue import attribute_paths
+    from parcours.attribution.intervals import intervals
+
+    p = paths_from_frame(pd.read_csv(path, sep=delimiter), *columns, sep=path_sep)
+    table = attribute_paths(model, p)
+    if bootstrap:
+        table = table.join(intervals(p.to_pandas(), per_touch=False, **bootstrap), on="channel")
+    return table
+
+
+def _attribute_warehouse(model, ws: Workspace, level: str, bootstrap):
+    """The warehouse: per-touch credits summed at `level` (data-driven models fitted there)."""
+    from parcours.attribution import attributed, paths_from_warehouse
+    from parcours.attribution.intervals import intervals
+
+    table = attributed(model, ws.warehouse, level, fit_level=level).to_pandas()
+    if bootstrap:
+        raw = paths_from_warehouse(ws.warehouse, level, collapse=False).to_pandas()
+        table = table.join(intervals(raw, **bootstrap), on=level)
+    return table.sort_values("conversions", ascending=False, ignore_index=True)
 
 
 @app.command()
