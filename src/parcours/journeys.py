@@ -27,7 +27,6 @@ from parcours.warehouse import Warehouse
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
                  "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
                  "pageviews", "duration_s")
-DERIVED = ("persons", "journeys", "touches", "build_meta")
 BUILD_VERSION = 1  # bump when the derived tables change shape: readers then ask for a rebuild
 
 

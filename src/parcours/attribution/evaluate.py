@@ -9,6 +9,7 @@ that gave everything to one channel scores near 2 at worst).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -58,12 +59,8 @@ def evaluate(wh: Warehouse, truth: pd.DataFrame, models: dict[str, object], ci: 
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
         row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
         if not isinstance(model, RuleModel):
-            bounds = intervals(raw, lambda m=model: type(m)(**_params(m)), ci=ci, samples=samples)
+            bounds = intervals(raw, lambda m=model: dataclasses.replace(m), ci=ci, samples=samples)
             row["ci_coverage"] = coverage(a, bounds, t)
         rows.append(row)
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)
 
-
-def _params(model) -> dict:
-    """A data-driven model's constructor arguments, to make fresh copies for resamples."""
-    return {"order": model.order} if hasattr(model, "order") else {}

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from parcours.attribution.markov import Markov, path_transitions
+from parcours.attribution.paths import collapse_repeats
 
 
 class Resampler:
@@ -22,8 +23,7 @@ class Resampler:
 
     def __init__(self, paths: pd.DataFrame):
         self.paths = paths.reset_index(drop=True)
-        collapsed = self.paths.path.map(
-            lambda p: tuple(s for i, s in enumerate(p) if i == 0 or s != p[i - 1]))
+        collapsed = self.paths.path.map(lambda p: tuple(collapse_repeats(p)))
         codes, self.collapsed = pd.factorize(collapsed)
         self.collapsed_id = codes
         steps = self.paths.path.explode()

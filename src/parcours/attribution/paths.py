@@ -45,7 +45,7 @@ def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "c
         raise ValueError(f"missing column(s): {', '.join(missing)}")
     steps = df[path].astype(str).str.split(sep).map(lambda xs: [x.strip() for x in xs if x.strip()])
     out = pd.DataFrame({
-        "path": steps.map(_collapse),
+        "path": steps.map(collapse_repeats),
         "conversions": df[conversions].fillna(0).astype("int64"),
         "nulls": df[nulls].fillna(0).astype("int64") if nulls else 0,
         "value": df[value].fillna(0).astype("float64") if value else 0.0,
@@ -53,5 +53,6 @@ def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "c
     return ibis.memtable(out)
 
 
-def _collapse(steps: list[str]) -> list[str]:
+def collapse_repeats(steps) -> list[str]:
+    """email > email > search is email > search."""
     return [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
