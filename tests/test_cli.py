@@ -92,6 +92,9 @@ def test_attribute_a_path_file_in_the_channelattribution_layout(tmp_path):
     assert [round(float(line.split(",")[1]), 6) for line in lines[1:]] == [1.333333, 0.666667]
     res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", "time_decay")
     assert res.exit_code == 2 and "time_decay needs touch times" in res.output
+    paths.write_text("path;total_conversions\na > b;1\n > ;2\n")
+    res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", "linear")
+    assert res.exit_code == 2 and "paths.csv" in res.output and "empty path on data row(s) 2" in res.output
 
 
 def test_attribute_on_the_warehouse_totals_the_conversions(built):

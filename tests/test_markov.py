@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parcours.attribution.markov import CONVERSION, NULL, START, Markov, transitions
+from parcours.attribution.markov import (
+    CONVERSION,
+    DENSE_UP_TO,
+    ITERATIVE_FROM,
+    NULL,
+    START,
+    Markov,
+    transitions,
+)
 from parcours.attribution.paths import paths_from_frame
 
 
@@ -34,12 +42,12 @@ def test_hand_solved_first_order_chain():
 
 def test_repeats_are_collapsed_before_building_states():
     p = frame([("a > a > b > b > a", 1, 0, 0.0)])
-    t = transitions(p, 1).to_pandas()
+    t = transitions(p, 1)
     assert sorted(zip(t.src, t.dst)) == [("(start)", "a"), ("a", "(conversion)"), ("a", "b"), ("b", "a")]
 
 
 def test_order_two_states_are_pairs_after_a_first_single():
-    t = transitions(frame([("a > b > c", 2, 1, 5.0)]), 2).to_pandas()
+    t = transitions(frame([("a > b > c", 2, 1, 5.0)]), 2)
     got = {(s, d): (n, v) for s, d, n, v in zip(t.src, t.dst, t.n, t.value)}
     assert got == {(START, "a"): (3, 0), ("a", "a>b"): (3, 0), ("a>b", "b>c"): (3, 0),
                    ("b>c", CONVERSION): (2, 5), ("b>c", NULL): (1, 0)}
@@ -120,13 +128,16 @@ def test_same_data_same_numbers():
     assert Markov(order=2).fit(frame(rows)).removal_effects == first
 
 
-def test_large_chains_solved_iteratively_still_match_the_dense_reference():
+@pytest.mark.parametrize("channels, order, states", [
+    ("abcdefghijklm", 2, (DENSE_UP_TO, ITERATIVE_FROM)),  # sparse LU
+    ("abcdefghij", 3, (ITERATIVE_FROM, 10_000)),  # BiCGSTAB
+])
+def test_larger_chains_still_match_the_dense_reference(channels, order, states):
     rng = np.random.default_rng(3)
-    channels = list("abcdefghij")
-    rows = [(" > ".join(rng.choice(channels, size=rng.integers(1, 7))), int(rng.integers(0, 4)),
+    rows = [(" > ".join(rng.choice(list(channels), size=rng.integers(1, 7))), int(rng.integers(0, 4)),
              int(rng.integers(0, 6)), 0.0) for _ in range(600)]
-    m = Markov(order=3).fit(frame(rows))
-    assert m.states > 256  # the iterative branch ran
-    expected = reference_removal_effects(rows, 3)
+    m = Markov(order=order).fit(frame(rows))
+    assert states[0] < m.states + 1 <= states[1]  # that solver's branch ran (+1: start)
+    expected = reference_removal_effects(rows, order)
     for c, e in expected.items():
         assert m.removal_effects[c] == pytest.approx(e, abs=1e-9)

@@ -251,10 +251,13 @@ def _attribute_file(model, path: Path, delimiter: str, path_sep: str, columns, b
     from parcours.attribution.catalogue import attribute_paths
     from parcours.attribution.intervals import intervals
 
-    p = paths_from_frame(pd.read_csv(path, sep=delimiter), *columns, sep=path_sep)
+    try:
+        p = paths_from_frame(pd.read_csv(path, sep=delimiter), *columns, sep=path_sep)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     table = attribute_paths(model, p)
     if bootstrap:
-        table = table.join(intervals(p.to_pandas(), per_touch=False, **bootstrap), on="channel")
+        table = table.join(intervals(p, per_touch=False, **bootstrap), on="channel")
     return table
 
 

@@ -42,13 +42,15 @@ def make_model(name: str, *, order: int = 1, half_life_days: float = 7.0,
     return makers[name]()
 
 
-def attribute_paths(model, paths: ir.Table) -> pd.DataFrame:
+def attribute_paths(model, paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
     """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths."""
     if not isinstance(model, RuleModel):
         return model.fit(paths).credits()
     if isinstance(model, TimeDecay):
         raise ValueError("time_decay needs touch times; aggregated paths have none")
     # Each distinct path is one journey of clicks, weighted by its conversions.
+    if isinstance(paths, pd.DataFrame):
+        paths = ibis.memtable(paths)
     p = paths.filter(paths.conversions > 0).mutate(journey_id=ibis.row_number().cast("string"))
     u = p.unnest("path", offset="_pos")
     touches = u.select(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from parcours.attribution.markov import Markov, path_transitions
-from parcours.attribution.paths import collapse_repeats
+from parcours.attribution.markov import Markov, PathSteps
+from parcours.attribution.paths import arrow_series, collapse, flatten, list_array
 
 
 class Resampler:
@@ -23,19 +24,17 @@ class Resampler:
 
     def __init__(self, paths: pd.DataFrame):
         self.paths = paths.reset_index(drop=True)
-        collapsed = self.paths.path.map(lambda p: tuple(collapse_repeats(p)))
-        codes, self.collapsed = pd.factorize(collapsed)
-        self.collapsed_id = codes
-        steps = self.paths.path.explode()
-        self.step_path = steps.index.to_numpy()
-        self.step_code, self.channels = pd.factorize(steps)
-        self.length = self.paths.path.map(len).to_numpy()
+        lists = list_array(self.paths.path)
+        collapsed = collapse(lists)
+        keys = pc.binary_join(collapsed, "\x1f").to_numpy(zero_copy_only=False)
+        _, first, self.collapsed_id = np.unique(keys, return_index=True, return_inverse=True)
+        self.collapsed = arrow_series(collapsed.take(pa.array(first)))
+        self.step_path, self.step_code, self.channels = flatten(lists)
+        self.length = np.bincount(self.step_path, minlength=len(lists))
         self.conv = self.paths.conversions.to_numpy(float)
         self.nulls = self.paths.nulls.to_numpy(float)
         self.value = self.paths.value.to_numpy(float)
-
-        self._lists = [list(p) for p in self.collapsed]
-        self._transitions: dict[int, pd.DataFrame] = {}
+        self._steps: dict[int, PathSteps] = {}
 
     def fit(self, model, conv, nulls, value):
         """`model` fitted on the collapsed paths with these journey counts. Markov's counts
@@ -43,17 +42,10 @@ class Resampler:
         k = len(self.collapsed)
         c, n, v = (np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value))
         if isinstance(model, Markov):
-            t = self._transitions.get(model.order)
-            if t is None:
-                table = ibis.memtable(pd.DataFrame({"pid": np.arange(k), "path": self._lists}))
-                t = self._transitions[model.order] = path_transitions(table, model.order).to_pandas()
-            pid, times = t.pid.to_numpy(), t.times.to_numpy(float)
-            kind = t.kind.to_numpy()
-            weight = np.select([kind == "step", kind == "conversion"], [(c + n)[pid], c[pid]], n[pid])
-            counts = t[["src", "dst"]].assign(
-                n=times * weight, value=np.where(kind == "conversion", times * v[pid], 0.0))
-            return model.fit_counts(counts.groupby(["src", "dst"], as_index=False).sum())
-        return model.fit(pd.DataFrame({"path": self._lists, "conversions": c.round().astype("int64"),
+            if model.order not in self._steps:
+                self._steps[model.order] = PathSteps(self.collapsed, model.order)
+            return model.fit_counts(self._steps[model.order].counts(c, n, v))
+        return model.fit(pd.DataFrame({"path": self.collapsed, "conversions": c.round().astype("int64"),
                                        "nulls": n.round().astype("int64"), "value": v}))
 
     def split(self, weights: dict[str, float], conv) -> pd.Series:

@@ -3,7 +3,9 @@
 States are k-grams of the (repeat-collapsed) path: with order k the state after the i-th
 step is its last min(i, k) values joined by ">", so the first k-1 states are the path's
 prefixes. Every path runs start -> s1 -> ... -> sn -> conversion | null. Transition counts
-are weighted by how many journeys took the path and come from the engine.
+are weighted by how many journeys took the path. The engine does the heavy part (journeys to
+distinct paths, see paths.py); the distinct paths are few and counted in memory, vectorised,
+because an engine round trip costs more than the whole fit.
 
 With Q the transient-to-transient probabilities and r the one-step conversion probability,
 the conversion probability from each state is x = (I - Q)^-1 r (a sparse solve, no
@@ -18,47 +20,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from parcours.attribution.paths import flatten, list_array
+
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = ">"
+DENSE_UP_TO = 128  # states
 ITERATIVE_FROM = 256  # states; below, a sparse LU is as fast
 
 
-def path_transitions(paths: ir.Table, order: int = 1) -> ir.Table:
-    """(pid, src, dst, kind, times) for each path: kind 'step' (taken by all its journeys),
-    'conversion' or 'null'. Counts of the chain are linear in these."""
-    p = paths if "pid" in paths.columns else paths.mutate(pid=ibis.row_number())
-    u = p.unnest("path", offset="_pos")
-    w = ibis.window(group_by=u.pid, order_by=u._pos)
-    parts = [u.path.lag(k).over(w) for k in range(order - 1, 0, -1)] + [u.path]
-    u = u.mutate(_state=ibis.literal(SEP).join(parts))
-    u = u.mutate(_src=u._state.lag().over(w).fill_null(START),
-                 _last=u._pos == u._pos.max().over(ibis.window(group_by=u.pid)))
-    steps = u.select("pid", src=u._src, dst=u._state, kind=ibis.literal("step"))
-    end = u.filter(u._last)
-    conv = end.select("pid", src=end._state, dst=ibis.literal(CONVERSION), kind=ibis.literal("conversion"))
-    null = end.select("pid", src=end._state, dst=ibis.literal(NULL), kind=ibis.literal("null"))
-    allt = ibis.union(steps, conv, null)
-    return allt.group_by(["pid", "src", "dst", "kind"]).agg(times=allt.count())
+class PathSteps:
+    """Every transition of every distinct path as integer codes, listed once: (path, src, dst)
+    with dst = conversion or null at a path's end. Chain counts are linear in the paths'
+    journeys, so `counts` reweights the same steps (the bootstrap refits this way).
+
+    Vectorised over the steps: a state is the factorised tuple of its last `order` step
+    codes, named once per distinct state."""
+
+    def __init__(self, paths, order: int = 1):
+        paths = list_array(paths)
+        pid, code, values = flatten(paths)
+        lens = np.bincount(pid, minlength=len(paths))
+        if (lens == 0).any():
+            raise ValueError("a path has no step")
+        pos = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens)
+        state = code
+        for k in range(1, order):  # fold in the step k back (0 before the path starts)
+            back = np.where(pos >= k, np.roll(code, k) + 1, 0)
+            state = pd.factorize(state * (len(values) + 1) + back)[0].astype(np.int64)
+        state, uniques = pd.factorize(state)
+        n = len(uniques)  # codes n, n+1, n+2: start, conversion, null
+        seen = np.empty(n, dtype=np.int64)
+        seen[state] = np.arange(len(state))  # any step in that state: they share their k-gram
+        self.names = np.array([SEP.join(values[code[i - min(pos[i], order - 1): i + 1]]) for i in seen]
+                              + [START, CONVERSION, NULL], dtype=object)
+        last = np.cumsum(lens) - 1
+        self.pid = np.concatenate([pid, pid[last], pid[last]])
+        src = np.concatenate([np.where(pos > 0, np.roll(state, 1), n), state[last], state[last]])
+        self.dst = np.concatenate([state, np.full(len(last), n + 1), np.full(len(last), n + 2)])
+        self.edge, key = pd.factorize(src * (n + 3) + self.dst)
+        self.edges = pd.DataFrame({"src": self.names[key // (n + 3)], "dst": self.names[key % (n + 3)]})
+
+    def counts(self, conversions, nulls, value) -> pd.DataFrame:
+        """(src, dst, n, value) when path i was taken by conversions[i] + nulls[i] journeys."""
+        conv, null = np.asarray(conversions, float)[self.pid], np.asarray(nulls, float)[self.pid]
+        is_conv, is_null = self.dst == len(self.names) - 2, self.dst == len(self.names) - 1
+        n = np.where(is_conv, conv, np.where(is_null, null, conv + null))
+        v = np.where(is_conv, np.asarray(value, float)[self.pid], 0.0)
+        out = self.edges.assign(n=np.bincount(self.edge, n, len(self.edges)),
+                                value=np.bincount(self.edge, v, len(self.edges)))
+        return out[out.n > 0].reset_index(drop=True)
 
 
-def transitions(paths: ir.Table, order: int = 1) -> ir.Table:
-    """(src, dst, n, value) transition counts of the order-k chain, computed in the engine."""
-    p = paths.mutate(pid=ibis.row_number())
-    t = path_transitions(p, order)
-    t = t.join(p.select("pid", "conversions", "nulls", "value"), "pid")
-    journeys = ibis.cases((t.kind == "step", t.conversions + t.nulls),
-                          (t.kind == "conversion", t.conversions), else_=t.nulls)
-    t = t.mutate(n=(journeys * t.times).cast("float64"),
-                 value=ibis.ifelse(t.kind == "conversion", t.value * t.times, 0.0).cast("float64"))
-    t = t.filter(t.n > 0)
-    return t.group_by(["src", "dst"]).agg(n=t.n.sum(), value=t.value.sum())
+def transitions(paths: ir.Table | pd.DataFrame, order: int = 1) -> pd.DataFrame:
+    """(src, dst, n, value) transition counts of the order-k chain over aggregated paths."""
+    p = _frame(paths)
+    return PathSteps(p.path, order).counts(p.conversions, p.nulls, p.value)
+
+
+def _frame(paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
+    """Aggregated paths are small (one row per distinct sequence): fitted in memory."""
+    return (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
 
 
 @dataclass
@@ -77,8 +104,8 @@ class Markov:
         if self.order not in (1, 2, 3, 4):
             raise ValueError("order must be 1, 2, 3 or 4")
 
-    def fit(self, paths: ir.Table) -> "Markov":
-        return self.fit_counts(transitions(paths, self.order).to_pandas())
+    def fit(self, paths: ir.Table | pd.DataFrame) -> "Markov":
+        return self.fit_counts(transitions(paths, self.order))
 
     def fit_counts(self, counts: pd.DataFrame) -> "Markov":
         """Fit on transition counts (src, dst, n, value), e.g. reweighted for a bootstrap."""
@@ -87,12 +114,12 @@ class Markov:
         self.states = len(chain.states) - 1
         self.conversions = float(counts.loc[counts.dst == CONVERSION, "n"].sum())
         self.value = float(counts.loc[counts.dst == CONVERSION, "value"].sum())
-        base, base_v = chain.solve(chain.r), chain.solve(chain.r_value)
+        base, base_v = chain.solve()
         self.conversion_rate = base
         for c in chain.channels:
-            keep = ~chain.contains(c)
-            self.removal_effects[c] = 1 - chain.solve(chain.r, keep) / base if base else 0.0
-            self.value_removal_effects[c] = 1 - chain.solve(chain.r_value, keep) / base_v if base_v else 0.0
+            x, x_v = chain.solve(~chain.contains(c))
+            self.removal_effects[c] = 1 - x / base if base else 0.0
+            self.value_removal_effects[c] = 1 - x_v / base_v if base_v else 0.0
         return self
 
     def weights(self) -> dict[str, float]:
@@ -113,40 +140,40 @@ class _Chain:
     """Transient states (start first) with Q, r and r_value as sparse/dense arrays."""
 
     def __init__(self, counts: pd.DataFrame):
-        transient = [START] + sorted(set(counts.src) - {START})
-        self.states = np.array(transient, dtype=object)
-        index = {s: i for i, s in enumerate(transient)}
-        out = counts.groupby("src").n.sum()
-        src = counts.src.map(index).to_numpy()
-        prob = (counts.n / counts.src.map(out)).to_numpy()
-        inner = counts.dst.isin(index).to_numpy()
-        m = len(transient)
-        self.Q = sp.csr_matrix((prob[inner], (src[inner], counts.dst[inner].map(index).to_numpy())),
-                               shape=(m, m))
-        is_conv = (counts.dst == CONVERSION).to_numpy()
-        self.r = np.bincount(src[is_conv], weights=prob[is_conv], minlength=m)
-        per_value = (counts.value / counts.src.map(out)).to_numpy()
-        self.r_value = np.bincount(src[is_conv], weights=per_value[is_conv], minlength=m)
-        self.channels = sorted({c for s in transient[1:] for c in s.split(SEP)})
-        self._members = [set(s.split(SEP)) for s in transient]
+        src_name, dst_name = counts.src.to_numpy(object), counts.dst.to_numpy(object)
+        n, value = counts.n.to_numpy(float), counts.value.to_numpy(float)
+        self.states = pd.Index([START] + sorted(set(src_name) - {START}))
+        m = len(self.states)
+        src, dst = self.states.get_indexer(src_name), self.states.get_indexer(dst_name)
+        out = np.bincount(src, n, m)[src]
+        inner, is_conv = dst >= 0, dst_name == CONVERSION
+        self.Q = sp.csr_matrix(((n / out)[inner], (src[inner], dst[inner])), shape=(m, m))
+        self.r = np.bincount(src[is_conv], (n / out)[is_conv], m)
+        self.r_value = np.bincount(src[is_conv], (value / out)[is_conv], m)
+        if m <= DENSE_UP_TO:
+            self._dense = np.eye(m) - self.Q.toarray()
+        self.channels = sorted({c for s in self.states[1:] for c in s.split(SEP)})
+        self._members = [set(s.split(SEP)) for s in self.states]
 
     def contains(self, channel: str) -> np.ndarray:
         return np.array([channel in m for m in self._members])
 
-    def solve(self, r: np.ndarray, keep: np.ndarray | None = None) -> float:
-        """x[start] for (I - Q) x = r over the kept states (the others are absorbed in null)."""
-        if keep is None:
-            keep = np.ones(len(r), dtype=bool)
-        idx = np.flatnonzero(keep)
+    def solve(self, keep: np.ndarray | None = None) -> tuple[float, float]:
+        """x[start] of (I - Q) x = r and = r_value over the kept states (the others are
+        absorbed in null): the conversion probability and the expected value of a path."""
+        idx = np.arange(len(self.r)) if keep is None else np.flatnonzero(keep)
+        b = np.column_stack([self.r[idx], self.r_value[idx]])
+        if len(self.r) <= DENSE_UP_TO:  # LAPACK beats sparse set-up on small chains
+            return tuple(np.linalg.solve(self._dense[np.ix_(idx, idx)], b)[0])
         a = sp.identity(len(idx), format="csc") - self.Q[idx][:, idx].tocsc()
-        b = r[idx]
         if len(idx) > ITERATIVE_FROM:
             # I - Q of an absorbing chain is a non-singular M-matrix: BiCGSTAB converges fast
             # and deterministically; the residual is checked, else the direct solve decides.
-            x, info = spla.bicgstab(a, b, rtol=1e-14, atol=0.0)
-            if info == 0 and np.abs(a @ x - b).max() <= 1e-13 * max(1.0, np.abs(b).max()):
-                return float(x[0])
-        return float(np.atleast_1d(spla.spsolve(a, b))[0])
+            xs = [spla.bicgstab(a, col, rtol=1e-14, atol=0.0) for col in b.T]
+            if all(info == 0 and np.abs(a @ x - col).max() <= 1e-13 * max(1.0, np.abs(col).max())
+                   for (x, info), col in zip(xs, b.T)):
+                return float(xs[0][0][0]), float(xs[1][0][0])
+        return tuple(spla.spsolve(a, b)[0])
 
 
 def _normalise(effects: dict[str, float]) -> dict[str, float]:

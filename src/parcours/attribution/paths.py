@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from parcours.attribution.rules import LEVELS
 from parcours.journeys import require_built
@@ -38,21 +41,55 @@ def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool =
 
 def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "conversions",
                      nulls: str | None = "nulls", value: str | None = None,
-                     sep: str = ">") -> ir.Table:
-    """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout)."""
+                     sep: str = ">") -> pd.DataFrame:
+    """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout),
+    split and collapsed by Arrow kernels (no Python loop over rows)."""
     missing = [c for c in (path, conversions, nulls, value) if c and c not in df.columns]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
-    steps = df[path].astype(str).str.split(sep).map(lambda xs: [x.strip() for x in xs if x.strip()])
-    out = pd.DataFrame({
-        "path": steps.map(collapse_repeats),
-        "conversions": df[conversions].fillna(0).astype("int64"),
-        "nulls": df[nulls].fillna(0).astype("int64") if nulls else 0,
-        "value": df[value].fillna(0).astype("float64") if value else 0.0,
+    parts = pc.split_pattern(pa.array(df[path].fillna("").astype(str), pa.string()), sep)
+    flat = pc.utf8_trim_whitespace(parts.flatten())
+    kept = pc.not_equal(pc.utf8_length(flat), 0)
+    lens = np.bincount(pc.list_parent_indices(parts).filter(kept).to_numpy(), minlength=len(df))
+    if (lens == 0).any():
+        empty = ", ".join(str(i + 1) for i in np.flatnonzero(lens == 0)[:10])
+        raise ValueError(f"column {path!r}: empty path on data row(s) {empty}")
+    lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
+                                     flat.filter(kept))
+    return pd.DataFrame({
+        "path": arrow_series(collapse(lists)),
+        "conversions": df[conversions].fillna(0).astype("int64").to_numpy(),
+        "nulls": df[nulls].fillna(0).astype("int64").to_numpy() if nulls else 0,
+        "value": df[value].fillna(0).astype("float64").to_numpy() if value else 0.0,
     })
-    return ibis.memtable(out)
 
 
-def collapse_repeats(steps) -> list[str]:
-    """email > email > search is email > search."""
-    return [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
+def list_array(paths) -> pa.ListArray:
+    """A column of paths (lists, arrays, or an Arrow-backed Series) as one Arrow list array."""
+    arr = paths if isinstance(paths, pa.Array | pa.ChunkedArray) else pa.array(paths)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def flatten(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every step of every path: (path index, value code, values), codes index the values."""
+    arr = list_array(paths)
+    encoded = arr.flatten().dictionary_encode()
+    return (pc.list_parent_indices(arr).to_numpy(), encoded.indices.to_numpy().astype(np.int64),
+            encoded.dictionary.to_numpy(zero_copy_only=False))
+
+
+def collapse(paths) -> pa.ListArray:
+    """email > email > search is email > search, on a whole column at once."""
+    arr = list_array(paths)
+    pid, flat = pc.list_parent_indices(arr).to_numpy(), arr.flatten()
+    keep = np.ones(len(flat), dtype=bool)
+    if len(flat) > 1:
+        same = pc.equal(flat.slice(1), flat.slice(0, len(flat) - 1)).to_numpy(zero_copy_only=False)
+        keep[1:] = (pid[1:] != pid[:-1]) | ~same
+    lens = np.bincount(pid[keep], minlength=len(arr))
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
+                                    flat.filter(pa.array(keep)))
+
+
+def arrow_series(arr: pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr))

@@ -21,6 +21,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from parcours.attribution.paths import flatten
+
 MAX_EXACT = 20
 MAX_SAMPLED = 62  # channel sets are bit masks in an int64
 
@@ -43,12 +45,14 @@ class Shapley:
 
     def fit(self, paths: ir.Table | pd.DataFrame) -> "Shapley":
         df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
-        channels = sorted({c for p in df.path for c in p})
+        pid, code, values = flatten(df.path)
+        channels = sorted(set(values[np.unique(code)]))
         if len(channels) > MAX_SAMPLED:
             raise ValueError(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
                              "choose a coarser level (channel or channel_group)")
-        bit = {c: 1 << i for i, c in enumerate(channels)}
-        masks = np.array([sum(bit[c] for c in set(p)) for p in df.path], dtype=np.int64)
+        bit = np.left_shift(1, np.searchsorted(channels, values)).astype(np.int64)
+        masks = np.zeros(len(df), dtype=np.int64)
+        np.bitwise_or.at(masks, pid, bit[code])
         conv_by_path = df.conversions.to_numpy(float)
         seen_by_path = (df.conversions + df.nulls).to_numpy(float)
         if len(channels) <= min(self.exact_up_to, MAX_EXACT):
