@@ -2,7 +2,8 @@
 
 import pytest
 
-from parcours.attribution import NO_TOUCH, Markov, Shapley, attributed
+from parcours.attribution import NO_TOUCH, Markov, OrderedShapley, Shapley, attributed, credited_touches
+from parcours.attribution.catalogue import NAMES, make_model
 from test_rules import journeys  # noqa: F401  (the hand-built journeys A-E)
 
 
@@ -21,10 +22,20 @@ def test_markov_per_touch_credits_follow_the_hand_solved_removal_effects(journey
     assert got == {k: (round(c, 9), round(v, 9)) for k, (c, v) in expected.items()}
 
 
-@pytest.mark.parametrize("model", [Markov(), Markov(order=2), Shapley()])
+@pytest.mark.parametrize("model", [Markov(), Markov(order=2), Shapley(), OrderedShapley()])
 def test_every_total_is_the_conversions_and_drill_downs_sum_to_the_channel(journeys, model):  # noqa: F811
     channel = table(journeys, model)
     assert sum(c for c, _ in channel.values()) == pytest.approx(5)
     assert sum(v for _, v in channel.values()) == pytest.approx(210)
     for level in ("campaign", "source", "device"):
         assert sum(c for c, _ in table(journeys, model, level).values()) == pytest.approx(5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_model_gives_a_one_touch_journey_to_its_touch(journeys, name):  # noqa: F811
+    # Journey B is one email touch (50 of revenue); D is two direct touches, split by position
+    # rules but wholly direct under every model.
+    c = credited_touches(make_model(name), journeys.warehouse).to_pandas()
+    assert c[c.channel == "email"][["credit", "value"]].values.tolist() == [[1.0, 50.0]]
+    direct_d = c[(c.channel == "direct") & (c.n == 2)]
+    assert direct_d.credit.sum() == pytest.approx(1.0) and direct_d.value.sum() == pytest.approx(20.0)

@@ -100,11 +100,23 @@ def test_attribute_a_path_file_in_the_channelattribution_layout(tmp_path):
 def test_attribute_on_the_warehouse_totals_the_conversions(built):
     import json
     root, _ = built
-    for model in ("last_touch", "position_based", "markov", "shapley"):
+    for model in ("last_touch", "position_based", "markov", "shapley", "ordered_shapley"):
         res = run("attribute", "-w", root / "ws", "--model", model, "--format", "json")
         assert res.exit_code == 0, res.output
         rows = json.loads(res.output)
         assert abs(sum(r["conversions"] for r in rows) - rows_converting(root)) < 1e-6
+
+
+def test_attribute_at_any_level_keeps_the_channel_fit(built):
+    import json
+    root, _ = built
+    res = run("attribute", "-w", root / "ws", "--model", "markov", "--level", "device", "--ci", "0.9",
+              "--samples", "20", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert {"device", "conversions", "lo", "hi"} <= set(rows[0])
+    assert abs(sum(r["conversions"] for r in rows) - rows_converting(root)) < 1e-6
+    assert sum(r["lo"] <= r["conversions"] <= r["hi"] for r in rows if r["device"] != "(no touch)") >= 2
 
 
 def rows_converting(root):

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from parcours.attribution import Markov, Shapley, attributed, paths_from_warehouse
+from parcours.attribution import Markov, OrderedShapley, Shapley, attributed, paths_from_warehouse
 from parcours.attribution.evaluate import coverage
 from parcours.attribution.intervals import Resampler, intervals
 from test_rules import journeys  # noqa: F401  (the hand-built journeys A-E)
@@ -35,7 +35,7 @@ def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order): 
     assert refit.removal_effects == pytest.approx(direct.removal_effects, abs=1e-12)
 
 
-@pytest.mark.parametrize("model", [Markov, Shapley])
+@pytest.mark.parametrize("model", [Markov, Shapley, OrderedShapley])
 def test_the_resampled_statistic_is_the_warehouse_attribution(journeys, model):  # noqa: F811
     wh = journeys.warehouse
     r = Resampler(paths_from_warehouse(wh, collapse=False).to_pandas())
@@ -54,3 +54,15 @@ def test_coverage_counts_channels_whose_truth_is_inside():
 def test_ci_must_be_a_share():
     with pytest.raises(ValueError, match="between 0 and 1"):
         intervals(paths([(["a"], 1, 0, 0.0)]), Markov, ci=90)
+
+
+@pytest.mark.parametrize("model", [Markov, OrderedShapley])
+def test_fitted_at_channel_and_spread_at_another_level(journeys, model):  # noqa: F811
+    wh = journeys.warehouse
+    raw = paths_from_warehouse(wh, "channel", collapse=False, split_level="channel_group").to_pandas()
+    r = Resampler(raw)
+    fitted = r.fit(model(), r.conv, r.nulls, r.value)
+    point = attributed(model(), wh, "channel_group", fit_level="channel").to_pandas()
+    point = point.set_index("channel_group").conversions.drop("(no touch)")
+    assert len(point) > 1
+    assert r.split(fitted.weights(), r.conv).to_dict() == pytest.approx(point.to_dict(), abs=1e-9)

@@ -189,10 +189,14 @@ class OutFormat(str, Enum):
 @app.command()
 def attribute(
     model: Annotated[str, typer.Option(help="first_touch, last_touch, last_non_direct, linear, "
-                                            "position_based, time_decay, custom, markov or shapley.")],
+                                            "position_based, time_decay, custom, markov, shapley "
+                                            "or ordered_shapley.")],
     workspace: WorkspaceOpt = Path("."),
     level: Annotated[str, typer.Option(help="channel, source, campaign, media_plan, sub_channel, "
                                             "channel_group or device.")] = "channel",
+    fit_level: Annotated[str, typer.Option(
+        help="Data-driven models are fitted on paths at this level, then each journey is split "
+             "over its touches, so every --level adds up to the same channel totals.")] = "channel",
     order: Annotated[int, typer.Option(min=1, max=4, help="Markov order (states are k-grams).")] = 1,
     half_life: Annotated[float, typer.Option(help="time_decay half-life, in days.")] = 7.0,
     weights: Annotated[str, typer.Option(help="custom: first,middle,last weights.")] = "0.4,0.2,0.4",
@@ -223,7 +227,7 @@ def attribute(
     try:
         m = make_model(model, order=order, half_life_days=half_life, weights=w)
         if ci is not None and isinstance(m, RuleModel):
-            raise ValueError("--ci is for the data-driven models (markov, shapley)")
+            raise ValueError("--ci is for the data-driven models (markov, shapley, ordered_shapley)")
         bootstrap = None if ci is None else dict(
             make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
         if paths is not None:
@@ -234,7 +238,7 @@ def attribute(
                 _require_workspace(ws)
                 if hasattr(m, "direct"):
                     m = make_model(model, weights=w, direct=ws.config.direct_channels)
-                table = _attribute_warehouse(m, ws, level, bootstrap)
+                table = _attribute_warehouse(m, ws, level, fit_level, bootstrap)
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -261,14 +265,16 @@ def _attribute_file(model, path: Path, delimiter: str, path_sep: str, columns, b
     return table
 
 
-def _attribute_warehouse(model, ws: Workspace, level: str, bootstrap):
-    """The warehouse: per-touch credits summed at `level` (data-driven models fitted there)."""
+def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, bootstrap):
+    """The warehouse: per-touch credits summed at `level` (data-driven models fitted at
+    `fit_level`)."""
     from parcours.attribution import attributed, paths_from_warehouse
     from parcours.attribution.intervals import intervals
 
-    table = attributed(model, ws.warehouse, level, fit_level=level).to_pandas()
+    table = attributed(model, ws.warehouse, level, fit_level).to_pandas()
     if bootstrap:
-        raw = paths_from_warehouse(ws.warehouse, level, collapse=False).to_pandas()
+        raw = paths_from_warehouse(ws.warehouse, fit_level, collapse=False,
+                                   split_level=level if level != fit_level else None).to_pandas()
         table = table.join(intervals(raw, **bootstrap), on=level)
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 

@@ -7,6 +7,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.attribution.markov import Markov
+from parcours.attribution.ordered import OrderedShapley
 from parcours.attribution.rules import (
     Custom,
     FirstTouch,
@@ -21,7 +22,7 @@ from parcours.attribution.rules import (
 from parcours.attribution.shapley import Shapley
 
 NAMES = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based",
-         "time_decay", "custom", "markov", "shapley")
+         "time_decay", "custom", "markov", "shapley", "ordered_shapley")
 
 
 def make_model(name: str, *, order: int = 1, half_life_days: float = 7.0,
@@ -36,6 +37,7 @@ def make_model(name: str, *, order: int = 1, half_life_days: float = 7.0,
         "custom": lambda: Custom(*weights),
         "markov": lambda: Markov(order=order),
         "shapley": Shapley,
+        "ordered_shapley": OrderedShapley,
     }
     if name not in makers:
         raise ValueError(f"unknown model {name!r}; models: {', '.join(NAMES)}")

@@ -32,17 +32,22 @@ def weighted_credits(touches: ir.Table, level: str, weights: dict[str, float]) -
     return t.mutate(value=t.credit * t.revenue).drop("_w")
 
 
-def attributed(model, wh: Warehouse, level: str = "channel", fit_level: str = "channel") -> ir.Table:
-    """(level, conversions, value) under `model`; journeys without touches included."""
-    for lv in (level, fit_level):
-        if lv not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+def credited_touches(model, wh: Warehouse, fit_level: str = "channel") -> ir.Table:
+    """The touches of converting journeys with `credit` (share of the conversion) and `value`."""
+    if fit_level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     touches = converting_touches(wh)
     if isinstance(model, RuleModel):
-        c = touch_credits(model, touches)
-    else:
-        fitted = model.fit(paths_from_warehouse(wh, fit_level))
-        c = weighted_credits(touches, fit_level, fitted.weights())
+        return touch_credits(model, touches)
+    fitted = model.fit(paths_from_warehouse(wh, fit_level))
+    return weighted_credits(touches, fit_level, fitted.weights())
+
+
+def attributed(model, wh: Warehouse, level: str = "channel", fit_level: str = "channel") -> ir.Table:
+    """(level, conversions, value) under `model`; journeys without touches included."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+    c = credited_touches(model, wh, fit_level)
     by_level = c.group_by(c[level].name(level)).agg(conversions=c.credit.sum(), value=c.value.sum())
     j = wh.table("journeys")
     empty = j.filter(j.converted & (j.n_touches == 0))

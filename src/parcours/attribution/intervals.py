@@ -30,6 +30,9 @@ class Resampler:
         _, first, self.collapsed_id = np.unique(keys, return_index=True, return_inverse=True)
         self.collapsed = arrow_series(collapsed.take(pa.array(first)))
         self.step_path, self.step_code, self.channels = flatten(lists)
+        # the level credits are spread at: the fitted one, or `split_path`'s, touch by touch
+        _, self.split_code, self.split_names = (flatten(self.paths.split_path) if "split_path" in paths
+                                                else (None, self.step_code, self.channels))
         self.length = np.bincount(self.step_path, minlength=len(lists))
         self.conv = self.paths.conversions.to_numpy(float)
         self.nulls = self.paths.nulls.to_numpy(float)
@@ -55,8 +58,8 @@ class Resampler:
         w = by_code[self.step_code]
         total = np.bincount(self.step_path, w, len(self.paths))[self.step_path]
         share = np.where(total > 0, w / np.where(total > 0, total, 1), 1.0 / self.length[self.step_path])
-        credit = np.bincount(self.step_code, share * conv[self.step_path], len(self.channels))
-        return pd.Series(credit, index=self.channels)
+        credit = np.bincount(self.split_code, share * conv[self.step_path], len(self.split_names))
+        return pd.Series(credit, index=self.split_names)
 
     def resamples(self, samples: int, seed: int):
         rng = np.random.default_rng(seed)

@@ -20,19 +20,29 @@ from parcours.journeys import require_built
 from parcours.warehouse import Warehouse
 
 
-def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool = True) -> ir.Table:
-    """(path, conversions, nulls, value) over all journeys with at least one touch."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool = True,
+                         split_level: str | None = None) -> ir.Table:
+    """(path, conversions, nulls, value) over all journeys with at least one touch.
+
+    split_level (uncollapsed only): also group by the same touches' values at that level, in
+    `split_path`, so credits fitted at `level` can be spread at another (the bootstrap)."""
+    for lv in (level, split_level or level):
+        if lv not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+    if split_level and collapse:
+        raise ValueError("split_level needs uncollapsed paths (one step per touch)")
     require_built(wh)
     t = wh.table("touches")
     if collapse:
         prev = t[level].lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
         t = t.filter(prev.isnull() | (prev != t[level]))
-    seq = t.group_by("journey_id").agg(path=t[level].collect(order_by=t.position))
+    steps = {"path": t[level].collect(order_by=t.position)}
+    if split_level:
+        steps["split_path"] = t[split_level].collect(order_by=t.position)
+    seq = t.group_by("journey_id").agg(**steps)
     j = wh.table("journeys")
     s = seq.join(j.select("journey_id", "converted", "revenue"), "journey_id")
-    return s.group_by("path").agg(
+    return s.group_by(list(steps)).agg(
         conversions=s.converted.cast("int64").sum(),
         nulls=(~s.converted).cast("int64").sum(),
         value=ibis.ifelse(s.converted, s.revenue, 0.0).sum(),

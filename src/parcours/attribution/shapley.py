@@ -10,6 +10,9 @@ phi_i = sum over S not containing i of |S|! (n-|S|-1)! / n! * (v(S + i) - v(S)) 
 coalitions, O(n 2^n): exact up to MAX_EXACT channels, no n! loop. Efficiency: the phi sum to
 v(all channels), the overall conversion rate, so attributed conversions = phi_i / v(N) *
 conversions. A phi can be negative: adding that channel brings journeys that convert less.
+Rates do not add up, so on one-touch journeys these shares are not each channel's count of
+conversions; per touch (credit.py) a one-touch journey still goes wholly to its touch. For
+the count game, additive by construction, see ordered.py.
 """
 
 from __future__ import annotations
