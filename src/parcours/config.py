@@ -48,6 +48,15 @@ class JourneyRules:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    low_volume: int = 30  # rows (and results) with fewer conversions carry a warning
+    audience_attribute: str = "segment"  # the CRM attribute the audience filter reads
+    engagement_medium: float = 5.0  # journey engagement score from which involvement is medium
+    engagement_high: float = 20.0  # ... and high
+    summary_tolerance: float = 0.05  # reports' totals vs the real-time summary
+
+
+@dataclass(frozen=True)
 class WarehouseSettings:
     path: str = "parcours.duckdb"
     memory_limit: str = ""
@@ -68,6 +77,7 @@ class Config:
     media_plan_rules: tuple[Rule, ...]
     funnel_stages: tuple[str, ...]
     funnel_rules: tuple[Rule, ...]
+    reports: ReportSettings = field(default_factory=ReportSettings)
     source: str = "defaults"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -100,7 +110,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel"}
+             "media_plans", "funnel", "reports"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -110,6 +120,10 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
     if jr.lookback_days <= 0 or jr.post_view_days < 0 or jr.report_lag_days < 0:
         raise ConfigError("lookback_days must be > 0, post_view_days and report_lag_days >= 0",
                           file=source, field="journeys")
+    rp = _settings(ReportSettings, data.get("reports", {}), "reports", source)
+    if rp.low_volume < 0 or not 0 <= rp.engagement_medium <= rp.engagement_high:
+        raise ConfigError("low_volume must be >= 0 and 0 <= engagement_medium <= engagement_high",
+                          file=source, field="reports")
     ch = data.get("channels", {})
     funnel = data.get("funnel", {})
     groups: dict[str, str] = {}
@@ -131,6 +145,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         funnel_stages=tuple(_strings(funnel.get("stages", []), "funnel.stages", source)),
         funnel_rules=_rules(funnel.get("rules", []), "funnel.rules", ("stage",), ("stage",),
                             source),
+        reports=rp,
         source=source,
         raw=data,
     )

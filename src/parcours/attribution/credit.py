@@ -16,7 +16,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.attribution.paths import paths_from_warehouse
-from parcours.attribution.rules import LEVELS, RuleModel, converting_touches, touch_credits
+from parcours.attribution.rules import RuleModel, converting_touches, touch_credits
+from parcours.query import LEVELS
 from parcours.warehouse import Warehouse
 
 NO_TOUCH = "(no touch)"

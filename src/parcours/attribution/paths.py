@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parcours.attribution.rules import LEVELS
 from parcours.journeys import require_built
+from parcours.query import LEVELS
 from parcours.warehouse import Warehouse
 
 

@@ -14,8 +14,6 @@ import ibis.expr.types as ir
 from parcours.journeys import require_built
 from parcours.warehouse import Warehouse
 
-LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
-
 
 class RuleModel:
     """A weight per touch; `touch_credits` normalises it per journey."""

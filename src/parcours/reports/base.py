@@ -1,0 +1,193 @@
+"""What every report shares: the period as applied, the filtered journeys and touches, the
+result object, low-volume warnings (design.md section 5).
+
+Reports read the derived tables only (journeys, touches), so the same expressions run on any
+engine; all filters are Ibis expressions over them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from parcours.config import Config
+from parcours.journeys import require_built
+from parcours.query import DEFAULT_DAYS, Query
+from parcours.warehouse import Warehouse
+
+NO_TOUCH = "(no touch)"
+# Filters on what only a conversion carries: journeys without a conversion cannot pass them.
+CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
+                      "min_revenue")
+
+
+@dataclass
+class ReportResult:
+    """A report's answer: `table` (expert mode), `figure` (simple mode), `totals`, the query
+    as applied (period resolved, D-2 cut) and warnings. `tables` holds secondary tables."""
+
+    name: str
+    table: pd.DataFrame
+    totals: dict
+    figure: object  # plotly.graph_objects.Figure
+    query: dict
+    warnings: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def to_csv(self, path=None, delimiter: str = ",", bom: bool = False):
+        from parcours.reports.export import to_csv
+        return to_csv(self, path, delimiter=delimiter, bom=bom)
+
+    def to_xlsx(self, path=None):
+        from parcours.reports.export import to_xlsx
+        return to_xlsx(self, path)
+
+    def to_dict(self) -> dict:
+        from parcours.reports.export import to_dict
+        return to_dict(self)
+
+
+class Scope:
+    """The query resolved against one built warehouse: period, cut, filtered journeys."""
+
+    def __init__(self, wh: Warehouse, config: Config, query: Query):
+        require_built(wh)
+        self.wh, self.config, self.query = wh, config, query
+        self.warnings: list[str] = []
+        meta = wh.table("build_meta").select("cut").execute()
+        self.cut: dt.datetime = pd.Timestamp(meta.cut.iloc[0]).to_pydatetime()
+        last_day = (self.cut - dt.timedelta(days=1)).date()  # D-2
+        end = query.end
+        if end is None:
+            j = wh.table("journeys")
+            seen = j.filter(j.converted).conv_ts.max().execute()
+            end = min(last_day, pd.Timestamp(seen).date()) if seen is not None and not pd.isna(seen) else last_day
+        elif end > last_day:
+            self.warnings.append(f"period cut at {last_day} (D-2): today's and yesterday's data "
+                                 "is incomplete and never reported")
+            end = last_day
+        start = query.start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            self.warnings.append(f"the period starts after the last reported day ({last_day}): nothing to report")
+        self.start, self.end = start, end
+        self.low_volume = config.reports.low_volume
+
+    # -- the period as instants -------------------------------------------------------
+    @property
+    def _from(self) -> ir.TimestampValue:
+        return ibis.timestamp(dt.datetime.combine(self.start, dt.time()))
+
+    @property
+    def _until(self) -> ir.TimestampValue:
+        return ibis.timestamp(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+
+    def applied(self) -> dict:
+        """The query as applied: what faces show and exports write on their second sheet."""
+        q = replace(self.query, start=self.start, end=self.end).as_dict()
+        return {**q, "cut": self.cut.isoformat(sep=" "), "last_reported_day": str(
+            (self.cut - dt.timedelta(days=1)).date())}
+
+    # -- journeys and touches ---------------------------------------------------------
+    def journeys(self, converting: bool = True) -> ir.Table:
+        """Converting journeys of the period passing every filter; with converting=False the
+        journeys without a conversion that ended in the period (for rates)."""
+        j = self.wh.table("journeys")
+        if converting:
+            where = [j.converted, j.conv_ts >= self._from, j.conv_ts < self._until,
+                     *self._conversion_filters(j)]
+        else:
+            where = [~j.converted, j.last_ts >= self._from, j.last_ts < self._until]
+        return j.filter(*where, *self._shape_filters(j))
+
+    def all_journeys(self) -> ir.Table | None:
+        """Converting and non-converting journeys, or None when a conversion-only filter is on
+        (journeys without a conversion carry no CRM data, so no rate can be computed)."""
+        if self.conversion_filtered():
+            return None
+        return self.journeys().union(self.journeys(converting=False))
+
+    def conversion_filtered(self) -> list[str]:
+        q = self.query
+        return [name for name in CONVERSION_FILTERS if getattr(q, name) not in ((), None)]
+
+    def touches(self, journeys: ir.Table, in_parent: bool = True) -> ir.Table:
+        """Touches of `journeys` with `row` = the value at the query's level (restricted to
+        the drill-down parent when in_parent)."""
+        t = self.wh.table("touches")
+        t = t.filter(t.journey_id.isin(journeys.journey_id))
+        if in_parent and self.query.parent:
+            t = t.filter(*[t[lv] == v for lv, v in self.query.parent])
+        return t.mutate(row=t[self.query.level])
+
+    def _conversion_filters(self, j: ir.Table) -> list[ir.BooleanValue]:
+        q, out = self.query, []
+        if q.kinds:
+            out.append(j.kind.isin(q.kinds))
+        if q.new_customer is not None:
+            out.append(j.new_customer == q.new_customer)
+        for attribute, values in q.crm:
+            out.append(j.attributes.get(attribute).isin(values))
+        if q.audiences:
+            out.append(j.attributes.get(self.config.reports.audience_attribute).isin(q.audiences))
+        if q.categories:
+            out.append(_any_of(j.categories, q.categories))
+        if q.origins:
+            out.append(j.origin.isin(q.origins))
+        if q.min_revenue is not None:
+            out.append(j.revenue >= q.min_revenue)
+        return out
+
+    def _shape_filters(self, j: ir.Table) -> list[ir.BooleanValue]:
+        q, out = self.query, []
+        if q.with_channels:
+            out.append(_any_of(j.channels, q.with_channels))
+        if q.without_channels:
+            out.append(~_any_of(j.channels, q.without_channels))
+        if q.first_channel:
+            out.append(j.first_channel.isin(q.first_channel))
+        if q.last_channel:
+            out.append(j.last_channel.isin(q.last_channel))
+        if q.devices:
+            out.append(_any_of(j.devices, q.devices))
+        if q.mono_device:
+            out.append(j.n_devices == 1)
+        if q.parent:
+            t = self.wh.table("touches")
+            inside = t.filter(*[t[lv] == v for lv, v in q.parent])
+            out.append(j.journey_id.isin(inside.journey_id))
+        return out
+
+    # -- results ----------------------------------------------------------------------
+    def result(self, name: str, table: pd.DataFrame, totals: dict, figure, *,
+               tables: dict | None = None, volume: str | None = "conversions") -> ReportResult:
+        """The ReportResult, with low-volume flags on `table` (by its `volume` column)."""
+        warnings = list(self.warnings)
+        total = totals.get("conversions")
+        if total is not None and total < self.low_volume:
+            warnings.append(f"low volume: {total:g} conversions in this result (under {self.low_volume}); "
+                            "figures may not be significant")
+        if volume and volume in table.columns and len(table):
+            table = table.assign(low_volume=table[volume] < self.low_volume)
+            low = int(table.low_volume.sum())
+            if low:
+                warnings.append(f"{low} row(s) under {self.low_volume} {volume}: flagged low_volume")
+        return ReportResult(name, table.reset_index(drop=True), totals, figure, self.applied(),
+                            warnings, tables or {})
+
+
+def _any_of(array: ir.ArrayValue, values: tuple[str, ...]) -> ir.BooleanValue:
+    wanted = ibis.literal(list(values), type="array<string>")
+    return array.intersect(wanted).length() > 0
+
+
+def share(part: pd.Series, whole: float) -> pd.Series:
+    return part / whole if whole else part * 0.0
+
+
+def num(x) -> float | None:
+    """A float, or None for a missing or NaN engine value."""
+    return None if x is None or x != x else float(x)

@@ -1,0 +1,61 @@
+"""6. Engagement: how involved people are and each row's share of it. Per row: touches, visits
+(touches that are not ad views), pageviews, time on site, its share of the total engagement
+score, and the conversion rate of the journeys it is part of. Journeys by involvement level
+(engagement score = pageviews + minutes on site, thresholds in [reports]).
+
+Rates need the journeys that did not convert: they carry no CRM data, so under a
+conversion-only filter (new customers, categories...) only converting journeys are counted
+and rates are left out."""
+
+from __future__ import annotations
+
+import ibis
+import plotly.graph_objects as go
+
+from parcours.reports.base import Scope, share
+
+LEVELS = ("low", "medium", "high")
+
+
+def run(scope: Scope):
+    settings = scope.config.reports
+    converting = scope.journeys()
+    everyone = scope.all_journeys()
+    j = everyone if everyone is not None else converting
+    warnings = [] if everyone is not None else [
+        "conversion rates need journeys without a conversion, which a "
+        f"{', '.join(scope.conversion_filtered())} filter cannot select: rates left out"]
+    t = scope.touches(j)
+    t = t.join(j.select("journey_id", "converted"), "journey_id")
+    score = t.pageviews.fill_null(0).cast("float64") + t.duration_s.fill_null(0.0) / 60.0
+    t = t.mutate(_score=score)
+    by = t.group_by("row").agg(
+        touches=t.count(), visits=(t.interaction != "view").cast("int64").sum(),
+        pageviews=t.pageviews.fill_null(0).sum(), duration_s=t.duration_s.fill_null(0.0).sum(),
+        engagement=t._score.sum(), journeys=t.journey_id.nunique(),
+        conversions=ibis.ifelse(t.converted, t.journey_id, None).nunique(),
+    ).to_pandas()
+    by["engagement_share"] = share(by.engagement, float(by.engagement.sum()))
+    by["conversion_rate"] = by.conversions / by.journeys if everyone is not None else None
+    by = by.sort_values(["engagement", "row"], ascending=[False, True], ignore_index=True)
+
+    all_t = scope.touches(j, in_parent=False)
+    per = all_t.group_by("journey_id").agg(
+        score=(all_t.pageviews.fill_null(0).cast("float64") + all_t.duration_s.fill_null(0.0) / 60.0).sum())
+    jj = j.left_join(per, "journey_id")
+    s = jj.score.fill_null(0.0)
+    level = ibis.cases((s >= settings.engagement_high, "high"), (s >= settings.engagement_medium, "medium"),
+                       else_="low")
+    inv = jj.group_by(involvement=level).agg(journeys=jj.count(), conversions=jj.converted.cast("int64").sum(),
+                                             revenue=jj.revenue.sum()).to_pandas()
+    inv = inv.set_index("involvement").reindex(LEVELS).fillna(0).reset_index()
+    inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if everyone is not None else None
+
+    fig = go.Figure(go.Bar(x=by.row, y=by.engagement_share, name="share of engagement"))
+    fig.update_layout(yaxis_tickformat=".0%", yaxis_title="share of engagement (pageviews + minutes)")
+    totals = {"conversions": float(converting.count().execute()),
+              "revenue": float(converting.revenue.sum().execute() or 0.0),
+              "journeys": float(inv.journeys.sum()), "engagement": float(by.engagement.sum())}
+    result = scope.result("engagement", by, totals, fig, tables={"involvement": inv})
+    result.warnings += warnings
+    return result

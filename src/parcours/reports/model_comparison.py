@@ -1,0 +1,56 @@
+"""1. Model comparison: each model's conversions and value per row, and its shift from last
+touch (the bias each model carries); CPA and ROAS per model where costs were loaded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from parcours.attribution.catalogue import make_model
+from parcours.attribution.credit import credited_touches
+from parcours.reports.base import NO_TOUCH, Scope
+from parcours.reports.costs import costs_by_row
+
+DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
+                  "shapley")
+BASELINE = "last_touch"
+
+
+def run(scope: Scope):
+    q, wh = scope.query, scope.wh
+    models = list(q.models or DEFAULT_MODELS)
+    j = scope.journeys()
+    parent = [(lv, v) for lv, v in q.parent]
+    columns = {}
+    for name in dict.fromkeys([BASELINE, *models]):
+        c = credited_touches(make_model(name, direct=scope.config.direct_channels), wh)
+        c = c.filter(c.journey_id.isin(j.journey_id), *[c[lv] == v for lv, v in parent])
+        by = c.group_by(row=c[q.level]).agg(conversions=c.credit.sum(), value=c.value.sum()).to_pandas()
+        columns[name] = by.set_index("row")
+    empty = j.filter(j.n_touches == 0).aggregate(n=lambda t: t.count(), v=lambda t: t.revenue.sum()).to_pandas()
+    none = float(empty.n.iloc[0]) if not parent else 0.0
+    rows = sorted(set().union(*(c.index for c in columns.values())), key=str)
+    table = pd.DataFrame({"row": rows + ([NO_TOUCH] if none else [])})
+    cost = costs_by_row(scope)
+    base = columns[BASELINE].conversions.reindex(rows).fillna(0.0).tolist() + ([none] if none else [])
+    for name in models:
+        c = columns[name].reindex(rows).fillna(0.0)
+        conv = c.conversions.tolist() + ([none] if none else [])
+        value = c.value.tolist() + ([float(empty.v.iloc[0] or 0.0)] if none else [])
+        table[f"{name}_conversions"] = conv
+        table[f"{name}_value"] = value
+        table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base)]
+        if cost is not None:
+            spend = table.row.map(cost)
+            table[f"{name}_cpa"] = spend / table[f"{name}_conversions"].where(table[f"{name}_conversions"] > 0)
+            table[f"{name}_roas"] = table[f"{name}_value"] / spend.where(spend > 0)
+    if cost is not None:
+        table.insert(1, "cost", table.row.map(cost).fillna(0.0))
+    table = table.sort_values(f"{models[0]}_conversions", ascending=False, ignore_index=True)
+    totals = {"conversions": float(j.count().execute()),
+              "revenue": float(j.revenue.sum().execute() or 0.0)}
+    if not parent:
+        totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
+    fig = go.Figure([go.Bar(name=m, x=table.row, y=table[f"{m}_conversions"]) for m in models])
+    fig.update_layout(barmode="group", yaxis_title="attributed conversions", legend_title="model")
+    return scope.result("model-comparison", table, totals, fig, volume=f"{models[0]}_conversions")

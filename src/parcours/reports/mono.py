@@ -1,0 +1,50 @@
+"""7 and 8. Conversions whose journey stayed on one device type (mono-device) or on one value
+of the query's level (mono-channel), against all the others."""
+
+from __future__ import annotations
+
+import ibis
+import plotly.graph_objects as go
+
+from parcours.reports.base import Scope, share
+
+MULTI_DEVICE, NO_DEVICE = "multi-device", "(no device)"
+
+
+def mono_device(scope: Scope):
+    j = scope.journeys()
+    row = ibis.cases((j.n_devices == 1, j.devices[0]), (j.n_devices == 0, NO_DEVICE), else_=MULTI_DEVICE)
+    by = j.group_by(device=row).agg(conversions=j.count(), revenue=j.revenue.sum()).to_pandas()
+    total, revenue = float(by.conversions.sum()), float(by.revenue.sum())
+    by["conversion_share"] = share(by.conversions, total)
+    by["revenue_share"] = share(by.revenue, revenue)
+    by["mono_device"] = ~by.device.isin([MULTI_DEVICE, NO_DEVICE])
+    by = by.sort_values(["mono_device", "conversions", "device"], ascending=[False, False, True], ignore_index=True)
+    mono = by[by.mono_device]
+    totals = {"conversions": total, "revenue": revenue, "mono_device_conversions": float(mono.conversions.sum()),
+              "mono_device_share": float(mono.conversions.sum() / total) if total else 0.0}
+    fig = go.Figure(go.Pie(labels=by.device, values=by.conversions, hole=0.4, sort=False))
+    return scope.result("mono-device", by, totals, fig)
+
+
+def mono_channel(scope: Scope):
+    j = scope.journeys()
+    t = scope.touches(j, in_parent=False)
+    per = t.group_by("journey_id").agg(values=t.row.nunique(), only=t.row.max())
+    mono = per.filter(per["values"] == 1).join(j.select("journey_id", "revenue"), "journey_id")
+    last = t.filter(t.is_last).group_by("row").agg(last_touch_conversions=lambda x: x.count())
+    by = mono.group_by(row=mono.only).agg(conversions=mono.count(), revenue=mono.revenue.sum())
+    by = by.left_join(last, "row").drop("row_right").to_pandas().fillna({"last_touch_conversions": 0})
+    if scope.query.parent:  # rows under the drill-down parent only
+        inside = scope.touches(j).select("row").distinct().to_pandas().row
+        by = by[by.row.isin(inside)]
+    total = float(j.count().execute())
+    by["share_of_conversions"] = share(by.conversions, total)
+    by["share_of_last_touch"] = by.conversions / by.last_touch_conversions.where(by.last_touch_conversions > 0)
+    by = by.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
+    totals = {"conversions": total, "revenue": float(j.revenue.sum().execute() or 0.0),
+              "mono_channel_conversions": float(by.conversions.sum()),
+              "mono_channel_share": float(by.conversions.sum() / total) if total else 0.0}
+    fig = go.Figure(go.Bar(x=by.row, y=by.conversions))
+    fig.update_layout(yaxis_title="conversions from this value alone")
+    return scope.result("mono-channel", by, totals, fig)

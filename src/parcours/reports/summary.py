@@ -1,0 +1,57 @@
+"""The real-time summary: last-touch conversions by day and channel straight from the raw
+tables (today included, no journeys needed): each conversion goes to the same visitor's last
+touch that is not an ad view within the lookback window, classified by the channel rules.
+For the days the journeys cover, it states how far the Customer Journey totals are from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import pandas as pd
+import plotly.graph_objects as go
+
+from parcours.channels import classify
+from parcours.config import Config
+from parcours.query import DEFAULT_DAYS
+from parcours.reports.base import NO_TOUCH, ReportResult
+from parcours.warehouse import Warehouse
+
+
+def summary(wh: Warehouse, config: Config, start: dt.date | None = None, end: dt.date | None = None,
+            today: dt.date | None = None) -> ReportResult:
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    end = min(end or today, today)
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
+    hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    lookback = ibis.interval(days=config.journeys.lookback_days)
+    c = wh.table("conversions")
+    c = c.filter(c.ts >= lo, c.ts < hi).select("conversion_id", "visitor_id", "revenue", conv_ts="ts")
+    tp = wh.table("touchpoints")
+    tp = tp.filter(tp.ts >= lo - lookback, tp.ts < hi, tp.interaction != "view")
+    tp = classify(tp, config).select(tp_visitor="visitor_id", tp_ts="ts", channel="channel")
+    last = c.asof_join(tp, on=c.conv_ts >= tp.tp_ts, predicates=c.visitor_id == tp.tp_visitor)
+    last = last.mutate(channel=ibis.ifelse(last.tp_ts >= last.conv_ts - lookback, last.channel, NO_TOUCH)
+                       .fill_null(NO_TOUCH))
+    by = last.group_by(date=last.conv_ts.date(), channel=last.channel).agg(
+        conversions=last.count(), revenue=last.revenue.sum()).order_by(["date", "channel"]).to_pandas()
+    totals = {"conversions": float(by.conversions.sum()), "revenue": float(by.revenue.sum())}
+    warnings = []
+    if wh.has("build_meta") and wh.has("journeys"):
+        cut = pd.Timestamp(wh.table("build_meta").cut.max().execute()).to_pydatetime()
+        covered = by[pd.to_datetime(by.date) < cut]
+        j = wh.table("journeys")
+        until = min(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), cut)
+        j = j.filter(j.converted, j.conv_ts >= lo, j.conv_ts < ibis.timestamp(until))
+        built = float(j.count().execute())
+        raw = float(covered.conversions.sum())
+        diff = (built - raw) / raw if raw else 0.0
+        totals.update(journeys_conversions=built, summary_conversions_until_cut=raw, difference=diff)
+        if abs(diff) > config.reports.summary_tolerance:
+            warnings.append(f"the Customer Journey reports count {built:g} conversions where this summary "
+                            f"counts {raw:g} ({diff:+.1%}): rebuild the journeys (`parcours build`)")
+    fig = go.Figure([go.Bar(name=ch, x=g.date, y=g.conversions) for ch, g in by.groupby("channel")])
+    fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
+    applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
+    return ReportResult("summary", by, totals, fig, applied, warnings)

@@ -1,0 +1,62 @@
+"""4. Top paths: the most frequent sequences of values (at the query's level, consecutive
+repeats collapsed unless asked otherwise) before conversion, and a flow of the first steps."""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import plotly.graph_objects as go
+
+from parcours.reports.base import NO_TOUCH, Scope, share
+
+SEP = " > "
+FLOW_STEPS = 4
+
+
+def run(scope: Scope):
+    q = scope.query
+    j = scope.journeys()
+    t = scope.touches(j, in_parent=False)
+    if q.collapse:
+        prev = t.row.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
+        t = t.filter(prev.isnull() | (prev != t.row))
+    seq = t.group_by("journey_id").agg(steps=t.row.collect(order_by=t.position))
+    jj = j.left_join(seq, "journey_id")
+    jj = jj.mutate(path=ibis.literal(SEP).join(jj.steps).fill_null(NO_TOUCH))
+    by = jj.group_by("path").agg(
+        conversions=jj.count(), revenue=jj.revenue.sum(),
+        avg_lag_days=(jj.lag_s / 86400.0).mean(), avg_length=jj.n_touches.mean(),
+        steps=jj.steps.first(),
+    ).to_pandas()
+    total, revenue = float(by.conversions.sum()), float(by.revenue.sum())
+    by["share"] = share(by.conversions, total)
+    by = by.sort_values(["conversions", "path"], ascending=[False, True], ignore_index=True)
+    table = by.head(q.top).drop(columns="steps")
+    totals = {"conversions": total, "revenue": revenue, "distinct_paths": len(by)}
+    return scope.result("top-paths", table, totals, _flow(by), tables={"flow": _links(by)})
+
+
+def _links(paths: pd.DataFrame) -> pd.DataFrame:
+    """(step, source, target, conversions) over the first FLOW_STEPS steps of every path,
+    then to "conversion" (or to "N+. ..." for longer paths)."""
+    p = paths[paths.steps.notna()].reset_index(drop=True)
+    s = p.steps.explode().rename("value").to_frame()
+    s["pos"] = s.groupby(level=0).cumcount()
+    s = s[s.pos < FLOW_STEPS]
+    s["node"] = (s.pos + 1).astype(str) + ". " + s.value.astype(str)
+    length = p.steps.map(len)
+    end = pd.Series(["conversion"] * len(p), index=p.index).where(length <= FLOW_STEPS, f"{FLOW_STEPS + 1}+. ...")
+    s["target"] = s.groupby(level=0).node.shift(-1).fillna(end.reindex(s.index))
+    s["conversions"] = p.conversions.reindex(s.index).to_numpy()
+    s["step"] = s.pos + 1
+    links = s.rename(columns={"node": "source"})[["step", "source", "target", "conversions"]]
+    return links.groupby(["step", "source", "target"], as_index=False).conversions.sum()
+
+
+def _flow(paths: pd.DataFrame) -> go.Figure:
+    links = _links(paths)
+    names = sorted(set(links.source) | set(links.target), key=lambda s: (s[0] if s[0].isdigit() else "9", s))
+    index = {n: i for i, n in enumerate(names)}
+    return go.Figure(go.Sankey(node={"label": names, "pad": 12},
+                               link={"source": links.source.map(index), "target": links.target.map(index),
+                                     "value": links.conversions}))

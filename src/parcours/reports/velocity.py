@@ -1,0 +1,70 @@
+"""10. Velocity: how fast journeys move through the configured funnel stages to conversion.
+For each stage: journeys reaching it (a touch with that stage), the share of them that reach
+the next stage at or after it, and the median and 90th percentile time (days) between first
+reaching one and the next. By entry row (the first touch): journeys, conversions, conversion
+rate and median days from first touch to conversion.
+
+Like engagement, rates use the journeys without a conversion, so a conversion-only filter
+leaves them out."""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+import plotly.graph_objects as go
+
+from parcours.reports.base import Scope, num
+
+CONVERSION = "conversion"
+
+
+def run(scope: Scope):
+    stages = list(scope.config.funnel_stages)
+    everyone = scope.all_journeys()
+    j = everyone if everyone is not None else scope.journeys()
+    t = scope.wh.table("touches")
+    t = t.filter(t.journey_id.isin(j.journey_id))
+    firsts = t.group_by("journey_id").agg(**{
+        f"s{i}": ibis.ifelse(t.funnel_stage == s, t.ts, None).min() for i, s in enumerate(stages)})
+    jj = j.select("journey_id", "converted", "conv_ts", "first_ts").left_join(firsts, "journey_id")
+    reach = [jj[f"s{i}"] for i in range(len(stages))] + [ibis.ifelse(jj.converted, jj.conv_ts, None)]
+    names = stages + [CONVERSION]
+    agg = {}
+    for i, r in enumerate(reach):
+        agg[f"reached_{i}"] = r.notnull().cast("int64").sum()
+        if i + 1 < len(reach):
+            nxt = reach[i + 1]
+            ok = r.notnull() & nxt.notnull() & (nxt >= r)
+            gap = ibis.ifelse(ok, (nxt.epoch_seconds() - r.epoch_seconds()) / 86400.0, None)
+            agg[f"next_{i}"] = ok.cast("int64").sum()
+            agg[f"median_{i}"] = gap.median()
+            agg[f"p90_{i}"] = gap.quantile(0.9)
+    a = jj.aggregate(**agg).to_pandas().iloc[0]
+    table = pd.DataFrame({
+        "stage": names,
+        "journeys": [int(a[f"reached_{i}"]) for i in range(len(names))],
+        "next_stage": names[1:] + [None],
+        "reached_next": [int(a[f"next_{i}"]) for i in range(len(names) - 1)] + [None],
+        "median_days_to_next": [num(a[f"median_{i}"]) for i in range(len(names) - 1)] + [None],
+        "p90_days_to_next": [num(a[f"p90_{i}"]) for i in range(len(names) - 1)] + [None],
+    })
+    table["rate_to_next"] = table.reached_next / table.journeys.where(table.journeys > 0)
+    if everyone is None:
+        table["rate_to_next"] = None
+
+    tr = scope.touches(j)
+    entry = tr.filter(tr.position == 1).join(j.select("journey_id", "converted", "conv_ts"), "journey_id")
+    days = ibis.ifelse(entry.converted, (entry.conv_ts.epoch_seconds() - entry.ts.epoch_seconds()) / 86400.0, None)
+    rows = entry.group_by("row").agg(journeys=entry.count(), conversions=entry.converted.cast("int64").sum(),
+                                     median_days_to_conversion=days.median()).to_pandas()
+    rows["conversion_rate"] = rows.conversions / rows.journeys if everyone is not None else None
+    rows = rows.sort_values(["journeys", "row"], ascending=[False, True], ignore_index=True)
+
+    fig = go.Figure(go.Funnel(y=table.stage, x=table.journeys, textinfo="value+percent initial"))
+    conv = int(table.journeys.iloc[-1])
+    totals = {"conversions": float(conv), "journeys": float(j.count().execute())}
+    result = scope.result("velocity", table, totals, fig, tables={"by_entry": rows}, volume="journeys")
+    if everyone is None:
+        result.warnings.append("stage-to-stage rates need journeys without a conversion, which a "
+                               f"{', '.join(scope.conversion_filtered())} filter cannot select: left out")
+    return result
