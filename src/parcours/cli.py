@@ -279,6 +279,98 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 
 
+class ReportFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    xlsx = "xlsx"
+    json = "json"
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="model-comparison, assists, cross-device, top-paths, time-lag, "
+                                             "engagement, mono-device, mono-channel, path-length, velocity, "
+                                             "or summary.")],
+    workspace: WorkspaceOpt = Path("."),
+    start: Annotated[str | None, typer.Option(help="First conversion day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last conversion day (cut at D-2).")] = None,
+    level: Annotated[str, typer.Option(help="channel, source, campaign, media_plan, sub_channel, "
+                                            "channel_group or device.")] = "channel",
+    drill: Annotated[list[str] | None, typer.Option(help="Drill-down parent, level=value (repeatable).")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="Conversion kinds: sale, lead, custom.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="model-comparison: models to compare.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Top N rows (paths, sequences).")] = 10,
+    customers: Annotated[str | None, typer.Option(help="new or returning.")] = None,
+    crm: Annotated[list[str] | None, typer.Option(help="CRM attribute filter, attribute=a|b.")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Product categories (any of).")] = None,
+    audience: Annotated[list[str] | None, typer.Option(help="Audiences (the configured CRM attribute).")] = None,
+    with_channel: Annotated[list[str] | None, typer.Option(help="Journeys with any of these channels.")] = None,
+    without_channel: Annotated[list[str] | None, typer.Option(help="Journeys with none of these.")] = None,
+    first_channel: Annotated[list[str] | None, typer.Option(help="First-touch channel.")] = None,
+    last_channel: Annotated[list[str] | None, typer.Option(help="Last-touch channel.")] = None,
+    device: Annotated[list[str] | None, typer.Option(help="Journeys that used any of these device types.")] = None,
+    mono_device: Annotated[bool, typer.Option(help="Only journeys on a single device type.")] = False,
+    origin: Annotated[list[str] | None, typer.Option(help="online, store, call_centre.")] = None,
+    min_revenue: Annotated[float | None, typer.Option(help="Minimum revenue of a conversion.")] = None,
+    no_collapse: Annotated[bool, typer.Option(help="top-paths: keep consecutive repeats.")] = False,
+    distinct: Annotated[bool, typer.Option(help="path-length: count distinct values, not touches.")] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option(help="Write to this file (needed for xlsx).", dir_okay=False)] = None,
+    delimiter: Annotated[str, typer.Option(help="CSV delimiter: ',' or ';'.")] = ",",
+    bom: Annotated[bool, typer.Option(help="CSV: start with a UTF-8 BOM (spreadsheets).")] = False,
+) -> None:
+    """One Customer Journey report (or the real-time summary), as a table or a file."""
+    from parcours.query import Query
+    from parcours.reports import REPORTS, run_report, summary
+
+    if name not in REPORTS and name != "summary":
+        err.print(f"[bold red]error:[/] unknown report {name!r}; reports: {', '.join(REPORTS)}, summary")
+        raise typer.Exit(2)
+    if fmt is ReportFormat.xlsx and output is None:
+        raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
+    params = {"start": start, "end": end, "level": level, "parent": drill, "kinds": kind, "models": model,
+              "top": str(top), "new_customer": customers, "crm": crm, "categories": category,
+              "audiences": audience, "with_channels": with_channel, "without_channels": without_channel,
+              "first_channel": first_channel, "last_channel": last_channel, "devices": device,
+              "mono_device": str(mono_device), "origins": origin,
+              "min_revenue": None if min_revenue is None else str(min_revenue),
+              "collapse": str(not no_collapse), "distinct": str(distinct)}
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        try:
+            query = Query.from_params(params)
+            if name == "summary":
+                result = summary(ws.warehouse, ws.config, query.start, query.end)
+            else:
+                result = run_report(name, ws.warehouse, ws.config, query)
+        except ValueError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        except ParcoursError as exc:
+            _fail(exc)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    if fmt is ReportFormat.table:
+        _print_table(result.table, OutFormat.table)
+        out.print(", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in result.totals.items()))
+    elif fmt is ReportFormat.json:
+        import json
+        text = json.dumps(result.to_dict(), default=str) + "\n"
+        output.write_text(text, "utf-8") if output else sys.stdout.write(text)
+    elif fmt is ReportFormat.csv:
+        try:
+            text = result.to_csv(output, delimiter=delimiter, bom=bom)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if output is None:
+            sys.stdout.write(text)
+    else:
+        result.to_xlsx(output)
+    if output is not None:
+        err.print(f"written to {output}")
+
+
 @app.command()
 def evaluate(
     truth: Annotated[Path, typer.Option(help="truth.parquet (or .csv) written by `parcours simulate`.",

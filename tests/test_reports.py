@@ -1,0 +1,297 @@
+"""The ten reports on hand-built journeys; every expected number is worked out by hand here.
+
+Journeys (conversions on CONV; funnel stages from the default rules: display awareness,
+paid_search/affiliation consideration, direct/email intent):
+  A  display (mobile, 14 d) > paid_search (desktop, 7 d) > direct visit (desktop, 0.01 d);
+     100, new customer, shoes, premium; converts on desktop          devices {desktop, mobile}
+  B  email (mobile, 1 d); 50, returning, bags, mass; mobile            {mobile}
+  C  affiliation (mobile, 2 d) > display view (mobile, 0.5 d); 30, new, shoes+bags, premium
+  D  direct (tablet, 3 d) > direct (tablet, 1 d); 20, returning, lead, mass; tablet
+  E  a store sale by an unknown customer, no touch; 10, new
+  F  no conversion: display (mobile, 5 d) > paid_search (desktop, 4 d)
+"""
+
+import datetime as dt
+import math
+
+import pytest
+
+from conftest import AS_OF, load_rows
+from parcours.journeys import build_journeys
+from parcours.query import Query
+from parcours.reports import run_report, summary
+
+CONV = dt.datetime(2026, 10, 15, 12)
+
+
+def at(days_before: float) -> str:
+    return (CONV - dt.timedelta(days=days_before)).isoformat() + "Z"
+
+
+def tp(event_id, visitor, channel, days, device, interaction="click", pageviews="", duration="",
+       source="", campaign=""):
+    return dict(event_id=event_id, ts=at(days), visitor_id=visitor, channel=channel, device=device,
+                interaction=interaction, pageviews=pageviews, duration_s=duration, source=source,
+                campaign=campaign)
+
+
+def conv(cid, revenue, device, new, categories, segment, kind="sale", visitor=None, user=None, origin="online"):
+    return dict(conversion_id=cid, ts=at(0), visitor_id=visitor or "", user_id=user or "", device=device,
+                revenue=str(revenue), new_customer=new, categories=categories, kind=kind, origin=origin,
+                attributes='{"segment": "%s"}' % segment if segment else "")
+
+
+@pytest.fixture
+def shop(ws):
+    load_rows(ws, "touchpoints", [
+        tp("a1", "A", "display", 14, "mobile", pageviews="2", duration="60", source="site1", campaign="c1"),
+        tp("a2", "A", "paid_search", 7, "desktop", pageviews="3", duration="120", source="google", campaign="brand"),
+        tp("a3", "A", "direct", 0.01, "desktop", "visit", pageviews="5", duration="300"),
+        tp("b1", "B", "email", 1, "mobile", "email", pageviews="1", duration="30", source="newsletter"),
+        tp("c1", "C", "affiliation", 2, "mobile", pageviews="4", duration="240", source="partnerX"),
+        tp("c2", "C", "display", 0.5, "mobile", "view", source="site2", campaign="c2"),
+        tp("d1", "D", "direct", 3, "tablet", "visit", pageviews="1", duration="10"),
+        tp("d2", "D", "direct", 1, "tablet", "visit", pageviews="2", duration="20"),
+        tp("f1", "F", "display", 5, "mobile", pageviews="1", duration="0", source="site1"),
+        tp("f2", "F", "paid_search", 4, "desktop", pageviews="2", duration="60", source="google"),
+    ])
+    load_rows(ws, "conversions", [
+        conv("A", 100, "desktop", "true", "shoes", "premium", visitor="A"),
+        conv("B", 50, "mobile", "false", "bags", "mass", visitor="B"),
+        conv("C", 30, "mobile", "true", "shoes|bags", "premium", visitor="C"),
+        conv("D", 20, "tablet", "false", "", "mass", kind="lead", visitor="D"),
+        conv("E", 10, "other", "true", "", "", user="unknown", origin="store"),
+    ])
+    load_rows(ws, "costs", [
+        dict(date="2026-10-01", channel="display", source="site1", campaign="c1", cost="50"),
+        dict(date="2026-10-10", channel="paid_search", source="google", campaign="brand", cost="30"),
+        dict(date="2026-08-01", channel="email", cost="999"),  # outside the period
+    ])
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    return ws
+
+
+def report(ws, name, **query):
+    return run_report(name, ws.warehouse, ws.config, Query(**query))
+
+
+def rows(result, key="row", table=None):
+    df = result.table if table is None else result.tables[table]
+    return {r[key]: r for r in df.to_dict("records")}
+
+
+def test_default_period_is_the_30_days_up_to_the_last_conversion(shop):
+    r = report(shop, "time-lag")
+    assert (r.query["start"], r.query["end"]) == ("2026-09-16", "2026-10-15")
+    assert r.totals["conversions"] == 5 and r.totals["revenue"] == 210
+
+
+def test_a_period_past_d_minus_2_is_cut_and_says_so(shop):
+    r = report(shop, "time-lag", start=dt.date(2026, 10, 1), end=AS_OF)
+    assert r.query["end"] == "2026-11-21" and r.query["last_reported_day"] == "2026-11-21"
+    assert any("period cut at 2026-11-21 (D-2)" in w for w in r.warnings)
+
+
+def test_time_lag(shop):
+    r = report(shop, "time-lag")
+    got = {b: (c, v) for b, c, v in zip(r.table.bucket, r.table.conversions, r.table.revenue) if c}
+    assert got == {"1": (1, 50), "2": (1, 30), "3": (1, 20), "13-30": (1, 100), "(no touch)": (1, 10)}
+    cum = dict(zip(r.table.bucket, r.table.cumulative_share))
+    assert (cum["<1"], cum["1"], cum["3"], cum["12"], cum["13-30"], cum["(no touch)"]) == \
+        pytest.approx((0, 0.2, 0.6, 0.6, 0.8, 1.0))
+    lag_a = 14.0  # lags in days: 1, 2, 3, 14 (E has none)
+    assert r.totals["median_days"] == pytest.approx(2.5)
+    assert r.totals["p90_days"] == pytest.approx(3 + 0.7 * (lag_a - 3))  # linear interpolation
+    by = rows(r, table="by_first_touch")
+    assert {k: v["median_days"] for k, v in by.items()} == pytest.approx(
+        {"display": 14, "email": 1, "affiliation": 2, "direct": 3})
+
+
+def test_path_length_in_touches_and_in_distinct_channels(shop):
+    r = report(shop, "path-length")
+    got = {b: (c, v) for b, c, v in zip(r.table.length, r.table.conversions, r.table.revenue) if c}
+    assert got == {"0": (1, 10), "1": (1, 50), "2": (2, 50), "3": (1, 100)}
+    assert (r.totals["mean_length"], r.totals["median_length"]) == (2, 2)
+    assert {k: v["mean_length"] for k, v in rows(r, table="by_row").items()} == \
+        {"display": 2.5, "paid_search": 3, "direct": 2.5, "email": 1, "affiliation": 2}
+    d = report(shop, "path-length", distinct=True)
+    got = {b: c for b, c in zip(d.table.length, d.table.conversions) if c}
+    assert got == {"0": 1, "1": 2, "2": 1, "3": 1}
+
+
+def test_mono_device(shop):
+    r = report(shop, "mono-device")
+    got = {k: (v["conversions"], v["revenue"]) for k, v in rows(r, "device").items()}
+    assert got == {"mobile": (2, 80), "tablet": (1, 20), "multi-device": (1, 100), "(no device)": (1, 10)}
+    assert rows(r, "device")["mobile"]["revenue_share"] == pytest.approx(80 / 210)
+    assert r.totals["mono_device_conversions"] == 3 and r.totals["mono_device_share"] == pytest.approx(0.6)
+
+
+def test_mono_channel(shop):
+    r = report(shop, "mono-channel")
+    got = {k: (v["conversions"], v["revenue"], v["share_of_conversions"], v["share_of_last_touch"])
+           for k, v in rows(r).items()}
+    assert got == {"email": (1, 50, 0.2, 1.0), "direct": (1, 20, 0.2, 0.5)}
+    assert r.totals["mono_channel_share"] == pytest.approx(0.4)
+
+
+def test_assists(shop):
+    r = report(shop, "assists")
+    got = {k: (v["last_touch_conversions"], v["last_touch_value"], v["assisted_conversions"], v["assisted_value"],
+               v["first_touch_conversions"], v["role"]) for k, v in rows(r).items()}
+    assert got == {
+        "display": (0, 0, 2, 130, 1, "introducer"),  # introduces A, assists C: ties go to the earlier role
+        "paid_search": (0, 0, 1, 100, 0, "assister"),
+        "direct": (2, 120, 0, 0, 1, "closer"),
+        "email": (1, 50, 0, 0, 1, "closer"),
+        "affiliation": (1, 30, 0, 0, 1, "closer"),
+    }
+    ratio = {k: v["assisted_last_ratio"] for k, v in rows(r).items()}
+    assert math.isnan(ratio["display"]) and ratio["direct"] == 0
+
+
+def test_cross_device(shop):
+    r = report(shop, "cross-device")
+    assert {d: c for d, c in zip(r.table.devices, r.table.conversions)} == {"0": 1, "1": 3, "2": 1, "3+": 0}
+    assert r.totals["multi_device_share"] == pytest.approx(0.2)
+    seq = {s: c for s, c in zip(r.tables["sequences"].sequence, r.tables["sequences"].conversions)}
+    assert seq == {"mobile": 2, "mobile > desktop": 1, "tablet": 1}
+    grid = r.tables["first_x_converting"].set_index("first_device")
+    assert grid.loc["mobile", "mobile"] == 2 and grid.loc["mobile", "desktop"] == 1
+    assert grid.loc["tablet", "tablet"] == 1 and grid.loc["(no touch)", "store"] == 1
+    by = {k: v["multi_device_share"] for k, v in rows(r, table="by_row").items()}
+    assert by == {"display": 0.5, "paid_search": 1.0, "direct": 0.5, "email": 0.0, "affiliation": 0.0}
+
+
+def test_top_paths(shop):
+    r = report(shop, "top-paths")
+    got = {p: (c, v, length) for p, c, v, length in zip(r.table.path, r.table.conversions, r.table.revenue,
+                                                         r.table.avg_length)}
+    assert got == {"display > paid_search > direct": (1, 100, 3), "email": (1, 50, 1),
+                   "affiliation > display": (1, 30, 2), "direct": (1, 20, 2), "(no touch)": (1, 10, 0)}
+    assert list(r.table.path) == sorted(got)  # ties ordered by path
+    assert rows(r, "path")["display > paid_search > direct"]["avg_lag_days"] == pytest.approx(14)
+    raw = report(shop, "top-paths", collapse=False)
+    assert "direct > direct" in set(raw.table.path)
+    flow = r.tables["flow"]
+    assert flow[(flow.source == "1. display") & (flow.target == "2. paid_search")].conversions.sum() == 1
+    assert flow[flow.target == "conversion"].conversions.sum() == 4  # every path with a touch
+
+
+def test_engagement(shop):
+    r = report(shop, "engagement")
+    got = {k: (v["touches"], v["visits"], v["pageviews"], v["duration_s"], round(v["engagement"], 9),
+               v["journeys"], v["conversions"]) for k, v in rows(r).items()}
+    assert got == ({
+        "display": (3, 2, 3, 60, 4.0, 3, 2), "paid_search": (2, 2, 5, 180, 8.0, 2, 1),
+        "direct": (3, 3, 8, 330, 13.5, 2, 2), "email": (1, 1, 1, 30, 1.5, 1, 1),
+        "affiliation": (1, 1, 4, 240, 8.0, 1, 1)})
+    assert rows(r)["display"]["engagement_share"] == pytest.approx(4 / 35)
+    assert rows(r)["display"]["conversion_rate"] == pytest.approx(2 / 3)
+    inv = rows(r, "involvement", table="involvement")
+    # scores: A 18, C 8 (medium); B 1.5, D 3.5, E 0, F 4 (low)
+    assert (inv["low"]["journeys"], inv["low"]["conversions"], inv["low"]["revenue"]) == (4, 3, 80)
+    assert (inv["medium"]["journeys"], inv["medium"]["conversions"], inv["medium"]["revenue"]) == (2, 2, 130)
+    assert inv["high"]["journeys"] == 0 and inv["low"]["conversion_rate"] == 0.75
+
+
+def test_engagement_under_a_conversion_only_filter_leaves_rates_out(shop):
+    r = report(shop, "engagement", new_customer=True)
+    assert r.table.conversion_rate.isna().all() and any("rates left out" in w for w in r.warnings)
+    assert r.totals["conversions"] == 3
+
+
+def test_velocity(shop):
+    r = report(shop, "velocity")
+    got = {s: (j, n) for s, j, n in zip(r.table.stage, r.table.journeys, r.table.reached_next)}
+    assert got["awareness"] == (3, 2) and got["consideration"] == (3, 1) and got["intent"] == (3, 0)
+    assert got["cart"][0] == 0 and got["conversion"][0] == 5
+    st = rows(r, "stage")
+    # awareness -> consideration: A 7 days, F 1 day (C went the other way round)
+    assert st["awareness"]["median_days_to_next"] == pytest.approx(4)
+    assert st["awareness"]["p90_days_to_next"] == pytest.approx(1 + 0.9 * 6)
+    assert st["awareness"]["rate_to_next"] == pytest.approx(2 / 3)
+    assert st["consideration"]["median_days_to_next"] == pytest.approx(6.99)
+    entry = rows(r, table="by_entry")
+    assert (entry["display"]["journeys"], entry["display"]["conversions"]) == (2, 1)
+    assert entry["display"]["median_days_to_conversion"] == pytest.approx(14)
+    assert entry["display"]["conversion_rate"] == 0.5
+
+
+def test_model_comparison_with_costs(shop):
+    r = report(shop, "model-comparison", models=("last_touch", "first_touch", "linear"))
+    got = {k: (v["last_touch_conversions"], v["first_touch_conversions"], round(v["linear_conversions"], 9))
+           for k, v in rows(r).items()}
+    assert got == {
+        "direct": (2, 1, round(1 / 3 + 1, 9)), "email": (1, 1, 1), "affiliation": (1, 1, 0.5),
+        "display": (0, 1, round(1 / 3 + 0.5, 9)), "paid_search": (0, 0, round(1 / 3, 9)), "(no touch)": (1, 1, 1)}
+    d = rows(r)
+    assert d["direct"]["linear_vs_last_pct"] == pytest.approx(-100 / 3)
+    assert d["affiliation"]["linear_vs_last_pct"] == pytest.approx(-50)
+    assert d["display"]["linear_vs_last_pct"] is None or math.isnan(d["display"]["linear_vs_last_pct"])
+    assert d["display"]["cost"] == 50 and d["email"]["cost"] == 0  # email's cost is outside the period
+    assert d["display"]["linear_cpa"] == pytest.approx(50 / (5 / 6))
+    assert d["display"]["linear_roas"] == pytest.approx((100 / 3 + 15) / 50)
+    assert d["paid_search"]["linear_cpa"] == pytest.approx(90)
+    for m in ("last_touch", "first_touch", "linear"):
+        assert r.totals[f"{m}_conversions"] == pytest.approx(5)
+
+
+def test_drill_down_sums_to_the_parent_row(shop):
+    top = rows(report(shop, "model-comparison", models=("linear", "markov")))
+    q = Query(models=("linear", "markov")).drill("display")
+    assert q.level == "source" and q.parent == (("channel", "display"),)
+    down = run_report("model-comparison", shop.warehouse, shop.config, q)
+    assert {k: v["linear_conversions"] for k, v in rows(down).items()} == pytest.approx({"site1": 1 / 3, "site2": 0.5})
+    for m in ("linear", "markov"):
+        assert down.table[f"{m}_conversions"].sum() == pytest.approx(top["display"][f"{m}_conversions"])
+    assert rows(down)["site1"]["linear_cpa"] == pytest.approx(150)  # site1's 50 / (1/3)
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({"new_customer": True}, {"A", "C", "E"}),
+    ({"new_customer": False}, {"B", "D"}),
+    ({"crm": (("segment", ("premium",)),)}, {"A", "C"}),
+    ({"audiences": ("mass",)}, {"B", "D"}),
+    ({"categories": ("bags",)}, {"B", "C"}),
+    ({"with_channels": ("display",)}, {"A", "C"}),
+    ({"without_channels": ("direct",)}, {"B", "C", "E"}),
+    ({"first_channel": ("direct",)}, {"D"}),
+    ({"last_channel": ("direct",)}, {"A", "D"}),
+    ({"devices": ("tablet",)}, {"D"}),
+    ({"mono_device": True}, {"B", "C", "D"}),
+    ({"origins": ("store",)}, {"E"}),
+    ({"min_revenue": 50}, {"A", "B"}),
+    ({"kinds": ("lead",)}, {"D"}),
+    ({"new_customer": True, "with_channels": ("display",)}, {"A", "C"}),
+    ({"new_customer": True, "with_channels": ("display",), "min_revenue": 50}, {"A"}),
+    ({"mono_device": True, "categories": ("shoes", "bags"), "without_channels": ("email",)}, {"C"}),
+])
+def test_each_filter_alone_and_combined(shop, filters, expected):
+    r = report(shop, "top-paths", **filters)
+    paths = {"display > paid_search > direct": "A", "email": "B", "affiliation > display": "C", "direct": "D",
+             "(no touch)": "E"}
+    assert {paths[p] for p in r.table.path} == expected
+    assert r.totals["conversions"] == len(expected)
+
+
+def test_filters_refuse_unknown_values():
+    with pytest.raises(ValueError, match="devices: unknown 'phone'"):
+        Query(devices=("phone",))
+    with pytest.raises(ValueError, match="level must be one of"):
+        Query(level="country")
+    with pytest.raises(ValueError, match="starts"):
+        Query(start=dt.date(2026, 2, 1), end=dt.date(2026, 1, 1))
+
+
+def test_low_volume_rows_and_results_are_flagged(shop):
+    r = report(shop, "assists")
+    assert r.table.low_volume.all()
+    assert any("low volume: 5 conversions" in w for w in r.warnings)
+
+
+def test_summary_from_the_raw_tables_matches_the_journeys(shop):
+    s = summary(shop.warehouse, shop.config, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31), today=AS_OF)
+    got = {ch: c for ch, c in zip(s.table.channel, s.table.conversions)}
+    assert got == {"direct": 2, "email": 1, "affiliation": 1, "(no touch)": 1}  # C's display view never wins
+    assert s.totals["journeys_conversions"] == 5 and s.totals["difference"] == 0 and s.warnings == []
