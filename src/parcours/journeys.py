@@ -27,7 +27,10 @@ from parcours.warehouse import Warehouse
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
                  "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
                  "pageviews", "duration_s")
-BUILD_VERSION = 1  # bump when the derived tables change shape: readers then ask for a rebuild
+# Copied from the journey onto each touch, so the common report (a period, no other filter)
+# and the per-touch credits read the touches alone, without a join on journey_id.
+JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
+BUILD_VERSION = 2  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass
@@ -78,7 +81,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
     with wh.transaction():
         step("classifying touches")
         touches = classify(tp_raw.join(assigned, "event_id"), config).select(
-            "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS)
+            "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
         touches = wh.replace("touches", touches.order_by(["journey_id", "position"]))
         step("summarising journeys")
         wh.replace("journeys", _journeys(touches, conv).order_by("journey_id"))
@@ -86,6 +89,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
         wh.replace("persons", persons.order_by(["kind", "id"]))
         wh.replace("build_meta", ibis.memtable({
             "version": [BUILD_VERSION],
+            "built_at": [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],  # tells builds apart
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
             "post_view_days": [float(rules.post_view_days)],
             "report_lag_days": [rules.report_lag_days], "config": [config.source],
@@ -121,7 +125,8 @@ def _positions(touches: ir.Table) -> ir.Table:
     touches = touches.mutate(position=ibis.row_number().over(pos) + 1, n=touches.count().over(whole))
     last_click = ibis.ifelse(touches.interaction != "view", touches.position, None).max().over(whole)
     touches = touches.mutate(is_last=touches.position == last_click.coalesce(touches.n))
-    return touches.select("journey_id", "person_id", "event_id", "position", "n", "is_last")
+    return touches.select("journey_id", "person_id", "event_id", "position", "n", "is_last",
+                          *JOURNEY_ON_TOUCH)
 
 
 def require_built(wh: Warehouse) -> None:
@@ -139,13 +144,15 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     a conversion's, else the person's open (non-converting) one."""
     lookback = ibis.interval(days=lookback_days)
     post_view = ibis.interval(seconds=int(round(post_view_days * 86400)))
-    c = conv.select("person_id", "conversion_id", conv_ts="ts", prev_ts="prev_ts")
+    c = conv.select("person_id", "conversion_id", "revenue", conv_ts="ts", prev_ts="prev_ts")
     j = tp.join(c, [tp.person_id == c.person_id, tp.ts <= c.conv_ts,
                     tp.ts >= c.conv_ts - lookback])
     j = j.filter(j.prev_ts.isnull() | (j.ts > j.prev_ts),
                  (j.interaction != "view") | (j.ts >= j.conv_ts - post_view))
     converting = j.select(journey_id="c:" + j.conversion_id, person_id=j.person_id,
-                          event_id=j.event_id, ts=j.ts, interaction=j.interaction)
+                          event_id=j.event_id, ts=j.ts, interaction=j.interaction,
+                          converted=ibis.literal(True), end_ts=j.conv_ts,
+                          revenue=j.revenue.fill_null(0.0).cast("float64"))
 
     last = conv.group_by("person_id").agg(last_conv=conv.ts.max())
     rest = tp.left_join(last, "person_id")
@@ -154,7 +161,9 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     rest = rest.filter(rest.ts >= rest.end - lookback,
                        (rest.interaction != "view") | (rest.ts >= rest.end - post_view))
     open_ = rest.select(journey_id="n:" + rest.person_id, person_id=rest.person_id,
-                        event_id=rest.event_id, ts=rest.ts, interaction=rest.interaction)
+                        event_id=rest.event_id, ts=rest.ts, interaction=rest.interaction,
+                        converted=ibis.literal(False), end_ts=rest.end,
+                        revenue=ibis.literal(0.0, type="float64"))
     return converting.union(open_)
 
 

@@ -11,12 +11,14 @@ visitor) is credited to NO_TOUCH.
 
 from __future__ import annotations
 
+import dataclasses
+
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.attribution.paths import paths_from_warehouse
-from parcours.attribution.rules import RuleModel, converting_touches, touch_credits
+from parcours.attribution.rules import RuleModel, converting_touches, credit
 from parcours.query import LEVELS
 from parcours.warehouse import Warehouse
 
@@ -25,23 +27,60 @@ NO_TOUCH = "(no touch)"
 
 def weighted_credits(touches: ir.Table, level: str, weights: dict[str, float]) -> ir.Table:
     """`touches` with `credit` in proportion to weights[touch's level value] (per journey)."""
-    table = ibis.memtable(pd.DataFrame({"_key": list(weights), "_w": [max(w, 0.0) for w in weights.values()]}))
-    t = touches.left_join(table, touches[level] == table._key).drop("_key")
-    t = t.mutate(_w=t._w.fill_null(0.0))
-    total = t._w.sum().over(ibis.window(group_by=t.journey_id))
-    t = t.mutate(credit=ibis.ifelse(total > 0, t._w / total, 1.0 / t.n.cast("float64")))
-    return t.mutate(value=t.credit * t.revenue).drop("_w")
+    t = _join_weights(touches, level, {"w": weights})
+    t = t.mutate(credit=_weighted(t, t._w_w)).drop("_w_w")
+    return t.mutate(value=t.credit * t.revenue)
 
 
 def credited_touches(model, wh: Warehouse, fit_level: str = "channel") -> ir.Table:
     """The touches of converting journeys with `credit` (share of the conversion) and `value`."""
+    t = credit_columns({"m": model}, wh, fit_level).rename(credit="credit_m")
+    return t.mutate(value=t.credit * t.revenue)
+
+
+def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "channel") -> ir.Table:
+    """The touches of converting journeys with one `credit_<name>` column per model, in one
+    pass over the touches (model comparison asks for many models at once)."""
     if fit_level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
-    touches = converting_touches(wh)
-    if isinstance(model, RuleModel):
-        return touch_credits(model, touches)
-    fitted = model.fit(paths_from_warehouse(wh, fit_level))
-    return weighted_credits(touches, fit_level, fitted.weights())
+    t = converting_touches(wh)
+    fitted = {n: fitted_weights(m, wh, fit_level) for n, m in models.items() if not isinstance(m, RuleModel)}
+    if fitted:
+        t = _join_weights(t, fit_level, fitted)
+    cols = {f"credit_{n}": credit(m, t) if isinstance(m, RuleModel) else _weighted(t, t[f"_w_{n}"])
+            for n, m in models.items()}
+    return t.mutate(**cols).drop(*(f"_w_{n}" for n in fitted))
+
+
+_FITS: dict[tuple, dict[str, float]] = {}
+
+
+def fitted_weights(model, wh: Warehouse, fit_level: str = "channel") -> dict[str, float]:
+    """A data-driven model's channel weights on this build of the warehouse, fitted once per
+    build (the fit reads every journey; reports ask for it again and again)."""
+    params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
+    meta = wh.table("build_meta")
+    key = (str(wh.path), str(meta.built_at.max().execute()), type(model).__name__, params, fit_level)
+    if key not in _FITS:
+        if len(_FITS) > 64:
+            _FITS.clear()
+        _FITS[key] = dataclasses.replace(model).fit(paths_from_warehouse(wh, fit_level)).weights()
+    return _FITS[key]
+
+
+def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]]) -> ir.Table:
+    """`t` with `_w_<name>` = weights[name][value of `level`] (0 for values never fitted)."""
+    keys = sorted(set().union(*weights.values()))
+    table = ibis.memtable(pd.DataFrame({"_key": keys, **{
+        f"_w_{n}": [max(w.get(k, 0.0), 0.0) for k in keys] for n, w in weights.items()}}))
+    j = t.left_join(table, t[level] == table._key).drop("_key")
+    return j.mutate(**{f"_w_{n}": j[f"_w_{n}"].fill_null(0.0) for n in weights})
+
+
+def _weighted(t: ir.Table, w: ir.FloatingValue) -> ir.FloatingValue:
+    """w / the journey's total; evenly when all its touches weigh 0."""
+    total = w.sum().over(ibis.window(group_by=t.journey_id))
+    return ibis.ifelse(total > 0, w / total, 1.0 / t.n.cast("float64"))
 
 
 def attributed(model, wh: Warehouse, level: str = "channel", fit_level: str = "channel") -> ir.Table:

@@ -147,18 +147,20 @@ class TimeDecay(RuleModel):
 
 
 def converting_touches(wh: Warehouse) -> ir.Table:
-    """Touches of converting journeys with the conversion's time and revenue."""
+    """Touches of converting journeys with the conversion's time (conv_ts) and revenue."""
     require_built(wh)
-    j = wh.table("journeys")
-    j = j.filter(j.converted).select("journey_id", "conv_ts", "revenue")
-    return wh.table("touches").join(j, "journey_id")
+    t = wh.table("touches")
+    return t.filter(t.converted).mutate(conv_ts=t.end_ts)
+
+
+def credit(model: RuleModel, t: ir.Table) -> ir.FloatingValue:
+    """The expression of each touch's share of its journey's conversion under `model`."""
+    w = model.weight(t).cast("float64")
+    total = model.total(t)
+    return w / (w.sum().over(ibis.window(group_by=t.journey_id)) if total is None else total)
 
 
 def touch_credits(model: RuleModel, touches: ir.Table) -> ir.Table:
     """`touches` with `credit` (sums to 1 per journey) and `value` (sums to its revenue)."""
-    w = touches.mutate(_w=model.weight(touches).cast("float64"))
-    total = model.total(w)
-    if total is None:
-        total = w._w.sum().over(ibis.window(group_by=w.journey_id))
-    w = w.mutate(credit=w._w / total)
-    return w.mutate(value=w.credit * w.revenue).drop("_w")
+    w = touches.mutate(credit=credit(model, touches))
+    return w.mutate(value=w.credit * w.revenue)

@@ -15,7 +15,7 @@ ROLES = ("introducer", "assister", "closer")
 
 def run(scope: Scope):
     j = scope.journeys()
-    t = scope.touches(j)
+    t = scope.touches()
     pair = t.group_by(["journey_id", "row"]).agg(last=t.is_last.any(), first=(t.position == 1).any())
     pair = pair.join(j.select("journey_id", "revenue"), "journey_id")
     role = ibis.cases((pair["last"], "closer"), (pair["first"], "introducer"), else_="assister")

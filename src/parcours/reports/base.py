@@ -23,6 +23,8 @@ NO_TOUCH = "(no touch)"
 # Filters on what only a conversion carries: journeys without a conversion cannot pass them.
 CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
                       "min_revenue")
+SHAPE_FILTERS = ("with_channels", "without_channels", "first_channel", "last_channel", "devices",
+                 "mono_device")
 
 
 @dataclass
@@ -92,36 +94,45 @@ class Scope:
             (self.cut - dt.timedelta(days=1)).date())}
 
     # -- journeys and touches ---------------------------------------------------------
-    def journeys(self, converting: bool = True) -> ir.Table:
-        """Converting journeys of the period passing every filter; with converting=False the
-        journeys without a conversion that ended in the period (for rates)."""
-        j = self.wh.table("journeys")
-        if converting:
-            where = [j.converted, j.conv_ts >= self._from, j.conv_ts < self._until,
-                     *self._conversion_filters(j)]
-        else:
-            where = [~j.converted, j.last_ts >= self._from, j.last_ts < self._until]
-        return j.filter(*where, *self._shape_filters(j))
-
-    def all_journeys(self) -> ir.Table | None:
-        """Converting and non-converting journeys, or None when a conversion-only filter is on
-        (journeys without a conversion carry no CRM data, so no rate can be computed)."""
-        if self.conversion_filtered():
-            return None
-        return self.journeys().union(self.journeys(converting=False))
+    @property
+    def rates(self) -> bool:
+        """Whether journeys without a conversion can be counted: not under a conversion-only
+        filter (they carry no CRM data), so conversion rates can be computed."""
+        return not self.conversion_filtered()
 
     def conversion_filtered(self) -> list[str]:
         q = self.query
         return [name for name in CONVERSION_FILTERS if getattr(q, name) not in ((), None)]
 
-    def touches(self, journeys: ir.Table, in_parent: bool = True) -> ir.Table:
-        """Touches of `journeys` with `row` = the value at the query's level (restricted to
-        the drill-down parent when in_parent)."""
-        t = self.wh.table("touches")
-        t = t.filter(t.journey_id.isin(journeys.journey_id))
-        if in_parent and self.query.parent:
-            t = t.filter(*[t[lv] == v for lv, v in self.query.parent])
+    def journeys(self, everyone: bool = False) -> ir.Table:
+        """Converting journeys of the period passing every filter; with `everyone` (and
+        `rates`) also the journeys without a conversion that ended in the period."""
+        j = self.wh.table("journeys")
+        converting = ibis.and_(j.converted, j.conv_ts >= self._from, j.conv_ts < self._until,
+                               *self._conversion_filters(j))
+        if everyone and self.rates:
+            converting |= ~j.converted & (j.last_ts >= self._from) & (j.last_ts < self._until)
+        return j.filter(converting, *self._shape_filters(j))
+
+    def touches(self, everyone: bool = False, in_parent: bool = True) -> ir.Table:
+        """Touches of `journeys(everyone)` with `row` = the value at the query's level."""
+        t = self.restrict(self.wh.table("touches"), everyone, in_parent)
         return t.mutate(row=t[self.query.level])
+
+    def restrict(self, t: ir.Table, everyone: bool = False, in_parent: bool = True) -> ir.Table:
+        """Rows of a touch table (journey_id, converted, end_ts) in `journeys(everyone)`, and
+        under the drill-down parent when in_parent. With only a period to apply, the touches'
+        own copy of the journey's end is enough: no join."""
+        q = self.query
+        shaped = any(getattr(q, name) not in ((), None, False) for name in SHAPE_FILTERS)
+        if self.conversion_filtered() or shaped or (q.parent and not in_parent):
+            t = t.filter(t.journey_id.isin(self.journeys(everyone).journey_id))
+        else:
+            ended = (t.end_ts >= self._from) & (t.end_ts < self._until)
+            t = t.filter(ended if everyone else ended & t.converted)
+        if in_parent and q.parent:
+            t = t.filter(*[t[lv] == v for lv, v in q.parent])
+        return t
 
     def _conversion_filters(self, j: ir.Table) -> list[ir.BooleanValue]:
         q, out = self.query, []

@@ -21,8 +21,7 @@ def run(scope: Scope):
     total, revenue = float(by.conversions.sum()), float(by.revenue.sum())
     by["share"] = share(by.conversions, total)
 
-    t = scope.wh.table("touches")
-    t = t.filter(t.journey_id.isin(j.journey_id))
+    t = scope.touches(in_parent=False)
     prev = t.device.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
     steps = t.filter(prev.isnull() | (prev != t.device))
     seq = steps.group_by("journey_id").agg(sequence=steps.device.collect(order_by=steps.position))
@@ -40,7 +39,7 @@ def run(scope: Scope):
     grid = matrix.pivot_table(index="first_device", columns="converting_device", values="conversions",
                               fill_value=0, aggfunc="sum")
 
-    tr = scope.touches(j)
+    tr = scope.touches()
     pairs = tr.select("journey_id", "row").distinct().join(j.select("journey_id", "n_devices"), "journey_id")
     rows = pairs.group_by("row").agg(conversions=pairs.count(),
                                      multi_device=(pairs.n_devices >= 2).cast("int64").sum()).to_pandas()

@@ -19,14 +19,10 @@ LEVELS = ("low", "medium", "high")
 
 def run(scope: Scope):
     settings = scope.config.reports
-    converting = scope.journeys()
-    everyone = scope.all_journeys()
-    j = everyone if everyone is not None else converting
-    warnings = [] if everyone is not None else [
+    warnings = [] if scope.rates else [
         "conversion rates need journeys without a conversion, which a "
         f"{', '.join(scope.conversion_filtered())} filter cannot select: rates left out"]
-    t = scope.touches(j)
-    t = t.join(j.select("journey_id", "converted"), "journey_id")
+    t = scope.touches(everyone=True)
     score = t.pageviews.fill_null(0).cast("float64") + t.duration_s.fill_null(0.0) / 60.0
     t = t.mutate(_score=score)
     by = t.group_by("row").agg(
@@ -36,10 +32,11 @@ def run(scope: Scope):
         conversions=ibis.ifelse(t.converted, t.journey_id, None).nunique(),
     ).to_pandas()
     by["engagement_share"] = share(by.engagement, float(by.engagement.sum()))
-    by["conversion_rate"] = by.conversions / by.journeys if everyone is not None else None
+    by["conversion_rate"] = by.conversions / by.journeys if scope.rates else None
     by = by.sort_values(["engagement", "row"], ascending=[False, True], ignore_index=True)
 
-    all_t = scope.touches(j, in_parent=False)
+    j = scope.journeys(everyone=True)
+    all_t = scope.touches(everyone=True, in_parent=False)
     per = all_t.group_by("journey_id").agg(
         score=(all_t.pageviews.fill_null(0).cast("float64") + all_t.duration_s.fill_null(0.0) / 60.0).sum())
     jj = j.left_join(per, "journey_id")
@@ -49,12 +46,11 @@ def run(scope: Scope):
     inv = jj.group_by(involvement=level).agg(journeys=jj.count(), conversions=jj.converted.cast("int64").sum(),
                                              revenue=jj.revenue.sum()).to_pandas()
     inv = inv.set_index("involvement").reindex(LEVELS).fillna(0).reset_index()
-    inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if everyone is not None else None
+    inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if scope.rates else None
 
     fig = go.Figure(go.Bar(x=by.row, y=by.engagement_share, name="share of engagement"))
     fig.update_layout(yaxis_tickformat=".0%", yaxis_title="share of engagement (pageviews + minutes)")
-    totals = {"conversions": float(converting.count().execute()),
-              "revenue": float(converting.revenue.sum().execute() or 0.0),
+    totals = {"conversions": float(inv.conversions.sum()), "revenue": float(inv.revenue.sum()),
               "journeys": float(inv.journeys.sum()), "engagement": float(by.engagement.sum())}
     result = scope.result("engagement", by, totals, fig, tables={"involvement": inv})
     result.warnings += warnings

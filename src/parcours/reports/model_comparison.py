@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from parcours.attribution.catalogue import make_model
-from parcours.attribution.credit import credited_touches
+from parcours.attribution.credit import credit_columns
 from parcours.reports.base import NO_TOUCH, Scope
 from parcours.reports.costs import costs_by_row
 
@@ -21,12 +21,13 @@ def run(scope: Scope):
     models = list(q.models or DEFAULT_MODELS)
     j = scope.journeys()
     parent = [(lv, v) for lv, v in q.parent]
-    columns = {}
-    for name in dict.fromkeys([BASELINE, *models]):
-        c = credited_touches(make_model(name, direct=scope.config.direct_channels), wh)
-        c = c.filter(c.journey_id.isin(j.journey_id), *[c[lv] == v for lv, v in parent])
-        by = c.group_by(row=c[q.level]).agg(conversions=c.credit.sum(), value=c.value.sum()).to_pandas()
-        columns[name] = by.set_index("row")
+    names = list(dict.fromkeys([BASELINE, *models]))
+    c = credit_columns({n: make_model(n, direct=scope.config.direct_channels) for n in names}, wh)
+    c = scope.restrict(c)
+    by = c.group_by(row=c[q.level]).agg(**{
+        f"{n}_{k}": (c[f"credit_{n}"] * (c.revenue if k == "value" else 1.0)).sum()
+        for n in names for k in ("conversions", "value")}).to_pandas().set_index("row")
+    columns = {n: by[[f"{n}_conversions", f"{n}_value"]].set_axis(["conversions", "value"], axis=1) for n in names}
     empty = j.filter(j.n_touches == 0).aggregate(n=lambda t: t.count(), v=lambda t: t.revenue.sum()).to_pandas()
     none = float(empty.n.iloc[0]) if not parent else 0.0
     rows = sorted(set().union(*(c.index for c in columns.values())), key=str)

@@ -29,14 +29,14 @@ def mono_device(scope: Scope):
 
 def mono_channel(scope: Scope):
     j = scope.journeys()
-    t = scope.touches(j, in_parent=False)
+    t = scope.touches(in_parent=False)
     per = t.group_by("journey_id").agg(values=t.row.nunique(), only=t.row.max())
     mono = per.filter(per["values"] == 1).join(j.select("journey_id", "revenue"), "journey_id")
     last = t.filter(t.is_last).group_by("row").agg(last_touch_conversions=lambda x: x.count())
     by = mono.group_by(row=mono.only).agg(conversions=mono.count(), revenue=mono.revenue.sum())
     by = by.left_join(last, "row").drop("row_right").to_pandas().fillna({"last_touch_conversions": 0})
     if scope.query.parent:  # rows under the drill-down parent only
-        inside = scope.touches(j).select("row").distinct().to_pandas().row
+        inside = scope.touches().select("row").distinct().to_pandas().row
         by = by[by.row.isin(inside)]
     total = float(j.count().execute())
     by["share_of_conversions"] = share(by.conversions, total)

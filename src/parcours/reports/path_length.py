@@ -15,7 +15,7 @@ BUCKETS = tuple(map(str, range(0, 12))) + ("12+",)
 def run(scope: Scope):
     q = scope.query
     j = scope.journeys()
-    t = scope.touches(j, in_parent=False)
+    t = scope.touches(in_parent=False)
     if q.distinct:
         counts = t.group_by("journey_id").agg(_len=t.row.nunique())
         jj = j.left_join(counts, "journey_id")
@@ -33,7 +33,7 @@ def run(scope: Scope):
     totals = {"conversions": total, "revenue": float(by.revenue.sum()),
               "mean_length": num(stats["mean"]), "median_length": num(stats["median"])}
 
-    tr = scope.touches(j)
+    tr = scope.touches()
     pairs = tr.select("journey_id", "row").distinct().join(jj.select("journey_id", "length"), "journey_id")
     rows = pairs.group_by("row").agg(conversions=pairs.count(), mean_length=pairs.length.mean()).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)

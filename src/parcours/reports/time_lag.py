@@ -32,9 +32,9 @@ def run(scope: Scope):
     totals = {"conversions": total, "revenue": float(by.revenue.sum()),
               "median_days": num(stats["median"]), "p90_days": num(stats.p90)}
 
-    t = scope.touches(j)
-    first = t.filter(t.position == 1).join(j.select("journey_id", "lag_s"), "journey_id")
-    d = first.lag_s / 86400.0
+    t = scope.touches()
+    first = t.filter(t.position == 1)
+    d = (first.end_ts.epoch_seconds() - first.ts.epoch_seconds()) / 86400.0
     rows = first.group_by("row").agg(conversions=first.count(), median_days=d.median(),
                                      p90_days=d.quantile(0.9)).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)

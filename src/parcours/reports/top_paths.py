@@ -16,7 +16,7 @@ FLOW_STEPS = 4
 def run(scope: Scope):
     q = scope.query
     j = scope.journeys()
-    t = scope.touches(j, in_parent=False)
+    t = scope.touches(in_parent=False)
     if q.collapse:
         prev = t.row.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
         t = t.filter(prev.isnull() | (prev != t.row))

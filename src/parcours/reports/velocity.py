@@ -20,10 +20,8 @@ CONVERSION = "conversion"
 
 def run(scope: Scope):
     stages = list(scope.config.funnel_stages)
-    everyone = scope.all_journeys()
-    j = everyone if everyone is not None else scope.journeys()
-    t = scope.wh.table("touches")
-    t = t.filter(t.journey_id.isin(j.journey_id))
+    j = scope.journeys(everyone=True)
+    t = scope.touches(everyone=True, in_parent=False)
     firsts = t.group_by("journey_id").agg(**{
         f"s{i}": ibis.ifelse(t.funnel_stage == s, t.ts, None).min() for i, s in enumerate(stages)})
     jj = j.select("journey_id", "converted", "conv_ts", "first_ts").left_join(firsts, "journey_id")
@@ -49,22 +47,22 @@ def run(scope: Scope):
         "p90_days_to_next": [num(a[f"p90_{i}"]) for i in range(len(names) - 1)] + [None],
     })
     table["rate_to_next"] = table.reached_next / table.journeys.where(table.journeys > 0)
-    if everyone is None:
+    if not scope.rates:
         table["rate_to_next"] = None
 
-    tr = scope.touches(j)
-    entry = tr.filter(tr.position == 1).join(j.select("journey_id", "converted", "conv_ts"), "journey_id")
-    days = ibis.ifelse(entry.converted, (entry.conv_ts.epoch_seconds() - entry.ts.epoch_seconds()) / 86400.0, None)
+    tr = scope.touches(everyone=True)
+    entry = tr.filter(tr.position == 1)
+    days = ibis.ifelse(entry.converted, (entry.end_ts.epoch_seconds() - entry.ts.epoch_seconds()) / 86400.0, None)
     rows = entry.group_by("row").agg(journeys=entry.count(), conversions=entry.converted.cast("int64").sum(),
                                      median_days_to_conversion=days.median()).to_pandas()
-    rows["conversion_rate"] = rows.conversions / rows.journeys if everyone is not None else None
+    rows["conversion_rate"] = rows.conversions / rows.journeys if scope.rates else None
     rows = rows.sort_values(["journeys", "row"], ascending=[False, True], ignore_index=True)
 
     fig = go.Figure(go.Funnel(y=table.stage, x=table.journeys, textinfo="value+percent initial"))
     conv = int(table.journeys.iloc[-1])
     totals = {"conversions": float(conv), "journeys": float(j.count().execute())}
     result = scope.result("velocity", table, totals, fig, tables={"by_entry": rows}, volume="journeys")
-    if everyone is None:
+    if not scope.rates:
         result.warnings.append("stage-to-stage rates need journeys without a conversion, which a "
                                f"{', '.join(scope.conversion_filtered())} filter cannot select: left out")
     return result
