@@ -29,7 +29,7 @@ def test_intervals_widen_with_fewer_journeys():
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order):  # noqa: F811
     wh = journeys.warehouse
-    r = Resampler(paths_from_warehouse(wh, collapse=False).to_pandas())
+    r = Resampler(paths_from_warehouse(wh, collapse=False))
     refit = r.fit(Markov(order=order), r.conv, r.nulls, r.value)
     direct = Markov(order=order).fit(paths_from_warehouse(wh))
     assert refit.removal_effects == pytest.approx(direct.removal_effects, abs=1e-12)
@@ -38,7 +38,7 @@ def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order): 
 @pytest.mark.parametrize("model", [Markov, Shapley, OrderedShapley])
 def test_the_resampled_statistic_is_the_warehouse_attribution(journeys, model):  # noqa: F811
     wh = journeys.warehouse
-    r = Resampler(paths_from_warehouse(wh, collapse=False).to_pandas())
+    r = Resampler(paths_from_warehouse(wh, collapse=False))
     fitted = r.fit(model(), r.conv, r.nulls, r.value)
     point = attributed(model(), wh).to_pandas().set_index("channel").conversions.drop("(no touch)")
     assert r.split(fitted.weights(), r.conv).to_dict() == pytest.approx(point.to_dict(), abs=1e-9)
@@ -59,7 +59,7 @@ def test_ci_must_be_a_share():
 @pytest.mark.parametrize("model", [Markov, OrderedShapley])
 def test_fitted_at_channel_and_spread_at_another_level(journeys, model):  # noqa: F811
     wh = journeys.warehouse
-    raw = paths_from_warehouse(wh, "channel", collapse=False, split_level="channel_group").to_pandas()
+    raw = paths_from_warehouse(wh, "channel", collapse=False, split_level="channel_group")
     r = Resampler(raw)
     fitted = r.fit(model(), r.conv, r.nulls, r.value)
     point = attributed(model(), wh, "channel_group", fit_level="channel").to_pandas()

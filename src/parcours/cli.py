@@ -274,7 +274,7 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
     table = attributed(model, ws.warehouse, level, fit_level).to_pandas()
     if bootstrap:
         raw = paths_from_warehouse(ws.warehouse, fit_level, collapse=False,
-                                   split_level=level if level != fit_level else None).to_pandas()
+                                   split_level=level if level != fit_level else None)
         table = table.join(intervals(raw, **bootstrap), on=level)
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 

@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 from parcours.channels import classify
 from parcours.config import Config
 from parcours.errors import NotBuilt
+from parcours.exprs import in_order
 from parcours.identity import stitch
 from parcours.warehouse import Warehouse
 
@@ -84,7 +85,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
         touches = wh.replace("touches", touches.order_by(["journey_id", "position"]))
         step("summarising journeys")
-        wh.replace("journeys", _journeys(touches, conv).order_by("journey_id"))
+        wh.replace("journeys", _journeys(touches, conv, config.funnel_stages).order_by("journey_id"))
         step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
         wh.replace("build_meta", ibis.memtable({
@@ -93,6 +94,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
             "post_view_days": [float(rules.post_view_days)],
             "report_lag_days": [rules.report_lag_days], "config": [config.source],
+            "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
         }))
     j = wh.table("journeys")
     return BuildResult(
@@ -167,14 +169,20 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     return converting.union(open_)
 
 
-def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
+def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...]) -> ir.Table:
+    """One row per journey. Besides the journey's shape, the sums and firsts that reports
+    would otherwise recompute from every touch: pageviews, time on site, and when each funnel
+    stage was first reached (stage_ts, in the order of the configured stages)."""
     t = touches
+    firsts = [ibis.ifelse(t.funnel_stage == s, t.ts, ibis.null("timestamp")).min() for s in stages]
     agg = t.group_by("journey_id").agg(
+        pageviews=t.pageviews.sum(), duration_s=t.duration_s.sum(),
+        stage_ts=ibis.array(firsts) if stages else ibis.literal([], type="array<timestamp>"),
         person_id=t.person_id.first(),
         first_ts=t.ts.min(), last_ts=t.ts.max(), n_touches=t.count(),
         n_channels=t.channel.nunique(),
         touch_devices=t.device.collect(distinct=True),
-        channels=t.channel.collect(order_by=t.position),
+        channels=in_order(t.channel, t.position),
         first_channel=t.channel.argmin(t.position),
         last_channel=t.channel.argmax(ibis.ifelse(t.is_last, 1, 0)),
     )
@@ -193,6 +201,8 @@ def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
         n_devices=devices.length(), devices=devices,
         channels=j.channels.coalesce(ibis.literal([], type="array<string>")),
         first_channel=j.first_channel, last_channel=j.last_channel,
+        pageviews=j.pageviews.fill_null(0), duration_s=j.duration_s.fill_null(0.0),
+        stage_ts=j.stage_ts.coalesce(ibis.literal([None] * len(stages), type="array<timestamp>")),
     )
     a = agg.filter(agg.journey_id.startswith("n:"))
     s = converting.schema()
@@ -207,5 +217,6 @@ def _journeys(touches: ir.Table, conv: ir.Table) -> ir.Table:
         n_touches=a.n_touches, n_channels=a.n_channels,
         n_devices=a.touch_devices.length(), devices=a.touch_devices.sort(), channels=a.channels,
         first_channel=a.first_channel, last_channel=a.last_channel,
+        pageviews=a.pageviews.fill_null(0), duration_s=a.duration_s.fill_null(0.0), stage_ts=a.stage_ts,
     )
     return converting.union(open_)

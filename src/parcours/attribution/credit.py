@@ -52,20 +52,22 @@ def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "c
     return t.mutate(**cols).drop(*(f"_w_{n}" for n in fitted))
 
 
-_FITS: dict[tuple, dict[str, float]] = {}
+_CACHE: dict[tuple, object] = {}
 
 
 def fitted_weights(model, wh: Warehouse, fit_level: str = "channel") -> dict[str, float]:
     """A data-driven model's channel weights on this build of the warehouse, fitted once per
     build (the fit reads every journey; reports ask for it again and again)."""
+    build = (str(wh.path), str(wh.table("build_meta").built_at.max().execute()), fit_level)
     params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
-    meta = wh.table("build_meta")
-    key = (str(wh.path), str(meta.built_at.max().execute()), type(model).__name__, params, fit_level)
-    if key not in _FITS:
-        if len(_FITS) > 64:
-            _FITS.clear()
-        _FITS[key] = dataclasses.replace(model).fit(paths_from_warehouse(wh, fit_level)).weights()
-    return _FITS[key]
+    fit_key = (*build, type(model).__name__, params)
+    if fit_key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        if build not in _CACHE:  # the paths, shared by every model fitted on this build
+            _CACHE[build] = paths_from_warehouse(wh, fit_level)
+        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[build]).weights()
+    return _CACHE[fit_key]
 
 
 def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]]) -> ir.Table:

@@ -53,7 +53,7 @@ def evaluate(wh: Warehouse, truth: pd.DataFrame, models: dict[str, object], ci: 
     """One row per model: nmae, and for data-driven models the interval coverage at `ci`."""
     cut = wh.table("build_meta").cut.max().execute()
     t = true_incremental(truth, cut)
-    raw = paths_from_warehouse(wh, "channel", collapse=False).to_pandas()
+    raw = paths_from_warehouse(wh, "channel", collapse=False)
     rows = []
     for name, model in models.items():
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions

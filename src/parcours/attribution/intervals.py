@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.attribution.markov import Markov, PathSteps
-from parcours.attribution.paths import arrow_series, collapse, flatten, list_array
+from parcours.attribution.paths import arrow_series, collapse_repeats, flatten, list_array
 
 
 class Resampler:
@@ -25,7 +25,7 @@ class Resampler:
     def __init__(self, paths: pd.DataFrame):
         self.paths = paths.reset_index(drop=True)
         lists = list_array(self.paths.path)
-        collapsed = collapse(lists)
+        collapsed = collapse_repeats(lists)
         keys = pc.binary_join(collapsed, "\x1f").to_numpy(zero_copy_only=False)
         _, first, self.collapsed_id = np.unique(keys, return_index=True, return_inverse=True)
         self.collapsed = arrow_series(collapsed.take(pa.array(first)))

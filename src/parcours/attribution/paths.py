@@ -9,23 +9,25 @@ the same layout (ChannelAttribution's and GA's path exports) works too.
 from __future__ import annotations
 
 import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from parcours.exprs import in_order
 from parcours.journeys import require_built
 from parcours.query import LEVELS
 from parcours.warehouse import Warehouse
 
 
 def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool = True,
-                         split_level: str | None = None) -> ir.Table:
+                         split_level: str | None = None) -> pd.DataFrame:
     """(path, conversions, nulls, value) over all journeys with at least one touch.
 
-    split_level (uncollapsed only): also group by the same touches' values at that level, in
-    `split_path`, so credits fitted at `level` can be spread at another (the bootstrap)."""
+    The engine reduces the touches to distinct sequences; repeats are collapsed after, on
+    those few rows. split_level (uncollapsed only): also group by the same touches' values
+    at that level, in `split_path`, so credits fitted at `level` can be spread at another
+    (the bootstrap)."""
     for lv in (level, split_level or level):
         if lv not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}")
@@ -33,20 +35,32 @@ def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool =
         raise ValueError("split_level needs uncollapsed paths (one step per touch)")
     require_built(wh)
     t = wh.table("touches")
-    if collapse:
-        prev = t[level].lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
-        t = t.filter(prev.isnull() | (prev != t[level]))
-    steps = {"path": t[level].collect(order_by=t.position)}
+    steps = {"path": in_order(t[level], t.position)}
     if split_level:
-        steps["split_path"] = t[split_level].collect(order_by=t.position)
-    seq = t.group_by("journey_id").agg(**steps)
-    j = wh.table("journeys")
-    s = seq.join(j.select("journey_id", "converted", "revenue"), "journey_id")
-    return s.group_by(list(steps)).agg(
-        conversions=s.converted.cast("int64").sum(),
-        nulls=(~s.converted).cast("int64").sum(),
-        value=ibis.ifelse(s.converted, s.revenue, 0.0).sum(),
-    )
+        steps["split_path"] = in_order(t[split_level], t.position)
+    seq = t.group_by("journey_id").agg(**steps, converted=t.converted.any(), revenue=t.revenue.max())
+    out = seq.group_by(list(steps)).agg(
+        conversions=seq.converted.cast("int64").sum(),
+        nulls=(~seq.converted).cast("int64").sum(),
+        value=ibis.ifelse(seq.converted, seq.revenue, 0.0).sum(),
+    ).to_pyarrow()
+    df = pd.DataFrame({name: arrow_series(out[name].combine_chunks()) for name in steps})
+    for name in ("conversions", "nulls", "value"):
+        df[name] = out[name].to_numpy()
+    return _regroup(df.assign(path=arrow_series(collapse_repeats(df.path)))) if collapse else df
+
+
+def _regroup(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with the same path summed into one (paths that differed only by repeats)."""
+    keys = pc.binary_join(list_array(df.path), "\x1f").to_numpy(zero_copy_only=False)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    sums = {c: np.bincount(inverse, df[c].to_numpy(float), len(first)) for c in ("conversions", "nulls", "value")}
+    return pd.DataFrame({
+        "path": arrow_series(list_array(df.path).take(pa.array(first))),
+        "conversions": sums["conversions"].round().astype("int64"),
+        "nulls": sums["nulls"].round().astype("int64"),
+        "value": sums["value"],
+    })
 
 
 def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "conversions",
@@ -67,7 +81,7 @@ def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "c
     lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
                                      flat.filter(kept))
     return pd.DataFrame({
-        "path": arrow_series(collapse(lists)),
+        "path": arrow_series(collapse_repeats(lists)),
         "conversions": df[conversions].fillna(0).astype("int64").to_numpy(),
         "nulls": df[nulls].fillna(0).astype("int64").to_numpy() if nulls else 0,
         "value": df[value].fillna(0).astype("float64").to_numpy() if value else 0.0,
@@ -88,7 +102,7 @@ def flatten(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             encoded.dictionary.to_numpy(zero_copy_only=False))
 
 
-def collapse(paths) -> pa.ListArray:
+def collapse_repeats(paths) -> pa.ListArray:
     """email > email > search is email > search, on a whole column at once."""
     arr = list_array(paths)
     pid, flat = pc.list_parent_indices(arr).to_numpy(), arr.flatten()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
+from parcours.exprs import in_order
 from parcours.reports.base import Scope, share
 
 BUCKETS = ("0", "1", "2", "3+")  # 0: offline conversion with no touch
@@ -24,7 +25,7 @@ def run(scope: Scope):
     t = scope.touches(in_parent=False)
     prev = t.device.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
     steps = t.filter(prev.isnull() | (prev != t.device))
-    seq = steps.group_by("journey_id").agg(sequence=steps.device.collect(order_by=steps.position))
+    seq = steps.group_by("journey_id").agg(sequence=in_order(steps.device, steps.position))
     seq = seq.join(j.select("journey_id", "revenue"), "journey_id")
     seq = seq.mutate(sequence=ibis.literal(" > ").join(seq.sequence))
     top = seq.group_by("sequence").agg(conversions=seq.count(), revenue=seq.revenue.sum())

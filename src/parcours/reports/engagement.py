@@ -23,28 +23,26 @@ def run(scope: Scope):
         "conversion rates need journeys without a conversion, which a "
         f"{', '.join(scope.conversion_filtered())} filter cannot select: rates left out"]
     t = scope.touches(everyone=True)
-    score = t.pageviews.fill_null(0).cast("float64") + t.duration_s.fill_null(0.0) / 60.0
-    t = t.mutate(_score=score)
-    by = t.group_by("row").agg(
+    # one pass: (journey, row) pairs first, so journeys per row need no distinct count
+    p = t.group_by(["journey_id", "row"]).agg(
         touches=t.count(), visits=(t.interaction != "view").cast("int64").sum(),
         pageviews=t.pageviews.fill_null(0).sum(), duration_s=t.duration_s.fill_null(0.0).sum(),
-        engagement=t._score.sum(), journeys=t.journey_id.nunique(),
-        conversions=ibis.ifelse(t.converted, t.journey_id, None).nunique(),
+        converted=t.converted.any())
+    by = p.group_by("row").agg(
+        touches=p.touches.sum(), visits=p.visits.sum(), pageviews=p.pageviews.sum(),
+        duration_s=p.duration_s.sum(), journeys=p.count(), conversions=p.converted.cast("int64").sum(),
     ).to_pandas()
+    by.insert(5, "engagement", by.pageviews + by.duration_s / 60.0)
     by["engagement_share"] = share(by.engagement, float(by.engagement.sum()))
     by["conversion_rate"] = by.conversions / by.journeys if scope.rates else None
     by = by.sort_values(["engagement", "row"], ascending=[False, True], ignore_index=True)
 
     j = scope.journeys(everyone=True)
-    all_t = scope.touches(everyone=True, in_parent=False)
-    per = all_t.group_by("journey_id").agg(
-        score=(all_t.pageviews.fill_null(0).cast("float64") + all_t.duration_s.fill_null(0.0) / 60.0).sum())
-    jj = j.left_join(per, "journey_id")
-    s = jj.score.fill_null(0.0)
-    level = ibis.cases((s >= settings.engagement_high, "high"), (s >= settings.engagement_medium, "medium"),
+    score = j.pageviews.cast("float64") + j.duration_s / 60.0
+    level = ibis.cases((score >= settings.engagement_high, "high"), (score >= settings.engagement_medium, "medium"),
                        else_="low")
-    inv = jj.group_by(involvement=level).agg(journeys=jj.count(), conversions=jj.converted.cast("int64").sum(),
-                                             revenue=jj.revenue.sum()).to_pandas()
+    inv = j.group_by(involvement=level).agg(journeys=j.count(), conversions=j.converted.cast("int64").sum(),
+                                            revenue=j.revenue.sum()).to_pandas()
     inv = inv.set_index("involvement").reindex(LEVELS).fillna(0).reset_index()
     inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if scope.rates else None
 

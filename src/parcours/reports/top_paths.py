@@ -7,6 +7,7 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
+from parcours.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Scope, share
 
 SEP = " > "
@@ -20,7 +21,7 @@ def run(scope: Scope):
     if q.collapse:
         prev = t.row.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
         t = t.filter(prev.isnull() | (prev != t.row))
-    seq = t.group_by("journey_id").agg(steps=t.row.collect(order_by=t.position))
+    seq = t.group_by("journey_id").agg(steps=in_order(t.row, t.position))
     jj = j.left_join(seq, "journey_id")
     jj = jj.mutate(path=ibis.literal(SEP).join(jj.steps).fill_null(NO_TOUCH))
     by = jj.group_by("path").agg(

@@ -19,13 +19,9 @@ CONVERSION = "conversion"
 
 
 def run(scope: Scope):
-    stages = list(scope.config.funnel_stages)
+    stages = list(scope.wh.table("build_meta").funnel_stages.execute().iloc[0])
     j = scope.journeys(everyone=True)
-    t = scope.touches(everyone=True, in_parent=False)
-    firsts = t.group_by("journey_id").agg(**{
-        f"s{i}": ibis.ifelse(t.funnel_stage == s, t.ts, None).min() for i, s in enumerate(stages)})
-    jj = j.select("journey_id", "converted", "conv_ts", "first_ts").left_join(firsts, "journey_id")
-    reach = [jj[f"s{i}"] for i in range(len(stages))] + [ibis.ifelse(jj.converted, jj.conv_ts, None)]
+    reach = [j.stage_ts[i] for i in range(len(stages))] + [ibis.ifelse(j.converted, j.conv_ts, None)]
     names = stages + [CONVERSION]
     agg = {}
     for i, r in enumerate(reach):
@@ -37,7 +33,7 @@ def run(scope: Scope):
             agg[f"next_{i}"] = ok.cast("int64").sum()
             agg[f"median_{i}"] = gap.median()
             agg[f"p90_{i}"] = gap.quantile(0.9)
-    a = jj.aggregate(**agg).to_pandas().iloc[0]
+    a = j.aggregate(**agg).to_pandas().iloc[0]
     table = pd.DataFrame({
         "stage": names,
         "journeys": [int(a[f"reached_{i}"]) for i in range(len(names))],
