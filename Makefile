@@ -30,6 +30,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/reports.py --workspace bench-out/ws
 
 clean:
 	rm -rf $(VENV) $(DEMO)
