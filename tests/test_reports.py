@@ -295,3 +295,10 @@ def test_summary_from_the_raw_tables_matches_the_journeys(shop):
     got = {ch: c for ch, c in zip(s.table.channel, s.table.conversions)}
     assert got == {"direct": 2, "email": 1, "affiliation": 1, "(no touch)": 1}  # C's display view never wins
     assert s.totals["journeys_conversions"] == 5 and s.totals["difference"] == 0 and s.warnings == []
+
+
+def test_a_period_entirely_after_the_cut_reports_nothing_and_says_why(shop):
+    r = report(shop, "path-length", start=dt.date(2026, 11, 22))
+    assert r.totals["conversions"] == 0 and (r.query["start"], r.query["end"]) == ("2026-11-22", "2026-10-15")
+    assert any("nothing to report" in w for w in r.warnings)
+    assert Query(min_revenue=0).as_dict()["min_revenue"] == 0

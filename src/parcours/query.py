@@ -88,7 +88,7 @@ class Query:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if v in ((), None, {}, False) and f.name not in ("collapse",):
+            if (v is None or v is False or v == ()) and f.name != "collapse":
                 continue
             out[f.name] = v.isoformat() if isinstance(v, dt.date) else v
         return {k: (dict(v) if k in ("crm", "parent") else v) for k, v in out.items()}

@@ -8,7 +8,7 @@ engine; all filters are Ibis expressions over them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
@@ -89,9 +89,9 @@ class Scope:
 
     def applied(self) -> dict:
         """The query as applied: what faces show and exports write on their second sheet."""
-        q = replace(self.query, start=self.start, end=self.end).as_dict()
-        return {**q, "cut": self.cut.isoformat(sep=" "), "last_reported_day": str(
-            (self.cut - dt.timedelta(days=1)).date())}
+        return {**self.query.as_dict(), "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "cut": self.cut.isoformat(sep=" "),
+                "last_reported_day": str((self.cut - dt.timedelta(days=1)).date())}
 
     # -- journeys and touches ---------------------------------------------------------
     @property
