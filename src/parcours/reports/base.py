@@ -166,7 +166,10 @@ class Scope:
             out.append(_any_of(j.devices, q.devices))
         if q.mono_device:
             out.append(j.n_devices == 1)
-        if q.parent:
+        channel = [v for lv, v in q.parent if lv == "channel"]
+        out += [j.channels.contains(v) for v in channel]  # the journey's own list: no join
+        deeper = [(lv, v) for lv, v in q.parent if lv != "channel"]
+        if deeper:  # a touch must match the whole parent (e.g. display's source site1)
             t = self.wh.table("touches")
             inside = t.filter(*[t[lv] == v for lv, v in q.parent])
             out.append(j.journey_id.isin(inside.journey_id))
