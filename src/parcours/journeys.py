@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from parcours.channels import classify
 from parcours.config import Config
@@ -85,10 +86,13 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
         touches = wh.replace("touches", touches.order_by(["journey_id", "position"]))
         step("summarising journeys")
-        wh.replace("journeys", _journeys(touches, conv, config.funnel_stages).order_by("journey_id"))
+        journeys = wh.replace("journeys", _journeys(touches, conv, config.funnel_stages).order_by("journey_id"))
         step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
+        last = journeys.filter(journeys.converted).conv_ts.max().execute()
         wh.replace("build_meta", ibis.memtable({
+            "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
+                                         dtype="datetime64[us]"),  # the default period ends here
             "version": [BUILD_VERSION],
             "built_at": [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],  # tells builds apart
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
@@ -131,14 +135,15 @@ def _positions(touches: ir.Table) -> ir.Table:
                           *JOURNEY_ON_TOUCH)
 
 
-def require_built(wh: Warehouse) -> None:
-    """Readers of journeys and touches call this: built, and by this version of parcours."""
+def require_built(wh: Warehouse) -> dict:
+    """Readers of journeys and touches call this: built, and by this version of parcours.
+    Returns the build's facts (build_meta's one row)."""
     if not wh.has("build_meta"):
         raise NotBuilt("no journeys yet: run `parcours build`")
-    meta = wh.table("build_meta")
-    version = meta.version.max().execute() if "version" in meta.columns else None
-    if version != BUILD_VERSION:
+    meta = wh.table("build_meta").to_pyarrow().to_pylist()
+    if not meta or meta[0].get("version") != BUILD_VERSION:
         raise NotBuilt("the journeys were built by another version of parcours: run `parcours build`")
+    return meta[0]
 
 
 def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: float) -> ir.Table:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import RuleModel, converting_touches, credit
+from parcours.journeys import require_built
 from parcours.query import LEVELS
 from parcours.warehouse import Warehouse
 
@@ -38,13 +39,15 @@ def credited_touches(model, wh: Warehouse, fit_level: str = "channel") -> ir.Tab
     return t.mutate(value=t.credit * t.revenue)
 
 
-def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "channel") -> ir.Table:
+def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "channel",
+                   build: dict | None = None) -> ir.Table:
     """The touches of converting journeys with one `credit_<name>` column per model, in one
-    pass over the touches (model comparison asks for many models at once)."""
+    pass over the touches (model comparison asks for many models at once). `build`: the
+    build's facts when the caller has read them already."""
     if fit_level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     t = converting_touches(wh)
-    fitted = {n: fitted_weights(m, wh, fit_level) for n, m in models.items() if not isinstance(m, RuleModel)}
+    fitted = {n: fitted_weights(m, wh, fit_level, build) for n, m in models.items() if not isinstance(m, RuleModel)}
     if fitted:
         t = _join_weights(t, fit_level, fitted)
     cols = {f"credit_{n}": credit(m, t) if isinstance(m, RuleModel) else _weighted(t, t[f"_w_{n}"])
@@ -55,10 +58,11 @@ def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "c
 _CACHE: dict[tuple, object] = {}
 
 
-def fitted_weights(model, wh: Warehouse, fit_level: str = "channel") -> dict[str, float]:
+def fitted_weights(model, wh: Warehouse, fit_level: str = "channel", build: dict | None = None) -> dict[str, float]:
     """A data-driven model's channel weights on this build of the warehouse, fitted once per
     build (the fit reads every journey; reports ask for it again and again)."""
-    build = (str(wh.path), str(wh.table("build_meta").built_at.max().execute()), fit_level)
+    built_at = (build or require_built(wh))["built_at"]
+    build = (str(wh.path), str(built_at), fit_level)
     params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
     fit_key = (*build, type(model).__name__, params)
     if fit_key not in _CACHE:

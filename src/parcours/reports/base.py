@@ -57,17 +57,15 @@ class Scope:
     """The query resolved against one built warehouse: period, cut, filtered journeys."""
 
     def __init__(self, wh: Warehouse, config: Config, query: Query):
-        require_built(wh)
+        self.meta = require_built(wh)  # cut, built_at, funnel_stages, last_conversion...
         self.wh, self.config, self.query = wh, config, query
         self.warnings: list[str] = []
-        meta = wh.table("build_meta").select("cut").execute()
-        self.cut: dt.datetime = pd.Timestamp(meta.cut.iloc[0]).to_pydatetime()
+        self.cut: dt.datetime = self.meta["cut"]
         last_day = (self.cut - dt.timedelta(days=1)).date()  # D-2
         end = query.end
         if end is None:
-            j = wh.table("journeys")
-            seen = j.filter(j.converted).conv_ts.max().execute()
-            end = min(last_day, pd.Timestamp(seen).date()) if seen is not None and not pd.isna(seen) else last_day
+            seen = self.meta["last_conversion"]
+            end = min(last_day, seen.date()) if seen is not None else last_day
         elif end > last_day:
             self.warnings.append(f"period cut at {last_day} (D-2): today's and yesterday's data "
                                  "is incomplete and never reported")

@@ -3,6 +3,7 @@ touch (the bias each model carries); CPA and ROAS per model where costs were loa
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -22,14 +23,17 @@ def run(scope: Scope):
     j = scope.journeys()
     parent = [(lv, v) for lv, v in q.parent]
     names = list(dict.fromkeys([BASELINE, *models]))
-    c = credit_columns({n: make_model(n, direct=scope.config.direct_channels) for n in names}, wh)
+    c = credit_columns({n: make_model(n, direct=scope.config.direct_channels) for n in names}, wh,
+                       build=scope.meta)
     c = scope.restrict(c)
     by = c.group_by(row=c[q.level]).agg(**{
         f"{n}_{k}": (c[f"credit_{n}"] * (c.revenue if k == "value" else 1.0)).sum()
         for n in names for k in ("conversions", "value")}).to_pandas().set_index("row")
     columns = {n: by[[f"{n}_conversions", f"{n}_value"]].set_axis(["conversions", "value"], axis=1) for n in names}
-    empty = j.filter(j.n_touches == 0).aggregate(n=lambda t: t.count(), v=lambda t: t.revenue.sum()).to_pandas()
-    none = float(empty.n.iloc[0]) if not parent else 0.0
+    untouched = j.n_touches == 0
+    all_ = j.aggregate(n=j.count(), revenue=j.revenue.sum(), none=untouched.cast("int64").sum(),
+                       none_value=ibis.ifelse(untouched, j.revenue, 0.0).sum()).to_pandas().iloc[0]
+    none = float(all_["none"]) if not parent else 0.0
     rows = sorted(set().union(*(c.index for c in columns.values())), key=str)
     table = pd.DataFrame({"row": rows + ([NO_TOUCH] if none else [])})
     cost = costs_by_row(scope)
@@ -37,7 +41,7 @@ def run(scope: Scope):
     for name in models:
         c = columns[name].reindex(rows).fillna(0.0)
         conv = c.conversions.tolist() + ([none] if none else [])
-        value = c.value.tolist() + ([float(empty.v.iloc[0] or 0.0)] if none else [])
+        value = c.value.tolist() + ([float(all_.none_value)] if none else [])
         table[f"{name}_conversions"] = conv
         table[f"{name}_value"] = value
         table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base)]
@@ -48,8 +52,7 @@ def run(scope: Scope):
     if cost is not None:
         table.insert(1, "cost", table.row.map(cost).fillna(0.0))
     table = table.sort_values(f"{models[0]}_conversions", ascending=False, ignore_index=True)
-    totals = {"conversions": float(j.count().execute()),
-              "revenue": float(j.revenue.sum().execute() or 0.0)}
+    totals = {"conversions": float(all_.n), "revenue": float(all_.revenue or 0.0)}
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
     fig = go.Figure([go.Bar(name=m, x=table.row, y=table[f"{m}_conversions"]) for m in models])

@@ -19,11 +19,11 @@ CONVERSION = "conversion"
 
 
 def run(scope: Scope):
-    stages = list(scope.wh.table("build_meta").funnel_stages.execute().iloc[0])
+    stages = list(scope.meta["funnel_stages"])
     j = scope.journeys(everyone=True)
     reach = [j.stage_ts[i] for i in range(len(stages))] + [ibis.ifelse(j.converted, j.conv_ts, None)]
     names = stages + [CONVERSION]
-    agg = {}
+    agg = {"_journeys": j.count()}
     for i, r in enumerate(reach):
         agg[f"reached_{i}"] = r.notnull().cast("int64").sum()
         if i + 1 < len(reach):
@@ -56,7 +56,7 @@ def run(scope: Scope):
 
     fig = go.Figure(go.Funnel(y=table.stage, x=table.journeys, textinfo="value+percent initial"))
     conv = int(table.journeys.iloc[-1])
-    totals = {"conversions": float(conv), "journeys": float(j.count().execute())}
+    totals = {"conversions": float(conv), "journeys": float(a["_journeys"])}
     result = scope.result("velocity", table, totals, fig, tables={"by_entry": rows}, volume="journeys")
     if not scope.rates:
         result.warnings.append("stage-to-stage rates need journeys without a conversion, which a "
