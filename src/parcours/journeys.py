@@ -138,9 +138,10 @@ def _positions(touches: ir.Table) -> ir.Table:
 def require_built(wh: Warehouse) -> dict:
     """Readers of journeys and touches call this: built, and by this version of parcours.
     Returns the build's facts (build_meta's one row)."""
-    if not wh.has("build_meta"):
-        raise NotBuilt("no journeys yet: run `parcours build`")
-    meta = wh.table("build_meta").to_pyarrow().to_pylist()
+    try:
+        meta = wh.table("build_meta").to_pyarrow().to_pylist()
+    except NotBuilt:
+        raise NotBuilt("no journeys yet: run `parcours build`") from None
     if not meta or meta[0].get("version") != BUILD_VERSION:
         raise NotBuilt("the journeys were built by another version of parcours: run `parcours build`")
     return meta[0]

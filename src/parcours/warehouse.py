@@ -86,6 +86,11 @@ class Staged:
         return self.con.table(self.broken_table)
 
 
+# Tables whose handles are kept: canonical and derived ones, whose columns change only when
+# this process replaces them (DuckDB lets one process write the file at a time).
+KEPT = (*schema.TABLES, "persons", "journeys", "touches", "build_meta")
+
+
 class Warehouse:
     """A DuckDB file reached through Ibis."""
 
@@ -109,6 +114,7 @@ class Warehouse:
                                     "try again when it has finished") from None
             raise
         self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
+        self._tables: dict[str, ir.Table] = {}  # handles of KEPT tables (saves a catalog query each)
         # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
         self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
         # Progress is tracked for our own bars (query_progress), never printed by DuckDB.
@@ -128,12 +134,17 @@ class Warehouse:
         return name in self.con.list_tables()
 
     def table(self, name: str) -> ir.Table:
+        if name in self._tables:
+            return self._tables[name]
         if not self.has(name):
             if name in schema.TABLES:
                 self.ensure_canonical_tables()
             else:
                 raise NotBuilt(f"table {name!r} does not exist yet; run `parcours build`")
-        return self.con.table(name)
+        t = self.con.table(name)
+        if name in KEPT:  # their shape changes only through replace() in this process
+            self._tables[name] = t
+        return t
 
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute()) if self.has(name) else 0
@@ -146,6 +157,7 @@ class Warehouse:
 
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
         """Create or replace a table from an expression (inside the caller's transaction)."""
+        self._tables.clear()
         return self.con.create_table(name, expr, overwrite=True)
 
     def materialize(self, name: str, expr: ir.Table,
@@ -158,6 +170,7 @@ class Warehouse:
         return self.con.table(name)
 
     def drop(self, name: str) -> None:
+        self._tables.pop(name, None)
         self._raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     @contextmanager
@@ -193,6 +206,7 @@ class Warehouse:
         try:
             yield
         except BaseException:
+            self._tables.clear()
             self._raw.execute("ROLLBACK")
             raise
         self._raw.execute("COMMIT")

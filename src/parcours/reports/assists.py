@@ -34,7 +34,7 @@ def run(scope: Scope):
     table = by.drop(columns=[f"_{r}" for r in ROLES]).sort_values(
         ["conversions", "row"], ascending=[False, True], ignore_index=True)
     totals = {"conversions": float(j.count().execute()), "revenue": float(j.revenue.sum().execute() or 0.0)}
-    fig = go.Figure(go.Bar(x=table.row, y=table.assisted_last_ratio,
+    fig = go.Figure(go.Bar(x=table.row.tolist(), y=table.assisted_last_ratio.tolist(),
                            marker_color=[{"closer": "#2a9d8f", "introducer": "#e9c46a",
                                           "assister": "#577590"}[r] for r in table.role]))
     fig.add_hline(y=1.0, line_dash="dot")

@@ -46,7 +46,7 @@ def run(scope: Scope):
     inv = inv.set_index("involvement").reindex(LEVELS).fillna(0).reset_index()
     inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if scope.rates else None
 
-    fig = go.Figure(go.Bar(x=by.row, y=by.engagement_share, name="share of engagement"))
+    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.engagement_share.tolist(), name="share of engagement"))
     fig.update_layout(yaxis_tickformat=".0%", yaxis_title="share of engagement (pageviews + minutes)")
     totals = {"conversions": float(inv.conversions.sum()), "revenue": float(inv.revenue.sum()),
               "journeys": float(inv.journeys.sum()), "engagement": float(by.engagement.sum())}

@@ -55,6 +55,6 @@ def run(scope: Scope):
     totals = {"conversions": float(all_.n), "revenue": float(all_.revenue or 0.0)}
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
-    fig = go.Figure([go.Bar(name=m, x=table.row, y=table[f"{m}_conversions"]) for m in models])
+    fig = go.Figure([go.Bar(name=m, x=table.row.tolist(), y=table[f"{m}_conversions"].tolist()) for m in models])
     fig.update_layout(barmode="group", yaxis_title="attributed conversions", legend_title="model")
     return scope.result("model-comparison", table, totals, fig, volume=f"{models[0]}_conversions")

@@ -23,7 +23,7 @@ def mono_device(scope: Scope):
     mono = by[by.mono_device]
     totals = {"conversions": total, "revenue": revenue, "mono_device_conversions": float(mono.conversions.sum()),
               "mono_device_share": float(mono.conversions.sum() / total) if total else 0.0}
-    fig = go.Figure(go.Pie(labels=by.device, values=by.conversions, hole=0.4, sort=False))
+    fig = go.Figure(go.Pie(labels=by.device.tolist(), values=by.conversions.tolist(), hole=0.4, sort=False))
     return scope.result("mono-device", by, totals, fig)
 
 
@@ -45,6 +45,6 @@ def mono_channel(scope: Scope):
     totals = {"conversions": total, "revenue": float(j.revenue.sum().execute() or 0.0),
               "mono_channel_conversions": float(by.conversions.sum()),
               "mono_channel_share": float(by.conversions.sum() / total) if total else 0.0}
-    fig = go.Figure(go.Bar(x=by.row, y=by.conversions))
+    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.conversions.tolist()))
     fig.update_layout(yaxis_title="conversions from this value alone")
     return scope.result("mono-channel", by, totals, fig)

@@ -38,7 +38,7 @@ def run(scope: Scope):
     rows = pairs.group_by("row").agg(conversions=pairs.count(), mean_length=pairs.length.mean()).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
-    fig = go.Figure(go.Bar(x=by.length, y=by.conversions))
+    fig = go.Figure(go.Bar(x=by.length.tolist(), y=by.conversions.tolist()))
     fig.update_layout(xaxis_title="distinct values" if q.distinct else "touches before conversion",
                       yaxis_title="conversions")
     return scope.result("path-length", by, totals, fig, tables={"by_row": rows}, volume=None)

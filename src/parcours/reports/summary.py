@@ -51,7 +51,7 @@ def summary(wh: Warehouse, config: Config, start: dt.date | None = None, end: dt
         if abs(diff) > config.reports.summary_tolerance:
             warnings.append(f"the Customer Journey reports count {built:g} conversions where this summary "
                             f"counts {raw:g} ({diff:+.1%}): rebuild the journeys (`parcours build`)")
-    fig = go.Figure([go.Bar(name=ch, x=g.date, y=g.conversions) for ch, g in by.groupby("channel")])
+    fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist()) for ch, g in by.groupby("channel")])
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
     applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
     return ReportResult("summary", by, totals, fig, applied, warnings)

@@ -39,8 +39,8 @@ def run(scope: Scope):
                                      p90_days=d.quantile(0.9)).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
-    fig = go.Figure(go.Bar(x=by.bucket, y=by.conversions, name="conversions"))
-    fig.add_trace(go.Scatter(x=by.bucket, y=by.cumulative_share, yaxis="y2", name="cumulative share"))
+    fig = go.Figure(go.Bar(x=by.bucket.tolist(), y=by.conversions.tolist(), name="conversions"))
+    fig.add_trace(go.Scatter(x=by.bucket.tolist(), y=by.cumulative_share.tolist(), yaxis="y2", name="cumulative share"))
     fig.update_layout(xaxis_title="days from first touch to conversion", yaxis_title="conversions",
                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"})
     return scope.result("time-lag", by, totals, fig, tables={"by_first_touch": rows}, volume=None)

@@ -59,5 +59,6 @@ def _flow(paths: pd.DataFrame) -> go.Figure:
     names = sorted(set(links.source) | set(links.target), key=lambda s: (s[0] if s[0].isdigit() else "9", s))
     index = {n: i for i, n in enumerate(names)}
     return go.Figure(go.Sankey(node={"label": names, "pad": 12},
-                               link={"source": links.source.map(index), "target": links.target.map(index),
-                                     "value": links.conversions}))
+                               link={"source": links.source.map(index).tolist(),
+                                     "target": links.target.map(index).tolist(),
+                                     "value": links.conversions.tolist()}))

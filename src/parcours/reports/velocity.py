@@ -54,7 +54,7 @@ def run(scope: Scope):
     rows["conversion_rate"] = rows.conversions / rows.journeys if scope.rates else None
     rows = rows.sort_values(["journeys", "row"], ascending=[False, True], ignore_index=True)
 
-    fig = go.Figure(go.Funnel(y=table.stage, x=table.journeys, textinfo="value+percent initial"))
+    fig = go.Figure(go.Funnel(y=table.stage.tolist(), x=table.journeys.tolist(), textinfo="value+percent initial"))
     conv = int(table.journeys.iloc[-1])
     totals = {"conversions": float(conv), "journeys": float(a["_journeys"])}
     result = scope.result("velocity", table, totals, fig, tables={"by_entry": rows}, volume="journeys")
