@@ -34,7 +34,8 @@ def run(scope: Scope):
     by = by.sort_values(["conversions", "path"], ascending=[False, True], ignore_index=True)
     table = by.head(q.top).drop(columns="steps")
     totals = {"conversions": total, "revenue": revenue, "distinct_paths": len(by)}
-    return scope.result("top-paths", table, totals, _flow(by), tables={"flow": _links(by)})
+    links = _links(by)
+    return scope.result("top-paths", table, totals, _flow(links), tables={"flow": links})
 
 
 def _links(paths: pd.DataFrame) -> pd.DataFrame:
@@ -54,8 +55,7 @@ def _links(paths: pd.DataFrame) -> pd.DataFrame:
     return links.groupby(["step", "source", "target"], as_index=False).conversions.sum()
 
 
-def _flow(paths: pd.DataFrame) -> go.Figure:
-    links = _links(paths)
+def _flow(links: pd.DataFrame) -> go.Figure:
     names = sorted(set(links.source) | set(links.target), key=lambda s: (s[0] if s[0].isdigit() else "9", s))
     index = {n: i for i, n in enumerate(names)}
     return go.Figure(go.Sankey(node={"label": names, "pad": 12},
