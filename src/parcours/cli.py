@@ -21,6 +21,8 @@ app = typer.Typer(help="Customer-journey analytics and multi-touch attribution."
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+LevelOpt = Annotated[str, typer.Option(
+    help="channel, source, campaign, media_plan, sub_channel, channel_group or device.")]
 WorkspaceOpt = Annotated[Path, typer.Option(
     "--workspace", "-w", envvar="PARCOURS_WORKSPACE", file_okay=False,
     help="Workspace folder (config parcours.toml and warehouse). Default: current folder.")]
@@ -192,8 +194,7 @@ def attribute(
                                             "position_based, time_decay, custom, markov, shapley "
                                             "or ordered_shapley.")],
     workspace: WorkspaceOpt = Path("."),
-    level: Annotated[str, typer.Option(help="channel, source, campaign, media_plan, sub_channel, "
-                                            "channel_group or device.")] = "channel",
+    level: LevelOpt = "channel",
     fit_level: Annotated[str, typer.Option(
         help="Data-driven models are fitted on paths at this level, then each journey is split "
              "over its touches, so every --level adds up to the same channel totals.")] = "channel",
@@ -294,8 +295,7 @@ def report(
     workspace: WorkspaceOpt = Path("."),
     start: Annotated[str | None, typer.Option(help="First conversion day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last conversion day (cut at D-2).")] = None,
-    level: Annotated[str, typer.Option(help="channel, source, campaign, media_plan, sub_channel, "
-                                            "channel_group or device.")] = "channel",
+    level: LevelOpt = "channel",
     drill: Annotated[list[str] | None, typer.Option(help="Drill-down parent, level=value (repeatable).")] = None,
     kind: Annotated[list[str] | None, typer.Option(help="Conversion kinds: sale, lead, custom.")] = None,
     model: Annotated[list[str] | None, typer.Option(help="model-comparison: models to compare.")] = None,

@@ -1,6 +1,6 @@
 """Attribution models: credits per touch, summed to any dimension level (design.md section 4)."""
 
-from parcours.attribution.credit import NO_TOUCH, attributed, credited_touches, weighted_credits
+from parcours.attribution.credit import NO_TOUCH, attributed, credit_columns, credited_touches
 from parcours.attribution.markov import Markov
 from parcours.attribution.ordered import OrderedShapley
 from parcours.attribution.paths import paths_from_frame, paths_from_warehouse
@@ -18,5 +18,5 @@ from parcours.attribution.rules import (
 from parcours.attribution.shapley import Shapley
 
 __all__ = ["RuleModel", "FirstTouch", "LastTouch", "LastNonDirect", "Linear", "PositionBased",
-           "TimeDecay", "Custom", "Markov", "Shapley", "OrderedShapley", "touch_credits", "weighted_credits",
+           "TimeDecay", "Custom", "Markov", "Shapley", "OrderedShapley", "touch_credits", "credit_columns",
            "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame", "NO_TOUCH"]

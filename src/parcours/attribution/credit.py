@@ -26,13 +26,6 @@ from parcours.warehouse import Warehouse
 NO_TOUCH = "(no touch)"
 
 
-def weighted_credits(touches: ir.Table, level: str, weights: dict[str, float]) -> ir.Table:
-    """`touches` with `credit` in proportion to weights[touch's level value] (per journey)."""
-    t = _join_weights(touches, level, {"w": weights})
-    t = t.mutate(credit=_weighted(t, t._w_w)).drop("_w_w")
-    return t.mutate(value=t.credit * t.revenue)
-
-
 def credited_touches(model, wh: Warehouse, fit_level: str = "channel") -> ir.Table:
     """The touches of converting journeys with `credit` (share of the conversion) and `value`."""
     t = credit_columns({"m": model}, wh, fit_level).rename(credit="credit_m")
