@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
 	$(BIN)/parcours build -w $(DEMO)
 	$(BIN)/parcours info -w $(DEMO)
+	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,8 +46,9 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
 
 
-def _fail(exc: ParcoursError) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+def _fail(exc: Exception) -> None:
+    """Exit 2 with the error's message (printed as is: messages name [sections] of the config)."""
+    err.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
 
 
@@ -241,8 +243,7 @@ def attribute(
                     m = make_model(model, weights=w, direct=ws.config.direct_channels)
                 table = _attribute_warehouse(m, ws, level, fit_level, bootstrap)
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        _fail(exc)
     except ParcoursError as exc:
         _fail(exc)
     _print_table(table, fmt)
@@ -344,8 +345,7 @@ def report(
             else:
                 result = run_report(name, ws.warehouse, ws.config, query)
         except ValueError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+            _fail(exc)
         except ParcoursError as exc:
             _fail(exc)
     for w in result.warnings:
@@ -369,6 +369,28 @@ def report(
         result.to_xlsx(output)
     if output is not None:
         err.print(f"written to {output}")
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on; beyond loopback, [api] tokens are required.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from parcours.api import check_bind, create_app
+
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        try:
+            check_bind(host, bool(ws.config.tokens))
+        except ValueError as exc:
+            _fail(exc)
+    out.print(f"parcours serving {workspace} on http://{host}:{port}  (API: /api/v1, OpenAPI: /openapi.json)")
+    uvicorn.run(create_app(workspace), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -57,6 +57,15 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class Token:
+    token: str
+    scopes: tuple[str, ...]  # read, write
+
+
+SCOPES = ("read", "write")
+
+
+@dataclass(frozen=True)
 class WarehouseSettings:
     path: str = "parcours.duckdb"
     memory_limit: str = ""
@@ -78,6 +87,7 @@ class Config:
     funnel_stages: tuple[str, ...]
     funnel_rules: tuple[Rule, ...]
     reports: ReportSettings = field(default_factory=ReportSettings)
+    tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     source: str = "defaults"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -110,7 +120,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports"}
+             "media_plans", "funnel", "reports", "api"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -146,9 +156,27 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         funnel_rules=_rules(funnel.get("rules", []), "funnel.rules", ("stage",), ("stage",),
                             source),
         reports=rp,
+        tokens=_tokens(data.get("api", {}), source),
         source=source,
         raw=data,
     )
+
+
+def _tokens(api: dict, source: str) -> tuple[Token, ...]:
+    if not isinstance(api, dict) or set(api) - {"tokens"}:
+        raise ConfigError("[api] takes only tokens = [{ token = \"...\", scopes = [\"read\"] }]",
+                          file=source, field="api")
+    out = []
+    for i, item in enumerate(api.get("tokens", [])):
+        at = f"api.tokens[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str) or len(item["token"]) < 16:
+            raise ConfigError("a token is a string of at least 16 characters", file=source, field=at)
+        scopes = tuple(_strings(item.get("scopes", ["read"]), f"{at}.scopes", source))
+        bad = [x for x in scopes if x not in SCOPES]
+        if bad or set(item) - {"token", "scopes"}:
+            raise ConfigError(f"scopes are {', '.join(SCOPES)}; keys are token and scopes", file=source, field=at)
+        out.append(Token(item["token"], scopes))
+    return tuple(out)
 
 
 def _settings(cls, values: dict, section: str, source: str):

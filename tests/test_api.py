@@ -1,0 +1,115 @@
+"""The HTTP API through FastAPI's test client, on a real DuckDB workspace (the hand-built
+journeys of test_reports)."""
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from parcours.api import check_bind, create_app
+from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
+
+WRITE, READ = "w" * 20, "r" * 20
+
+
+def client(ws, tokens: str = "") -> TestClient:
+    if tokens:
+        (ws.path / "parcours.toml").write_text(f"[api]\ntokens = [{tokens}]\n")
+    return TestClient(create_app(ws.path))
+
+
+@pytest.fixture
+def api(shop):  # noqa: F811
+    with client(shop) as c:
+        yield c
+
+
+def test_catalogue_and_meta(api):
+    names = [r["name"] for r in api.get("/api/v1/reports").json()]
+    assert len(names) == 11 and names[0] == "model-comparison" and names[-1] == "summary"
+    meta = api.get("/api/v1/meta").json()
+    assert meta["last_reported_day"] == "2026-11-21" and meta["first_day"] == "2026-10-15"
+    assert meta["channels"]["display"] == {"site1": ["(none)", "c1"], "site2": ["c2"]}  # f1 has no campaign
+    assert meta["audiences"] == ["mass", "premium"] and meta["categories"] == ["bags", "shoes"]
+    assert "/api/v1/reports/{name}" in api.get("/openapi.json").json()["paths"]
+
+
+def test_reports_with_the_query_as_parameters(api):
+    r = api.get("/api/v1/reports/time-lag").json()
+    assert r["totals"]["conversions"] == 5 and r["query"]["end"] == "2026-10-15" and r["figure"]["data"]
+    r = api.get("/api/v1/reports/top-paths", params={"new_customer": "true", "with_channels": "display"}).json()
+    assert r["totals"]["conversions"] == 2
+    r = api.get("/api/v1/reports/model-comparison",
+                params={"models": ["linear"], "level": "source", "parent": "channel=display"}).json()
+    assert {row["row"]: round(row["linear_conversions"], 6) for row in r["table"]} == {"site1": 0.333333, "site2": 0.5}
+    r = api.get("/api/v1/reports/top-paths", params={"devices": "mobile,tablet"}).json()
+    assert r["totals"]["conversions"] == 4  # A, B, C (mobile), D (tablet)
+
+
+def test_exports(api):
+    res = api.get("/api/v1/reports/assists", params={"format": "csv", "delimiter": ";", "bom": "true"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(res.content.decode("utf-8-sig")), delimiter=";"))
+    assert {r["row"] for r in rows} == {"display", "paid_search", "direct", "email", "affiliation"}
+    res = api.get("/api/v1/reports/assists", params={"format": "xlsx"})
+    book = openpyxl.load_workbook(io.BytesIO(res.content))
+    assert book.sheetnames[:2] == ["assists", "query"]
+
+
+@pytest.mark.parametrize("url, params, status, message", [
+    ("/api/v1/reports/nope", {}, 404, "unknown report"),
+    ("/api/v1/reports/time-lag", {"devices": "phone"}, 400, "devices: unknown 'phone'"),
+    ("/api/v1/reports/time-lag", {"level": "country"}, 400, "level must be one of"),
+    ("/api/v1/reports/time-lag", {"parent": "display"}, 400, "is not level=value"),
+    ("/api/v1/reports/time-lag", {"start": "yesterday"}, 422, "start"),
+    ("/api/v1/reports/time-lag", {"top": "0"}, 422, "top"),
+    ("/api/v1/reports/time-lag", {"colour": "red"}, 422, "colour"),
+    ("/api/v1/reports/time-lag", {"start": "2026-10-02", "end": "2026-10-01"}, 400, "starts"),
+    ("/api/v1/reports/model-comparison", {"models": "best"}, 400, "unknown model"),
+])
+def test_bad_parameters_are_4xx_with_a_message(api, url, params, status, message):
+    res = api.get(url, params=params)
+    assert res.status_code == status and message in res.json()["error"]
+
+
+TP = dict(event_id="x1", ts="2026-10-14T10:00:00Z", visitor_id="A", channel="email")
+
+
+def test_writes_need_a_write_token(shop):  # noqa: F811
+    with client(shop) as c:
+        assert c.post("/api/v1/touchpoints", json=[TP]).status_code == 401
+    tokens = f'{{ token = "{WRITE}", scopes = ["write"] }}, {{ token = "{READ}", scopes = ["read"] }}'
+    with client(shop, tokens) as c:
+        assert c.get("/api/v1/reports").status_code == 401
+        assert c.get("/api/v1/reports", headers={"Authorization": f"Bearer {READ}"}).status_code == 200
+        assert c.get("/api/v1/meta", headers={"Authorization": f"Bearer {WRITE}"}).status_code == 200
+        res = c.post("/api/v1/touchpoints", json=[TP], headers={"Authorization": f"Bearer {READ}"})
+        assert res.status_code == 403 and "write scope" in res.json()["error"]
+
+
+def test_a_batch_goes_through_file_validation_and_replays_add_nothing(shop):  # noqa: F811
+    tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
+    bad = {**TP, "event_id": "x2", "device": "phone"}
+    before = shop.warehouse.count("touchpoints")
+    with client(shop, tokens) as c:
+        auth = {"Authorization": f"Bearer {WRITE}"}
+        res = c.post("/api/v1/touchpoints", json=[TP, bad, {"event_id": "x3"}], headers=auth).json()
+        assert (res["received"], res["inserted"]) == (3, 1)
+        assert {(r["row"], r["field"]) for r in res["rejected"]} >= {(2, "device"), (3, "ts"), (3, "visitor_id")}
+        again = c.post("/api/v1/touchpoints", json=[TP], headers=auth).json()
+        assert (again["inserted"], again["already_loaded"]) == (0, 1)
+        res = c.post("/api/v1/conversions", json=[{"conversion_id": "Z", "ts": "2026-10-14T11:00:00Z",
+                                                   "visitor_id": "A", "categories": ["shoes"],
+                                                   "attributes": {"segment": "premium"}}], headers=auth)
+        assert res.status_code == 200 and res.json()["inserted"] == 1, res.json()
+        assert c.post("/api/v1/touchpoints", json={"not": "a list"}, headers=auth).status_code == 422
+    assert shop.warehouse.count("touchpoints") == before + 1
+
+
+def test_serving_beyond_loopback_needs_tokens():
+    check_bind("127.0.0.1", has_tokens=False)
+    check_bind("0.0.0.0", has_tokens=True)
+    with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0 without tokens"):
+        check_bind("0.0.0.0", has_tokens=False)
