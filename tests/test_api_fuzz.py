@@ -1,0 +1,26 @@
+"""schemathesis against /openapi.json: generated requests, valid and not, never get a 5xx."""
+
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from parcours.api import create_app
+from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
+
+TOKEN = "t" * 24
+
+
+def test_no_server_errors(shop):  # noqa: F811
+    (shop.path / "parcours.toml").write_text(f'[api]\ntokens = [{{ token = "{TOKEN}", scopes = ["read", "write"] }}]\n')
+    app = create_app(shop.path)
+    with TestClient(app):  # runs the start-up: the workspace is open for every generated call
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [op.ok() for op in schema.get_all_operations()]
+        assert len(operations) == 6
+        for operation in operations:
+            @given(case=operation.as_strategy())
+            @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+            def no_5xx(case):
+                case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=[not_a_server_error])
+            no_5xx()
