@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 DEMO := demo
 PERSONS ?= 100000
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: demo test install bench clean
 
 $(BIN)/parcours: pyproject.toml
@@ -25,7 +28,12 @@ demo: install
 	$(BIN)/parcours info -w $(DEMO)
 	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
 
-test: install
+# The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: install $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -12,7 +12,7 @@ LAYERS = {
     "channels": 2, "identity": 2, "journeys": 2,
     "attribution": 3,
     "reports": 4,
-    "cli": 9, "api": 9,
+    "cli": 9, "api": 9, "web": 9,
 }
 PACKAGE = Path(parcours.__file__).parent
 

@@ -191,6 +191,10 @@ def create_app(workspace: Path | str) -> FastAPI:
         """A batch of conversions, as for touchpoints."""
         return post_events("conversions", events)
 
+    from parcours.reports import REPORTS
+    from parcours.web import mount_web
+
+    mount_web(app, ["summary", *REPORTS])
     return app
 
 

@@ -1,0 +1,102 @@
+"""The web pages in a real browser (Playwright driving Debian's /usr/bin/chromium) against a
+live server on the hand-built journeys of test_reports."""
+
+import csv
+import io
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from parcours.api import create_app
+from parcours.reports import REPORTS
+from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def server(shop):  # noqa: F811
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(shop.path), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        pg = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        yield pg
+        browser.close()
+        assert errors == []
+
+
+def totals(page) -> str:
+    page.wait_for_selector("#totals:has-text('conversions')")
+    return page.inner_text("#totals")
+
+
+@pytest.mark.parametrize("name", ["summary", *REPORTS])
+def test_every_page_renders_its_chart_and_its_table(server, page, name):
+    url = f"{server}/" if name == "summary" else f"{server}/reports/{name}"
+    page.goto(url + "?start=2026-10-01&end=2026-10-31")
+    page.wait_for_selector("#chart .main-svg")
+    assert "conversions" in totals(page)
+    page.click("[data-mode=expert]")
+    page.wait_for_selector("table.report[data-table=table] tbody tr")
+    assert "mode=expert" in page.url
+
+
+def test_a_filter_changes_the_numbers(server, page):
+    page.goto(f"{server}/reports/time-lag")
+    assert "conversions 5" in totals(page)
+    page.select_option("select[name=new_customer]", "true")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#totals:has-text('conversions 3')")
+    assert "new_customer=true" in page.url
+    page.reload()  # the state is in the URL
+    page.wait_for_selector("#totals:has-text('conversions 3')")
+
+
+def test_a_row_click_drills_down_with_a_breadcrumb(server, page):
+    page.goto(f"{server}/reports/model-comparison?mode=expert&models=linear")
+    page.click("table.report[data-table=table] tr.drill:has-text('display')")
+    page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")
+    assert "parent=channel%3Ddisplay" in page.url and "level=source" in page.url
+    assert page.locator("#crumbs > *").all_inner_texts() == ["All", "display"]
+    rows = page.locator("table.report[data-table=table] tbody tr td:first-child").all_inner_texts()
+    assert sorted(rows) == ["site1", "site2"]
+    page.click("#crumbs a")  # back up to the channels
+    page.wait_for_selector("table.report[data-table=table] td:text-is('paid_search')")
+
+
+def test_an_export_downloads_a_file_that_parses(server, page):
+    page.goto(f"{server}/reports/assists")
+    totals(page)
+    with page.expect_download() as download:
+        page.click("[data-format=csv]")
+    text = open(download.value.path(), encoding="utf-8").read()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["row"] for r in rows} == {"display", "paid_search", "direct", "email", "affiliation"}
+
+
+def test_french_from_the_switch(server, page):
+    page.goto(f"{server}/reports/model-comparison")
+    totals(page)
+    page.click("[data-lang=fr]")
+    page.wait_for_selector("h1:text-is('Comparaison des modèles')")
+    assert page.inner_text("[data-mode=expert]") == "Mode expert" and "lang=fr" in page.url
