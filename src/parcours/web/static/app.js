@@ -27,6 +27,19 @@ const TITLES = {
        "engagement": "Engagement", "mono-device": "Conversions mono-appareil", "mono-channel": "Conversions mono-levier",
        "path-length": "Longueur des parcours", "velocity": "Vitesse dans le tunnel", "summary": "Synthèse globale"},
 };
+const QUESTIONS = {
+  fr: {"model-comparison": "Comment chaque modèle d'attribution déplace-t-il le crédit entre leviers ?",
+       "assists": "Quels leviers assistent les conversions, et lesquels les concluent ?",
+       "cross-device": "Combien d'appareils les parcours convertis utilisent-ils, et dans quel ordre ?",
+       "top-paths": "Quelles séquences de leviers précèdent la conversion ?",
+       "time-lag": "Combien de temps entre le premier contact et la conversion ?",
+       "engagement": "Quel est l'engagement des internautes, et quelle part en apporte chaque levier ?",
+       "mono-device": "Combien de conversions viennent de parcours sur un seul type d'appareil ?",
+       "mono-channel": "Combien de conversions viennent d'un seul levier ?",
+       "path-length": "Combien de contacts avant la conversion ?",
+       "velocity": "À quelle vitesse les parcours traversent-ils les étapes du tunnel ?",
+       "summary": "Conversions au dernier contact par jour et par levier, aujourd'hui compris."},
+};
 const MODELS = ["last_touch", "first_touch", "last_non_direct", "linear", "position_based", "time_decay",
                 "markov", "shapley", "ordered_shapley"];
 const DRILL = {channel: "source", source: "campaign"};
@@ -239,7 +252,8 @@ async function load() {
   translate();
   crumbs();
   document.getElementById("title").textContent = title(REPORT);
-  document.getElementById("question").textContent = (catalogue[REPORT] || {}).question || "";
+  document.getElementById("question").textContent =
+    (QUESTIONS[lang()] || {})[REPORT] || (catalogue[REPORT] || {}).question || "";
   const warnings = document.getElementById("warnings");
   warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
   let result;
