@@ -94,6 +94,18 @@ def test_an_export_downloads_a_file_that_parses(server, page):
     assert {r["row"] for r in rows} == {"display", "paid_search", "direct", "email", "affiliation"}
 
 
+def test_only_the_filters_a_page_takes_are_shown(server, page):
+    page.goto(f"{server}/")
+    totals(page)
+    assert not page.is_visible("select[name=level]") and page.is_visible("input[name=start]")
+    page.goto(f"{server}/reports/assists")
+    totals(page)
+    assert page.is_visible("select[name=level]") and not page.is_visible("select[name=models]")
+    page.goto(f"{server}/reports/model-comparison")
+    totals(page)
+    assert page.is_visible("select[name=models]")
+
+
 def test_french_from_the_switch(server, page):
     page.goto(f"{server}/reports/model-comparison")
     totals(page)
