@@ -13,10 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from parcours.attribution.markov import Markov, PathSteps
-from parcours.attribution.paths import arrow_series, collapse_repeats, flatten, list_array
+from parcours.attribution.paths import arrow_series, collapse_repeats, distinct, flatten, list_array
 
 
 class Resampler:
@@ -26,8 +25,7 @@ class Resampler:
         self.paths = paths.reset_index(drop=True)
         lists = list_array(self.paths.path)
         collapsed = collapse_repeats(lists)
-        keys = pc.binary_join(collapsed, "\x1f").to_numpy(zero_copy_only=False)
-        _, first, self.collapsed_id = np.unique(keys, return_index=True, return_inverse=True)
+        first, self.collapsed_id = distinct(collapsed)
         self.collapsed = arrow_series(collapsed.take(pa.array(first)))
         self.step_path, self.step_code, self.channels = flatten(lists)
         # the level credits are spread at: the fitted one, or `split_path`'s, touch by touch

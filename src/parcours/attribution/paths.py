@@ -52,8 +52,7 @@ def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool =
 
 def _regroup(df: pd.DataFrame) -> pd.DataFrame:
     """Rows with the same path summed into one (paths that differed only by repeats)."""
-    keys = pc.binary_join(list_array(df.path), "\x1f").to_numpy(zero_copy_only=False)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    first, inverse = distinct(df.path)
     sums = {c: np.bincount(inverse, df[c].to_numpy(float), len(first)) for c in ("conversions", "nulls", "value")}
     return pd.DataFrame({
         "path": arrow_series(list_array(df.path).take(pa.array(first))),
@@ -113,6 +112,13 @@ def collapse_repeats(paths) -> pa.ListArray:
     lens = np.bincount(pid[keep], minlength=len(arr))
     return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
                                     flat.filter(pa.array(keep)))
+
+
+def distinct(paths) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct paths of a column: each one's first row, and each row's distinct path."""
+    keys = pc.binary_join(list_array(paths), "\x1f").to_numpy(zero_copy_only=False)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse
 
 
 def arrow_series(arr: pa.Array) -> pd.Series:

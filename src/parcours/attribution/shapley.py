@@ -49,7 +49,7 @@ class Shapley:
     def fit(self, paths: ir.Table | pd.DataFrame) -> "Shapley":
         df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
         pid, code, values = flatten(df.path)
-        channels = sorted(set(values[np.unique(code)]))
+        channels = sorted(values)  # the encoding's dictionary: every value once
         if len(channels) > MAX_SAMPLED:
             raise ValueError(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
                              "choose a coarser level (channel or channel_group)")
