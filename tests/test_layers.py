@@ -8,7 +8,7 @@ import parcours
 LAYERS = {
     "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0,
     "simulate": 0,  # uses base only
-    "warehouse": 1, "ingest": 1, "workspace": 1, "inventory": 1,
+    "tablestore": 1, "warehouse": 1, "spark": 1, "ingest": 1, "workspace": 1, "inventory": 1,
     "channels": 2, "identity": 2, "journeys": 2,
     "attribution": 3,
     "reports": 4,

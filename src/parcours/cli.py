@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from parcours.errors import ParcoursError
+from parcours.warehouse import warehouse_exists
 from parcours.workspace import Workspace
 
 app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.",
@@ -440,7 +441,7 @@ def _print_table(df, fmt: OutFormat) -> None:
 
 
 def _require_workspace(ws: Workspace) -> None:
-    if not (ws.path / ws.config.warehouse.path).exists():
+    if not warehouse_exists(ws.path, ws.config.warehouse):
         err.print(f"[bold red]error:[/] no warehouse in {ws.path}; load data with `parcours ingest` first")
         raise typer.Exit(2)
 

@@ -67,11 +67,19 @@ SCOPES = ("read", "write")
 
 @dataclass(frozen=True)
 class WarehouseSettings:
+    engine: str = "duckdb"  # or "spark"
     path: str = "parcours.duckdb"
     memory_limit: str = ""
     ingest_memory_limit: str = "1GB"
     temp_directory: str = ""
     threads: int = 0
+    parquet_path: str = "tables"  # Spark: the Parquet tables' folder
+    spark_master: str = "local[*]"
+    spark_memory: str = "4g"  # the driver's memory (all of it, with a local master)
+    spark_partitions: int = 0  # shuffle partitions; 0 = 4 per core
+
+
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,9 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
                               file=source)
     wh = _settings(WarehouseSettings, data.get("warehouse", {}), "warehouse", source)
+    if wh.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {wh.engine!r}; known: {', '.join(ENGINES)}",
+                          file=source, field="warehouse.engine")
     jr = _settings(JourneyRules, data.get("journeys", {}), "journeys", source)
     if jr.lookback_days <= 0 or jr.post_view_days < 0 or jr.report_lag_days < 0:
         raise ConfigError("lookback_days must be > 0, post_view_days and report_lag_days >= 0",

@@ -59,9 +59,15 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
     Rejected rows (all of them) go to `rejects_file` as CSV: file,row,field,value,reason.
     """
     path = Path(path)
-    fields = schema.fields(table)
     if not path.is_file():
         raise InvalidInput("no such file", file=str(path))
+    with wh.loader() as loader:
+        return _load_file(loader, table, path, rejects_file, progress)
+
+
+def _load_file(wh: Warehouse, table: str, path: Path, rejects_file: Path | None,
+               progress: Callable[[float], None] | None) -> LoadResult:
+    fields = schema.fields(table)
     wh.ensure_canonical_tables()
     # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%.
     report = progress or (lambda pct: None)

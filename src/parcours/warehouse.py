@@ -1,7 +1,12 @@
-"""The warehouse: the one module that knows which engine runs (DuckDB here).
+"""The warehouse: the storage layer is the only place that knows which engine runs.
 
-Everything above it builds Ibis expressions and hands them to `Warehouse`, which creates
-tables, inserts in transactions and reads files into staging tables.
+Everything above it builds Ibis expressions and hands them to a warehouse, which creates
+tables, inserts in transactions and reads files into staging tables. `Warehouse` is DuckDB
+(a database file); `parcours.spark.SparkWarehouse` runs the same expressions on Spark over
+Parquet tables. `open_warehouse` picks one from `[warehouse] engine`.
+
+Files are always read and validated by DuckDB: a Spark workspace loads through a DuckDB
+warehouse whose canonical tables are the Spark workspace's Parquet tables (`loader`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.config import WarehouseSettings
-from parcours.errors import InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
+from parcours.errors import ConfigError, InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
+from parcours.tablestore import ParquetStore
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
@@ -91,12 +97,39 @@ class Staged:
 KEPT = (*schema.TABLES, "persons", "journeys", "touches", "build_meta")
 
 
-class Warehouse:
-    """A DuckDB file reached through Ibis."""
+def warehouse_exists(folder: Path, settings: WarehouseSettings) -> bool:
+    """Whether anything was ever stored in this workspace's warehouse."""
+    if settings.engine == "spark":
+        return (folder / settings.parquet_path / "_manifest.json").exists()
+    return (folder / settings.path).exists()
 
-    def __init__(self, path: Path | str, settings: WarehouseSettings | None = None):
+
+def open_warehouse(folder: Path, settings: WarehouseSettings):
+    """The workspace's warehouse: `settings.engine` says which."""
+    if settings.engine == "spark":
+        try:
+            from parcours.spark import SparkWarehouse
+        except ImportError as exc:
+            raise ConfigError(f"engine = \"spark\" needs pyspark: pip install 'parcours[spark]' "
+                              f"({exc})", field="warehouse.engine") from None
+        return SparkWarehouse(folder, settings)
+    return Warehouse(folder / settings.path, settings)
+
+
+class Warehouse:
+    """A DuckDB file reached through Ibis.
+
+    With a `store`, the canonical tables are that store's Parquet tables instead of tables
+    in the file: reads see its committed parts plus this transaction's, inserts write new
+    parts, and a commit names them in the store's manifest.
+    """
+
+    def __init__(self, path: Path | str, settings: WarehouseSettings | None = None,
+                 store: ParquetStore | None = None):
         settings = settings or WarehouseSettings()
         self.settings = settings
+        self.store = store
+        self._pending: dict[str, list[Path]] = {}  # store parts written in this transaction
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {}
@@ -123,18 +156,36 @@ class Warehouse:
     def close(self) -> None:
         self.con.disconnect()
 
+    @contextmanager
+    def loader(self) -> Iterator["Warehouse"]:
+        """The warehouse that loads files into this one: DuckDB loads into itself."""
+        yield self
+
     # --- tables -------------------------------------------------------------------------
     def ensure_canonical_tables(self) -> None:
+        if self.store is not None:
+            missing = [n for n in schema.TABLES if n not in self.store.names()]
+            self.store.commit({n: (True, [self.store.write_empty(
+                n, schema.ibis_schema(n).to_pyarrow())]) for n in missing})
+            return
         existing = set(self.con.list_tables())
         for name in schema.TABLES:
             if name not in existing:
                 self.con.create_table(name, schema=schema.ibis_schema(name))
 
+    def _stored(self, name: str) -> bool:
+        return self.store is not None and name in schema.TABLES and name in self.store.names()
+
     def has(self, name: str) -> bool:
-        return name in self.con.list_tables()
+        return self._stored(name) or name in self.con.list_tables()
 
     def table(self, name: str) -> ir.Table:
         if name in self._tables:
+            return self._tables[name]
+        if self.store is not None and name in schema.TABLES:
+            self.ensure_canonical_tables()
+            files = self.store.files(name) + [str(p) for p in self._pending.get(name, [])]
+            self._tables[name] = self.con.read_parquet(files)
             return self._tables[name]
         if not self.has(name):
             if name in schema.TABLES:
@@ -151,6 +202,13 @@ class Warehouse:
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
+        if self._stored(name):  # a new Parquet part, named in the store at commit
+            part = self.store.new_part(name, ".parquet")
+            self._run_with_progress(f"COPY ({self.con.compile(expr)}) TO '{_sql_str(str(part))}' "
+                                    "(FORMAT parquet)", progress)
+            self._pending.setdefault(name, []).append(part)
+            self._tables.pop(name, None)
+            return
         columns = ", ".join(_ident(c) for c in expr.columns)
         self._run_with_progress(
             f'INSERT INTO {_ident(name)} ({columns}) {self.con.compile(expr)}', progress)
@@ -203,13 +261,21 @@ class Warehouse:
     def transaction(self) -> Iterator[None]:
         """All or nothing: an error or a killed process leaves the tables as they were."""
         self._raw.execute("BEGIN TRANSACTION")
+        self._pending = {}
         try:
             yield
         except BaseException:
             self._tables.clear()
             self._raw.execute("ROLLBACK")
+            if self._pending:
+                self.store.collect(set(self._pending))  # the parts nobody will name
+                self._pending = {}
             raise
         self._raw.execute("COMMIT")
+        if self._pending:
+            self.store.commit({n: (False, parts) for n, parts in self._pending.items()})
+            self._pending = {}
+            self._tables.clear()
 
     # --- files --------------------------------------------------------------------------
     def stage_file(self, path: Path, columns: dict[str, str],
@@ -307,6 +373,6 @@ class Warehouse:
 
     # --- facts for `info` ---------------------------------------------------------------
     def tables(self) -> list[str]:
-        return sorted(self.con.list_tables())
+        return sorted(set(self.con.list_tables()) | set(self.store.names() if self.store else ()))
 
 

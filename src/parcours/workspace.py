@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from parcours.config import CONFIG_NAMES, Config, default_config_text, load_config
-from parcours.warehouse import Warehouse
+from parcours.warehouse import Warehouse, open_warehouse
 
 
 class Workspace:
@@ -28,8 +28,7 @@ class Workspace:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        wh = self.config.warehouse
-        return Warehouse(self.path / wh.path, wh)
+        return open_warehouse(self.path, self.config.warehouse)
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

@@ -19,8 +19,9 @@ def run(scope: Scope):
     j = scope.journeys()
     t = scope.touches(in_parent=False)
     if q.collapse:
-        prev = t.row.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position))
-        t = t.filter(prev.isnull() | (prev != t.row))
+        # A column, not a window inside the filter: Ibis's Spark SQL cannot resolve that.
+        t = t.mutate(_prev=t.row.lag().over(ibis.window(group_by=t.journey_id, order_by=t.position)))
+        t = t.filter(t._prev.isnull() | (t._prev != t.row))
     seq = t.group_by("journey_id").agg(steps=in_order(t.row, t.position))
     jj = j.left_join(seq, "journey_id")
     jj = jj.mutate(path=ibis.literal(SEP).join(jj.steps).fill_null(NO_TOUCH))

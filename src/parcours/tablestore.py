@@ -1,0 +1,82 @@
+"""Tables as Parquet files, for engines that do not store tables themselves (Spark).
+
+A table is a list of Parquet parts (files or folders of files); one manifest names the
+parts of every table. A write adds new parts and then replaces the manifest in one rename,
+so a load or a build commits all its tables at once or not at all, and readers never see a
+half-written table. Parts no longer named are deleted after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "_manifest.json"
+
+
+class ParquetStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _read(self) -> dict[str, list[str]]:
+        path = self.root / MANIFEST
+        return json.loads(path.read_text("utf-8"))["tables"] if path.exists() else {}
+
+    def names(self) -> list[str]:
+        return sorted(self._read())
+
+    def parts(self, name: str) -> list[Path]:
+        return [self.root / p for p in self._read().get(name, [])]
+
+    def files(self, name: str) -> list[str]:
+        """Every Parquet file of a table (a reader that wants files, not folders)."""
+        out = []
+        for part in self.parts(name):
+            out += sorted(map(str, part.glob("*.parquet"))) if part.is_dir() else [str(part)]
+        return out
+
+    def new_part(self, name: str, suffix: str = "") -> Path:
+        """A fresh path for a part of `name`; it belongs to the table only once committed."""
+        (self.root / name).mkdir(exist_ok=True)
+        return self.root / name / f"{uuid.uuid4().hex}{suffix}"
+
+    def write_empty(self, name: str, schema: pa.Schema) -> Path:
+        part = self.new_part(name, ".parquet")
+        pq.write_table(schema.empty_table(), part)
+        return part
+
+    def commit(self, changes: dict[str, tuple[bool, list[Path]]]) -> None:
+        """Apply {table: (replace?, new parts)} atomically; then delete unnamed parts."""
+        tables = self._read()
+        for name, (replace, parts) in changes.items():
+            rel = [str(p.relative_to(self.root)) for p in parts]
+            tables[name] = rel if replace else tables.get(name, []) + rel
+        tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps({"tables": tables}, indent=1), "utf-8")
+        os.replace(tmp, self.root / MANIFEST)
+        self.collect(set(changes))
+
+    def drop(self, name: str) -> None:
+        tables = self._read()
+        if tables.pop(name, None) is not None:
+            tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
+            tmp.write_text(json.dumps({"tables": tables}, indent=1), "utf-8")
+            os.replace(tmp, self.root / MANIFEST)
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def collect(self, names: set[str]) -> None:
+        """Delete the parts of `names` the manifest does not name (replaced, or never committed)."""
+        tables = self._read()
+        for name in names:
+            keep = {self.root / p for p in tables.get(name, [])}
+            folder = self.root / name
+            for part in folder.iterdir() if folder.is_dir() else ():
+                if part not in keep:
+                    shutil.rmtree(part) if part.is_dir() else part.unlink()
