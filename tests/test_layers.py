@@ -48,3 +48,26 @@ def test_imports_point_down_only():
             if LAYERS[imported] > layer or (name == "simulate" and imported != "errors"):
                 wrong.append(f"{name} (layer {layer}) imports {imported} (layer {LAYERS[imported]})")
     assert wrong == []
+
+
+
+def test_only_the_storage_layer_knows_the_engine():
+    """No code path above the warehouse branches on the backend: no engine imports, no
+    reading of `engine`, no backend names in code (comments may say what they work around)."""
+    wrong = []
+    for name, paths in modules().items():
+        if name in {"warehouse", "spark", "tablestore", "config"}:  # config: the setting itself
+            continue
+        for path in paths:
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                    wrong += [f"{path.name} imports {m}" for m in mods
+                              if m.split(".")[0] in ("duckdb", "pyspark") or "backends" in m]
+                elif isinstance(node, ast.Attribute) and node.attr in ("engine", "_raw", "_session"):
+                    wrong.append(f"{path.name}:{node.lineno} reads .{node.attr}")
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                        and node.value.lower() in ("duckdb", "spark", "pyspark"):
+                    wrong.append(f"{path.name}:{node.lineno} names {node.value!r}")
+    assert wrong == []

@@ -1,6 +1,7 @@
 """parcours: customer-journey analytics and multi-touch attribution.
 
-The engine builds Ibis expressions; DuckDB runs them on one machine (Spark later).
+The engine builds Ibis expressions; DuckDB runs them on one machine, Spark on a cluster
+(`[warehouse] engine`), and only the storage layer knows which.
 """
 
 from parcours.errors import InvalidInput, NotBuilt, ParcoursError

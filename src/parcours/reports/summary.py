@@ -30,10 +30,17 @@ def summary(wh: Warehouse, config: Config, start: dt.date | None = None, end: dt
     c = c.filter(c.ts >= lo, c.ts < hi).select("conversion_id", "visitor_id", "revenue", conv_ts="ts")
     tp = wh.table("touchpoints")
     tp = tp.filter(tp.ts >= lo - lookback, tp.ts < hi, tp.interaction != "view")
-    tp = classify(tp, config).select(tp_visitor="visitor_id", tp_ts="ts", channel="channel")
-    last = c.asof_join(tp, on=c.conv_ts >= tp.tp_ts, predicates=c.visitor_id == tp.tp_visitor)
-    last = last.mutate(channel=ibis.ifelse(last.tp_ts >= last.conv_ts - lookback, last.channel, NO_TOUCH)
-                       .fill_null(NO_TOUCH))
+    tp = classify(tp, config).select(tp_visitor="visitor_id", tp_ts="ts", tp_event="event_id",
+                                     channel="channel")
+    # The last touch per conversion: a range join and a rank (an as-of join would say it in
+    # one step, but Spark SQL has none).
+    j = c.join(tp, [c.visitor_id == tp.tp_visitor, tp.tp_ts <= c.conv_ts,
+                    tp.tp_ts >= c.conv_ts - lookback])
+    j = j.mutate(_rank=ibis.row_number().over(ibis.window(
+        group_by=j.conversion_id, order_by=[ibis.desc(j.tp_ts), ibis.desc(j.tp_event)])))
+    j = j.filter(j._rank == 0).select("conversion_id", "channel")
+    last = c.left_join(j, "conversion_id")
+    last = last.mutate(channel=last.channel.fill_null(NO_TOUCH))
     by = last.group_by(date=last.conv_ts.date(), channel=last.channel).agg(
         conversions=last.count(), revenue=last.revenue.sum()).order_by(["date", "channel"]).to_pandas()
     totals = {"conversions": float(by.conversions.sum()), "revenue": float(by.revenue.sum())}

@@ -1,0 +1,169 @@
+"""Parity: one simulated workspace built and reported on DuckDB and on Spark (local[2]) gives
+the same tables (floats to 1e-9 relative) for the build, all ten reports under several
+queries, every model and the summary. Also the Spark workspace's Parquet store: loads are
+idempotent and all-or-nothing, and a build replaces its tables in one commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import AS_OF
+from parcours import Workspace
+from parcours.attribution.catalogue import NAMES
+from parcours.errors import InvalidInput
+from parcours.ingest import load_file
+from parcours.journeys import build_journeys
+from parcours.query import Query
+from parcours.reports import REPORTS, run_report, summary
+from parcours.simulate import simulate
+from parcours.spark import SparkWarehouse
+
+TABLES = ("touchpoints", "conversions", "identities", "costs")
+SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
+ALL = dict(models=NAMES, start=AS_OF - dt.timedelta(days=60))  # the whole simulated period
+QUERIES = {
+    "default": Query(models=NAMES),  # the last 30 built days
+    "filtered": Query(**ALL, new_customer=False, crm=(("segment", ("family", "premium")),),
+                      devices=("mobile", "desktop"), without_channels=("affiliate",)),
+    "filtered 2": Query(**ALL, categories=("beauty", "sports", "home"), origins=("online",),
+                        kinds=("sale",), with_channels=("email", "display", "paid_search")),
+    "drill-down": Query(**ALL).drill("display"),
+    "other levels": Query(**ALL, level="channel_group", collapse=False, distinct=True),
+}
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("parity")
+    simulate(root / "data", persons=1500, seed=5, days=60, end=AS_OF)
+    duck = Workspace.init(root / "duck")
+    spark = Workspace.init(root / "spark")
+    (spark.path / "parcours.toml").write_text(SPARK)
+    spark.__dict__.pop("config", None)
+    for ws in (duck, spark):
+        for table in TABLES:
+            load_file(ws.warehouse, table, root / "data" / f"{table}.parquet")
+        build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    assert isinstance(spark.warehouse, SparkWarehouse)
+    yield duck, spark
+    duck.close()
+    spark.close()
+
+
+def _canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order, lists and maps as comparable text (engines order rows freely)."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: json.dumps(sorted(v.items())) if isinstance(v, dict)
+                              else json.dumps(list(v), default=str)
+                              if isinstance(v, (list, tuple, np.ndarray)) else v)
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    keys = [c for c in df.columns if c not in floats] + floats
+    return df.sort_values(keys, na_position="first").reset_index(drop=True) if keys else df
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
+    assert list(a.columns) == list(b.columns), what
+    pd.testing.assert_frame_equal(_canonical(a), _canonical(b), check_dtype=False,
+                                  rtol=1e-9, atol=0, obj=what)
+
+
+def test_the_build_gives_the_same_tables(pair):
+    duck, spark = pair
+    for name in (*TABLES, "persons", "journeys", "touches"):
+        a = duck.warehouse.table(name).to_pandas()
+        assert len(a) > 0, name
+        assert_same(a, spark.warehouse.table(name).to_pandas(), name)
+
+
+@pytest.mark.parametrize("label", QUERIES)
+def test_every_report_and_model_gives_the_same_tables(pair, label):
+    duck, spark = pair
+    for name in REPORTS:
+        a = run_report(name, duck.warehouse, duck.config, QUERIES[label])
+        b = run_report(name, spark.warehouse, spark.config, QUERIES[label])
+        what = f"{name} ({label})"
+        assert len(a.table) > 0 or name.startswith("mono"), what  # empty vs empty proves nothing
+        assert_same(a.table, b.table, what)
+        assert a.tables.keys() == b.tables.keys(), what
+        for key in a.tables:
+            assert_same(a.tables[key], b.tables[key], f"{what}: {key}")
+        assert a.totals == pytest.approx(b.totals, rel=1e-9), what
+        assert a.warnings == b.warnings, what
+        if name == "model-comparison":
+            assert {f"{m}_conversions" for m in NAMES} <= set(a.table.columns)
+
+
+def test_the_summary_gives_the_same_table(pair):
+    duck, spark = pair
+    a = summary(duck.warehouse, duck.config, today=AS_OF)
+    b = summary(spark.warehouse, spark.config, today=AS_OF)
+    assert_same(a.table, b.table, "summary")
+    assert a.totals == pytest.approx(b.totals, rel=1e-9)
+
+
+def test_spark_tables_are_parquet_named_by_one_manifest(pair):
+    _, spark = pair
+    store = spark.warehouse.store
+    manifest = json.loads((store.root / "_manifest.json").read_text())["tables"]
+    assert set(manifest) >= {*TABLES, "persons", "journeys", "touches", "build_meta"}
+    assert not (spark.path / "parcours.duckdb").exists()
+    # A rebuild replaces the derived tables: the old parts are gone, the rows the same.
+    before = {n: store.parts(n) for n in ("touches", "journeys")}
+    n_touches = spark.warehouse.count("touches")
+    build_journeys(spark.warehouse, spark.config, as_of=AS_OF)
+    for name, parts in before.items():
+        assert not any(p.exists() for p in parts), name
+        assert store.parts(name) != parts
+    assert spark.warehouse.count("touches") == n_touches
+
+
+def test_spark_loads_are_idempotent_and_all_or_nothing(pair, tmp_path):
+    _, spark = pair
+    wh = spark.warehouse
+    data = spark.path.parent / "data"
+    n = wh.count("touchpoints")
+    again = load_file(wh, "touchpoints", data / "touchpoints.parquet")
+    assert (again.inserted, again.already_loaded) == (0, again.rows_read)
+    assert wh.count("touchpoints") == n
+
+    parts = wh.store.parts("touchpoints")
+    folder = wh.store.root / "touchpoints"
+    with wh.loader() as loader, pytest.raises(RuntimeError):
+        with loader.transaction():
+            t = loader.table("touchpoints")
+            loader.insert("touchpoints", t.limit(3).mutate(event_id="copy-" + t.event_id))
+            assert loader.count("touchpoints") == n + 3  # the transaction sees its own rows
+            raise RuntimeError("killed mid-load")
+    assert wh.store.parts("touchpoints") == parts and sorted(folder.iterdir()) == sorted(parts)
+    assert wh.count("touchpoints") == n
+    with pytest.raises(InvalidInput):
+        load_file(wh, "touchpoints", tmp_path / "missing.csv")
+    new = tmp_path / "new.csv"
+    new.write_text("event_id,ts,visitor_id,interaction\nnew-1,2026-11-01 10:00:00,v1,click\n"
+                   "new-2,not a time,v2,click\n")
+    res = load_file(wh, "touchpoints", new)
+    assert (res.inserted, res.rejected_rows) == (1, 1)
+    assert res.rejects[0].row == 2 and res.rejects[0].field == "ts"
+    assert wh.count("touchpoints") == n + 1
+    assert wh.store.parts("touchpoints")[: len(parts)] == parts  # appended, nothing rewritten
+    assert load_file(wh, "touchpoints", new).inserted == 0
+
+
+def test_a_failed_spark_build_step_leaves_the_tables_as_they_were(pair):
+    _, spark = pair
+    wh = spark.warehouse
+    parts, n = wh.store.parts("journeys"), wh.count("journeys")
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.replace("journeys", wh.table("journeys").limit(1))
+        assert wh.count("journeys") == 1
+        raise RuntimeError("killed mid-build")
+    assert wh.store.parts("journeys") == parts
+    assert sorted((wh.store.root / "journeys").iterdir()) == sorted(parts)
+    assert wh.count("journeys") == n
