@@ -121,6 +121,7 @@ class SparkWarehouse:
         self._tables: dict[str, ir.Table] = {}
         self._temp: dict[str, Path] = {}  # materialized name -> its scratch folder
         self._pending: dict[str, tuple[bool, list[Path]]] | None = None  # in a transaction
+        self._seen = self.store.version()  # the manifest our table handles were read from
 
     @cached_property
     def spark(self) -> SparkSession:
@@ -138,8 +139,9 @@ class SparkWarehouse:
         return con
 
     def close(self) -> None:
-        for name in list(self._tables) + list(self._temp):
-            self.spark.catalog.dropTempView(self._view(name))
+        if "spark" in self.__dict__:  # never start Spark just to close
+            for name in list(self._tables) + list(self._temp):
+                self.spark.catalog.dropTempView(self._view(name))
         self._tables.clear()
         self._temp.clear()
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -164,9 +166,7 @@ class SparkWarehouse:
 
     # --- tables -------------------------------------------------------------------------
     def ensure_canonical_tables(self) -> None:
-        missing = [n for n in schema.TABLES if n not in self.store.names()]
-        self.store.commit({n: (True, [self.store.write_empty(
-            n, schema.ibis_schema(n).to_pyarrow())]) for n in missing})
+        self.store.create_missing({n: schema.ibis_schema(n).to_pyarrow() for n in schema.TABLES})
 
     def has(self, name: str) -> bool:
         return name in self._temp or name in self._tables or name in self.store.names()
@@ -179,6 +179,9 @@ class SparkWarehouse:
         return t
 
     def table(self, name: str) -> ir.Table:
+        if self._pending is None and self.store.version() != self._seen:
+            self._tables.clear()  # another process committed (a build, a load): read anew
+            self._seen = self.store.version()
         if name in self._tables:
             return self._tables[name]
         if name in self._temp:
@@ -196,9 +199,6 @@ class SparkWarehouse:
         self.con.to_parquet(expr, str(path))  # registers in-memory tables first
 
     def _change(self, name: str, replace: bool, part: Path) -> ir.Table:
-        if self._pending is None:  # outside a transaction: commit this one change now
-            self.store.commit({name: (replace, [part])})
-            return self._register(name, self.store.parts(name))
         was_replace, parts = self._pending.get(name, (False, []))
         self._pending[name] = (replace or was_replace, ([] if replace else parts) + [part])
         before = [] if self._pending[name][0] else self.store.parts(name)
@@ -206,14 +206,19 @@ class SparkWarehouse:
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
-        part = self.store.new_part(name)
-        self._write(expr, part)
-        self._change(name, False, part)
+        self._write_part(name, False, expr)
 
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
+        return self._write_part(name, True, expr)
+
+    def _write_part(self, name: str, replace: bool, expr: ir.Table) -> ir.Table:
+        if self._pending is None:
+            with self.transaction():
+                self._write_part(name, replace, expr)
+            return self.table(name)
         part = self.store.new_part(name)
         self._write(expr, part)
-        return self._change(name, True, part)
+        return self._change(name, replace, part)
 
     def materialize(self, name: str, expr: ir.Table,
                     progress: Callable[[float], None] | None = None) -> ir.Table:
@@ -252,18 +257,19 @@ class SparkWarehouse:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """New parts are named in the manifest only at the end, all tables at once."""
-        self._pending = {}
-        try:
-            yield
-        except BaseException:
+        with self.store.writing():
+            self._pending = {}
+            try:
+                yield
+            except BaseException:
+                pending, self._pending = self._pending, None
+                self._tables.clear()
+                self.store.collect(set(pending))
+                raise
             pending, self._pending = self._pending, None
-            self._tables.clear()
-            self.store.collect(set(pending))
-            raise
-        pending, self._pending = self._pending, None
-        if pending:
-            self.store.commit(pending)
-            self._tables.clear()
+            if pending:
+                self.store.commit(pending)
+                self._tables.clear()
 
     def tables(self) -> list[str]:
         return self.store.names()

@@ -4,14 +4,20 @@ A table is a list of Parquet parts (files or folders of files); one manifest nam
 parts of every table. A write adds new parts and then replaces the manifest in one rename,
 so a load or a build commits all its tables at once or not at all, and readers never see a
 half-written table. Parts no longer named are deleted after the commit.
+
+One writer at a time: a transaction holds the store's lock (`writing`) from its first new
+part to its commit, as DuckDB's file lock does for a database file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +30,23 @@ class ParquetStore:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Wait for, then hold, the store's one write lock (other processes' writers wait)."""
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def version(self) -> int:
+        """Changes whenever a commit lands: readers re-read the manifest then."""
+        try:
+            return (self.root / MANIFEST).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def _read(self) -> dict[str, list[str]]:
         path = self.root / MANIFEST
@@ -47,15 +70,22 @@ class ParquetStore:
         (self.root / name).mkdir(exist_ok=True)
         return self.root / name / f"{uuid.uuid4().hex}{suffix}"
 
-    def write_empty(self, name: str, schema: pa.Schema) -> Path:
-        part = self.new_part(name, ".parquet")
-        pq.write_table(schema.empty_table(), part)
-        return part
+    def create_missing(self, schemas: dict[str, pa.Schema]) -> None:
+        """Empty tables (one empty part, for its schema) for the names not stored yet."""
+        missing = {n: s for n, s in schemas.items() if n not in self._read()}
+        if missing:
+            parts = {n: self.new_part(n, ".parquet") for n in missing}
+            for name, part in parts.items():
+                pq.write_table(missing[name].empty_table(), part)
+            self.commit({n: (True, [p]) for n, p in parts.items()}, only_new=True)
 
-    def commit(self, changes: dict[str, tuple[bool, list[Path]]]) -> None:
-        """Apply {table: (replace?, new parts)} atomically; then delete unnamed parts."""
+    def commit(self, changes: dict[str, tuple[bool, list[Path]]], only_new: bool = False) -> None:
+        """Apply {table: (replace?, new parts)} atomically; then delete unnamed parts.
+        only_new: leave a table alone if another process created it meanwhile."""
         tables = self._read()
         for name, (replace, parts) in changes.items():
+            if only_new and name in tables:
+                continue
             rel = [str(p.relative_to(self.root)) for p in parts]
             tables[name] = rel if replace else tables.get(name, []) + rel
         tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"

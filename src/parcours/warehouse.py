@@ -16,7 +16,7 @@ import gzip
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,9 +164,7 @@ class Warehouse:
     # --- tables -------------------------------------------------------------------------
     def ensure_canonical_tables(self) -> None:
         if self.store is not None:
-            missing = [n for n in schema.TABLES if n not in self.store.names()]
-            self.store.commit({n: (True, [self.store.write_empty(
-                n, schema.ibis_schema(n).to_pyarrow())]) for n in missing})
+            self.store.create_missing({n: schema.ibis_schema(n).to_pyarrow() for n in schema.TABLES})
             return
         existing = set(self.con.list_tables())
         for name in schema.TABLES:
@@ -260,22 +258,23 @@ class Warehouse:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing: an error or a killed process leaves the tables as they were."""
-        self._raw.execute("BEGIN TRANSACTION")
-        self._pending = {}
-        try:
-            yield
-        except BaseException:
-            self._tables.clear()
-            self._raw.execute("ROLLBACK")
-            if self._pending:
-                self.store.collect(set(self._pending))  # the parts nobody will name
-                self._pending = {}
-            raise
-        self._raw.execute("COMMIT")
-        if self._pending:
-            self.store.commit({n: (False, parts) for n, parts in self._pending.items()})
+        with self.store.writing() if self.store is not None else nullcontext():
+            self._raw.execute("BEGIN TRANSACTION")
             self._pending = {}
-            self._tables.clear()
+            try:
+                yield
+            except BaseException:
+                self._tables.clear()
+                self._raw.execute("ROLLBACK")
+                if self._pending:
+                    self.store.collect(set(self._pending))  # the parts nobody will name
+                    self._pending = {}
+                raise
+            self._raw.execute("COMMIT")
+            if self._pending:
+                self.store.commit({n: (False, parts) for n, parts in self._pending.items()})
+                self._pending = {}
+                self._tables.clear()
 
     # --- files --------------------------------------------------------------------------
     def stage_file(self, path: Path, columns: dict[str, str],
