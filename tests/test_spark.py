@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -167,3 +169,23 @@ def test_a_failed_spark_build_step_leaves_the_tables_as_they_were(pair):
     assert wh.store.parts("journeys") == parts
     assert sorted((wh.store.root / "journeys").iterdir()) == sorted(parts)
     assert wh.count("journeys") == n
+
+
+def test_two_loads_of_one_file_at_once_store_it_once(tmp_path):
+    """Two processes load the same file into one Spark workspace at the same time (loads
+    need no Spark): the store's write lock makes the second see the first's rows."""
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.path / "parcours.toml").write_text(SPARK)
+    N = 300_000  # long enough an insert that both processes are past staging before one commits
+    rows = "".join(f"e{i},2026-11-01 10:00:00,v{i % 97},click\n" for i in range(N))
+    path = tmp_path / "tp.csv"
+    path.write_text("event_id,ts,visitor_id,interaction\n" + rows)
+    cmd = [sys.executable, "-m", "parcours.cli", "ingest", "touchpoints", str(path), "-w", str(ws.path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sorted(f"{N:,} loaded" in o for o in outs) == [False, True], outs
+    with Workspace(ws.path) as again, again.warehouse.loader() as loader:
+        assert loader.count("touchpoints") == N
+        assert int(loader.table("touchpoints").event_id.nunique().execute()) == N

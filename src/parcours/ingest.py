@@ -121,8 +121,8 @@ def _load_staged(wh: Warehouse, table: str, fields: tuple[Field, ...], staged: S
     valid = rows.filter(rows._row.notin(rejects.row)) if result.rejected_rows else rows
     valid = valid.select(**{n: _typed(valid[n] if n in present else ibis.null(f.type), f)[0]
                             for n, f in ((f.name, f) for f in fields)})
-    new = valid.anti_join(wh.table(table), list(keys))
-    with wh.transaction():
+    with wh.transaction():  # the stored keys are read inside it: a load committed meanwhile counts
+        new = valid.anti_join(wh.table(table), list(keys))
         before = wh.count(table)
         wh.insert(table, new, lambda pct: report(80 + 0.2 * pct))
         result.inserted = wh.count(table) - before

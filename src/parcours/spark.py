@@ -147,7 +147,7 @@ class SparkWarehouse:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _view(self, name: str) -> str:
-        return f"{self._tag}_{name.lstrip('_')}"
+        return f"{self._tag}_{name}"  # "_persons" (a step) and "persons" (the table) differ
 
     @contextmanager
     def loader(self) -> Iterator[Warehouse]:

@@ -261,6 +261,8 @@ class Warehouse:
         with self.store.writing() if self.store is not None else nullcontext():
             self._raw.execute("BEGIN TRANSACTION")
             self._pending = {}
+            if self.store is not None:
+                self._tables.clear()  # under the lock: list the parts as they are now
             try:
                 yield
             except BaseException:
