@@ -100,3 +100,13 @@ def test_running_out_of_memory_says_which_setting_to_change(tmp_path):
         with wh.engine_errors():
             big.execute()
     wh.close()
+
+
+def test_passes_keep_a_step_within_half_the_memory_limit(tmp_path):
+    from parcours.config import WarehouseSettings
+    wh = Warehouse(tmp_path / "w.duckdb", WarehouseSettings(memory_limit="100MB"))
+    # DuckDB says "95.3 MiB" = 99,929,292 bytes; half is 49,964,646; 800 MB / that = 16.01
+    assert wh.passes(1_000_000, 800) == 17
+    assert wh.passes(10_000, 800) == 1
+    assert wh.passes(0, 800) == 1
+    wh.close()

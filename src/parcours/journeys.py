@@ -32,6 +32,8 @@ TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan"
 # Copied from the journey onto each touch, so the common report (a period, no other filter)
 # and the per-touch credits read the touches alone, without a join on journey_id.
 JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
+LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measured: 10M touchpoints,
+# 4.2M touches, fail under a 1 GB memory limit and pass under 2 GB, with 2 threads; doubled)
 BUILD_VERSION = 2  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
@@ -84,9 +86,16 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
         step("classifying touches")
         touches = classify(tp_raw.join(assigned, "event_id"), config).select(
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
-        touches = wh.replace("touches", touches.order_by(["journey_id", "position"]))
-        step("summarising journeys")
-        journeys = wh.replace("journeys", _journeys(touches, conv, config.funnel_stages).order_by("journey_id"))
+        touches = wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
+        # The journey summary collects each journey's lists (channels, devices), aggregate
+        # states no engine spills well: past the warehouse's memory it is done in passes,
+        # each over the journeys of one hash bucket.
+        passes = wh.passes(wh.count("touches"), LIST_BYTES_PER_TOUCH)
+        for b in range(passes):
+            step(f"summarising journeys ({b + 1}/{passes})" if passes > 1 else "summarising journeys")
+            part = _journeys(touches, conv, config.funnel_stages, bucket=(b, passes))
+            journeys = wh.replace("journeys", part) if b == 0 else wh.insert("journeys", part)
+        journeys = wh.table("journeys")
         step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
@@ -175,24 +184,29 @@ def _assign(tp: ir.Table, conv: ir.Table, lookback_days: int, post_view_days: fl
     return converting.union(open_)
 
 
-def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...]) -> ir.Table:
+def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
+              bucket: tuple[int, int] = (0, 1)) -> ir.Table:
     """One row per journey. Besides the journey's shape, the sums and firsts that reports
     would otherwise recompute from every touch: pageviews, time on site, and when each funnel
-    stage was first reached (stage_ts, in the order of the configured stages)."""
-    t = touches
+    stage was first reached (stage_ts, in the order of the configured stages).
+    bucket (b, k): only the journeys whose id hashes to b modulo k."""
+    b, k = bucket
+    t = touches.filter((touches.journey_id.hash() % k).abs() == b) if k > 1 else touches
     firsts = [ibis.ifelse(t.funnel_stage == s, t.ts, ibis.null("timestamp")).min() for s in stages]
     agg = t.group_by("journey_id").agg(
         pageviews=t.pageviews.sum(), duration_s=t.duration_s.sum(),
         stage_ts=ibis.array(firsts) if stages else ibis.literal([], type="array<timestamp>"),
         person_id=t.person_id.first(),
         first_ts=t.ts.min(), last_ts=t.ts.max(), n_touches=t.count(),
-        n_channels=t.channel.nunique(),
-        touch_devices=t.device.collect(distinct=True),
+        touch_devices=t.device.collect(),
         channels=in_order(t.channel, t.position),
-        first_channel=t.channel.argmin(t.position),
-        last_channel=t.channel.argmax(ibis.ifelse(t.is_last, 1, 0)),
+        last_channel=ibis.ifelse(t.is_last, t.channel, ibis.null("string")).max(),  # one is_last
     )
+    agg = agg.mutate(touch_devices=agg.touch_devices.unique(), n_channels=agg.channels.unique().length(),
+                     first_channel=agg.channels[0])
     c = conv.mutate(journey_id="c:" + conv.conversion_id)
+    if k > 1:
+        c = c.filter((c.journey_id.hash() % k).abs() == b)
     j = c.left_join(agg, "journey_id")
     conv_device = ibis.ifelse(j.origin == "online", ibis.array([j.device]),
                               ibis.literal([], type="array<string>"))

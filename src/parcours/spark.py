@@ -220,6 +220,9 @@ class SparkWarehouse:
         self._write(expr, part)
         return self._change(name, replace, part)
 
+    def passes(self, rows: int, bytes_per_row: int) -> int:
+        return 1  # Spark partitions and spills any aggregate itself
+
     def materialize(self, name: str, expr: ir.Table,
                     progress: Callable[[float], None] | None = None) -> ir.Table:
         """An intermediate table, written to scratch Parquet (no lineage to replan)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,6 +58,15 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
         raise InvalidInput("the first line must be a header of distinct column names",
                            file=str(path), row=0)
     return delim, [n.strip() for n in names]
+
+
+def _bytes(size: str) -> int:
+    """DuckDB's size text ("11.1 GiB", "953.6 MiB", "2GB") in bytes."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B\s*", size, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {size!r}")
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * (1024 if m.group(3) else 1000) ** power)
 
 
 def _sql_str(text: str) -> str:
@@ -224,6 +234,13 @@ class Warehouse:
         self._run_with_progress(
             f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS {self.con.compile(expr)}", progress)
         return self.con.table(name)
+
+    def passes(self, rows: int, bytes_per_row: int) -> int:
+        """How many passes a step holding `bytes_per_row` in memory for each of `rows`
+        needs to stay within half the memory limit (the rest: buffers, spilled operators)."""
+        limit = self._raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        budget = max(_bytes(limit) // 2, 1)
+        return max(1, -(-rows * bytes_per_row // budget))
 
     def drop(self, name: str) -> None:
         self._tables.pop(name, None)
