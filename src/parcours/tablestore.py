@@ -88,17 +88,22 @@ class ParquetStore:
                 continue
             rel = [str(p.relative_to(self.root)) for p in parts]
             tables[name] = rel if replace else tables.get(name, []) + rel
-        tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps({"tables": tables}, indent=1), "utf-8")
-        os.replace(tmp, self.root / MANIFEST)
+        self._write(tables)
         self.collect(set(changes))
+
+    def _write(self, tables: dict[str, list[str]]) -> None:
+        """The new manifest, on disk before it replaces the old one (a crash leaves either)."""
+        tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"tables": tables}, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / MANIFEST)
 
     def drop(self, name: str) -> None:
         tables = self._read()
         if tables.pop(name, None) is not None:
-            tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
-            tmp.write_text(json.dumps({"tables": tables}, indent=1), "utf-8")
-            os.replace(tmp, self.root / MANIFEST)
+            self._write(tables)
         shutil.rmtree(self.root / name, ignore_errors=True)
 
     def collect(self, names: set[str]) -> None:
