@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench-out/scaling"))
     ap.add_argument("--memory-limit", default="12GB", help="DuckDB memory_limit (it spills past it)")
     ap.add_argument("--spark-memory", default="12g", help="Spark driver memory (local master)")
+    ap.add_argument("--append", action="store_true",
+                    help="keep OUT/scaling.json's rows of other engines and sizes")
     ap.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)  # one step, in a child
     ap.add_argument("--step", choices=("credits", "reports"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -172,9 +174,14 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
+    saved = args.out / "scaling.json"
+    if args.append and saved.exists():
+        rows = json.loads(saved.read_text())
     for engine, sizes in (("duckdb", args.duckdb), ("spark", args.spark)):
         for size in sorted(int(s) for s in sizes):
-            rows += bench(engine, size, args)
+            new = bench(engine, size, args)
+            rows = [r for r in rows if (r["engine"], r["touchpoints"]) != (engine, new[0]["touchpoints"])]
+            rows = sorted(rows + new, key=lambda r: (r["engine"] != "duckdb", r["touchpoints"]))
             (args.out / "scaling.json").write_text(json.dumps(rows, indent=1))
             print(f"done: {engine} {size:,}", file=sys.stderr, flush=True)
     show(rows)

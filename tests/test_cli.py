@@ -31,6 +31,28 @@ def test_build_says_what_it_built_and_where_it_cut(built):
     assert "built up to 2026-11-21 (D-2 of 2026-11-23)" in output and "converting" in output
 
 
+def test_build_in_passes_under_a_small_memory_limit_gives_the_same_journeys(built, tmp_path, monkeypatch):
+    """Under a memory limit too small for the journey summary in one go, the build runs it
+    in passes (the progress bar counts them) and gives the same journeys. The per-touch
+    need is raised so that a 2,000-touch workspace needs passes under a limit DuckDB runs in."""
+    import shutil
+
+    from parcours import Workspace, journeys
+    monkeypatch.setattr(journeys, "LIST_BYTES_PER_TOUCH", 50_000)
+    root, output = built
+    ws = tmp_path / "small"
+    shutil.copytree(root / "ws", ws)
+    (ws / "parcours.toml").write_text('[warehouse]\nmemory_limit = "64MB"\n')
+    with Workspace(ws) as w:
+        assert w.warehouse.passes(w.warehouse.count("touches"), journeys.LIST_BYTES_PER_TOUCH) > 1
+    res = run("build", "-w", ws, "--as-of", "2026-11-23")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-1] == output.splitlines()[-1]
+    with Workspace(root / "ws") as a, Workspace(ws) as b:
+        one = a.warehouse.table("journeys").order_by("journey_id").to_pyarrow()
+        assert b.warehouse.table("journeys").order_by("journey_id").to_pyarrow().equals(one)
+
+
 def test_info_reports_counts_channels_persons_and_stitching(built):
     root, _ = built
     res = run("info", "-w", root / "ws")

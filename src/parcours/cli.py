@@ -150,10 +150,12 @@ def build(
         try:
             with _progress() as bar:
                 task = bar.add_task("building", total=6)
-                done = iter(range(6))
+                seen: list[str] = []
 
-                def step(name: str) -> None:  # called as each of the 6 steps starts
-                    bar.update(task, description=name, completed=next(done))
+                def step(name: str) -> None:  # each of the 6 steps, and each pass of one
+                    if (base := name.split(" (")[0]) not in seen:
+                        seen.append(base)
+                    bar.update(task, description=name, completed=len(seen) - 1)
 
                 res = build_journeys(ws.warehouse, ws.config,
                                      as_of=_date(as_of) if as_of else None, step=step)
