@@ -136,8 +136,10 @@ def step_reports(workspace: Path) -> None:
             run_report(name, ws.warehouse, ws.config)
 
 
-def exponent(rows: list[dict], engine: str, step: str) -> float | None:
+def exponent(rows: list[dict], engine: str, step: str, last: bool = False) -> float | None:
+    """The fitted slope over all sizes, or (last) the slope between the two largest."""
     pts = [(r["touchpoints"], r["seconds"]) for r in rows if r["engine"] == engine and r["step"] == step]
+    pts = sorted(pts)[-2:] if last else pts
     if len(pts) < 2:
         return None
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
@@ -152,7 +154,8 @@ def show(rows: list[dict]) -> None:
               f"{r['seconds']:.1f} | {r['touchpoints'] / r['seconds']:,.0f} | {r['peak_mb']:,.0f} |")
     print("\ngrowth exponent (slope of log time vs log size; 1 = linear):")
     for engine in dict.fromkeys(r["engine"] for r in rows):
-        parts = [f"{s} {e:.2f}" for s in dict.fromkeys(r["step"] for r in rows)
+        parts = [f"{s} {e:.2f} ({exponent(rows, engine, s, last=True):.2f} between the two largest)"
+                 for s in dict.fromkeys(r["step"] for r in rows)
                  if (e := exponent(rows, engine, s)) is not None]
         print(f"  {engine}: {', '.join(parts) or 'one size only'}")
 
@@ -166,9 +169,13 @@ def main() -> None:
     ap.add_argument("--spark-memory", default="12g", help="Spark driver memory (local master)")
     ap.add_argument("--append", action="store_true",
                     help="keep OUT/scaling.json's rows of other engines and sizes")
+    ap.add_argument("--show", action="store_true", help="print OUT/scaling.json's table again")
     ap.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)  # one step, in a child
     ap.add_argument("--step", choices=("credits", "reports"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.show:
+        show(json.loads((args.out / "scaling.json").read_text()))
+        return
     if args.step:
         (step_credits if args.step == "credits" else step_reports)(args.workspace)
         return
