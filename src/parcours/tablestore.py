@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
+_HELD: dict[Path, int] = {}  # stores whose lock this process holds, and how deeply
 
 
 class ParquetStore:
@@ -33,12 +34,23 @@ class ParquetStore:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Wait for, then hold, the store's one write lock (other processes' writers wait)."""
-        with open(self.root / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        """Wait for, then hold, the store's one write lock (other processes' writers wait).
+        Re-entrant within a process: a transaction creating a missing table holds it already."""
+        key = self.root.resolve()
+        if key in _HELD:
+            _HELD[key] += 1
             try:
                 yield
             finally:
+                _HELD[key] -= 1
+            return
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                del _HELD[key]
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def version(self) -> int:
@@ -72,20 +84,20 @@ class ParquetStore:
 
     def create_missing(self, schemas: dict[str, pa.Schema]) -> None:
         """Empty tables (one empty part, for its schema) for the names not stored yet."""
-        missing = {n: s for n, s in schemas.items() if n not in self._read()}
-        if missing:
+        if all(n in self._read() for n in schemas):
+            return
+        with self.writing():  # two first loads at once must not both create (and collect)
+            missing = {n: s for n, s in schemas.items() if n not in self._read()}
             parts = {n: self.new_part(n, ".parquet") for n in missing}
             for name, part in parts.items():
                 pq.write_table(missing[name].empty_table(), part)
-            self.commit({n: (True, [p]) for n, p in parts.items()}, only_new=True)
+            self.commit({n: (True, [p]) for n, p in parts.items()})
 
-    def commit(self, changes: dict[str, tuple[bool, list[Path]]], only_new: bool = False) -> None:
+    def commit(self, changes: dict[str, tuple[bool, list[Path]]]) -> None:
         """Apply {table: (replace?, new parts)} atomically; then delete unnamed parts.
-        only_new: leave a table alone if another process created it meanwhile."""
+        Callers hold the write lock (`writing`)."""
         tables = self._read()
         for name, (replace, parts) in changes.items():
-            if only_new and name in tables:
-                continue
             rel = [str(p.relative_to(self.root)) for p in parts]
             tables[name] = rel if replace else tables.get(name, []) + rel
         self._write(tables)
@@ -101,10 +113,11 @@ class ParquetStore:
         os.replace(tmp, self.root / MANIFEST)
 
     def drop(self, name: str) -> None:
-        tables = self._read()
-        if tables.pop(name, None) is not None:
-            self._write(tables)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        with self.writing():
+            tables = self._read()
+            if tables.pop(name, None) is not None:
+                self._write(tables)
+            shutil.rmtree(self.root / name, ignore_errors=True)
 
     def collect(self, names: set[str]) -> None:
         """Delete the parts of `names` the manifest does not name (replaced, or never committed)."""
