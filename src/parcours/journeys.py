@@ -94,7 +94,7 @@ def _build(wh: Warehouse, config: Config, as_of: dt.date,
         for b in range(passes):
             step(f"summarising journeys ({b + 1}/{passes})" if passes > 1 else "summarising journeys")
             part = _journeys(touches, conv, config.funnel_stages, bucket=(b, passes))
-            journeys = wh.replace("journeys", part) if b == 0 else wh.insert("journeys", part)
+            wh.replace("journeys", part) if b == 0 else wh.insert("journeys", part)
         journeys = wh.table("journeys")
         step("writing tables")
         wh.replace("persons", persons.order_by(["kind", "id"]))
@@ -191,7 +191,9 @@ def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
     stage was first reached (stage_ts, in the order of the configured stages).
     bucket (b, k): only the journeys whose id hashes to b modulo k."""
     b, k = bucket
-    t = touches.filter((touches.journey_id.hash() % k).abs() == b) if k > 1 else touches
+    t, c = touches, conv.mutate(journey_id="c:" + conv.conversion_id)
+    if k > 1:
+        t, c = (x.filter((x.journey_id.hash() % k).abs() == b) for x in (t, c))
     firsts = [ibis.ifelse(t.funnel_stage == s, t.ts, ibis.null("timestamp")).min() for s in stages]
     agg = t.group_by("journey_id").agg(
         pageviews=t.pageviews.sum(), duration_s=t.duration_s.sum(),
@@ -204,9 +206,6 @@ def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
     )
     agg = agg.mutate(touch_devices=agg.touch_devices.unique(), n_channels=agg.channels.unique().length(),
                      first_channel=agg.channels[0])
-    c = conv.mutate(journey_id="c:" + conv.conversion_id)
-    if k > 1:
-        c = c.filter((c.journey_id.hash() % k).abs() == b)
     j = c.left_join(agg, "journey_id")
     conv_device = ibis.ifelse(j.origin == "online", ibis.array([j.device]),
                               ibis.literal([], type="array<string>"))
