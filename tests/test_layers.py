@@ -1,4 +1,5 @@
-"""design.md section 6: imports point down only. A module imports its own layer or lower."""
+"""docs/architecture.md, "Layers": imports point down only, a module imports its own layer or
+lower, and no module imports itself through others (no import circle)."""
 
 import ast
 from pathlib import Path
@@ -8,7 +9,7 @@ import parcours
 LAYERS = {
     "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0,
     "simulate": 0,  # uses base only
-    "tablestore": 1, "warehouse": 1, "spark": 1, "ingest": 1, "workspace": 1, "inventory": 1,
+    "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "workspace": 1, "inventory": 1,
     "channels": 2, "identity": 2, "journeys": 2,
     "attribution": 3,
     "reports": 4,
@@ -50,13 +51,47 @@ def test_imports_point_down_only():
     assert wrong == []
 
 
+def module_graph() -> dict[str, set[str]]:
+    """Every module of the package (dotted name) -> the package modules it imports, at any
+    depth of its code (a lazy import inside a function is an edge too)."""
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ("parcours", *path.relative_to(PACKAGE).with_suffix("").parts)
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        edges = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("parcours"):
+                for a in node.names:  # `from parcours import schema` depends on parcours.schema
+                    sub = f"{node.module}.{a.name}"
+                    edges.add(sub if sub in files else node.module)
+            elif isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name.startswith("parcours"))
+    return {name: {e for e in edges if e in files and e != name} for name, edges in graph.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    import networkx as nx
+
+    return sorted(sorted(c) for c in nx.simple_cycles(nx.DiGraph([(a, b) for a, bs in graph.items() for b in bs])))
+
+
+def test_no_import_circle():
+    assert cycles(module_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    graph = {"parcours.a": {"parcours.b"}, "parcours.b": {"parcours.c"}, "parcours.c": {"parcours.a"}, "parcours.d": set()}
+    assert cycles(graph) == [["parcours.a", "parcours.b", "parcours.c"]]
+
 
 def test_only_the_storage_layer_knows_the_engine():
     """No code path above the warehouse branches on the backend: no engine imports, no
     reading of `engine`, no backend names in code (comments may say what they work around)."""
     wrong = []
     for name, paths in modules().items():
-        if name in {"warehouse", "spark", "tablestore", "config"}:  # config: the setting itself
+        if name in {"storage", "warehouse", "spark", "tablestore", "engines", "config"}:  # config: the setting itself
             continue
         for path in paths:
             tree = ast.parse(path.read_text())

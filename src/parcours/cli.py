@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from parcours.errors import ParcoursError
-from parcours.warehouse import warehouse_exists
+from parcours.engines import warehouse_exists
 from parcours.workspace import Workspace
 
 app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.",

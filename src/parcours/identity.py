@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 MAX_ROUNDS = 200
 
@@ -23,7 +23,7 @@ def links(touchpoints: ir.Table, conversions: ir.Table, identities: ir.Table) ->
     return ibis.union(*parts, distinct=True)
 
 
-def stitch(wh: Warehouse, touchpoints: ir.Table, conversions: ir.Table,
+def stitch(wh: Storage, touchpoints: ir.Table, conversions: ir.Table,
            identities: ir.Table) -> ir.Table:
     """The `persons` expression: kind ('visitor'|'user'), id, person_id, for every id seen."""
     edges = wh.materialize("_edges", links(touchpoints, conversions, identities))

@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 from parcours import schema
 from parcours.errors import InvalidInput
 from parcours.schema import Field
-from parcours.warehouse import Staged, Warehouse
+from parcours.storage import FileLoader, Staged, Storage
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
@@ -51,7 +51,7 @@ class LoadResult:
 SAMPLE = 20
 
 
-def load_file(wh: Warehouse, table: str, path: Path | str, *,
+def load_file(wh: Storage, table: str, path: Path | str, *,
               rejects_file: Path | None = None,
               progress: Callable[[float], None] | None = None) -> LoadResult:
     """Validate `path` and insert its new valid rows into `table`, in one transaction.
@@ -65,7 +65,7 @@ def load_file(wh: Warehouse, table: str, path: Path | str, *,
         return _load_file(loader, table, path, rejects_file, progress)
 
 
-def _load_file(wh: Warehouse, table: str, path: Path, rejects_file: Path | None,
+def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None,
                progress: Callable[[float], None] | None) -> LoadResult:
     fields = schema.fields(table)
     wh.ensure_canonical_tables()
@@ -80,7 +80,7 @@ def _load_file(wh: Warehouse, table: str, path: Path, rejects_file: Path | None,
             wh.drop_staged(staged)
 
 
-def _load_staged(wh: Warehouse, table: str, fields: tuple[Field, ...], staged: Staged,
+def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: Staged,
                  file: str, rejects_file: Path | None,
                  report: Callable[[float], None]) -> LoadResult:
     rows = staged.rows
@@ -224,7 +224,7 @@ def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, fields: tuple[Fiel
     return ibis.union(*parts).order_by(["row", "field"])
 
 
-def load_events(wh: Warehouse, table: str, events: list[dict], folder: Path) -> dict:
+def load_events(wh: Storage, table: str, events: list[dict], folder: Path) -> dict:
     """A batch of events (the HTTP API's POST) loaded exactly like a file: written as JSON
     Lines in `folder`, validated, committed. Returns the counts and every rejected row."""
     if not all(isinstance(e, dict) for e in events):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from parcours import schema
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 _TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "costs": "date",
          "journeys": "conv_ts", "touches": "ts"}
@@ -39,7 +39,7 @@ class Facts:
         return out
 
 
-def describe(wh: Warehouse) -> Facts:
+def describe(wh: Storage) -> Facts:
     facts = Facts()
     for name in (*schema.TABLES, "persons", "journeys", "touches"):
         if not wh.has(name):

@@ -24,7 +24,7 @@ from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.exprs import in_order
 from parcours.identity import stitch
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
                  "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
@@ -52,14 +52,14 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
     return dt.datetime.combine(as_of - dt.timedelta(days=report_lag_days - 1), dt.time())
 
 
-def build_journeys(wh: Warehouse, config: Config, as_of: dt.date | None = None,
+def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
                    step: Callable[[str], None] = lambda name: None) -> BuildResult:
     """Replace persons, journeys and touches in one transaction; same input, same tables."""
     with wh.engine_errors():
         return _build(wh, config, as_of or dt.datetime.now(dt.timezone.utc).date(), step)
 
 
-def _build(wh: Warehouse, config: Config, as_of: dt.date,
+def _build(wh: Storage, config: Config, as_of: dt.date,
            step: Callable[[str], None]) -> BuildResult:
     rules = config.journeys
     cut = report_cut(as_of, rules.report_lag_days)
@@ -144,7 +144,7 @@ def _positions(touches: ir.Table) -> ir.Table:
                           *JOURNEY_ON_TOUCH)
 
 
-def require_built(wh: Warehouse) -> dict:
+def require_built(wh: Storage) -> dict:
     """Readers of journeys and touches call this: built, and by this version of parcours.
     Returns the build's facts (build_meta's one row)."""
     try:

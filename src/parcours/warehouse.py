@@ -1,9 +1,10 @@
 """The warehouse: the storage layer is the only place that knows which engine runs.
 
-Everything above it builds Ibis expressions and hands them to a warehouse, which creates
-tables, inserts in transactions and reads files into staging tables. `Warehouse` is DuckDB
-(a database file); `parcours.spark.SparkWarehouse` runs the same expressions on Spark over
-Parquet tables. `open_warehouse` picks one from `[warehouse] engine`.
+Everything above it builds Ibis expressions and hands them to a warehouse (the contract is
+`parcours.storage.Storage`), which creates tables, inserts in transactions and reads files
+into staging tables. `Warehouse` is DuckDB (a database file); `parcours.spark.SparkWarehouse`
+runs the same expressions on Spark over Parquet tables; `parcours.engines.open_warehouse`
+picks one from `[warehouse] engine` (docs/architecture.md, "Storage").
 
 Files are always read and validated by DuckDB: a Spark workspace loads through a DuckDB
 warehouse whose canonical tables are the Spark workspace's Parquet tables (`loader`).
@@ -18,7 +19,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.config import WarehouseSettings
-from parcours.errors import ConfigError, InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
+from parcours.errors import InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
+from parcours.storage import Staged
 from parcours.tablestore import ParquetStore
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
@@ -77,53 +78,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@dataclass
-class Staged:
-    """A file read into staging tables: its rows (with `_row`) and its broken rows."""
-
-    con: object
-    name: str
-    columns: list[str]  # every column the file has
-
-    @property
-    def rows_table(self) -> str:
-        return f"{self.name}_rows"
-
-    @property
-    def broken_table(self) -> str:
-        return f"{self.name}_broken"
-
-    @property
-    def rows(self) -> ir.Table:
-        return self.con.table(self.rows_table)
-
-    @property
-    def broken(self) -> ir.Table:  # _row, reason
-        return self.con.table(self.broken_table)
-
-
 # Tables whose handles are kept: canonical and derived ones, whose columns change only when
 # this process replaces them (DuckDB lets one process write the file at a time).
 KEPT = (*schema.TABLES, "persons", "journeys", "touches", "build_meta")
-
-
-def warehouse_exists(folder: Path, settings: WarehouseSettings) -> bool:
-    """Whether anything was ever stored in this workspace's warehouse."""
-    if settings.engine == "spark":
-        return (folder / settings.parquet_path / "_manifest.json").exists()
-    return (folder / settings.path).exists()
-
-
-def open_warehouse(folder: Path, settings: WarehouseSettings):
-    """The workspace's warehouse: `settings.engine` says which."""
-    if settings.engine == "spark":
-        try:
-            from parcours.spark import SparkWarehouse
-        except ImportError as exc:
-            raise ConfigError(f"engine = \"spark\" needs pyspark: pip install 'parcours[spark]' "
-                              f"({exc})", field="warehouse.engine") from None
-        return SparkWarehouse(folder, settings)
-    return Warehouse(folder / settings.path, settings)
 
 
 class Warehouse:

@@ -6,7 +6,8 @@ from functools import cached_property
 from pathlib import Path
 
 from parcours.config import CONFIG_NAMES, Config, default_config_text, load_config
-from parcours.warehouse import Warehouse, open_warehouse
+from parcours.engines import open_warehouse
+from parcours.storage import Storage
 
 
 class Workspace:
@@ -27,7 +28,7 @@ class Workspace:
         return load_config(self.path)
 
     @cached_property
-    def warehouse(self) -> Warehouse:
+    def warehouse(self) -> Storage:
         return open_warehouse(self.path, self.config.warehouse)
 
     def close(self) -> None:

@@ -21,18 +21,18 @@ from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import RuleModel, converting_touches, credit
 from parcours.journeys import require_built
 from parcours.query import LEVELS
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
 
 
-def credited_touches(model, wh: Warehouse, fit_level: str = "channel") -> ir.Table:
+def credited_touches(model, wh: Storage, fit_level: str = "channel") -> ir.Table:
     """The touches of converting journeys with `credit` (share of the conversion) and `value`."""
     t = credit_columns({"m": model}, wh, fit_level).rename(credit="credit_m")
     return t.mutate(value=t.credit * t.revenue)
 
 
-def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "channel",
+def credit_columns(models: dict[str, object], wh: Storage, fit_level: str = "channel",
                    build: dict | None = None) -> ir.Table:
     """The touches of converting journeys with one `credit_<name>` column per model, in one
     pass over the touches (model comparison asks for many models at once). `build`: the
@@ -51,7 +51,7 @@ def credit_columns(models: dict[str, object], wh: Warehouse, fit_level: str = "c
 _CACHE: dict[tuple, object] = {}
 
 
-def fitted_weights(model, wh: Warehouse, fit_level: str = "channel", build: dict | None = None) -> dict[str, float]:
+def fitted_weights(model, wh: Storage, fit_level: str = "channel", build: dict | None = None) -> dict[str, float]:
     """A data-driven model's channel weights on this build of the warehouse, fitted once per
     build (the fit reads every journey; reports ask for it again and again)."""
     built_at = (build or require_built(wh))["built_at"]
@@ -82,7 +82,7 @@ def _weighted(t: ir.Table, w: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(total > 0, w / total, 1.0 / t.n.cast("float64"))
 
 
-def attributed(model, wh: Warehouse, level: str = "channel", fit_level: str = "channel") -> ir.Table:
+def attributed(model, wh: Storage, level: str = "channel", fit_level: str = "channel") -> ir.Table:
     """(level, conversions, value) under `model`; journeys without touches included."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")

@@ -18,7 +18,7 @@ from parcours.attribution.credit import NO_TOUCH, attributed
 from parcours.attribution.intervals import intervals
 from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import RuleModel
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 BASE = "(base)"  # the simulator's conversions that no channel caused
 
@@ -48,7 +48,7 @@ def coverage(attributed_by_channel: pd.Series, bounds: pd.DataFrame, truth: pd.S
     return float(((b.lo <= truth) & (truth <= b.hi)).mean())
 
 
-def evaluate(wh: Warehouse, truth: pd.DataFrame, models: dict[str, object], ci: float = 0.9,
+def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, object], ci: float = 0.9,
              samples: int = 100) -> pd.DataFrame:
     """One row per model: nmae, and for data-driven models the interval coverage at `ci`."""
     cut = wh.table("build_meta").cut.max().execute()

@@ -17,10 +17,10 @@ import pyarrow.compute as pc
 from parcours.exprs import in_order
 from parcours.journeys import require_built
 from parcours.query import LEVELS
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 
-def paths_from_warehouse(wh: Warehouse, level: str = "channel", collapse: bool = True,
+def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = True,
                          split_level: str | None = None) -> pd.DataFrame:
     """(path, conversions, nulls, value) over all journeys with at least one touch.
 

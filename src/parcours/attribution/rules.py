@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from parcours.journeys import require_built
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 
 class RuleModel:
@@ -146,7 +146,7 @@ class TimeDecay(RuleModel):
         return ibis.literal(2.0).pow(-age_days / self.half_life_days)
 
 
-def converting_touches(wh: Warehouse) -> ir.Table:
+def converting_touches(wh: Storage) -> ir.Table:
     """Touches of converting journeys with the conversion's time (conv_ts) and revenue."""
     require_built(wh)
     t = wh.table("touches")

@@ -24,7 +24,7 @@ from parcours.reports import (
 )
 from parcours.reports.base import ReportResult, Scope
 from parcours.reports.summary import summary
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ REPORTS = {r.name: r for r in (
 )}
 
 
-def run_report(name: str, wh: Warehouse, config: Config, query: Query | None = None) -> ReportResult:
+def run_report(name: str, wh: Storage, config: Config, query: Query | None = None) -> ReportResult:
     """One Customer Journey report on a built warehouse."""
     if name not in REPORTS:
         raise ValueError(f"unknown report {name!r}; reports: {', '.join(REPORTS)}")

@@ -17,7 +17,7 @@ import pandas as pd
 from parcours.config import Config
 from parcours.journeys import require_built
 from parcours.query import DEFAULT_DAYS, Query
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
 # Filters on what only a conversion carries: journeys without a conversion cannot pass them.
@@ -56,7 +56,7 @@ class ReportResult:
 class Scope:
     """The query resolved against one built warehouse: period, cut, filtered journeys."""
 
-    def __init__(self, wh: Warehouse, config: Config, query: Query):
+    def __init__(self, wh: Storage, config: Config, query: Query):
         self.meta = require_built(wh)  # cut, built_at, funnel_stages, last_conversion...
         self.wh, self.config, self.query = wh, config, query
         self.warnings: list[str] = []

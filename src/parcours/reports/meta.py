@@ -8,12 +8,12 @@ import ibis
 
 from parcours.config import Config
 from parcours.journeys import require_built
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 MAX_VALUES = 200  # per CRM attribute
 
 
-def query_facts(wh: Warehouse, config: Config) -> dict:
+def query_facts(wh: Storage, config: Config) -> dict:
     meta = require_built(wh)
     j = wh.table("journeys")
     c = j.filter(j.converted)

@@ -15,10 +15,10 @@ from parcours.channels import classify
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS
 from parcours.reports.base import NO_TOUCH, ReportResult
-from parcours.warehouse import Warehouse
+from parcours.storage import Storage
 
 
-def summary(wh: Warehouse, config: Config, start: dt.date | None = None, end: dt.date | None = None,
+def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.date | None = None,
             today: dt.date | None = None) -> ReportResult:
     today = today or dt.datetime.now(dt.timezone.utc).date()
     end = min(end or today, today)

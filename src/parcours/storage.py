@@ -1,0 +1,107 @@
+"""The engine contract: what the layers above the storage layer may ask of a warehouse.
+
+`Storage` is every method journeys, models, reports, ingest and the faces call; the DuckDB
+`Warehouse` and the `SparkWarehouse` both satisfy it (tests/test_storage.py checks their
+signatures against it, as Ibis checks its backends against `BaseBackend`). A warehouse that
+also reads files is a `FileLoader`: only DuckDB is, and a Spark workspace hands ingest a
+DuckDB loader over its Parquet tables (`Storage.loader`). See docs/architecture.md, "Storage".
+
+This module imports no engine, so the layers above can name the contract without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import ibis.expr.types as ir
+
+Progress = Callable[[float], None]  # percent done, 0..100
+
+
+@dataclass
+class Staged:
+    """A file read into staging tables: its rows (with `_row`) and its broken rows."""
+
+    con: Any  # the loader's Ibis connection
+    name: str
+    columns: list[str]  # every column the file has
+
+    @property
+    def rows_table(self) -> str:
+        return f"{self.name}_rows"
+
+    @property
+    def broken_table(self) -> str:
+        return f"{self.name}_broken"
+
+    @property
+    def rows(self) -> ir.Table:
+        return self.con.table(self.rows_table)
+
+    @property
+    def broken(self) -> ir.Table:  # _row, reason
+        return self.con.table(self.broken_table)
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A warehouse: named tables, expressions in, all-or-nothing writes."""
+
+    path: Path  # where it lives (a file or a folder); also keys per-build caches
+
+    def close(self) -> None: ...
+
+    def loader(self) -> AbstractContextManager[FileLoader]:
+        """The warehouse that reads files into this one's canonical tables."""
+        ...
+
+    # --- tables -------------------------------------------------------------------------
+    def ensure_canonical_tables(self) -> None: ...
+
+    def has(self, name: str) -> bool: ...
+
+    def table(self, name: str) -> ir.Table:
+        """A stored table; a derived one not built yet raises NotBuilt."""
+        ...
+
+    def count(self, name: str) -> int: ...
+
+    def tables(self) -> list[str]: ...
+
+    def insert(self, name: str, expr: ir.Table, progress: Progress | None = None) -> None: ...
+
+    def replace(self, name: str, expr: ir.Table) -> ir.Table: ...
+
+    def materialize(self, name: str, expr: ir.Table, progress: Progress | None = None) -> ir.Table:
+        """A temporary table for an intermediate step, gone when the warehouse closes."""
+        ...
+
+    def drop(self, name: str) -> None: ...
+
+    def passes(self, rows: int, bytes_per_row: int) -> int:
+        """How many passes a step holding `bytes_per_row` for each of `rows` needs."""
+        ...
+
+    # --- scopes -------------------------------------------------------------------------
+    def transaction(self) -> AbstractContextManager[None]:
+        """All or nothing: an error or a killed process leaves the tables as they were."""
+        ...
+
+    def ingest_memory(self) -> AbstractContextManager[None]: ...
+
+    def engine_errors(self) -> AbstractContextManager[None]:
+        """The engine's out-of-memory as an `OutOfMemory` saying which setting to change."""
+        ...
+
+
+@runtime_checkable
+class FileLoader(Storage, Protocol):
+    """A warehouse that reads CSV, Parquet and JSON Lines files into staging tables."""
+
+    def stage_file(self, path: Path, columns: dict[str, str], progress: Progress | None = None) -> Staged: ...
+
+    def drop_staged(self, staged: Staged) -> None: ...
