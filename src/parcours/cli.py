@@ -1,25 +1,34 @@
-"""The `parcours` command: parse, call the engine, render. Nothing is computed here."""
+"""The `parcours` command: parse, call the engine, render. Nothing is computed here.
+
+Start-up imports only Typer, Rich and the Query declarations: the engine (Ibis, DuckDB,
+pandas, Plotly) is imported by the command that needs it, so `parcours --help` is quick.
+The options of `parcours report` are generated from `parcours.query.SPECS`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from parcours.errors import ParcoursError
-from parcours.engines import warehouse_exists
-from parcours.workspace import Workspace
+from parcours.query import DEFAULTS, SPECS, cli_option
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from parcours.workspace import Workspace
+
+# Click's plain help (no Rich panels): option help keeps most of an 80-column terminal.
 app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -43,6 +52,8 @@ class SimFormat(str, Enum):
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                     TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
 
@@ -56,6 +67,8 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def init(workspace: WorkspaceOpt = Path(".")) -> None:
     """Create a workspace: the folder and a parcours.toml holding every default setting."""
+    from parcours.workspace import Workspace
+
     ws = Workspace.init(workspace)
     out.print(f"workspace ready at {ws.path}")
 
@@ -107,6 +120,7 @@ def ingest(
     and all of them are written to a rejects file.
     """
     from parcours.ingest import load_file
+    from parcours.workspace import Workspace
 
     any_rejected = False
     with Workspace.init(workspace) as ws:
@@ -144,6 +158,7 @@ def build(
 ) -> None:
     """Stitch identities and rebuild persons, journeys and touches (deterministic)."""
     from parcours.journeys import build_journeys
+    from parcours.workspace import Workspace
 
     with Workspace(workspace) as ws:
         _require_workspace(ws)
@@ -170,7 +185,10 @@ def build(
 @app.command()
 def info(workspace: WorkspaceOpt = Path(".")) -> None:
     """Row counts, date ranges, channels, persons and the stitched share."""
+    from rich.table import Table
+
     from parcours.inventory import describe
+    from parcours.workspace import Workspace
 
     with Workspace(workspace) as ws:
         _require_workspace(ws)
@@ -195,9 +213,7 @@ class OutFormat(str, Enum):
 
 @app.command()
 def attribute(
-    model: Annotated[str, typer.Option(help="first_touch, last_touch, last_non_direct, linear, "
-                                            "position_based, time_decay, custom, markov, shapley "
-                                            "or ordered_shapley.")],
+    model: Annotated[str, typer.Option(help="An attribution model (`parcours models` lists them).")],
     workspace: WorkspaceOpt = Path("."),
     level: LevelOpt = "channel",
     fit_level: Annotated[str, typer.Option(
@@ -221,8 +237,9 @@ def attribute(
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Attributed conversions and value per channel (or level) under one model."""
-    from parcours.attribution import RuleModel
     from parcours.attribution.catalogue import make_model
+    from parcours.attribution.registry import MODELS
+    from parcours.workspace import Workspace
 
     try:
         w = tuple(float(x) for x in weights.split(","))
@@ -232,7 +249,7 @@ def attribute(
         raise typer.BadParameter("--weights takes three numbers: first,middle,last") from None
     try:
         m = make_model(model, order=order, half_life_days=half_life, weights=w)
-        if ci is not None and isinstance(m, RuleModel):
+        if ci is not None and not MODELS[model].data_driven:
             raise ValueError("--ci is for the data-driven models (markov, shapley, ordered_shapley)")
         bootstrap = None if ci is None else dict(
             make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
@@ -242,8 +259,8 @@ def attribute(
         else:
             with Workspace(workspace) as ws:
                 _require_workspace(ws)
-                if hasattr(m, "direct"):
-                    m = make_model(model, weights=w, direct=ws.config.direct_channels)
+                if "direct" in MODELS[model].params:
+                    m = make_model(model, direct=ws.config.direct_channels)
                 table = _attribute_warehouse(m, ws, level, fit_level, bootstrap)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
@@ -291,62 +308,66 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
-@app.command()
-def report(
-    name: Annotated[str, typer.Argument(help="model-comparison, assists, cross-device, top-paths, time-lag, "
-                                             "engagement, mono-device, mono-channel, path-length, velocity, "
-                                             "or summary.")],
-    workspace: WorkspaceOpt = Path("."),
-    start: Annotated[str | None, typer.Option(help="First conversion day, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last conversion day (cut at D-2).")] = None,
-    level: LevelOpt = "channel",
-    drill: Annotated[list[str] | None, typer.Option(help="Drill-down parent, level=value (repeatable).")] = None,
-    kind: Annotated[list[str] | None, typer.Option(help="Conversion kinds: sale, lead, custom.")] = None,
-    model: Annotated[list[str] | None, typer.Option(help="model-comparison: models to compare.")] = None,
-    top: Annotated[int, typer.Option(min=1, help="Top N rows (paths, sequences).")] = 10,
-    customers: Annotated[str | None, typer.Option(help="new or returning.")] = None,
-    crm: Annotated[list[str] | None, typer.Option(help="CRM attribute filter, attribute=a|b.")] = None,
-    category: Annotated[list[str] | None, typer.Option(help="Product categories (any of).")] = None,
-    audience: Annotated[list[str] | None, typer.Option(help="Audiences (the configured CRM attribute).")] = None,
-    with_channel: Annotated[list[str] | None, typer.Option(help="Journeys with any of these channels.")] = None,
-    without_channel: Annotated[list[str] | None, typer.Option(help="Journeys with none of these.")] = None,
-    first_channel: Annotated[list[str] | None, typer.Option(help="First-touch channel.")] = None,
-    last_channel: Annotated[list[str] | None, typer.Option(help="Last-touch channel.")] = None,
-    device: Annotated[list[str] | None, typer.Option(help="Journeys that used any of these device types.")] = None,
-    mono_device: Annotated[bool, typer.Option(help="Only journeys on a single device type.")] = False,
-    origin: Annotated[list[str] | None, typer.Option(help="online, store, call_centre.")] = None,
-    min_revenue: Annotated[float | None, typer.Option(help="Minimum revenue of a conversion.")] = None,
-    no_collapse: Annotated[bool, typer.Option(help="top-paths: keep consecutive repeats.")] = False,
-    distinct: Annotated[bool, typer.Option(help="path-length: count distinct values, not touches.")] = False,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
-    output: Annotated[Path | None, typer.Option(help="Write to this file (needed for xlsx).", dir_okay=False)] = None,
-    delimiter: Annotated[str, typer.Option(help="CSV delimiter: ',' or ';'.")] = ",",
-    bom: Annotated[bool, typer.Option(help="CSV: start with a UTF-8 BOM (spreadsheets).")] = False,
-) -> None:
-    """One Customer Journey report (or the real-time summary), as a table or a file."""
-    from parcours.query import Query
-    from parcours.reports import REPORTS, run_report, summary
+METAVARS = {"date": "YYYY-MM-DD", "int": "N", "float": "NUMBER", "text": "NAME", "list": "VALUE",
+            "pairs": "LEVEL=VALUE", "crm": "ATTRIBUTE=A|B", "bool": "new|returning"}
 
-    if name not in REPORTS and name != "summary":
-        err.print(f"[bold red]error:[/] unknown report {name!r}; reports: {', '.join(REPORTS)}, summary")
+
+def _query_option(name: str) -> inspect.Parameter:
+    """The `parcours report` option of one Query field, from its declaration."""
+    spec = SPECS[name]
+    opt = cli_option(name)
+    default: Any = None
+    if spec.kind == "bool" and spec.value_labels:  # three states: --customers new|returning
+        kind: Any = str | None
+    elif spec.kind == "bool":
+        kind, default = bool, False  # a flag; cli_invert: the flag sets the field to False
+    elif spec.kind == "int":
+        kind, default = int, DEFAULTS[name]
+    elif spec.kind == "float":
+        kind = float | None
+    elif spec.kind == "text":
+        kind, default = str, DEFAULTS[name]
+    elif spec.multiple:
+        kind = list[str] | None
+    else:
+        kind = str | None
+    bounds = {"min": spec.minimum, "max": spec.maximum} if spec.kind == "int" else {}
+    text = spec.help[0] + (f" Values: {', '.join(spec.choices)}." if spec.choices else "")
+    option = typer.Option(opt, help=text, metavar=METAVARS.get(spec.kind), show_default=default not in (None, False),
+                          **bounds)
+    return inspect.Parameter(opt.lstrip("-").replace("-", "_"), inspect.Parameter.KEYWORD_ONLY,
+                             default=default, annotation=Annotated[kind, option])
+
+
+def _query_params(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as Query text parameters (what a URL would carry)."""
+    params: dict[str, Any] = {}
+    for name, spec in SPECS.items():
+        value = options[cli_option(name).lstrip("-").replace("-", "_")]
+        if spec.kind == "bool" and not spec.value_labels:
+            value = str(not value if spec.cli_invert else value)
+        elif value is not None and not isinstance(value, list):
+            value = str(value)
+        params[name] = value
+    return params
+
+
+def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, delimiter: str, bom: bool,
+           **options: Any) -> None:
+    """One report of the catalogue (`parcours reports` lists them), as a table or a file."""
+    from parcours.query import Query
+    from parcours.reports import CATALOGUE, run_report
+    from parcours.workspace import Workspace
+
+    if name not in CATALOGUE:
+        err.print(f"[bold red]error:[/] unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
         raise typer.Exit(2)
     if fmt is ReportFormat.xlsx and output is None:
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
-    params = {"start": start, "end": end, "level": level, "parent": drill, "kinds": kind, "models": model,
-              "top": str(top), "new_customer": customers, "crm": crm, "categories": category,
-              "audiences": audience, "with_channels": with_channel, "without_channels": without_channel,
-              "first_channel": first_channel, "last_channel": last_channel, "devices": device,
-              "mono_device": str(mono_device), "origins": origin,
-              "min_revenue": None if min_revenue is None else str(min_revenue),
-              "collapse": str(not no_collapse), "distinct": str(distinct)}
     with Workspace(workspace) as ws:
         _require_workspace(ws)
         try:
-            query = Query.from_params(params)
-            if name == "summary":
-                result = summary(ws.warehouse, ws.config, query.start, query.end)
-            else:
-                result = run_report(name, ws.warehouse, ws.config, query)
+            result = run_report(name, ws.warehouse, ws.config, Query.from_params(_query_params(options)))
         except ValueError as exc:
             _fail(exc)
         except ParcoursError as exc:
@@ -374,6 +395,51 @@ def report(
         err.print(f"written to {output}")
 
 
+_P = inspect.Parameter
+report.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    _P("name", _P.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(
+        help="The report: `parcours reports` lists them.")]),
+    _P("workspace", _P.KEYWORD_ONLY, default=Path("."), annotation=WorkspaceOpt),
+    *(_query_option(name) for name in SPECS),
+    _P("fmt", _P.KEYWORD_ONLY, default=ReportFormat.table,
+       annotation=Annotated[ReportFormat, typer.Option("--format", help="Output format.")]),
+    _P("output", _P.KEYWORD_ONLY, default=None, annotation=Annotated[Path | None, typer.Option(
+        help="Write to this file (needed for xlsx).", dir_okay=False)]),
+    _P("delimiter", _P.KEYWORD_ONLY, default=",",
+       annotation=Annotated[str, typer.Option(help="CSV delimiter: ',' or ';'.")]),
+    _P("bom", _P.KEYWORD_ONLY, default=False,
+       annotation=Annotated[bool, typer.Option(help="CSV: start with a UTF-8 BOM (spreadsheets).")]),
+])
+report.__annotations__ = {p.name: p.annotation for p in report.__signature__.parameters.values()}
+app.command(name="report")(report)
+
+
+@app.command(name="reports")
+def list_reports(fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
+                 ) -> None:
+    """The report catalogue: each report, the question it answers and the options it reads."""
+    import pandas as pd
+
+    from parcours.reports import CATALOGUE
+
+    _print_table(pd.DataFrame([{"report": r.name, "question": r.question[0],
+                                "options": ", ".join(cli_option(o) for o in r.options),
+                                "today included": r.realtime} for r in CATALOGUE.values()]), fmt)
+
+
+@app.command(name="models")
+def list_models(fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
+                ) -> None:
+    """The attribution models: name, data-driven or rule-based, parameters."""
+    import pandas as pd
+
+    from parcours.attribution.catalogue import NAMES
+    from parcours.attribution.registry import MODELS
+
+    _print_table(pd.DataFrame([{"model": n, "label": MODELS[n].label[0], "data-driven": MODELS[n].data_driven,
+                                "parameters": ", ".join(MODELS[n].params)} for n in NAMES]), fmt)
+
+
 @app.command()
 def serve(
     workspace: WorkspaceOpt = Path("."),
@@ -385,6 +451,7 @@ def serve(
     import uvicorn
 
     from parcours.api import check_bind, create_app
+    from parcours.workspace import Workspace
 
     with Workspace(workspace) as ws:
         _require_workspace(ws)
@@ -412,6 +479,7 @@ def evaluate(
 
     from parcours.attribution.catalogue import NAMES, make_model
     from parcours.attribution.evaluate import evaluate as run
+    from parcours.workspace import Workspace
 
     frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
     with Workspace(workspace) as ws:
@@ -427,6 +495,7 @@ def evaluate(
 
 def _print_table(df, fmt: OutFormat) -> None:
     import pandas as pd
+    from rich.table import Table
 
     if fmt is OutFormat.csv:
         sys.stdout.write(df.to_csv(index=False))
@@ -443,6 +512,8 @@ def _print_table(df, fmt: OutFormat) -> None:
 
 
 def _require_workspace(ws: Workspace) -> None:
+    from parcours.engines import warehouse_exists
+
     if not warehouse_exists(ws.path, ws.config.warehouse):
         err.print(f"[bold red]error:[/] no warehouse in {ws.path}; load data with `parcours ingest` first")
         raise typer.Exit(2)

@@ -1,89 +1,190 @@
-"""The question every report answers: which conversions, cut how (design.md section 5).
+"""The question every report answers: which conversions, cut how (docs/architecture.md, "Query").
 
 A `Query` is plain data: faces (CLI, API, web) parse their input into one, reports turn it
 into engine expressions. User values only ever become literals of those expressions, never
 SQL text.
+
+Each field is declared once, here: its type and default (the dataclass field), and in its
+metadata a `Spec` with how text becomes a value (`kind`), its labels and help in English
+and French, its command-line option, which reports read it (`group`) and the values it
+takes. The `parcours report` options, the API's query parameters (so OpenAPI) and the web
+filter panel are generated from `SPECS`; CONTRIBUTING.md has the recipe for a new filter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
 from parcours.schema import DEVICES, KINDS, ORIGINS
 
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
 DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a row goes down to
 DEFAULT_DAYS = 30
+Text = tuple[str, str]  # (English, French)
+
+# Who reads a field: every report (the period), every report on the built journeys (the
+# level, the drill-down, the filters), or only the reports that list it in their `options`.
+Group = Literal["period", "view", "filter", "option"]
+Kind = Literal["date", "int", "float", "bool", "text", "list", "pairs", "crm"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one Query field is asked for, parsed, checked and explained, on every face."""
+
+    kind: Kind
+    label: Text
+    help: Text
+    group: Group
+    cli: str = ""  # the `parcours report` option; default: --name with dashes
+    choices: tuple[str, ...] = ()  # the only values accepted (checked on every face)
+    values: str = ""  # where a client finds the values to offer: a key of /api/v1/meta, or "models"
+    value_labels: dict[str, Text] = field(default_factory=dict)  # labels of special values
+    minimum: float | None = None
+    maximum: float | None = None
+    cli_invert: bool = False  # a CLI flag that sets the field to False (--no-collapse)
+    control: Literal["form", "drill"] = "form"  # the web sets `drill` fields by clicking rows
+
+    @property
+    def multiple(self) -> bool:
+        return self.kind in _LIST_KINDS
+
+
+def _spec(default: Any, kind: Kind, group: Group, *, en: Text, fr: Text, **more: Any) -> Any:
+    """A Query field: its default, and its Spec; `en` and `fr` are (label, help)."""
+    spec = Spec(kind, (en[0], fr[0]), (en[1], fr[1]), group, **more)
+    return field(default=default, metadata={"spec": spec})
 
 
 @dataclass(frozen=True)
 class Query:
-    start: dt.date | None = None  # conversion date, inclusive; None: DEFAULT_DAYS before `end`
-    end: dt.date | None = None  # inclusive; None or later than D-2: the last built day
-    kinds: tuple[str, ...] = ()  # sale, lead, custom; empty: all
-    level: str = "channel"
-    parent: tuple[tuple[str, str], ...] = ()  # drill-down: ((level, value), ...), e.g. channel=display
-    models: tuple[str, ...] = ()  # model-comparison; empty: the report's default list
-    top: int = 10
+    start: dt.date | None = _spec(
+        None, "date", "period",
+        en=("From", "First conversion day, YYYY-MM-DD (default: 30 days before the end)."),
+        fr=("Du", "Premier jour de conversion, AAAA-MM-JJ (par défaut : 30 jours avant la fin)."))
+    end: dt.date | None = _spec(
+        None, "date", "period",
+        en=("To", "Last conversion day, YYYY-MM-DD (cut at D-2)."),
+        fr=("Au", "Dernier jour de conversion, AAAA-MM-JJ (coupé à J-2)."))
+    kinds: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--kind", choices=KINDS,
+        en=("Conversion kinds", "Conversion kinds (any of)."),
+        fr=("Types de conversion", "Types de conversion (l'un d'eux)."))
+    level: str = _spec(
+        "channel", "text", "view", choices=LEVELS,
+        en=("Level", "Rows of the report: one value of this dimension each."),
+        fr=("Niveau", "Lignes du rapport : une valeur de cette dimension chacune."))
+    parent: tuple[tuple[str, str], ...] = _spec(
+        (), "pairs", "view", cli="--drill", control="drill",
+        en=("Drill-down", "Drill-down parent, level=value (repeatable), e.g. channel=display."),
+        fr=("Descente", "Parent de la descente, niveau=valeur (répétable), ex. channel=display."))
+    models: tuple[str, ...] = _spec(
+        (), "list", "option", cli="--model", values="models",
+        en=("Models", "Attribution models to compare (default: the report's list)."),
+        fr=("Modèles", "Modèles d'attribution à comparer (par défaut : la liste du rapport)."))
+    top: int = _spec(
+        10, "int", "option", minimum=1, maximum=10_000,
+        en=("Top N", "Number of rows kept (paths, sequences)."),
+        fr=("Top N", "Nombre de lignes gardées (séquences, parcours)."))
     # filters, combined with AND; empty means no filter
-    new_customer: bool | None = None
-    crm: tuple[tuple[str, tuple[str, ...]], ...] = ()  # attribute -> accepted values
-    categories: tuple[str, ...] = ()  # any of
-    audiences: tuple[str, ...] = ()  # values of the configured audience attribute
-    with_channels: tuple[str, ...] = ()  # the journey has any of these channels
-    without_channels: tuple[str, ...] = ()  # ... and none of these
-    first_channel: tuple[str, ...] = ()
-    last_channel: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()  # the journey used any of these device types
-    mono_device: bool = False
-    origins: tuple[str, ...] = ()  # online, store, call_centre
-    min_revenue: float | None = None
+    new_customer: bool | None = _spec(
+        None, "bool", "filter",
+        cli="--customers",
+        value_labels={"": ("All", "Tous"), "true": ("New", "Nouveaux"), "false": ("Returning", "Anciens")},
+        en=("Customers", "new or returning customers."),
+        fr=("Clients", "nouveaux (new) ou anciens (returning) clients."))
+    crm: tuple[tuple[str, tuple[str, ...]], ...] = _spec(
+        (), "crm", "filter", values="crm",
+        en=("CRM attributes", "CRM attribute filter, attribute=a|b (repeatable)."),
+        fr=("Attributs CRM", "Filtre sur un attribut CRM, attribut=a|b (répétable)."))
+    categories: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--category", values="categories",
+        en=("Categories", "Product categories (any of)."),
+        fr=("Catégories", "Catégories de produits (l'une d'elles)."))
+    audiences: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--audience", values="audiences",
+        en=("Audiences", "Audiences: values of the configured CRM attribute."),
+        fr=("Audiences", "Audiences : valeurs de l'attribut CRM configuré."))
+    with_channels: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--with-channel", values="channels",
+        en=("With channels", "Journeys with any of these channels."),
+        fr=("Avec les leviers", "Parcours passés par l'un de ces leviers."))
+    without_channels: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--without-channel", values="channels",
+        en=("Without channels", "Journeys with none of these channels."),
+        fr=("Sans les leviers", "Parcours passés par aucun de ces leviers."))
+    first_channel: tuple[str, ...] = _spec(
+        (), "list", "filter", values="channels",
+        en=("First channel", "Journeys whose first touch is on one of these channels."),
+        fr=("Premier levier", "Parcours dont le premier contact est sur l'un de ces leviers."))
+    last_channel: tuple[str, ...] = _spec(
+        (), "list", "filter", values="channels",
+        en=("Last channel", "Journeys whose last touch is on one of these channels."),
+        fr=("Dernier levier", "Parcours dont le dernier contact est sur l'un de ces leviers."))
+    devices: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--device", choices=DEVICES,
+        en=("Devices used", "Journeys that used any of these device types."),
+        fr=("Appareils utilisés", "Parcours passés par l'un de ces types d'appareil."))
+    mono_device: bool = _spec(
+        False, "bool", "filter",
+        en=("Single device only", "Only journeys on a single device type."),
+        fr=("Un seul appareil", "Seulement les parcours sur un seul type d'appareil."))
+    origins: tuple[str, ...] = _spec(
+        (), "list", "filter", cli="--origin", choices=ORIGINS,
+        en=("Origin", "Where the conversion happened: online, store, call_centre."),
+        fr=("Origine", "Lieu de la conversion : online, store, call_centre."))
+    min_revenue: float | None = _spec(
+        None, "float", "filter", minimum=0,
+        en=("Minimum revenue", "Minimum revenue of a conversion."),
+        fr=("Chiffre d'affaires minimum", "Chiffre d'affaires minimum d'une conversion."))
     # report options
-    collapse: bool = True  # top-paths: consecutive repeats collapsed
-    distinct: bool = False  # path-length: count distinct values instead of touches
+    collapse: bool = _spec(
+        True, "bool", "option", cli="--no-collapse", cli_invert=True,
+        en=("Collapse repeats", "Consecutive repeats of a value count once (--no-collapse keeps them)."),
+        fr=("Regrouper les répétitions", "Les répétitions consécutives comptent une fois (--no-collapse les garde)."))
+    distinct: bool = _spec(
+        False, "bool", "option",
+        en=("Distinct values", "Count distinct values, not touches."),
+        fr=("Valeurs distinctes", "Compter les valeurs distinctes, pas les contacts."))
 
-    def __post_init__(self):
-        if self.level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+    def __post_init__(self) -> None:
+        for name, spec in SPECS.items():
+            _check(name, spec, getattr(self, name))
         for lv, _ in self.parent:
             if lv not in LEVELS:
                 raise ValueError(f"drill-down level must be one of {', '.join(LEVELS)}")
-        _choices("kinds", self.kinds, KINDS)
-        _choices("origins", self.origins, ORIGINS)
-        _choices("devices", self.devices, DEVICES)
         if self.start and self.end and self.start > self.end:
             raise ValueError(f"period starts ({self.start}) after it ends ({self.end})")
-        if self.top < 1:
-            raise ValueError("top must be at least 1")
-        if self.min_revenue is not None and self.min_revenue < 0:
-            raise ValueError("min_revenue must be >= 0")
 
     @classmethod
-    def from_params(cls, params: dict) -> "Query":
+    def from_params(cls, params: dict[str, Any]) -> Query:
         """A Query from text parameters, as a URL or a command line gives them: lists are
         repeated values or comma-separated; parent is "level=value", crm "attribute=a|b".
         Every bad value raises ValueError naming the parameter."""
-        unknown = set(params) - set(PARAMS)
+        unknown = set(params) - set(SPECS)
         if unknown:
-            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
+            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(SPECS)}")
         out = {}
         for name, raw in params.items():
             if raw in (None, "", []):
                 continue
+            kind = SPECS[name].kind
             try:
-                out[name] = PARAMS[name](_values(raw) if PARAMS[name] in _LISTS else _one(raw))
+                out[name] = PARSERS[kind](_values(raw) if kind in _LIST_KINDS else _one(raw))
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
         return cls(**out)
 
-    def drill(self, value: str) -> "Query":
+    def drill(self, value: str) -> Query:
         """The query one level down under `value` of this level (channel > source > campaign)."""
         if self.level not in DRILL:
             raise ValueError(f"no level below {self.level}")
         return replace(self, parent=(*self.parent, (self.level, value)), level=DRILL[self.level])
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Every field with a value, for 'the query as applied' (exports, API)."""
         out = {}
         for f in fields(self):
@@ -94,14 +195,25 @@ class Query:
         return {k: (dict(v) if k in ("crm", "parent") else v) for k, v in out.items()}
 
 
-def _choices(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ValueError(f"{name}: unknown {', '.join(map(repr, bad))}; expected {', '.join(allowed)}")
+def _check(name: str, spec: Spec, value: Any) -> None:
+    """A field's declared bounds and choices."""
+    if spec.choices:
+        values = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in values if v not in spec.choices]
+        if bad:
+            if not spec.multiple:
+                raise ValueError(f"{name} must be one of {', '.join(spec.choices)}")
+            raise ValueError(f"{name}: unknown {', '.join(map(repr, bad))}; expected {', '.join(spec.choices)}")
+    if value is None or not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValueError(f"{name} must be at least {spec.minimum:g}" if spec.kind == "int"
+                         else f"{name} must be >= {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"{name} must be at most {spec.maximum:g}")
 
 
-
-def _one(raw) -> str:
+def _one(raw: Any) -> str:
     if isinstance(raw, list | tuple):
         if len(raw) != 1:
             raise ValueError("takes one value")
@@ -109,7 +221,7 @@ def _one(raw) -> str:
     return str(raw).strip()
 
 
-def _values(raw) -> tuple[str, ...]:
+def _values(raw: Any) -> tuple[str, ...]:
     items = raw if isinstance(raw, list | tuple) else [raw]
     return tuple(v.strip() for item in items for v in str(item).split(",") if v.strip())
 
@@ -158,19 +270,15 @@ def _float(text: str) -> float:
         raise ValueError(f"{text!r} is not a number") from None
 
 
-def _tuple(items: tuple[str, ...]) -> tuple[str, ...]:
-    return items
-
-
-def _str(text: str) -> str:
-    return text
-
-
-_LISTS = (_tuple, _pairs, _crm)
-PARAMS = {
-    "start": _date, "end": _date, "kinds": _tuple, "level": _str, "parent": _pairs, "models": _tuple,
-    "top": _int, "new_customer": _bool, "crm": _crm, "categories": _tuple, "audiences": _tuple,
-    "with_channels": _tuple, "without_channels": _tuple, "first_channel": _tuple, "last_channel": _tuple,
-    "devices": _tuple, "mono_device": _bool, "origins": _tuple, "min_revenue": _float, "collapse": _bool,
-    "distinct": _bool,
+_LIST_KINDS = ("list", "pairs", "crm")
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "date": _date, "int": _int, "float": _float, "bool": _bool, "text": str,
+    "list": tuple, "pairs": _pairs, "crm": _crm,
 }
+SPECS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in fields(Query)}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Query)}
+
+
+def cli_option(name: str) -> str:
+    """The `parcours report` option of a Query field."""
+    return SPECS[name].cli or "--" + name.replace("_", "-")

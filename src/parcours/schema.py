@@ -8,8 +8,10 @@ Timestamps are stored as naive UTC (`timestamp`), the one form DuckDB and Spark 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import ibis
+if TYPE_CHECKING:
+    import ibis
 
 NONE = "(none)"  # a dimension value that is not known, as analytics tools show it
 DEVICES = ("desktop", "mobile", "tablet", "other")
@@ -94,6 +96,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 
 def ibis_schema(table: str) -> ibis.Schema:
+    import ibis  # here, not at the top: the command line reads this module without the engine
+
     return ibis.schema({f.name: f.type for f in TABLES[table]})
 
 

@@ -1,47 +1,31 @@
-"""Models by name, as the CLI and the API ask for them, and attribution of path files."""
+"""Models by name, as the CLI and the API ask for them, and attribution of path files.
+
+Importing this module imports every model, so the registry (`registry.MODELS`) is complete."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from parcours.attribution.markov import Markov
-from parcours.attribution.ordered import OrderedShapley
+from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import (
-    Custom,
-    FirstTouch,
-    LastNonDirect,
-    LastTouch,
-    Linear,
-    PositionBased,
     RuleModel,
     TimeDecay,
     touch_credits,
 )
-from parcours.attribution.shapley import Shapley
 
-NAMES = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based",
-         "time_decay", "custom", "markov", "shapley", "ordered_shapley")
+NAMES = tuple(sorted(MODELS, key=lambda name: MODELS[name].order))  # filled by the imports above
 
 
-def make_model(name: str, *, order: int = 1, half_life_days: float = 7.0,
-               weights: tuple[float, float, float] = (0.4, 0.2, 0.4),
-               direct: tuple[str, ...] = ("direct",)):
-    """The model called `name`, with its parameters."""
-    makers = {
-        "first_touch": FirstTouch, "last_touch": LastTouch, "linear": Linear,
-        "last_non_direct": lambda: LastNonDirect(direct=direct),
-        "position_based": PositionBased,
-        "time_decay": lambda: TimeDecay(half_life_days=half_life_days),
-        "custom": lambda: Custom(*weights),
-        "markov": lambda: Markov(order=order),
-        "shapley": Shapley,
-        "ordered_shapley": OrderedShapley,
-    }
-    if name not in makers:
+def make_model(name: str, **params: Any) -> Any:
+    """The model called `name`, with those of `params` it takes (order, half_life_days,
+    weights, direct: see each model's registration)."""
+    if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; models: {', '.join(NAMES)}")
-    return makers[name]()
+    return MODELS[name].make(**params)
 
 
 def attribute_paths(model, paths: ir.Table | pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from parcours.attribution.paths import flatten, list_array
+from parcours.attribution.registry import register_model
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = ">"
@@ -88,6 +89,8 @@ def _frame(paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
     return (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
 
 
+@register_model("markov", 8, ("Markov chain", "Chaîne de Markov"), data_driven=True,
+                params={"order": "order of the chain: states are k-grams of the path"})
 @dataclass
 class Markov:
     """`Markov(order=2).fit(paths)`; `credits()` gives conversions and value per channel."""

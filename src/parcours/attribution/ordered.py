@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 
 from parcours.attribution.paths import flatten, list_array
+from parcours.attribution.registry import register_model
 
 
+@register_model("ordered_shapley", 10, ("Ordered Shapley", "Shapley ordonné"), data_driven=True)
 @dataclass
 class OrderedShapley:
     """`OrderedShapley().fit(paths)`; `credits()` per channel, `positions` per (channel, position)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from parcours.attribution.registry import register_model
 from parcours.journeys import require_built
 from parcours.storage import Storage
 
@@ -29,9 +30,9 @@ class RuleModel:
         return None
 
 
+@register_model("first_touch", 1, ("First touch", "Premier contact"), data_driven=False)
 @dataclass(frozen=True)
 class FirstTouch(RuleModel):
-    name = "first_touch"
 
     def weight(self, t):
         return ibis.ifelse(t.position == 1, 1.0, 0.0)
@@ -40,11 +41,11 @@ class FirstTouch(RuleModel):
         return ibis.literal(1.0)
 
 
+@register_model("last_touch", 2, ("Last touch", "Dernier contact"), data_driven=False)
 @dataclass(frozen=True)
 class LastTouch(RuleModel):
     """The journey's last touch; a view only when the journey has nothing but views."""
 
-    name = "last_touch"
 
     def weight(self, t):
         return ibis.ifelse(t.is_last, 1.0, 0.0)
@@ -53,13 +54,14 @@ class LastTouch(RuleModel):
         return ibis.literal(1.0)  # exactly one touch per journey is_last
 
 
+@register_model("last_non_direct", 3, ("Last non-direct touch", "Dernier contact non direct"), data_driven=False,
+                params={"direct": "the direct channels, which lose to any other"})
 @dataclass(frozen=True)
 class LastNonDirect(RuleModel):
     """The last touch outside the direct channel(s); direct only when there is nothing else.
     Views still never beat a click: the last non-direct click, else non-direct view."""
 
     direct: tuple[str, ...] = ("direct",)
-    name = "last_non_direct"
 
     def weight(self, t):
         # Rank every touch once (non-direct click 3, non-direct view 2, the journey's last
@@ -73,9 +75,9 @@ class LastNonDirect(RuleModel):
         return ibis.literal(1.0)  # positions are unique: one key is the largest
 
 
+@register_model("linear", 4, ("Linear", "Linéaire"), data_driven=False)
 @dataclass(frozen=True)
 class Linear(RuleModel):
-    name = "linear"
 
     def weight(self, t):
         return ibis.literal(1.0)
@@ -84,6 +86,9 @@ class Linear(RuleModel):
         return t.n.cast("float64")
 
 
+@register_model("custom", 7, ("Custom weights", "Pondération personnalisée"), data_driven=False,
+                params={"weights": "first, middle and last weights"},
+                build=lambda weights=(0.4, 0.2, 0.4): Custom(*weights))
 @dataclass(frozen=True)
 class Custom(RuleModel):
     """User weights for the first, middle and last touches, normalised per journey.
@@ -94,7 +99,6 @@ class Custom(RuleModel):
     first: float = 1.0
     middle: float = 1.0
     last: float = 1.0
-    name = "custom"
 
     def __post_init__(self):
         if min(self.first, self.middle, self.last) < 0 or self.first + self.middle + self.last <= 0:
@@ -113,6 +117,7 @@ class Custom(RuleModel):
                           else_=float(self.first + self.middle + self.last))
 
 
+@register_model("position_based", 5, ("Position-based (40/20/40)", "En U (40/20/40)"), data_driven=False)
 @dataclass(frozen=True)
 class PositionBased(Custom):
     """40/20/40 by default: first and last 40% each, 20% shared by the middle touches;
@@ -121,7 +126,6 @@ class PositionBased(Custom):
     first: float = 0.4
     middle: float = 0.2
     last: float = 0.4
-    name = "position_based"
 
     def weight(self, t):
         return ibis.ifelse(t.n == 2, 0.5, super().weight(t))
@@ -130,12 +134,13 @@ class PositionBased(Custom):
         return ibis.ifelse(t.n <= 2, 1.0, float(self.first + self.middle + self.last))
 
 
+@register_model("time_decay", 6, ("Time decay", "Dégressif dans le temps"), data_driven=False,
+                params={"half_life_days": "half-life of a touch's weight, in days"})
 @dataclass(frozen=True)
 class TimeDecay(RuleModel):
     """weight = 2^(-age / half_life), age = conversion time - touch time (normalised)."""
 
     half_life_days: float = 7.0
-    name = "time_decay"
 
     def __post_init__(self):
         if self.half_life_days <= 0:

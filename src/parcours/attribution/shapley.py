@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 
 from parcours.attribution.paths import flatten
+from parcours.attribution.registry import register_model
 
 MAX_EXACT = 20
 MAX_SAMPLED = 62  # channel sets are bit masks in an int64
 
 
+@register_model("shapley", 9, ("Shapley value", "Valeur de Shapley"), data_driven=True)
 @dataclass
 class Shapley:
     """`Shapley().fit(paths)`; `credits()` gives conversions and value per channel.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Scope
+from parcours.reports.base import Report, Scope, register
 
 ROLES = ("introducer", "assister", "closer")
 
@@ -40,3 +40,10 @@ def run(scope: Scope):
     fig.add_hline(y=1.0, line_dash="dot")
     fig.update_layout(yaxis_title="assisted / last-touch conversions")
     return scope.result("assists", table, totals, fig)
+
+
+REPORT = register(Report(
+    'assists', 2, ('Assisting vs final', 'Contributeurs et finaux'),
+    ('Which channels assist conversions, and which close them?',
+     'Quels leviers assistent les conversions, et lesquels les concluent ?'),
+    'bar', run, options=()))

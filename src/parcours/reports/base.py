@@ -8,7 +8,9 @@ engine; all filters are Ibis expressions over them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -16,7 +18,7 @@ import pandas as pd
 
 from parcours.config import Config
 from parcours.journeys import require_built
-from parcours.query import DEFAULT_DAYS, Query
+from parcours.query import DEFAULT_DAYS, SPECS, Query, Text
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
@@ -189,6 +191,65 @@ class Scope:
                 warnings.append(f"{low} row(s) under {self.low_volume} {volume}: flagged low_volume")
         return ReportResult(name, table.reset_index(drop=True), totals, figure, self.applied(),
                             warnings, tables or {})
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report as every face lists it, declared next to its `run` in its module.
+
+    `run` takes a `Scope` (the built journeys, cut at D-2), or, for a `realtime` report, the
+    warehouse, the config and the query: it reads the raw tables up to today and needs no
+    build, so it takes the period only (no level, drill-down or filters)."""
+
+    name: str
+    order: int  # its place in menus and in the catalogue
+    title: Text  # (English, French)
+    question: Text
+    chart: str  # what the simple mode draws: bar, grouped_bar, stacked_bar, pie, sankey, funnel...
+    run: Callable[..., ReportResult]
+    options: tuple[str, ...] = ()  # Query fields it reads beyond the period, level and filters
+    realtime: bool = False  # raw tables, today included, no build needed
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.options if o not in SPECS or SPECS[o].group != "option"]
+        if unknown:
+            raise ValueError(f"report {self.name}: {', '.join(unknown)} are not Query options")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The Query fields this report reads: the faces offer these and only these."""
+        groups = ("period",) if self.realtime else ("period", "view", "filter")
+        return tuple(n for n, s in SPECS.items() if s.group in groups or n in self.options)
+
+    @property
+    def drill(self) -> bool:
+        """Whether a row can be drilled into (channel > source > campaign)."""
+        return not self.realtime
+
+    def __call__(self, wh: Storage, config: Config, query: Query) -> ReportResult:
+        with wh.engine_errors():
+            if self.realtime:
+                return self.run(wh, config, query)
+            return self.run(Scope(wh, config, query))
+
+    def describe(self) -> dict[str, Any]:
+        """What the catalogue (API, web) says of it."""
+        return {"name": self.name, "title": self.title[0], "question": self.question[0],
+                "titles": dict(zip(("en", "fr"), self.title)),
+                "questions": dict(zip(("en", "fr"), self.question)),
+                "options": list(self.options), "fields": list(self.fields), "chart": self.chart,
+                "today_included": self.realtime, "drill": self.drill, "formats": ["json", "csv", "xlsx"]}
+
+
+CATALOGUE: dict[str, Report] = {}  # every report by name, filled by `register` as modules load
+
+
+def register(report: Report) -> Report:
+    """Add a report to the catalogue (each report module calls it for its own)."""
+    if report.name in CATALOGUE:
+        raise ValueError(f"two reports are called {report.name!r}")
+    CATALOGUE[report.name] = report
+    return report
 
 
 def _any_of(array: ir.ArrayValue, values: tuple[str, ...]) -> ir.BooleanValue:

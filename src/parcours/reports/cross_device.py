@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from parcours.attribution.paths import collapse_repeats, list_array
 from parcours.exprs import in_order
-from parcours.reports.base import NO_TOUCH, Scope, share
+from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
 
 BUCKETS = ("0", "1", "2", "3+")  # 0: offline conversion with no touch
 SEP = " > "
@@ -68,3 +68,10 @@ def run(scope: Scope):
               "multi_device_share": multi / total if total else 0.0}
     return scope.result("cross-device", by, totals, fig, tables={
         "sequences": top, "first_x_converting": grid.reset_index(), "by_row": rows})
+
+
+REPORT = register(Report(
+    'cross-device', 3, ('Cross-device', 'Parcours multi-appareils'),
+    ('How many devices do converting journeys use, in which order?',
+     "Combien d'appareils les parcours convertis utilisent-ils, et dans quel ordre ?"),
+    'heatmap', run, options=('top',)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Scope, share
+from parcours.reports.base import Report, Scope, register, share
 
 LEVELS = ("low", "medium", "high")
 
@@ -53,3 +53,10 @@ def run(scope: Scope):
     result = scope.result("engagement", by, totals, fig, tables={"involvement": inv})
     result.warnings += warnings
     return result
+
+
+REPORT = register(Report(
+    'engagement', 6, ('Engagement', 'Engagement'),
+    ('How involved are people, and how much of it does each channel bring?',
+     "Quel est l'engagement des internautes, et quelle part en apporte chaque levier ?"),
+    'bar', run, options=()))

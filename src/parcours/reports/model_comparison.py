@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
-from parcours.reports.base import NO_TOUCH, Scope
+from parcours.reports.base import NO_TOUCH, Report, Scope, register
 from parcours.reports.costs import costs_by_row
 
 DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
@@ -58,3 +58,10 @@ def run(scope: Scope):
     fig = go.Figure([go.Bar(name=m, x=table.row.tolist(), y=table[f"{m}_conversions"].tolist()) for m in models])
     fig.update_layout(barmode="group", yaxis_title="attributed conversions", legend_title="model")
     return scope.result("model-comparison", table, totals, fig, volume=f"{models[0]}_conversions")
+
+
+REPORT = register(Report(
+    'model-comparison', 1, ('Model comparison', 'Comparaison des modèles'),
+    ('How does each attribution model shift credit between channels?',
+     "Comment chaque modèle d'attribution déplace-t-il le crédit entre leviers ?"),
+    'grouped_bar', run, options=('models',)))

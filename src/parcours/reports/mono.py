@@ -6,7 +6,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Scope, share
+from parcours.reports.base import Report, Scope, register, share
 
 MULTI_DEVICE, NO_DEVICE = "multi-device", "(no device)"
 
@@ -48,3 +48,17 @@ def mono_channel(scope: Scope):
     fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.conversions.tolist()))
     fig.update_layout(yaxis_title="conversions from this value alone")
     return scope.result("mono-channel", by, totals, fig)
+
+
+MONO_DEVICE = register(Report(
+    'mono-device', 7, ('Mono-device', 'Conversions mono-appareil'),
+    ('How many conversions come from journeys on a single device type?',
+     "Combien de conversions viennent de parcours sur un seul type d'appareil ?"),
+    'pie', mono_device, options=()))
+
+
+MONO_CHANNEL = register(Report(
+    'mono-channel', 8, ('Mono-channel', 'Conversions mono-levier'),
+    ('How many conversions come from a single channel alone?',
+     "Combien de conversions viennent d'un seul levier ?"),
+    'bar', mono_channel, options=()))

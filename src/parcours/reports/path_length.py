@@ -7,7 +7,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Scope, num, share
+from parcours.reports.base import Report, Scope, num, register, share
 
 BUCKETS = tuple(map(str, range(0, 12))) + ("12+",)
 
@@ -42,3 +42,10 @@ def run(scope: Scope):
     fig.update_layout(xaxis_title="distinct values" if q.distinct else "touches before conversion",
                       yaxis_title="conversions")
     return scope.result("path-length", by, totals, fig, tables={"by_row": rows}, volume=None)
+
+
+REPORT = register(Report(
+    'path-length', 9, ('Path length', 'Longueur des parcours'),
+    ('How many touches before conversion?',
+     'Combien de contacts avant la conversion ?'),
+    'bar', run, options=('distinct',)))

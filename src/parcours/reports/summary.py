@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 
 from parcours.channels import classify
 from parcours.config import Config
-from parcours.query import DEFAULT_DAYS
-from parcours.reports.base import NO_TOUCH, ReportResult
+from parcours.query import DEFAULT_DAYS, Query
+from parcours.reports.base import NO_TOUCH, Report, ReportResult, register
 from parcours.storage import Storage
 
 
@@ -62,3 +62,14 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
     applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
     return ReportResult("summary", by, totals, fig, applied, warnings)
+
+
+def run(wh: Storage, config: Config, query: Query) -> ReportResult:
+    return summary(wh, config, query.start, query.end)
+
+
+REPORT = register(Report(
+    "summary", 11, ("Real-time summary", "Synthèse globale"),
+    ("Last-touch conversions by day and channel, today included.",
+     "Conversions au dernier contact par jour et par levier, aujourd'hui compris."),
+    "stacked_bar", run, realtime=True))

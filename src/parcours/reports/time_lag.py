@@ -8,7 +8,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import NO_TOUCH, Scope, num, share
+from parcours.reports.base import NO_TOUCH, Report, Scope, num, register, share
 
 BUCKETS = ("<1", *map(str, range(1, 13)), "13-30", "31-60", "61-90", "91+", NO_TOUCH)
 
@@ -44,3 +44,10 @@ def run(scope: Scope):
     fig.update_layout(xaxis_title="days from first touch to conversion", yaxis_title="conversions",
                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"})
     return scope.result("time-lag", by, totals, fig, tables={"by_first_touch": rows}, volume=None)
+
+
+REPORT = register(Report(
+    'time-lag', 5, ('Time lag', 'Délai de conversion'),
+    ('How long from the first touch to the conversion?',
+     'Combien de temps entre le premier contact et la conversion ?'),
+    'bar', run, options=()))

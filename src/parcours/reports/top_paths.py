@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from parcours.exprs import in_order
-from parcours.reports.base import NO_TOUCH, Scope, share
+from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
 
 SEP = " > "
 FLOW_STEPS = 4
@@ -63,3 +63,10 @@ def _flow(links: pd.DataFrame) -> go.Figure:
                                link={"source": links.source.map(index).tolist(),
                                      "target": links.target.map(index).tolist(),
                                      "value": links.conversions.tolist()}))
+
+
+REPORT = register(Report(
+    'top-paths', 4, ('Top paths', 'Séquences de leviers'),
+    ('Which sequences of channels come before conversion?',
+     'Quelles séquences de leviers précèdent la conversion ?'),
+    'sankey', run, options=('top', 'collapse')))

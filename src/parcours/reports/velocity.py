@@ -13,7 +13,7 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
-from parcours.reports.base import Scope, num
+from parcours.reports.base import Report, Scope, num, register
 
 CONVERSION = "conversion"
 
@@ -62,3 +62,10 @@ def run(scope: Scope):
         result.warnings.append("stage-to-stage rates need journeys without a conversion, which a "
                                f"{', '.join(scope.conversion_filtered())} filter cannot select: left out")
     return result
+
+
+REPORT = register(Report(
+    'velocity', 10, ('Velocity', 'Vitesse dans le tunnel'),
+    ('How fast do journeys move through the funnel stages?',
+     'À quelle vitesse les parcours traversent-ils les étapes du tunnel ?'),
+    'funnel', run, options=()))

@@ -1,0 +1,53 @@
+"""Attribution models by name: each model class registers itself where it is defined, with its
+labels, whether it is data-driven and the parameters it takes (docs/architecture.md, "Models").
+
+The faces list models from here (`parcours models`, /api/v1/models, the web's model picker),
+and `catalogue.make_model` builds one by name. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+Text = tuple[str, str]  # (English, French)
+T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    order: int  # place in lists
+    label: Text
+    data_driven: bool  # fitted on the paths (converting and not), or a rule per touch
+    cls: type
+    params: dict[str, str] = field(default_factory=dict)  # keyword -> what it sets
+    build: Callable[..., Any] | None = None  # params -> model; default: the class itself
+
+    def make(self, **params: Any) -> Any:
+        """The model with those of `params` it takes (the others are ignored)."""
+        given = {k: v for k, v in params.items() if k in self.params}
+        return self.build(**given) if self.build is not None else self.cls(**given)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label[0], "labels": dict(zip(("en", "fr"), self.label)),
+                "data_driven": self.data_driven, "params": dict(self.params)}
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, order: int, label: Text, *, data_driven: bool,
+                   params: dict[str, str] | None = None,
+                   build: Callable[..., Any] | None = None) -> Callable[[T], T]:
+    """Class decorator: the model joins the registry under `name` (also its `name` attribute)."""
+
+    def add(cls: T) -> T:
+        if name in MODELS:
+            raise ValueError(f"two models are called {name!r}")
+        MODELS[name] = ModelSpec(name, order, label, data_driven, cls, dict(params or {}), build)
+        cls.name = name  # type: ignore[attr-defined]
+        return cls
+
+    return add
