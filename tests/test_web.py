@@ -112,3 +112,39 @@ def test_french_from_the_switch(server, page):
     page.click("[data-lang=fr]")
     page.wait_for_selector("h1:text-is('Comparaison des modèles')")
     assert page.inner_text("[data-mode=expert]") == "Mode expert" and "lang=fr" in page.url
+
+
+def test_the_filter_panel_is_the_declared_query_fields(server, page):
+    """One declaration: the page's fields (the form, and the breadcrumb for the drill-down)
+    are the Query fields, on every page (those a report does not read are hidden)."""
+    from parcours.query import SPECS
+
+    page.goto(f"{server}/reports/top-paths")
+    totals(page)
+    named = set(page.eval_on_selector_all("#filters [name]", "els => els.map(e => e.name)"))
+    named |= set(page.eval_on_selector_all("[data-field]:not(label)", "els => els.map(e => e.dataset.field)"))
+    assert named == set(SPECS)
+    shown = set(page.eval_on_selector_all("#filters label:not([hidden]) [name]", "els => els.map(e => e.name)"))
+    assert {"first_channel", "last_channel", "crm", "collapse", "top"} <= shown and "distinct" not in shown
+
+
+def test_crm_values_of_one_attribute_are_one_filter(server, page):
+    page.goto(f"{server}/reports/time-lag")
+    assert "conversions 5" in totals(page)
+    page.select_option("select[name=crm]", ["segment=premium"])
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#totals:has-text('conversions 2')")  # A and C
+    assert "crm=segment%3Dpremium" in page.url
+    page.select_option("select[name=crm]", ["segment=premium", "segment=mass"])
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#totals:has-text('conversions 4')")  # all but E, which has no segment
+    assert "crm=segment%3Dpremium%7Cmass" in page.url or "crm=segment%3Dmass%7Cpremium" in page.url
+
+
+def test_unticking_a_default_on_option_sends_it(server, page):
+    page.goto(f"{server}/reports/top-paths")
+    totals(page)
+    assert page.is_checked("input[name=collapse]")
+    page.uncheck("input[name=collapse]")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**collapse=false**")

@@ -15,15 +15,15 @@ import tempfile
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
-from parcours.query import LEVELS
+from parcours.query import DEFAULTS, LEVELS, SPECS
 from parcours.query import Query as ReportQuery
 from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.workspace import Workspace
@@ -32,31 +32,23 @@ MAX_BATCH = 10_000  # events per POST
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-class ReportParams(BaseModel):
-    """The Query as URL parameters; lists repeat (devices=mobile&devices=tablet) or use commas."""
+def _param(name: str) -> tuple[Any, Any]:
+    """The URL parameter of one Query field, from its declaration (so OpenAPI documents it)."""
+    spec, default = SPECS[name], DEFAULTS[name]
+    if spec.multiple:
+        kind, default = list[str], []
+    elif spec.kind == "date":
+        kind = dt.date | None
+    elif spec.kind == "bool":
+        kind = bool | None if default is None else bool
+    else:
+        kind = {"int": int, "float": float | None, "text": str}[spec.kind]
+    bounds = {"ge": spec.minimum, "le": spec.maximum} if spec.kind in ("int", "float") else {}
+    return kind, Field(default, description=spec.help[0], **{k: v for k, v in bounds.items() if v is not None})
 
+
+class _Export(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: dt.date | None = None
-    end: dt.date | None = None
-    kinds: list[str] = []
-    level: str = "channel"
-    parent: list[str] = Field([], description="drill-down, level=value")
-    models: list[str] = []
-    top: int = Field(10, ge=1, le=10_000)
-    new_customer: bool | None = None
-    crm: list[str] = Field([], description="attribute=value1|value2")
-    categories: list[str] = []
-    audiences: list[str] = []
-    with_channels: list[str] = []
-    without_channels: list[str] = []
-    first_channel: list[str] = []
-    last_channel: list[str] = []
-    devices: list[str] = []
-    mono_device: bool = False
-    origins: list[str] = []
-    min_revenue: float | None = Field(None, ge=0)
-    collapse: bool = True
-    distinct: bool = False
     format: Literal["json", "csv", "xlsx"] = "json"
     delimiter: Literal[",", ";"] = ","
     bom: bool = False
@@ -66,6 +58,10 @@ class ReportParams(BaseModel):
         text = {k: (v if isinstance(v, list) else None if v is None else
                     str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
         return ReportQuery.from_params(text)
+
+
+ReportParams = create_model(  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use commas
+    "ReportParams", __base__=_Export, **{name: _param(name) for name in SPECS})
 
 
 def create_app(workspace: Path | str) -> FastAPI:
@@ -120,35 +116,54 @@ def create_app(workspace: Path | str) -> FastAPI:
     @app.get("/api/v1", dependencies=[allowed("read")])
     def index() -> dict:
         """Where things are."""
-        return {"reports": "/api/v1/reports", "meta": "/api/v1/meta", "openapi": "/openapi.json",
+        return {"reports": "/api/v1/reports", "fields": "/api/v1/fields", "models": "/api/v1/models",
+                "meta": "/api/v1/meta", "openapi": "/openapi.json",
                 "post": ["/api/v1/touchpoints", "/api/v1/conversions"]}
 
     @app.get("/api/v1/reports", dependencies=[allowed("read")])
     def catalogue() -> list[dict]:
-        """Every report: what it answers, and the Query fields it reads beyond the shared ones."""
-        from parcours.reports import REPORTS
+        """Every report: titles and questions (en, fr), its chart, the Query fields it reads."""
+        from parcours.reports import CATALOGUE
 
-        out = [{"name": r.name, "title": r.title, "question": r.question, "options": list(r.options),
-                "formats": ["json", "csv", "xlsx"]} for r in REPORTS.values()]
-        return out + [{"name": "summary", "title": "Real-time summary", "formats": ["json", "csv", "xlsx"],
-                       "question": "Last-touch conversions by day and channel, today included.",
-                       "options": []}]
+        return [r.describe() for r in CATALOGUE.values()]
+
+    @app.get("/api/v1/fields", dependencies=[allowed("read")])
+    def query_fields() -> list[dict]:
+        """Every Query field as declared: kind, labels and help (en, fr), default, bounds, the
+        values it takes (or the /api/v1/meta key listing them) and the reports that read it.
+        The web's filter panel is built from this."""
+        from parcours.reports import CATALOGUE
+
+        return [{"name": name, "kind": spec.kind, "multiple": spec.multiple, "default": DEFAULTS[name],
+                 "labels": dict(zip(("en", "fr"), spec.label)), "help": dict(zip(("en", "fr"), spec.help)),
+                 "choices": list(spec.choices), "values": spec.values, "minimum": spec.minimum,
+                 "maximum": spec.maximum, "control": spec.control,
+                 "value_labels": {v: dict(zip(("en", "fr"), t)) for v, t in spec.value_labels.items()},
+                 "reports": [r.name for r in CATALOGUE.values() if name in r.fields]}
+                for name, spec in SPECS.items()]
+
+    @app.get("/api/v1/models", dependencies=[allowed("read")])
+    def models() -> list[dict]:
+        """Every attribution model: name, labels (en, fr), data-driven or not, parameters."""
+        from parcours.attribution.catalogue import NAMES
+        from parcours.attribution.registry import MODELS
+
+        return [MODELS[n].describe() for n in NAMES]
 
     @app.get("/api/v1/reports/{name}", dependencies=[allowed("read")],
              responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet": {}}}})
-    def report(name: str, params: Annotated[ReportParams, Query()]):
+    def report(name: str, params: Annotated[ReportParams, Query()]):  # type: ignore[valid-type]
         """One report. format=json (table, tables, totals, query as applied, warnings, figure),
         csv or xlsx."""
-        from parcours.reports import REPORTS, run_report, summary
+        from parcours.reports import CATALOGUE, run_report
 
-        if name not in REPORTS and name != "summary":
-            raise HTTPException(404, f"unknown report {name!r}; reports: {', '.join(REPORTS)}, summary")
+        if name not in CATALOGUE:
+            raise HTTPException(404, f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
         query = params.query()
         ws = state["ws"]
         with lock:
-            result = (summary(ws.warehouse, ws.config, query.start, query.end) if name == "summary"
-                      else run_report(name, ws.warehouse, ws.config, query))
+            result = run_report(name, ws.warehouse, ws.config, query)
         if params.format == "csv":
             return Response(result.to_csv(delimiter=params.delimiter, bom=params.bom), media_type="text/csv",
                             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
@@ -191,10 +206,10 @@ def create_app(workspace: Path | str) -> FastAPI:
         """A batch of conversions, as for touchpoints."""
         return post_events("conversions", events)
 
-    from parcours.reports import REPORTS
+    from parcours.reports import CATALOGUE
     from parcours.web import mount_web
 
-    mount_web(app, ["summary", *REPORTS])
+    mount_web(app, list(CATALOGUE), home="summary")
     return app
 
 

@@ -14,6 +14,7 @@ filter panel are generated from `SPECS`; CONTRIBUTING.md has the recipe for a ne
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -75,6 +76,11 @@ class Query:
         fr=("Types de conversion", "Types de conversion (l'un d'eux)."))
     level: str = _spec(
         "channel", "text", "view", choices=LEVELS,
+        value_labels={"channel": ("Channel", "Levier"), "source": ("Source", "Support"),
+                      "campaign": ("Campaign", "Campagne"), "media_plan": ("Media plan", "Plan média"),
+                      "sub_channel": ("Virtual sub-channel", "Sous-levier virtuel"),
+                      "channel_group": ("Channel group", "Regroupement de leviers"),
+                      "device": ("Device", "Appareil")},
         en=("Level", "Rows of the report: one value of this dimension each."),
         fr=("Niveau", "Lignes du rapport : une valeur de cette dimension chacune."))
     parent: tuple[tuple[str, str], ...] = _spec(
@@ -155,7 +161,7 @@ class Query:
             _check(name, spec, getattr(self, name))
         for lv, _ in self.parent:
             if lv not in LEVELS:
-                raise ValueError(f"drill-down level must be one of {', '.join(LEVELS)}")
+                raise ValueError(f"parent: drill-down level must be one of {', '.join(LEVELS)}")
         if self.start and self.end and self.start > self.end:
             raise ValueError(f"period starts ({self.start}) after it ends ({self.end})")
 
@@ -265,9 +271,12 @@ def _int(text: str) -> int:
 
 def _float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
 
 
 _LIST_KINDS = ("list", "pairs", "crm")

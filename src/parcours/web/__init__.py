@@ -19,7 +19,8 @@ HERE = Path(str(resources.files("parcours.web")))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def mount_web(app: FastAPI, reports: list[str]) -> None:
+def mount_web(app: FastAPI, reports: list[str], home: str) -> None:
+    """The pages: `home` at /, every report at /reports/{name}."""
     templates = Jinja2Templates(directory=HERE / "templates")
 
     @app.get("/static/plotly.min.js", include_in_schema=False)  # before the mount, which would shadow it
@@ -29,8 +30,8 @@ def mount_web(app: FastAPI, reports: list[str]) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request):
-        return templates.TemplateResponse(request, "page.html", {"report": "summary", "reports": reports})
+    def home_page(request: Request):
+        return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports})
 
     @app.get("/reports/{name}", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request, name: str):

@@ -1,59 +1,29 @@
 // parcours web pages: the state is the URL; data comes from the JSON API of the same server.
 "use strict";
 
+// The page's own words; report titles and questions, filter labels and help, and model names
+// come from the API (/api/v1/reports, /api/v1/fields, /api/v1/models), declared once in Python.
 const I18N = {
-  en: {filters: "Filters", start: "From", end: "To", level: "Level", models: "Models", customers: "Customers",
-       all: "All", new: "New", returning: "Returning", kinds: "Conversion kinds", origins: "Origin",
-       devices: "Devices used", mono_device: "Single device only", with_channels: "With channels",
-       without_channels: "Without channels", categories: "Categories", audiences: "Audiences",
-       min_revenue: "Minimum revenue", top: "Top N", apply: "Apply", simple: "Simple", expert: "Expert",
-       token: "API token", everything: "All", summary: "Real-time summary", loading: "Loading…",
-       channel: "Channel", source: "Source", campaign: "Campaign", media_plan: "Media plan",
-       sub_channel: "Virtual sub-channel", channel_group: "Channel group", device: "Device",
-       drill: "Click a row or a bar to drill down"},
-  fr: {filters: "Filtres", start: "Du", end: "Au", level: "Niveau", models: "Modèles", customers: "Clients",
-       all: "Tous", new: "Nouveaux", returning: "Anciens", kinds: "Types de conversion", origins: "Origine",
-       devices: "Appareils utilisés", mono_device: "Un seul appareil", with_channels: "Avec les leviers",
-       without_channels: "Sans les leviers", categories: "Catégories", audiences: "Audiences",
-       min_revenue: "Chiffre d'affaires minimum", top: "Top N", apply: "Appliquer", simple: "Mode simple",
-       expert: "Mode expert", token: "Jeton d'API", everything: "Tous", summary: "Synthèse globale",
-       loading: "Chargement…", channel: "Levier", source: "Support", campaign: "Campagne",
-       media_plan: "Plan média", sub_channel: "Sous-levier virtuel", channel_group: "Regroupement de leviers",
-       device: "Appareil", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau"},
+  en: {filters: "Filters", apply: "Apply", simple: "Simple", expert: "Expert", token: "API token", everything: "All",
+       loading: "Loading…", drill: "Click a row or a bar to drill down"},
+  fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
+       everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau"},
 };
-const TITLES = {
-  fr: {"model-comparison": "Comparaison des modèles", "assists": "Contributeurs et finaux",
-       "cross-device": "Parcours multi-appareils", "top-paths": "Séquences de leviers", "time-lag": "Délai de conversion",
-       "engagement": "Engagement", "mono-device": "Conversions mono-appareil", "mono-channel": "Conversions mono-levier",
-       "path-length": "Longueur des parcours", "velocity": "Vitesse dans le tunnel", "summary": "Synthèse globale"},
-};
-const QUESTIONS = {
-  fr: {"model-comparison": "Comment chaque modèle d'attribution déplace-t-il le crédit entre leviers ?",
-       "assists": "Quels leviers assistent les conversions, et lesquels les concluent ?",
-       "cross-device": "Combien d'appareils les parcours convertis utilisent-ils, et dans quel ordre ?",
-       "top-paths": "Quelles séquences de leviers précèdent la conversion ?",
-       "time-lag": "Combien de temps entre le premier contact et la conversion ?",
-       "engagement": "Quel est l'engagement des internautes, et quelle part en apporte chaque levier ?",
-       "mono-device": "Combien de conversions viennent de parcours sur un seul type d'appareil ?",
-       "mono-channel": "Combien de conversions viennent d'un seul levier ?",
-       "path-length": "Combien de contacts avant la conversion ?",
-       "velocity": "À quelle vitesse les parcours traversent-ils les étapes du tunnel ?",
-       "summary": "Conversions au dernier contact par jour et par levier, aujourd'hui compris."},
-};
-const MODELS = ["last_touch", "first_touch", "last_non_direct", "linear", "position_based", "time_decay",
-                "markov", "shapley", "ordered_shapley"];
 const DRILL = {channel: "source", source: "campaign"};
 const LOCAL = ["mode", "lang"];  // page state the API does not take
 
 const REPORT = document.body.dataset.report;
 const REPORTS = document.body.dataset.reports.split(",");
 let params = new URLSearchParams(location.search);
-let catalogue = {};
+let catalogue = {};  // report name -> what /api/v1/reports says of it
+let fields = [];  // the Query fields, as /api/v1/fields declares them
 
 const lang = () => params.get("lang") || ((navigator.language || "en").startsWith("fr") ? "fr" : "en");
 const mode = () => params.get("mode") || "simple";
 const t = (key) => (I18N[lang()] || I18N.en)[key] || I18N.en[key] || key;
-const title = (name) => (TITLES[lang()] || {})[name] || (catalogue[name] || {}).title || name;
+const said = (texts) => (texts || {})[lang()] || (texts || {}).en;  // an {en, fr} pair in the page's language
+const title = (name) => said((catalogue[name] || {}).titles) || name;
+const report = () => catalogue[REPORT] || {fields: [], drill: false};
 
 function apiParams(extra = {}) {
   const p = new URLSearchParams();
@@ -97,8 +67,16 @@ function translate() {
   }));
   for (const b of document.querySelectorAll("[data-lang]")) b.classList.toggle("on", b.dataset.lang === lang());
   for (const b of document.querySelectorAll("[data-mode]")) b.classList.toggle("on", b.dataset.mode === mode());
-  for (const el of document.querySelectorAll(".for-reports")) el.hidden = REPORT === "summary";
-  for (const el of document.querySelectorAll(".for-model-comparison")) el.hidden = REPORT !== "model-comparison";
+  for (const f of fields) {
+    const label = document.querySelector(`#fields [data-field="${f.name}"]`);
+    if (!label) continue;
+    label.hidden = !report().fields.includes(f.name);
+    label.querySelector("span").textContent = said(f.labels);
+    label.title = said(f.help);
+    for (const o of label.querySelectorAll("option")) {
+      if (f.value_labels[o.value]) o.textContent = said(f.value_labels[o.value]);
+    }
+  }
 }
 
 function keep(...keys) {
@@ -107,29 +85,59 @@ function keep(...keys) {
   return p;
 }
 
-function options(select, values, labels = {}) {
-  select.replaceChildren(...values.map((v) => new Option(labels[v] || v, v)));
+function control(f, meta, models) {  // one form control for a Query field, from its declaration
+  const label = document.createElement("label");
+  label.dataset.field = f.name;
+  label.append(document.createElement("span"));
+  let el;
+  if (f.kind === "bool" && f.default !== null) {
+    el = Object.assign(document.createElement("input"), {type: "checkbox"});
+    label.classList.add("check");
+    label.prepend(el);
+  } else if (f.kind === "date" || f.kind === "int" || f.kind === "float") {
+    el = document.createElement("input");
+    el.type = f.kind === "date" ? "date" : "number";
+    if (f.kind === "float") el.step = "any";
+    if (f.minimum !== null) el.min = f.minimum;
+    if (f.maximum !== null) el.max = f.maximum;
+    label.append(el);
+  } else {
+    el = document.createElement("select");
+    let values = f.choices.length ? f.choices : Object.keys(f.value_labels);
+    if (f.values === "models") values = models.map((m) => m.name);
+    else if (f.values === "crm") values = Object.entries(meta.crm || {}).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`));
+    else if (f.values === "channels") values = Object.keys(meta.channels || {});
+    else if (f.values) values = meta[f.values] || [];
+    const names = f.values === "models" ? Object.fromEntries(models.map((m) => [m.name, said(m.labels)])) : {};
+    el.replaceChildren(...values.map((v) => new Option(names[v] || v, v)));
+    el.multiple = f.multiple;
+    if (f.multiple) el.size = Math.min(Math.max(values.length, 2), 6);
+    label.append(el);
+  }
+  el.name = f.name;
+  el.dataset.kind = f.kind;
+  return label;
 }
 
 async function fillFilters() {
   const form = document.getElementById("filters");
-  const meta = await (await api("/api/v1/meta")).json();
-  options(form.level, meta.levels, Object.fromEntries(meta.levels.map((l) => [l, t(l)])));
-  options(form.models, MODELS);
-  options(form.kinds, meta.kinds);
-  options(form.origins, meta.origins);
-  options(form.devices, meta.devices);
-  options(form.with_channels, Object.keys(meta.channels));
-  options(form.without_channels, Object.keys(meta.channels));
-  options(form.categories, meta.categories);
-  options(form.audiences, meta.audiences);
+  const [meta, models] = await Promise.all([(await api("/api/v1/meta")).json(), (await api("/api/v1/models")).json()]);
+  const box = document.getElementById("fields");
+  box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f, meta, models)));
   for (const el of form.elements) {
     if (!el.name) continue;
+    const f = fields.find((x) => x.name === el.name);
     const values = params.getAll(el.name).flatMap((v) => v.split(","));
-    if (el.multiple) for (const o of el.options) o.selected = values.includes(o.value);
-    else if (el.type === "checkbox") el.checked = values.includes("true");
+    const crm = el.dataset.kind === "crm" ? values.flatMap((v) => {  // attribute=a|b: one option per value
+      const [k, vs] = [v.split("=")[0], v.split("=").slice(1).join("=")];
+      return vs.split("|").map((x) => `${k}=${x}`);
+    }) : values;
+    if (el.multiple) for (const o of el.options) o.selected = crm.includes(o.value);
+    else if (el.type === "checkbox") el.checked = values.length ? values.includes("true") : f.default === true;
     else if (values.length) el.value = values[0];
+    else if (f && f.default !== null && !f.multiple && el.type !== "date") el.value = String(f.default);
   }
+  translate();
 }
 
 document.getElementById("filters").addEventListener("submit", (event) => {
@@ -138,9 +146,17 @@ document.getElementById("filters").addEventListener("submit", (event) => {
   const next = keep("mode", "lang");
   for (const el of form.elements) {
     if (!el.name || el.closest("[hidden]")) continue;
-    if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, o.value);
-    else if (el.type === "checkbox") { if (el.checked) next.set(el.name, "true"); }
-    else if (el.value) next.set(el.name, el.value);
+    const f = fields.find((x) => x.name === el.name);
+    if (el.dataset.kind === "crm") {  // the values chosen for one attribute are one filter: attribute=a|b
+      const by = {};
+      for (const o of el.selectedOptions) {
+        const [k, v] = [o.value.split("=")[0], o.value.split("=").slice(1).join("=")];
+        (by[k] = by[k] || []).push(v);
+      }
+      for (const [k, vs] of Object.entries(by)) next.append(el.name, `${k}=${vs.join("|")}`);
+    } else if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, o.value);
+    else if (el.type === "checkbox") { if (el.checked !== f.default) next.set(el.name, String(el.checked)); }
+    else if (el.value && String(el.value) !== String(f.default)) next.set(el.name, el.value);
   }
   if (next.get("level") === (params.get("level") || "channel")) for (const p of params.getAll("parent")) next.append("parent", p);
   go(next);
@@ -167,7 +183,7 @@ document.getElementById("token-save").addEventListener("click", (event) => {
 
 function drillable(value) {
   const level = params.get("level") || "channel";
-  return REPORT !== "summary" && DRILL[level] && value != null && !String(value).startsWith("(");
+  return report().drill && DRILL[level] && value != null && !String(value).startsWith("(");
 }
 
 function drill(value) {
@@ -181,7 +197,7 @@ function drill(value) {
 function crumbs() {
   const nav = document.getElementById("crumbs");
   const parents = params.getAll("parent");
-  if (REPORT === "summary") { nav.replaceChildren(); return; }
+  if (!report().drill) { nav.replaceChildren(); return; }
   const items = [["", t("everything")], ...parents.map((p, i) => [i + 1, p.split("=").slice(1).join("=")])];
   nav.replaceChildren(...items.map(([depth, label], i) => {
     const a = document.createElement(i === items.length - 1 ? "span" : "a");
@@ -252,8 +268,7 @@ async function load() {
   translate();
   crumbs();
   document.getElementById("title").textContent = title(REPORT);
-  document.getElementById("question").textContent =
-    (QUESTIONS[lang()] || {})[REPORT] || (catalogue[REPORT] || {}).question || "";
+  document.getElementById("question").textContent = said(report().questions) || "";
   const warnings = document.getElementById("warnings");
   warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
   let result;
@@ -283,9 +298,11 @@ async function load() {
 }
 
 (async () => {
+  if (window.matchMedia("(max-width: 900px)").matches) document.getElementById("filter-box").open = false;
   translate();
   try {
     catalogue = Object.fromEntries((await (await api("/api/v1/reports")).json()).map((r) => [r.name, r]));
+    fields = await (await api("/api/v1/fields")).json();
     await fillFilters();
   } catch (error) { /* shown by load() */ }
   await load();
