@@ -1,4 +1,5 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv and installs what it needs.
+# `make check` is the developer's fast loop: lint, types and every test but the Spark and browser ones.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 JAVA := /usr/bin/java
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install bench clean
+.PHONY: demo test check lint install bench clean
 
 $(BIN)/parcours: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,9 +40,15 @@ $(JAVA):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
 
-test: install $(CHROMIUM) $(JAVA)
+lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: install $(CHROMIUM) $(JAVA) lint
 	$(BIN)/python -m pytest -n 2 -q
+
+check: lint
+	$(BIN)/python -m pytest -n 2 -q -m "not spark and not browser"
 
 bench: install
 	$(BIN)/python benchmarks/engine.py

@@ -1,19 +1,14 @@
-"""Real DuckDB workspaces in temporary folders; rows written as real files and loaded."""
+"""Fixtures shared by the tests: real DuckDB workspaces in temporary folders, and the
+hand-built datasets of builders.py loaded into them."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import itertools
 from pathlib import Path
 
 import pytest
 
+from builders import build_rule_journeys, build_shop
 from parcours import Workspace
-from parcours.ingest import LoadResult, load_file
-
-AS_OF = dt.date(2026, 11, 23)
-_files = itertools.count()
 
 
 @pytest.fixture
@@ -23,23 +18,13 @@ def ws(tmp_path: Path):
     w.close()
 
 
-def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
-    header = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, header, delimiter=delimiter)
-        w.writeheader()
-        w.writerows(rows)
-    return path
+@pytest.fixture
+def shop(ws):
+    """Journeys A-F of the report tests, built as of AS_OF."""
+    return build_shop(ws)
 
 
-def load_rows(ws: Workspace, table: str, rows: list[dict]) -> LoadResult:
-    """Write `rows` to a CSV file in the workspace and load it like a user would."""
-    path = write_csv(ws.path / f"{table}-{next(_files)}.csv", rows)
-    return load_file(ws.warehouse, table, path, rejects_file=path.with_suffix(".rejects.csv"))
-
-
-def rows_of(ws: Workspace, table: str, order_by: list[str] | None = None) -> list[dict]:
-    t = ws.warehouse.table(table)
-    if order_by:
-        t = t.order_by(order_by)
-    return t.to_pyarrow().to_pylist()
+@pytest.fixture
+def journeys(ws):
+    """Journeys A-E of the attribution tests, built as of AS_OF."""
+    return build_rule_journeys(ws)

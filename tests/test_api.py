@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parcours.api import check_bind, create_app
-from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
 
 WRITE, READ = "w" * 20, "r" * 20
 
@@ -21,7 +20,7 @@ def client(ws, tokens: str = "") -> TestClient:
 
 
 @pytest.fixture
-def api(shop):  # noqa: F811
+def api(shop):
     with client(shop) as c:
         yield c
 
@@ -58,7 +57,7 @@ def test_exports(api):
     assert book.sheetnames[:2] == ["assists", "query"]
 
 
-@pytest.mark.parametrize("url, params, status, message", [
+@pytest.mark.parametrize(("url", "params", "status", "message"), [
     ("/api/v1/reports/nope", {}, 404, "unknown report"),
     ("/api/v1/reports/time-lag", {"devices": "phone"}, 400, "devices: unknown 'phone'"),
     ("/api/v1/reports/time-lag", {"level": "country"}, 400, "level must be one of"),
@@ -77,7 +76,7 @@ def test_bad_parameters_are_4xx_with_a_message(api, url, params, status, message
 TP = dict(event_id="x1", ts="2026-10-14T10:00:00Z", visitor_id="A", channel="email")
 
 
-def test_writes_need_a_write_token(shop):  # noqa: F811
+def test_writes_need_a_write_token(shop):
     with client(shop) as c:
         assert c.post("/api/v1/touchpoints", json=[TP]).status_code == 401
     tokens = f'{{ token = "{WRITE}", scopes = ["write"] }}, {{ token = "{READ}", scopes = ["read"] }}'
@@ -89,7 +88,7 @@ def test_writes_need_a_write_token(shop):  # noqa: F811
         assert res.status_code == 403 and "write scope" in res.json()["error"]
 
 
-def test_a_batch_goes_through_file_validation_and_replays_add_nothing(shop):  # noqa: F811
+def test_a_batch_goes_through_file_validation_and_replays_add_nothing(shop):
     tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
     bad = {**TP, "event_id": "x2", "device": "phone"}
     before = shop.warehouse.count("touchpoints")

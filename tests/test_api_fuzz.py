@@ -6,12 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from parcours.api import create_app
-from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
 
 TOKEN = "t" * 24
 
 
-def test_no_server_errors(shop):  # noqa: F811
+def test_no_server_errors(shop):
     (shop.path / "parcours.toml").write_text(f'[api]\ntokens = [{{ token = "{TOKEN}", scopes = ["read", "write"] }}]\n')
     app = create_app(shop.path)
     with TestClient(app):  # runs the start-up: the workspace is open for every generated call

@@ -4,7 +4,6 @@ import pytest
 
 from parcours.attribution import NO_TOUCH, Markov, OrderedShapley, Shapley, attributed, credited_touches
 from parcours.attribution.catalogue import NAMES, make_model
-from test_rules import journeys  # noqa: F401  (the hand-built journeys A-E)
 
 
 def table(ws, model, level="channel"):
@@ -12,7 +11,7 @@ def table(ws, model, level="channel"):
     return {r[level]: (round(r["conversions"], 9), round(r["value"], 9)) for r in rows}
 
 
-def test_markov_per_touch_credits_follow_the_hand_solved_removal_effects(journeys):  # noqa: F811
+def test_markov_per_touch_credits_follow_the_hand_solved_removal_effects(journeys):
     # Paths: display>paid_search>direct, email, affiliation>display, direct; all convert.
     # Removal effects: display 1/2, paid_search 1/4, direct 1/2, email 1/4, affiliation 1/4,
     # so weights 2:1:2:1:1. A splits 2/5, 1/5, 2/5; C splits affiliation 1/3, display 2/3.
@@ -23,7 +22,7 @@ def test_markov_per_touch_credits_follow_the_hand_solved_removal_effects(journey
 
 
 @pytest.mark.parametrize("model", [Markov(), Markov(order=2), Shapley(), OrderedShapley()])
-def test_every_total_is_the_conversions_and_drill_downs_sum_to_the_channel(journeys, model):  # noqa: F811
+def test_every_total_is_the_conversions_and_drill_downs_sum_to_the_channel(journeys, model):
     channel = table(journeys, model)
     assert sum(c for c, _ in channel.values()) == pytest.approx(5)
     assert sum(v for _, v in channel.values()) == pytest.approx(210)
@@ -32,7 +31,7 @@ def test_every_total_is_the_conversions_and_drill_downs_sum_to_the_channel(journ
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_model_gives_a_one_touch_journey_to_its_touch(journeys, name):  # noqa: F811
+def test_every_model_gives_a_one_touch_journey_to_its_touch(journeys, name):
     # Journey B is one email touch (50 of revenue); D is two direct touches, split by position
     # rules but wholly direct under every model.
     c = credited_touches(make_model(name), journeys.warehouse).to_pandas()

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import load_rows, rows_of
+from builders import load_rows, rows_of
 from parcours.config import load_config
 from parcours.errors import ConfigError
 from parcours.journeys import build_journeys
@@ -16,7 +16,7 @@ def test_defaults_ship_the_usual_channels(tmp_path):
         "referral", "store", "call_centre"}
 
 
-@pytest.mark.parametrize("text,message", [
+@pytest.mark.parametrize(("text", "message"), [
     ("[journey]\nlookback_days = 3\n", "unknown section 'journey'"),
     ("[journeys]\nlookback = 3\n", "field journeys.lookback: unknown setting"),
     ("[journeys]\nlookback_days = 0\n", "lookback_days must be > 0"),

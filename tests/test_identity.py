@@ -2,7 +2,7 @@ import networkx as nx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import load_rows
+from builders import load_rows
 from parcours.identity import stitch
 
 
@@ -59,7 +59,7 @@ def test_persons_are_the_connected_components_of_the_id_graph(ws, edges):
     expected = {}
     for component in nx.connected_components(graph):
         label = min(n for n in component if n.startswith("v:"))
-        expected.update({n: label for n in component})
+        expected.update(dict.fromkeys(component, label))
     got = {f"{'v' if kind == 'visitor' else 'u'}:{id_}": person
            for (kind, id_), person in persons(ws).items()}
     assert got == expected

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import load_rows, rows_of, write_csv
+from builders import load_rows, rows_of, write_csv
 from parcours.errors import InvalidInput
 from parcours.ingest import load_file
 
@@ -33,7 +33,7 @@ def test_absent_optional_fields_take_their_defaults(ws):
     assert (row["device"], row["interaction"]) == ("other", "visit")
 
 
-@pytest.mark.parametrize("field,value,reason", [
+@pytest.mark.parametrize(("field", "value", "reason"), [
     ("event_id", "", "missing"),
     ("visitor_id", "  ", "missing"),
     ("ts", "2026-13-45", "not a valid timestamp"),
@@ -55,7 +55,7 @@ CONV = dict(conversion_id="c1", ts="2026-10-02T10:00:00Z", visitor_id="v1", kind
             attributes='{"segment": "gold", "tier": 2}')
 
 
-@pytest.mark.parametrize("changes,field,reason", [
+@pytest.mark.parametrize(("changes", "field", "reason"), [
     ({"revenue": "12,5"}, "revenue", "not a number"),
     ({"revenue": "-3"}, "revenue", "must be >= 0"),
     ({"kind": "purchase"}, "kind", "must be one of sale, lead, custom"),
@@ -164,7 +164,7 @@ def test_parquet_keeps_native_types(ws):
     path = ws.path / "tp.parquet"
     pq.write_table(pa.table({
         "event_id": ["e1", "e2"], "visitor_id": ["v1", "v2"], "pageviews": [2, -1],
-        "ts": pa.array([dt.datetime(2026, 10, 1, 12, tzinfo=dt.timezone.utc)] * 2,
+        "ts": pa.array([dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)] * 2,
                        type=pa.timestamp("us", tz="Europe/Paris")),
     }), path)
     res = load_file(ws.warehouse, "touchpoints", path)

@@ -4,7 +4,6 @@ import pytest
 from parcours.attribution import Markov, OrderedShapley, Shapley, attributed, paths_from_warehouse
 from parcours.attribution.evaluate import coverage
 from parcours.attribution.intervals import Resampler, intervals
-from test_rules import journeys  # noqa: F401  (the hand-built journeys A-E)
 
 
 def paths(rows):
@@ -27,7 +26,7 @@ def test_intervals_widen_with_fewer_journeys():
 
 
 @pytest.mark.parametrize("order", [1, 2, 3])
-def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order):  # noqa: F811
+def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order):
     wh = journeys.warehouse
     r = Resampler(paths_from_warehouse(wh, collapse=False))
     refit = r.fit(Markov(order=order), r.conv, r.nulls, r.value)
@@ -36,7 +35,7 @@ def test_reweighted_transitions_fit_exactly_like_a_direct_fit(journeys, order): 
 
 
 @pytest.mark.parametrize("model", [Markov, Shapley, OrderedShapley])
-def test_the_resampled_statistic_is_the_warehouse_attribution(journeys, model):  # noqa: F811
+def test_the_resampled_statistic_is_the_warehouse_attribution(journeys, model):
     wh = journeys.warehouse
     r = Resampler(paths_from_warehouse(wh, collapse=False))
     fitted = r.fit(model(), r.conv, r.nulls, r.value)
@@ -57,7 +56,7 @@ def test_ci_must_be_a_share():
 
 
 @pytest.mark.parametrize("model", [Markov, OrderedShapley])
-def test_fitted_at_channel_and_spread_at_another_level(journeys, model):  # noqa: F811
+def test_fitted_at_channel_and_spread_at_another_level(journeys, model):
     wh = journeys.warehouse
     raw = paths_from_warehouse(wh, "channel", collapse=False, split_level="channel_group")
     r = Resampler(raw)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import AS_OF, load_rows, rows_of
+from builders import AS_OF, load_rows, rows_of
 from parcours.journeys import build_journeys, report_cut
 
 

@@ -9,7 +9,8 @@ import parcours
 LAYERS = {
     "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0,
     "simulate": 0,  # uses base only
-    "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "workspace": 1, "inventory": 1,
+    "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "workspace": 1,
+    "inventory": 1,
     "channels": 2, "identity": 2, "journeys": 2,
     "attribution": 3,
     "reports": 4,
@@ -82,7 +83,8 @@ def test_no_import_circle():
 
 
 def test_the_circle_check_finds_a_circle():
-    graph = {"parcours.a": {"parcours.b"}, "parcours.b": {"parcours.c"}, "parcours.c": {"parcours.a"}, "parcours.d": set()}
+    graph = {"parcours.a": {"parcours.b"}, "parcours.b": {"parcours.c"}, "parcours.c": {"parcours.a"},
+             "parcours.d": set()}
     assert cycles(graph) == [["parcours.a", "parcours.b", "parcours.c"]]
 
 
@@ -105,4 +107,15 @@ def test_only_the_storage_layer_knows_the_engine():
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                         and node.value.lower() in ("duckdb", "spark", "pyspark"):
                     wrong.append(f"{path.name}:{node.lineno} names {node.value!r}")
+    assert wrong == []
+
+
+def test_tests_share_fixtures_through_conftest_not_by_importing_each_other():
+    tests = Path(__file__).parent
+    wrong = []
+    for path in tests.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.name} imports {n}" for n in names if n.startswith("test_") or n == "conftest"]
     assert wrong == []

@@ -43,18 +43,18 @@ def test_hand_solved_first_order_chain():
 def test_repeats_are_collapsed_before_building_states():
     p = frame([("a > a > b > b > a", 1, 0, 0.0)])
     t = transitions(p, 1)
-    assert sorted(zip(t.src, t.dst)) == [("(start)", "a"), ("a", "(conversion)"), ("a", "b"), ("b", "a")]
+    assert sorted(zip(t.src, t.dst, strict=True)) == [("(start)", "a"), ("a", "(conversion)"), ("a", "b"), ("b", "a")]
 
 
 def test_order_two_states_are_pairs_after_a_first_single():
     t = transitions(frame([("a > b > c", 2, 1, 5.0)]), 2)
-    got = {(s, d): (n, v) for s, d, n, v in zip(t.src, t.dst, t.n, t.value)}
+    got = {(s, d): (n, v) for s, d, n, v in zip(t.src, t.dst, t.n, t.value, strict=True)}
     assert got == {(START, "a"): (3, 0), ("a", "a>b"): (3, 0), ("a>b", "b>c"): (3, 0),
                    ("b>c", CONVERSION): (2, 5), ("b>c", NULL): (1, 0)}
 
 
 def test_order_must_be_one_to_four():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="order must be 1, 2, 3 or 4"):
         Markov(order=5)
 
 
@@ -65,7 +65,7 @@ def reference_removal_effects(rows, order):
         steps = [s.strip() for s in path.split(">")]
         steps = [s for i, s in enumerate(steps) if i == 0 or s != steps[i - 1]]
         states = [">".join(steps[max(0, i - order + 1): i + 1]) for i in range(len(steps))]
-        for a, b in zip(["S"] + states, states):
+        for a, b in zip(["S"] + states, states, strict=False):
             counts[(a, b)] = counts.get((a, b), 0) + conv + null
         counts[(states[-1], "C")] = counts.get((states[-1], "C"), 0) + conv
         counts[(states[-1], "N")] = counts.get((states[-1], "N"), 0) + null
@@ -113,7 +113,7 @@ def test_removal_effects_equal_a_dense_reference_solve(rows, order):
 @settings(max_examples=20, deadline=None)
 @given(rows=path_rows, perm=st.permutations("abcde"))
 def test_permuting_channel_names_permutes_credits(rows, perm):
-    rename = dict(zip("abcde", perm))
+    rename = dict(zip("abcde", perm, strict=True))
     renamed = [(" > ".join(rename[s.strip()] for s in p.split(">")), c, n, v) for p, c, n, v in rows]
     a = Markov().fit(frame(rows)).credits().set_index("channel").conversions
     b = Markov().fit(frame(renamed)).credits().set_index("channel").conversions
@@ -128,7 +128,7 @@ def test_same_data_same_numbers():
     assert Markov(order=2).fit(frame(rows)).removal_effects == first
 
 
-@pytest.mark.parametrize("channels, order, states", [
+@pytest.mark.parametrize(("channels", "order", "states"), [
     ("abcdefghijklm", 2, (DENSE_UP_TO, ITERATIVE_FROM)),  # sparse LU
     ("abcdefghij", 3, (ITERATIVE_FROM, 10_000)),  # BiCGSTAB
 ])

@@ -33,7 +33,7 @@ def test_hand_computed_positions():
 
 def test_repeats_are_collapsed_before_positions():
     s = fit([("a > a > b", 1, 0, 0.0)])
-    assert list(zip(s.positions.channel, s.positions.position)) == [("a", 1), ("b", 2)]
+    assert list(zip(s.positions.channel, s.positions.position, strict=True)) == [("a", 1), ("b", 2)]
 
 
 rows = st.lists(st.tuples(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=5).map(" > ".join),
@@ -59,7 +59,7 @@ def test_positions_sum_to_the_shapley_value_of_the_count_game(rows):
 @settings(max_examples=20, deadline=None)
 @given(rows=rows, perm=st.permutations("abcdef"))
 def test_permuting_channel_names_permutes_credits(rows, perm):
-    rename = dict(zip("abcdef", perm))
+    rename = dict(zip("abcdef", perm, strict=True))
     renamed = [(" > ".join(rename[x.strip()] for x in p.split(">")), c, n, v) for p, c, n, v in rows]
     a, b = fit(rows).values, fit(renamed).values
     assert {rename[c]: x for c, x in a.items()} == pytest.approx(b, abs=1e-12)

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from conftest import AS_OF, load_rows
+from builders import AS_OF, load_rows
 from parcours import Workspace
 from parcours.cli import app
 from parcours.journeys import build_journeys
@@ -51,7 +51,7 @@ def test_every_report_runs_and_counts_the_same_conversions(sim):
         assert r.figure.to_dict()["data"], name  # the simple mode has something to draw
 
 
-@pytest.mark.parametrize("name, column", [("time-lag", "conversions"), ("path-length", "conversions"),
+@pytest.mark.parametrize(("name", "column"), [("time-lag", "conversions"), ("path-length", "conversions"),
                                           ("cross-device", "conversions"), ("mono-device", "conversions")])
 def test_buckets_sum_to_the_total(sim, name, column):
     r = run(sim, name, new_customer=True)

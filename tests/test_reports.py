@@ -16,59 +16,9 @@ import math
 
 import pytest
 
-from conftest import AS_OF, load_rows
-from parcours.journeys import build_journeys
+from builders import AS_OF
 from parcours.query import Query
 from parcours.reports import run_report, summary
-
-CONV = dt.datetime(2026, 10, 15, 12)
-
-
-def at(days_before: float) -> str:
-    return (CONV - dt.timedelta(days=days_before)).isoformat() + "Z"
-
-
-def tp(event_id, visitor, channel, days, device, interaction="click", pageviews="", duration="",
-       source="", campaign=""):
-    return dict(event_id=event_id, ts=at(days), visitor_id=visitor, channel=channel, device=device,
-                interaction=interaction, pageviews=pageviews, duration_s=duration, source=source,
-                campaign=campaign)
-
-
-def conv(cid, revenue, device, new, categories, segment, kind="sale", visitor=None, user=None, origin="online"):
-    return dict(conversion_id=cid, ts=at(0), visitor_id=visitor or "", user_id=user or "", device=device,
-                revenue=str(revenue), new_customer=new, categories=categories, kind=kind, origin=origin,
-                attributes='{"segment": "%s"}' % segment if segment else "")
-
-
-@pytest.fixture
-def shop(ws):
-    load_rows(ws, "touchpoints", [
-        tp("a1", "A", "display", 14, "mobile", pageviews="2", duration="60", source="site1", campaign="c1"),
-        tp("a2", "A", "paid_search", 7, "desktop", pageviews="3", duration="120", source="google", campaign="brand"),
-        tp("a3", "A", "direct", 0.01, "desktop", "visit", pageviews="5", duration="300"),
-        tp("b1", "B", "email", 1, "mobile", "email", pageviews="1", duration="30", source="newsletter"),
-        tp("c1", "C", "affiliation", 2, "mobile", pageviews="4", duration="240", source="partnerX"),
-        tp("c2", "C", "display", 0.5, "mobile", "view", source="site2", campaign="c2"),
-        tp("d1", "D", "direct", 3, "tablet", "visit", pageviews="1", duration="10"),
-        tp("d2", "D", "direct", 1, "tablet", "visit", pageviews="2", duration="20"),
-        tp("f1", "F", "display", 5, "mobile", pageviews="1", duration="0", source="site1"),
-        tp("f2", "F", "paid_search", 4, "desktop", pageviews="2", duration="60", source="google"),
-    ])
-    load_rows(ws, "conversions", [
-        conv("A", 100, "desktop", "true", "shoes", "premium", visitor="A"),
-        conv("B", 50, "mobile", "false", "bags", "mass", visitor="B"),
-        conv("C", 30, "mobile", "true", "shoes|bags", "premium", visitor="C"),
-        conv("D", 20, "tablet", "false", "", "mass", kind="lead", visitor="D"),
-        conv("E", 10, "other", "true", "", "", user="unknown", origin="store"),
-    ])
-    load_rows(ws, "costs", [
-        dict(date="2026-10-01", channel="display", source="site1", campaign="c1", cost="50"),
-        dict(date="2026-10-10", channel="paid_search", source="google", campaign="brand", cost="30"),
-        dict(date="2026-08-01", channel="email", cost="999"),  # outside the period
-    ])
-    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
-    return ws
 
 
 def report(ws, name, **query):
@@ -94,9 +44,9 @@ def test_a_period_past_d_minus_2_is_cut_and_says_so(shop):
 
 def test_time_lag(shop):
     r = report(shop, "time-lag")
-    got = {b: (c, v) for b, c, v in zip(r.table.bucket, r.table.conversions, r.table.revenue) if c}
+    got = {b: (c, v) for b, c, v in zip(r.table.bucket, r.table.conversions, r.table.revenue, strict=True) if c}
     assert got == {"1": (1, 50), "2": (1, 30), "3": (1, 20), "13-30": (1, 100), "(no touch)": (1, 10)}
-    cum = dict(zip(r.table.bucket, r.table.cumulative_share))
+    cum = dict(zip(r.table.bucket, r.table.cumulative_share, strict=True))
     assert (cum["<1"], cum["1"], cum["3"], cum["12"], cum["13-30"], cum["(no touch)"]) == \
         pytest.approx((0, 0.2, 0.6, 0.6, 0.8, 1.0))
     lag_a = 14.0  # lags in days: 1, 2, 3, 14 (E has none)
@@ -109,13 +59,13 @@ def test_time_lag(shop):
 
 def test_path_length_in_touches_and_in_distinct_channels(shop):
     r = report(shop, "path-length")
-    got = {b: (c, v) for b, c, v in zip(r.table.length, r.table.conversions, r.table.revenue) if c}
+    got = {b: (c, v) for b, c, v in zip(r.table.length, r.table.conversions, r.table.revenue, strict=True) if c}
     assert got == {"0": (1, 10), "1": (1, 50), "2": (2, 50), "3": (1, 100)}
     assert (r.totals["mean_length"], r.totals["median_length"]) == (2, 2)
     assert {k: v["mean_length"] for k, v in rows(r, table="by_row").items()} == \
         {"display": 2.5, "paid_search": 3, "direct": 2.5, "email": 1, "affiliation": 2}
     d = report(shop, "path-length", distinct=True)
-    got = {b: c for b, c in zip(d.table.length, d.table.conversions) if c}
+    got = {b: c for b, c in zip(d.table.length, d.table.conversions, strict=True) if c}
     assert got == {"0": 1, "1": 2, "2": 1, "3": 1}
 
 
@@ -152,9 +102,9 @@ def test_assists(shop):
 
 def test_cross_device(shop):
     r = report(shop, "cross-device")
-    assert {d: c for d, c in zip(r.table.devices, r.table.conversions)} == {"0": 1, "1": 3, "2": 1, "3+": 0}
+    assert dict(zip(r.table.devices, r.table.conversions, strict=True)) == {"0": 1, "1": 3, "2": 1, "3+": 0}
     assert r.totals["multi_device_share"] == pytest.approx(0.2)
-    seq = {s: c for s, c in zip(r.tables["sequences"].sequence, r.tables["sequences"].conversions)}
+    seq = dict(zip(r.tables["sequences"].sequence, r.tables["sequences"].conversions, strict=True))
     assert seq == {"mobile": 2, "mobile > desktop": 1, "tablet": 1}
     grid = r.tables["first_x_converting"].set_index("first_device")
     assert grid.loc["mobile", "mobile"] == 2 and grid.loc["mobile", "desktop"] == 1
@@ -166,7 +116,7 @@ def test_cross_device(shop):
 def test_top_paths(shop):
     r = report(shop, "top-paths")
     got = {p: (c, v, length) for p, c, v, length in zip(r.table.path, r.table.conversions, r.table.revenue,
-                                                         r.table.avg_length)}
+                                                         r.table.avg_length, strict=True)}
     assert got == {"display > paid_search > direct": (1, 100, 3), "email": (1, 50, 1),
                    "affiliation > display": (1, 30, 2), "direct": (1, 20, 2), "(no touch)": (1, 10, 0)}
     assert list(r.table.path) == sorted(got)  # ties ordered by path
@@ -203,7 +153,7 @@ def test_engagement_under_a_conversion_only_filter_leaves_rates_out(shop):
 
 def test_velocity(shop):
     r = report(shop, "velocity")
-    got = {s: (j, n) for s, j, n in zip(r.table.stage, r.table.journeys, r.table.reached_next)}
+    got = {s: (j, n) for s, j, n in zip(r.table.stage, r.table.journeys, r.table.reached_next, strict=True)}
     assert got["awareness"] == (3, 2) and got["consideration"] == (3, 1) and got["intent"] == (3, 0)
     assert got["cart"][0] == 0 and got["conversion"][0] == 5
     st = rows(r, "stage")
@@ -248,7 +198,7 @@ def test_drill_down_sums_to_the_parent_row(shop):
     assert rows(down)["site1"]["linear_cpa"] == pytest.approx(150)  # site1's 50 / (1/3)
 
 
-@pytest.mark.parametrize("filters, expected", [
+@pytest.mark.parametrize(("filters", "expected"), [
     ({"new_customer": True}, {"A", "C", "E"}),
     ({"new_customer": False}, {"B", "D"}),
     ({"crm": (("segment", ("premium",)),)}, {"A", "C"}),
@@ -292,7 +242,7 @@ def test_low_volume_rows_and_results_are_flagged(shop):
 
 def test_summary_from_the_raw_tables_matches_the_journeys(shop):
     s = summary(shop.warehouse, shop.config, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31), today=AS_OF)
-    got = {ch: c for ch, c in zip(s.table.channel, s.table.conversions)}
+    got = dict(zip(s.table.channel, s.table.conversions, strict=True))
     assert got == {"direct": 2, "email": 1, "affiliation": 1, "(no touch)": 1}  # C's display view never wins
     assert s.totals["journeys_conversions"] == 5 and s.totals["difference"] == 0 and s.warnings == []
 

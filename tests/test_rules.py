@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import AS_OF, load_rows
+from builders import AS_OF, load_rows
+from builders import RULES_CONV as CONV
 from parcours.attribution import (
     NO_TOUCH,
     Custom,
@@ -22,40 +23,6 @@ from parcours.attribution import (
 from parcours.attribution.rules import converting_touches
 from parcours.journeys import build_journeys
 
-CONV = dt.datetime(2026, 10, 15)
-
-
-def at(days_before: float) -> str:
-    return (CONV - dt.timedelta(days=days_before)).isoformat() + "Z"
-
-
-def tp(event_id, visitor, channel, days_before, interaction="click"):
-    return dict(event_id=event_id, ts=at(days_before), visitor_id=visitor, channel=channel,
-                interaction=interaction)
-
-
-@pytest.fixture
-def journeys(ws):
-    load_rows(ws, "touchpoints", [
-        # A: display 14 d, paid_search 7 d, direct 0 d before the conversion
-        tp("a1", "A", "display", 14), tp("a2", "A", "paid_search", 7), tp("a3", "A", "direct", 0, "visit"),
-        # B: one email
-        tp("b1", "B", "email", 1, "email"),
-        # C: affiliation click 2 d, then a display view 0.5 d before
-        tp("c1", "C", "affiliation", 2), tp("c2", "C", "display", 0.5, "view"),
-        # D: only direct
-        tp("d1", "D", "direct", 3, "visit"), tp("d2", "D", "direct", 1, "visit"),
-    ])
-    load_rows(ws, "conversions", [
-        dict(conversion_id="A", ts=at(0), visitor_id="A", revenue="100"),
-        dict(conversion_id="B", ts=at(0), visitor_id="B", revenue="50"),
-        dict(conversion_id="C", ts=at(0), visitor_id="C", revenue="30"),
-        dict(conversion_id="D", ts=at(0), visitor_id="D", revenue="20"),
-        dict(conversion_id="E", ts=at(0), user_id="unknown", origin="store", revenue="10"),
-    ])
-    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
-    return ws
-
 
 def by_channel(ws, model):
     rows = attributed(model, ws.warehouse).to_pyarrow().to_pylist()
@@ -65,7 +32,7 @@ def by_channel(ws, model):
 DECAY_C = (2 ** (-2 / 7), 2 ** (-0.5 / 7))  # affiliation, display view in journey C
 
 
-@pytest.mark.parametrize("model,expected", [
+@pytest.mark.parametrize(("model", "expected"), [
     (FirstTouch(), {"display": (1, 100), "email": (1, 50), "affiliation": (1, 30), "direct": (1, 20)}),
     # C's last touch is the affiliation click: a view never beats a click
     (LastTouch(), {"direct": (2, 120), "email": (1, 50), "affiliation": (1, 30)}),
@@ -100,9 +67,9 @@ def test_drill_down_sums_to_the_channel(journeys):
 
 
 def test_bad_parameters_are_refused(journeys):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="half_life_days must be > 0"):
         TimeDecay(half_life_days=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="custom weights must be >= 0 and not all 0"):
         Custom(first=0, middle=0, last=0)
     with pytest.raises(ValueError, match="level must be one of"):
         attributed(Linear(), journeys.warehouse, "colour")

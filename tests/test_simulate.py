@@ -5,7 +5,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import rows_of
+from builders import rows_of
 from parcours.channels import classify
 from parcours.ingest import load_file
 from parcours.simulate import CHANNELS, simulate

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import AS_OF
+from builders import AS_OF
 from parcours import Workspace
 from parcours.attribution.catalogue import NAMES
 from parcours.errors import InvalidInput
@@ -24,6 +24,8 @@ from parcours.query import Query
 from parcours.reports import REPORTS, run_report, summary
 from parcours.simulate import simulate
 from parcours.spark import SparkWarehouse
+
+pytestmark = pytest.mark.spark
 
 TABLES = ("touchpoints", "conversions", "identities", "costs")
 SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
@@ -137,12 +139,11 @@ def test_spark_loads_are_idempotent_and_all_or_nothing(pair, tmp_path):
 
     parts = wh.store.parts("touchpoints")
     folder = wh.store.root / "touchpoints"
-    with wh.loader() as loader, pytest.raises(RuntimeError):
-        with loader.transaction():
-            t = loader.table("touchpoints")
-            loader.insert("touchpoints", t.limit(3).mutate(event_id="copy-" + t.event_id))
-            assert loader.count("touchpoints") == n + 3  # the transaction sees its own rows
-            raise RuntimeError("killed mid-load")
+    with wh.loader() as loader, pytest.raises(RuntimeError), loader.transaction():  # noqa: PT012 (a load killed inside its transaction)
+        t = loader.table("touchpoints")
+        loader.insert("touchpoints", t.limit(3).mutate(event_id="copy-" + t.event_id))
+        assert loader.count("touchpoints") == n + 3  # the transaction sees its own rows
+        raise RuntimeError("killed mid-load")
     assert wh.store.parts("touchpoints") == parts and sorted(folder.iterdir()) == sorted(parts)
     assert wh.count("touchpoints") == n
     with pytest.raises(InvalidInput):
@@ -162,7 +163,7 @@ def test_a_failed_spark_build_step_leaves_the_tables_as_they_were(pair):
     _, spark = pair
     wh = spark.warehouse
     parts, n = wh.store.parts("journeys"), wh.count("journeys")
-    with pytest.raises(RuntimeError), wh.transaction():
+    with pytest.raises(RuntimeError), wh.transaction():  # noqa: PT012 (a build step killed inside its transaction)
         wh.replace("journeys", wh.table("journeys").limit(1))
         assert wh.count("journeys") == 1
         raise RuntimeError("killed mid-build")

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import load_rows
+from builders import load_rows
 from parcours import Workspace
 from parcours.warehouse import Warehouse
 
@@ -25,11 +25,10 @@ def test_pinned_engine_versions_create_replace_and_list_tables(tmp_path):
 def test_a_failed_transaction_leaves_the_tables_as_they_were(ws):
     load_rows(ws, "touchpoints", [dict(event_id="e1", ts="2026-10-01", visitor_id="v1")])
     wh = ws.warehouse
-    with pytest.raises(RuntimeError):
-        with wh.transaction():
-            wh.con.raw_sql("DELETE FROM touchpoints")
-            wh.insert("touchpoints", wh.table("touchpoints").limit(0))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), wh.transaction():  # noqa: PT012 (a write killed inside its transaction)
+        wh.con.raw_sql("DELETE FROM touchpoints")
+        wh.insert("touchpoints", wh.table("touchpoints").limit(0))
+        raise RuntimeError("boom")
     assert wh.count("touchpoints") == 1
 
 
@@ -96,9 +95,9 @@ def test_running_out_of_memory_says_which_setting_to_change(tmp_path):
     from parcours.errors import OutOfMemory
     wh = Warehouse(tmp_path / "w.duckdb", WarehouseSettings(memory_limit="20MB", threads=1))
     big = wh.con.sql("SELECT list(range) AS l FROM range(20000000)")
-    with pytest.raises(OutOfMemory, match=r"memory_limit 19.0 MiB.*raise \[warehouse\] memory_limit"):
-        with wh.engine_errors():
-            big.execute()
+    with pytest.raises(OutOfMemory, match=r"memory_limit 19.0 MiB.*raise \[warehouse\] memory_limit"), \
+            wh.engine_errors():
+        big.execute()
     wh.close()
 
 

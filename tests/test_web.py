@@ -12,14 +12,15 @@ import uvicorn
 
 from parcours.api import create_app
 from parcours.reports import REPORTS
-from test_reports import shop  # noqa: F401  (hand-built journeys A-F)
+
+pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def server(shop):  # noqa: F811
+def server(shop):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -89,7 +90,7 @@ def test_an_export_downloads_a_file_that_parses(server, page):
     totals(page)
     with page.expect_download() as download:
         page.click("[data-format=csv]")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = download.value.path().read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["row"] for r in rows} == {"display", "paid_search", "direct", "email", "affiliation"}
 

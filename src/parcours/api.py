@@ -15,7 +15,7 @@ import tempfile
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +35,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 def _param(name: str) -> tuple[Any, Any]:
     """The URL parameter of one Query field, from its declaration (so OpenAPI documents it)."""
     spec, default = SPECS[name], DEFAULTS[name]
+    kind: Any
     if spec.multiple:
         kind, default = list[str], []
     elif spec.kind == "date":
@@ -43,8 +44,9 @@ def _param(name: str) -> tuple[Any, Any]:
         kind = bool | None if default is None else bool
     else:
         kind = {"int": int, "float": float | None, "text": str}[spec.kind]
-    bounds = {"ge": spec.minimum, "le": spec.maximum} if spec.kind in ("int", "float") else {}
-    return kind, Field(default, description=spec.help[0], **{k: v for k, v in bounds.items() if v is not None})
+    numeric = spec.kind in ("int", "float")
+    return kind, Field(default, description=spec.help[0], ge=spec.minimum if numeric else None,
+                       le=spec.maximum if numeric else None)
 
 
 class _Export(BaseModel):
@@ -60,8 +62,10 @@ class _Export(BaseModel):
         return ReportQuery.from_params(text)
 
 
-ReportParams = create_model(  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use commas
-    "ReportParams", __base__=_Export, **{name: _param(name) for name in SPECS})
+if TYPE_CHECKING:
+    ReportParams = _Export
+else:  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use commas
+    ReportParams = create_model("ReportParams", __base__=_Export, **{name: _param(name) for name in SPECS})
 
 
 def create_app(workspace: Path | str) -> FastAPI:
@@ -135,10 +139,11 @@ def create_app(workspace: Path | str) -> FastAPI:
         from parcours.reports import CATALOGUE
 
         return [{"name": name, "kind": spec.kind, "multiple": spec.multiple, "default": DEFAULTS[name],
-                 "labels": dict(zip(("en", "fr"), spec.label)), "help": dict(zip(("en", "fr"), spec.help)),
+                 "labels": dict(zip(("en", "fr"), spec.label, strict=True)),
+                 "help": dict(zip(("en", "fr"), spec.help, strict=True)),
                  "choices": list(spec.choices), "values": spec.values, "minimum": spec.minimum,
                  "maximum": spec.maximum, "control": spec.control,
-                 "value_labels": {v: dict(zip(("en", "fr"), t)) for v, t in spec.value_labels.items()},
+                 "value_labels": {v: dict(zip(("en", "fr"), t, strict=True)) for v, t in spec.value_labels.items()},
                  "reports": [r.name for r in CATALOGUE.values() if name in r.fields]}
                 for name, spec in SPECS.items()]
 
@@ -153,7 +158,7 @@ def create_app(workspace: Path | str) -> FastAPI:
     @app.get("/api/v1/reports/{name}", dependencies=[allowed("read")],
              responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument."
                                           "spreadsheetml.sheet": {}}}})
-    def report(name: str, params: Annotated[ReportParams, Query()]):  # type: ignore[valid-type]
+    def report(name: str, params: Annotated[ReportParams, Query()]):
         """One report. format=json (table, tables, totals, query as applied, warnings, figure),
         csv or xlsx."""
         from parcours.reports import CATALOGUE, run_report

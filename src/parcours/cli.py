@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +22,9 @@ from parcours.errors import ParcoursError
 from parcours.query import DEFAULTS, SPECS, cli_option
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from collections.abc import Callable
+
+    from rich.progress import Progress, TaskID
 
     from parcours.workspace import Workspace
 
@@ -39,14 +41,14 @@ WorkspaceOpt = Annotated[Path, typer.Option(
     help="Workspace folder (config parcours.toml and warehouse). Default: current folder.")]
 
 
-class TableName(str, Enum):
+class TableName(StrEnum):
     touchpoints = "touchpoints"
     conversions = "conversions"
     identities = "identities"
     costs = "costs"
 
 
-class SimFormat(str, Enum):
+class SimFormat(StrEnum):
     parquet = "parquet"
     csv = "csv"
 
@@ -56,6 +58,11 @@ def _progress() -> Progress:
 
     return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                     TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+
+
+def _advance(bar: Progress, task: TaskID) -> Callable[[float], None]:
+    """A progress callback (percent done) moving one task of a bar."""
+    return lambda pct: bar.update(task, completed=pct)
 
 
 def _fail(exc: Exception) -> None:
@@ -130,7 +137,7 @@ def ingest(
                 with _progress() as bar:
                     task = bar.add_task(f"loading {path.name}", total=100)
                     res = load_file(ws.warehouse, table.value, path, rejects_file=target,
-                                    progress=lambda pct: bar.update(task, completed=pct))
+                                    progress=_advance(bar, task))
             except ParcoursError as exc:
                 _fail(exc)
             out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
@@ -205,7 +212,7 @@ def info(workspace: WorkspaceOpt = Path(".")) -> None:
         out.print(line)
 
 
-class OutFormat(str, Enum):
+class OutFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -269,7 +276,8 @@ def attribute(
     _print_table(table, fmt)
 
 
-def _attribute_file(model, path: Path, delimiter: str, path_sep: str, columns, bootstrap):
+def _attribute_file(model, path: Path, delimiter: str, path_sep: str,
+                    columns: tuple[str, str, str | None, str | None], bootstrap):
     """A path file: the model's own credits (as ChannelAttribution prints them)."""
     import pandas as pd
 
@@ -301,7 +309,7 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 
 
-class ReportFormat(str, Enum):
+class ReportFormat(StrEnum):
     table = "table"
     csv = "csv"
     xlsx = "xlsx"
@@ -331,10 +339,10 @@ def _query_option(name: str) -> inspect.Parameter:
         kind = list[str] | None
     else:
         kind = str | None
-    bounds = {"min": spec.minimum, "max": spec.maximum} if spec.kind == "int" else {}
     text = spec.help[0] + (f" Values: {', '.join(spec.choices)}." if spec.choices else "")
+    whole = spec.kind == "int"  # float bounds are the Query's to check, with its message
     option = typer.Option(opt, help=text, metavar=METAVARS.get(spec.kind), show_default=default not in (None, False),
-                          **bounds)
+                          min=spec.minimum if whole else None, max=spec.maximum if whole else None)
     return inspect.Parameter(opt.lstrip("-").replace("-", "_"), inspect.Parameter.KEYWORD_ONLY,
                              default=default, annotation=Annotated[kind, option])
 
@@ -396,7 +404,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
 
 
 _P = inspect.Parameter
-report.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+_signature = inspect.Signature([  # what Typer reads to make the options
     _P("name", _P.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(
         help="The report: `parcours reports` lists them.")]),
     _P("workspace", _P.KEYWORD_ONLY, default=Path("."), annotation=WorkspaceOpt),
@@ -410,7 +418,8 @@ report.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
     _P("bom", _P.KEYWORD_ONLY, default=False,
        annotation=Annotated[bool, typer.Option(help="CSV: start with a UTF-8 BOM (spreadsheets).")]),
 ])
-report.__annotations__ = {p.name: p.annotation for p in report.__signature__.parameters.values()}
+report.__signature__ = _signature  # type: ignore[attr-defined]
+report.__annotations__ = {p.name: p.annotation for p in _signature.parameters.values()}
 app.command(name="report")(report)
 
 
@@ -531,4 +540,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -238,7 +238,7 @@ def _conditions(when: dict, at: str, source: str):
     if not isinstance(when, dict):
         raise ConfigError("'when' must be a table of conditions", file=source, field=at)
     for key, value in when.items():
-        for suffix, op in (("_matches", "matches"), ("_present", "present"), ("", "in")):
+        for suffix, op in (("_matches", "matches"), ("_present", "present"), ("", "in")):  # noqa: B007 (op: after break)
             if key.endswith(suffix) and key[: len(key) - len(suffix)] in RULE_FIELDS:
                 name = key[: len(key) - len(suffix)]
                 break

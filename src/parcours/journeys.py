@@ -56,7 +56,7 @@ def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
                    step: Callable[[str], None] = lambda name: None) -> BuildResult:
     """Replace persons, journeys and touches in one transaction; same input, same tables."""
     with wh.engine_errors():
-        return _build(wh, config, as_of or dt.datetime.now(dt.timezone.utc).date(), step)
+        return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step)
 
 
 def _build(wh: Storage, config: Config, as_of: dt.date,
@@ -103,7 +103,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date,
             "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
                                          dtype="datetime64[us]"),  # the default period ends here
             "version": [BUILD_VERSION],
-            "built_at": [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],  # tells builds apart
+            "built_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],  # tells builds apart
             "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
             "post_view_days": [float(rules.post_view_days)],
             "report_lag_days": [rules.report_lag_days], "config": [config.source],

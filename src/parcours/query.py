@@ -192,7 +192,7 @@ class Query:
 
     def as_dict(self) -> dict[str, Any]:
         """Every field with a value, for 'the query as applied' (exports, API)."""
-        out = {}
+        out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
             if (v is None or v is False or v == ()) and f.name != "collapse":

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -115,9 +116,9 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
         raise ValueError("fmt must be 'parquet' or 'csv'")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    end = end or dt.datetime.now(dt.timezone.utc).date()
+    end = end or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
-    t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.timezone.utc).timestamp())
+    t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp())
     rows, camp_channel = _campaign_catalogue(channels)
     writers = _Writers(out, fmt)
     costs = np.zeros((days, len(rows)))
@@ -142,7 +143,7 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     writers.write("costs", _costs_table(channels, costs, rows, start))
     writers.write("truth", _truth_table(channels, truth, start))
     return SimulationResult(writers.close(), n_tp, n_conv, persons,
-                            {c.name: int(n) for c, n in zip(channels, by_channel)})
+                            {c.name: int(n) for c, n in zip(channels, by_channel, strict=True)})
 
 
 def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel):
@@ -189,17 +190,17 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
         contrib[ci] = ch.beta * expo
     k = propensity[:, None]
     lam = k * (BASE + contrib.sum(axis=0))
-    converts = U < 1 - np.exp(-lam)
+    converts = 1 - np.exp(-lam) > U
     revenue_draw = np.round(rng.lognormal(4.2, 0.6, size=(P, D)), 2)
     is_lead = rng.random((P, D)) < 0.15
     value = np.where(is_lead, 0.0, revenue_draw)
     truth = np.zeros((C + 1, D, 2))
     for ci in range(C):
-        without = U < 1 - np.exp(-(lam - k * contrib[ci]))
+        without = 1 - np.exp(-(lam - k * contrib[ci])) > U
         gained = converts & ~without
         truth[ci, :, 0] = gained.sum(axis=0)
         truth[ci, :, 1] = (gained * value).sum(axis=0)
-    base_only = converts & (U < 1 - np.exp(-k * BASE))
+    base_only = converts & (1 - np.exp(-k * BASE) > U)
     truth[C, :, 0] = base_only.sum(axis=0)
     truth[C, :, 1] = (base_only * value).sum(axis=0)
 
@@ -367,8 +368,7 @@ def _costs_table(channels, costs: np.ndarray, rows, start: dt.date) -> pa.Table:
 
 def _truth_table(channels, truth: np.ndarray, start: dt.date) -> pa.Table:
     names = [c.name for c in channels] + ["(base)"]
-    ci, d = np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij")
-    ci, d = ci.ravel(), d.ravel()
+    ci, d = (a.ravel() for a in np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij"))
     return pa.table({
         "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),
         "channel": pa.array([names[i] for i in ci]),
@@ -381,7 +381,8 @@ class _Writers:
     """One file per table, written chunk by chunk."""
 
     def __init__(self, out: Path, fmt: str):
-        self.out, self.fmt, self.open = out, fmt, {}
+        self.out, self.fmt = out, fmt
+        self.open: dict[str, Any] = {}
 
     def write(self, name: str, table: pa.Table) -> None:
         if self.fmt == "csv":

@@ -13,13 +13,14 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
@@ -58,6 +59,10 @@ class Compiler(PySparkCompiler):
     The parity test (tests/test_spark.py) finds these; each is fixed here, once, so the
     layers above write one expression for both engines.
     """
+
+    # PySparkCompiler maps LStrip and RStrip straight to ltrim/rtrim (spaces only), and such
+    # SIMPLE_OPS entries replace any visit_ method a subclass defines: drop them to use ours.
+    SIMPLE_OPS = {op: f for op, f in PySparkCompiler.SIMPLE_OPS.items() if op not in (ops.LStrip, ops.RStrip)}
 
     def visit_NonNullLiteral(self, op, *, value, dtype):
         # `86400.0` is a DECIMAL literal in Spark SQL: x / 86400.0 kept 7 decimal places.
@@ -104,7 +109,7 @@ class ArrowBackend(PySparkBackend):
         df = pd.DataFrame({  # as ibis.backends.duckdb.Backend.execute does
             name: (col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type)
                    or col.null_count else col.to_pandas())
-            for name, col in zip(table.column_names, table.columns)})
+            for name, col in zip(table.column_names, table.columns, strict=True)})
         return expr.__pandas_result__(DuckDBPandasData.convert_table(df, expr.as_table().schema()))
 
 
@@ -171,7 +176,7 @@ class SparkWarehouse:
     def has(self, name: str) -> bool:
         return name in self._temp or name in self._tables or name in self.store.names()
 
-    def _register(self, name: str, paths: list[Path | str]) -> ir.Table:
+    def _register(self, name: str, paths: Sequence[Path | str]) -> ir.Table:
         df = self.spark.read.parquet(*map(str, paths))
         df.createOrReplaceTempView(self._view(name))
         t = self.con.table(self._view(name))
@@ -199,6 +204,7 @@ class SparkWarehouse:
         self.con.to_parquet(expr, str(path))  # registers in-memory tables first
 
     def _change(self, name: str, replace: bool, part: Path) -> ir.Table:
+        assert self._pending is not None, "parts change inside a transaction"
         was_replace, parts = self._pending.get(name, (False, []))
         self._pending[name] = (replace or was_replace, ([] if replace else parts) + [part])
         before = [] if self._pending[name][0] else self.store.parts(name)

@@ -102,6 +102,8 @@ class Storage(Protocol):
 class FileLoader(Storage, Protocol):
     """A warehouse that reads CSV, Parquet and JSON Lines files into staging tables."""
 
+    con: Any  # its Ibis connection: staged tables are read, and rejects written, through it
+
     def stage_file(self, path: Path, columns: dict[str, str], progress: Progress | None = None) -> Staged: ...
 
     def drop_staged(self, staged: Staged) -> None: ...

@@ -124,7 +124,7 @@ class Warehouse:
         self.con.disconnect()
 
     @contextmanager
-    def loader(self) -> Iterator["Warehouse"]:
+    def loader(self) -> Iterator[Warehouse]:
         """The warehouse that loads files into this one: DuckDB loads into itself."""
         yield self
 
@@ -167,7 +167,7 @@ class Warehouse:
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
-        if self._stored(name):  # a new Parquet part, named in the store at commit
+        if self.store is not None and self._stored(name):  # a new Parquet part, named in the store at commit
             part = self.store.new_part(name, ".parquet")
             self._run_with_progress(f"COPY ({self.con.compile(expr)}) TO '{_sql_str(str(part))}' "
                                     "(FORMAT parquet)", progress)
@@ -242,12 +242,12 @@ class Warehouse:
             except BaseException:
                 self._tables.clear()
                 self._raw.execute("ROLLBACK")
-                if self._pending:
+                if self._pending and self.store is not None:
                     self.store.collect(set(self._pending))  # the parts nobody will name
                     self._pending = {}
                 raise
             self._raw.execute("COMMIT")
-            if self._pending:
+            if self._pending and self.store is not None:
                 self.store.commit({n: (False, parts) for n, parts in self._pending.items()})
                 self._pending = {}
                 self._tables.clear()

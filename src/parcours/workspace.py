@@ -15,7 +15,7 @@ class Workspace:
         self.path = Path(path).resolve()
 
     @classmethod
-    def init(cls, path: Path | str = ".") -> "Workspace":
+    def init(cls, path: Path | str = ".") -> Workspace:
         """Create the folder and a config holding every default, to be edited."""
         ws = cls(path)
         ws.path.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ class Workspace:
             self.warehouse.close()
             del self.__dict__["warehouse"]
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
     def __exit__(self, *exc) -> None:

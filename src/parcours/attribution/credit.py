@@ -12,6 +12,7 @@ visitor) is credited to NO_TOUCH.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -48,22 +49,22 @@ def credit_columns(models: dict[str, object], wh: Storage, fit_level: str = "cha
     return t.mutate(**cols).drop(*(f"_w_{n}" for n in fitted))
 
 
-_CACHE: dict[tuple, object] = {}
+_CACHE: dict[tuple, Any] = {}
 
 
 def fitted_weights(model, wh: Storage, fit_level: str = "channel", build: dict | None = None) -> dict[str, float]:
     """A data-driven model's channel weights on this build of the warehouse, fitted once per
     build (the fit reads every journey; reports ask for it again and again)."""
     built_at = (build or require_built(wh))["built_at"]
-    build = (str(wh.path), str(built_at), fit_level)
+    paths_key = (str(wh.path), str(built_at), fit_level)
     params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
-    fit_key = (*build, type(model).__name__, params)
+    fit_key = (*paths_key, type(model).__name__, params)
     if fit_key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        if build not in _CACHE:  # the paths, shared by every model fitted on this build
-            _CACHE[build] = paths_from_warehouse(wh, fit_level)
-        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[build]).weights()
+        if paths_key not in _CACHE:  # the paths, shared by every model fitted on this build
+            _CACHE[paths_key] = paths_from_warehouse(wh, fit_level)
+        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[paths_key]).weights()
     return _CACHE[fit_key]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+from typing import Any
 
 import pandas as pd
 
@@ -48,7 +50,7 @@ def coverage(attributed_by_channel: pd.Series, bounds: pd.DataFrame, truth: pd.S
     return float(((b.lo <= truth) & (truth <= b.hi)).mean())
 
 
-def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, object], ci: float = 0.9,
+def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float = 0.9,
              samples: int = 100) -> pd.DataFrame:
     """One row per model: nmae, and for data-driven models the interval coverage at `ci`."""
     cut = wh.table("build_meta").cut.max().execute()
@@ -59,7 +61,7 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, object], ci: fl
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
         row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
         if not isinstance(model, RuleModel):
-            bounds = intervals(raw, lambda m=model: dataclasses.replace(m), ci=ci, samples=samples)
+            bounds = intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples)
             row["ci_coverage"] = coverage(a, bounds, t)
         rows.append(row)
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)

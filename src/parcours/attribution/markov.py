@@ -107,10 +107,10 @@ class Markov:
         if self.order not in (1, 2, 3, 4):
             raise ValueError("order must be 1, 2, 3 or 4")
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> "Markov":
+    def fit(self, paths: ir.Table | pd.DataFrame) -> Markov:
         return self.fit_counts(transitions(paths, self.order))
 
-    def fit_counts(self, counts: pd.DataFrame) -> "Markov":
+    def fit_counts(self, counts: pd.DataFrame) -> Markov:
         """Fit on transition counts (src, dst, n, value), e.g. reweighted for a bootstrap."""
         counts = counts[counts.n > 0]
         chain = _Chain(counts)
@@ -145,9 +145,9 @@ class _Chain:
     def __init__(self, counts: pd.DataFrame):
         src_name, dst_name = counts.src.to_numpy(object), counts.dst.to_numpy(object)
         n, value = counts.n.to_numpy(float), counts.value.to_numpy(float)
-        self.states = pd.Index([START] + sorted(set(src_name) - {START}))
+        self.states: pd.Index = pd.Index([START] + sorted(set(src_name) - {START}))
         m = len(self.states)
-        src, dst = self.states.get_indexer(src_name), self.states.get_indexer(dst_name)
+        src, dst = self.states.get_indexer(pd.Index(src_name)), self.states.get_indexer(pd.Index(dst_name))
         out = np.bincount(src, n, m)[src]
         inner, is_conv = dst >= 0, dst_name == CONVERSION
         self.Q = sp.csr_matrix(((n / out)[inner], (src[inner], dst[inner])), shape=(m, m))
@@ -155,8 +155,9 @@ class _Chain:
         self.r_value = np.bincount(src[is_conv], (value / out)[is_conv], m)
         if m <= DENSE_UP_TO:
             self._dense = np.eye(m) - self.Q.toarray()
-        self.channels = sorted({c for s in self.states[1:] for c in s.split(SEP)})
-        self._members = [set(s.split(SEP)) for s in self.states]
+        names = [str(s) for s in self.states]
+        self.channels = sorted({c for s in names[1:] for c in s.split(SEP)})
+        self._members = [set(s.split(SEP)) for s in names]
 
     def contains(self, channel: str) -> np.ndarray:
         return np.array([channel in m for m in self._members])
@@ -174,7 +175,7 @@ class _Chain:
             # and deterministically; the residual is checked, else the direct solve decides.
             xs = [spla.bicgstab(a, col, rtol=1e-14, atol=0.0) for col in b.T]
             if all(info == 0 and np.abs(a @ x - col).max() <= 1e-13 * max(1.0, np.abs(col).max())
-                   for (x, info), col in zip(xs, b.T)):
+                   for (x, info), col in zip(xs, b.T, strict=True)):
                 return float(xs[0][0][0]), float(xs[1][0][0])
         return tuple(spla.spsolve(a, b)[0])
 

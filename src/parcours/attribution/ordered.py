@@ -39,7 +39,7 @@ class OrderedShapley:
     conversions: float = field(default=0.0, init=False)
     value: float = field(default=0.0, init=False)
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> "OrderedShapley":
+    def fit(self, paths: ir.Table | pd.DataFrame) -> OrderedShapley:
         df = (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
         lists = list_array(df.path)
         pid, code, names = flatten(lists)
@@ -60,7 +60,7 @@ class OrderedShapley:
             "value": np.bincount(cell, share * value[pid], len(keys)),
         })
         self.positions = out.sort_values(["channel", "position"], ignore_index=True)
-        self.values = self.positions.groupby("channel").conversions.sum().to_dict()
+        self.values = {str(k): float(v) for k, v in self.positions.groupby("channel").conversions.sum().items()}
         self.conversions, self.value = float(conv.sum()), float(value.sum())
         return self
 

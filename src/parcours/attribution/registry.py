@@ -31,7 +31,8 @@ class ModelSpec:
         return self.build(**given) if self.build is not None else self.cls(**given)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label[0], "labels": dict(zip(("en", "fr"), self.label)),
+        return {"name": self.name, "label": self.label[0],
+                "labels": dict(zip(("en", "fr"), self.label, strict=True)),
                 "data_driven": self.data_driven, "params": dict(self.params)}
 
 

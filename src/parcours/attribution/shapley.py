@@ -48,7 +48,7 @@ class Shapley:
     value: float = field(default=0.0, init=False)
     conversion_rate: float = field(default=0.0, init=False)  # v(N)
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> "Shapley":
+    def fit(self, paths: ir.Table | pd.DataFrame) -> Shapley:
         df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
         pid, code, values = flatten(df.path)
         channels = sorted(values)  # the encoding's dictionary: every value once
@@ -71,8 +71,8 @@ class Shapley:
             phi, err = _sampled(masks, conv_by_path, seen_by_path, len(channels), self.samples,
                                 np.random.default_rng(self.seed))
             self.conversion_rate = float(conv_by_path.sum() / seen_by_path.sum())
-        self.values = dict(zip(channels, phi.tolist()))
-        self.errors = dict(zip(channels, err.tolist()))
+        self.values = dict(zip(channels, phi.tolist(), strict=True))
+        self.errors = dict(zip(channels, err.tolist(), strict=True))
         self.conversions = float(df.conversions.sum())
         self.value = float(df.value.sum())
         return self
@@ -110,7 +110,9 @@ def _rates(conv: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 def _shapley(v: np.ndarray, n: int) -> np.ndarray:
     masks = np.arange(v.size)
-    sizes = sum((masks >> i) & 1 for i in range(n))  # coalition sizes
+    sizes = np.zeros_like(masks)  # coalition sizes
+    for i in range(n):
+        sizes += (masks >> i) & 1
     weight = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) if s < n else 0.0
                        for s in range(n + 1)])
     phi = np.empty(n)

@@ -37,7 +37,7 @@ class ReportResult:
     name: str
     table: pd.DataFrame
     totals: dict
-    figure: object  # plotly.graph_objects.Figure
+    figure: Any  # plotly.graph_objects.Figure
     query: dict
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -235,8 +235,8 @@ class Report:
     def describe(self) -> dict[str, Any]:
         """What the catalogue (API, web) says of it."""
         return {"name": self.name, "title": self.title[0], "question": self.question[0],
-                "titles": dict(zip(("en", "fr"), self.title)),
-                "questions": dict(zip(("en", "fr"), self.question)),
+                "titles": dict(zip(("en", "fr"), self.title, strict=True)),
+                "questions": dict(zip(("en", "fr"), self.question, strict=True)),
                 "options": list(self.options), "fields": list(self.fields), "chart": self.chart,
                 "today_included": self.realtime, "drill": self.drill, "formats": ["json", "csv", "xlsx"]}
 

@@ -16,4 +16,4 @@ def costs_by_row(scope: Scope) -> dict[str, float] | None:
     c = wh.table("costs")
     c = c.filter(c.date >= scope.start, c.date <= scope.end, *[c[lv] == v for lv, v in q.parent])
     by = c.group_by(row=c[q.level]).agg(cost=c.cost.sum()).to_pandas()
-    return dict(zip(by.row, by.cost)) if len(by) or wh.count("costs") else None
+    return dict(zip(by.row, by.cost, strict=True)) if len(by) or wh.count("costs") else None

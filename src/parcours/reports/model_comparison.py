@@ -44,7 +44,7 @@ def run(scope: Scope):
         value = c.value.tolist() + ([float(all_.none_value)] if none else [])
         table[f"{name}_conversions"] = conv
         table[f"{name}_value"] = value
-        table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base)]
+        table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base, strict=True)]
         if cost is not None:
             spend = table.row.map(cost)
             table[f"{name}_cpa"] = spend / table[f"{name}_conversions"].where(table[f"{name}_conversions"] > 0)

@@ -20,7 +20,7 @@ from parcours.storage import Storage
 
 def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.date | None = None,
             today: dt.date | None = None) -> ReportResult:
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     end = min(end or today, today)
     start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))

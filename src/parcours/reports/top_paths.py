@@ -53,7 +53,7 @@ def _links(paths: pd.DataFrame) -> pd.DataFrame:
     s["conversions"] = p.conversions.reindex(s.index).to_numpy()
     s["step"] = s.pos + 1
     links = s.rename(columns={"node": "source"})[["step", "source", "target", "conversions"]]
-    return links.groupby(["step", "source", "target"], as_index=False).conversions.sum()
+    return links.groupby(["step", "source", "target"], as_index=False).agg(conversions=("conversions", "sum"))
 
 
 def _flow(links: pd.DataFrame) -> go.Figure:
