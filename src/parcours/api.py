@@ -49,7 +49,9 @@ def _param(name: str) -> tuple[Any, Any]:
                        le=spec.maximum if numeric else None)
 
 
-class _Export(BaseModel):
+class _Output(BaseModel):
+    """How a report is written back; `ReportParams` adds one parameter per Query field."""
+
     model_config = ConfigDict(extra="forbid")
     format: Literal["json", "csv", "xlsx"] = "json"
     delimiter: Literal[",", ";"] = ","
@@ -63,9 +65,9 @@ class _Export(BaseModel):
 
 
 if TYPE_CHECKING:
-    ReportParams = _Export
+    ReportParams = _Output
 else:  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use commas
-    ReportParams = create_model("ReportParams", __base__=_Export, **{name: _param(name) for name in SPECS})
+    ReportParams = create_model("ReportParams", __base__=_Output, **{name: _param(name) for name in SPECS})
 
 
 def create_app(workspace: Path | str) -> FastAPI:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from parcours.errors import ParcoursError
-from parcours.query import DEFAULTS, SPECS, cli_option
+from parcours.query import DEFAULTS, LEVELS, SPECS, cli_option
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,8 +34,7 @@ app = typer.Typer(help="Customer-journey analytics and multi-touch attribution."
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-LevelOpt = Annotated[str, typer.Option(
-    help="channel, source, campaign, media_plan, sub_channel, channel_group or device.")]
+LevelOpt = Annotated[str, typer.Option(help=SPECS["level"].help[0] + f" Values: {', '.join(LEVELS)}.")]
 WorkspaceOpt = Annotated[Path, typer.Option(
     "--workspace", "-w", envvar="PARCOURS_WORKSPACE", file_okay=False,
     help="Workspace folder (config parcours.toml and warehouse). Default: current folder.")]
@@ -257,7 +256,8 @@ def attribute(
     try:
         m = make_model(model, order=order, half_life_days=half_life, weights=w)
         if ci is not None and not MODELS[model].data_driven:
-            raise ValueError("--ci is for the data-driven models (markov, shapley, ordered_shapley)")
+            driven = ", ".join(n for n, spec in MODELS.items() if spec.data_driven)
+            raise ValueError(f"--ci is for the data-driven models ({driven})")
         bootstrap = None if ci is None else dict(
             make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
         if paths is not None:

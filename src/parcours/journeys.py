@@ -1,4 +1,4 @@
-"""Build persons, journeys and touches from the canonical tables (design.md section 3).
+"""Build persons, journeys and touches from the canonical tables (docs/architecture.md, "Data model").
 
 Journey rules: a conversion's journey holds the person's touches in the lookback window
 before it (inclusive: a touch exactly `lookback_days` before counts), after the person's

@@ -1,4 +1,4 @@
-"""Canonical tables (design.md section 3): columns, types and validation rules.
+"""Canonical tables (docs/architecture.md, "Data model"): columns, types and validation rules.
 
 One `Field` list per table drives three things: the warehouse DDL, ingest validation and
 the column order of rejects. Types are Ibis type strings so every engine reads them alike.

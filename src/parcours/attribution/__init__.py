@@ -1,4 +1,4 @@
-"""Attribution models: credits per touch, summed to any dimension level (design.md section 4)."""
+"""Attribution models: credits per touch, summed to any dimension level (docs/architecture.md, "Models")."""
 
 from parcours.attribution.credit import NO_TOUCH, attributed, credit_columns, credited_touches
 from parcours.attribution.markov import Markov

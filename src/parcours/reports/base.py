@@ -1,5 +1,5 @@
 """What every report shares: the period as applied, the filtered journeys and touches, the
-result object, low-volume warnings (design.md section 5).
+result object, low-volume warnings (docs/architecture.md, "Reports").
 
 Reports read the derived tables only (journeys, touches), so the same expressions run on any
 engine; all filters are Ibis expressions over them.
