@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parcours
@@ -95,6 +95,7 @@ TEXTS = st.one_of(st.text(max_size=12), st.sampled_from(
      "new", "sale", "mobile,phone", "10001"]))
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)  # CI's 2 cores run two workers
 @given(st.dictionaries(st.sampled_from(sorted(SPECS)), st.one_of(TEXTS, st.lists(TEXTS, max_size=3)), max_size=4))
 def test_any_text_parameters_give_a_query_or_a_value_error_naming_the_field(params):
     try:

@@ -149,3 +149,15 @@ def test_unticking_a_default_on_option_sends_it(server, page):
     page.uncheck("input[name=collapse]")
     page.click("#filters button[type=submit]")
     page.wait_for_url("**collapse=false**")
+
+
+def test_on_a_phone_the_report_comes_first_and_the_filters_fold(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        pg = browser.new_page(viewport={"width": 390, "height": 844})
+        pg.goto(f"{server}/reports/assists")
+        totals(pg)
+        assert not pg.is_visible("select[name=level]") and pg.is_visible("#chart .main-svg")
+        pg.click("#filter-box summary")
+        assert pg.is_visible("select[name=level]")
+        browser.close()

@@ -111,7 +111,7 @@ function control(f, meta, models) {  // one form control for a Query field, from
     const names = f.values === "models" ? Object.fromEntries(models.map((m) => [m.name, said(m.labels)])) : {};
     el.replaceChildren(...values.map((v) => new Option(names[v] || v, v)));
     el.multiple = f.multiple;
-    if (f.multiple) el.size = Math.min(Math.max(values.length, 2), 6);
+    if (f.multiple) el.size = Math.min(Math.max(values.length, 2), 4);
     label.append(el);
   }
   el.name = f.name;
