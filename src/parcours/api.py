@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
-from parcours.query import DEFAULTS, LEVELS, SPECS
+from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS
 from parcours.query import Query as ReportQuery
 from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.workspace import Workspace
@@ -182,14 +182,14 @@ def create_app(workspace: Path | str) -> FastAPI:
 
     @app.get("/api/v1/meta", dependencies=[allowed("read")])
     def meta() -> dict:
-        """Date bounds after the D-2 cut, levels, the channel > source > campaign tree and the
-        values each filter can take."""
+        """Date bounds after the D-2 cut, levels and the level a row drills down to, the
+        channel > source > campaign tree and the values each filter can take."""
         from parcours.reports.meta import query_facts
 
         ws = state["ws"]
         with lock:
             facts = query_facts(ws.warehouse, ws.config)
-        return {"levels": list(LEVELS), "devices": list(DEVICES), "kinds": list(KINDS),
+        return {"levels": list(LEVELS), "drill": DRILL, "devices": list(DEVICES), "kinds": list(KINDS),
                 "origins": list(ORIGINS), **facts}
 
     def post_events(table: str, events: list[dict]) -> dict:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-Text = tuple[str, str]  # (English, French)
+from parcours.query import Text
+
 T = TypeVar("T", bound=type)
 
 

@@ -9,7 +9,7 @@ const I18N = {
   fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
        everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau"},
 };
-const DRILL = {channel: "source", source: "campaign"};
+let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
 const LOCAL = ["mode", "lang"];  // page state the API does not take
 
 const REPORT = document.body.dataset.report;
@@ -122,6 +122,7 @@ function control(f, meta, models) {  // one form control for a Query field, from
 async function fillFilters() {
   const form = document.getElementById("filters");
   const [meta, models] = await Promise.all([(await api("/api/v1/meta")).json(), (await api("/api/v1/models")).json()]);
+  DRILL = meta.drill;
   const box = document.getElementById("fields");
   box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f, meta, models)));
   for (const el of form.elements) {
