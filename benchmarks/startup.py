@@ -1,0 +1,55 @@
+"""Start-up benchmark: how long a fresh `parcours` process takes before it does any work.
+
+Times, each as a new process (median and max of `--runs`):
+- `parcours --help` (target: under 0.3 s);
+- `import parcours.cli`;
+- `parcours attribute --paths` on a four-path file, with markov and with linear.
+
+    .venv/bin/python benchmarks/startup.py [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PATHS = "path,total_conversions,total_null\nemail > search,30,70\nsearch,20,80\ndisplay > search > email,10,40\n"
+
+
+def timed(cmd: list[str], runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), max(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=9)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = Path(tmp) / "paths.csv"
+        paths.write_text(PATHS)
+        cli = [sys.executable, "-m", "parcours.cli"]
+        attribute = [*cli, "attribute", "--paths", str(paths), "--nulls-column", "total_null", "--model"]
+        cases = {
+            "parcours --help": [*cli, "--help"],
+            "import parcours.cli": [sys.executable, "-c", "import parcours.cli"],
+            "attribute --paths (markov)": [*attribute, "markov"],
+            "attribute --paths (linear)": [*attribute, "linear"],
+        }
+        print(f"{'command':<28}{'median s':>10}{'max s':>8}   ({args.runs} runs each)")
+        for name, cmd in cases.items():
+            median, worst = timed(cmd, args.runs)
+            print(f"{name:<28}{median:>10.3f}{worst:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()
