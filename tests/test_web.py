@@ -161,3 +161,23 @@ def test_on_a_phone_the_report_comes_first_and_the_filters_fold(server):
         pg.click("#filter-box summary")
         assert pg.is_visible("select[name=level]")
         browser.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_an_empty_answer_says_so_in_place_of_the_chart(server, page, lang):
+    page.goto(f"{server}/reports/velocity?start=2030-01-01&end=2030-01-02&lang={lang}")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert not page.is_visible("#chart") and not page.is_visible("#tables")
+    assert page.inner_text("#empty").startswith("Aucune conversion" if lang == "fr" else "No conversion")
+    page.click("[data-mode=expert]")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert not page.is_visible("#tables")
+
+
+def test_a_value_with_a_comma_or_a_backslash_survives_the_page(server, page):
+    page.goto(f"{server}/reports/time-lag?categories=shoes&categories=a%5C%2Cb")
+    totals(page)
+    assert page.eval_on_selector("select[name=categories]",
+                                 "s => [...s.selectedOptions].map(o => o.value)") == ["shoes"]
+    # the page escapes as the server splits (query.split_list)
+    assert page.evaluate("splitList(escapeValue('a,b\\\\c') + ',d')") == ["a,b\\c", "d"]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS
@@ -44,6 +44,8 @@ def _param(name: str) -> tuple[Any, Any]:
         kind = bool | None if default is None else bool
     else:
         kind = {"int": int, "float": float | None, "text": str}[spec.kind]
+    if not spec.multiple:  # `?start=` (a blank form field) means "not given", as on the command line
+        kind = Annotated[kind, BeforeValidator(lambda v, d=default: d if v == "" else v)]
     numeric = spec.kind in ("int", "float")
     return kind, Field(default, description=spec.help[0], ge=spec.minimum if numeric else None,
                        le=spec.maximum if numeric else None)

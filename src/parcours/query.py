@@ -24,6 +24,7 @@ from parcours.schema import DEVICES, KINDS, ORIGINS
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
 DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a row goes down to
 DEFAULT_DAYS = 30
+MAX_VALUES = 100  # per list field: more is no question a person asks (and deep OR trees hurt engines)
 Text = tuple[str, str]  # (English, French)
 
 # Who reads a field: every report (the period), every report on the built journeys (the
@@ -158,7 +159,11 @@ class Query:
 
     def __post_init__(self) -> None:
         for name, spec in SPECS.items():
-            _check(name, spec, getattr(self, name))
+            value = getattr(self, name)
+            if spec.multiple:  # a value given twice is asked once
+                value = tuple(dict.fromkeys(value))
+                object.__setattr__(self, name, value)
+            _check(name, spec, value)
         for lv, _ in self.parent:
             if lv not in LEVELS:
                 raise ValueError(f"parent: drill-down level must be one of {', '.join(LEVELS)}")
@@ -202,7 +207,13 @@ class Query:
 
 
 def _check(name: str, spec: Spec, value: Any) -> None:
-    """A field's declared bounds and choices."""
+    """A field's declared bounds and choices; text without control characters (an engine
+    cuts a string at a NUL byte, and no name holds one)."""
+    if spec.multiple and len(value) > MAX_VALUES:
+        raise ValueError(f"{name}: at most {MAX_VALUES} values ({len(value)} given)")
+    bad_text = [t for t in _texts(value) if any(ord(ch) < 32 and ch != "\t" for ch in t)]
+    if bad_text:
+        raise ValueError(f"{name}: {bad_text[0]!r} holds a control character")
     if spec.choices:
         values = value if isinstance(value, tuple) else (value,)
         bad = [v for v in values if v not in spec.choices]
@@ -219,6 +230,15 @@ def _check(name: str, spec: Spec, value: Any) -> None:
         raise ValueError(f"{name} must be at most {spec.maximum:g}")
 
 
+def _texts(value: Any) -> list[str]:
+    """Every string inside a field's value (tuples of strings, pairs, CRM filters)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
 def _one(raw: Any) -> str:
     if isinstance(raw, list | tuple):
         if len(raw) != 1:
@@ -228,8 +248,25 @@ def _one(raw: Any) -> str:
 
 
 def _values(raw: Any) -> tuple[str, ...]:
+    """Repeated values, each split at its commas; `\\,` is a comma inside a value and `\\\\`
+    a backslash ("Shoes\\, bags" is one campaign)."""
     items = raw if isinstance(raw, list | tuple) else [raw]
-    return tuple(v.strip() for item in items for v in str(item).split(",") if v.strip())
+    return tuple(v.strip() for item in items for v in split_list(str(item)) if v.strip())
+
+
+def split_list(text: str) -> list[str]:
+    """`a,b\\,c` -> ["a", "b,c"]: commas separate values unless escaped with a backslash."""
+    out, current, chars = [], [], iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, "\\"))
+        elif ch == ",":
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current))
+    return out
 
 
 def _date(text: str) -> dt.date:

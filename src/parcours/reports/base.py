@@ -8,6 +8,7 @@ engine; all filters are Ibis expressions over them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from parcours.query import DEFAULT_DAYS, SPECS, Query, Text
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
+NO_MATCH = "no conversion matches this period and these filters: every total is 0"
 # Filters on what only a conversion carries: journeys without a conversion cannot pass them.
 CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
                       "min_revenue")
@@ -178,19 +180,27 @@ class Scope:
     # -- results ----------------------------------------------------------------------
     def result(self, name: str, table: pd.DataFrame, totals: dict, figure, *,
                tables: dict | None = None, volume: str | None = "conversions") -> ReportResult:
-        """The ReportResult, with low-volume flags on `table` (by its `volume` column)."""
+        """The ReportResult, with low-volume flags on `table` (by its `volume` column). An empty
+        answer says so, with its totals at zero; numbers that are not finite never leave."""
         warnings = list(self.warnings)
         total = totals.get("conversions")
-        if total is not None and total < self.low_volume:
+        totals = finite_totals(totals, empty=not total)
+        table, undefined = finite_table(table)
+        if undefined:
+            warnings.append(undefined)
+        tables = {name: finite_table(t)[0] for name, t in (tables or {}).items()}
+        if total == 0:
+            warnings.append(NO_MATCH)
+        elif total is not None and total < self.low_volume:
             warnings.append(f"low volume: {total:g} conversions in this result (under {self.low_volume}); "
                             "figures may not be significant")
         if volume and volume in table.columns and len(table):
             table = table.assign(low_volume=table[volume] < self.low_volume)
             low = int(table.low_volume.sum())
-            if low:
+            if low and total != 0:  # of an empty answer, the one message is that it is empty
                 warnings.append(f"{low} row(s) under {self.low_volume} {volume}: flagged low_volume")
         return ReportResult(name, table.reset_index(drop=True), totals, figure, self.applied(),
-                            warnings, tables or {})
+                            warnings, tables)
 
 
 @dataclass(frozen=True)
@@ -250,6 +260,27 @@ def register(report: Report) -> Report:
         raise ValueError(f"two reports are called {report.name!r}")
     CATALOGUE[report.name] = report
     return report
+
+
+def finite_totals(totals: dict[str, Any], empty: bool) -> dict[str, Any]:
+    """Totals as JSON can carry them: of nothing, a sum is 0; otherwise a total that cannot be
+    computed (a median of no value) is None."""
+    return {k: (0.0 if empty else None) if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in totals.items()}
+
+
+def finite_table(table: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The table with infinities as missing values, and a warning naming the rows and columns
+    that could not be computed, if any. (A missing value a report leaves on purpose, such as
+    a ratio whose denominator is 0, is already empty and says nothing more.)"""
+    numbers = table.select_dtypes("number")
+    infinite = numbers.isin([math.inf, -math.inf])
+    if not infinite.to_numpy().any():
+        return table, None
+    columns = [str(c) for c in numbers.columns if infinite[c].any()]
+    rows = int(infinite.any(axis=1).sum())
+    table = table.replace([math.inf, -math.inf], math.nan)
+    return table, f"{rows} row(s) could not be computed for {', '.join(columns)} (a division by 0): shown empty"
 
 
 def _any_of(array: ir.ArrayValue, values: tuple[str, ...]) -> ir.BooleanValue:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
-from parcours.reports.base import NO_TOUCH, Report, Scope, register
+from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
 from parcours.reports.costs import costs_by_row
 
 DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
@@ -33,7 +33,7 @@ def run(scope: Scope):
     untouched = j.n_touches == 0
     all_ = j.aggregate(n=j.count(), revenue=j.revenue.sum(), none=untouched.cast("int64").sum(),
                        none_value=ibis.ifelse(untouched, j.revenue, 0.0).sum()).to_pandas().iloc[0]
-    none = float(all_["none"]) if not parent else 0.0
+    none = (num(all_["none"]) or 0.0) if not parent else 0.0  # SUM over no row is NULL
     rows = sorted(set().union(*(c.index for c in columns.values())), key=str)
     table = pd.DataFrame({"row": rows + ([NO_TOUCH] if none else [])})
     cost = costs_by_row(scope)
@@ -41,7 +41,7 @@ def run(scope: Scope):
     for name in models:
         c = columns[name].reindex(rows).fillna(0.0)
         conv = c.conversions.tolist() + ([none] if none else [])
-        value = c.value.tolist() + ([float(all_.none_value)] if none else [])
+        value = c.value.tolist() + ([num(all_.none_value) or 0.0] if none else [])
         table[f"{name}_conversions"] = conv
         table[f"{name}_value"] = value
         table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base, strict=True)]
@@ -52,7 +52,7 @@ def run(scope: Scope):
     if cost is not None:
         table.insert(1, "cost", table.row.map(cost).fillna(0.0))
     table = table.sort_values(f"{models[0]}_conversions", ascending=False, ignore_index=True)
-    totals = {"conversions": float(all_.n), "revenue": float(all_.revenue or 0.0)}
+    totals = {"conversions": float(all_.n), "revenue": num(all_.revenue) or 0.0}
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
     fig = go.Figure([go.Bar(name=m, x=table.row.tolist(), y=table[f"{m}_conversions"].tolist()) for m in models])

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from parcours.channels import classify
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS, Query
-from parcours.reports.base import NO_TOUCH, Report, ReportResult, register
+from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, register
 from parcours.storage import Storage
 
 
@@ -44,7 +44,7 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     by = last.group_by(date=last.conv_ts.date(), channel=last.channel).agg(
         conversions=last.count(), revenue=last.revenue.sum()).order_by(["date", "channel"]).to_pandas()
     totals = {"conversions": float(by.conversions.sum()), "revenue": float(by.revenue.sum())}
-    warnings = []
+    warnings = [] if totals["conversions"] else [NO_MATCH]
     if wh.has("build_meta") and wh.has("journeys"):
         cut = pd.Timestamp(wh.table("build_meta").cut.max().execute()).to_pydatetime()
         covered = by[pd.to_datetime(by.date) < cut]

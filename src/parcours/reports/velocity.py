@@ -36,9 +36,9 @@ def run(scope: Scope):
     a = j.aggregate(**agg).to_pandas().iloc[0]
     table = pd.DataFrame({
         "stage": names,
-        "journeys": [int(a[f"reached_{i}"]) for i in range(len(names))],
+        "journeys": [int(num(a[f"reached_{i}"]) or 0) for i in range(len(names))],
         "next_stage": names[1:] + [None],
-        "reached_next": [int(a[f"next_{i}"]) for i in range(len(names) - 1)] + [None],
+        "reached_next": [int(num(a[f"next_{i}"]) or 0) for i in range(len(names) - 1)] + [None],
         "median_days_to_next": [num(a[f"median_{i}"]) for i in range(len(names) - 1)] + [None],
         "p90_days_to_next": [num(a[f"p90_{i}"]) for i in range(len(names) - 1)] + [None],
     })

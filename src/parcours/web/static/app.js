@@ -5,9 +5,11 @@
 // come from the API (/api/v1/reports, /api/v1/fields, /api/v1/models), declared once in Python.
 const I18N = {
   en: {filters: "Filters", apply: "Apply", simple: "Simple", expert: "Expert", token: "API token", everything: "All",
-       loading: "Loading…", drill: "Click a row or a bar to drill down"},
+       loading: "Loading…", drill: "Click a row or a bar to drill down",
+       empty: "No conversion matches this period and these filters. Widen the period or remove a filter."},
   fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
-       everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau"},
+       everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau",
+       empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."},
 };
 let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
 const LOCAL = ["mode", "lang"];  // page state the API does not take
@@ -24,6 +26,21 @@ const t = (key) => (I18N[lang()] || I18N.en)[key] || I18N.en[key] || key;
 const said = (texts) => (texts || {})[lang()] || (texts || {}).en;  // an {en, fr} pair in the page's language
 const title = (name) => said((catalogue[name] || {}).titles) || name;
 const report = () => catalogue[REPORT] || {fields: [], drill: false};
+
+// A list parameter's values are separated by commas; "\\," is a comma inside a value
+// (query.split_list on the server).
+const escapeValue = (v) => String(v).replaceAll("\\", "\\\\").replaceAll(",", "\\,");
+function splitList(text) {
+  const out = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "\\") current += text[++i] ?? "\\";
+    else if (text[i] === ",") { out.push(current); current = ""; }
+    else current += text[i];
+  }
+  out.push(current);
+  return out;
+}
 
 function apiParams(extra = {}) {
   const p = new URLSearchParams();
@@ -128,7 +145,7 @@ async function fillFilters() {
   for (const el of form.elements) {
     if (!el.name) continue;
     const f = fields.find((x) => x.name === el.name);
-    const values = params.getAll(el.name).flatMap((v) => v.split(","));
+    const values = params.getAll(el.name).flatMap(splitList);
     const crm = el.dataset.kind === "crm" ? values.flatMap((v) => {  // attribute=a|b: one option per value
       const [k, vs] = [v.split("=")[0], v.split("=").slice(1).join("=")];
       return vs.split("|").map((x) => `${k}=${x}`);
@@ -154,8 +171,8 @@ document.getElementById("filters").addEventListener("submit", (event) => {
         const [k, v] = [o.value.split("=")[0], o.value.split("=").slice(1).join("=")];
         (by[k] = by[k] || []).push(v);
       }
-      for (const [k, vs] of Object.entries(by)) next.append(el.name, `${k}=${vs.join("|")}`);
-    } else if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, o.value);
+      for (const [k, vs] of Object.entries(by)) next.append(el.name, escapeValue(`${k}=${vs.join("|")}`));
+    } else if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, escapeValue(o.value));
     else if (el.type === "checkbox") { if (el.checked !== f.default) next.set(el.name, String(el.checked)); }
     else if (el.value && String(el.value) !== String(f.default)) next.set(el.name, el.value);
   }
@@ -190,7 +207,7 @@ function drillable(value) {
 function drill(value) {
   const level = params.get("level") || "channel";
   const next = new URLSearchParams(params);
-  next.append("parent", `${level}=${value}`);
+  next.append("parent", escapeValue(`${level}=${value}`));
   next.set("level", DRILL[level]);
   go(next);
 }
@@ -199,7 +216,8 @@ function crumbs() {
   const nav = document.getElementById("crumbs");
   const parents = params.getAll("parent");
   if (!report().drill) { nav.replaceChildren(); return; }
-  const items = [["", t("everything")], ...parents.map((p, i) => [i + 1, p.split("=").slice(1).join("=")])];
+  const items = [["", t("everything")],
+                 ...parents.map((p, i) => [i + 1, splitList(p)[0].split("=").slice(1).join("=")])];
   nav.replaceChildren(...items.map(([depth, label], i) => {
     const a = document.createElement(i === items.length - 1 ? "span" : "a");
     a.textContent = label;
@@ -285,8 +303,11 @@ async function load() {
     .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${k.replaceAll("_", " ")} ${number(v, k)}`).join("");
   const chart = document.getElementById("chart");
   const tables = document.getElementById("tables");
-  chart.hidden = mode() === "expert";
-  tables.hidden = mode() !== "expert";
+  const empty = document.getElementById("empty");
+  empty.hidden = result.totals.conversions !== 0;  // an empty answer says so, in place of blank axes
+  chart.hidden = mode() === "expert" || !empty.hidden;
+  tables.hidden = mode() !== "expert" || !empty.hidden;
+  if (!empty.hidden) return;
   if (mode() !== "expert") {
     await Plotly.react(chart, result.figure.data, {...result.figure.layout, autosize: true, margin: {t: 30}},
                        {responsive: true, displaylogo: false});

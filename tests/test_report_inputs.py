@@ -1,0 +1,157 @@
+"""Every input answered (issue 12): an empty answer is an answer, bad parameters are a 4xx or
+exit 2 naming the field, no number that is not finite reaches JSON; and a property test runs
+generated queries through the library, the API and the CLI."""
+
+import datetime as dt
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from parcours.api import create_app
+from parcours.attribution.catalogue import NAMES
+from parcours.cli import app
+from parcours.query import LEVELS, MAX_VALUES, Query
+from parcours.reports import CATALOGUE, run_report
+from parcours.reports.base import NO_MATCH
+
+EMPTY = {"min_revenue": {"min_revenue": 1e9},
+         "future": {"start": dt.date(2030, 1, 1), "end": dt.date(2030, 1, 2)},
+         "contradictory": {"with_channels": ("display",), "without_channels": ("display",)}}
+BUCKETED = {"time-lag": "conversions", "path-length": "conversions", "cross-device": "conversions",
+            "mono-device": "conversions"}
+
+
+def as_json(result) -> dict:
+    return json.loads(json.dumps(result.to_dict(), allow_nan=False))
+
+
+@pytest.mark.parametrize("case", EMPTY)
+def test_a_query_matching_nothing_is_an_empty_answer(shop, case):
+    for name in CATALOGUE:
+        query = Query(**{k: v for k, v in EMPTY[case].items() if k in ("start", "end") or name != "summary"})
+        r = run_report(name, shop.warehouse, shop.config, query)
+        assert r.totals["conversions"] == 0, name
+        assert NO_MATCH in r.warnings and not any("low volume" in w for w in r.warnings), name
+        assert all(v is None or v == v for v in r.totals.values()), name  # no NaN
+        as_json(r)
+        json.loads(r.figure.to_json())
+
+
+def test_the_page_shows_the_empty_state_over_the_api(shop):
+    with TestClient(create_app(shop.path)) as api:
+        for name in CATALOGUE:
+            r = api.get(f"/api/v1/reports/{name}", params={"start": "2030-01-01", "end": "2030-01-02"})
+            assert r.status_code == 200, (name, r.text)
+            assert r.json()["totals"]["conversions"] == 0
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"with_channels": "a\x00b"}, "with_channels: 'a\\x00b' holds a control character"),
+    ({"crm": "segment=a\x00"}, "crm: 'a\\x00' holds a control character"),
+    ({"with_channels": [f"c{i}" for i in range(MAX_VALUES + 1)]}, f"with_channels: at most {MAX_VALUES} values"),
+    ({"crm": [f"k{i}=v" for i in range(MAX_VALUES + 1)]}, f"crm: at most {MAX_VALUES} values"),
+    ({"min_revenue": "nan"}, "min_revenue"),  # pydantic's bound check refuses it first: a 422
+    ({"min_revenue": "inf"}, "min_revenue"),
+])
+def test_bad_parameters_are_a_4xx_naming_the_field(shop, params, message):
+    with TestClient(create_app(shop.path)) as api:
+        r = api.get("/api/v1/reports/time-lag", params=params)
+    assert r.status_code in (400, 422) and message in r.json()["error"]
+
+
+def test_a_value_given_twice_is_asked_once(shop):
+    with TestClient(create_app(shop.path)) as api:
+        r = api.get("/api/v1/reports/model-comparison", params={"models": ["markov"] * 50}).json()
+    assert [c for c in r["table"][0] if c.startswith("markov")] == ["markov_conversions", "markov_value",
+                                                                     "markov_vs_last_pct", "markov_cpa",
+                                                                     "markov_roas"]
+    assert Query(devices=("mobile", "mobile", "tablet")).devices == ("mobile", "tablet")
+
+
+def test_a_comma_inside_a_value_is_escaped_with_a_backslash():
+    q = Query.from_params({"categories": ["shoes\\, bags", "hats,caps"], "parent": "campaign=a\\,b"})
+    assert q.categories == ("shoes, bags", "hats", "caps") and q.parent == (("campaign", "a,b"),)
+
+
+def test_the_cli_answers_an_empty_query_and_refuses_a_bad_one(shop):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "velocity", "-w", str(shop.path), "--min-revenue", "1e9"])
+    assert res.exit_code == 0, res.output
+    assert "no conversion matches" in res.output
+    res = runner.invoke(app, ["report", "time-lag", "-w", str(shop.path), "--with-channel", "a\x00b"])
+    assert res.exit_code == 2 and "control character" in res.output and "Traceback" not in res.output
+
+
+CHANNELS = ["display", "paid_search", "direct", "email", "affiliation", "store", "nope"]
+DAYS = st.one_of(st.none(), st.dates(dt.date(2026, 9, 1), dt.date(2026, 12, 31)).map(str))
+QUERIES = st.fixed_dictionaries({}, optional={
+    "start": DAYS, "end": DAYS, "level": st.sampled_from(LEVELS),
+    "parent": st.sampled_from(["channel=display", "channel=paid_search", "source=site1", "channel=nope"]),
+    "kinds": st.lists(st.sampled_from(["sale", "lead", "custom"]), max_size=2),
+    "new_customer": st.sampled_from(["true", "false"]),
+    "crm": st.sampled_from(["segment=premium", "segment=mass|premium", "nope=x"]),
+    "categories": st.lists(st.sampled_from(["shoes", "bags", "hats"]), max_size=2),
+    "with_channels": st.lists(st.sampled_from(CHANNELS), max_size=2),
+    "without_channels": st.lists(st.sampled_from(CHANNELS), max_size=2),
+    "first_channel": st.lists(st.sampled_from(CHANNELS), max_size=2),
+    "last_channel": st.lists(st.sampled_from(CHANNELS), max_size=2),
+    "devices": st.lists(st.sampled_from(["desktop", "mobile", "tablet", "other"]), max_size=2),
+    "mono_device": st.sampled_from(["true", "false"]),
+    "origins": st.lists(st.sampled_from(["online", "store", "call_centre"]), max_size=2),
+    "min_revenue": st.sampled_from(["0", "25", "1000000000"]),
+    "top": st.integers(1, 20).map(str), "collapse": st.sampled_from(["true", "false"]),
+    "distinct": st.sampled_from(["true", "false"]),
+    "models": st.lists(st.sampled_from(NAMES), min_size=1, max_size=3),
+})
+
+
+def check_result(name: str, body: dict) -> None:
+    """Invariants of any answer: totals add up, buckets sum to the conversions."""
+    json.dumps(body, allow_nan=False)
+    column = BUCKETED.get(name)
+    if column and body["table"]:
+        assert sum(r[column] for r in body["table"]) == pytest.approx(body["totals"]["conversions"]), name
+    if name == "summary" and body["table"]:
+        assert sum(r["conversions"] for r in body["table"]) == pytest.approx(body["totals"]["conversions"])
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(params=QUERIES, name=st.sampled_from(list(CATALOGUE)))
+def test_any_query_through_every_face(shop, params, name):
+    with TestClient(create_app(shop.path), raise_server_exceptions=False) as api:
+        for report in CATALOGUE:  # the API: every report, never a 5xx, valid JSON, sums that hold
+            r = api.get(f"/api/v1/reports/{report}", params=params)
+            assert r.status_code in (200, 400), (report, params, r.text)
+            if r.status_code == 200:
+                check_result(report, r.json())
+    try:  # the library
+        result = run_report(name, shop.warehouse, shop.config, Query.from_params(params))
+    except ValueError:
+        result = None
+    if result is not None:
+        check_result(name, as_json(result))
+    args = ["report", name, "-w", str(shop.path), "--format", "json"]  # the CLI
+    for key, value in params.items():
+        option = {"kinds": "--kind", "parent": "--drill", "models": "--model", "new_customer": "--customers",
+                  "categories": "--category", "with_channels": "--with-channel",
+                  "without_channels": "--without-channel", "devices": "--device", "origins": "--origin",
+                  "first_channel": "--first-channel", "last_channel": "--last-channel", "crm": "--crm",
+                  "min_revenue": "--min-revenue", "mono_device": "--mono-device",
+                  "collapse": "--no-collapse", "distinct": "--distinct"}.get(key, f"--{key}")
+        if key in ("mono_device", "distinct"):
+            args += [option] if value == "true" else []
+        elif key == "collapse":
+            args += [option] if value == "false" else []
+        else:
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None:
+                    args += [option, v]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code in (0, 2), (args, res.output)
+    assert "Traceback" not in res.output
+    assert (res.exit_code == 0) == (result is not None), (args, res.output)
