@@ -113,3 +113,18 @@ def test_serving_beyond_loopback_needs_tokens():
     check_bind("0.0.0.0", has_tokens=True)
     with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0 without tokens"):
         check_bind("0.0.0.0", has_tokens=False)
+
+
+def test_static_files_are_versioned_cached_and_compressed(api):
+    import re
+
+    page = api.get("/reports/assists").text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+\?v=[0-9a-f]{12})"', page)
+    assert len(assets) == 3  # app.css, app.js, plotly.min.js
+    for url in assets:
+        r = api.get(url, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plotly = api.get(next(u for u in assets if "plotly" in u), headers={"Accept-Encoding": "gzip"})
+    assert plotly.headers["content-encoding"] == "gzip" and plotly.text.startswith("/**")
+    assert int(plotly.headers["content-length"]) < 2_000_000  # 4.8 MB as sent uncompressed
+    assert "cache-control" not in api.get("/static/app.js").headers  # unversioned: revalidated

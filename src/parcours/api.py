@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS
@@ -217,6 +218,8 @@ def create_app(workspace: Path | str) -> FastAPI:
 
     from parcours.reports import CATALOGUE
     from parcours.web import mount_web
+
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # JSON, CSV and pages
 
     mount_web(app, list(CATALOGUE), home="summary")
     return app

@@ -2,30 +2,60 @@
 
 No CDN: plotly.js comes from the installed plotly package, the rest is in static/. Page state
 (report, period, level, drill-down, filters, mode, language) lives in the URL.
+
+Static files are named with a hash of their content (`app.js?v=...`) and cached by browsers
+for a year; plotly.js (4.8 MB) is gzipped once, in memory, for every client that accepts it.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import plotly
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 HERE = Path(str(resources.files("parcours.web")))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+FOREVER = "public, max-age=31536000, immutable"  # a changed file gets a new ?v=
+
+
+def _version(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+
+
+@cache
+def _plotly_gzipped() -> bytes:
+    return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=6)
 
 
 def mount_web(app: FastAPI, reports: list[str], home: str) -> None:
     """The pages: `home` at /, every report at /reports/{name}."""
     templates = Jinja2Templates(directory=HERE / "templates")
+    versions = {name: _version(HERE / "static" / name) for name in ("app.js", "app.css")}
+    versions["plotly.min.js"] = _version(PLOTLY_JS)
+    templates.env.globals["asset"] = lambda name: f"/static/{name}?v={versions[name]}"
 
     @app.get("/static/plotly.min.js", include_in_schema=False)  # before the mount, which would shadow it
-    def plotly_js() -> FileResponse:
-        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+    def plotly_js(request: Request) -> Response:
+        headers = {"Cache-Control": FOREVER, "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(_plotly_gzipped(), media_type="text/javascript",
+                            headers={**headers, "Content-Encoding": "gzip"})
+        return Response(PLOTLY_JS.read_bytes(), media_type="text/javascript", headers=headers)
+
+    @app.middleware("http")
+    async def cache_static(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/static/") and "v" in request.query_params and response.status_code == 200:
+            response.headers["Cache-Control"] = FOREVER
+        return response
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

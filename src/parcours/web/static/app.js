@@ -136,9 +136,13 @@ function control(f, meta, models) {  // one form control for a Query field, from
   return label;
 }
 
-async function fillFilters() {
+const json = (path, query) => api(path, query).then((res) => res.json());
+// Plotly comes in a deferred script after this one: every deferred script has run by then.
+const plotlyReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
+let prefetched = null;  // the first report request, sent with the others at start-up
+
+async function fillFilters(meta, models) {
   const form = document.getElementById("filters");
-  const [meta, models] = await Promise.all([(await api("/api/v1/meta")).json(), (await api("/api/v1/models")).json()]);
   DRILL = meta.drill;
   const box = document.getElementById("fields");
   box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f, meta, models)));
@@ -292,10 +296,12 @@ async function load() {
   warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
   let result;
   try {
-    result = await (await api(`/api/v1/reports/${REPORT}`, apiParams())).json();
+    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams()));
   } catch (error) {
     warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: error.message}));
     return;
+  } finally {
+    prefetched = null;
   }
   warnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement("li"), {textContent: w})));
   const q = result.query;
@@ -309,6 +315,7 @@ async function load() {
   tables.hidden = mode() !== "expert" || !empty.hidden;
   if (!empty.hidden) return;
   if (mode() !== "expert") {
+    await plotlyReady;
     await Plotly.react(chart, result.figure.data, {...result.figure.layout, autosize: true, margin: {t: 30}},
                        {responsive: true, displaylogo: false});
     chart.removeAllListeners && chart.removeAllListeners("plotly_click");
@@ -322,10 +329,15 @@ async function load() {
 (async () => {
   if (window.matchMedia("(max-width: 900px)").matches) document.getElementById("filter-box").open = false;
   translate();
+  // Every request at once: the page waits for the slowest, not for their sum.
+  prefetched = json(`/api/v1/reports/${REPORT}`, apiParams());
+  prefetched.catch(() => {});  // its error is shown by load()
   try {
-    catalogue = Object.fromEntries((await (await api("/api/v1/reports")).json()).map((r) => [r.name, r]));
-    fields = await (await api("/api/v1/fields")).json();
-    await fillFilters();
+    const [reports, declared, meta, models] = await Promise.all(
+      [json("/api/v1/reports"), json("/api/v1/fields"), json("/api/v1/meta"), json("/api/v1/models")]);
+    catalogue = Object.fromEntries(reports.map((r) => [r.name, r]));
+    fields = declared;
+    await fillFilters(meta, models);
   } catch (error) { /* shown by load() */ }
   await load();
 })();
