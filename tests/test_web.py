@@ -181,3 +181,17 @@ def test_a_value_with_a_comma_or_a_backslash_survives_the_page(server, page):
                                  "s => [...s.selectedOptions].map(o => o.value)") == ["shoes"]
     # the page escapes as the server splits (query.split_list)
     assert page.evaluate("splitList(escapeValue('a,b\\\\c') + ',d')") == ["a,b\\c", "d"]
+
+
+def test_apply_after_a_drill_down_keeps_it_and_the_form_shows_the_state(server, page):
+    page.goto(f"{server}/reports/model-comparison?mode=expert&models=linear")
+    page.click("table.report[data-table=table] tr.drill:has-text('display')")
+    page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")
+    assert page.input_value("select[name=level]") == "source"  # the level selector follows the drill
+    assert page.input_value("input[name=end]") == "2026-10-15"  # the applied period, shown
+    page.select_option("select[name=new_customer]", "true")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**new_customer=true**")
+    assert "parent=channel%3Ddisplay" in page.url and "level=source" in page.url
+    assert "end=" not in page.url  # a default period stays a default: the link keeps rolling
+    page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")

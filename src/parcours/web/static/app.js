@@ -141,11 +141,17 @@ const json = (path, query) => api(path, query).then((res) => res.json());
 const plotlyReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
 let prefetched = null;  // the first report request, sent with the others at start-up
 
-async function fillFilters(meta, models) {
-  const form = document.getElementById("filters");
+let applied = {};  // the period the last answer covered (a default period is shown, not sent)
+
+function buildFilters(meta, models) {
   DRILL = meta.drill;
   const box = document.getElementById("fields");
   box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f, meta, models)));
+  fillForm();
+}
+
+function fillForm() {  // the form shows the page's state: after a drill-down, a new period...
+  const form = document.getElementById("filters");
   for (const el of form.elements) {
     if (!el.name) continue;
     const f = fields.find((x) => x.name === el.name);
@@ -157,7 +163,8 @@ async function fillFilters(meta, models) {
     if (el.multiple) for (const o of el.options) o.selected = crm.includes(o.value);
     else if (el.type === "checkbox") el.checked = values.length ? values.includes("true") : f.default === true;
     else if (values.length) el.value = values[0];
-    else if (f && f.default !== null && !f.multiple && el.type !== "date") el.value = String(f.default);
+    else if (el.type === "date") el.value = applied[el.name] || "";
+    else if (f && f.default !== null && !f.multiple) el.value = String(f.default);
   }
   translate();
 }
@@ -178,6 +185,7 @@ document.getElementById("filters").addEventListener("submit", (event) => {
       for (const [k, vs] of Object.entries(by)) next.append(el.name, escapeValue(`${k}=${vs.join("|")}`));
     } else if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, escapeValue(o.value));
     else if (el.type === "checkbox") { if (el.checked !== f.default) next.set(el.name, String(el.checked)); }
+    else if (el.type === "date" && !params.get(el.name) && el.value === applied[el.name]) continue;
     else if (el.value && String(el.value) !== String(f.default)) next.set(el.name, el.value);
   }
   if (next.get("level") === (params.get("level") || "channel")) for (const p of params.getAll("parent")) next.append("parent", p);
@@ -305,6 +313,8 @@ async function load() {
   }
   warnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement("li"), {textContent: w})));
   const q = result.query;
+  applied = {start: q.start, end: q.end};
+  fillForm();
   document.getElementById("totals").textContent = `${q.start} → ${q.end}` + Object.entries(result.totals)
     .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${k.replaceAll("_", " ")} ${number(v, k)}`).join("");
   const chart = document.getElementById("chart");
@@ -337,7 +347,7 @@ async function load() {
       [json("/api/v1/reports"), json("/api/v1/fields"), json("/api/v1/meta"), json("/api/v1/models")]);
     catalogue = Object.fromEntries(reports.map((r) => [r.name, r]));
     fields = declared;
-    await fillFilters(meta, models);
+    buildFilters(meta, models);
   } catch (error) { /* shown by load() */ }
   await load();
 })();
