@@ -154,17 +154,23 @@ def test_engagement_under_a_conversion_only_filter_leaves_rates_out(shop):
 def test_velocity(shop):
     r = report(shop, "velocity")
     got = {s: (j, n) for s, j, n in zip(r.table.stage, r.table.journeys, r.table.reached_next, strict=True)}
-    assert got["awareness"] == (3, 2) and got["consideration"] == (3, 1) and got["intent"] == (3, 0)
-    assert got["cart"][0] == 0 and got["conversion"][0] == 5
+    # Reach is this stage or a later one (or the conversion): A-E all converted, so they
+    # reached every stage; F touched awareness and consideration and went no further.
+    assert got["awareness"] == (6, 6) and got["consideration"] == (6, 5) and got["intent"] == (5, 5)
+    assert got["cart"] == (5, 5) and got["conversion"][0] == 5
+    assert list(r.table.journeys) == sorted(r.table.journeys, reverse=True)  # monotone
     st = rows(r, "stage")
+    assert st["consideration"]["rate_to_next"] == pytest.approx(5 / 6)
+    assert st["intent"]["share_of_first_stage"] == pytest.approx(5 / 6)
     # awareness -> consideration: A 7 days, F 1 day (C went the other way round)
     assert st["awareness"]["median_days_to_next"] == pytest.approx(4)
     assert st["awareness"]["p90_days_to_next"] == pytest.approx(1 + 0.9 * 6)
-    assert st["awareness"]["rate_to_next"] == pytest.approx(2 / 3)
+    assert st["awareness"]["rate_to_next"] == 1
     assert st["consideration"]["median_days_to_next"] == pytest.approx(6.99)
     entry = rows(r, table="by_entry")
     assert (entry["display"]["journeys"], entry["display"]["conversions"]) == (2, 1)
     assert entry["display"]["median_days_to_conversion"] == pytest.approx(14)
+    assert entry["display"]["p90_days_to_conversion"] == pytest.approx(14)  # A alone: F did not convert
     assert entry["display"]["conversion_rate"] == 0.5
 
 

@@ -195,3 +195,14 @@ def test_apply_after_a_drill_down_keeps_it_and_the_form_shows_the_state(server, 
     assert "parent=channel%3Ddisplay" in page.url and "level=source" in page.url
     assert "end=" not in page.url  # a default period stays a default: the link keeps rolling
     page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")
+
+
+def test_a_bar_that_is_not_a_row_does_not_drill(server, page):
+    page.goto(f"{server}/reports/time-lag")
+    totals(page)
+    page.wait_for_selector("#chart .main-svg")
+    boxes = [b for b in (p.bounding_box() for p in page.locator("#chart .bars .point path").all())
+             if b and b["height"] > 4]
+    page.mouse.click(boxes[0]["x"] + boxes[0]["width"] / 2, boxes[0]["y"] + boxes[0]["height"] / 2)
+    page.wait_for_timeout(500)
+    assert "parent=" not in page.url
