@@ -11,9 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from builders import AS_OF, load_rows
 from parcours.api import create_app
 from parcours.attribution.catalogue import NAMES
 from parcours.cli import app
+from parcours.journeys import build_journeys
 from parcours.query import LEVELS, MAX_VALUES, Query
 from parcours.reports import CATALOGUE, run_report
 from parcours.reports.base import NO_MATCH
@@ -155,3 +157,25 @@ def test_any_query_through_every_face(shop, params, name):
     assert res.exit_code in (0, 2), (args, res.output)
     assert "Traceback" not in res.output
     assert (res.exit_code == 0) == (result is not None), (args, res.output)
+
+
+EVIL = '<a href="https://example.com">evil</a>'
+
+
+@pytest.fixture
+def evil_shop(ws):
+    load_rows(ws, "touchpoints", [dict(event_id="e1", ts="2026-10-14T10:00:00Z", visitor_id="v1", channel=EVIL),
+                                  dict(event_id="e2", ts="2026-10-14T11:00:00Z", visitor_id="v1", channel="AT&T")])
+    load_rows(ws, "conversions", [dict(conversion_id="c1", ts="2026-10-15T10:00:00Z", visitor_id="v1", revenue="5")])
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    return ws
+
+
+def test_a_label_is_text_in_every_chart(evil_shop):
+    for name in CATALOGUE:
+        figure = run_report(name, evil_shop.warehouse, evil_shop.config, Query()).figure.to_json()
+        assert "<a href" not in figure, name
+    r = run_report("model-comparison", evil_shop.warehouse, evil_shop.config, Query(models=("linear",)))
+    assert set(r.figure.to_dict()["data"][0]["x"]) == {"&lt;a href=\"https://example.com\"&gt;evil&lt;/a&gt;",
+                                                       "AT&amp;T"}
+    assert set(r.table.row) == {EVIL, "AT&T"}  # the table keeps the real names

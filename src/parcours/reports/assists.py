@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from parcours.reports.base import Report, Scope, register
 
 ROLES = ("introducer", "assister", "closer")
+COLOURS = {"closer": "#2a9d8f", "introducer": "#e9c46a", "assister": "#577590"}
 
 
 def run(scope: Scope):
@@ -34,11 +35,14 @@ def run(scope: Scope):
     table = by.drop(columns=[f"_{r}" for r in ROLES]).sort_values(
         ["conversions", "row"], ascending=[False, True], ignore_index=True)
     totals = {"conversions": float(j.count().execute()), "revenue": float(j.revenue.sum().execute() or 0.0)}
-    fig = go.Figure(go.Bar(x=table.row.tolist(), y=table.assisted_last_ratio.tolist(),
-                           marker_color=[{"closer": "#2a9d8f", "introducer": "#e9c46a",
-                                          "assister": "#577590"}[r] for r in table.role]))
-    fig.add_hline(y=1.0, line_dash="dot")
-    fig.update_layout(yaxis_title="assisted / last-touch conversions")
+    fig = go.Figure([go.Bar(x=part.row.tolist(), y=part.assisted_last_ratio.tolist(), name=role,
+                            marker_color=COLOURS[role], customdata=part.role.tolist(), hovertemplate=(
+                                "%{x}: %{y:.2f} assisted per last-touch conversion<extra>%{customdata}</extra>"))
+                     for role in ROLES if len(part := table[table.role == role])])
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text="as many assists as last-touch conversions",
+                  annotation_position="top left")
+    fig.update_layout(yaxis_title="assisted / last-touch conversions", legend_title="role",
+                      xaxis={"categoryorder": "array", "categoryarray": table.row.tolist()})
     return scope.result("assists", table, totals, fig)
 
 

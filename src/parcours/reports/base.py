@@ -8,6 +8,7 @@ engine; all filters are Ibis expressions over them.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,7 +200,7 @@ class Scope:
             low = int(table.low_volume.sum())
             if low and total != 0:  # of an empty answer, the one message is that it is empty
                 warnings.append(f"{low} row(s) under {self.low_volume} {volume}: flagged low_volume")
-        return ReportResult(name, table.reset_index(drop=True), totals, figure, self.applied(),
+        return ReportResult(name, table.reset_index(drop=True), totals, escape_labels(figure), self.applied(),
                             warnings, tables)
 
 
@@ -260,6 +261,28 @@ def register(report: Report) -> Report:
         raise ValueError(f"two reports are called {report.name!r}")
     CATALOGUE[report.name] = report
     return report
+
+
+LABEL_KEYS = ("x", "y", "labels", "name", "text", "customdata", "ids")  # what a chart writes as text
+
+
+def escape_labels(figure: Any) -> Any:
+    """The figure with its data's text escaped: Plotly draws some HTML in labels, and a channel
+    named `<a href=...>` must be text, not a link. Templates (hovertemplate) stay as written."""
+    def esc(value: Any) -> Any:
+        if isinstance(value, str):
+            return html.escape(value, quote=False)
+        if isinstance(value, list | tuple):
+            return [esc(v) for v in value]
+        return value
+
+    for trace in figure.data:
+        for key in LABEL_KEYS:
+            if key in trace and trace[key] is not None:
+                trace[key] = esc(list(trace[key]) if not isinstance(trace[key], str) else trace[key])
+        if trace.type == "sankey":
+            trace.node.label = esc(list(trace.node.label or []))
+    return figure
 
 
 def finite_totals(totals: dict[str, Any], empty: bool) -> dict[str, Any]:

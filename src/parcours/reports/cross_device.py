@@ -61,7 +61,9 @@ def run(scope: Scope):
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
     fig = go.Figure(go.Heatmap(z=grid.to_numpy().tolist(), x=list(grid.columns), y=list(grid.index),
-                               colorscale="Blues", hovertemplate="%{y} -> %{x}: %{z}<extra></extra>"))
+                               colorscale="Blues", texttemplate="%{z:,}",
+                               hovertemplate=("first touch on %{y}, converted on %{x}: %{z:,} conversions"
+                                              "<extra></extra>")))
     fig.update_layout(xaxis_title="converting device", yaxis_title="first-touch device")
     multi = float(by.loc[by.devices.isin(["2", "3+"]), "conversions"].sum())
     totals = {"conversions": total, "revenue": float(revenue.sum()),

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from parcours.channels import classify
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS, Query
-from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, register
+from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, escape_labels, register
 from parcours.storage import Storage
 
 
@@ -61,7 +61,7 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist()) for ch, g in by.groupby("channel")])
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
     applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
-    return ReportResult("summary", by, totals, fig, applied, warnings)
+    return ReportResult("summary", by, totals, escape_labels(fig), applied, warnings)
 
 
 def run(wh: Storage, config: Config, query: Query) -> ReportResult:

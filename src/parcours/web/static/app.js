@@ -329,9 +329,14 @@ async function load() {
     await Plotly.react(chart, result.figure.data, {...result.figure.layout, autosize: true, margin: {t: 30}},
                        {responsive: true, displaylogo: false});
     chart.removeAllListeners && chart.removeAllListeners("plotly_click");
-    // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not)
-    const rows = new Set(result.table.map((r) => r.row));
-    chart.on("plotly_click", (e) => { const x = e.points[0].x; if (rows.has(x) && drillable(x)) drill(x); });
+    // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
+    // the chart's labels are HTML-escaped by the server
+    const escaped = (v) => String(v).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+    const rows = new Map(result.table.map((r) => [escaped(r.row), r.row]));
+    chart.on("plotly_click", (e) => {
+      const row = rows.get(String(e.points[0].x));
+      if (row !== undefined && drillable(row)) drill(row);
+    });
   } else {
     tables.replaceChildren(table(result.table, "table"), ...Object.entries(result.tables).flatMap(([name, rows]) =>
       [Object.assign(document.createElement("h3"), {textContent: name.replaceAll("_", " ")}), table(rows, name)]));
