@@ -58,7 +58,7 @@ def test_info_reports_counts_channels_persons_and_stitching(built):
     res = run("info", "-w", root / "ws")
     assert res.exit_code == 0
     for text in ("touchpoints", "journeys", "stitched share", "channels: ", "paid_search",
-                 "conversions before 2026-11-22"):
+                 "conversions before 2026-11-22", "one row per visitor or user id"):
         assert text in res.output
 
 

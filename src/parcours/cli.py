@@ -383,6 +383,8 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}")
     if fmt is ReportFormat.table:
+        period = result.query
+        out.print(f"{name}: {period.get('start')} to {period.get('end')}")
         _print_table(result.table, OutFormat.table)
         out.print(", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in result.totals.items()))
@@ -516,8 +518,19 @@ def _print_table(df, fmt: OutFormat) -> None:
             numeric = pd.api.types.is_numeric_dtype(df[col])
             t.add_column(str(col), justify="right" if numeric else "left")
         for row in df.itertuples(index=False):
-            t.add_row(*(("" if v != v else f"{v:,.4f}") if isinstance(v, float) else str(v) for v in row))
+            t.add_row(*(_cell(str(col), v) for col, v in zip(df.columns, row, strict=True)))
         out.print(t)
+
+
+def _cell(column: str, value: object) -> str:
+    """A number as the page shows it: shares and rates in %, others with two decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    if value != value:  # NaN: nothing to show
+        return ""
+    if "share" in column or column.endswith("_rate"):
+        return f"{value:.1%}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _require_workspace(ws: Workspace) -> None:

@@ -34,6 +34,9 @@ class Facts:
             out.append(f"persons: {self.persons:,} from {self.visitors:,} visitor ids; "
                        f"stitched share {self.stitched_share:.1%} "
                        "(visitor ids linked to another id)")
+            out.append("rows: the persons table has one row per visitor or user id, naming its person; "
+                       "journeys has one per conversion, plus one per person with touches after their "
+                       "last conversion; touches has one per touch of a journey")
         if self.channels:
             out.append("channels: " + ", ".join(f"{c} ({n:,})" for c, n in self.channels.items()))
         return out
