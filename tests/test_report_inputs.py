@@ -16,7 +16,7 @@ from parcours.api import create_app
 from parcours.attribution.catalogue import NAMES
 from parcours.cli import app
 from parcours.journeys import build_journeys
-from parcours.query import LEVELS, MAX_VALUES, Query
+from parcours.query import LEVELS, MAX_VALUES, SPECS, Query, cli_option
 from parcours.reports import CATALOGUE, run_report
 from parcours.reports.base import NO_MATCH
 
@@ -139,16 +139,9 @@ def test_any_query_through_every_face(shop, params, name):
         check_result(name, as_json(result))
     args = ["report", name, "-w", str(shop.path), "--format", "json"]  # the CLI
     for key, value in params.items():
-        option = {"kinds": "--kind", "parent": "--drill", "models": "--model", "new_customer": "--customers",
-                  "categories": "--category", "with_channels": "--with-channel",
-                  "without_channels": "--without-channel", "devices": "--device", "origins": "--origin",
-                  "first_channel": "--first-channel", "last_channel": "--last-channel", "crm": "--crm",
-                  "min_revenue": "--min-revenue", "mono_device": "--mono-device",
-                  "collapse": "--no-collapse", "distinct": "--distinct"}.get(key, f"--{key}")
-        if key in ("mono_device", "distinct"):
-            args += [option] if value == "true" else []
-        elif key == "collapse":
-            args += [option] if value == "false" else []
+        option, spec = cli_option(key), SPECS[key]
+        if spec.kind == "bool" and not spec.value_labels:  # a flag: --distinct, --no-collapse
+            args += [option] if value == ("false" if spec.cli_invert else "true") else []
         else:
             for v in value if isinstance(value, list) else [value]:
                 if v is not None:

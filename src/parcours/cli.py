@@ -343,15 +343,20 @@ def _query_option(name: str) -> inspect.Parameter:
     whole = spec.kind == "int"  # float bounds are the Query's to check, with its message
     option = typer.Option(opt, help=text, metavar=METAVARS.get(spec.kind), show_default=default not in (None, False),
                           min=spec.minimum if whole else None, max=spec.maximum if whole else None)
-    return inspect.Parameter(opt.lstrip("-").replace("-", "_"), inspect.Parameter.KEYWORD_ONLY,
+    return inspect.Parameter(_argument(name), inspect.Parameter.KEYWORD_ONLY,
                              default=default, annotation=Annotated[kind, option])
+
+
+def _argument(name: str) -> str:
+    """The Python name Typer gives the option of a Query field (--with-channel: with_channel)."""
+    return cli_option(name).lstrip("-").replace("-", "_")
 
 
 def _query_params(options: dict[str, Any]) -> dict[str, Any]:
     """The options as Query text parameters (what a URL would carry)."""
     params: dict[str, Any] = {}
     for name, spec in SPECS.items():
-        value = options[cli_option(name).lstrip("-").replace("-", "_")]
+        value = options[_argument(name)]
         if spec.kind == "bool" and not spec.value_labels:
             value = str(not value if spec.cli_invert else value)
         elif value is not None and not isinstance(value, list):
