@@ -36,7 +36,7 @@ def test_the_report_command_has_one_option_per_query_field():
 def test_the_api_has_one_parameter_per_query_field(tmp_path):
     spec = TestClient(create_app(tmp_path)).get("/openapi.json").json()
     params = {p["name"] for p in spec["paths"]["/api/v1/reports/{name}"]["get"]["parameters"]}
-    assert params - {"name", "format", "delimiter", "bom", "authorization"} == set(SPECS)
+    assert params - {"name", "format", "delimiter", "bom", "lang", "authorization"} == set(SPECS)
 
 
 def test_the_api_serves_the_declarations(tmp_path):

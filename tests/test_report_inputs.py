@@ -172,3 +172,39 @@ def test_a_label_is_text_in_every_chart(evil_shop):
     assert set(r.figure.to_dict()["data"][0]["x"]) == {"&lt;a href=\"https://example.com\"&gt;evil&lt;/a&gt;",
                                                        "AT&amp;T"}
     assert set(r.table.row) == {EVIL, "AT&T"}  # the table keeps the real names
+
+
+def chart_texts(figure: dict) -> set[str]:
+    """The fixed texts a chart draws: axis, legend and subplot titles, annotations."""
+    layout = figure["layout"]
+    texts = {layout[k]["title"]["text"] for k in layout
+             if k.startswith(("xaxis", "yaxis")) and layout[k].get("title", {}).get("text")}
+    texts |= {a["text"] for a in layout.get("annotations", [])}
+    if layout.get("legend", {}).get("title", {}).get("text"):
+        texts.add(layout["legend"]["title"]["text"])
+    return texts
+
+
+def test_every_chart_text_has_its_french(shop):
+    from parcours.reports.labels import FRENCH
+
+    missing = set()
+    with TestClient(create_app(shop.path)) as api:
+        for name in CATALOGUE:
+            for extra in ({}, {"distinct": "true"}, {"models": "linear,markov"}):
+                en = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", **extra}).json()["figure"]
+                fr = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", "lang": "fr", **extra})
+                missing |= chart_texts(en) - set(FRENCH)
+                texts = chart_texts(fr.json()["figure"])
+                assert not texts & (set(FRENCH) - set(FRENCH.values())), name  # nothing left in English
+    assert missing == set()
+
+
+def test_french_charts_name_models_and_series_in_french(shop):
+    with TestClient(create_app(shop.path)) as api:
+        fr = api.get("/api/v1/reports/model-comparison", params={"models": "last_touch,markov", "lang": "fr"}).json()
+        assert [t["name"] for t in fr["figure"]["data"]] == ["Dernier contact", "Chaîne de Markov"]
+        fr = api.get("/api/v1/reports/velocity", params={"lang": "fr"}).json()
+        assert {t.get("name") for t in fr["figure"]["data"]} >= {"jours (médiane)", "jours (90e centile)"}
+        en = api.get("/api/v1/reports/model-comparison", params={"models": "last_touch"}).json()
+        assert en["figure"]["data"][0]["name"] == "Last touch"

@@ -59,9 +59,10 @@ class _Output(BaseModel):
     format: Literal["json", "csv", "xlsx"] = "json"
     delimiter: Literal[",", ";"] = ","
     bom: bool = False
+    lang: Literal["en", "fr"] = Field("en", description="the language of the figure's texts")
 
     def query(self) -> ReportQuery:
-        params = self.model_dump(exclude={"format", "delimiter", "bom"})
+        params = self.model_dump(exclude={"format", "delimiter", "bom", "lang"})
         text = {k: (v if isinstance(v, list) else None if v is None else
                     str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
         return ReportQuery.from_params(text)
@@ -181,7 +182,12 @@ def create_app(workspace: Path | str) -> FastAPI:
             return Response(result.to_xlsx(), media_type="application/vnd.openxmlformats-officedocument."
                                                         "spreadsheetml.sheet",
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        return JSONResponse({**result.to_dict(), "figure": json.loads(result.figure.to_json())})
+        from parcours.attribution.registry import MODELS
+        from parcours.reports.labels import translate_figure
+
+        models = {spec.label[0]: spec.label[1] for spec in MODELS.values()}
+        figure = translate_figure(result.figure, params.lang, models)
+        return JSONResponse({**result.to_dict(), "figure": json.loads(figure.to_json())})
 
     @app.get("/api/v1/meta", dependencies=[allowed("read")])
     def meta() -> dict:

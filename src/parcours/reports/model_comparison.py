@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
+from parcours.attribution.registry import MODELS
 from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
 from parcours.reports.costs import costs_by_row
 
@@ -55,7 +56,8 @@ def run(scope: Scope):
     totals = {"conversions": float(all_.n), "revenue": num(all_.revenue) or 0.0}
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
-    fig = go.Figure([go.Bar(name=m, x=table.row.tolist(), y=table[f"{m}_conversions"].tolist()) for m in models])
+    fig = go.Figure([go.Bar(name=MODELS[m].label[0], x=table.row.tolist(), y=table[f"{m}_conversions"].tolist())
+                     for m in models])
     fig.update_layout(barmode="group", yaxis_title="attributed conversions", legend_title="model")
     return scope.result("model-comparison", table, totals, fig, volume=f"{models[0]}_conversions")
 

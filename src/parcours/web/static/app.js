@@ -304,7 +304,7 @@ async function load() {
   warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
   let result;
   try {
-    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams()));
+    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams({lang: lang()})));
   } catch (error) {
     warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: error.message}));
     return;
@@ -347,7 +347,7 @@ async function load() {
   if (window.matchMedia("(max-width: 900px)").matches) document.getElementById("filter-box").open = false;
   translate();
   // Every request at once: the page waits for the slowest, not for their sum.
-  prefetched = json(`/api/v1/reports/${REPORT}`, apiParams());
+  prefetched = json(`/api/v1/reports/${REPORT}`, apiParams({lang: lang()}));
   prefetched.catch(() => {});  // its error is shown by load()
   try {
     const [reports, declared, meta, models] = await Promise.all(
