@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
-from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS
+from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.workspace import Workspace
@@ -145,11 +145,11 @@ def create_app(workspace: Path | str) -> FastAPI:
         from parcours.reports import CATALOGUE
 
         return [{"name": name, "kind": spec.kind, "multiple": spec.multiple, "default": DEFAULTS[name],
-                 "labels": dict(zip(("en", "fr"), spec.label, strict=True)),
-                 "help": dict(zip(("en", "fr"), spec.help, strict=True)),
+                 "labels": by_language(spec.label),
+                 "help": by_language(spec.help),
                  "choices": list(spec.choices), "values": spec.values, "minimum": spec.minimum,
                  "maximum": spec.maximum, "control": spec.control,
-                 "value_labels": {v: dict(zip(("en", "fr"), t, strict=True)) for v, t in spec.value_labels.items()},
+                 "value_labels": {v: by_language(t) for v, t in spec.value_labels.items()},
                  "reports": [r.name for r in CATALOGUE.values() if name in r.fields]}
                 for name, spec in SPECS.items()]
 
@@ -182,11 +182,9 @@ def create_app(workspace: Path | str) -> FastAPI:
             return Response(result.to_xlsx(), media_type="application/vnd.openxmlformats-officedocument."
                                                         "spreadsheetml.sheet",
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        from parcours.attribution.registry import MODELS
         from parcours.reports.labels import translate_figure
 
-        models = {spec.label[0]: spec.label[1] for spec in MODELS.values()}
-        figure = translate_figure(result.figure, params.lang, models)
+        figure = translate_figure(result.figure, params.lang)
         return JSONResponse({**result.to_dict(), "figure": json.loads(figure.to_json())})
 
     @app.get("/api/v1/meta", dependencies=[allowed("read")])

@@ -26,6 +26,12 @@ DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a ro
 DEFAULT_DAYS = 30
 MAX_VALUES = 100  # per list field: more is no question a person asks (and deep OR trees hurt engines)
 Text = tuple[str, str]  # (English, French)
+LANGUAGES = ("en", "fr")
+
+
+def by_language(text: Text) -> dict[str, str]:
+    """("Channel", "Levier") -> {"en": "Channel", "fr": "Levier"}, as the API serves texts."""
+    return dict(zip(LANGUAGES, text, strict=True))
 
 # Who reads a field: every report (the period), every report on the built journeys (the
 # level, the drill-down, the filters), or only the reports that list it in their `options`.

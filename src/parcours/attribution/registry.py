@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from parcours.query import Text
+from parcours.query import Text, by_language
 
 T = TypeVar("T", bound=type)
 
@@ -33,7 +33,7 @@ class ModelSpec:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label[0],
-                "labels": dict(zip(("en", "fr"), self.label, strict=True)),
+                "labels": by_language(self.label),
                 "data_driven": self.data_driven, "params": dict(self.params)}
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from parcours.config import Config
 from parcours.journeys import require_built
-from parcours.query import DEFAULT_DAYS, SPECS, Query, Text
+from parcours.query import DEFAULT_DAYS, SPECS, Query, Text, by_language
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
@@ -246,8 +246,8 @@ class Report:
     def describe(self) -> dict[str, Any]:
         """What the catalogue (API, web) says of it."""
         return {"name": self.name, "title": self.title[0], "question": self.question[0],
-                "titles": dict(zip(("en", "fr"), self.title, strict=True)),
-                "questions": dict(zip(("en", "fr"), self.question, strict=True)),
+                "titles": by_language(self.title),
+                "questions": by_language(self.question),
                 "options": list(self.options), "fields": list(self.fields), "chart": self.chart,
                 "today_included": self.realtime, "drill": self.drill, "formats": ["json", "csv", "xlsx"]}
 

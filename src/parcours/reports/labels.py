@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from parcours.attribution.registry import MODELS
+
 FRENCH = {
     # axes, legends, subplot titles, annotations
     "assisted / last-touch conversions": "conversions assistées / au dernier contact",
@@ -39,15 +41,14 @@ FRENCH = {
     "p90 days": "jours (90e centile)",
     "share of engagement": "part de l'engagement",
 }
-LANGUAGES = ("en", "fr")
 
 
-def translate_figure(figure: Any, lang: str, extra: dict[str, str] | None = None) -> Any:
-    """The figure with its fixed texts in `lang` (English figures are returned as they are).
-    `extra` adds translations known elsewhere (model labels from the model registry)."""
+def translate_figure(figure: Any, lang: str) -> Any:
+    """The figure with its fixed texts in `lang` (English figures are returned as they are);
+    model series are named by the model registry's labels, which carry their French."""
     if lang == "en":
         return figure
-    words = {**FRENCH, **(extra or {})}
+    words = {**FRENCH, **{spec.label[0]: spec.label[1] for spec in MODELS.values()}}
 
     def said(text: Any) -> Any:
         return words.get(text, text) if isinstance(text, str) else text
