@@ -108,7 +108,7 @@ def test_csv_and_xlsx_exports_read_back(sim, tmp_path):
     book = openpyxl.load_workbook(path)
     assert book.sheetnames[:2] == ["assists", "query"]
     sheet = book["assists"]
-    assert sheet.freeze_panes == "A2"
+    assert sheet.freeze_panes == "B2"  # the header and the first column stay
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["row", "last_touch_conversions", "last_touch_value"]
     assert isinstance(sheet.cell(2, 2).value, int | float) and sheet.cell(2, 2).value == r.table.iloc[0, 1]

@@ -39,7 +39,7 @@ def test_default_period_is_the_30_days_up_to_the_last_conversion(shop):
 def test_a_period_past_d_minus_2_is_cut_and_says_so(shop):
     r = report(shop, "time-lag", start=dt.date(2026, 10, 1), end=AS_OF)
     assert r.query["end"] == "2026-11-21" and r.query["last_reported_day"] == "2026-11-21"
-    assert any("period cut at 2026-11-21 (D-2)" in w for w in r.warnings)
+    assert any("Period cut at 2026-11-21 (D-2)" in w for w in r.warnings)
 
 
 def test_time_lag(shop):
@@ -130,7 +130,8 @@ def test_top_paths(shop):
 
 def test_engagement(shop):
     r = report(shop, "engagement")
-    got = {k: (v["touches"], v["visits"], v["pageviews"], v["duration_s"], round(v["engagement"], 9),
+    got = {k: (v["touches"], v["visits"], v["pageviews"], round(v["time_on_site_hours"] * 3600, 9),
+               round(v["engagement"], 9),
                v["journeys"], v["conversions"]) for k, v in rows(r).items()}
     assert got == ({
         "display": (3, 2, 3, 60, 4.0, 3, 2), "paid_search": (2, 2, 5, 180, 8.0, 2, 1),
@@ -216,6 +217,11 @@ def test_drill_down_sums_to_the_parent_row(shop):
     ({"last_channel": ("direct",)}, {"A", "D"}),
     ({"devices": ("tablet",)}, {"D"}),
     ({"mono_device": True}, {"B", "C", "D"}),
+    ({"first_device": ("mobile",)}, {"A", "B", "C"}),
+    ({"first_device": ("desktop",)}, set()),
+    ({"converting_device": ("desktop",)}, {"A"}),
+    ({"converting_device": ("store", "tablet")}, {"D", "E"}),
+    ({"first_device": ("mobile",), "converting_device": ("desktop",)}, {"A"}),  # a cross-device cell
     ({"origins": ("store",)}, {"E"}),
     ({"min_revenue": 50}, {"A", "B"}),
     ({"kinds": ("lead",)}, {"D"}),
@@ -243,7 +249,7 @@ def test_filters_refuse_unknown_values():
 def test_low_volume_rows_and_results_are_flagged(shop):
     r = report(shop, "assists")
     assert r.table.low_volume.all()
-    assert any("low volume: 5 conversions" in w for w in r.warnings)
+    assert any("Low volume: 5 conversions" in w for w in r.warnings)
 
 
 def test_summary_from_the_raw_tables_matches_the_journeys(shop):

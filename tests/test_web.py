@@ -48,7 +48,12 @@ def page(server):
 
 def totals(page) -> str:
     page.wait_for_selector("#totals:has-text('conversions')")
-    return page.inner_text("#totals")
+    return page.inner_text("#totals").lower()
+
+
+def unfold(page, field: str) -> None:
+    """Open a list filter's box (a click on its summary would close an open one)."""
+    page.eval_on_selector(f"[data-field={field}]", "box => { box.open = true; }")
 
 
 @pytest.mark.parametrize("name", ["summary", *REPORTS])
@@ -75,14 +80,14 @@ def test_a_filter_changes_the_numbers(server, page):
 
 def test_a_row_click_drills_down_with_a_breadcrumb(server, page):
     page.goto(f"{server}/reports/model-comparison?mode=expert&models=linear")
-    page.click("table.report[data-table=table] tr.drill:has-text('display')")
+    page.click("table.report[data-table=table] tr.drill:has-text('Display')")
     page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")
     assert "parent=channel%3Ddisplay" in page.url and "level=source" in page.url
-    assert page.locator("#crumbs > *").all_inner_texts() == ["All", "display"]
+    assert page.locator("#crumbs > *").all_inner_texts() == ["All", "Display"]
     rows = page.locator("table.report[data-table=table] tbody tr td:first-child").all_inner_texts()
     assert sorted(rows) == ["site1", "site2"]
     page.click("#crumbs a")  # back up to the channels
-    page.wait_for_selector("table.report[data-table=table] td:text-is('paid_search')")
+    page.wait_for_selector("table.report[data-table=table] td:text-is('Paid search')")
 
 
 def test_an_export_downloads_a_file_that_parses(server, page):
@@ -91,8 +96,8 @@ def test_an_export_downloads_a_file_that_parses(server, page):
     with page.expect_download() as download:
         page.click("[data-format=csv]")
     text = download.value.path().read_text(encoding="utf-8")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert {r["row"] for r in rows} == {"display", "paid_search", "direct", "email", "affiliation"}
+    rows = list(csv.DictReader(io.StringIO(text)))  # written for people, in the page's language
+    assert {r["Channel"] for r in rows} == {"Display", "Paid search", "Direct", "Email", "Affiliation"}
 
 
 def test_only_the_filters_a_page_takes_are_shown(server, page):
@@ -101,10 +106,11 @@ def test_only_the_filters_a_page_takes_are_shown(server, page):
     assert not page.is_visible("select[name=level]") and page.is_visible("input[name=start]")
     page.goto(f"{server}/reports/assists")
     totals(page)
-    assert page.is_visible("select[name=level]") and not page.is_visible("select[name=models]")
+    assert page.is_visible("select[name=level]") and not page.is_visible("[data-field=models]")
+    assert not page.is_visible("select[name=measure]")
     page.goto(f"{server}/reports/model-comparison")
     totals(page)
-    assert page.is_visible("select[name=models]")
+    assert page.is_visible("[data-field=models]") and page.input_value("select[name=measure]") == "conversions"
 
 
 def test_french_from_the_switch(server, page):
@@ -125,18 +131,21 @@ def test_the_filter_panel_is_the_declared_query_fields(server, page):
     named = set(page.eval_on_selector_all("#filters [name]", "els => els.map(e => e.name)"))
     named |= set(page.eval_on_selector_all("[data-field]:not(label)", "els => els.map(e => e.dataset.field)"))
     assert named == set(SPECS)
-    shown = set(page.eval_on_selector_all("#filters label:not([hidden]) [name]", "els => els.map(e => e.name)"))
+    shown = set(page.eval_on_selector_all("#filters [data-field]:not([hidden]) [name]", "els => els.map(e => e.name)"))
     assert {"first_channel", "last_channel", "crm", "collapse", "top"} <= shown and "distinct" not in shown
 
 
 def test_crm_values_of_one_attribute_are_one_filter(server, page):
     page.goto(f"{server}/reports/time-lag")
     assert "conversions 5" in totals(page)
-    page.select_option("select[name=crm]", ["segment=premium"])
+    unfold(page, "crm")  # a folded list of ticks
+    page.check("input[name=crm][value='segment=premium']")
+    assert page.inner_text("[data-field=crm] .count") == "1 chosen"
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#totals:has-text('conversions 2')")  # A and C
     assert "crm=segment%3Dpremium" in page.url
-    page.select_option("select[name=crm]", ["segment=premium", "segment=mass"])
+    unfold(page, "crm")
+    page.check("input[name=crm][value='segment=mass']")
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#totals:has-text('conversions 4')")  # all but E, which has no segment
     assert "crm=segment%3Dpremium%7Cmass" in page.url or "crm=segment%3Dmass%7Cpremium" in page.url
@@ -177,15 +186,14 @@ def test_an_empty_answer_says_so_in_place_of_the_chart(server, page, lang):
 def test_a_value_with_a_comma_or_a_backslash_survives_the_page(server, page):
     page.goto(f"{server}/reports/time-lag?categories=shoes&categories=a%5C%2Cb")
     totals(page)
-    assert page.eval_on_selector("select[name=categories]",
-                                 "s => [...s.selectedOptions].map(o => o.value)") == ["shoes"]
+    assert page.eval_on_selector_all("input[name=categories]:checked", "els => els.map(e => e.value)") == ["shoes"]
     # the page escapes as the server splits (query.split_list)
     assert page.evaluate("splitList(escapeValue('a,b\\\\c') + ',d')") == ["a,b\\c", "d"]
 
 
 def test_apply_after_a_drill_down_keeps_it_and_the_form_shows_the_state(server, page):
     page.goto(f"{server}/reports/model-comparison?mode=expert&models=linear")
-    page.click("table.report[data-table=table] tr.drill:has-text('display')")
+    page.click("table.report[data-table=table] tr.drill:has-text('Display')")
     page.wait_for_selector("table.report[data-table=table] td:text-is('site1')")
     assert page.input_value("select[name=level]") == "source"  # the level selector follows the drill
     assert page.input_value("input[name=end]") == "2026-10-15"  # the applied period, shown
@@ -206,3 +214,65 @@ def test_a_bar_that_is_not_a_row_does_not_drill(server, page):
     page.mouse.click(boxes[0]["x"] + boxes[0]["width"] / 2, boxes[0]["y"] + boxes[0]["height"] / 2)
     page.wait_for_timeout(500)
     assert "parent=" not in page.url
+
+
+def test_a_french_page_is_french_throughout(server, page):
+    page.goto(f"{server}/reports/assists?lang=fr&mode=expert&start=2026-10-01")
+    page.wait_for_selector("table.report[data-table=table] tbody tr")
+    headers = page.locator("table.report[data-table=table] th").all_inner_texts()
+    assert headers[:3] == ["Levier", "Conversions au dernier contact", "CA au dernier contact (EUR)"]
+    assert "Accès direct" in page.locator("table.report[data-table=table] td:first-child").all_inner_texts()
+    assert "120,00\u00a0€" in page.inner_text("table.report[data-table=table]")  # French money
+    text = page.inner_text("#totals")
+    assert text.startswith("1 oct. 2026 → 15 oct. 2026") and "Chiffre d'affaires 210,00" in text
+    assert page.inner_text("#warnings").startswith("Faible volume")
+    assert page.text_content("[data-field=devices] .opt:has(input[value=desktop])") == "Ordinateur"
+    page.click("[data-mode=simple]")
+    page.wait_for_selector("#chart .main-svg")
+    assert "conversions assistées / au dernier contact" in page.inner_text("#chart")
+
+
+def test_a_heatmap_cell_shows_the_journeys_of_that_device_pair(server, page):
+    page.goto(f"{server}/reports/cross-device")
+    page.wait_for_selector("#chart .main-svg")
+    page.evaluate("""() => { const c = document.getElementById("chart");
+        const d = c.data[0]; const x = d.x.indexOf("Desktop"), y = d.y.indexOf("Mobile");
+        c.emit("plotly_click", {points: [{x: d.x[x], y: d.y[y], z: d.z[y][x]}]}); }""")
+    page.wait_for_url("**converting_device=desktop**")
+    assert "first_device=mobile" in page.url
+    page.wait_for_selector("#totals:has-text('conversions 1 ·')")  # A: first touch on mobile, converted on desktop
+
+
+def test_top_paths_ranks_paths_as_coloured_channel_chips(server, page):
+    page.goto(f"{server}/reports/top-paths")
+    page.wait_for_selector("#paths li")
+    first = page.locator("#paths li").first
+    assert first.locator(".chip").all_inner_texts() == ["(no touch)"]
+    chips = page.locator("#paths li:has-text('Paid search') .chip").all_inner_texts()
+    assert chips == ["Display", "Paid search", "Direct"]
+    colours = page.eval_on_selector_all("#paths .chip", "els => els.map(e => [e.textContent, e.style.background])")
+    assert len({c for name, c in colours if name == "Display"}) == 1  # one colour per channel
+    assert len({c for _, c in colours}) == len({name for name, _ in colours})
+    page.wait_for_selector("#chart .main-svg")  # the flow stays, under the list
+
+
+def test_a_long_list_of_values_has_a_search_box(server, page):
+    page.goto(f"{server}/reports/model-comparison")
+    totals(page)
+    assert not page.is_visible("[data-field=devices] input[type=search]")  # four devices: no need
+    unfold(page, "models")
+    page.fill("[data-field=models] input[type=search]", "MARK")
+    assert page.locator("[data-field=models] .opt:visible").all_inner_texts() == ["Markov chain"]
+
+
+def test_expert_tables_keep_their_header_and_first_column_in_view(server, page):
+    page.goto(f"{server}/reports/model-comparison?mode=expert")
+    page.wait_for_selector("table.report[data-table=table] tbody tr")
+    sticky = page.eval_on_selector("table.report[data-table=table] th",
+                                   "th => [getComputedStyle(th).position, getComputedStyle(th).top]")
+    assert sticky == ["sticky", "0px"]
+    assert page.eval_on_selector("table.report[data-table=table] td", "td => getComputedStyle(td).position") == "sticky"
+    page.select_option("select[name=measure]", "value")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**measure=value**")
+    page.wait_for_selector("table.report[data-table=table] th:has-text('Linear: revenue (EUR)')")

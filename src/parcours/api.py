@@ -10,7 +10,6 @@ allows on a loopback address only. Bad input is a 4xx with {"error": ...}, never
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tempfile
 import threading
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
+from parcours.reports.labels import VALUES, Words
 from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.workspace import Workspace
 
@@ -57,12 +57,14 @@ class _Output(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     format: Literal["json", "csv", "xlsx"] = "json"
-    delimiter: Literal[",", ";"] = ","
-    bom: bool = False
-    lang: Literal["en", "fr"] = Field("en", description="the language of the figure's texts")
+    lang: Literal["en", "fr"] | None = Field(None, description=(
+        "a page's language: the figure, warnings, column labels and value names in it; a CSV or "
+        "XLSX written for people in it (labelled columns; in French `;`, decimal commas and a BOM)"))
+    delimiter: Literal[",", ";"] | None = Field(None, description="CSV: ',' (';' with lang=fr)")
+    bom: bool | None = Field(None, description="CSV: a byte-order mark for spreadsheets (with lang=fr)")
 
     def query(self) -> ReportQuery:
-        params = self.model_dump(exclude={"format", "delimiter", "bom", "lang"})
+        params = self.model_dump(exclude=set(_Output.model_fields))
         text = {k: (v if isinstance(v, list) else None if v is None else
                     str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
         return ReportQuery.from_params(text)
@@ -148,7 +150,7 @@ def create_app(workspace: Path | str) -> FastAPI:
                  "labels": by_language(spec.label),
                  "help": by_language(spec.help),
                  "choices": list(spec.choices), "values": spec.values, "minimum": spec.minimum,
-                 "maximum": spec.maximum, "control": spec.control,
+                 "maximum": spec.maximum, "control": spec.control, "page": spec.page,
                  "value_labels": {v: by_language(t) for v, t in spec.value_labels.items()},
                  "reports": [r.name for r in CATALOGUE.values() if name in r.fields]}
                 for name, spec in SPECS.items()]
@@ -175,17 +177,18 @@ def create_app(workspace: Path | str) -> FastAPI:
         ws = state["ws"]
         with lock:
             result = run_report(name, ws.warehouse, ws.config, query)
+        words = Words(params.lang, ws.config) if params.lang else None
         if params.format == "csv":
-            return Response(result.to_csv(delimiter=params.delimiter, bom=params.bom), media_type="text/csv",
+            french = params.lang == "fr"
+            delimiter = params.delimiter or (";" if french else ",")
+            bom = params.bom if params.bom is not None else french
+            return Response(result.to_csv(delimiter=delimiter, bom=bom, words=words), media_type="text/csv",
                             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
         if params.format == "xlsx":
-            return Response(result.to_xlsx(), media_type="application/vnd.openxmlformats-officedocument."
+            return Response(result.to_xlsx(words=words), media_type="application/vnd.openxmlformats-officedocument."
                                                         "spreadsheetml.sheet",
                             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        from parcours.reports.labels import translate_figure
-
-        figure = translate_figure(result.figure, params.lang)
-        return JSONResponse({**result.to_dict(), "figure": json.loads(figure.to_json())})
+        return JSONResponse(result.to_dict(words or Words("en", ws.config)))
 
     @app.get("/api/v1/meta", dependencies=[allowed("read")])
     def meta() -> dict:
@@ -196,8 +199,10 @@ def create_app(workspace: Path | str) -> FastAPI:
         ws = state["ws"]
         with lock:
             facts = query_facts(ws.warehouse, ws.config)
+        names = {**VALUES, **ws.config.channel_names}
         return {"levels": list(LEVELS), "drill": DRILL, "devices": list(DEVICES), "kinds": list(KINDS),
-                "origins": list(ORIGINS), **facts}
+                "origins": list(ORIGINS), **facts, "currency": ws.config.reports.currency,
+                "names": {value: by_language(name) for value, name in names.items()}}
 
     def post_events(table: str, events: list[dict]) -> dict:
         from parcours.ingest import load_events
@@ -225,7 +230,8 @@ def create_app(workspace: Path | str) -> FastAPI:
 
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # JSON, CSV and pages
 
-    mount_web(app, list(CATALOGUE), home="summary")
+    asks = {name: {f: SPECS[f].page for f in r.fields if SPECS[f].page is not None} for name, r in CATALOGUE.items()}
+    mount_web(app, list(CATALOGUE), home="summary", asks=asks)
     return app
 
 

@@ -54,6 +54,7 @@ class ReportSettings:
     engagement_medium: float = 5.0  # journey engagement score from which involvement is medium
     engagement_high: float = 20.0  # ... and high
     summary_tolerance: float = 0.05  # reports' totals vs the real-time summary
+    currency: str = "EUR"  # ISO 4217 code of revenue and costs, shown in tables, exports and charts
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Config:
     channel_groups: dict[str, str]  # channel -> group
     media_plan_rules: tuple[Rule, ...]
     funnel_stages: tuple[str, ...]
+    channel_names: dict[str, tuple[str, str]]  # [channels] names: channel -> (English, French)
     funnel_rules: tuple[Rule, ...]
     reports: ReportSettings = field(default_factory=ReportSettings)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
@@ -145,6 +147,9 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
     if rp.low_volume < 0 or not 0 <= rp.engagement_medium <= rp.engagement_high:
         raise ConfigError("low_volume must be >= 0 and 0 <= engagement_medium <= engagement_high",
                           file=source, field="reports")
+    if not re.fullmatch(r"[A-Z]{3}", rp.currency):
+        raise ConfigError(f"currency must be an ISO 4217 code such as EUR or USD, not {rp.currency!r}",
+                          file=source, field="reports.currency")
     ch = data.get("channels", {})
     funnel = data.get("funnel", {})
     groups: dict[str, str] = {}
@@ -161,6 +166,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         sub_channel_rules=_rules(data.get("sub_channels", []), "sub_channels",
                                  ("channel", "name"), ("channel", "name"), source),
         channel_groups=groups,
+        channel_names=_names(ch.get("names", {}), source),
         media_plan_rules=_rules(data.get("media_plans", []), "media_plans", ("name",),
                                 ("name",), source),
         funnel_stages=tuple(_strings(funnel.get("stages", []), "funnel.stages", source)),
@@ -171,6 +177,23 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         source=source,
         raw=data,
     )
+
+
+def _names(names: Any, source: str) -> dict[str, tuple[str, str]]:
+    """`[channels] names`: a channel's display name, one for both languages or { en, fr }."""
+    if not isinstance(names, dict):
+        raise ConfigError('names is a table: { paid_search = "Paid search" }', file=source, field="channels.names")
+    out = {}
+    for channel, name in names.items():
+        at = f"channels.names.{channel}"
+        if isinstance(name, str) and name.strip():
+            out[channel] = (name, name)
+        elif isinstance(name, dict) and set(name) == {"en", "fr"} and all(
+                isinstance(v, str) and v.strip() for v in name.values()):
+            out[channel] = (name["en"], name["fr"])
+        else:
+            raise ConfigError('a name is a text, or { en = "...", fr = "..." }', file=source, field=at)
+    return out
 
 
 def _tokens(api: dict, source: str) -> tuple[Token, ...]:

@@ -24,6 +24,7 @@ from parcours.schema import DEVICES, KINDS, ORIGINS
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
 DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a row goes down to
 DEFAULT_DAYS = 30
+MEASURES = ("conversions", "value", "vs_last_pct", "cpa", "roas")  # of each model, in model comparison
 MAX_VALUES = 100  # per list field: more is no question a person asks (and deep OR trees hurt engines)
 Text = tuple[str, str]  # (English, French)
 LANGUAGES = ("en", "fr")
@@ -55,6 +56,7 @@ class Spec:
     maximum: float | None = None
     cli_invert: bool = False  # a CLI flag that sets the field to False (--no-collapse)
     control: Literal["form", "drill"] = "form"  # the web sets `drill` fields by clicking rows
+    page: Any = None  # what a page asks when its URL does not say (the library answers in full)
 
     @property
     def multiple(self) -> bool:
@@ -98,6 +100,15 @@ class Query:
         (), "list", "option", cli="--model", values="models",
         en=("Models", "Attribution models to compare (default: the report's list)."),
         fr=("Modèles", "Modèles d'attribution à comparer (par défaut : la liste du rapport)."))
+    measure: str | None = _spec(
+        None, "text", "option", choices=MEASURES, page="conversions",
+        value_labels={"": ("All measures", "Toutes les mesures"), "conversions": ("Conversions", "Conversions"),
+                      "value": ("Revenue", "Chiffre d'affaires"),
+                      "vs_last_pct": ("% vs last touch", "% vs dernier contact"),
+                      "cpa": ("Cost per conversion", "Coût par conversion"),
+                      "roas": ("Revenue per cost", "CA / coût")},
+        en=("Measure", "What each model column shows (default: every measure, a column each)."),
+        fr=("Mesure", "Ce que montre la colonne de chaque modèle (par défaut : toutes les mesures)."))
     top: int = _spec(
         10, "int", "option", minimum=1, maximum=10_000,
         en=("Top N", "Number of rows kept (paths, sequences)."),
@@ -141,6 +152,14 @@ class Query:
         (), "list", "filter", cli="--device", choices=DEVICES,
         en=("Devices used", "Journeys that used any of these device types."),
         fr=("Appareils utilisés", "Parcours passés par l'un de ces types d'appareil."))
+    first_device: tuple[str, ...] = _spec(
+        (), "list", "filter", choices=DEVICES,
+        en=("First-touch device", "Journeys whose first touch is on one of these device types."),
+        fr=("Appareil du premier contact", "Parcours dont le premier contact est sur l'un de ces appareils."))
+    converting_device: tuple[str, ...] = _spec(
+        (), "list", "filter", choices=(*DEVICES, *ORIGINS[1:]),
+        en=("Converting device", "Conversions on one of these devices, or in store or by call centre."),
+        fr=("Appareil de conversion", "Conversions sur l'un de ces appareils, en magasin ou par téléphone."))
     mono_device: bool = _spec(
         False, "bool", "filter",
         en=("Single device only", "Only journeys on a single device type."),
@@ -220,7 +239,7 @@ def _check(name: str, spec: Spec, value: Any) -> None:
     bad_text = [t for t in _texts(value) if any(ord(ch) < 32 and ch != "\t" for ch in t)]
     if bad_text:
         raise ValueError(f"{name}: {bad_text[0]!r} holds a control character")
-    if spec.choices:
+    if spec.choices and value is not None:
         values = value if isinstance(value, tuple) else (value,)
         bad = [v for v in values if v not in spec.choices]
         if bad:

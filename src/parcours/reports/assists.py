@@ -9,6 +9,7 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import Report, Scope, register
+from parcours.reports.labels import tooltip
 
 ROLES = ("introducer", "assister", "closer")
 COLOURS = {"closer": "#2a9d8f", "introducer": "#e9c46a", "assister": "#577590"}
@@ -36,8 +37,9 @@ def run(scope: Scope):
         ["conversions", "row"], ascending=[False, True], ignore_index=True)
     totals = {"conversions": float(j.count().execute()), "revenue": float(j.revenue.sum().execute() or 0.0)}
     fig = go.Figure([go.Bar(x=part.row.tolist(), y=part.assisted_last_ratio.tolist(), name=role,
-                            marker_color=COLOURS[role], customdata=part.role.tolist(), hovertemplate=(
-                                "%{x}: %{y:.2f} assisted per last-touch conversion<extra>%{customdata}</extra>"))
+                            marker_color=COLOURS[role], customdata=part.role.tolist(), hovertemplate=tooltip(
+                                "%{x}", ("assisted per last-touch conversion", "%{y:,.2f}"),
+                                ("role", "%{customdata}")))
                      for role in ROLES if len(part := table[table.role == role])])
     fig.add_hline(y=1.0, line_dash="dot", annotation_text="as many assists as last-touch conversions",
                   annotation_position="top left")

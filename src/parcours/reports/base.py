@@ -21,15 +21,16 @@ import pandas as pd
 from parcours.config import Config
 from parcours.journeys import require_built
 from parcours.query import DEFAULT_DAYS, SPECS, Query, Text, by_language
+from parcours.reports.labels import Column, Message, Words
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
-NO_MATCH = "no conversion matches this period and these filters: every total is 0"
+NO_MATCH = Message("no_match")
 # Filters on what only a conversion carries: journeys without a conversion cannot pass them.
 CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
-                      "min_revenue")
+                      "min_revenue", "converting_device")
 SHAPE_FILTERS = ("with_channels", "without_channels", "first_channel", "last_channel", "devices",
-                 "mono_device")
+                 "first_device", "mono_device")
 
 
 @dataclass
@@ -45,17 +46,17 @@ class ReportResult:
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
-    def to_csv(self, path=None, delimiter: str = ",", bom: bool = False):
+    def to_csv(self, path=None, delimiter: str = ",", bom: bool = False, words: Words | None = None):
         from parcours.reports.export import to_csv
-        return to_csv(self, path, delimiter=delimiter, bom=bom)
+        return to_csv(self, path, delimiter=delimiter, bom=bom, words=words)
 
-    def to_xlsx(self, path=None):
+    def to_xlsx(self, path=None, words: Words | None = None):
         from parcours.reports.export import to_xlsx
-        return to_xlsx(self, path)
+        return to_xlsx(self, path, words=words)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, words: Words | None = None) -> dict:
         from parcours.reports.export import to_dict
-        return to_dict(self)
+        return to_dict(self, words)
 
 
 class Scope:
@@ -64,7 +65,7 @@ class Scope:
     def __init__(self, wh: Storage, config: Config, query: Query):
         self.meta = require_built(wh)  # cut, built_at, funnel_stages, last_conversion...
         self.wh, self.config, self.query = wh, config, query
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []  # Messages, said again in the page's language
         self.cut: dt.datetime = self.meta["cut"]
         last_day = (self.cut - dt.timedelta(days=1)).date()  # D-2
         end = query.end
@@ -72,12 +73,11 @@ class Scope:
             seen = self.meta["last_conversion"]
             end = min(last_day, seen.date()) if seen is not None else last_day
         elif end > last_day:
-            self.warnings.append(f"period cut at {last_day} (D-2): today's and yesterday's data "
-                                 "is incomplete and never reported")
+            self.warnings.append(Message("cut", day=last_day))
             end = last_day
         start = query.start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            self.warnings.append(f"the period starts after the last reported day ({last_day}): nothing to report")
+            self.warnings.append(Message("after_last_day", day=last_day))
         self.start, self.end = start, end
         self.low_volume = config.reports.low_volume
 
@@ -153,6 +153,8 @@ class Scope:
             out.append(j.origin.isin(q.origins))
         if q.min_revenue is not None:
             out.append(j.revenue >= q.min_revenue)
+        if q.converting_device:  # online: the device of the conversion; offline: where it happened
+            out.append(ibis.ifelse(j.origin == "online", j.conv_device, j.origin).isin(q.converting_device))
         return out
 
     def _shape_filters(self, j: ir.Table) -> list[ir.BooleanValue]:
@@ -169,6 +171,10 @@ class Scope:
             out.append(_any_of(j.devices, q.devices))
         if q.mono_device:
             out.append(j.n_devices == 1)
+        if q.first_device:
+            t = self.wh.table("touches")
+            first = t.filter(t.position == 1, t.device.isin(q.first_device))
+            out.append(j.journey_id.isin(first.journey_id))
         channel = [v for lv, v in q.parent if lv == "channel"]
         out += [j.channels.contains(v) for v in channel]  # the journey's own list: no join
         deeper = [(lv, v) for lv, v in q.parent if lv != "channel"]
@@ -193,13 +199,12 @@ class Scope:
         if total == 0:
             warnings.append(NO_MATCH)
         elif total is not None and total < self.low_volume:
-            warnings.append(f"low volume: {total:g} conversions in this result (under {self.low_volume}); "
-                            "figures may not be significant")
+            warnings.append(Message("low_volume", total=total, limit=self.low_volume))
         if volume and volume in table.columns and len(table):
             table = table.assign(low_volume=table[volume] < self.low_volume)
             low = int(table.low_volume.sum())
             if low and total != 0:  # of an empty answer, the one message is that it is empty
-                warnings.append(f"{low} row(s) under {self.low_volume} {volume}: flagged low_volume")
+                warnings.append(Message("low_rows", rows=low, limit=self.low_volume, column=Column(volume)))
         return ReportResult(name, table.reset_index(drop=True), totals, escape_labels(figure), self.applied(),
                             warnings, tables)
 
@@ -292,7 +297,7 @@ def finite_totals(totals: dict[str, Any], empty: bool) -> dict[str, Any]:
             for k, v in totals.items()}
 
 
-def finite_table(table: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+def finite_table(table: pd.DataFrame) -> tuple[pd.DataFrame, Message | None]:
     """The table with infinities as missing values, and a warning naming the rows and columns
     that could not be computed, if any. (A missing value a report leaves on purpose, such as
     a ratio whose denominator is 0, is already empty and says nothing more.)"""
@@ -303,7 +308,7 @@ def finite_table(table: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     columns = [str(c) for c in numbers.columns if infinite[c].any()]
     rows = int(infinite.any(axis=1).sum())
     table = table.replace([math.inf, -math.inf], math.nan)
-    return table, f"{rows} row(s) could not be computed for {', '.join(columns)} (a division by 0): shown empty"
+    return table, Message("not_computed", rows=rows, columns=", ".join(columns))
 
 
 def _any_of(array: ir.ArrayValue, values: tuple[str, ...]) -> ir.BooleanValue:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from parcours.attribution.paths import collapse_repeats, list_array
 from parcours.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
+from parcours.reports.labels import tooltip
 
 BUCKETS = ("0", "1", "2", "3+")  # 0: offline conversion with no touch
 SEP = " > "
@@ -62,8 +63,8 @@ def run(scope: Scope):
 
     fig = go.Figure(go.Heatmap(z=grid.to_numpy().tolist(), x=list(grid.columns), y=list(grid.index),
                                colorscale="Blues", texttemplate="%{z:,}",
-                               hovertemplate=("first touch on %{y}, converted on %{x}: %{z:,} conversions"
-                                              "<extra></extra>")))
+                               hovertemplate=tooltip("first touch on: %{y}", ("converted on", "%{x}"),
+                                                     ("conversions", "%{z:,}"))))
     fig.update_layout(xaxis_title="converting device", yaxis_title="first-touch device")
     multi = float(by.loc[by.devices.isin(["2", "3+"]), "conversions"].sum())
     totals = {"conversions": total, "revenue": float(revenue.sum()),

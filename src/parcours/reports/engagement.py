@@ -13,15 +13,14 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import Report, Scope, register, share
+from parcours.reports.labels import Message, tooltip
 
 LEVELS = ("low", "medium", "high")
 
 
 def run(scope: Scope):
     settings = scope.config.reports
-    warnings = [] if scope.rates else [
-        "conversion rates need journeys without a conversion, which a "
-        f"{', '.join(scope.conversion_filtered())} filter cannot select: rates left out"]
+    warnings = [] if scope.rates else [Message("rates_left_out", filters=", ".join(scope.conversion_filtered()))]
     t = scope.touches(everyone=True)
     # one pass: (journey, row) pairs first, so journeys per row need no distinct count
     p = t.group_by(["journey_id", "row"]).agg(
@@ -33,6 +32,8 @@ def run(scope: Scope):
         duration_s=p.duration_s.sum(), journeys=p.count(), conversions=p.converted.cast("int64").sum(),
     ).to_pandas()
     by.insert(5, "engagement", by.pageviews + by.duration_s / 60.0)
+    by["duration_s"] = by.duration_s / 3600.0
+    by = by.rename(columns={"duration_s": "time_on_site_hours"})
     by["engagement_share"] = share(by.engagement, float(by.engagement.sum()))
     by["conversion_rate"] = by.conversions / by.journeys if scope.rates else None
     by = by.sort_values(["engagement", "row"], ascending=[False, True], ignore_index=True)
@@ -46,7 +47,8 @@ def run(scope: Scope):
     inv = inv.set_index("involvement").reindex(LEVELS).fillna(0).reset_index()
     inv["conversion_rate"] = (inv.conversions / inv.journeys.where(inv.journeys > 0)) if scope.rates else None
 
-    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.engagement_share.tolist(), name="share of engagement"))
+    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.engagement_share.tolist(), name="share of engagement",
+                           hovertemplate=tooltip("%{x}", ("share of engagement", "%{y:.1%}"))))
     fig.update_layout(yaxis_tickformat=".0%", yaxis_title="share of engagement (pageviews + minutes)")
     totals = {"conversions": float(inv.conversions.sum()), "revenue": float(inv.revenue.sum()),
               "journeys": float(inv.journeys.sum()), "engagement": float(by.engagement.sum())}

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from parcours.reports.labels import Message, Words, colour, name_of, translate_figure
+
 RISKY = ("=", "+", "-", "@", "\t", "\r")
+DECIMALS = {"share": 4, "pct": 1}  # a person's export rounds floats to this (else 2 decimals)
 
 
 def neutralise(value):
@@ -29,11 +32,35 @@ def _safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv(result, path=None, delimiter: str = ",", bom: bool = False):
-    """UTF-8 text (with a BOM for spreadsheet users if asked); written to `path` if given."""
+def for_people(result, table: pd.DataFrame, words: Words) -> pd.DataFrame:
+    """The table as a person reads it in `words`' language: columns by their labels (money
+    with its currency), values (channels, devices, stages) by their names."""
+    level = result.query.get("level", "channel")
+    names = words.names(level)
+    out = table.copy()
+    yes_no = {True: words.text("yes"), False: words.text("no")}
+    for col in out.columns:
+        unit = words.column(str(col), level)[1]
+        if pd.api.types.is_bool_dtype(out[col]):
+            out[col] = out[col].map(yes_no)
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(DECIMALS.get(unit, 2))
+        elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: name_of(v, names))
+    out.columns = [words.column(str(c), level)[0] for c in out.columns]
+    return out
+
+
+def to_csv(result, path=None, delimiter: str = ",", bom: bool = False, words: Words | None = None):
+    """UTF-8 text (with a BOM for spreadsheet users if asked); written to `path` if given.
+    With `words`, for people: labelled columns, named values, and in French decimal commas."""
     if delimiter not in (",", ";", "\t"):
         raise ValueError("delimiter must be ',', ';' or a tab")
-    text = _safe(result.table).to_csv(index=False, sep=delimiter, lineterminator="\n")
+    table = for_people(result, result.table, words) if words else result.table
+    decimal = "," if words and words.lang == "fr" else "."
+    if decimal == delimiter:
+        raise ValueError("a decimal comma needs another delimiter: ';' or a tab")
+    text = _safe(table).to_csv(index=False, sep=delimiter, lineterminator="\n", decimal=decimal)
     data = ("\ufeff" if bom else "") + text
     if path is None:
         return data
@@ -41,9 +68,10 @@ def to_csv(result, path=None, delimiter: str = ",", bom: bool = False):
     return path
 
 
-def to_xlsx(result, path=None):
+def to_xlsx(result, path=None, words: Words | None = None):
     """The table on a first sheet (typed cells, number formats, frozen header, filters), the
-    query as applied on a second, secondary tables after; bytes, or written to `path`."""
+    query as applied on a second, secondary tables after; bytes, or written to `path`. With
+    `words`, for people: labelled columns, named values, amounts in the currency."""
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -54,7 +82,9 @@ def to_xlsx(result, path=None):
                "float": book.add_format({"num_format": "#,##0.00"}),
                "share": book.add_format({"num_format": "0.0%"}),
                "date": book.add_format({"num_format": "yyyy-mm-dd"})}
-    _sheet(book, result.name[:31], result.table, bold, formats)
+    if words:
+        formats["money"] = book.add_format({"num_format": f'#,##0.00 "{words.currency}"'})
+    _sheet(book, result.name[:31], result.table, bold, formats, result, words)
     q = book.add_worksheet("query")
     q.write_row(0, 0, ["setting", "value"], bold)
     applied = {**result.query, **{f"total: {k}": v for k, v in result.totals.items()}}
@@ -69,7 +99,7 @@ def to_xlsx(result, path=None):
         q.write_string(i, 1, neutralise(w))
     q.set_column(0, 1, 28)
     for name, table in result.tables.items():
-        _sheet(book, name[:31], table, bold, formats)
+        _sheet(book, name[:31], table, bold, formats, result, words)
     book.close()
     data = buf.getvalue()
     if path is None:
@@ -78,13 +108,16 @@ def to_xlsx(result, path=None):
     return path
 
 
-def _sheet(book, name: str, df: pd.DataFrame, bold, formats) -> None:
+def _sheet(book, name: str, df: pd.DataFrame, bold, formats, result, words: Words | None) -> None:
     ws = book.add_worksheet(name)
-    ws.write_row(0, 0, [neutralise(str(c)) for c in df.columns], bold)
-    ws.freeze_panes(1, 0)
+    level = result.query.get("level", "channel")
+    units = {c: words.column(str(c), level)[1] for c in df.columns} if words else {}
+    shown = for_people(result, df, words) if words else df
+    ws.write_row(0, 0, [neutralise(str(c)) for c in shown.columns], bold)
+    ws.freeze_panes(1, 1)
     for c, col in enumerate(df.columns):
-        s = df[col]
-        fmt = _format(col, s, formats)
+        s = shown.iloc[:, c]
+        fmt = formats.get("money") if units.get(col) == "money" else _format(col, s, formats)
         for r, v in enumerate(s.tolist(), start=1):
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
@@ -96,7 +129,7 @@ def _sheet(book, name: str, df: pd.DataFrame, bold, formats) -> None:
                 ws.write_datetime(r, c, pd.Timestamp(v).to_pydatetime(), formats["date"])
             else:
                 ws.write_string(r, c, neutralise(v if isinstance(v, str) else str(v)))
-        ws.set_column(c, c, max(10, min(40, len(str(col)) + 2)))
+        ws.set_column(c, c, max(10, min(40, len(str(shown.columns[c])) + 2)))
     if len(df.columns):
         ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
 
@@ -111,10 +144,33 @@ def _format(col: str, s: pd.Series, formats):
     return None
 
 
-def to_dict(result) -> dict:
-    """JSON-ready: records with NaN as null."""
+def to_dict(result, words: Words | None = None) -> dict:
+    """JSON-ready: records with NaN as null, keys as computed. With `words`, what a page needs
+    to show it: the warnings in that language, each column's label and unit, the names of the
+    values, the currency and the figure translated."""
     def records(df: pd.DataFrame) -> list[dict]:
         return json.loads(df.to_json(orient="records", date_format="iso"))
-    return {"report": result.name, "query": result.query, "totals": result.totals,
-            "warnings": result.warnings, "table": records(result.table),
-            "tables": {k: records(v) for k, v in result.tables.items()}}
+    out = {"report": result.name, "query": result.query, "totals": result.totals,
+           "warnings": [str(w) for w in result.warnings], "table": records(result.table),
+           "tables": {k: records(v) for k, v in result.tables.items()}}
+    if words is None:
+        return out
+    level = result.query.get("level")
+    every = [*result.table.columns, *result.totals, *(c for t in result.tables.values() for c in t.columns)]
+    figure = translate_figure(result.figure, words.lang, words, level)
+    return {**out, "lang": words.lang, "currency": words.currency,
+            "warnings": [w.said(words.lang) if isinstance(w, Message) else str(w) for w in result.warnings],
+            "columns": words.columns(list(dict.fromkeys(map(str, every))), level or "channel"),
+            "names": words.names(level), "colours": _colours(result.table),
+            "titles": words.tables(list(result.tables)),
+            "figure": json.loads(figure.to_json())}
+
+
+def _colours(table: pd.DataFrame) -> dict[str, str]:
+    """The colour of every value the table's rows and paths show (one per channel, as the
+    charts draw them)."""
+    values: set[str] = set()
+    for col in ("row", "path", "channel"):
+        if col in table.columns:
+            values |= {part for v in table[col].dropna().astype(str) for part in v.split(" > ")}
+    return {v: colour(v) for v in sorted(values)}

@@ -1,16 +1,26 @@
-"""The words charts draw, in French: axis titles, legends, subplot titles, annotations and the
-names of fixed series (docs/architecture.md, "Reports").
+"""The words a person reads in a report, in English and French (docs/architecture.md, "Reports").
 
-Reports build their figures in English; `translate_figure(figure, "fr")` swaps every such text
-for its French, so a French page draws French charts. Data values (channel names) stay as
-they are. A test fails when a chart draws a text missing here.
+Reports compute with keys (`paid_search`, `last_touch_conversions`); the faces show words. Here,
+once: the chart texts (`FRENCH`), the names of values (`VALUES`: channels, devices, origins,
+roles, stages...), every table and totals column with its unit (`COLUMNS`, and the model
+columns of model comparison from the model registry) and the warnings (`MESSAGES`).
+`Words(lang, config)` answers all of them for one language, with the channel names of the
+workspace config over the defaults. Tests fail on a chart text, a column or a warning missing
+here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import html
+import re
+from typing import TYPE_CHECKING, Any, Literal
 
 from parcours.attribution.registry import MODELS
+from parcours.query import LANGUAGES, SPECS, Text
+
+if TYPE_CHECKING:
+    from parcours.config import Config
 
 FRENCH = {
     # axes, legends, subplot titles, annotations
@@ -31,6 +41,9 @@ FRENCH = {
     "role": "rôle",
     "share of engagement (pageviews + minutes)": "part de l'engagement (pages vues + minutes)",
     "touches before conversion": "contacts avant la conversion",
+    "step": "étape",
+    "day": "jour",
+    "channel": "levier",
     # fixed series
     "assister": "assistant",
     "closer": "finisseur",
@@ -40,29 +53,401 @@ FRENCH = {
     "median days": "jours (médiane)",
     "p90 days": "jours (90e centile)",
     "share of engagement": "part de l'engagement",
+    # tooltip lines ("label: value")
+    "assisted per last-touch conversion": "assistées par conversion au dernier contact",
+    "share": "part",
+    "share of conversions": "part des conversions",
+    "first touch on": "premier contact sur",
+    "converted on": "conversion sur",
+    "median": "médiane",
+    "90th percentile": "90e centile",
+    "revenue": "chiffre d'affaires",
+    "value": "valeur",
+    "cost per conversion": "coût par conversion",
+    "revenue per cost": "CA / coût",
+    "change vs last touch": "écart au dernier contact",
+    "cumulative": "cumulé",
+    "attributed revenue": "chiffre d'affaires attribué",
+    "% change vs last touch": "écart au dernier contact (%)",
+    "yes": "oui",
+    "no": "non",
+}
+
+# Names of values: (English, French). Channels here are the defaults of the rules shipped in
+# the config; `[channels] names` in parcours.toml names the others, or renames these.
+VALUES: dict[str, Text] = {
+    # channels
+    "paid_search": ("Paid search", "Recherche payante"),
+    "organic_search": ("Organic search", "Recherche naturelle"),
+    "display": ("Display", "Display"),
+    "affiliation": ("Affiliation", "Affiliation"),
+    "email": ("Email", "E-mail"),
+    "sms": ("SMS", "SMS"),
+    "social": ("Social", "Réseaux sociaux"),
+    "referral": ("Referral", "Sites référents"),
+    "direct": ("Direct", "Accès direct"),
+    "other_campaigns": ("Other campaigns", "Autres campagnes"),
+    # origins and channels of offline sales
+    "store": ("Store", "Magasin"),
+    "call_centre": ("Call centre", "Centre d'appels"),
+    "online": ("Online", "En ligne"),
+    # devices
+    "desktop": ("Desktop", "Ordinateur"),
+    "mobile": ("Mobile", "Mobile"),
+    "tablet": ("Tablet", "Tablette"),
+    "other": ("Other device", "Autre appareil"),
+    "multi-device": ("Several devices", "Plusieurs appareils"),
+    "(no device)": ("(no device)", "(aucun appareil)"),
+    # conversion kinds
+    "sale": ("Sale", "Vente"),
+    "lead": ("Lead", "Lead"),
+    "custom": ("Custom", "Autre"),
+    # roles, involvement, funnel stages
+    "introducer": ("Introducer", "Initiateur"),
+    "assister": ("Assister", "Assistant"),
+    "closer": ("Closer", "Finisseur"),
+    "low": ("Low", "Faible"),
+    "medium": ("Medium", "Moyenne"),
+    "high": ("High", "Forte"),
+    "awareness": ("Awareness", "Découverte"),
+    "consideration": ("Consideration", "Considération"),
+    "intent": ("Intent", "Intention"),
+    "cart": ("Cart", "Panier"),
+    "conversion": ("Conversion", "Conversion"),
+    # channel groups
+    "paid": ("Paid", "Payant"),
+    "owned": ("Owned", "Propriétaire"),
+    "earned": ("Earned", "Gagné"),
+    "offline": ("Offline", "Hors ligne"),
+    "(no touch)": ("(no touch)", "(aucun contact)"),
+}
+# Values that are channels (named only where rows are channels: a source may be called "email").
+CHANNEL_LEVELS = ("channel",)
+
+# One colour per channel on every chart and chip (a colour-blind-safe palette after Tableau 10);
+# a channel not listed gets one of PALETTE by a stable hash of its name.
+COLOURS = {"paid_search": "#4e79a7", "display": "#f28e2b", "affiliation": "#e15759", "email": "#76b7b2",
+           "sms": "#59a14f", "social": "#edc948", "direct": "#b07aa1", "organic_search": "#ff9da7",
+           "referral": "#9c755f", "store": "#2f4b7c", "call_centre": "#8cd17d", "other_campaigns": "#bab0ac",
+           "conversion": "#1f3a5f", "(no touch)": "#cbd2d9"}
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+           "#9c755f", "#bab0ac")
+
+
+def colour(value: str) -> str:
+    """The colour of a value, the same on every page (a hash that does not change per run)."""
+    if value in COLOURS:
+        return COLOURS[value]
+    return PALETTE[int(hashlib.sha1(value.encode()).hexdigest(), 16) % len(PALETTE)]
+
+
+Unit = Literal["text", "count", "number", "money", "share", "pct", "ratio", "days", "hours", "bool", "date"]
+
+COLUMNS: dict[str, tuple[str, str, Unit]] = {
+    "conversions": ("Conversions", "Conversions", "count"),
+    "revenue": ("Revenue", "Chiffre d'affaires", "money"),
+    "share": ("Share of conversions", "Part des conversions", "share"),
+    "cumulative_share": ("Cumulative share", "Part cumulée", "share"),
+    "low_volume": ("Low volume", "Faible volume", "bool"),
+    "cost": ("Cost", "Coût", "money"),
+    # assists
+    "last_touch_conversions": ("Last-touch conversions", "Conversions au dernier contact", "count"),
+    "last_touch_value": ("Last-touch revenue", "CA au dernier contact", "money"),
+    "assisted_conversions": ("Assisted conversions", "Conversions assistées", "count"),
+    "assisted_value": ("Assisted revenue", "CA assisté", "money"),
+    "first_touch_conversions": ("First-touch conversions", "Conversions au premier contact", "count"),
+    "assisted_last_ratio": ("Assisted per last-touch conversion", "Assistées par conversion au dernier contact",
+                            "ratio"),
+    "role": ("Role", "Rôle", "text"),
+    # cross-device
+    "devices": ("Devices used", "Appareils utilisés", "text"),
+    "sequence": ("Device sequence", "Séquence d'appareils", "text"),
+    "first_device": ("First-touch device", "Appareil du premier contact", "text"),
+    "multi_device": ("Multi-device conversions", "Conversions multi-appareils", "count"),
+    "multi_device_share": ("Multi-device share", "Part multi-appareils", "share"),
+    # top paths
+    "path": ("Path", "Parcours", "text"),
+    "avg_lag_days": ("Average days to conversion", "Délai moyen (jours)", "days"),
+    "avg_length": ("Average touches", "Contacts (moyenne)", "number"),
+    "distinct_paths": ("Distinct paths", "Parcours distincts", "count"),
+    "step": ("Step", "Étape", "count"),
+    "source": ("From", "De", "text"),
+    "target": ("To", "Vers", "text"),
+    # time lag, path length
+    "bucket": ("Days from first touch to conversion", "Jours du premier contact à la conversion", "text"),
+    "median_days": ("Median days", "Jours (médiane)", "days"),
+    "p90_days": ("Days, 90th percentile", "Jours (90e centile)", "days"),
+    "length": ("Touches before conversion", "Contacts avant la conversion", "text"),
+    "mean_length": ("Mean touches", "Contacts (moyenne)", "number"),
+    "median_length": ("Median touches", "Contacts (médiane)", "number"),
+    # engagement
+    "touches": ("Touches", "Contacts", "count"),
+    "visits": ("Visits", "Visites", "count"),
+    "pageviews": ("Pageviews", "Pages vues", "count"),
+    "time_on_site_hours": ("Time on site (hours)", "Temps passé (heures)", "hours"),
+    "engagement": ("Engagement (pageviews + minutes)", "Engagement (pages vues + minutes)", "number"),
+    "journeys": ("Journeys", "Parcours", "count"),
+    "engagement_share": ("Share of engagement", "Part de l'engagement", "share"),
+    "conversion_rate": ("Conversion rate", "Taux de conversion", "share"),
+    "involvement": ("Involvement", "Implication", "text"),
+    # mono-device, mono-channel
+    "device": ("Device", "Appareil", "text"),
+    "conversion_share": ("Share of conversions", "Part des conversions", "share"),
+    "revenue_share": ("Share of revenue", "Part du chiffre d'affaires", "share"),
+    "mono_device": ("Single device", "Un seul appareil", "bool"),
+    "mono_device_conversions": ("Single-device conversions", "Conversions mono-appareil", "count"),
+    "mono_device_share": ("Single-device share", "Part mono-appareil", "share"),
+    "mono_channel_conversions": ("Single-value conversions", "Conversions d'une seule valeur", "count"),
+    "mono_channel_share": ("Single-value share", "Part d'une seule valeur", "share"),
+    "share_of_conversions": ("Share of all conversions", "Part de toutes les conversions", "share"),
+    "share_of_last_touch": ("Alone / last-touch conversions", "Seul / conversions au dernier contact", "ratio"),
+    # velocity
+    "stage": ("Stage", "Étape", "text"),
+    "next_stage": ("Next stage", "Étape suivante", "text"),
+    "reached_next": ("Reaching the next stage", "Atteignant l'étape suivante", "count"),
+    "median_days_to_next": ("Median days to the next stage", "Jours jusqu'à l'étape suivante (médiane)", "days"),
+    "p90_days_to_next": ("Days to the next stage, 90th percentile", "Jours jusqu'à l'étape suivante (90e centile)",
+                         "days"),
+    "rate_to_next": ("Rate to the next stage", "Taux de passage", "share"),
+    "share_of_first_stage": ("Share of the first stage", "Part de la première étape", "share"),
+    "median_days_to_conversion": ("Median days to conversion", "Jours jusqu'à la conversion (médiane)", "days"),
+    "p90_days_to_conversion": ("Days to conversion, 90th percentile", "Jours jusqu'à la conversion (90e centile)",
+                               "days"),
+    # summary
+    "date": ("Date", "Date", "date"),
+    "channel": ("Channel", "Levier", "text"),
+    "journeys_conversions": ("Conversions in the journeys", "Conversions des parcours", "count"),
+    "summary_conversions_until_cut": ("Conversions here until the cut", "Conversions ici jusqu'à la coupure",
+                                      "count"),
+    "difference": ("Difference", "Écart", "share"),
+    "measure": ("Measure", "Mesure", "text"),
+}
+
+# A result's secondary tables.
+TABLES: dict[str, Text] = {
+    "all_measures": ("Every measure of every model", "Toutes les mesures de chaque modèle"),
+    "sequences": ("Top device sequences", "Principales séquences d'appareils"),
+    "first_x_converting": ("First-touch device × converting device", "Appareil du premier contact × de conversion"),
+    "by_row": ("By row", "Par ligne"),
+    "flow": ("Flow of the first steps", "Flux des premières étapes"),
+    "by_first_touch": ("By first touch", "Par premier contact"),
+    "involvement": ("Journeys by involvement", "Parcours par implication"),
+    "by_entry": ("By entry point", "Par point d'entrée"),
+}
+
+# Model comparison's columns are `<model>_<measure>`.
+MEASURES: dict[str, tuple[str, str, Unit]] = {
+    "conversions": ("conversions", "conversions", "count"),
+    "value": ("revenue", "chiffre d'affaires", "money"),
+    "vs_last_pct": ("% vs last touch", "% vs dernier contact", "pct"),
+    "cpa": ("cost per conversion", "coût par conversion", "money"),
+    "roas": ("revenue per cost", "CA / coût", "ratio"),
+}
+
+# Warnings: a key, and the text in each language with {named} parts.
+MESSAGES: dict[str, Text] = {
+    "no_match": ("No conversion matches this period and these filters: every total is 0.",
+                 "Aucune conversion ne correspond à cette période et à ces filtres : tous les totaux sont à 0."),
+    "cut": ("Period cut at {day} (D-2): today's and yesterday's data is incomplete and never reported.",
+            "Période arrêtée au {day} (J-2) : les données d'aujourd'hui et d'hier sont incomplètes et jamais "
+            "présentées."),
+    "after_last_day": ("The period starts after the last reported day ({day}): nothing to report.",
+                       "La période commence après le dernier jour présenté ({day}) : rien à présenter."),
+    "not_computed": ("{rows} row(s) could not be computed for {columns} (a division by 0): shown empty.",
+                     "{rows} ligne(s) n'ont pu être calculées pour {columns} (division par 0) : laissées vides."),
+    "low_volume": ("Low volume: {total} conversions in this result (under {limit}); figures may not be "
+                   "significant.",
+                   "Faible volume : {total} conversions dans ce résultat (moins de {limit}) ; les chiffres "
+                   "peuvent ne pas être significatifs."),
+    "low_rows": ("{rows} row(s) under {limit} {column}: flagged low volume.",
+                 "{rows} ligne(s) sous {limit} {column} : signalées en faible volume."),
+    "rates_left_out": ("Rates need journeys without a conversion, which a {filters} filter cannot select: "
+                       "rates left out.",
+                       "Les taux demandent les parcours sans conversion, qu'un filtre {filters} ne peut pas "
+                       "sélectionner : taux non calculés."),
+    "summary_gap": ("The Customer Journey reports count {built} conversions where this summary counts {raw} "
+                    "({diff}): rebuild the journeys (`parcours build`).",
+                    "Les rapports Customer Journey comptent {built} conversions, cette synthèse {raw} ({diff}) : "
+                    "reconstruisez les parcours (`parcours build`)."),
 }
 
 
-def translate_figure(figure: Any, lang: str) -> Any:
-    """The figure with its fixed texts in `lang` (English figures are returned as they are);
-    model series are named by the model registry's labels, which carry their French."""
-    if lang == "en":
-        return figure
-    words = {**FRENCH, **{spec.label[0]: spec.label[1] for spec in MODELS.values()}}
+class Column(str):
+    """A column's key inside a message: said by its label."""
 
-    def said(text: Any) -> Any:
-        return words.get(text, text) if isinstance(text, str) else text
+
+class Message(str):
+    """A warning: the English text (so it reads, compares and serialises as before), with the
+    key and the parts it was made from, to be said again in another language."""
+
+    key: str
+    parts: dict[str, Any]
+
+    def __new__(cls, key: str, **parts: Any) -> Message:
+        text = super().__new__(cls, MESSAGES[key][0].format(**{k: _part(v, "en") for k, v in parts.items()}))
+        text.key, text.parts = key, parts
+        return text
+
+    def said(self, lang: str) -> str:
+        template = MESSAGES[self.key][LANGUAGES.index(lang)]
+        return template.format(**{k: _part(v, lang) for k, v in self.parts.items()})
+
+
+def _part(value: Any, lang: str) -> str:
+    if isinstance(value, Column):
+        return Words(lang).column(value)[0].lower()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
+
+
+class Words:
+    """Every word of a report in one language; channel names from the workspace config."""
+
+    def __init__(self, lang: str, config: Config | None = None):
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}")
+        self.lang, self.i = lang, LANGUAGES.index(lang)
+        self.currency = config.reports.currency if config else "EUR"
+        self.values = {**VALUES, **(config.channel_names if config else {})}
+
+    def text(self, text: Any) -> Any:
+        """A chart's fixed text (an axis title, a legend, a series, a tooltip label)."""
+        if not isinstance(text, str) or self.lang == "en":
+            return text
+        models = {spec.label[0]: spec.label[1] for spec in MODELS.values()}
+        return FRENCH.get(text, models.get(text, text))
+
+    def value(self, value: Any) -> Any:
+        """The name of a value (a channel, a device, a stage...), or the value itself."""
+        return self.values[value][self.i] if isinstance(value, str) and value in self.values else value
+
+    def names(self, level: str | None) -> dict[str, str]:
+        """value -> name, for every named value a result at `level` may show (channel names
+        only where rows are channels)."""
+        skip = set() if level in CHANNEL_LEVELS or level is None else set(self.channel_keys())
+        return {k: v[self.i] for k, v in self.values.items() if k not in skip and v[self.i] != k}
+
+    def channel_keys(self) -> list[str]:
+        from parcours.schema import DEVICES, KINDS, ORIGINS
+
+        fixed = set(DEVICES) | set(KINDS) | set(ORIGINS) | {"multi-device", "(no device)", "(no touch)",
+                                                             "introducer", "assister", "closer", "low",
+                                                             "medium", "high", "conversion"}
+        return [k for k in self.values if k not in fixed]
+
+    def column(self, name: str, level: str = "channel") -> tuple[str, Unit]:
+        """A column's label (with its currency when it is money) and unit."""
+        if name == "row":
+            return SPECS["level"].value_labels[level][self.i], "text"
+        if name in COLUMNS:
+            entry = COLUMNS[name]
+            label, unit = entry[self.i], entry[2]
+        elif (model := _model_column(name)) is not None:
+            spec, measure = model
+            what = MEASURES[measure]
+            label, unit = f"{spec.label[self.i]}: {what[self.i]}", what[2]
+        elif name in self.values:  # a crosstab's columns are values (devices, origins)
+            return self.values[name][self.i], "count"
+        else:
+            return name.replace("_", " "), "text"
+        return (f"{label} ({self.currency})" if unit == "money" else label), unit
+
+    def columns(self, names: list[str], level: str) -> dict[str, dict[str, str]]:
+        """name -> label (money with its currency), short (without: the number says it) and unit."""
+        out = {}
+        for name in names:
+            label, unit = self.column(name, level)
+            out[name] = {"label": label, "short": label.removesuffix(f" ({self.currency})"), "unit": unit}
+        return out
+
+    def tables(self, names: list[str]) -> dict[str, str]:
+        """The titles of a result's secondary tables."""
+        return {n: TABLES[n][self.i] if n in TABLES else n.replace("_", " ") for n in names}
+
+
+def _model_column(name: str) -> tuple[Any, str] | None:
+    from parcours.attribution import catalogue  # noqa: F401  (the models register as it loads)
+
+    for measure in MEASURES:
+        model = name.removesuffix(f"_{measure}")
+        if model != name and model in MODELS:
+            return MODELS[model], measure
+    return None
+
+
+def tooltip(title: str, *lines: tuple[str, str]) -> str:
+    """A hovertemplate as `translate_figure` reads it: a title line, then "label: value" lines
+    whose labels are chart texts (so said in the page's language)."""
+    return "<br>".join([title, *(f"{label}: {value}" for label, value in lines)]) + "<extra></extra>"
+
+
+# "label: value" lines of a tooltip, and the parts of a path ("a > b") or a flow node ("2. a")
+_LINE = re.compile(r"^(?P<label>[^%:<>]+?)(?P<rest>: .*|)$")
+_NODE = re.compile(r"^(?P<step>\d+\+?)\. (?P<value>.*)$")
+
+
+def name_of(value: Any, names: dict[str, str]) -> Any:
+    """A value by its name, and each part of a path ("a > b"), a step ("a → b") or a flow
+    node ("2. a") by theirs."""
+    if not isinstance(value, str):
+        return value
+    if value in names:
+        return names[value]
+    for sep in (" > ", " → "):
+        if sep in value:
+            return sep.join(names.get(p, p) for p in value.split(sep))
+    node = _NODE.match(value)
+    if node and node["value"] in names:
+        return f"{node['step']}. {names[node['value']]}"
+    return value
+
+
+def translate_figure(figure: Any, lang: str, words: Words | None = None, level: str | None = None) -> Any:
+    """The figure in `lang`: fixed texts (axes, legends, titles, annotations, series, tooltip
+    labels) in that language, values (channels, devices, stages) by their names, numbers with
+    the language's separators. English figures get their value names only."""
+    words = words or Words(lang)
+    names = {k: html.escape(v, quote=False) for k, v in words.names(level).items()}  # drawn as text
+
+    def value(v: Any) -> Any:
+        return name_of(v, names)
+
+    def hover(template: str) -> str:
+        lines = []
+        for line in template.split("<br>"):
+            m = _LINE.match(line)
+            lines.append(words.text(m["label"]) + m["rest"] if m and not line.startswith("%") else line)
+        return "<br>".join(lines)
 
     layout = figure.layout
+    if lang == "fr":
+        layout.separators = ", "  # decimal comma, a space between thousands
     for name in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
         axis = layout[name]
         if axis.title and axis.title.text:
-            axis.title.text = said(axis.title.text)
+            axis.title.text = words.text(axis.title.text)
+        if axis.categoryarray is not None:
+            axis.categoryarray = [value(v) for v in axis.categoryarray]
     if layout.legend and layout.legend.title and layout.legend.title.text:
-        layout.legend.title.text = said(layout.legend.title.text)
+        layout.legend.title.text = words.text(layout.legend.title.text)
     for note in layout.annotations or ():
-        note.text = said(note.text)
+        note.text = words.text(note.text)
     for trace in figure.data:
         if "name" in trace and trace.name:
-            trace.name = said(trace.name)
+            trace.name = value(words.text(trace.name))
+        for key in ("x", "y", "labels", "customdata"):
+            if key in trace and trace[key] is not None and trace.type != "table":
+                values = trace[key]
+                if len(values) and isinstance(values[0], str):
+                    trace[key] = [value(v) for v in values]
+        if "hovertemplate" in trace and isinstance(trace.hovertemplate, str):
+            trace.hovertemplate = hover(trace.hovertemplate)
+        if trace.type == "sankey":
+            trace.node.label = [value(v) for v in trace.node.label or ()]
+            for part in (trace.node, trace.link):
+                if isinstance(part.hovertemplate, str):
+                    part.hovertemplate = hover(part.hovertemplate)
     return figure
+

@@ -12,10 +12,17 @@ from parcours.attribution.credit import credit_columns
 from parcours.attribution.registry import MODELS
 from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
 from parcours.reports.costs import costs_by_row
+from parcours.reports.labels import tooltip
 
 DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
                   "shapley")
 BASELINE = "last_touch"
+# what the chart draws of each measure: axis title, tooltip number, axis number format
+AXES = {"conversions": ("attributed conversions", "%{y:,.1f}", ""),
+        "value": ("attributed revenue", "%{y:,.2f}", ""),
+        "vs_last_pct": ("% change vs last touch", "%{y:+.1f} %", ""),
+        "cpa": ("cost per conversion", "%{y:,.2f}", ""),
+        "roas": ("revenue per cost", "%{y:,.2f}", "")}
 
 
 def run(scope: Scope):
@@ -56,14 +63,26 @@ def run(scope: Scope):
     totals = {"conversions": float(all_.n), "revenue": num(all_.revenue) or 0.0}
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
-    fig = go.Figure([go.Bar(name=MODELS[m].label[0], x=table.row.tolist(), y=table[f"{m}_conversions"].tolist())
+    measure = q.measure or "conversions"
+    if measure not in ("conversions", "value", "vs_last_pct") and cost is None:
+        measure = "conversions"  # no cost loaded: no CPA or ROAS to draw
+    number = AXES[measure][1] + (f" {scope.config.reports.currency}" if measure in ("value", "cpa") else "")
+    fig = go.Figure([go.Bar(name=MODELS[m].label[0], x=table.row.tolist(), y=table[f"{m}_{measure}"].tolist(),
+                            hovertemplate=tooltip("%{x}", ("%{fullData.name}", number)))
                      for m in models])
-    fig.update_layout(barmode="group", yaxis_title="attributed conversions", legend_title="model")
-    return scope.result("model-comparison", table, totals, fig, volume=f"{models[0]}_conversions")
+    fig.update_layout(barmode="group", yaxis_title=AXES[measure][0], legend_title="model",
+                      yaxis_tickformat=AXES[measure][2])
+    tables = {}
+    if q.measure:  # one column per model: the measure asked, the others on a second sheet
+        tables["all_measures"] = table
+        keep = ["row", *(["cost"] if cost is not None else []), *(f"{m}_{q.measure}" for m in models)]
+        table = table[[c for c in keep if c in table.columns]]
+    return scope.result("model-comparison", table, totals, fig, tables=tables,
+                        volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
 
 
 REPORT = register(Report(
     'model-comparison', 1, ('Model comparison', 'Comparaison des modèles'),
     ('How does each attribution model shift credit between channels?',
      "Comment chaque modèle d'attribution déplace-t-il le crédit entre leviers ?"),
-    'grouped_bar', run, options=('models',)))
+    'grouped_bar', run, options=('models', 'measure')))

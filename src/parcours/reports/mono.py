@@ -7,6 +7,7 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import Report, Scope, register, share
+from parcours.reports.labels import tooltip
 
 MULTI_DEVICE, NO_DEVICE = "multi-device", "(no device)"
 
@@ -23,7 +24,9 @@ def mono_device(scope: Scope):
     mono = by[by.mono_device]
     totals = {"conversions": total, "revenue": revenue, "mono_device_conversions": float(mono.conversions.sum()),
               "mono_device_share": float(mono.conversions.sum() / total) if total else 0.0}
-    fig = go.Figure(go.Pie(labels=by.device.tolist(), values=by.conversions.tolist(), hole=0.4, sort=False))
+    fig = go.Figure(go.Pie(labels=by.device.tolist(), values=by.conversions.tolist(), hole=0.4, sort=False,
+                           hovertemplate=tooltip("%{label}", ("conversions", "%{value:,}"),
+                                                 ("share of conversions", "%{percent:.1%}"))))
     return scope.result("mono-device", by, totals, fig)
 
 
@@ -45,7 +48,8 @@ def mono_channel(scope: Scope):
     totals = {"conversions": total, "revenue": float(j.revenue.sum().execute() or 0.0),
               "mono_channel_conversions": float(by.conversions.sum()),
               "mono_channel_share": float(by.conversions.sum() / total) if total else 0.0}
-    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.conversions.tolist()))
+    fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.conversions.tolist(),
+                           hovertemplate=tooltip("%{x}", ("conversions", "%{y:,}"))))
     fig.update_layout(yaxis_title="conversions from this value alone")
     return scope.result("mono-channel", by, totals, fig)
 

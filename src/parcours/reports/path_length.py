@@ -8,6 +8,7 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import Report, Scope, num, register, share
+from parcours.reports.labels import tooltip
 
 BUCKETS = tuple(map(str, range(0, 12))) + ("12+",)
 
@@ -38,7 +39,8 @@ def run(scope: Scope):
     rows = pairs.group_by("row").agg(conversions=pairs.count(), mean_length=pairs.length.mean()).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
-    fig = go.Figure(go.Bar(x=by.length.tolist(), y=by.conversions.tolist()))
+    fig = go.Figure(go.Bar(x=by.length.tolist(), y=by.conversions.tolist(),
+                           hovertemplate=tooltip("%{x}", ("conversions", "%{y:,.0f}"))))
     fig.update_layout(xaxis_title="distinct values" if q.distinct else "touches before conversion",
                       yaxis_title="conversions")
     return scope.result("path-length", by, totals, fig, tables={"by_row": rows}, volume=None)

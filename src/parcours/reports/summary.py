@@ -15,6 +15,7 @@ from parcours.channels import classify
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS, Query
 from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, escape_labels, register
+from parcours.reports.labels import Message, colour, tooltip
 from parcours.storage import Storage
 
 
@@ -44,7 +45,7 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     by = last.group_by(date=last.conv_ts.date(), channel=last.channel).agg(
         conversions=last.count(), revenue=last.revenue.sum()).order_by(["date", "channel"]).to_pandas()
     totals = {"conversions": float(by.conversions.sum()), "revenue": float(by.revenue.sum())}
-    warnings = [] if totals["conversions"] else [NO_MATCH]
+    warnings: list[str] = [] if totals["conversions"] else [NO_MATCH]
     if wh.has("build_meta") and wh.has("journeys"):
         cut = pd.Timestamp(wh.table("build_meta").cut.max().execute()).to_pydatetime()
         covered = by[pd.to_datetime(by.date) < cut]
@@ -56,9 +57,10 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
         diff = (built - raw) / raw if raw else 0.0
         totals.update(journeys_conversions=built, summary_conversions_until_cut=raw, difference=diff)
         if abs(diff) > config.reports.summary_tolerance:
-            warnings.append(f"the Customer Journey reports count {built:g} conversions where this summary "
-                            f"counts {raw:g} ({diff:+.1%}): rebuild the journeys (`parcours build`)")
-    fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist()) for ch, g in by.groupby("channel")])
+            warnings.append(Message("summary_gap", built=built, raw=raw, diff=f"{diff:+.1%}"))
+    fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist(), marker_color=colour(ch),
+                            hovertemplate=tooltip("%{x|%e %b %Y}", ("%{fullData.name}", "%{y:,}")))
+                     for ch, g in by.groupby("channel")])
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
     applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
     return ReportResult("summary", by, totals, escape_labels(fig), applied, warnings)

@@ -9,6 +9,7 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import NO_TOUCH, Report, Scope, num, register, share
+from parcours.reports.labels import tooltip
 
 BUCKETS = ("<1", *map(str, range(1, 13)), "13-30", "31-60", "61-90", "91+", NO_TOUCH)
 
@@ -39,8 +40,10 @@ def run(scope: Scope):
                                      p90_days=d.quantile(0.9)).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
-    fig = go.Figure(go.Bar(x=by.bucket.tolist(), y=by.conversions.tolist(), name="conversions"))
-    fig.add_trace(go.Scatter(x=by.bucket.tolist(), y=by.cumulative_share.tolist(), yaxis="y2", name="cumulative share"))
+    fig = go.Figure(go.Bar(x=by.bucket.tolist(), y=by.conversions.tolist(), name="conversions",
+                           hovertemplate=tooltip("%{x}", ("conversions", "%{y:,.0f}"))))
+    fig.add_trace(go.Scatter(x=by.bucket.tolist(), y=by.cumulative_share.tolist(), yaxis="y2", name="cumulative share",
+                             hovertemplate=tooltip("%{x}", ("cumulative share", "%{y:.1%}"))))
     fig.update_layout(xaxis_title="days from first touch to conversion", yaxis_title="conversions",
                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"})
     return scope.result("time-lag", by, totals, fig, tables={"by_first_touch": rows}, volume=None)

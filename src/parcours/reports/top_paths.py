@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from parcours.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
+from parcours.reports.labels import colour, tooltip
 
 SEP = " > "
 FLOW_STEPS = 4
@@ -36,7 +37,7 @@ def run(scope: Scope):
     table = by.head(q.top).drop(columns="steps")
     totals = {"conversions": total, "revenue": revenue, "distinct_paths": len(by)}
     links = _links(by)
-    return scope.result("top-paths", table, totals, _flow(links), tables={"flow": links})
+    return scope.result("top-paths", table, totals, _flow(_links(by.head(q.top))), tables={"flow": links})
 
 
 def _links(paths: pd.DataFrame) -> pd.DataFrame:
@@ -57,16 +58,24 @@ def _links(paths: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flow(links: pd.DataFrame) -> go.Figure:
+    """The flow of the top paths: a node per step and value, one colour per value at every step."""
     names = sorted(set(links.source) | set(links.target), key=lambda s: (s[0] if s[0].isdigit() else "9", s))
     index = {n: i for i, n in enumerate(names)}
-    return go.Figure(go.Sankey(node={"label": names, "pad": 12},
-                               link={"source": links.source.map(index).tolist(),
-                                     "target": links.target.map(index).tolist(),
-                                     "value": links.conversions.tolist()}))
+    colours = [colour(n.split(". ", 1)[1] if n[0].isdigit() else n) for n in names]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node={"label": names, "pad": 14, "thickness": 16, "color": colours,
+              "hovertemplate": tooltip("%{label}", ("conversions", "%{value:,}"))},
+        link={"source": links.source.map(index).tolist(), "target": links.target.map(index).tolist(),
+              "value": links.conversions.tolist(),
+              "color": [colours[index[s]] + "66" for s in links.source],  # the source's colour, light
+              "hovertemplate": tooltip("%{source.label} → %{target.label}", ("conversions", "%{value:,}"))}))
+    fig.update_layout(font_size=12, height=460)
+    return fig
 
 
 REPORT = register(Report(
     'top-paths', 4, ('Top paths', 'Séquences de leviers'),
     ('Which sequences of channels come before conversion?',
      'Quelles séquences de leviers précèdent la conversion ?'),
-    'sankey', run, options=('top', 'collapse')))
+    'paths', run, options=('top', 'collapse')))

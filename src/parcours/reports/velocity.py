@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from parcours.reports.base import Report, Scope, num, register
+from parcours.reports.labels import Message, tooltip
 
 CONVERSION = "conversion"
 
@@ -69,8 +70,7 @@ def run(scope: Scope):
     totals = {"conversions": float(reached_counts[-1]), "journeys": float(num(a["_journeys"]) or 0)}
     result = scope.result("velocity", table, totals, _figure(table), tables={"by_entry": rows}, volume="journeys")
     if not scope.rates:
-        result.warnings.append("stage-to-stage rates need journeys without a conversion, which a "
-                               f"{', '.join(scope.conversion_filtered())} filter cannot select: left out")
+        result.warnings.append(Message("rates_left_out", filters=", ".join(scope.conversion_filtered())))
     return result
 
 
@@ -82,10 +82,11 @@ def _figure(table: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.14,
                         subplot_titles=("journeys reaching each stage", "days from one stage to the next"))
     fig.add_trace(go.Funnel(y=table.stage.tolist(), x=table.journeys.tolist(), name="journeys", showlegend=False,
-                            texttemplate="%{value:,}<br>%{percentInitial:.0%}"), row=1, col=1)
+                            texttemplate="%{value:,}<br>%{percentInitial:.0%}",
+                            hovertemplate=tooltip("%{y}", ("journeys", "%{x:,}"))), row=1, col=1)
     for column, name, colour in (("median_days_to_next", "median", "#2a9d8f"), ("p90_days_to_next", "p90", "#e9c46a")):
         fig.add_trace(go.Bar(y=labels, x=steps[column].tolist(), orientation="h", name=f"{name} days",
-                             marker_color=colour, hovertemplate="%{y}: %{x:.1f} days<extra>" + name + "</extra>"),
+                             marker_color=colour, hovertemplate=tooltip("%{y}", (f"{name} days", "%{x:,.1f}"))),
                       row=2, col=1)
     fig.update_layout(barmode="group", height=680, legend={"orientation": "h", "y": -0.1})
     fig.update_xaxes(title_text="days", row=2, col=1)

@@ -35,8 +35,11 @@ def _plotly_gzipped() -> bytes:
     return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=6)
 
 
-def mount_web(app: FastAPI, reports: list[str], home: str) -> None:
-    """The pages: `home` at /, every report at /reports/{name}."""
+def mount_web(app: FastAPI, reports: list[str], home: str, asks: dict[str, dict] | None = None) -> None:
+    """The pages: `home` at /, every report at /reports/{name}. `asks`: per report, what its
+    page asks when the URL does not say (so its first request, sent before the field
+    declarations arrive, asks it too)."""
+    asks = asks or {}
     templates = Jinja2Templates(directory=HERE / "templates")
     versions = {name: _version(HERE / "static" / name) for name in ("app.js", "app.css")}
     versions["plotly.min.js"] = _version(PLOTLY_JS)
@@ -61,10 +64,12 @@ def mount_web(app: FastAPI, reports: list[str], home: str) -> None:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home_page(request: Request):
-        return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports})
+        return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports,
+                                                                 "asks": asks.get(home, {})})
 
     @app.get("/reports/{name}", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request, name: str):
         if name not in reports:
             raise HTTPException(404, f"unknown report {name!r}")
-        return templates.TemplateResponse(request, "page.html", {"report": name, "reports": reports})
+        return templates.TemplateResponse(request, "page.html", {"report": name, "reports": reports,
+                                                                 "asks": asks.get(name, {})})

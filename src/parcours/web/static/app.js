@@ -5,10 +5,13 @@
 // come from the API (/api/v1/reports, /api/v1/fields, /api/v1/models), declared once in Python.
 const I18N = {
   en: {filters: "Filters", apply: "Apply", simple: "Simple", expert: "Expert", token: "API token", everything: "All",
-       loading: "Loading…", drill: "Click a row or a bar to drill down",
+       loading: "Loading…", drill: "Click a row or a bar to drill down", search: "Search", yes: "yes", no: "no",
+       cell: "Click a cell to see these journeys", of: "of conversions", chosen: "chosen",
        empty: "No conversion matches this period and these filters. Widen the period or remove a filter."},
   fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
        everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau",
+       search: "Rechercher", yes: "oui", no: "non", cell: "Cliquez une case pour voir ces parcours",
+       of: "des conversions", chosen: "choisis",
        empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."},
 };
 let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
@@ -19,6 +22,9 @@ const REPORTS = document.body.dataset.reports.split(",");
 let params = new URLSearchParams(location.search);
 let catalogue = {};  // report name -> what /api/v1/reports says of it
 let fields = [];  // the Query fields, as /api/v1/fields declares them
+let meta = {names: {}};  // /api/v1/meta: the values each filter takes and their names
+let models = [];  // /api/v1/models
+const ASKS = JSON.parse(document.body.dataset.asks || "{}");  // what this page asks when its URL does not say
 
 const lang = () => params.get("lang") || ((navigator.language || "en").startsWith("fr") ? "fr" : "en");
 const mode = () => params.get("mode") || "simple";
@@ -45,6 +51,8 @@ function splitList(text) {
 function apiParams(extra = {}) {
   const p = new URLSearchParams();
   for (const [k, v] of params) if (!LOCAL.includes(k)) p.append(k, v);
+  for (const [k, v] of Object.entries(ASKS)) if (!params.has(k)) p.set(k, v);
+  p.set("lang", lang());
   for (const [k, v] of Object.entries(extra)) p.set(k, v);
   return p;
 }
@@ -90,10 +98,28 @@ function translate() {
     label.hidden = !report().fields.includes(f.name);
     label.querySelector("span").textContent = said(f.labels);
     label.title = said(f.help);
-    for (const o of label.querySelectorAll("option")) {
-      if (f.value_labels[o.value]) o.textContent = said(f.value_labels[o.value]);
-    }
+    for (const o of label.querySelectorAll("option")) o.textContent = optionText(f, o.value);
+    for (const o of label.querySelectorAll(".opt")) o.querySelector("span").textContent = optionText(f, o.querySelector("input").value);
+    const search = label.querySelector("input[type=search]");
+    if (search) search.placeholder = t("search");
+    countChosen(label);
   }
+}
+
+// A filter value as a person reads it: a model's label, a declared value label, a value's name
+// (channels, devices, kinds...; CRM values as "attribute: value").
+function optionText(f, value) {
+  if (f.values === "models") return said((models.find((m) => m.name === value) || {}).labels) || value;
+  if (f.value_labels[value]) return said(f.value_labels[value]);
+  if (f.kind === "crm") { const [k, ...v] = value.split("="); return `${k}: ${v.join("=")}`; }
+  return said(meta.names[value]) || value;
+}
+
+function countChosen(box) {  // a folded multi-select says how many values are ticked
+  const count = box.querySelector(".count");
+  if (!count) return;
+  const n = box.querySelectorAll(".opt input:checked").length;
+  count.textContent = n ? `${n} ${t("chosen")}` : "";
 }
 
 function keep(...keys) {
@@ -102,7 +128,8 @@ function keep(...keys) {
   return p;
 }
 
-function control(f, meta, models) {  // one form control for a Query field, from its declaration
+function control(f) {  // one form control for a Query field, from its declaration
+  if (f.multiple) return multi(f);
   const label = document.createElement("label");
   label.dataset.field = f.name;
   label.append(document.createElement("span"));
@@ -120,20 +147,52 @@ function control(f, meta, models) {  // one form control for a Query field, from
     label.append(el);
   } else {
     el = document.createElement("select");
-    let values = f.choices.length ? f.choices : Object.keys(f.value_labels);
-    if (f.values === "models") values = models.map((m) => m.name);
-    else if (f.values === "crm") values = Object.entries(meta.crm || {}).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`));
-    else if (f.values === "channels") values = Object.keys(meta.channels || {});
-    else if (f.values) values = meta[f.values] || [];
-    const names = f.values === "models" ? Object.fromEntries(models.map((m) => [m.name, said(m.labels)])) : {};
-    el.replaceChildren(...values.map((v) => new Option(names[v] || v, v)));
-    el.multiple = f.multiple;
-    if (f.multiple) el.size = Math.min(Math.max(values.length, 2), 4);
+    const values = fieldValues(f);
+    if (f.page !== null && f.value_labels[""]) values.unshift("");  // "every measure": what the library answers
+    el.replaceChildren(...values.map((v) => new Option(optionText(f, v), v)));
     label.append(el);
   }
   el.name = f.name;
   el.dataset.kind = f.kind;
   return label;
+}
+
+function fieldValues(f) {  // the values a field offers, from its declaration and /api/v1/meta
+  if (f.values === "models") return models.map((m) => m.name);
+  if (f.values === "crm") return Object.entries(meta.crm || {}).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`));
+  if (f.values === "channels") return Object.keys(meta.channels || {});
+  if (f.values) return [...(meta[f.values] || [])];
+  return f.choices.length ? [...f.choices] : Object.keys(f.value_labels);
+}
+
+// A list field: ticks in a folded box, with a search box when there are many (no Ctrl-click).
+function multi(f) {
+  const box = document.createElement("details");
+  box.className = "multi";
+  box.dataset.field = f.name;
+  const summary = document.createElement("summary");
+  summary.append(document.createElement("span"), Object.assign(document.createElement("em"), {className: "count"}));
+  const list = document.createElement("div");
+  list.className = "opts";
+  for (const v of fieldValues(f)) {
+    const opt = document.createElement("label");
+    opt.className = "opt";
+    const input = Object.assign(document.createElement("input"), {type: "checkbox", name: f.name, value: v});
+    input.dataset.kind = f.kind;
+    input.dataset.multi = "1";
+    input.addEventListener("change", () => countChosen(box));
+    opt.append(input, document.createElement("span"));
+    list.append(opt);
+  }
+  if (list.children.length > 6) {
+    const search = Object.assign(document.createElement("input"), {type: "search"});
+    search.addEventListener("input", () => {
+      const needle = search.value.toLocaleLowerCase();
+      for (const o of list.children) o.hidden = !o.textContent.toLocaleLowerCase().includes(needle);
+    });
+    box.append(summary, search, list);
+  } else box.append(summary, list);
+  return box;
 }
 
 const json = (path, query) => api(path, query).then((res) => res.json());
@@ -143,10 +202,10 @@ let prefetched = null;  // the first report request, sent with the others at sta
 
 let applied = {};  // the period the last answer covered (a default period is shown, not sent)
 
-function buildFilters(meta, models) {
+function buildFilters() {
   DRILL = meta.drill;
   const box = document.getElementById("fields");
-  box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f, meta, models)));
+  box.replaceChildren(...fields.filter((f) => f.control === "form").map((f) => control(f)));
   fillForm();
 }
 
@@ -160,10 +219,11 @@ function fillForm() {  // the form shows the page's state: after a drill-down, a
       const [k, vs] = [v.split("=")[0], v.split("=").slice(1).join("=")];
       return vs.split("|").map((x) => `${k}=${x}`);
     }) : values;
-    if (el.multiple) for (const o of el.options) o.selected = crm.includes(o.value);
+    if (el.dataset.multi) el.checked = crm.includes(el.value);
     else if (el.type === "checkbox") el.checked = values.length ? values.includes("true") : f.default === true;
     else if (values.length) el.value = values[0];
     else if (el.type === "date") el.value = applied[el.name] || "";
+    else if (el.name in ASKS) el.value = ASKS[el.name];
     else if (f && f.default !== null && !f.multiple) el.value = String(f.default);
   }
   translate();
@@ -173,33 +233,33 @@ document.getElementById("filters").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = event.target;
   const next = keep("mode", "lang");
+  const crm = {};
   for (const el of form.elements) {
     if (!el.name || el.closest("[hidden]")) continue;
     const f = fields.find((x) => x.name === el.name);
-    if (el.dataset.kind === "crm") {  // the values chosen for one attribute are one filter: attribute=a|b
-      const by = {};
-      for (const o of el.selectedOptions) {
-        const [k, v] = [o.value.split("=")[0], o.value.split("=").slice(1).join("=")];
-        (by[k] = by[k] || []).push(v);
-      }
-      for (const [k, vs] of Object.entries(by)) next.append(el.name, escapeValue(`${k}=${vs.join("|")}`));
-    } else if (el.multiple) for (const o of el.selectedOptions) next.append(el.name, escapeValue(o.value));
+    if (el.dataset.multi && el.dataset.kind === "crm") {  // the values chosen for one attribute are one filter: attribute=a|b
+      if (!el.checked) continue;
+      const [k, v] = [el.value.split("=")[0], el.value.split("=").slice(1).join("=")];
+      (crm[k] = crm[k] || []).push(v);
+    } else if (el.dataset.multi) { if (el.checked) next.append(el.name, escapeValue(el.value)); }
     else if (el.type === "checkbox") { if (el.checked !== f.default) next.set(el.name, String(el.checked)); }
+    else if (el.name in ASKS) { if (el.value !== ASKS[el.name]) next.set(el.name, el.value); }
     else if (el.type === "date" && !params.get(el.name) && el.value === applied[el.name]) continue;
     else if (el.value && String(el.value) !== String(f.default)) next.set(el.name, el.value);
   }
+  for (const [k, vs] of Object.entries(crm)) next.append("crm", escapeValue(`${k}=${vs.join("|")}`));
   if (next.get("level") === (params.get("level") || "channel")) for (const p of params.getAll("parent")) next.append("parent", p);
   go(next);
 });
 
 for (const b of document.querySelectorAll("[data-lang]")) b.addEventListener("click", () => {
-  const next = new URLSearchParams(params); next.set("lang", b.dataset.lang); go(next); translate();
+  const next = new URLSearchParams(params); next.set("lang", b.dataset.lang); go(next);
 });
 for (const b of document.querySelectorAll("[data-mode]")) b.addEventListener("click", () => {
   const next = new URLSearchParams(params); next.set("mode", b.dataset.mode); go(next);
 });
 for (const b of document.querySelectorAll("[data-format]")) b.addEventListener("click", async () => {
-  const blob = await (await api(`/api/v1/reports/${REPORT}`, apiParams({format: b.dataset.format}))).blob();
+  const blob = await (await api(`/api/v1/reports/${REPORT}`, apiParams({format: b.dataset.format}))).blob();  // for people, in the page's language
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = `${REPORT}.${b.dataset.format}`;
@@ -229,7 +289,7 @@ function crumbs() {
   const parents = params.getAll("parent");
   if (!report().drill) { nav.replaceChildren(); return; }
   const items = [["", t("everything")],
-                 ...parents.map((p, i) => [i + 1, splitList(p)[0].split("=").slice(1).join("=")])];
+                 ...parents.map((p, i) => [i + 1, named(splitList(p)[0].split("=").slice(1).join("="))])];
   nav.replaceChildren(...items.map(([depth, label], i) => {
     const a = document.createElement(i === items.length - 1 ? "span" : "a");
     a.textContent = label;
@@ -249,17 +309,44 @@ function crumbs() {
   }));
 }
 
-const number = (v, col) => {
-  if (typeof v !== "number") return v == null ? "" : String(v);
-  if (/share|_rate$/.test(col)) return new Intl.NumberFormat(lang(), {style: "percent", maximumFractionDigits: 1}).format(v);
-  return new Intl.NumberFormat(lang(), {maximumFractionDigits: 2}).format(v);
-};
+let shown = {columns: {}, names: {}, currency: "EUR"};  // the last answer's labels, units and names
+
+// A value by its name (a channel, a device, a stage), and each step of a path by theirs.
+function named(v) {
+  const names = shown.names || {};
+  if (typeof v !== "string") return v;
+  if (v in names) return names[v];
+  for (const sep of [" > ", " → "]) if (v.includes(sep)) return v.split(sep).map((p) => names[p] ?? p).join(sep);
+  return v;
+}
+
+const columnLabel = (col, short = false) => (shown.columns[col] || {})[short ? "short" : "label"] || col.replaceAll("_", " ");
+const date = (iso) => new Intl.DateTimeFormat(lang(), {dateStyle: "medium", timeZone: "UTC"}).format(new Date(iso));
+
+// A cell as the page shows it, by its column's unit (/api/v1/reports answers `columns`).
+function cell(v, col) {
+  if (v == null || (typeof v === "number" && Number.isNaN(v))) return "";
+  const unit = (shown.columns[col] || {}).unit || "text";
+  const n = (options) => new Intl.NumberFormat(lang(), options).format(v);
+  if (typeof v === "boolean") return t(v ? "yes" : "no");
+  if (unit === "date") return date(v);
+  if (typeof v !== "number") return String(named(v));
+  if (unit === "money") return n({style: "currency", currency: shown.currency || "EUR"});
+  if (unit === "share") return n({style: "percent", maximumFractionDigits: 1});
+  if (unit === "pct") return n({maximumFractionDigits: 1, signDisplay: "exceptZero"}) + " %";
+  if (unit === "count") return n({maximumFractionDigits: Number.isInteger(v) ? 0 : 1});
+  if (unit === "ratio") return n({maximumFractionDigits: 2});
+  return n({maximumFractionDigits: 1});
+}
 
 function table(rows, name) {
+  const wrap = document.createElement("div");
+  wrap.className = "table-wrap";  // scrolls both ways, its header and first column stay
   const el = document.createElement("table");
+  wrap.append(el);
   el.className = "report";
   el.dataset.table = name;
-  if (!rows.length) return el;
+  if (!rows.length) return wrap;
   const cols = Object.keys(rows[0]);
   const head = el.createTHead().insertRow();
   const body = el.createTBody();
@@ -267,7 +354,7 @@ function table(rows, name) {
   const draw = () => {
     body.replaceChildren(...rows.map((r) => {
       const tr = document.createElement("tr");
-      for (const c of cols) { const td = tr.insertCell(); td.textContent = number(r[c], c); if (typeof r[c] === "number") td.className = "num"; }
+      for (const c of cols) { const td = tr.insertCell(); td.textContent = cell(r[c], c); if (typeof r[c] === "number") td.className = "num"; }
       if (r.low_volume) tr.classList.add("low");
       if (name === "table" && "row" in r && drillable(r.row)) {
         tr.classList.add("drill"); tr.title = t("drill"); tr.addEventListener("click", () => drill(r.row));
@@ -277,7 +364,7 @@ function table(rows, name) {
   };
   for (const c of cols) {
     const th = document.createElement("th");
-    th.textContent = c.replaceAll("_", " ");
+    th.textContent = columnLabel(c);
     th.addEventListener("click", () => {
       sorted = {col: c, asc: sorted.col === c ? !sorted.asc : false};
       rows = [...rows].sort((a, b) => {
@@ -292,7 +379,50 @@ function table(rows, name) {
     head.append(th);
   }
   draw();
-  return el;
+  return wrap;
+}
+
+// Plotly's French: month and day names, decimal comma and a space between thousands.
+const PLOTLY_FR = {moduleType: "locale", name: "fr", dictionary: {}, format: {
+  days: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
+  shortDays: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
+  months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"],
+  shortMonths: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
+  date: "%d/%m/%Y", decimal: ",", thousands: "\u202f"}};
+
+// Whether a colour is light enough to need dark text (WCAG relative luminance).
+function light(rgb) {
+  const [r, g, b] = (rgb.match(/\d+/g) || [0, 0, 0]).map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.4;
+}
+
+let registered = false;  // Plotly knows PLOTLY_FR
+const escaped = (v) => String(v).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+// Top paths, simple mode: the ranked paths (as GA4's conversion paths), each a row of
+// coloured channel chips with its conversions, share and revenue.
+function paths(result) {
+  const list = document.getElementById("paths");
+  const colours = result.colours || {};
+  list.replaceChildren(...result.table.map((r) => {
+    const li = document.createElement("li");
+    const chips = document.createElement("span");
+    chips.className = "chips";
+    for (const step of String(r.path).split(" > ")) {
+      const chip = Object.assign(document.createElement("span"), {className: "chip", textContent: named(step)});
+      chip.style.background = colours[step] || "#cbd2d9";
+      if (light(chip.style.background)) chip.classList.add("light");
+      chips.append(chip);
+    }
+    const figures = Object.assign(document.createElement("span"), {className: "figures"});
+    figures.append(Object.assign(document.createElement("b"), {textContent: cell(r.conversions, "conversions")}),
+                   ` ${columnLabel("conversions").toLocaleLowerCase(lang())} · ${cell(r.share, "share")} ${t("of")} · ${cell(r.revenue, "revenue")}`);
+    const bar = Object.assign(document.createElement("span"), {className: "share"});
+    bar.style.width = `${Math.round((r.share || 0) * 100)}%`;
+    li.append(chips, figures, bar);
+    return li;
+  }));
 }
 
 async function load() {
@@ -304,42 +434,58 @@ async function load() {
   warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
   let result;
   try {
-    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams({lang: lang()})));
+    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams()));
   } catch (error) {
     warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: error.message}));
     return;
   } finally {
     prefetched = null;
   }
+  shown = result;
   warnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement("li"), {textContent: w})));
   const q = result.query;
   applied = {start: q.start, end: q.end};
   fillForm();
-  document.getElementById("totals").textContent = `${q.start} → ${q.end}` + Object.entries(result.totals)
-    .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${k.replaceAll("_", " ")} ${number(v, k)}`).join("");
+  document.getElementById("totals").textContent = `${date(q.start)} → ${date(q.end)}` + Object.entries(result.totals)
+    .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${columnLabel(k, true)} ${cell(v, k)}`).join("");
   const chart = document.getElementById("chart");
   const tables = document.getElementById("tables");
+  const list = document.getElementById("paths");
   const empty = document.getElementById("empty");
   empty.hidden = result.totals.conversions !== 0;  // an empty answer says so, in place of blank axes
   chart.hidden = mode() === "expert" || !empty.hidden;
   tables.hidden = mode() !== "expert" || !empty.hidden;
+  list.hidden = chart.hidden || report().chart !== "paths";
   if (!empty.hidden) return;
   if (mode() !== "expert") {
+    if (!list.hidden) paths(result);
     await plotlyReady;
+    if (!registered) { Plotly.register(PLOTLY_FR); registered = true; }
     await Plotly.react(chart, result.figure.data, {...result.figure.layout, autosize: true, margin: {t: 30}},
-                       {responsive: true, displaylogo: false});
+                       {responsive: true, displaylogo: false, locale: lang()});
     chart.removeAllListeners && chart.removeAllListeners("plotly_click");
     // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
-    // the chart's labels are HTML-escaped by the server
-    const escaped = (v) => String(v).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-    const rows = new Map(result.table.map((r) => [escaped(r.row), r.row]));
+    // the chart draws rows by their names, HTML-escaped by the server
+    const rows = new Map(result.table.map((r) => [escaped(named(r.row)), r.row]));
+    const keys = new Map(Object.entries(result.names || {}).map(([k, v]) => [escaped(v), k]));
+    const key = (v) => keys.get(String(v)) ?? String(v);
+    chart.title = report().chart === "heatmap" ? t("cell") : "";
     chart.on("plotly_click", (e) => {
-      const row = rows.get(String(e.points[0].x));
+      const point = e.points[0];
+      if (report().chart === "heatmap") {  // a cell: the journeys of that device pair
+        const next = new URLSearchParams(params);
+        next.delete("first_device"); next.delete("converting_device");
+        if (key(point.y) !== "(no touch)") next.set("first_device", key(point.y));
+        next.set("converting_device", key(point.x));
+        go(next);
+        return;
+      }
+      const row = rows.get(String(point.x));
       if (row !== undefined && drillable(row)) drill(row);
     });
   } else {
     tables.replaceChildren(table(result.table, "table"), ...Object.entries(result.tables).flatMap(([name, rows]) =>
-      [Object.assign(document.createElement("h3"), {textContent: name.replaceAll("_", " ")}), table(rows, name)]));
+      [Object.assign(document.createElement("h3"), {textContent: (result.titles || {})[name] || name}), table(rows, name)]));
   }
 }
 
@@ -347,14 +493,16 @@ async function load() {
   if (window.matchMedia("(max-width: 900px)").matches) document.getElementById("filter-box").open = false;
   translate();
   // Every request at once: the page waits for the slowest, not for their sum.
-  prefetched = json(`/api/v1/reports/${REPORT}`, apiParams({lang: lang()}));
+  prefetched = json(`/api/v1/reports/${REPORT}`, apiParams());
   prefetched.catch(() => {});  // its error is shown by load()
   try {
-    const [reports, declared, meta, models] = await Promise.all(
+    const [reports, declared, facts, listed] = await Promise.all(
       [json("/api/v1/reports"), json("/api/v1/fields"), json("/api/v1/meta"), json("/api/v1/models")]);
     catalogue = Object.fromEntries(reports.map((r) => [r.name, r]));
     fields = declared;
-    buildFilters(meta, models);
+    meta = facts;
+    models = listed;
+    buildFilters();
   } catch (error) { /* shown by load() */ }
   await load();
 })();

@@ -1,0 +1,144 @@
+"""What a person reads: every column, value, tooltip and warning has its words in English and
+French, amounts carry the workspace currency, channel names come from the config, and an
+export for people is written in the page's language."""
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+
+from builders import build_shop
+from parcours.api import create_app
+from parcours.config import parse_config
+from parcours.errors import ConfigError
+from parcours.query import Query
+from parcours.reports import CATALOGUE, run_report
+from parcours.reports.labels import COLUMNS, FRENCH, MESSAGES, VALUES, Message, Words, _model_column
+from parcours.workspace import Workspace
+
+VARIANTS = ({}, {"distinct": "true"}, {"models": "linear,markov"}, {"measure": "value"}, {"level": "source"})
+
+
+def answers(api, lang="fr"):
+    for name in CATALOGUE:
+        for extra in VARIANTS:
+            res = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", "lang": lang, **extra})
+            assert res.status_code == 200, (name, extra, res.text)
+            yield name, extra, res.json()
+
+
+def test_every_column_and_secondary_table_has_its_words(shop):
+    with TestClient(create_app(shop.path)) as api:
+        for name, _, body in answers(api):
+            for column in body["columns"]:
+                known = column in COLUMNS or _model_column(column) or column in VALUES or column == "row"
+                assert known, f"{name}: column {column!r} has no label"
+            assert set(body["titles"]) == set(body["tables"]), name
+            assert all(not title.islower() or " " in title for title in body["titles"].values())
+
+
+def test_every_tooltip_label_is_said_in_french(shop):
+    english = set()
+    with TestClient(create_app(shop.path)) as api:
+        for name, _, body in answers(api, "en"):
+            for trace in body["figure"]["data"]:
+                templates = [trace.get("hovertemplate")]
+                templates += [trace.get(part, {}).get("hovertemplate") for part in ("node", "link")]
+                for template in filter(None, templates):
+                    assert template.endswith("<extra></extra>"), (name, template)  # no stray trace box
+                    for line in template.removesuffix("<extra></extra>").split("<br>")[1:]:
+                        label = line.split(": ")[0]
+                        if not label.startswith("%"):
+                            english.add(label)
+        assert len(english) > 5 and english - set(FRENCH) == set()
+        for name, _, body in answers(api, "fr"):
+            for trace in body["figure"]["data"]:
+                template = trace.get("hovertemplate") or ""
+                assert not any(f"<br>{label}:" in template for label in english if FRENCH[label] != label), name
+
+
+def test_french_numbers_in_charts_and_names_of_values(shop):
+    with TestClient(create_app(shop.path)) as api:
+        fr = api.get("/api/v1/reports/mono-channel", params={"lang": "fr"}).json()
+        assert fr["figure"]["layout"]["separators"] == ", "
+        assert set(fr["figure"]["data"][0]["x"]) == {"Accès direct", "E-mail"}  # the channels, by name
+        assert fr["names"]["paid_search"] == "Recherche payante"
+        down = api.get("/api/v1/reports/mono-channel", params={"lang": "fr", "level": "source"}).json()
+        assert "paid_search" not in down["names"]  # a source may be called "email": channels named as rows only
+        en = api.get("/api/v1/reports/cross-device").json()
+        assert "Desktop" in en["figure"]["data"][0]["x"] and en["columns"]["revenue"] == {
+            "label": "Revenue (EUR)", "short": "Revenue", "unit": "money"}
+
+
+def test_every_warning_is_said_in_both_languages():
+    parts = {"day": "2026-10-13", "rows": 3, "columns": "x", "total": 1915.5, "limit": 30, "column": "c",
+             "filters": "kinds", "built": 5, "raw": 6, "diff": "+20.0%"}
+    for key in MESSAGES:
+        message = Message(key, **parts)
+        assert str(message) == message.said("en") and message.said("fr") != message.said("en"), key
+    assert Message("low_volume", total=1915.5, limit=30).said("fr").startswith("Faible volume : 1\u202f915,50")
+
+
+def test_a_french_page_exports_csv_for_a_french_spreadsheet(shop):
+    with TestClient(create_app(shop.path)) as api:
+        res = api.get("/api/v1/reports/assists", params={"format": "csv", "lang": "fr"})
+        text = res.content.decode("utf-8")
+        assert text.startswith("\ufeffLevier;Conversions au dernier contact;CA au dernier contact (EUR);")
+        rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
+        display = next(r for r in rows if r["Levier"] == "Display")
+        assert display["Conversions assistées"] == "2" and display["Faible volume"] == "oui"
+        assert display["Assistées par conversion au dernier contact"] == ""  # no last touch: no ratio
+        direct = next(r for r in rows if r["Levier"] == "Accès direct")
+        assert direct["CA assisté (EUR)"] == "0,0" and direct["CA au dernier contact (EUR)"] == "120,0"
+        # asked otherwise, it is; a comma cannot separate decimal commas
+        res = api.get("/api/v1/reports/assists",
+                      params={"format": "csv", "lang": "fr", "delimiter": ",", "bom": "false"})
+        assert res.status_code == 400 and "decimal comma" in res.json()["error"]
+        plain = api.get("/api/v1/reports/assists", params={"format": "csv"}).text
+        assert plain.startswith("row,last_touch_conversions,")  # no lang: keys, for programs
+        xlsx = api.get("/api/v1/reports/assists", params={"format": "xlsx", "lang": "fr"})
+        sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["assists"]
+        assert sheet["A1"].value == "Levier" and "EUR" in sheet["C2"].number_format
+
+
+def test_channel_names_and_currency_come_from_the_config(tmp_path):
+    ws = Workspace.init(tmp_path / "ws")
+    text = (ws.path / "parcours.toml").read_text()
+    text = text.replace('names = {}', 'names = { display = "Bannières", email = { en = "Mail", fr = "Courriel" } }')
+    text = text.replace('currency = "EUR"', 'currency = "USD"')
+    (ws.path / "parcours.toml").write_text(text)
+    ws = build_shop(Workspace(ws.path))
+    r = run_report("assists", ws.warehouse, ws.config, Query())
+    body = r.to_dict(Words("fr", ws.config))
+    assert body["names"]["display"] == "Bannières" and body["names"]["email"] == "Courriel"
+    assert body["columns"]["revenue"]["label"] == "Chiffre d'affaires (USD)"
+    assert "Bannières" in [x for trace in body["figure"]["data"] for x in trace["x"]]
+    assert r.to_dict(Words("en", ws.config))["names"]["email"] == "Mail"
+
+
+@pytest.mark.parametrize(("section", "field"), [
+    ({"reports": {"currency": "euro"}}, "reports.currency"),
+    ({"channels": {"names": {"display": ""}}}, "channels.names.display"),
+    ({"channels": {"names": {"display": {"en": "Display"}}}}, "channels.names.display"),
+    ({"channels": {"names": "Display"}}, "channels.names"),
+])
+def test_bad_names_or_currency_are_refused_naming_the_key(section, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        parse_config(section, "parcours.toml")
+
+
+def test_model_comparison_shows_one_measure_per_model_and_keeps_all_on_a_second_table(shop):
+    r = run_report("model-comparison", shop.warehouse, shop.config, Query(models=("linear", "markov"), measure="cpa"))
+    assert list(r.table.columns[:4]) == ["row", "cost", "linear_cpa", "markov_cpa"]
+    assert "linear_roas" in r.tables["all_measures"].columns
+    assert r.figure.layout.yaxis.title.text == "cost per conversion"
+    whole = run_report("model-comparison", shop.warehouse, shop.config, Query(models=("linear",)))
+    assert "linear_value" in whole.table.columns and not whole.tables  # no measure: every column, as before
+
+
+def test_engagement_says_time_in_hours(shop):
+    r = run_report("engagement", shop.warehouse, shop.config, Query())
+    assert r.table.set_index("row").time_on_site_hours["direct"] == pytest.approx(330 / 3600)
+    assert Words("en").column("engagement") == ("Engagement (pageviews + minutes)", "number")
