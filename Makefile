@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 JAVA := /usr/bin/java
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test check lint install bench clean
+.PHONY: demo demo-data screenshots test check lint install bench clean
 
 $(BIN)/parcours: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,15 +20,26 @@ $(BIN)/parcours: pyproject.toml
 
 install: $(BIN)/parcours
 
-demo: install
+demo: demo-data
+	$(BIN)/parcours info -w $(DEMO)
+	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
+
+# The demo workspace: simulated data, loaded and built (loading the same files again adds nothing).
+demo-data: install
 	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --out $(DEMO)/data
 	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
 	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)
 	$(BIN)/parcours ingest identities $(DEMO)/data/identities.parquet -w $(DEMO)
 	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
 	$(BIN)/parcours build -w $(DEMO)
-	$(BIN)/parcours info -w $(DEMO)
-	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
+	touch $(DEMO)/.built
+
+$(DEMO)/.built:
+	$(MAKE) demo-data
+
+# A PNG of every page (simple and expert, English and French, desktop and phone) of the demo.
+screenshots: install $(CHROMIUM) $(DEMO)/.built
+	$(BIN)/python tools/screenshots.py --workspace $(DEMO) --out docs/screenshots
 
 # The browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 $(CHROMIUM):
@@ -41,7 +52,7 @@ $(JAVA):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
 
 test: install $(CHROMIUM) $(JAVA) lint

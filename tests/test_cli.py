@@ -123,19 +123,32 @@ def test_attribute_on_the_warehouse_totals_the_conversions(built):
     import json
     root, _ = built
     for model in ("last_touch", "position_based", "markov", "shapley", "ordered_shapley"):
-        res = run("attribute", "-w", root / "ws", "--model", model, "--format", "json")
+        res = run("attribute", "-w", root / "ws", "--model", model, "--format", "json", "--start", "2000-01-01")
         assert res.exit_code == 0, res.output
-        rows = json.loads(res.output)
+        rows = json.loads(res.stdout)
         assert abs(sum(r["conversions"] for r in rows) - rows_converting(root)) < 1e-6
+
+
+def test_attribute_takes_the_reports_default_period_and_says_it(built):
+    """The same conversions as the reports: the 30 days up to the last one, cut at D-2."""
+    import json
+    root, _ = built
+    res = run("attribute", "-w", root / "ws", "--model", "linear", "--format", "json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(run("report", "model-comparison", "-w", root / "ws", "--format", "json").stdout)
+    period = f"conversions from {report['query']['start']} to {report['query']['end']}"
+    assert period in res.stderr
+    attributed = sum(r["conversions"] for r in json.loads(res.stdout))
+    assert attributed == pytest.approx(report["totals"]["conversions"]) and attributed < rows_converting(root)
 
 
 def test_attribute_at_any_level_keeps_the_channel_fit(built):
     import json
     root, _ = built
     res = run("attribute", "-w", root / "ws", "--model", "markov", "--level", "device", "--ci", "0.9",
-              "--samples", "20", "--format", "json")
+              "--samples", "20", "--format", "json", "--start", "2000-01-01")
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output)
+    rows = json.loads(res.stdout)
     assert {"device", "conversions", "lo", "hi"} <= set(rows[0])
     assert abs(sum(r["conversions"] for r in rows) - rows_converting(root)) < 1e-6
     assert sum(r["lo"] <= r["conversions"] <= r["hi"] for r in rows if r["device"] != "(no touch)") >= 2
@@ -166,6 +179,22 @@ def test_evaluate_scores_every_model_against_the_truth(built):
     assert all(0 <= float(line.split(",")[1]) <= 2 for line in lines[1:])
 
 
+def test_evaluate_says_which_model_it_is_scoring(built):
+    import pandas as pd
+
+    from parcours import Workspace
+    from parcours.attribution.catalogue import make_model
+    from parcours.attribution.evaluate import evaluate
+
+    root, _ = built
+    heard = []
+    with Workspace(root / "ws") as ws:
+        evaluate(ws.warehouse, pd.read_parquet(root / "data" / "truth.parquet"),
+                 {"linear": make_model("linear"), "markov": make_model("markov")}, samples=10,
+                 progress=lambda *step: heard.append(step))
+    assert heard == [(0, 2, "linear"), (1, 2, "markov"), (2, 2, "")]
+
+
 def test_attribute_with_intervals_on_a_path_file(tmp_path):
     paths = tmp_path / "paths.csv"
     paths.write_text("path,total_conversions,total_null\na > b,10,5\na,3,20\nb,8,4\n")
@@ -177,3 +206,22 @@ def test_attribute_with_intervals_on_a_path_file(tmp_path):
         assert row["lo"] <= row["conversions"] <= row["hi"]
     res = run("attribute", "--paths", paths, "--model", "linear", "--ci", "0.9")
     assert res.exit_code == 2 and "--ci is for the data-driven models" in res.output
+
+
+def test_a_report_table_reads_at_100_columns(built, monkeypatch):
+    """Labelled columns and named values as on the page, one measure per model (what a page
+    shows when not told), no line past 100 columns, the columns that do not fit named."""
+    from parcours import cli
+
+    root, _ = built
+    monkeypatch.setattr(cli.out, "_width", 100)
+    res = run("report", "model-comparison", "-w", root / "ws")
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if not line.startswith("warning: ")]
+    assert lines[0].startswith("model-comparison: 2026-") and " to 2026-" in lines[0]
+    assert max(map(len, lines[:-2])) <= 100
+    assert "Channel" in res.output and "Paid search" in res.output and "paid_search" not in res.output
+    assert "more column(s) wider than the terminal: " in res.output and "Shapley value: conversions" in res.output
+    assert lines[-1].startswith("Conversions ") and " EUR · " in lines[-1]
+    wide = run("report", "model-comparison", "-w", root / "ws", "--format", "csv")
+    assert "linear_roas" in wide.output  # a file has every measure

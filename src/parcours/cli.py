@@ -240,9 +240,14 @@ def attribute(
     ci: Annotated[float | None, typer.Option(
         help="Data-driven models: bootstrap interval at this level, e.g. 0.9 (resampling journeys).")] = None,
     samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for --ci.")] = 100,
+    start: Annotated[str | None, typer.Option(
+        help="Warehouse: first day of conversions (default: as the reports, 30 days to the last).",
+        metavar="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="Warehouse: last day (cut at D-2).", metavar="YYYY-MM-DD")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
-    """Attributed conversions and value per channel (or level) under one model."""
+    """Attributed conversions and value per channel (or level) under one model, over the
+    reports' period (printed; --start and --end change it)."""
     from parcours.attribution.catalogue import make_model
     from parcours.attribution.registry import MODELS
     from parcours.workspace import Workspace
@@ -268,7 +273,7 @@ def attribute(
                 _require_workspace(ws)
                 if "direct" in MODELS[model].params:
                     m = make_model(model, direct=ws.config.direct_channels)
-                table = _attribute_warehouse(m, ws, level, fit_level, bootstrap)
+                table = _attribute_warehouse(m, ws, level, fit_level, bootstrap, start, end)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     except ParcoursError as exc:
@@ -295,13 +300,22 @@ def _attribute_file(model, path: Path, delimiter: str, path_sep: str,
     return table
 
 
-def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, bootstrap):
+def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, bootstrap, start: str | None,
+                         end: str | None):
     """The warehouse: per-touch credits summed at `level` (data-driven models fitted at
-    `fit_level`)."""
+    `fit_level`), over the conversions of the reports' period, which it prints."""
     from parcours.attribution import attributed, paths_from_warehouse
     from parcours.attribution.intervals import intervals
+    from parcours.query import Query
+    from parcours.reports.base import Scope
 
-    table = attributed(model, ws.warehouse, level, fit_level).to_pandas()
+    scope = Scope(ws.warehouse, ws.config, Query.from_params({"start": start, "end": end}))
+    for w in scope.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+    err.print(f"conversions from {scope.start} to {scope.end}")
+    period = (dt.datetime.combine(scope.start, dt.time()),
+              dt.datetime.combine(scope.end + dt.timedelta(days=1), dt.time()))
+    table = attributed(model, ws.warehouse, level, fit_level, period).to_pandas()
     if bootstrap:
         raw = paths_from_warehouse(ws.warehouse, fit_level, collapse=False,
                                    split_level=level if level != fit_level else None)
@@ -370,6 +384,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
     """One report of the catalogue (`parcours reports` lists them), as a table or a file."""
     from parcours.query import Query
     from parcours.reports import CATALOGUE, run_report
+    from parcours.reports.labels import Words
     from parcours.workspace import Workspace
 
     if name not in CATALOGUE:
@@ -379,20 +394,21 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
     with Workspace(workspace) as ws:
         _require_workspace(ws)
+        params = _query_params(options)
+        if fmt is ReportFormat.table:  # on screen, what a page shows when not told (one measure...)
+            asks = {f: SPECS[f].page for f in CATALOGUE[name].fields if SPECS[f].page is not None}
+            params = {**{k: str(v) for k, v in asks.items()}, **{k: v for k, v in params.items() if v}}
         try:
-            result = run_report(name, ws.warehouse, ws.config, Query.from_params(_query_params(options)))
+            result = run_report(name, ws.warehouse, ws.config, Query.from_params(params))
         except ValueError as exc:
             _fail(exc)
         except ParcoursError as exc:
             _fail(exc)
+        words = Words("en", ws.config)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}")
     if fmt is ReportFormat.table:
-        period = result.query
-        out.print(f"{name}: {period.get('start')} to {period.get('end')}")
-        _print_table(result.table, OutFormat.table)
-        out.print(", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in result.totals.items()))
+        _print_report(result, words)
     elif fmt is ReportFormat.json:
         import json
         text = json.dumps(result.to_dict(), default=str) + "\n"
@@ -503,7 +519,10 @@ def evaluate(
         models = {name: make_model(name, direct=ws.config.direct_channels) for name in NAMES}
         models["markov_order2"] = make_model("markov", order=2)
         try:
-            table = run(ws.warehouse, frame, models)
+            with _progress() as bar:
+                task = bar.add_task("scoring models", total=len(models))
+                table = run(ws.warehouse, frame, models, progress=lambda done, _, name: bar.update(
+                    task, completed=done, description=f"scoring {name}" if name else "scored"))
         except ParcoursError as exc:
             _fail(exc)
     _print_table(table, fmt)
@@ -525,6 +544,67 @@ def _print_table(df, fmt: OutFormat) -> None:
         for row in df.itertuples(index=False):
             t.add_row(*(_cell(str(col), v) for col, v in zip(df.columns, row, strict=True)))
         out.print(t)
+
+
+def _print_report(result: Any, words: Any) -> None:
+    """A report on a terminal: its period, its table with labelled columns and named values,
+    as many columns as the width holds (the others named), and its totals."""
+    from rich.table import Table
+
+    level = result.query.get("level", "channel")
+    names = words.names(level)
+    out.print(f"{result.name}: {result.query.get('start')} to {result.query.get('end')}")
+    df = result.table.drop(columns=["low_volume"], errors="ignore")
+    cells = {c: [_unit_cell(v, words.column(str(c), level)[1], names) for v in df[c]] for c in df.columns}
+    width, used = out.width - 1, 1
+    shown: list[str] = []
+    widths: dict[str, int] = {}
+    for c in df.columns:  # each column as wide as its widest cell; headers wrap past 16 characters
+        label = words.column(str(c), level)[0]
+        widths[c] = max([len(x) for x in cells[c]] + [min(len(label), 16)])
+        if words.column(str(c), level)[1] == "text":  # a long path wraps
+            widths[c] = min(widths[c], 40)
+        if shown and used + widths[c] + 3 > width:
+            break
+        shown.append(c)
+        used += widths[c] + 3
+    t = Table(show_lines=False)
+    for c in shown:
+        unit = words.column(str(c), level)[1]
+        t.add_column(words.column(str(c), level)[0], justify="left" if unit == "text" else "right",
+                     min_width=widths[c], max_width=widths[c], overflow="fold")
+    for i in range(len(df)):
+        t.add_row(*(cells[c][i] for c in shown))
+    out.print(t)
+    hidden = [words.column(str(c), level)[0] for c in df.columns if c not in shown]
+    if hidden:
+        out.print(f"{len(hidden)} more column(s) wider than the terminal: {', '.join(hidden)}. "
+                  "`--format csv` or `--output FILE.xlsx` has them all.")
+    out.print(" · ".join(f"{words.column(k, level)[0].removesuffix(f' ({words.currency})')} "
+                         f"{_unit_cell(v, words.column(k, level)[1], names, words.currency)}"
+                         for k, v in result.totals.items() if v is not None))
+
+
+def _unit_cell(value: object, unit: str, names: dict[str, str], currency: str = "") -> str:
+    """A cell as the page shows it, by its column's unit (money with `currency` if given)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float):
+        from parcours.reports.labels import name_of
+        return "" if value is None else str(name_of(value, names))
+    if value != value:
+        return ""
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "pct":
+        return f"{value:+.1f} %"
+    if unit == "money":
+        return f"{value:,.2f}" + (f" {currency}" if currency else "")
+    if unit == "count":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    if unit == "ratio":
+        return f"{value:,.2f}"
+    return f"{value:,.1f}" if not float(value).is_integer() else f"{value:,.0f}"
 
 
 def _cell(column: str, value: object) -> str:

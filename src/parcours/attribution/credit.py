@@ -12,6 +12,7 @@ visitor) is credited to NO_TOUCH.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import ibis
@@ -83,14 +84,22 @@ def _weighted(t: ir.Table, w: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(total > 0, w / total, 1.0 / t.n.cast("float64"))
 
 
-def attributed(model, wh: Storage, level: str = "channel", fit_level: str = "channel") -> ir.Table:
-    """(level, conversions, value) under `model`; journeys without touches included."""
+def attributed(model, wh: Storage, level: str = "channel", fit_level: str = "channel",
+               period: tuple[dt.datetime, dt.datetime] | None = None) -> ir.Table:
+    """(level, conversions, value) under `model`; journeys without touches included. With a
+    `period` [from, until), only the conversions in it (data-driven models are still fitted
+    on every built journey, as in the reports)."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     c = credited_touches(model, wh, fit_level)
-    by_level = c.group_by(c[level].name(level)).agg(conversions=c.credit.sum(), value=c.value.sum())
     j = wh.table("journeys")
-    empty = j.filter(j.converted & (j.n_touches == 0))
+    j = j.filter(j.converted)
+    if period is not None:
+        lo, hi = ibis.timestamp(period[0]), ibis.timestamp(period[1])
+        c = c.filter(c.conv_ts >= lo, c.conv_ts < hi)
+        j = j.filter(j.conv_ts >= lo, j.conv_ts < hi)
+    by_level = c.group_by(c[level].name(level)).agg(conversions=c.credit.sum(), value=c.value.sum())
+    empty = j.filter(j.n_touches == 0)
     none = empty.aggregate(conversions=empty.count().cast("float64"), value=empty.revenue.sum())
     none = none.filter(none.conversions > 0).mutate(**{level: ibis.literal(NO_TOUCH)})
     return by_level.union(none.select(level, "conversions", "value"))

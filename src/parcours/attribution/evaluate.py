@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -51,18 +52,23 @@ def coverage(attributed_by_channel: pd.Series, bounds: pd.DataFrame, truth: pd.S
 
 
 def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float = 0.9,
-             samples: int = 100) -> pd.DataFrame:
-    """One row per model: nmae, and for data-driven models the interval coverage at `ci`."""
+             samples: int = 100, progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
+    """One row per model: nmae, and for data-driven models the interval coverage at `ci`.
+    `progress(done, total, model)` hears before each model (the bootstraps take minutes)."""
     cut = wh.table("build_meta").cut.max().execute()
     t = true_incremental(truth, cut)
     raw = paths_from_warehouse(wh, "channel", collapse=False)
     rows = []
-    for name, model in models.items():
+    for i, (name, model) in enumerate(models.items()):
+        if progress:
+            progress(i, len(models), name)
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
         row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
         if not isinstance(model, RuleModel):
             bounds = intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples)
             row["ci_coverage"] = coverage(a, bounds, t)
         rows.append(row)
+    if progress:
+        progress(len(models), len(models), "")
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)
 

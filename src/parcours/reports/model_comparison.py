@@ -77,8 +77,10 @@ def run(scope: Scope):
         tables["all_measures"] = table
         keep = ["row", *(["cost"] if cost is not None else []), *(f"{m}_{q.measure}" for m in models)]
         table = table[[c for c in keep if c in table.columns]]
-    return scope.result("model-comparison", table, totals, fig, tables=tables,
-                        volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
+    result = scope.result("model-comparison", table, totals, fig, tables=tables,
+                          volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
+    result.query["models"] = tuple(models)  # the models drawn, asked or by default
+    return result
 
 
 REPORT = register(Report(

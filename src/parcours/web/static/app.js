@@ -90,6 +90,7 @@ function translate() {
     if (name === REPORT) a.className = "current";
     return a;
   }));
+  nav.querySelector(".current")?.scrollIntoView({block: "nearest", inline: "center"});  // a phone's one-row menu
   for (const b of document.querySelectorAll("[data-lang]")) b.classList.toggle("on", b.dataset.lang === lang());
   for (const b of document.querySelectorAll("[data-mode]")) b.classList.toggle("on", b.dataset.mode === mode());
   for (const f of fields) {
@@ -200,7 +201,7 @@ const json = (path, query) => api(path, query).then((res) => res.json());
 const plotlyReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
 let prefetched = null;  // the first report request, sent with the others at start-up
 
-let applied = {};  // the period the last answer covered (a default period is shown, not sent)
+let applied = {};  // the query as answered: its period, the models drawn... (a default period is shown, not sent)
 
 function buildFilters() {
   DRILL = meta.drill;
@@ -219,7 +220,8 @@ function fillForm() {  // the form shows the page's state: after a drill-down, a
       const [k, vs] = [v.split("=")[0], v.split("=").slice(1).join("=")];
       return vs.split("|").map((x) => `${k}=${x}`);
     }) : values;
-    if (el.dataset.multi) el.checked = crm.includes(el.value);
+    const drawn = Array.isArray(applied[el.name]) ? applied[el.name] : [];  // e.g. the models drawn by default
+    if (el.dataset.multi) el.checked = (values.length ? crm : drawn).includes(el.value);
     else if (el.type === "checkbox") el.checked = values.length ? values.includes("true") : f.default === true;
     else if (values.length) el.value = values[0];
     else if (el.type === "date") el.value = applied[el.name] || "";
@@ -397,6 +399,7 @@ function light(rgb) {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.4;
 }
 
+const narrow = window.matchMedia("(max-width: 900px)");  // a phone, or a narrow window
 let registered = false;  // Plotly knows PLOTLY_FR
 const escaped = (v) => String(v).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
@@ -444,7 +447,7 @@ async function load() {
   shown = result;
   warnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement("li"), {textContent: w})));
   const q = result.query;
-  applied = {start: q.start, end: q.end};
+  applied = q;  // the period and, say, the models drawn by default: the form shows them
   fillForm();
   document.getElementById("totals").textContent = `${date(q.start)} → ${date(q.end)}` + Object.entries(result.totals)
     .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${columnLabel(k, true)} ${cell(v, k)}`).join("");
@@ -461,8 +464,13 @@ async function load() {
     if (!list.hidden) paths(result);
     await plotlyReady;
     if (!registered) { Plotly.register(PLOTLY_FR); registered = true; }
-    await Plotly.react(chart, result.figure.data, {...result.figure.layout, autosize: true, margin: {t: 30}},
-                       {responsive: true, displaylogo: false, locale: lang()});
+    const layout = {...result.figure.layout, autosize: true, margin: {t: 30}};
+    if (narrow.matches) {  // a phone: the legend above the plot, which keeps the width
+      layout.legend = {...(layout.legend || {}), orientation: "h", x: 0, y: 1.02, yanchor: "bottom"};
+      layout.margin = {t: 10, l: 40, r: 10};
+      layout.xaxis = {...(layout.xaxis || {}), automargin: true};
+    }
+    await Plotly.react(chart, result.figure.data, layout, {responsive: true, displaylogo: false, locale: lang()});
     chart.removeAllListeners && chart.removeAllListeners("plotly_click");
     // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
     // the chart draws rows by their names, HTML-escaped by the server
@@ -490,7 +498,7 @@ async function load() {
 }
 
 (async () => {
-  if (window.matchMedia("(max-width: 900px)").matches) document.getElementById("filter-box").open = false;
+  if (narrow.matches) document.getElementById("filter-box").open = false;
   translate();
   // Every request at once: the page waits for the slowest, not for their sum.
   prefetched = json(`/api/v1/reports/${REPORT}`, apiParams());

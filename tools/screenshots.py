@@ -1,0 +1,80 @@
+"""Screenshots of every page: simple and expert mode, English and French, at desktop width,
+and the simple mode at phone width, into docs/screenshots/ (the README shows the main ones).
+
+    .venv/bin/python tools/screenshots.py --workspace demo [--out docs/screenshots]
+
+It serves the workspace itself (the app of `parcours serve`, on a free loopback port) and
+drives Debian's Chromium. It fails when a page does not draw, or logs a console error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from parcours.api import create_app
+from parcours.reports import CATALOGUE
+
+CHROMIUM = "/usr/bin/chromium"
+DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
+
+
+def serve(workspace: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def shoot(page, url: str, path: Path, errors: list[str]) -> None:
+    before = len(errors)
+    page.goto(url)
+    page.wait_for_selector("#chart .main-svg, table.report tbody tr, #empty:not([hidden])", timeout=120_000)
+    page.wait_for_timeout(400)  # transitions settle
+    page.screenshot(path=path, full_page=True)
+    if len(errors) > before:
+        raise SystemExit(f"{url}: {errors[before]}")
+    print(path, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, default=Path("demo"))
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    base, server, thread = serve(args.workspace)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM)
+            for viewport, modes, suffix in ((DESKTOP, ("simple", "expert"), ""), (PHONE, ("simple",), "-phone")):
+                page = browser.new_page(viewport=viewport)
+                errors: list[str] = []
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+                for name in CATALOGUE:
+                    for mode in modes:
+                        for lang in ("en", "fr"):
+                            url = f"{base}/reports/{name}?mode={mode}&lang={lang}"
+                            shoot(page, url, args.out / f"{name}-{mode}-{lang}{suffix}.png", errors)
+                page.close()
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
