@@ -128,3 +128,23 @@ def test_static_files_are_versioned_cached_and_compressed(api):
     assert plotly.headers["content-encoding"] == "gzip" and plotly.text.startswith("/**")
     assert int(plotly.headers["content-length"]) < 2_000_000  # 4.8 MB as sent uncompressed
     assert "cache-control" not in api.get("/static/app.js").headers  # unversioned: revalidated
+
+
+def test_an_answer_given_again_is_fresh_once_data_lands(shop):
+    """Answers are kept by data version: the same question is answered from memory, and a
+    posted conversion changes the answer at once."""
+    tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
+    auth = {"Authorization": f"Bearer {WRITE}"}
+    with client(shop, tokens) as c:
+        params = {"start": "2026-10-14", "end": "2026-10-16"}
+        first = c.get("/api/v1/reports/summary", params=params, headers=auth).json()
+        again = c.get("/api/v1/reports/summary", params=params, headers=auth).json()
+        assert again == first and first["totals"]["conversions"] == 5
+        res = c.post("/api/v1/conversions", json=[{"conversion_id": "Z", "ts": "2026-10-15T11:00:00Z",
+                                                   "visitor_id": "A", "revenue": 7}], headers=auth)
+        assert res.json()["inserted"] == 1
+        after = c.get("/api/v1/reports/summary", params=params, headers=auth).json()
+        assert after["totals"]["conversions"] == 6 and after["totals"]["revenue"] == first["totals"]["revenue"] + 7
+        french = c.get("/api/v1/reports/summary", params={**params, "lang": "fr"}, headers=auth).json()
+        english = c.get("/api/v1/reports/summary", params=params, headers=auth).json()
+        assert english["figure"] == after["figure"] != french["figure"]  # one answer, said in two languages

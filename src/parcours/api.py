@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import threading
-from contextlib import asynccontextmanager
+from collections import OrderedDict
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -26,10 +27,11 @@ from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
-from parcours.schema import DEVICES, KINDS, ORIGINS
+from parcours.schema import DEVICES, KINDS, ORIGINS, TABLES
 from parcours.workspace import Workspace
 
 MAX_BATCH = 10_000  # events per POST
+RAW_TABLES = tuple(TABLES)  # the tables data lands in: their row counts say it has
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -76,17 +78,50 @@ else:  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use 
     ReportParams = create_model("ReportParams", __base__=_Output, **{name: _param(name) for name in SPECS})
 
 
+class Answers:
+    """The latest report answers, by report, query, day and data version (the row counts of
+    the raw tables and the build's time): a page visited again, by anyone, is answered
+    without running it again until data lands or a build finishes. Least recently used go."""
+
+    def __init__(self, size: int = 64):
+        self.size, self.items = size, OrderedDict[tuple, Any]()
+
+    @staticmethod
+    def version(wh: Any) -> tuple:
+        built = wh.table("build_meta").built_at.max().execute() if wh.has("build_meta") else None
+        return (*(wh.count(name) for name in RAW_TABLES), built, dt.date.today())
+
+    def answer(self, name: str, query: ReportQuery, ws: Workspace) -> Any:
+        from parcours.reports import run_report
+
+        key = (name, query, self.version(ws.warehouse))
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        result = self.items[key] = run_report(name, ws.warehouse, ws.config, query)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return result
+
+
 def create_app(workspace: Path | str) -> FastAPI:
     """The API over one workspace (opened at start-up, closed at shutdown)."""
     lock = threading.Lock()  # one DuckDB connection: requests take turns on it
     state: dict = {}
+    answers = Answers()
+
+    def warm() -> None:  # the home page's default answer, ready before its first visit
+        with lock, suppress(ParcoursError, ValueError):
+            answers.answer("summary", ReportQuery(), state["ws"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["ws"] = Workspace(workspace)
         state["tokens"] = {t.token: t.scopes for t in state["ws"].config.tokens}
+        threading.Thread(target=warm, daemon=True).start()
         yield
-        state["ws"].close()
+        with lock:
+            state["ws"].close()
 
     # No /docs: Swagger UI loads its files from a CDN, and parcours must work offline.
     app = FastAPI(title="parcours", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -169,14 +204,14 @@ def create_app(workspace: Path | str) -> FastAPI:
     def report(name: str, params: Annotated[ReportParams, Query()]):
         """One report. format=json (table, tables, totals, query as applied, warnings, figure),
         csv or xlsx."""
-        from parcours.reports import CATALOGUE, run_report
+        from parcours.reports import CATALOGUE
 
         if name not in CATALOGUE:
             raise HTTPException(404, f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
         query = params.query()
         ws = state["ws"]
         with lock:
-            result = run_report(name, ws.warehouse, ws.config, query)
+            result = answers.answer(name, query, ws)
         words = Words(params.lang, ws.config) if params.lang else None
         if params.format == "csv":
             french = params.lang == "fr"

@@ -408,6 +408,7 @@ def translate_figure(figure: Any, lang: str, words: Words | None = None, level: 
     """The figure in `lang`: fixed texts (axes, legends, titles, annotations, series, tooltip
     labels) in that language, values (channels, devices, stages) by their names, numbers with
     the language's separators. English figures get their value names only."""
+    figure = type(figure)(figure)  # a copy: the result may be answered again, in another language
     words = words or Words(lang)
     names = {k: html.escape(v, quote=False) for k, v in words.names(level).items()}  # drawn as text
 

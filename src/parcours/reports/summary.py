@@ -29,17 +29,21 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     lookback = ibis.interval(days=config.journeys.lookback_days)
     c = wh.table("conversions")
     c = c.filter(c.ts >= lo, c.ts < hi).select("conversion_id", "visitor_id", "revenue", conv_ts="ts")
-    tp = wh.table("touchpoints")
-    tp = tp.filter(tp.ts >= lo - lookback, tp.ts < hi, tp.interaction != "view")
-    tp = classify(tp, config).select(tp_visitor="visitor_id", tp_ts="ts", tp_event="event_id",
-                                     channel="channel")
+    raw = wh.table("touchpoints")
+    window = [raw.ts >= lo - lookback, raw.ts < hi]
+    tp = raw.filter(*window, raw.interaction != "view").select(tp_visitor="visitor_id", tp_ts="ts",
+                                                               tp_event="event_id")
     # The last touch per conversion: a range join and a rank (an as-of join would say it in
-    # one step, but Spark SQL has none).
+    # one step, but Spark SQL has none); only those touches are classified (the rules are
+    # the costly part, and a few thousand touches win out of millions).
     j = c.join(tp, [c.visitor_id == tp.tp_visitor, tp.tp_ts <= c.conv_ts,
                     tp.tp_ts >= c.conv_ts - lookback])
     j = j.mutate(_rank=ibis.row_number().over(ibis.window(
         group_by=j.conversion_id, order_by=[ibis.desc(j.tp_ts), ibis.desc(j.tp_event)])))
-    j = j.filter(j._rank == 0).select("conversion_id", "channel")
+    j = j.filter(j._rank == 0).select("conversion_id", "tp_event")
+    won = raw.filter(*window, raw.event_id.isin(j.tp_event))
+    won = classify(won, config).select(tp_event="event_id", channel="channel")
+    j = j.join(won, "tp_event").select("conversion_id", "channel")
     last = c.left_join(j, "conversion_id")
     last = last.mutate(channel=last.channel.fill_null(NO_TOUCH))
     by = last.group_by(date=last.conv_ts.date(), channel=last.channel).agg(
