@@ -225,6 +225,7 @@ class Report:
     run: Callable[..., ReportResult]
     options: tuple[str, ...] = ()  # Query fields it reads beyond the period, level and filters
     realtime: bool = False  # raw tables, today included, no build needed
+    rows: bool = True  # it has a row per value of the level (so a level and a drill-down)
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in SPECS or SPECS[o].group != "option"]
@@ -235,12 +236,13 @@ class Report:
     def fields(self) -> tuple[str, ...]:
         """The Query fields this report reads: the faces offer these and only these."""
         groups = ("period",) if self.realtime else ("period", "view", "filter")
-        return tuple(n for n, s in SPECS.items() if s.group in groups or n in self.options)
+        return tuple(n for n, s in SPECS.items() if (s.group in groups or n in self.options)
+                     and (self.rows or s.group != "view"))
 
     @property
     def drill(self) -> bool:
         """Whether a row can be drilled into (channel > source > campaign)."""
-        return not self.realtime
+        return self.rows and not self.realtime
 
     def __call__(self, wh: Storage, config: Config, query: Query) -> ReportResult:
         with wh.engine_errors():

@@ -25,6 +25,7 @@ def mono_device(scope: Scope):
     totals = {"conversions": total, "revenue": revenue, "mono_device_conversions": float(mono.conversions.sum()),
               "mono_device_share": float(mono.conversions.sum() / total) if total else 0.0}
     fig = go.Figure(go.Pie(labels=by.device.tolist(), values=by.conversions.tolist(), hole=0.4, sort=False,
+                           texttemplate="%{percent:.1%}",
                            hovertemplate=tooltip("%{label}", ("conversions", "%{value:,}"),
                                                  ("share of conversions", "%{percent:.1%}"))))
     return scope.result("mono-device", by, totals, fig)
@@ -58,7 +59,7 @@ MONO_DEVICE = register(Report(
     'mono-device', 7, ('Mono-device', 'Conversions mono-appareil'),
     ('How many conversions come from journeys on a single device type?',
      "Combien de conversions viennent de parcours sur un seul type d'appareil ?"),
-    'pie', mono_device, options=()))
+    'pie', mono_device, options=(), rows=False))
 
 
 MONO_CHANNEL = register(Report(

@@ -45,7 +45,9 @@ def run(scope: Scope):
     fig.add_trace(go.Scatter(x=by.bucket.tolist(), y=by.cumulative_share.tolist(), yaxis="y2", name="cumulative share",
                              hovertemplate=tooltip("%{x}", ("cumulative share", "%{y:.1%}"))))
     fig.update_layout(xaxis_title="days from first touch to conversion", yaxis_title="conversions",
-                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"})
+                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "tickformat": ".0%",
+                              "dtick": 0.25, "showgrid": False},
+                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
     return scope.result("time-lag", by, totals, fig, tables={"by_first_touch": rows}, volume=None)
 
 
