@@ -18,12 +18,12 @@ from parcours.reports import CATALOGUE, run_report
 from parcours.reports.labels import COLUMNS, FRENCH, MESSAGES, VALUES, Message, Words, _model_column
 from parcours.workspace import Workspace
 
-VARIANTS = ({}, {"distinct": "true"}, {"models": "linear,markov"}, {"measure": "value"}, {"level": "source"})
+VARIANTS = ({"distinct": "true"}, {"models": "linear,markov"}, {"measure": "value"}, {"level": "source"})
 
 
 def answers(api, lang="fr"):
-    for name in CATALOGUE:
-        for extra in VARIANTS:
+    for name, report in CATALOGUE.items():
+        for extra in ({}, *(v for v in VARIANTS if set(v) <= set(report.fields))):
             res = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", "lang": lang, **extra})
             assert res.status_code == 200, (name, extra, res.text)
             yield name, extra, res.json()
