@@ -120,14 +120,29 @@ def test_static_files_are_versioned_cached_and_compressed(api):
 
     page = api.get("/reports/assists").text
     assets = re.findall(r'(?:src|href)="(/static/[^"]+\?v=[0-9a-f]{12})"', page)
-    assert len(assets) == 3  # app.css, app.js, plotly.min.js
+    assert len(assets) == 3  # app.css, app.js, plotly-parcours.min.js
     for url in assets:
         r = api.get(url, headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
     plotly = api.get(next(u for u in assets if "plotly" in u), headers={"Accept-Encoding": "gzip"})
-    assert plotly.headers["content-encoding"] == "gzip" and plotly.text.startswith("/**")
-    assert int(plotly.headers["content-length"]) < 2_000_000  # 4.8 MB as sent uncompressed
+    assert plotly.headers["content-encoding"] == "gzip" and plotly.text.startswith("/* plotly.js v")
+    assert int(plotly.headers["content-length"]) < 600_000  # 1.4 MB as sent uncompressed
     assert "cache-control" not in api.get("/static/app.js").headers  # unversioned: revalidated
+
+
+def test_the_plotly_bundle_is_the_plotly_js_of_the_plotly_package():
+    """Figures are built by the plotly package for its own plotly.js: the partial bundle
+    (tools/plotly) must be that version, rebuilt when the package moves."""
+    import re
+    from pathlib import Path
+
+    import plotly
+
+    from parcours.web import PLOTLY_JS
+
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
+    version = re.search(r"plotly\.js v([\d.]+)", full)[1]
+    assert PLOTLY_JS.read_text()[:200].startswith(f"/* plotly.js v{version}, partial bundle")
 
 
 def test_an_answer_given_again_is_fresh_once_data_lands(shop):

@@ -276,3 +276,21 @@ def test_expert_tables_keep_their_header_and_first_column_in_view(server, page):
     page.click("#filters button[type=submit]")
     page.wait_for_url("**measure=value**")
     page.wait_for_selector("table.report[data-table=table] th:has-text('Linear: revenue (EUR)')")
+
+
+@pytest.mark.parametrize("name", ["summary", *REPORTS])
+def test_every_page_speaks_french_down_to_its_chart(server, page, name):
+    """Titles, totals, chart texts and table headers: nothing left in English."""
+    from parcours.reports.labels import COLUMNS, FRENCH
+
+    page.goto(f"{server}/reports/{name}?lang=fr&start=2026-10-01&end=2026-10-31")
+    page.wait_for_selector("#chart .main-svg")
+    assert page.inner_text("#totals").startswith("1 oct. 2026 → ")
+    drawn = page.inner_text("#chart")
+    english = [k for k, v in FRENCH.items() if v != k and " " in k and k in drawn]
+    assert english == [], name
+    page.click("[data-mode=expert]")
+    page.wait_for_selector("table.report[data-table=table] tbody tr")
+    headers = set(page.locator("table.report th").all_inner_texts())
+    english = {c[0] for c in COLUMNS.values() if c[0] != c[1]} & headers
+    assert english == set(), name
