@@ -2,7 +2,7 @@
 
 For each page: whether it renders (its chart or its empty state), console errors, and the time
 to a drawn chart (median of `--runs`) on three visits:
-- cold: a new browser profile (nothing cached: plotly.js, 4.8 MB, is fetched and compiled);
+- cold: a new browser profile (nothing cached: plotly.js, 1.4 MB, is fetched and compiled);
 - first: the first visit to this page in a browser that has shown another page before;
 - repeat: the same page again.
 
