@@ -35,31 +35,43 @@ def classify(tp: ir.Table, config: Config) -> ir.Table:
                     **{k: j[f"_out_{k}"] for k in OUTPUTS})
 
 
-def _classify_rows(tp: ir.Table, config: Config) -> ir.Table:
+def channel_only(tp: ir.Table, config: Config) -> ir.Table:
+    """Touchpoints with their `channel` by the rules, and nothing else classified: what the
+    real-time summary needs, for a few touches (a fraction of `classify` to compile)."""
+    t = _ruled(tp, config)
+    return t.mutate(channel=_pick(t, config.channel_rules, "channel", ibis.literal(config.default_channel), {}))\
+        .drop("referrer_host", "utm", "_rule")
+
+
+def _ruled(tp: ir.Table, config: Config) -> ir.Table:
+    """Which channel rule classifies each row, `_rule` (-1: it carries its channel;
+    len(rules): none matched), found once; channel, source and campaign then look it up."""
     tp = tp.mutate(
         referrer_host=tp.referrer.lower().re_extract(r"^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/:?#]+)", 1).nullif(""),
         utm=tp.utm_source.coalesce(tp.utm_medium, tp.utm_campaign),
     )
     has_channel = tp.channel.strip().nullif("").notnull()
     rules = config.channel_rules
-    # Which rule classifies the row (-1: it carries its channel; len(rules): none matched),
-    # found once; channel, source and campaign then only look the number up.
-    tp = tp.mutate(_rule=ibis.cases((has_channel, -1),
-                                    *[(_matches(tp, r), i) for i, r in enumerate(rules)],
-                                    else_=len(rules)))
+    return tp.mutate(_rule=ibis.cases((has_channel, -1), *[(_matches(tp, r), i) for i, r in enumerate(rules)],
+                                      else_=len(rules)))
+
+
+def _pick(tp: ir.Table, rules: tuple[Rule, ...], key: str, default: ir.Value, fallback: dict) -> ir.Value:
+    own = tp.channel.strip() if key == "channel" else tp[key]
+    return ibis.cases((tp._rule == -1, own),
+                      *[(tp._rule == i, _output(tp, r, key, fallback)) for i, r in enumerate(rules)],
+                      else_=default)
+
+
+def _classify_rows(tp: ir.Table, config: Config) -> ir.Table:
+    tp = _ruled(tp, config)
+    rules = config.channel_rules
     # What a rule does not set comes from the row itself: its own value, else its utm.
     fallback = {"source": tp.source.coalesce(tp.utm_source, tp.referrer_host),
                 "campaign": tp.campaign.coalesce(tp.utm_campaign)}
-
-    def pick(key: str, default: ir.Value) -> ir.Value:
-        own = tp.channel.strip() if key == "channel" else tp[key]
-        return ibis.cases((tp._rule == -1, own),
-                          *[(tp._rule == i, _output(tp, r, key, fallback)) for i, r in enumerate(rules)],
-                          else_=default)
-
-    tp = tp.mutate(channel=pick("channel", ibis.literal(config.default_channel)),
-                   source=pick("source", fallback["source"]),
-                   campaign=pick("campaign", fallback["campaign"]))
+    tp = tp.mutate(channel=_pick(tp, rules, "channel", ibis.literal(config.default_channel), fallback),
+                   source=_pick(tp, rules, "source", fallback["source"], fallback),
+                   campaign=_pick(tp, rules, "campaign", fallback["campaign"], fallback))
     tp = tp.mutate(source=_or_none(tp.source), campaign=_or_none(tp.campaign))
 
     media = _first(tp, config.media_plan_rules, lambda r: ibis.literal(r.outputs["name"]),

@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
-from parcours.channels import classify
+from parcours.channels import channel_only
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS, Query
 from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, escape_labels, register
@@ -42,7 +42,7 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
         group_by=j.conversion_id, order_by=[ibis.desc(j.tp_ts), ibis.desc(j.tp_event)])))
     j = j.filter(j._rank == 0).select("conversion_id", "tp_event")
     won = raw.filter(*window, raw.event_id.isin(j.tp_event))
-    won = classify(won, config).select(tp_event="event_id", channel="channel")
+    won = channel_only(won, config).select(tp_event="event_id", channel="channel")
     j = j.join(won, "tp_event").select("conversion_id", "channel")
     last = c.left_join(j, "conversion_id")
     last = last.mutate(channel=last.channel.fill_null(NO_TOUCH))
