@@ -133,6 +133,7 @@ def test_spark_loads_are_idempotent_and_all_or_nothing(pair, tmp_path):
     wh = spark.warehouse
     data = spark.path.parent / "data"
     n = wh.count("touchpoints")
+    version = wh.data_version()
     again = load_file(wh, "touchpoints", data / "touchpoints.parquet")
     assert (again.inserted, again.already_loaded) == (0, again.rows_read)
     assert wh.count("touchpoints") == n
@@ -154,6 +155,7 @@ def test_spark_loads_are_idempotent_and_all_or_nothing(pair, tmp_path):
     res = load_file(wh, "touchpoints", new)
     assert (res.inserted, res.rejected_rows) == (1, 1)
     assert res.rejects[0].row == 2 and res.rejects[0].field == "ts"
+    assert wh.data_version() != version  # kept answers are asked again
     assert wh.count("touchpoints") == n + 1
     assert wh.store.parts("touchpoints")[: len(parts)] == parts  # appended, nothing rewritten
     assert load_file(wh, "touchpoints", new).inserted == 0

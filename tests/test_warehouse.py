@@ -109,3 +109,17 @@ def test_passes_keep_a_step_within_half_the_memory_limit(tmp_path):
     assert wh.passes(10_000, 800) == 1
     assert wh.passes(0, 800) == 1
     wh.close()
+
+
+def test_the_data_version_changes_when_data_lands_or_a_build_finishes(ws):
+    """What the API checks its kept answers against (a load that adds nothing keeps it)."""
+    from builders import AS_OF, build_shop
+    from parcours.journeys import build_journeys
+
+    before = ws.warehouse.data_version()
+    assert ws.warehouse.data_version() == before
+    build_shop(ws)
+    loaded = ws.warehouse.data_version()
+    assert loaded != before
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    assert ws.warehouse.data_version() != loaded

@@ -27,11 +27,10 @@ from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
-from parcours.schema import DEVICES, KINDS, ORIGINS, TABLES
+from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.workspace import Workspace
 
 MAX_BATCH = 10_000  # events per POST
-RAW_TABLES = tuple(TABLES)  # the tables data lands in: their row counts say it has
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -79,22 +78,17 @@ else:  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use 
 
 
 class Answers:
-    """The latest report answers, by report, query, day and data version (the row counts of
-    the raw tables and the build's time): a page visited again, by anyone, is answered
-    without running it again until data lands or a build finishes. Least recently used go."""
+    """The latest report answers, by report, query, day and the warehouse's data version: a
+    page visited again, by anyone, is answered without running it again until data lands or
+    a build finishes. Least recently used go."""
 
     def __init__(self, size: int = 64):
         self.size, self.items = size, OrderedDict[tuple, Any]()
 
-    @staticmethod
-    def version(wh: Any) -> tuple:
-        built = wh.table("build_meta").built_at.max().execute() if wh.has("build_meta") else None
-        return (*(wh.count(name) for name in RAW_TABLES), built, dt.date.today())
-
     def answer(self, name: str, query: ReportQuery, ws: Workspace) -> Any:
         from parcours.reports import run_report
 
-        key = (name, query, self.version(ws.warehouse))
+        key = (name, query, ws.warehouse.data_version(), dt.date.today())
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key]

@@ -200,6 +200,10 @@ class SparkWarehouse:
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute()) if self.has(name) else 0
 
+    def data_version(self) -> int:
+        """Every load and build commits to the store's manifest: no Spark job to ask."""
+        return self.store.version()
+
     def _write(self, expr: ir.Table, path: Path) -> None:
         self.con.to_parquet(expr, str(path))  # registers in-memory tables first
 

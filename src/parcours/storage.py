@@ -11,7 +11,7 @@ This module imports no engine, so the layers above can name the contract without
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +69,11 @@ class Storage(Protocol):
         ...
 
     def count(self, name: str) -> int: ...
+
+    def data_version(self) -> Hashable:
+        """Changes whenever data lands or a build finishes (and costs far less than a query):
+        what a kept answer is checked against."""
+        ...
 
     def tables(self) -> list[str]: ...
 

@@ -165,6 +165,12 @@ class Warehouse:
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute()) if self.has(name) else 0
 
+    def data_version(self) -> tuple:
+        """The raw tables' row counts (loads only add rows) and the build's time."""
+        built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
+        return (*(self.count(name) for name in schema.TABLES), built,
+                self.store.version() if self.store is not None else None)
+
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
         if self.store is not None and self._stored(name):  # a new Parquet part, named in the store at commit

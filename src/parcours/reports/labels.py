@@ -311,13 +311,11 @@ class Words:
         self.lang, self.i = lang, LANGUAGES.index(lang)
         self.currency = config.reports.currency if config else "EUR"
         self.values = {**VALUES, **(config.channel_names if config else {})}
+        self.fixed = {**{spec.label[0]: spec.label[1] for spec in MODELS.values()}, **FRENCH} if lang == "fr" else {}
 
     def text(self, text: Any) -> Any:
         """A chart's fixed text (an axis title, a legend, a series, a tooltip label)."""
-        if not isinstance(text, str) or self.lang == "en":
-            return text
-        models = {spec.label[0]: spec.label[1] for spec in MODELS.values()}
-        return FRENCH.get(text, models.get(text, text))
+        return self.fixed.get(text, text) if isinstance(text, str) else text
 
     def value(self, value: Any) -> Any:
         """The name of a value (a channel, a device, a stage...), or the value itself."""
