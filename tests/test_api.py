@@ -3,6 +3,7 @@ journeys of test_reports)."""
 
 import csv
 import io
+import json
 
 import openpyxl
 import pytest
@@ -163,3 +164,21 @@ def test_an_answer_given_again_is_fresh_once_data_lands(shop):
         french = c.get("/api/v1/reports/summary", params={**params, "lang": "fr"}, headers=auth).json()
         english = c.get("/api/v1/reports/summary", params=params, headers=auth).json()
         assert english["figure"] == after["figure"] != french["figure"]  # one answer, said in two languages
+
+
+def test_a_body_over_the_configured_size_is_refused_with_413(shop):
+    """By its Content-Length, or as a chunked body passes the limit; a small batch still loads."""
+    tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
+    (shop.path / "parcours.toml").write_text(f"[api]\nmax_body_mb = 0.01\ntokens = [{tokens}]\n")
+    auth = {"Authorization": f"Bearer {WRITE}", "Content-Type": "application/json"}
+    big = json.dumps([{**TP, "event_id": f"big-{i}"} for i in range(200)]).encode()
+    assert len(big) > 0.01 * 2**20
+    with TestClient(create_app(shop.path)) as c:
+        res = c.post("/api/v1/touchpoints", content=big, headers=auth)
+        assert res.status_code == 413 and res.json()["error"] == "the body is over 0.01 MB ([api] max_body_mb)"
+        chunks = (big[i:i + 1000] for i in range(0, len(big), 1000))
+        res = c.post("/api/v1/touchpoints", content=chunks, headers=auth)
+        assert res.status_code == 413 and "max_body_mb" in res.json()["error"]
+        small = c.post("/api/v1/touchpoints", json=[{**TP, "event_id": "small"}], headers=auth)
+        assert small.status_code == 200 and small.json()["inserted"] == 1
+    assert shop.warehouse.count("touchpoints") == 11  # the shop's ten and the small one

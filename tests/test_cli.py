@@ -68,6 +68,7 @@ def test_ingest_exits_1_on_rejects_unless_allowed(tmp_path):
     res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws")
     assert res.exit_code == 1
     assert "row 2, field ts: not a valid timestamp (value 'never')" in res.output
+    assert "the valid rows are loaded" in res.output and "partial load" not in res.output  # says what happened
     assert (tmp_path / "ws" / "rejects" / "tp.csv.rejects.csv").exists()
     res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws", "--allow-rejects")
     assert res.exit_code == 0 and "0 loaded, 1 already loaded, 1 rejected" in res.output

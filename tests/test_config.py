@@ -19,7 +19,17 @@ def test_defaults_ship_the_usual_channels(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("[journey]\nlookback_days = 3\n", "unknown section 'journey'"),
     ("[journeys]\nlookback = 3\n", "field journeys.lookback: unknown setting"),
-    ("[journeys]\nlookback_days = 0\n", "lookback_days must be > 0"),
+    ("[journeys]\nlookback_days = 0\n", "field journeys.lookback_days: expected a number of days > 0, not 0"),
+    ("[journeys]\nlookback_days = -3\n", "field journeys.lookback_days: expected a number of days > 0"),
+    ("[warehouse]\nmemory_limit = 'lots'\n", "field warehouse.memory_limit: expected a size such as \"16GB\""),
+    ("[warehouse]\nthreads = -3\n", "field warehouse.threads: expected a number of threads >= 0"),
+    ("[warehouse]\nthreads = 'many'\n", "field warehouse.threads: expected a whole number, not 'many'"),
+    ("[warehouse]\nthreads = 1.5\n", "field warehouse.threads: expected a whole number, not 1.5"),
+    ("[warehouse]\nengine = 3\n", "field warehouse.engine: expected a text, not 3"),
+    ("[reports]\nlow_volume = true\n", "field reports.low_volume: expected a whole number, not True"),
+    ("[api]\nmax_body_mb = 0\n", "field api.max_body_mb: expected a size in MB, 0 < size <= 1024, not 0"),
+    ("[api]\nmax_body_mb = 'big'\n", "field api.max_body_mb: expected a size in MB"),
+    ("[reports]\nengagement_medium = 30\n", "field reports.engagement_medium: expected 0 <= engagement_medium"),
     ("[[channels.rules]]\nchannel = 'x'\nwhen = { utm_colour = 'red' }\n", "unknown condition 'utm_colour'"),
     ("[[channels.rules]]\nchannel = 'x'\nwhen = { referrer_matches = '(' }\n", "bad regex"),
     ("[[channels.rules]]\nsource = 'x'\n", "field channels.rules[0]: missing 'channel'"),
@@ -65,3 +75,18 @@ def test_yaml_config_with_custom_rules_classifies_touches(ws):
 def test_a_fractional_post_view_window_is_kept(tmp_path):
     (tmp_path / "parcours.toml").write_text("[journeys]\npost_view_days = 0.5\n")
     assert load_config(tmp_path).journeys.post_view_days == 0.5
+
+
+@pytest.mark.parametrize("text", ["[warehouse\n", "[warehouse]\nthreads = -3\n", "[[channels.rules]]\nchannel = 'x'\n"
+                                  "when = { url_matches = '([' }\n"])
+def test_every_command_says_a_bad_config_in_one_line_and_exits_2(tmp_path, text):
+    from typer.testing import CliRunner
+
+    from parcours.cli import app
+
+    (tmp_path / "parcours.toml").write_text(text)
+    for command in (["info"], ["build"], ["report", "assists"], ["attribute", "--model", "linear"]):
+        res = CliRunner().invoke(app, [*command, "-w", str(tmp_path)])
+        assert res.exit_code == 2, (command, res.output)
+        assert res.output.startswith("error: file ") and res.output.count("\n") <= 2, (command, res.output)
+        assert "Traceback" not in res.output

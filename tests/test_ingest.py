@@ -43,6 +43,18 @@ def test_absent_optional_fields_take_their_defaults(ws):
     ("pageviews", "three", "not an integer"),
     ("pageviews", "-1", "must be >= 0"),
     ("duration_s", "12s", "not a number"),
+    # numbers no one measured, and counts that are not whole
+    ("pageviews", "1.5", "not an integer"),
+    ("pageviews", "1e999", "not a finite number"),
+    ("pageviews", "2e6", "must be <= 1e+06"),
+    ("duration_s", "inf", "not a finite number"),
+    ("duration_s", "-Infinity", "not a finite number"),
+    ("duration_s", "NaN", "not a finite number"),
+    ("duration_s", "1e999", "not a finite number"),
+    ("duration_s", "1e308", "must be <= 1e+08"),
+    # clocks out of any sane range
+    ("ts", "1999-12-31T23:59:59Z", "before 2000-01-01"),
+    ("ts", "2099-01-01", "in the future (after tomorrow)"),
 ])
 def test_each_bad_touchpoint_field_is_rejected_with_row_field_and_reason(ws, field, value, reason):
     res = load_rows(ws, "touchpoints", [TP, {**TP, "event_id": "e2", field: value}])
@@ -58,6 +70,8 @@ CONV = dict(conversion_id="c1", ts="2026-10-02T10:00:00Z", visitor_id="v1", kind
 @pytest.mark.parametrize(("changes", "field", "reason"), [
     ({"revenue": "12,5"}, "revenue", "not a number"),
     ({"revenue": "-3"}, "revenue", "must be >= 0"),
+    ({"revenue": "NaN"}, "revenue", "not a finite number"),
+    ({"revenue": "1e308"}, "revenue", "must be <= 1e+12"),
     ({"kind": "purchase"}, "kind", "must be one of sale, lead, custom"),
     ({"origin": "shop"}, "origin", "must be one of online, store, call_centre"),
     ({"new_customer": "maybe"}, "new_customer", "not a boolean (true/false)"),
@@ -204,3 +218,52 @@ def test_gzipped_csv_loads(ws):
     with gzip.open(path, "wt") as fh:
         fh.write("event_id,ts,visitor_id\ne1,2026-10-01,v1\n")
     assert load_file(ws.warehouse, "touchpoints", path).inserted == 1
+
+
+def test_typed_files_and_posted_batches_refuse_numbers_no_one_measured(ws, tmp_path):
+    """A Parquet file's float NaN, infinity or 1e308, a float in an integer column, and a
+    POSTed batch's JSON NaN: each row refused with its reason, the others loaded."""
+    import math
+
+    from parcours.ingest import load_events
+
+    path = tmp_path / "tp.parquet"
+    pq.write_table(pa.table({
+        "event_id": ["e1", "e2", "e3", "e4", "e5"], "ts": ["2026-10-01"] * 5, "visitor_id": ["v"] * 5,
+        "duration_s": [1.0, math.nan, math.inf, 1e308, 2.0], "pageviews": [1.0, 1.0, 1.0, 1.0, 2.5]}), path)
+    res = load_file(ws.warehouse, "touchpoints", path)
+    assert reasons(res) == [(2, "duration_s", "not a finite number"), (3, "duration_s", "not a finite number"),
+                            (4, "duration_s", "must be <= 1e+08"), (5, "pageviews", "not an integer")]
+    assert res.inserted == 1
+    batch = [{**CONV, "conversion_id": "n1", "revenue": math.nan}, {**CONV, "conversion_id": "n2", "revenue": 5}]
+    out = load_events(ws.warehouse, "conversions", batch, tmp_path)
+    assert out["inserted"] == 1 and [(r["row"], r["field"], r["reason"]) for r in out["rejected"]] == [
+        (1, "revenue", "not a finite number")]
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "truncated parquet", "broken json lines"])
+def test_a_file_cut_short_or_damaged_is_refused_whole(ws, tmp_path, damage):
+    """Nothing of it is loaded, and the one-line reason says why (an engine would read a
+    truncated gzip up to the cut, and a Parquet file without its footer is no table)."""
+    import gzip
+
+    rows = [dict(event_id=f"e{i}", ts="2026-10-01", visitor_id=f"v{i}") for i in range(5000)]
+    if damage == "truncated gzip":
+        whole = gzip.compress(write_csv(tmp_path / "tp.csv", rows).read_bytes())
+        path, reason = tmp_path / "tp.csv.gz", "truncated or corrupt gzip file, nothing loaded"
+        path.write_bytes(whole[: len(whole) // 2])
+    elif damage == "truncated parquet":
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "whole.parquet")
+        whole = (tmp_path / "whole.parquet").read_bytes()
+        path, reason = tmp_path / "tp.parquet", "truncated or corrupt Parquet file, nothing loaded"
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        path, reason = tmp_path / "tp.jsonl", "cannot read this json file"
+        path.write_text(json.dumps(rows[0]) + '\n{"event_id": "e2", "ts": "2026-10-0\n')
+    with pytest.raises(InvalidInput, match=reason) as error:
+        load_file(ws.warehouse, "touchpoints", path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value).strip()
+    assert ws.warehouse.count("touchpoints") == 0
+    whole_gzip = tmp_path / "ok.csv.gz"
+    whole_gzip.write_bytes(gzip.compress(write_csv(tmp_path / "ok.csv", rows[:3]).read_bytes()))
+    assert load_file(ws.warehouse, "touchpoints", whole_gzip).inserted == 3  # a whole one loads

@@ -71,6 +71,7 @@ def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
                    check=True, capture_output=True)
     with Workspace(ws_dir) as ws:
         assert ws.warehouse.count("touchpoints") == total
+        assert not [t for t in ws.warehouse.tables() if t.startswith("_stage_")]  # the kills' leftovers went
 
 
 def test_a_warehouse_held_by_another_process_gives_a_clear_error(tmp_path):
@@ -123,3 +124,14 @@ def test_the_data_version_changes_when_data_lands_or_a_build_finishes(ws):
     assert loaded != before
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     assert ws.warehouse.data_version() != loaded
+
+
+def test_the_staging_tables_of_a_killed_load_go_at_the_next_open(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.con.raw_sql('CREATE TABLE "_stage_0123456789ab" AS SELECT 1 AS _row')
+    wh.con.raw_sql('CREATE TABLE "_stage_0123456789ab_bad" AS SELECT 1 AS _row')
+    wh.con.raw_sql('CREATE TABLE "kept" AS SELECT 1 AS x')
+    wh.close()
+    wh = Warehouse(tmp_path / "w.duckdb")
+    assert wh.tables() == ["kept"]
+    wh.close()

@@ -10,9 +10,11 @@ allows on a loopback address only. Bad input is a 4xx with {"error": ...}, never
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -96,6 +98,62 @@ class Answers:
         while len(self.items) > self.size:
             self.items.popitem(last=False)
         return result
+
+
+class BodyTooLarge(HTTPException):
+    """Raised as a chunked body passes the limit (FastAPI answers an HTTPException as it is)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"the body is over {limit / 2**20:.3g} MB ([api] max_body_mb)"
+
+
+class BodyLimit:
+    """A request body larger than the workspace's `[api] max_body_mb` is refused with a 413
+    before it is read whole: by its Content-Length, or, sent in chunks, as it passes."""
+
+    def __init__(self, app: Any, limit: Callable[[], int]):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit()
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > limit:
+            await self._refuse(send, limit)
+            return
+        seen, started = 0, False
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+            return message
+
+        async def sending(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send: Callable, limit: int) -> None:
+        body = json.dumps({"error": _too_large(limit)}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(workspace: Path | str) -> FastAPI:
@@ -258,6 +316,7 @@ def create_app(workspace: Path | str) -> FastAPI:
     from parcours.web import mount_web
 
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # JSON, CSV and pages
+    app.add_middleware(BodyLimit, limit=lambda: int(state["ws"].config.max_body_mb * 1024 * 1024))
 
     asks = {name: {f: SPECS[f].page for f in r.fields if SPECS[f].page is not None} for name, r in CATALOGUE.items()}
     mount_web(app, list(CATALOGUE), home="summary", asks=asks)

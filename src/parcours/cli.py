@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from parcours.errors import ParcoursError
 from parcours.query import DEFAULTS, LEVELS, SPECS, cli_option
@@ -28,11 +29,25 @@ if TYPE_CHECKING:
 
     from parcours.workspace import Workspace
 
-# Click's plain help (no Rich panels): option help keeps most of an 80-column terminal.
-app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """Every command: what parcours refuses (a config, an input, a busy warehouse) is one
+    line on stderr and exit 2, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ParcoursError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
+
+# Click's plain help (no Rich panels): option help keeps most of an 80-column terminal.
+app = typer.Typer(help="Customer-journey analytics and multi-touch attribution.", cls=_Commands,
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 LevelOpt = Annotated[str, typer.Option(help=SPECS["level"].help[0] + f" Values: {', '.join(LEVELS)}.")]
 WorkspaceOpt = Annotated[Path, typer.Option(
@@ -115,7 +130,7 @@ def ingest(
     files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
     workspace: WorkspaceOpt = Path("."),
     allow_rejects: Annotated[bool, typer.Option(
-        "--allow-rejects", help="Exit 0 even when rows were rejected.")] = False,
+        "--allow-rejects", help="Exit 0 even when rows were rejected (the valid rows load either way).")] = False,
     rejects_dir: Annotated[Path | None, typer.Option(
         "--rejects-dir", file_okay=False,
         help="Folder for the rejected rows, one <file>.rejects.csv per file. Default: <workspace>/rejects")] = None,
@@ -152,7 +167,8 @@ def ingest(
                     out.print("  ...")
                 out.print(f"  all rejects: {res.rejects_file}")
     if any_rejected and not allow_rejects:
-        err.print("[bold red]some rows were rejected[/] (use --allow-rejects to accept a partial load)")
+        err.print("[bold red]some rows were rejected:[/] the valid rows are loaded, the rejected ones are in the "
+                  "rejects file; fix and load it again (exit 1; --allow-rejects exits 0)")
         raise typer.Exit(1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,6 +99,7 @@ class Config:
     funnel_rules: tuple[Rule, ...]
     reports: ReportSettings = field(default_factory=ReportSettings)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
+    max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
     source: str = "defaults"
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -140,13 +142,10 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         raise ConfigError(f"unknown engine {wh.engine!r}; known: {', '.join(ENGINES)}",
                           file=source, field="warehouse.engine")
     jr = _settings(JourneyRules, data.get("journeys", {}), "journeys", source)
-    if jr.lookback_days <= 0 or jr.post_view_days < 0 or jr.report_lag_days < 0:
-        raise ConfigError("lookback_days must be > 0, post_view_days and report_lag_days >= 0",
-                          file=source, field="journeys")
     rp = _settings(ReportSettings, data.get("reports", {}), "reports", source)
-    if rp.low_volume < 0 or not 0 <= rp.engagement_medium <= rp.engagement_high:
-        raise ConfigError("low_volume must be >= 0 and 0 <= engagement_medium <= engagement_high",
-                          file=source, field="reports")
+    if not 0 <= rp.engagement_medium <= rp.engagement_high:
+        raise ConfigError("expected 0 <= engagement_medium <= engagement_high", file=source,
+                          field="reports.engagement_medium")
     if not re.fullmatch(r"[A-Z]{3}", rp.currency):
         raise ConfigError(f"currency must be an ISO 4217 code such as EUR or USD, not {rp.currency!r}",
                           file=source, field="reports.currency")
@@ -174,6 +173,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
                             source),
         reports=rp,
         tokens=_tokens(data.get("api", {}), source),
+        max_body_mb=_max_body(data.get("api", {}), source),
         source=source,
         raw=data,
     )
@@ -196,9 +196,17 @@ def _names(names: Any, source: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _max_body(api: Any, source: str) -> float:
+    value = api.get("max_body_mb", 20.0) if isinstance(api, dict) else 20.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1024:
+        raise ConfigError(f"expected a size in MB, 0 < size <= 1024, not {value!r}", file=source,
+                          field="api.max_body_mb")
+    return float(value)
+
+
 def _tokens(api: dict, source: str) -> tuple[Token, ...]:
-    if not isinstance(api, dict) or set(api) - {"tokens"}:
-        raise ConfigError("[api] takes only tokens = [{ token = \"...\", scopes = [\"read\"] }]",
+    if not isinstance(api, dict) or set(api) - {"tokens", "max_body_mb"}:
+        raise ConfigError("[api] takes tokens = [{ token = \"...\", scopes = [\"read\"] }] and max_body_mb",
                           file=source, field="api")
     out = []
     for i, item in enumerate(api.get("tokens", [])):
@@ -219,10 +227,38 @@ def _settings(cls, values: dict, section: str, source: str):
         if key not in names:
             raise ConfigError(f"unknown setting; known: {', '.join(names)}", file=source,
                               field=f"{section}.{key}")
-    try:
-        return cls(**{k: type(getattr(cls(), k))(v) for k, v in values.items()})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad value: {exc}", file=source, field=section) from None
+    defaults, out = cls(), {}
+    for key, value in values.items():
+        kind = type(getattr(defaults, key))
+        if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)
+                                     or (kind is int and not float(value).is_integer())):
+            expected = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"expected {expected}, not {value!r}", file=source, field=f"{section}.{key}")
+        if kind is str and not isinstance(value, str):
+            raise ConfigError(f"expected a text, not {value!r}", file=source, field=f"{section}.{key}")
+        out[key] = kind(value)
+    settings = cls(**out)
+    for key in out:
+        check = CHECKS.get(key)
+        if check and not check[0](getattr(settings, key)):
+            raise ConfigError(f"expected {check[1]}, not {getattr(settings, key)!r}", file=source,
+                              field=f"{section}.{key}")
+    return settings
+
+
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+# Settings whose type is not the whole story: key -> (test, what is expected).
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "memory_limit": (lambda v: v == "" or bool(_SIZE.fullmatch(v)), 'a size such as "16GB", or "" for the default'),
+    "ingest_memory_limit": (lambda v: bool(_SIZE.fullmatch(v)), 'a size such as "1GB"'),
+    "threads": (lambda v: v >= 0, "a number of threads >= 0 (0: every core)"),
+    "spark_partitions": (lambda v: v >= 0, "a number of partitions >= 0 (0: 4 per core)"),
+    "spark_memory": (lambda v: bool(re.fullmatch(r"\d+[kmgt]?", v, re.IGNORECASE)), 'a JVM size such as "4g"'),
+    "lookback_days": (lambda v: v > 0, "a number of days > 0"),
+    "post_view_days": (lambda v: v >= 0, "a number of days >= 0"),
+    "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
+    "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),
+}
 
 
 def _strings(value: Any, where: str, source: str) -> list[str]:

@@ -8,7 +8,11 @@ are 1-based data rows (CSV: the header is not a row, so row N is line N+1 of the
 from __future__ import annotations
 
 import csv
+import datetime
+import gzip
 import json
+import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,8 @@ from pathlib import Path
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from parcours import schema
 from parcours.errors import InvalidInput
@@ -61,8 +67,25 @@ def load_file(wh: Storage, table: str, path: Path | str, *,
     path = Path(path)
     if not path.is_file():
         raise InvalidInput("no such file", file=str(path))
+    check_whole(path)
     with wh.loader() as loader:
         return _load_file(loader, table, path, rejects_file, progress)
+
+
+def check_whole(path: Path) -> None:
+    """Refuse a file cut short or damaged before reading a row of it: an engine reads a
+    truncated gzip up to the cut and says nothing, and a Parquet file without its footer is
+    no table at all. (The gzip is inflated once, in C, to reach its end-of-stream check.)"""
+    try:
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as fh:
+                while fh.read(1 << 22):
+                    pass
+        if path.name.lower().removesuffix(".gz").endswith(".parquet"):
+            pq.ParquetFile(path).metadata  # noqa: B018 (reading the footer is the check)
+    except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
+        what = "gzip" if path.suffix.lower() == ".gz" else "Parquet"
+        raise InvalidInput(f"truncated or corrupt {what} file, nothing loaded: {exc}", file=str(path)) from None
 
 
 def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None,
@@ -149,6 +172,8 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     text = raw.strip().nullif("") if raw.type().is_string() else None
     present = text.notnull() if text is not None else raw.notnull()
     invalid = None  # the reason a present value that does not convert gets
+    nonfinite: ir.BooleanValue | None = None  # a number that converts to NaN or an infinity
+    bounds: list[tuple[ir.BooleanValue, str]] = []  # a value that converts, out of any sane range
     if target.is_string():
         value = text if text is not None else raw.cast("string")
         if f.choices:
@@ -157,6 +182,9 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
         value = (text.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
                  if text is not None else raw.try_cast("timestamp"))
         invalid = "not a valid timestamp"
+        after_tomorrow = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)).date()
+        bounds = [(value < ibis.timestamp(f"{schema.EARLIEST} 00:00:00"), f"before {schema.EARLIEST}"),
+                (value >= ibis.timestamp(f"{after_tomorrow} 00:00:00"), "in the future (after tomorrow)")]
     elif target.is_date():
         value = (text if text is not None else raw).try_cast("date")
         invalid = "not a valid date (YYYY-MM-DD)"
@@ -169,8 +197,16 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
             value = raw.try_cast("boolean")
         invalid = "not a boolean (true/false)"
     elif target.is_numeric():
-        value = (text if text is not None else raw).try_cast(target)
-        invalid = "not an integer" if target.is_integer() else "not a number"
+        number = (text if text is not None else raw).try_cast("float64")
+        if target.is_integer():  # "1.5" is no count (a cast would round it to 2)
+            value = ibis.ifelse(number == number.floor(), number, ibis.null("float64")).try_cast(target)
+            invalid = "not an integer"
+        else:
+            value = number
+            invalid = "not a number"
+        # NaN, infinities and 1e999 (read as infinity) are not numbers anyone measured
+        nonfinite = (number.isnan() | number.isinf()).fill_null(False)
+        value = ibis.ifelse(nonfinite, ibis.null(target), value)
     elif target.is_array():
         if text is not None:
             # "a|b" in CSV; '["a","b"]' when a JSON array was read as text.
@@ -193,6 +229,8 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     checks = []
     if f.required:
         checks.append((~present, "missing"))
+    if nonfinite is not None:
+        checks.append((nonfinite, "not a finite number"))
     if invalid:
         checks.append((present & value.isnull(), invalid))
     if f.choices:
@@ -200,6 +238,9 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
                        "must be one of " + ", ".join(f.choices)))
     if f.minimum is not None:
         checks.append((value < f.minimum, f"must be >= {f.minimum:g}"))
+    if f.maximum is not None:
+        checks.append((value > f.maximum, f"must be <= {f.maximum:g}"))
+    checks += bounds
     why = ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")
     if f.default is not None:
         value = ibis.ifelse(present, value, ibis.literal(f.default, type=target))
@@ -230,7 +271,10 @@ def load_events(wh: Storage, table: str, events: list[dict], folder: Path) -> di
     if not all(isinstance(e, dict) for e in events):
         raise InvalidInput("a batch is a JSON array of objects", file=f"{table} batch")
     path = folder / f"{table}-batch.jsonl"
-    path.write_text("".join(json.dumps(e, default=str) + "\n" for e in events), "utf-8")
+    # NaN and infinities (which Python's JSON reads) go as text, to be refused like a file's
+    said = [{k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in e.items()}
+            for e in events]
+    path.write_text("".join(json.dumps(e, default=str) + "\n" for e in said), "utf-8")
     rejects = folder / "rejects.csv"
     res = load_file(wh, table, path, rejects_file=rejects) if events else LoadResult(str(path), table)
     rows = list(csv.DictReader(rejects.open(encoding="utf-8"))) if res.rejected_rows else []

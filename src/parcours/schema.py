@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import ibis
 
 NONE = "(none)"  # a dimension value that is not known, as analytics tools show it
+EARLIEST = "2000-01-01"  # no event of a journey-analytics workspace is older; later than tomorrow is a bad clock
 DEVICES = ("desktop", "mobile", "tablet", "other")
 INTERACTIONS = ("click", "view", "visit", "email", "sms", "call", "store")
 KINDS = ("sale", "lead", "custom")
@@ -28,6 +29,7 @@ class Field:
     choices: tuple[str, ...] = ()
     default: object = None  # value used when the field is absent or empty
     minimum: float | None = None
+    maximum: float | None = None  # no real value is larger (and sums of larger ones overflow)
 
 
 TOUCHPOINTS = (
@@ -42,8 +44,8 @@ TOUCHPOINTS = (
     Field("campaign", "string"),
     Field("media_plan", "string"),
     Field("funnel_stage", "string"),
-    Field("pageviews", "int64", minimum=0),
-    Field("duration_s", "float64", minimum=0),
+    Field("pageviews", "int64", minimum=0, maximum=1e6),
+    Field("duration_s", "float64", minimum=0, maximum=1e8),
     Field("utm_source", "string"),
     Field("utm_medium", "string"),
     Field("utm_campaign", "string"),
@@ -58,7 +60,7 @@ CONVERSIONS = (
     Field("user_id", "string"),
     Field("device", "string", choices=DEVICES, default="other"),
     Field("kind", "string", choices=KINDS, default="sale"),
-    Field("revenue", "float64", minimum=0, default=0.0),
+    Field("revenue", "float64", minimum=0, maximum=1e12, default=0.0),
     Field("new_customer", "boolean"),
     Field("categories", "array<string>"),
     Field("origin", "string", choices=ORIGINS, default="online"),
@@ -76,7 +78,7 @@ COSTS = (
     Field("channel", "string", required=True),
     Field("source", "string", default=NONE),
     Field("campaign", "string", default=NONE),
-    Field("cost", "float64", required=True, minimum=0),
+    Field("cost", "float64", required=True, minimum=0, maximum=1e12),
 )
 
 TABLES: dict[str, tuple[Field, ...]] = {

@@ -36,6 +36,8 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"
            ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 
 
+STAGE = "_stage_"  # the prefix of a load's staging tables
+
 def file_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     fmt = FORMATS.get(suffixes[-1] if suffixes else "")
@@ -119,6 +121,10 @@ class Warehouse:
         self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
         # Progress is tracked for our own bars (query_progress), never printed by DuckDB.
         self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+        # A load killed mid-way leaves its staging tables: this process holds the file
+        # alone (DuckDB's lock), so no load of another is running, and they go.
+        for t in self.con.list_tables(like=f"^{STAGE}"):
+            self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
 
     def close(self) -> None:
         self.con.disconnect()
@@ -269,7 +275,7 @@ class Warehouse:
         file streams through DuckDB's buffer manager; `drop_staged` removes them.
         """
         fmt = file_format(path)
-        staged = Staged(self.con, f"_stage_{uuid.uuid4().hex[:12]}", columns=[])
+        staged = Staged(self.con, f"{STAGE}{uuid.uuid4().hex[:12]}", columns=[])
         try:
             self._stage(path, fmt, staged, columns, progress)
         except duckdb.Error as exc:  # a file DuckDB cannot parse at all: say where, keep nothing
