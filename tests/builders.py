@@ -124,3 +124,110 @@ def build_rule_journeys(ws):
     ])
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     return ws
+
+
+# --- a GA4 BigQuery export (events_YYYYMMDD), written from the export's published schema ---
+
+def _ga4_value(v):
+    """A GA4 parameter value: one of string_value, int_value, float_value, double_value."""
+    return {"string_value": v if isinstance(v, str) else None, "int_value": v if isinstance(v, int) else None,
+            "float_value": None, "double_value": v if isinstance(v, float) else None}
+
+
+def ga4_event(name, micros, pseudo, session=None, user_id=None, device="desktop", params=None, collected=None,
+              last_click=None, ecommerce=None, items=None):
+    ps = {**({"ga_session_id": session} if session is not None else {}), **(params or {})}
+    blank = {"manual_campaign_id": None, "manual_campaign_name": None, "manual_source": None,
+             "manual_medium": None, "manual_term": None, "manual_content": None, "gclid": None,
+             "dclid": None, "srsltid": None}
+    return {
+        "event_date": "20261014", "event_timestamp": micros, "event_name": name,
+        "event_params": [{"key": k, "value": _ga4_value(v)} for k, v in ps.items()],
+        "user_id": user_id, "user_pseudo_id": pseudo,
+        "user_properties": [],
+        "device": {"category": device, "operating_system": "Linux", "language": "fr-fr"},
+        "traffic_source": {"name": "(direct)", "medium": "(none)", "source": "(direct)"},
+        "collected_traffic_source": {**blank, **(collected or {})},
+        "session_traffic_source_last_click": {"manual_campaign": {
+            "campaign_id": None, "campaign_name": None, "source": None, "medium": None, **(last_click or {})}},
+        "ecommerce": {"total_item_quantity": None, "purchase_revenue_in_usd": None, "purchase_revenue": None,
+                      "transaction_id": None, **(ecommerce or {})},
+        "items": [{"item_id": f"i{n}", "item_name": f"item {n}", "item_category": c, "price": 10.0, "quantity": 1}
+                  for n, c in enumerate(items or [])],
+    }
+
+
+GA4_DAY = 1_792_000_000_000_000  # 2026-10-14, in microseconds since 1970
+
+
+def ga4_export():
+    """Sessions and conversions with the export's awkward cases; what each must give is in
+    test_ga4.py."""
+    h = 3_600_000_000  # an hour, in microseconds
+    return [
+        # P1: a paid search session (collected utm), then a direct session with a purchase
+        ga4_event("session_start", GA4_DAY, "p1", 11, collected={"manual_source": "google", "manual_medium": "cpc",
+                                                                  "manual_campaign_name": "brand"},
+                  params={"page_location": "https://shop.example/?utm_source=google"}),
+        ga4_event("page_view", GA4_DAY + 1, "p1", 11),
+        ga4_event("session_start", GA4_DAY + 2 * h, "p1", 12, user_id="u1",
+                  collected={"manual_source": "(direct)", "manual_medium": "(none)"}),
+        ga4_event("purchase", GA4_DAY + 2 * h + 5, "p1", 12, user_id="u1",
+                  ecommerce={"transaction_id": "T1", "purchase_revenue": 80.5}, items=["shoes", "bags", "shoes"]),
+        # the same purchase sent twice: kept once
+        ga4_event("purchase", GA4_DAY + 2 * h + 6, "p1", 12, user_id="u1",
+                  ecommerce={"transaction_id": "T1", "purchase_revenue": 80.5}, items=["shoes"]),
+        # P2: a gclid without utm (google / cpc), on a phone, from the last-click record's campaign
+        ga4_event("session_start", GA4_DAY + h, "p2", 21, device="mobile", collected={"gclid": "abc"},
+                  last_click={"campaign_name": "summer"}),
+        ga4_event("generate_lead", GA4_DAY + h + 9, "p2", 21, device="mobile"),
+        # P3: a session with no session_start event, its source in event parameters
+        ga4_event("page_view", GA4_DAY + 3 * h, "p3", 31, device="smart tv",
+                  params={"source": "newsletter", "medium": "email", "campaign": "oct"}),
+        # an event without a session id: no touchpoint
+        ga4_event("page_view", GA4_DAY + 4 * h, "p3", None),
+        # consent mode: no user_pseudo_id, a purchase without a transaction id
+        ga4_event("session_start", GA4_DAY + 5 * h, None, 51),
+        ga4_event("purchase", GA4_DAY + 5 * h + 1, None, 51, ecommerce={"purchase_revenue": 20.0}),
+    ]
+
+
+def write_ga4(rows, path):
+    """The rows as the export's Parquet (nested records typed as BigQuery has them) or, for
+    .json, as BigQuery's JSON Lines (integers as strings)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".json":
+        def bq(v):
+            if isinstance(v, dict):
+                return {k: bq(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [bq(x) for x in v]
+            return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        path.write_text("".join(json.dumps(bq(r)) + "\n" for r in rows))
+        return path
+    value = pa.struct([("string_value", pa.string()), ("int_value", pa.int64()), ("float_value", pa.float64()),
+                       ("double_value", pa.float64())])
+    params = pa.list_(pa.struct([("key", pa.string()), ("value", value)]))
+    campaign = pa.struct([(k, pa.string()) for k in ("campaign_id", "campaign_name", "source", "medium")])
+    schema = pa.schema([
+        ("event_date", pa.string()), ("event_timestamp", pa.int64()), ("event_name", pa.string()),
+        ("event_params", params), ("user_id", pa.string()), ("user_pseudo_id", pa.string()),
+        ("user_properties", params),
+        ("device", pa.struct([(k, pa.string()) for k in ("category", "operating_system", "language")])),
+        ("traffic_source", pa.struct([("name", pa.string()), ("medium", pa.string()), ("source", pa.string())])),
+        ("collected_traffic_source", pa.struct([(k, pa.string()) for k in (
+            "manual_campaign_id", "manual_campaign_name", "manual_source", "manual_medium", "manual_term",
+            "manual_content", "gclid", "dclid", "srsltid")])),
+        ("session_traffic_source_last_click", pa.struct([("manual_campaign", campaign)])),
+        ("ecommerce", pa.struct([("total_item_quantity", pa.int64()), ("purchase_revenue_in_usd", pa.float64()),
+                                 ("purchase_revenue", pa.float64()), ("transaction_id", pa.string())])),
+        ("items", pa.list_(pa.struct([("item_id", pa.string()), ("item_name", pa.string()),
+                                      ("item_category", pa.string()), ("price", pa.float64()),
+                                      ("quantity", pa.int64())]))),
+    ])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path

@@ -60,6 +60,7 @@ class TableName(StrEnum):
     conversions = "conversions"
     identities = "identities"
     costs = "costs"
+    ga4 = "ga4"  # a GA4 BigQuery export, into touchpoints, conversions and identities
 
 
 class SimFormat(StrEnum):
@@ -126,7 +127,9 @@ def simulate(
 
 @app.command()
 def ingest(
-    table: Annotated[TableName, typer.Argument(help="Table to load into.")],
+    table: Annotated[TableName, typer.Argument(
+        help="Table to load into, or ga4: a GA4 BigQuery export (events_YYYYMMDD as Parquet or JSON "
+             "Lines) into touchpoints (a session each), conversions and identities.")],
     files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files.")],
     workspace: WorkspaceOpt = Path("."),
     allow_rejects: Annotated[bool, typer.Option(
@@ -134,6 +137,8 @@ def ingest(
     rejects_dir: Annotated[Path | None, typer.Option(
         "--rejects-dir", file_okay=False,
         help="Folder for the rejected rows, one <file>.rejects.csv per file. Default: <workspace>/rejects")] = None,
+    lead_events: Annotated[str, typer.Option(
+        help="ga4: the events loaded as leads (purchases are sales), comma-separated.")] = "generate_lead,sign_up",
 ) -> None:
     """Validate files and load their rows. Each file is one transaction; reloading adds nothing.
 
@@ -145,12 +150,23 @@ def ingest(
 
     any_rejected = False
     with Workspace.init(workspace) as ws:
-        for path in files:
+        loads = [(table.value, path) for path in files]
+        if table is TableName.ga4:
+            from parcours.ga4 import convert
+
+            try:
+                got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()))
+            except ParcoursError as exc:
+                _fail(exc)
+            out.print(f"ga4: {got.events:,} events read; {got.sessions_without_id:,} without a session id or a "
+                      "user_pseudo_id (consent mode) give no touchpoint")
+            loads = list(got.files.items())
+        for name, path in loads:
             target = (rejects_dir or ws.path / "rejects") / f"{path.name}.rejects.csv"
             try:
                 with _progress() as bar:
                     task = bar.add_task(f"loading {path.name}", total=100)
-                    res = load_file(ws.warehouse, table.value, path, rejects_file=target,
+                    res = load_file(ws.warehouse, name, path, rejects_file=target,
                                     progress=_advance(bar, task))
             except ParcoursError as exc:
                 _fail(exc)

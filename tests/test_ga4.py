@@ -1,0 +1,64 @@
+"""`parcours ingest ga4`: a GA4 BigQuery export (builders.ga4_export, written from the
+export's published schema) into touchpoints, conversions and identities, every expected row
+worked out by hand."""
+
+import pytest
+from typer.testing import CliRunner
+
+from builders import ga4_export, rows_of, write_ga4
+from parcours.cli import app
+
+
+def ingest(ws_path, *files):
+    return CliRunner().invoke(app, ["ingest", "ga4", *map(str, files), "-w", str(ws_path)])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".json"])
+def test_a_ga4_export_becomes_sessions_conversions_and_identities(tmp_path, suffix):
+    from parcours import Workspace
+
+    path = write_ga4(ga4_export(), tmp_path / f"events_20261014{suffix}")
+    res = ingest(tmp_path / "ws", path)
+    # the repeated T1 and the consent-mode purchase (no visitor, no user) are rejected
+    assert res.exit_code == 1, res.output
+    assert "ga4: 11 events read; 3 without a session id or a user_pseudo_id" in res.output
+    assert "duplicate key of row 2 (value 'T1')" in res.output and "needs a visitor_id or a user_id" in res.output
+    with Workspace(tmp_path / "ws") as ws:
+        from parcours.channels import classify
+
+        tps = {t["event_id"]: t for t in rows_of(ws, "touchpoints")}
+        assert set(tps) == {"p1.11", "p1.12", "p2.21", "p3.31"}  # a session each; none without ids
+        classified = classify(ws.warehouse.table("touchpoints"), ws.config).select("event_id", "channel")
+        channel = {r["event_id"]: r["channel"] for r in classified.to_pyarrow().to_pylist()}  # as the build sees them
+        got = {k: (t["utm_source"], t["utm_medium"], t["utm_campaign"], t["interaction"], t["device"], channel[k])
+               for k, t in tps.items()}
+        assert got == {
+            "p1.11": ("google", "cpc", "brand", "click", "desktop", "paid_search"),
+            "p1.12": (None, None, None, "visit", "desktop", "direct"),  # (direct) / (none) is no source
+            "p2.21": ("google", "cpc", "summer", "click", "mobile", "paid_search"),  # a gclid, the last-click campaign
+            "p3.31": ("newsletter", "email", "oct", "click", "other", "email"),  # no session_start; parameters
+        }
+        assert tps["p1.11"]["url"] == "https://shop.example/?utm_source=google" and tps["p1.12"]["user_id"] == "u1"
+        conv = {c["conversion_id"]: c for c in rows_of(ws, "conversions")}
+        assert set(conv) == {"T1", f"p2.generate_lead.{1_792_000_000_000_000 + 3_600_000_000 + 9}"}
+        t1 = conv["T1"]
+        assert (t1["kind"], t1["revenue"], sorted(t1["categories"]), t1["user_id"]) == ("sale", 80.5, ["bags", "shoes"],
+                                                                                       "u1")
+        lead = next(c for k, c in conv.items() if k != "T1")
+        assert (lead["kind"], lead["revenue"], lead["device"], lead["visitor_id"]) == ("lead", 0.0, "mobile", "p2")
+        assert [(i["visitor_id"], i["user_id"]) for i in rows_of(ws, "identities")] == [("p1", "u1")]
+    again = ingest(tmp_path / "ws", path)  # loading the export again adds nothing
+    assert "0 loaded, 4 already loaded" in again.output
+
+
+def test_a_file_that_is_no_ga4_export_is_refused_in_one_line(tmp_path):
+    other = tmp_path / "events.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"event_id": ["e1"], "ts": ["2026-10-01"]}), other)
+    res = ingest(tmp_path / "ws", other)
+    assert res.exit_code == 2
+    assert "not a GA4 export: no event_name, event_timestamp, user_pseudo_id column" in res.output
+    res = ingest(tmp_path / "ws", tmp_path / "missing.parquet")
+    assert res.exit_code == 2 and "no such file" in res.output
