@@ -60,5 +60,9 @@ def test_a_file_that_is_no_ga4_export_is_refused_in_one_line(tmp_path):
     res = ingest(tmp_path / "ws", other)
     assert res.exit_code == 2
     assert "not a GA4 export: no event_name, event_timestamp, user_pseudo_id column" in res.output
+    lines = tmp_path / "events.json"
+    lines.write_text('{"event_id": "e1", "ts": "2026-10-01"}\n')
+    res = ingest(tmp_path / "ws", lines)
+    assert res.exit_code == 2 and "not a GA4 export: no row has an event_name" in res.output
     res = ingest(tmp_path / "ws", tmp_path / "missing.parquet")
     assert res.exit_code == 2 and "no such file" in res.output

@@ -65,6 +65,9 @@ def convert(paths: list[Path], out: Path, lead_events: tuple[str, ...] = LEAD_EV
     if missing:
         raise InvalidInput(f"not a GA4 export: no {', '.join(sorted(missing))} column",
                            file=", ".join(map(str, paths)))
+    rows, named = con.execute(f"SELECT count(*), count(event_name) FROM {events}").fetchall()[0]
+    if rows and not named:  # JSON Lines are read by the export's columns: none of them here
+        raise InvalidInput("not a GA4 export: no row has an event_name", file=", ".join(map(str, paths)))
     con.execute(f"CREATE TEMP VIEW ga4 AS SELECT {_fields(columns)} FROM {events}")
     out.mkdir(parents=True, exist_ok=True)
     stem = paths[0].name.split(".")[0] if len(paths) == 1 else f"{paths[0].name.split('.')[0]}-and-more"
