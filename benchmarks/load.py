@@ -1,17 +1,20 @@
 """API load: N concurrent report requests against `parcours serve` on a built workspace.
 
-Starts the server on a free port, sends --requests report requests (every report, the default
-and a filtered query, in turn) with --concurrency of them in flight, and prints p50 / p95 /
-max latency, throughput and errors.
+Starts the server on a free port, sends --requests report requests with --concurrency of
+them in flight, and prints p50 / p95 / max latency, throughput and errors. The mix is every
+report, default and filtered queries and drill-downs, in both languages; people share links,
+so four requests in five repeat one already asked, unless --cold makes every request a query
+not asked before (distinct periods), which the server must compute.
 
-    .venv/bin/python benchmarks/load.py --workspace bench-out/ws [--concurrency 50] [--requests 200]
+    .venv/bin/python benchmarks/load.py --workspace bench-out/ws [--concurrency 50] [--requests 200] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
+import datetime as dt
+import random
 import socket
 import subprocess
 import sys
@@ -22,7 +25,24 @@ import numpy as np
 
 REPORTS = ("model-comparison", "assists", "cross-device", "top-paths", "time-lag", "engagement",
            "mono-device", "mono-channel", "path-length", "velocity")
-QUERIES = ({}, {"new_customer": "true", "devices": "mobile"})
+FILTERS = ({}, {"new_customer": "true", "devices": "mobile"}, {"with_channels": "display"}, {"kinds": "sale"},
+           {"level": "source", "parent": "channel=paid_search"}, {"mono_device": "true"}, {"min_revenue": "50"})
+
+
+def mix(requests: int, end: dt.date, cold: bool, seed: int = 1) -> list[tuple[str, dict]]:
+    """(report, params) for each request: new queries, and repeats of them unless cold."""
+    rng = random.Random(seed)
+    asked: list[tuple[str, dict]] = []
+    out = []
+    for i in range(requests):
+        if asked and not cold and rng.random() < 0.8:
+            out.append(rng.choice(asked))
+            continue
+        start = end - dt.timedelta(days=29 + (i if cold else rng.randrange(5)))
+        asked.append((rng.choice(REPORTS), {"start": str(start), "end": str(end), "lang": rng.choice(["en", "fr"]),
+                                            **rng.choice(FILTERS)}))
+        out.append(asked[-1])
+    return out
 
 
 def free_port() -> int:
@@ -31,8 +51,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def load(base: str, concurrency: int, requests: int) -> tuple[list[float], int]:
-    urls = itertools.cycle([(f"{base}/api/v1/reports/{r}", q) for q in QUERIES for r in REPORTS])
+async def load(base: str, concurrency: int, asked: list[tuple[str, dict]]) -> tuple[list[float], int]:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     errors = 0
@@ -50,7 +69,7 @@ async def load(base: str, concurrency: int, requests: int) -> tuple[list[float],
             latencies.append(time.perf_counter() - start)
 
     async with httpx.AsyncClient(timeout=600) as client:
-        await asyncio.gather(*(one(client, *next(urls)) for _ in range(requests)))
+        await asyncio.gather(*(one(client, f"{base}/api/v1/reports/{r}", q) for r, q in asked))
     return latencies, errors
 
 
@@ -59,6 +78,7 @@ def main() -> None:
     ap.add_argument("--workspace", default="bench-out/ws")
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--cold", action="store_true", help="every request a query not asked before")
     args = ap.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "parcours.cli", "serve", "-w", args.workspace,
@@ -72,14 +92,16 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.5)
         httpx.get(f"{base}/api/v1/reports/model-comparison", timeout=600)  # the once-per-build fits
+        end = dt.date.fromisoformat(httpx.get(f"{base}/api/v1/meta", timeout=600).json()["last_reported_day"])
         start = time.perf_counter()
-        latencies, errors = asyncio.run(load(base, args.concurrency, args.requests))
+        latencies, errors = asyncio.run(load(base, args.concurrency, mix(args.requests, end, args.cold)))
         wall = time.perf_counter() - start
     finally:
         server.terminate()
         server.wait()
     p50, p95 = np.percentile(latencies, [50, 95]) * 1000
-    print(f"{args.requests} requests, {args.concurrency} in flight: p50 {p50:,.0f} ms, p95 {p95:,.0f} ms, "
+    print(f"{'cold' if args.cold else 'with repeats'}: "
+          f"{args.requests} requests, {args.concurrency} in flight: p50 {p50:,.0f} ms, p95 {p95:,.0f} ms, "
           f"max {max(latencies) * 1000:,.0f} ms, {args.requests / wall:.1f} requests/s, {errors} errors")
 
 

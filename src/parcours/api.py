@@ -14,8 +14,9 @@ import json
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -25,14 +26,17 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from starlette.middleware.gzip import GZipMiddleware
 
+from parcours.config import Config
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
 from parcours.schema import DEVICES, KINDS, ORIGINS
+from parcours.storage import Storage
 from parcours.workspace import Workspace
 
 MAX_BATCH = 10_000  # events per POST
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -79,25 +83,52 @@ else:  # the Query as URL parameters; lists repeat (devices=a&devices=b) or use 
     ReportParams = create_model("ReportParams", __base__=_Output, **{name: _param(name) for name in SPECS})
 
 
+@dataclass
+class Said:
+    """A report's answer, and the responses written from it (by format and language)."""
+
+    result: Any  # ReportResult
+    written: dict[tuple, tuple[bytes, str, dict]] = field(default_factory=dict)
+
+
 class Answers:
-    """The latest report answers, by report, query, day and the warehouse's data version: a
-    page visited again, by anyone, is answered without running it again until data lands or
-    a build finishes. Least recently used go."""
+    """The latest report answers, by report, query, day and the warehouse's data version, with
+    the responses written from them: a page visited again, by anyone, is answered without
+    running or writing it again until data lands or a build finishes. The least recently used
+    go, so memory stays bounded."""
 
-    def __init__(self, size: int = 64):
-        self.size, self.items = size, OrderedDict[tuple, Any]()
+    def __init__(self, size: int = 64, computing: int = 1):
+        self.size, self.items = size, OrderedDict[tuple, Said]()
+        self.lock = threading.Lock()  # requests run side by side: the dict changes under this only
+        # An engine query already uses every core: more at once only share them (and the GIL
+        # that compiles them), so a kept answer never waits, and `computing` reports run at once.
+        self.slots = threading.BoundedSemaphore(computing)
 
-    def answer(self, name: str, query: ReportQuery, ws: Workspace) -> Any:
+    def answer(self, name: str, query: ReportQuery, wh: Storage, config: Config) -> Said:
         from parcours.reports import run_report
 
-        key = (name, query, ws.warehouse.data_version(), dt.date.today())
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        result = self.items[key] = run_report(name, ws.warehouse, ws.config, query)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
-        return result
+        key = (name, query, wh.data_version(), dt.date.today())
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        with self.slots:  # outside the lock: kept answers are given meanwhile
+            with self.lock:
+                if key in self.items:  # answered while this one waited for a slot
+                    return self.items[key]
+            said = Said(run_report(name, wh, config, query))
+        with self.lock:
+            self.items[key] = said
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return said
+
+    def written(self, said: Said, how: tuple, write: Callable[[Any], tuple[bytes, str, dict]]) -> Response:
+        """The response `how` (format, language...) of an answer, written once."""
+        if how not in said.written:
+            said.written[how] = write(said.result)
+        body, media, headers = said.written[how]
+        return Response(body, media_type=media, headers=headers)
 
 
 class BodyTooLarge(HTTPException):
@@ -158,21 +189,44 @@ class BodyLimit:
 
 def create_app(workspace: Path | str) -> FastAPI:
     """The API over one workspace (opened at start-up, closed at shutdown)."""
-    lock = threading.Lock()  # one DuckDB connection: requests take turns on it
+    lock = threading.Lock()  # writes take turns (and reads too, on an engine without concurrent reads)
     state: dict = {}
     answers = Answers()
+    local = threading.local()  # each worker thread's reader
+    readers: list[Storage] = []
+
+    @contextmanager
+    def reading() -> Iterator[Storage]:
+        """The warehouse for this request: the thread's own reader, so reports run side by
+        side; or, on an engine without concurrent reads, the warehouse under the lock."""
+        wh = state["ws"].warehouse
+        if not wh.concurrent_reads:
+            with lock:
+                yield wh
+            return
+        if getattr(local, "reader", None) is None:
+            local.reader = wh.reader()
+            with lock:
+                readers.append(local.reader)
+        yield local.reader
 
     def warm() -> None:  # the home page's default answer, ready before its first visit
-        with lock, suppress(ParcoursError, ValueError):
-            answers.answer("summary", ReportQuery(), state["ws"])
+        with reading() as wh, suppress(ParcoursError, ValueError):
+            answers.answer("summary", ReportQuery(), wh, state["ws"].config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["ws"] = Workspace(workspace)
         state["tokens"] = {t.token: t.scopes for t in state["ws"].config.tokens}
-        threading.Thread(target=warm, daemon=True).start()
+        with suppress(ParcoursError):
+            state["ws"].warehouse  # noqa: B018 (opened once, here, before threads ask for it)
+        warming = threading.Thread(target=warm, daemon=True)
+        warming.start()
         yield
+        warming.join()
         with lock:
+            for reader in readers:
+                reader.close()
             state["ws"].close()
 
     # No /docs: Swagger UI loads its files from a CDN, and parcours must work offline.
@@ -262,20 +316,25 @@ def create_app(workspace: Path | str) -> FastAPI:
             raise HTTPException(404, f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
         query = params.query()
         ws = state["ws"]
-        with lock:
-            result = answers.answer(name, query, ws)
+        with reading() as wh:
+            said = answers.answer(name, query, wh, ws.config)
         words = Words(params.lang, ws.config) if params.lang else None
-        if params.format == "csv":
-            french = params.lang == "fr"
-            delimiter = params.delimiter or (";" if french else ",")
-            bom = params.bom if params.bom is not None else french
-            return Response(result.to_csv(delimiter=delimiter, bom=bom, words=words), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-        if params.format == "xlsx":
-            return Response(result.to_xlsx(words=words), media_type="application/vnd.openxmlformats-officedocument."
-                                                        "spreadsheetml.sheet",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-        return JSONResponse(result.to_dict(words or Words("en", ws.config)))
+
+        def write(result: Any) -> tuple[bytes, str, dict]:
+            if params.format == "csv":
+                french = params.lang == "fr"
+                delimiter = params.delimiter or (";" if french else ",")
+                bom = params.bom if params.bom is not None else french
+                return (result.to_csv(delimiter=delimiter, bom=bom, words=words).encode("utf-8"), "text/csv",
+                        {"Content-Disposition": f'attachment; filename="{name}.csv"'})
+            if params.format == "xlsx":
+                return (result.to_xlsx(words=words), XLSX,
+                        {"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+            body = json.dumps(result.to_dict(words or Words("en", ws.config)), ensure_ascii=False,
+                              allow_nan=False, separators=(",", ":"))  # as JSONResponse writes it
+            return body.encode("utf-8"), "application/json", {}
+
+        return answers.written(said, (params.format, params.lang, params.delimiter, params.bom), write)
 
     @app.get("/api/v1/meta", dependencies=[allowed("read")])
     def meta() -> dict:
@@ -284,8 +343,8 @@ def create_app(workspace: Path | str) -> FastAPI:
         from parcours.reports.meta import query_facts
 
         ws = state["ws"]
-        with lock:
-            facts = query_facts(ws.warehouse, ws.config)
+        with reading() as wh:
+            facts = query_facts(wh, ws.config)
         names = {**VALUES, **ws.config.channel_names}
         return {"levels": list(LEVELS), "drill": DRILL, "devices": list(DEVICES), "kinds": list(KINDS),
                 "origins": list(ORIGINS), **facts, "currency": ws.config.reports.currency,

@@ -143,6 +143,11 @@ class SparkWarehouse:
         con.do_connect(self.spark)
         return con
 
+    concurrent_reads = False  # one driver: requests take turns
+
+    def reader(self) -> SparkWarehouse:
+        return self
+
     def close(self) -> None:
         if "spark" in self.__dict__:  # never start Spark just to close
             for name in list(self._tables) + list(self._temp):

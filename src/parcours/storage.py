@@ -55,6 +55,13 @@ class Storage(Protocol):
 
     def close(self) -> None: ...
 
+    concurrent_reads: bool  # whether `reader()` handles may run queries at the same time
+
+    def reader(self) -> Storage:
+        """A handle for one more thread to read with (DuckDB: a cursor on the same database,
+        so queries run side by side); an engine without `concurrent_reads` gives itself."""
+        ...
+
     def loader(self) -> AbstractContextManager[FileLoader]:
         """The warehouse that reads files into this one's canonical tables."""
         ...

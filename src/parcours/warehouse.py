@@ -129,6 +129,19 @@ class Warehouse:
     def close(self) -> None:
         self.con.disconnect()
 
+    concurrent_reads = True
+
+    def reader(self) -> Warehouse:
+        """This warehouse on a cursor of its connection: DuckDB runs the queries of cursors in
+        parallel, each seeing the last committed data. For one thread at a time."""
+        other = object.__new__(Warehouse)
+        other.settings, other.store, other.path, other._pending = self.settings, self.store, self.path, {}
+        other._raw = self._raw.cursor()
+        other._raw.execute("SET TimeZone = 'UTC'")
+        other.con = ibis.duckdb.from_connection(other._raw)
+        other._tables = {}
+        return other
+
     @contextmanager
     def loader(self) -> Iterator[Warehouse]:
         """The warehouse that loads files into this one: DuckDB loads into itself."""
