@@ -187,39 +187,22 @@ def test_a_body_over_the_configured_size_is_refused_with_413(shop):
 def test_reports_run_side_by_side_and_answer_as_they_would_alone(shop):
     """A real server, eight clients at once on every report (the kept answers are bypassed by
     distinct periods): every request answered, each as the same request alone."""
-    import socket
-    import threading
-    import time
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    import uvicorn
-
+    from builders import served
     from parcours.reports import CATALOGUE
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(shop.path), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    urls = [f"http://127.0.0.1:{port}/api/v1/reports/{name}?start=2026-10-{day:02d}&end=2026-10-15"
-            for name in CATALOGUE for day in (1, 2, 3)]
 
     def get(url):
         with urllib.request.urlopen(url, timeout=60) as res:
             return res.status, json.loads(res.read())["totals"]
 
-    try:  # every period starts before the shop's first touch: the same answers, not kept ones
-        alone = {name: get(f"http://127.0.0.1:{port}/api/v1/reports/{name}?start=2026-09-01&end=2026-10-15")
-                 for name in CATALOGUE}
+    with served(shop.path) as base:  # every period starts before the shop's first touch: same answers, not kept ones
+        urls = [f"{base}/api/v1/reports/{name}?start=2026-10-{day:02d}&end=2026-10-15"
+                for name in CATALOGUE for day in (1, 2, 3)]
+        alone = {name: get(f"{base}/api/v1/reports/{name}?start=2026-09-01&end=2026-10-15") for name in CATALOGUE}
         with ThreadPoolExecutor(8) as pool:
             together = list(pool.map(get, urls))
-    finally:
-        server.should_exit = True
-        thread.join(10)
     for url, (status, totals) in zip(urls, together, strict=True):
         name = url.split("/reports/")[1].split("?")[0]
         assert (status, totals) == alone[name], url

@@ -3,14 +3,10 @@ live server on the hand-built journeys of test_reports."""
 
 import csv
 import io
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 
-from parcours.api import create_app
+from builders import served
 from parcours.reports import REPORTS
 
 pytestmark = pytest.mark.browser
@@ -21,17 +17,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture
 def server(shop):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(shop.path), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(shop.path) as base:
+        yield base
 
 
 @pytest.fixture
