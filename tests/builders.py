@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from parcours import Workspace
@@ -28,32 +26,6 @@ def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
     return path
 
 
-
-@contextmanager
-def served(workspace: Path) -> Iterator[str]:
-    """The app of `parcours serve` on the workspace, on a free loopback port in a thread: its
-    base URL, until the block ends."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    from parcours.api import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def load_rows(ws: Workspace, table: str, rows: list[dict]) -> LoadResult:

@@ -190,7 +190,7 @@ def test_reports_run_side_by_side_and_answer_as_they_would_alone(shop):
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    from builders import served
+    from parcours.api import served
     from parcours.reports import CATALOGUE
 
     def get(url):

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from builders import served
+from parcours.api import served
 from parcours.reports import REPORTS
 
 pytestmark = pytest.mark.browser

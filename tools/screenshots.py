@@ -3,39 +3,23 @@ and the simple mode at phone width, into docs/screenshots/ (the README shows the
 
     .venv/bin/python tools/screenshots.py --workspace demo [--out docs/screenshots]
 
-It serves the workspace itself (the app of `parcours serve`, on a free loopback port) and
+It serves the workspace itself (`parcours.api.served`, on a free loopback port) and
 drives Debian's Chromium. It fails when a page does not draw, or logs a console error.
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
-import uvicorn
 from playwright.sync_api import sync_playwright
 
-from parcours.api import create_app
+from parcours.api import served
 from parcours.reports import CATALOGUE
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
-
-
-def serve(workspace: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 def shoot(page, url: str, path: Path, errors: list[str]) -> None:
@@ -55,26 +39,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    base, server, thread = serve(args.workspace)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM)
-            for viewport, modes, suffix in ((DESKTOP, ("simple", "expert"), ""), (PHONE, ("simple",), "-phone")):
-                page = browser.new_page(viewport=viewport)
-                errors: list[str] = []
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
-                for name in CATALOGUE:
-                    for mode in modes:
-                        for lang in ("en", "fr"):
-                            url = f"{base}/reports/{name}?mode={mode}&lang={lang}"
-                            shoot(page, url, args.out / f"{name}-{mode}-{lang}{suffix}.png", errors)
-                page.close()
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
+    with served(args.workspace) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        for viewport, modes, suffix in ((DESKTOP, ("simple", "expert"), ""), (PHONE, ("simple",), "-phone")):
+            page = browser.new_page(viewport=viewport)
+            errors: list[str] = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+            for name in CATALOGUE:
+                for mode in modes:
+                    for lang in ("en", "fr"):
+                        url = f"{base}/reports/{name}?mode={mode}&lang={lang}"
+                        shoot(page, url, args.out / f"{name}-{mode}-{lang}{suffix}.png", errors)
+            page.close()
+        browser.close()
 
 if __name__ == "__main__":
     sys.exit(main())

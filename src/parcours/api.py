@@ -382,6 +382,30 @@ def create_app(workspace: Path | str) -> FastAPI:
     return app
 
 
+@contextmanager
+def served(workspace: Path | str) -> Iterator[str]:
+    """The app on the workspace, on a free loopback port in a thread: its base URL until the
+    block ends (for the browser tests, the screenshots and the page benchmark)."""
+    import socket
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def check_bind(host: str, has_tokens: bool) -> None:
     """Serving beyond this machine needs tokens: reads are open only on loopback."""
     if host not in LOOPBACK and not has_tokens:
