@@ -67,6 +67,7 @@ def test_french_numbers_in_charts_and_names_of_values(shop):
         assert fr["names"]["paid_search"] == "Recherche payante"
         down = api.get("/api/v1/reports/mono-channel", params={"lang": "fr", "level": "source"}).json()
         assert "paid_search" not in down["names"]  # a source may be called "email": channels named as rows only
+        assert (down["names"]["awareness"], down["names"]["paid"]) == ("Découverte", "Payant")  # stages, groups: always
         en = api.get("/api/v1/reports/cross-device").json()
         assert "Desktop" in en["figure"]["data"][0]["x"] and en["columns"]["revenue"] == {
             "label": "Revenue (EUR)", "short": "Revenue", "unit": "money"}

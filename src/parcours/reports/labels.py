@@ -73,10 +73,10 @@ FRENCH = {
     "no": "non",
 }
 
-# Names of values: (English, French). Channels here are the defaults of the rules shipped in
-# the config; `[channels] names` in parcours.toml names the others, or renames these.
-VALUES: dict[str, Text] = {
-    # channels
+# Names of values: (English, French). The channels of the rules shipped in the config, named
+# only where rows are channels (a source may be called "email"); `[channels] names` in
+# parcours.toml names the others, or renames these.
+CHANNELS: dict[str, Text] = {
     "paid_search": ("Paid search", "Recherche payante"),
     "organic_search": ("Organic search", "Recherche naturelle"),
     "display": ("Display", "Display"),
@@ -87,6 +87,10 @@ VALUES: dict[str, Text] = {
     "referral": ("Referral", "Sites référents"),
     "direct": ("Direct", "Accès direct"),
     "other_campaigns": ("Other campaigns", "Autres campagnes"),
+}
+# Values named wherever they show.
+VALUES: dict[str, Text] = {
+    **CHANNELS,
     # origins and channels of offline sales
     "store": ("Store", "Magasin"),
     "call_centre": ("Call centre", "Centre d'appels"),
@@ -121,8 +125,7 @@ VALUES: dict[str, Text] = {
     "offline": ("Offline", "Hors ligne"),
     "(no touch)": ("(no touch)", "(aucun contact)"),
 }
-# Values that are channels (named only where rows are channels: a source may be called "email").
-CHANNEL_LEVELS = ("channel",)
+CHANNEL_LEVELS = ("channel",)  # the levels whose rows are channels
 
 # One colour per channel on every chart and chip (a colour-blind-safe palette after Tableau 10);
 # a channel not listed gets one of PALETTE by a stable hash of its name.
@@ -311,29 +314,18 @@ class Words:
         self.lang, self.i = lang, LANGUAGES.index(lang)
         self.currency = config.reports.currency if config else "EUR"
         self.values = {**VALUES, **(config.channel_names if config else {})}
+        self.channels = set(CHANNELS) | set(config.channel_names if config else ())
         self.fixed = {**{spec.label[0]: spec.label[1] for spec in MODELS.values()}, **FRENCH} if lang == "fr" else {}
 
     def text(self, text: Any) -> Any:
         """A chart's fixed text (an axis title, a legend, a series, a tooltip label)."""
         return self.fixed.get(text, text) if isinstance(text, str) else text
 
-    def value(self, value: Any) -> Any:
-        """The name of a value (a channel, a device, a stage...), or the value itself."""
-        return self.values[value][self.i] if isinstance(value, str) and value in self.values else value
-
     def names(self, level: str | None) -> dict[str, str]:
         """value -> name, for every named value a result at `level` may show (channel names
         only where rows are channels)."""
-        skip = set() if level in CHANNEL_LEVELS or level is None else set(self.channel_keys())
+        skip = set() if level in CHANNEL_LEVELS or level is None else self.channels
         return {k: v[self.i] for k, v in self.values.items() if k not in skip and v[self.i] != k}
-
-    def channel_keys(self) -> list[str]:
-        from parcours.schema import DEVICES, KINDS, ORIGINS
-
-        fixed = set(DEVICES) | set(KINDS) | set(ORIGINS) | {"multi-device", "(no device)", "(no touch)",
-                                                             "introducer", "assister", "closer", "low",
-                                                             "medium", "high", "conversion"}
-        return [k for k in self.values if k not in fixed]
 
     def column(self, name: str, level: str = "channel") -> tuple[str, Unit]:
         """A column's label (with its currency when it is money) and unit."""
