@@ -18,7 +18,9 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import httpx2 as httpx  # the dev extra's HTTP client (httpx's successor, same API)
 import numpy as np
@@ -93,16 +95,34 @@ def main() -> None:
                 time.sleep(0.5)
         httpx.get(f"{base}/api/v1/reports/model-comparison", timeout=600)  # the once-per-build fits
         end = dt.date.fromisoformat(httpx.get(f"{base}/api/v1/meta", timeout=600).json()["last_reported_day"])
+        before = rss_mb(server.pid)
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:  # the server's memory must stay bounded, however many requests
+            while not done.wait(0.5):
+                peak[0] = max(peak[0], rss_mb(server.pid))
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         start = time.perf_counter()
         latencies, errors = asyncio.run(load(base, args.concurrency, mix(args.requests, end, args.cold)))
         wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        after = rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait()
     p50, p95 = np.percentile(latencies, [50, 95]) * 1000
     print(f"{'cold' if args.cold else 'with repeats'}: "
           f"{args.requests} requests, {args.concurrency} in flight: p50 {p50:,.0f} ms, p95 {p95:,.0f} ms, "
-          f"max {max(latencies) * 1000:,.0f} ms, {args.requests / wall:.1f} requests/s, {errors} errors")
+          f"max {max(latencies) * 1000:,.0f} ms, {args.requests / wall:.1f} requests/s, {errors} errors; "
+          f"server memory {before:,.0f} MB before, {peak[0]:,.0f} MB at most, {after:,.0f} MB after")
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def test_build_in_passes_under_a_small_memory_limit_gives_the_same_journeys(buil
     (ws / "parcours.toml").write_text('[warehouse]\nmemory_limit = "64MB"\n')
     with Workspace(ws) as w:
         assert w.warehouse.passes(w.warehouse.count("touches"), journeys.LIST_BYTES_PER_TOUCH) > 1
-    res = run("build", "-w", ws, "--as-of", "2026-11-23")
+    res = run("build", "-w", ws, "--as-of", "2026-11-23", "--full")
     assert res.exit_code == 0, res.output
     assert res.output.splitlines()[-1] == output.splitlines()[-1]
     with Workspace(root / "ws") as a, Workspace(ws) as b:

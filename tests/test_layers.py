@@ -14,7 +14,8 @@ LAYERS = {
     "channels": 2, "identity": 2, "journeys": 2,
     "attribution": 3,
     "reports": 4,
-    "cli": 9, "api": 9, "web": 9,
+    "jobs": 5,
+    "cli": 9, "api": 9, "web": 9, "client": 9,
 }
 PACKAGE = Path(parcours.__file__).parent
 

@@ -15,12 +15,12 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import ExitStack, asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
@@ -28,6 +28,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.config import Config
 from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
+from parcours.jobs import Jobs, plain
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
@@ -187,13 +188,37 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(workspace: Path | str) -> FastAPI:
-    """The API over one workspace (opened at start-up, closed at shutdown)."""
-    lock = threading.Lock()  # writes take turns (and reads too, on an engine without concurrent reads)
-    state: dict = {}
+def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
+    """The API over one workspace (opened at start-up, closed at shutdown). Told the `url` it
+    is served at, a server holding its warehouse alone registers on the workspace, so this
+    machine's `parcours` commands ask it to load, build and read (`Workspace.serving`)."""
+    lock = threading.Lock()  # on an engine without concurrent reads, reads and writes take turns
+    load_lock = threading.Lock()  # loads take turns: a row sent twice is stored once
+    state: dict = {"local": None}
     answers = Answers()
     local = threading.local()  # each worker thread's reader
     readers: list[Storage] = []
+
+    def cursor(key: str) -> Storage:
+        """The warehouse's own cursor for `key` (a build, the loads), made once."""
+        if key not in state:
+            state[key] = state["ws"].warehouse.reader()
+            readers.append(state[key])
+        return state[key]
+
+    @contextmanager
+    def loading() -> Iterator[Storage]:
+        """Loads (files and POSTed batches) commit on their own cursor while a build runs."""
+        wh = state["ws"].warehouse
+        with load_lock, (nullcontext() if wh.concurrent_reads else lock):
+            yield cursor("loads") if wh.concurrent_reads else wh
+
+    @contextmanager
+    def building() -> Iterator[Storage]:
+        """A build writes in one transaction on its own cursor; requests read the last commit."""
+        wh = state["ws"].warehouse
+        with nullcontext() if wh.concurrent_reads else lock:
+            yield cursor("build") if wh.concurrent_reads else wh
 
     @contextmanager
     def reading() -> Iterator[Storage]:
@@ -216,18 +241,22 @@ def create_app(workspace: Path | str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state["ws"] = Workspace(workspace)
-        state["tokens"] = {t.token: t.scopes for t in state["ws"].config.tokens}
-        with suppress(ParcoursError):
-            state["ws"].warehouse  # noqa: B018 (opened once, here, before threads ask for it)
-        warming = threading.Thread(target=warm, daemon=True)
-        warming.start()
-        yield
-        warming.join()
+        ws = state["ws"] = Workspace(workspace)
+        state["tokens"] = {t.token: t.scopes for t in ws.config.tokens}
+        with ExitStack() as stack:
+            with suppress(ParcoursError):
+                if ws.warehouse.one_process and url is not None:  # opened here, before threads ask for it
+                    state["local"] = stack.enter_context(ws.serving(url)).token
+            state["jobs"] = Jobs(ws.config, loading, building)
+            warming = threading.Thread(target=warm, daemon=True)
+            warming.start()
+            yield
+            warming.join()
+            state["jobs"].stop()
         with lock:
             for reader in readers:
                 reader.close()
-            state["ws"].close()
+            ws.close()
 
     # No /docs: Swagger UI loads its files from a CDN, and parcours must work offline.
     app = FastAPI(title="parcours", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -235,6 +264,8 @@ def create_app(workspace: Path | str) -> FastAPI:
 
     def allowed(scope: str):
         def check(authorization: Annotated[str | None, Header()] = None) -> None:
+            if state["local"] is not None and authorization == f"Bearer {state['local']}":
+                return  # this machine's commands (the token is in the workspace, owner only)
             tokens = state["tokens"]
             if not tokens:
                 if scope == "write":
@@ -270,7 +301,7 @@ def create_app(workspace: Path | str) -> FastAPI:
     def index() -> dict:
         """Where things are."""
         return {"reports": "/api/v1/reports", "fields": "/api/v1/fields", "models": "/api/v1/models",
-                "meta": "/api/v1/meta", "openapi": "/openapi.json",
+                "meta": "/api/v1/meta", "info": "/api/v1/info", "jobs": "/api/v1/jobs", "openapi": "/openapi.json",
                 "post": ["/api/v1/touchpoints", "/api/v1/conversions"]}
 
     @app.get("/api/v1/reports", dependencies=[allowed("read")])
@@ -355,9 +386,8 @@ def create_app(workspace: Path | str) -> FastAPI:
 
         if len(events) > MAX_BATCH:
             raise HTTPException(413, f"at most {MAX_BATCH:,} events per batch")
-        ws = state["ws"]
-        with lock, tempfile.TemporaryDirectory(dir=ws.path) as tmp:
-            return load_events(ws.warehouse, table, events, Path(tmp))
+        with loading() as wh, tempfile.TemporaryDirectory(dir=state["ws"].path) as tmp:
+            return load_events(wh, table, events, Path(tmp))
 
     @app.post("/api/v1/touchpoints", dependencies=[allowed("write")])
     def touchpoints(events: list[dict]) -> dict:
@@ -370,6 +400,40 @@ def create_app(workspace: Path | str) -> FastAPI:
     def conversions(events: list[dict]) -> dict:
         """A batch of conversions, as for touchpoints."""
         return post_events("conversions", events)
+
+    @app.post("/api/v1/jobs", status_code=202, dependencies=[allowed("write")])
+    def submit_job(body: Annotated[dict, Body()],
+                   authorization: Annotated[str | None, Header()] = None) -> dict:
+        """A load or a build, queued: {"command": "build", "as_of": "YYYY-MM-DD"?} or
+        {"command": "ingest", "loads": [{"table", "path", "rejects_file"?}]}. Jobs run one at a
+        time, in order; reports meanwhile read the last committed data. Files are read where
+        the server runs, so only this machine's `parcours ingest` may name them."""
+        params = {k: v for k, v in body.items() if k != "command"}
+        if body.get("command") == "ingest" and (state["local"] is None or authorization != f"Bearer {state['local']}"):
+            raise HTTPException(403, "only this machine's `parcours ingest` loads files by path; "
+                                     "POST rows to /api/v1/touchpoints or /api/v1/conversions")
+        return state["jobs"].submit(str(body.get("command")), params).describe()
+
+    @app.get("/api/v1/jobs", dependencies=[allowed("read")])
+    def jobs() -> list[dict]:
+        """The latest jobs, oldest first: queued, running (step, percent), done or failed."""
+        return [job.describe() for job in state["jobs"].list()]
+
+    @app.get("/api/v1/jobs/{job_id}", dependencies=[allowed("read")])
+    def job(job_id: int) -> dict:
+        """One job: its status, step and percent done, then its result or its error."""
+        found = state["jobs"].get(job_id)
+        if found is None:
+            raise HTTPException(404, f"no job {job_id} (the server keeps its latest 100)")
+        return found.describe()
+
+    @app.get("/api/v1/info", dependencies=[allowed("read")])
+    def info() -> dict:
+        """What `parcours info` says: rows and date ranges per table, channels, persons."""
+        from parcours.inventory import describe
+
+        with reading() as wh:
+            return plain(describe(wh))
 
     from parcours.reports import CATALOGUE
     from parcours.web import mount_web
@@ -394,13 +458,15 @@ def served(workspace: Path | str) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="warning"))
+    url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(create_app(workspace, url), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(10)

@@ -149,6 +149,7 @@ def ingest(
     from parcours.workspace import Workspace
 
     any_rejected = False
+    remote = _server(workspace)
     with Workspace.init(workspace) as ws:
         loads = [(table.value, path) for path in files]
         if table is TableName.ga4:
@@ -166,8 +167,13 @@ def ingest(
             try:
                 with _progress() as bar:
                     task = bar.add_task(f"loading {path.name}", total=100)
-                    res = load_file(ws.warehouse, name, path, rejects_file=target,
-                                    progress=_advance(bar, task))
+                    if remote is None:
+                        res = load_file(ws.warehouse, name, path, rejects_file=target,
+                                        progress=_advance(bar, task))
+                    else:
+                        moved = _advance(bar, task)
+                        res = _loaded(remote.run("ingest", lambda step, pct, moved=moved: moved(pct), loads=[
+                            {"table": name, "path": str(path.resolve()), "rejects_file": str(target.resolve())}]))
             except ParcoursError as exc:
                 _fail(exc)
             out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
@@ -193,31 +199,37 @@ def build(
     workspace: WorkspaceOpt = Path("."),
     as_of: Annotated[str | None, typer.Option(
         help="Pretend today is this day (YYYY-MM-DD); conversions up to D-2 of it are built.")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Rebuild every person, not only those the new rows and the moved D-2 cut can change.")] = False,
 ) -> None:
-    """Stitch identities and rebuild persons, journeys and touches (deterministic)."""
-    from parcours.journeys import build_journeys
+    """Stitch identities and bring persons, journeys and touches up to date (deterministic:
+    an incremental build gives the tables a full one would)."""
+    from parcours.jobs import build_progress
+    from parcours.journeys import BuildResult, build_journeys
     from parcours.workspace import Workspace
 
+    day = _date(as_of) if as_of else None
+    remote = _server(workspace)
     with Workspace(workspace) as ws:
         _require_workspace(ws)
         try:
             with _progress() as bar:
-                task = bar.add_task("building", total=6)
-                seen: list[str] = []
+                task = bar.add_task("building", total=100)
 
-                def step(name: str) -> None:  # each of the 6 steps, and each pass of one
-                    if (base := name.split(" (")[0]) not in seen:
-                        seen.append(base)
-                    bar.update(task, description=name, completed=len(seen) - 1)
+                def moved(step: str, pct: float) -> None:  # each step, and each pass of one
+                    bar.update(task, description=step, completed=pct)
 
-                res = build_journeys(ws.warehouse, ws.config,
-                                     as_of=_date(as_of) if as_of else None, step=step)
-                bar.update(task, completed=6, description="built")
+                if remote is None:
+                    res = build_journeys(ws.warehouse, ws.config, as_of=day, step=build_progress(moved), full=full)
+                else:
+                    res = BuildResult.from_plain(remote.run("build", moved, as_of=day and day.isoformat(), full=full))
+                bar.update(task, completed=100, description="built")
         except ParcoursError as exc:
             _fail(exc)
     out.print(f"built up to {res.cut - dt.timedelta(seconds=1):%Y-%m-%d} (D-{ws.config.journeys.report_lag_days} "
               f"of {res.as_of}): {res.persons:,} persons, {res.journeys:,} journeys "
-              f"({res.converting:,} converting), {res.touches:,} touches")
+              f"({res.converting:,} converting), {res.touches:,} touches; "
+              + ("every person rebuilt" if res.rebuilt is None else f"{res.rebuilt:,} persons rebuilt (incremental)"))
 
 
 @app.command()
@@ -225,12 +237,13 @@ def info(workspace: WorkspaceOpt = Path(".")) -> None:
     """Row counts, date ranges, channels, persons and the stitched share."""
     from rich.table import Table
 
-    from parcours.inventory import describe
+    from parcours.inventory import Facts, describe
     from parcours.workspace import Workspace
 
+    remote = _server(workspace)
     with Workspace(workspace) as ws:
         _require_workspace(ws)
-        facts = describe(ws.warehouse)
+        facts = describe(ws.warehouse) if remote is None else Facts(**remote.json("/api/v1/info"))
     t = Table(title=f"workspace {ws.path}")
     t.add_column("table")
     t.add_column("rows", justify="right")
@@ -424,6 +437,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
         raise typer.Exit(2)
     if fmt is ReportFormat.xlsx and output is None:
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
+    remote = _server(workspace)
     with Workspace(workspace) as ws:
         _require_workspace(ws)
         params = _query_params(options)
@@ -431,7 +445,11 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
             asks = {f: SPECS[f].page for f in CATALOGUE[name].fields if SPECS[f].page is not None}
             params = {**{k: str(v) for k, v in asks.items()}, **{k: v for k, v in params.items() if v}}
         try:
-            result = run_report(name, ws.warehouse, ws.config, Query.from_params(params))
+            query = Query.from_params(params)  # checked here: a bad option is the same one line
+            if remote is not None:
+                _report_from(remote, name, params, fmt, output, delimiter, bom, Words("en", ws.config))
+                return
+            result = run_report(name, ws.warehouse, ws.config, query)
         except ValueError as exc:
             _fail(exc)
         except ParcoursError as exc:
@@ -456,6 +474,51 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
         result.to_xlsx(output)
     if output is not None:
         err.print(f"written to {output}")
+
+
+def _report_from(remote: Any, name: str, params: dict, fmt: ReportFormat, output: Path | None, delimiter: str,
+                 bom: bool, words: Any) -> None:
+    """`report` answered by the server holding the workspace: the same result, written alike
+    (a JSON file is the API's, which also holds the figure and the columns' words)."""
+    import pandas as pd
+
+    from parcours.reports import ReportResult
+
+    params = {k: v for k, v in params.items() if v not in (None, [], "")}  # as a URL carries them
+    if fmt is ReportFormat.table:
+        said = remote.json(f"/api/v1/reports/{name}", params)
+        for w in said["warnings"]:
+            err.print(f"[yellow]warning:[/] {w}")
+        _print_report(ReportResult(name, pd.DataFrame(said["table"]), said["totals"], None, said["query"]), words)
+        return
+    extra = {"delimiter": delimiter, "bom": str(bom).lower()} if fmt is ReportFormat.csv else {}
+    body = remote.get(f"/api/v1/reports/{name}", {**params, "format": fmt.value, **extra})
+    if output is None:
+        sys.stdout.write(body.decode("utf-8"))
+    else:
+        output.write_bytes(body)
+        err.print(f"written to {output}")
+
+
+def _server(workspace: Path) -> Any:
+    """The client of the server holding this workspace, if one runs (said on stderr)."""
+    from parcours.client import Remote
+    from parcours.workspace import Workspace
+
+    server = Workspace(workspace).server()
+    if server is None:
+        return None
+    err.print(f"parcours serve (pid {server.pid}) holds this workspace: asking it at {server.url}")
+    return Remote(server)
+
+
+def _loaded(result: dict) -> Any:
+    """A load the server ran, as the LoadResult a direct load gives."""
+    from parcours.ingest import LoadResult, Reject
+
+    d = result["loads"][0]
+    return LoadResult(**{**d, "rejects": [Reject(**r) for r in d["rejects"]],
+                         "rejects_file": d["rejects_file"] and Path(d["rejects_file"])})
 
 
 _P = inspect.Parameter
@@ -524,7 +587,8 @@ def serve(
         except ValueError as exc:
             _fail(exc)
     out.print(f"parcours serving {workspace} on http://{host}:{port}  (API: /api/v1, OpenAPI: /openapi.json)")
-    uvicorn.run(create_app(workspace), host=host, port=port, log_level="warning")
+    here = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+    uvicorn.run(create_app(workspace, f"http://{here}:{port}"), host=host, port=port, log_level="warning")
 
 
 @app.command()

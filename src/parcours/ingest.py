@@ -145,9 +145,12 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
     valid = valid.select(**{n: _typed(valid[n] if n in present else ibis.null(f.type), f)[0]
                             for n, f in ((f.name, f) for f in fields)})
     with wh.transaction():  # the stored keys are read inside it: a load committed meanwhile counts
-        new = valid.anti_join(wh.table(table), list(keys))
+        stored = wh.table(table)
+        new = valid.anti_join(stored, list(keys))
         before = wh.count(table)
-        wh.insert(table, new, lambda pct: report(80 + 0.2 * pct))
+        seq = int(stored[schema.LOAD_SEQ].max().fill_null(0).execute()) + 1  # loads take turns
+        wh.insert(table, new.mutate(**{schema.LOAD_SEQ: ibis.literal(seq).cast("int64")}),  # BIGINT in every part
+                  lambda pct: report(80 + 0.2 * pct))
         result.inserted = wh.count(table) - before
     result.already_loaded = result.rows_read - result.rejected_rows - result.inserted
     return result

@@ -43,6 +43,11 @@ class Facts:
 
 
 def describe(wh: Storage) -> Facts:
+    with wh.snapshot():  # one state of the warehouse, even if a load or a build commits meanwhile
+        return _describe(wh)
+
+
+def _describe(wh: Storage) -> Facts:
     facts = Facts()
     for name in (*schema.TABLES, "persons", "journeys", "touches"):
         if not wh.has(name):

@@ -12,6 +12,7 @@ models need them. Conversions after D-`report_lag_days` are not built.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.exprs import in_order
 from parcours.identity import stitch
+from parcours.schema import LOAD_SEQ
 from parcours.storage import Storage
 
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
@@ -32,6 +34,7 @@ TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan"
 # Copied from the journey onto each touch, so the common report (a period, no other filter)
 # and the per-touch credits read the touches alone, without a join on journey_id.
 JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
+INPUTS = ("touchpoints", "conversions", "identities")  # the tables a build reads
 LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measured: 10M touchpoints,
 # 4.2M touches, fail under a 1 GB memory limit and pass under 2 GB, with 2 threads; doubled)
 BUILD_VERSION = 2  # bump when the derived tables change shape: readers then ask for a rebuild
@@ -45,6 +48,12 @@ class BuildResult:
     journeys: int
     converting: int
     touches: int
+    rebuilt: int | None = None  # persons rebuilt by an incremental build (None: a full one)
+
+    @classmethod
+    def from_plain(cls, d: dict) -> BuildResult:
+        """From its JSON (a build the server ran)."""
+        return cls(**{**d, "as_of": dt.date.fromisoformat(d["as_of"]), "cut": dt.datetime.fromisoformat(d["cut"])})
 
 
 def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
@@ -53,23 +62,52 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
 
 
 def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
-                   step: Callable[[str], None] = lambda name: None) -> BuildResult:
-    """Replace persons, journeys and touches in one transaction; same input, same tables."""
+                   step: Callable[[str], None] = lambda name: None, full: bool = False) -> BuildResult:
+    """Bring persons, journeys and touches up to date in one transaction: only the persons
+    the rows loaded since the last build (or the moved D-2 cut) can change, unless `full` or
+    the rules changed. Same input, same tables, either way."""
     with wh.engine_errors():
-        return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step)
+        return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step, full)
 
 
-def _build(wh: Storage, config: Config, as_of: dt.date,
-           step: Callable[[str], None]) -> BuildResult:
+def rules_digest(config: Config) -> str:
+    """What the derived tables depend on besides the rows: a change rebuilds everything."""
+    rules = (BUILD_VERSION, config.journeys, config.direct_channels, config.default_channel,
+             config.channel_rules, config.sub_channel_rules, sorted(config.channel_groups.items()),
+             config.media_plan_rules, config.funnel_stages, config.funnel_rules)
+    return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
+
+
+def _previous(wh: Storage, config: Config, cut: dt.datetime) -> dict | None:
+    """The last build, if this one can bring it up to date (same rules, a cut not earlier)."""
+    if not wh.has("build_meta"):
+        return None
+    meta = wh.table("build_meta").to_pyarrow().to_pylist()
+    if not meta or meta[0].get("version") != BUILD_VERSION or meta[0].get("rules") != rules_digest(config):
+        return None
+    return meta[0] if meta[0]["cut"] <= cut and all(meta[0].get(f"seq_{t}") is not None for t in INPUTS) else None
+
+
+def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], None], full: bool) -> BuildResult:
     rules = config.journeys
     cut = report_cut(as_of, rules.report_lag_days)
-    tp_raw, conv_raw = wh.table("touchpoints"), wh.table("conversions")
+    # The rows up to each table's latest load: one committed meanwhile waits for the next build.
+    seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in INPUTS}
+    raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in INPUTS}
+    before = None if full else _previous(wh, config, cut)
+    stale = None
+    if before is not None:
+        step("finding what changed")
+        stale, scope = _changed(wh, raw, before, cut)
+        raw = _within(raw, scope)
+    tp_raw = raw["touchpoints"]
 
     step("stitching identities")
-    persons = wh.materialize("_persons", stitch(wh, tp_raw, conv_raw, wh.table("identities")))
+    persons = wh.materialize("_persons", stitch(wh, tp_raw, raw["conversions"], raw["identities"]))
     visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
 
     step("ordering conversions")
+    conv_raw = raw["conversions"]
     conv = wh.materialize("_conv", _conversions(conv_raw.filter(conv_raw.ts < cut), persons))
 
     step("assigning touches to journeys")
@@ -80,24 +118,33 @@ def _build(wh: Storage, config: Config, as_of: dt.date,
     assigned = _assign(tp, conv, rules.lookback_days, rules.post_view_days)
     assigned = wh.materialize("_assigned", _positions(assigned))
 
-    # Written straight into the new tables, in one transaction: readers see the old
-    # tables until it commits, and a failure leaves them as they were.
+    # Written straight into the tables, in one transaction: readers see the old tables until
+    # it commits, and a failure leaves them as they were.
     with wh.transaction():
         step("classifying touches")
         touches = classify(tp_raw.join(assigned, "event_id"), config).select(
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
-        touches = wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
+        if stale is None:
+            touches = wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
+        else:  # the stale persons' rows go; their persons' new rows come
+            touches = wh.materialize("_touches", touches)
+            for name in ("touches", "journeys", "persons"):
+                wh.delete(name, "person_id", stale)
+            wh.insert("touches", touches)
         # The journey summary collects each journey's lists (channels, devices), aggregate
         # states no engine spills well: past the warehouse's memory it is done in passes,
         # each over the journeys of one hash bucket.
-        passes = wh.passes(wh.count("touches"), LIST_BYTES_PER_TOUCH)
+        passes = wh.passes(touches.count().execute(), LIST_BYTES_PER_TOUCH)
         for b in range(passes):
             step(f"summarising journeys ({b + 1}/{passes})" if passes > 1 else "summarising journeys")
             part = _journeys(touches, conv, config.funnel_stages, bucket=(b, passes))
-            wh.replace("journeys", part) if b == 0 else wh.insert("journeys", part)
+            wh.replace("journeys", part) if b == 0 and stale is None else wh.insert("journeys", part)
         journeys = wh.table("journeys")
         step("writing tables")
-        wh.replace("persons", persons.order_by(["kind", "id"]))
+        if stale is None:
+            wh.replace("persons", persons.order_by(["kind", "id"]))
+        else:
+            wh.insert("persons", persons)
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
         wh.replace("build_meta", ibis.memtable({
             "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
@@ -108,6 +155,8 @@ def _build(wh: Storage, config: Config, as_of: dt.date,
             "post_view_days": [float(rules.post_view_days)],
             "report_lag_days": [rules.report_lag_days], "config": [config.source],
             "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
+            "rules": [rules_digest(config)], "incremental": [stale is not None],
+            **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in INPUTS},
         }))
     j = wh.table("journeys")
     return BuildResult(
@@ -116,7 +165,38 @@ def _build(wh: Storage, config: Config, as_of: dt.date,
         journeys=int(j.count().execute()),
         converting=int(j.converted.sum().execute() or 0),
         touches=wh.count("touches"),
+        rebuilt=None if stale is None else int(persons.person_id.nunique().execute()),
     )
+
+
+def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime) -> tuple[ir.Table, ir.Table]:
+    """What the rows loaded since the last build, and the rows the cut now lets in, can change:
+    the persons holding any of their ids (`stale`: person_id), and the scope to rebuild
+    (kind, id): every id of those persons, plus ids never seen. Persons are connected
+    components, so the scope holds every link of its ids and stitching it alone finds the
+    same persons as stitching everything."""
+    fresh = [raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]) for t in INPUTS]
+    window = [raw[t].filter((raw[t].ts >= before["cut"]) & (raw[t].ts < cut)) for t in ("touchpoints", "conversions")]
+    ids = ibis.union(*(part for t in [*fresh, *window] for part in (
+        t.filter(t.visitor_id.notnull()).select(kind=ibis.literal("visitor"), id=t.visitor_id),
+        t.filter(t.user_id.notnull()).select(kind=ibis.literal("user"), id=t.user_id))), distinct=True)
+    ids = wh.materialize("_touched", ids)
+    p = wh.table("persons")
+    stale = wh.materialize("_stale", p.semi_join(ids, [p.kind == ids.kind, p.id == ids.id])
+                           .select("person_id").distinct())
+    scope = wh.materialize("_scope", ibis.union(p.semi_join(stale, "person_id").select("kind", "id"), ids,
+                                                distinct=True))
+    return stale, scope
+
+
+def _within(raw: dict[str, ir.Table], scope: ir.Table) -> dict[str, ir.Table]:
+    """The rows of the scope's ids (a row links ids of one person, so any of its ids will do)."""
+    v = scope.filter(scope.kind == "visitor").id
+    u = scope.filter(scope.kind == "user").id
+    tp, conv, ids = raw["touchpoints"], raw["conversions"], raw["identities"]
+    return {"touchpoints": tp.filter(tp.visitor_id.isin(v)),
+            "conversions": conv.filter(conv.visitor_id.isin(v) | conv.user_id.isin(u)),
+            "identities": ids.filter(ids.visitor_id.isin(v) | ids.user_id.isin(u))}
 
 
 def _conversions(conv: ir.Table, persons: ir.Table) -> ir.Table:

@@ -97,10 +97,16 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Stored on every row besides its fields, never read from a file: which load brought it (1, 2,
+# ... per table, in commit order; 0 or null: before loads were numbered). A build reads the
+# rows up to the latest load and notes it, so the next build knows which rows are new.
+LOAD_SEQ = "load_seq"
+
+
 def ibis_schema(table: str) -> ibis.Schema:
     import ibis  # here, not at the top: the command line reads this module without the engine
 
-    return ibis.schema({f.name: f.type for f in TABLES[table]})
+    return ibis.schema({**{f.name: f.type for f in TABLES[table]}, LOAD_SEQ: "int64"})
 
 
 def fields(table: str) -> tuple[Field, ...]:

@@ -144,6 +144,7 @@ class SparkWarehouse:
         return con
 
     concurrent_reads = False  # one driver: requests take turns
+    one_process = False  # the store's manifest lets other processes load and build meanwhile
 
     def reader(self) -> SparkWarehouse:
         return self
@@ -179,28 +180,51 @@ class SparkWarehouse:
         self.store.create_missing({n: schema.ibis_schema(n).to_pyarrow() for n in schema.TABLES})
 
     def has(self, name: str) -> bool:
-        return name in self._temp or name in self._tables or name in self.store.names()
+        return name in self._temp or name in self._tables or name in (
+            self._pinned if self._pinned is not None else self.store.names())
 
     def _register(self, name: str, paths: Sequence[Path | str]) -> ir.Table:
-        df = self.spark.read.parquet(*map(str, paths))
+        df = self.spark.read.option("mergeSchema", "true").parquet(*map(str, paths))  # parts from before load_seq
         df.createOrReplaceTempView(self._view(name))
         t = self.con.table(self._view(name))
         self._tables[name] = t
         return t
 
-    def table(self, name: str) -> ir.Table:
-        if self._pending is None and self.store.version() != self._seen:
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Tables as the manifest names them now, until the block ends (a part that a commit
+        meanwhile replaces is kept for `tablestore.GRACE`)."""
+        if self._pinned is not None or self._pending is not None:
+            yield
+            return
+        self._refresh()
+        self._pinned = self.store.tables()
+        try:
+            yield
+        finally:
+            self._pinned = None
+
+    _pinned: dict[str, list[Path]] | None = None  # the parts of each table, in a snapshot
+
+    def _refresh(self) -> None:
+        if self._pending is None and self._pinned is None and self.store.version() != self._seen:
             self._tables.clear()  # another process committed (a build, a load): read anew
             self._seen = self.store.version()
+
+    def _parts(self, name: str) -> list[Path]:
+        return self._pinned.get(name, []) if self._pinned is not None else self.store.parts(name)
+
+    def table(self, name: str) -> ir.Table:
+        self._refresh()
         if name in self._tables:
             return self._tables[name]
         if name in self._temp:
             return self.con.table(self._view(name))
-        if name not in self.store.names():
+        if name not in (self._pinned if self._pinned is not None else self.store.names()):
             if name not in schema.TABLES:
                 raise NotBuilt(f"table {name!r} does not exist yet; run `parcours build`")
             self.ensure_canonical_tables()
-        return self._register(name, self.store.parts(name))
+        return self._register(name, self._parts(name) or self.store.parts(name))
 
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute()) if self.has(name) else 0
@@ -234,6 +258,10 @@ class SparkWarehouse:
         part = self.store.new_part(name)
         self._write(expr, part)
         return self._change(name, replace, part)
+
+    def delete(self, name: str, column: str, keys: ir.Table) -> None:
+        """Parquet parts are never changed: the table is written again without those rows."""
+        self._write_part(name, True, self.table(name).anti_join(keys, column))
 
     def passes(self, rows: int, bytes_per_row: int) -> int:
         return 1  # Spark partitions and spills any aggregate itself

@@ -56,6 +56,9 @@ class Storage(Protocol):
     def close(self) -> None: ...
 
     concurrent_reads: bool  # whether `reader()` handles may run queries at the same time
+    # whether the process that opened it holds it alone (DuckDB's file lock): another
+    # process's loads and builds must then be asked of that one (`parcours serve` takes them)
+    one_process: bool
 
     def reader(self) -> Storage:
         """A handle for one more thread to read with (DuckDB: a cursor on the same database,
@@ -93,6 +96,10 @@ class Storage(Protocol):
         ...
 
     def drop(self, name: str) -> None: ...
+    def delete(self, name: str, column: str, keys: ir.Table) -> None:
+        """Delete the rows whose `column` value is one of `keys`' (inside the caller's
+        transaction): an incremental build's stale persons."""
+        ...
 
     def passes(self, rows: int, bytes_per_row: int) -> int:
         """How many passes a step holding `bytes_per_row` for each of `rows` needs."""
@@ -103,6 +110,10 @@ class Storage(Protocol):
         """All or nothing: an error or a killed process leaves the tables as they were."""
         ...
 
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads inside it all see the data as it was when it began, whatever commits
+        meanwhile (a report's several queries, while a load or a build runs elsewhere)."""
+        ...
     def ingest_memory(self) -> AbstractContextManager[None]: ...
 
     def engine_errors(self) -> AbstractContextManager[None]:

@@ -6,7 +6,9 @@ so a load or a build commits all its tables at once or not at all, and readers n
 half-written table. Parts no longer named are deleted after the commit.
 
 One writer at a time: a transaction holds the store's lock (`writing`) from its first new
-part to its commit, as DuckDB's file lock does for a database file.
+part to its commit, as DuckDB's file lock does for a database file. Readers in other processes
+(a server) need no lock: a part a commit replaces is kept for `GRACE` seconds, so a query that
+started on the previous manifest finishes on it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
+GRACE = 600.0  # seconds a replaced part outlives its last naming manifest
 _HELD: dict[Path, int] = {}  # stores whose lock this process holds, and how deeply
 
 
@@ -60,12 +64,19 @@ class ParquetStore:
         except FileNotFoundError:
             return 0
 
-    def _read(self) -> dict[str, list[str]]:
+    def _manifest(self) -> dict:
         path = self.root / MANIFEST
-        return json.loads(path.read_text("utf-8"))["tables"] if path.exists() else {}
+        return json.loads(path.read_text("utf-8")) if path.exists() else {"tables": {}}
+
+    def _read(self) -> dict[str, list[str]]:
+        return self._manifest()["tables"]
 
     def names(self) -> list[str]:
         return sorted(self._read())
+
+    def tables(self) -> dict[str, list[Path]]:
+        """Every table's parts, from one reading of the manifest (a consistent view)."""
+        return {name: [self.root / p for p in parts] for name, parts in self._read().items()}
 
     def parts(self, name: str) -> list[Path]:
         return [self.root / p for p in self._read().get(name, [])]
@@ -96,18 +107,24 @@ class ParquetStore:
     def commit(self, changes: dict[str, tuple[bool, list[Path]]]) -> None:
         """Apply {table: (replace?, new parts)} atomically; then delete unnamed parts.
         Callers hold the write lock (`writing`)."""
-        tables = self._read()
+        manifest = self._manifest()
+        tables, now = manifest["tables"], time.time()
+        retired = {p: at for p, at in manifest.get("retired", {}).items() if now - at < GRACE}
         for name, (replace, parts) in changes.items():
             rel = [str(p.relative_to(self.root)) for p in parts]
+            if replace:
+                retired.update(dict.fromkeys(tables.get(name, []), now))
             tables[name] = rel if replace else tables.get(name, []) + rel
-        self._write(tables)
-        self.collect(set(changes))
+        self._write(tables, retired)
+        self.collect(set(changes) | {p.split("/")[0] for p in manifest.get("retired", {})})
 
-    def _write(self, tables: dict[str, list[str]]) -> None:
+    def _write(self, tables: dict[str, list[str]], retired: dict[str, float] | None = None) -> None:
         """The new manifest, on disk before it replaces the old one (a crash leaves either)."""
         tmp = self.root / f".{MANIFEST}.{uuid.uuid4().hex}"
+        if retired is None:
+            retired = self._manifest().get("retired", {})
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"tables": tables}, fh, indent=1)
+            json.dump({"tables": tables, "retired": retired}, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / MANIFEST)
@@ -120,10 +137,12 @@ class ParquetStore:
             shutil.rmtree(self.root / name, ignore_errors=True)
 
     def collect(self, names: set[str]) -> None:
-        """Delete the parts of `names` the manifest does not name (replaced, or never committed)."""
-        tables = self._read()
+        """Delete the parts of `names` the manifest neither names nor keeps for readers still
+        on a previous one (replaced over `GRACE` ago, or never committed)."""
+        manifest = self._manifest()
+        kept = [*manifest.get("retired", {})]
         for name in names:
-            keep = {self.root / p for p in tables.get(name, [])}
+            keep = {self.root / p for p in [*manifest["tables"].get(name, []), *kept]}
             folder = self.root / name
             for part in folder.iterdir() if folder.is_dir() else ():
                 if part not in keep:

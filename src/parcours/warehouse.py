@@ -125,22 +125,34 @@ class Warehouse:
         # alone (DuckDB's lock), so no load of another is running, and they go.
         for t in self.con.list_tables(like=f"^{STAGE}"):
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+        # A warehouse from before loads were numbered: its rows are load 0.
+        for (name,) in self._raw.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND table_name IN (SELECT unnest(?)) AND table_name NOT IN (SELECT table_name FROM "
+                "duckdb_columns() WHERE column_name = ?)", [list(schema.TABLES), schema.LOAD_SEQ]).fetchall():
+            self._raw.execute(f"ALTER TABLE {_ident(name)} ADD COLUMN {schema.LOAD_SEQ} BIGINT DEFAULT 0")
 
     def close(self) -> None:
         self.con.disconnect()
 
     concurrent_reads = True
+    one_process = True
 
     def reader(self) -> Warehouse:
         """This warehouse on a cursor of its connection: DuckDB runs the queries of cursors in
-        parallel, each seeing the last committed data. For one thread at a time."""
+        parallel, each seeing the last committed data, and each has its own transactions (a
+        load on one commits while a build goes on on another). For one thread at a time."""
         other = object.__new__(Warehouse)
         other.settings, other.store, other.path, other._pending = self.settings, self.store, self.path, {}
         other._raw = self._raw.cursor()
-        other._raw.execute("SET TimeZone = 'UTC'")
+        other._raw.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = true; "
+                           "SET enable_progress_bar_print = false")
         other.con = ibis.duckdb.from_connection(other._raw)
         other._tables = {}
+        other._cursor = True
         return other
+
+    _cursor = False  # a reader(): the database's settings are shared with the other cursors
 
     @contextmanager
     def loader(self) -> Iterator[Warehouse]:
@@ -169,7 +181,7 @@ class Warehouse:
         if self.store is not None and name in schema.TABLES:
             self.ensure_canonical_tables()
             files = self.store.files(name) + [str(p) for p in self._pending.get(name, [])]
-            self._tables[name] = self.con.read_parquet(files)
+            self._tables[name] = self.con.read_parquet(files, union_by_name=True)  # parts from before load_seq
             return self._tables[name]
         if not self.has(name):
             if name in schema.TABLES:
@@ -228,11 +240,16 @@ class Warehouse:
         self._tables.pop(name, None)
         self._raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
+    def delete(self, name: str, column: str, keys: ir.Table) -> None:
+        col = _ident(column)
+        self._raw.execute(f"DELETE FROM {_ident(name)} WHERE {col} IN (SELECT {col} FROM ({self.con.compile(keys)}))")
+
     @contextmanager
     def ingest_memory(self) -> Iterator[None]:
-        """Loads run under `ingest_memory_limit`: memory stays flat as files grow."""
+        """Loads run under `ingest_memory_limit`: memory stays flat as files grow. Not on a
+        cursor: the limit is the database's, and would squeeze a server's readers and build."""
         limit = self.settings.ingest_memory_limit
-        if not limit:
+        if not limit or self._cursor:
             yield
             return
         before = self._raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
@@ -255,22 +272,40 @@ class Warehouse:
                 f"DuckDB said: {str(exc).splitlines()[0]}") from None
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A transaction that only reads (inside a running one: that one)."""
+        if self._in_transaction:
+            yield
+            return
+        self._raw.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+        finally:
+            self._in_transaction = False
+            self._raw.execute("ROLLBACK")
+
+    _in_transaction = False  # in a transaction or a snapshot of this connection
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing: an error or a killed process leaves the tables as they were."""
         with self.store.writing() if self.store is not None else nullcontext():
             self._raw.execute("BEGIN TRANSACTION")
-            self._pending = {}
+            self._in_transaction, self._pending = True, {}
             if self.store is not None:
                 self._tables.clear()  # under the lock: list the parts as they are now
             try:
                 yield
             except BaseException:
                 self._tables.clear()
+                self._in_transaction = False
                 self._raw.execute("ROLLBACK")
                 if self._pending and self.store is not None:
                     self.store.collect(set(self._pending))  # the parts nobody will name
                     self._pending = {}
                 raise
+            self._in_transaction = False
             self._raw.execute("COMMIT")
             if self._pending and self.store is not None:
                 self.store.commit({n: (False, parts) for n, parts in self._pending.items()})

@@ -1,13 +1,44 @@
-"""A workspace is a folder: its config (`parcours.toml`) and its warehouse file."""
+"""A workspace is a folder: its config (`parcours.toml`), its warehouse, and while `parcours
+serve` runs on a warehouse one process holds (DuckDB), the server's address: other parcours
+commands on the workspace then ask the server rather than the file (docs/architecture.md,
+"One writer, many readers")."""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
 from parcours.config import CONFIG_NAMES, Config, default_config_text, load_config
 from parcours.engines import open_warehouse
 from parcours.storage import Storage
+
+SERVER_FILE = ".parcours-server.json"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running `parcours serve`: where it listens, and the token it gives this machine's
+    commands the write scope with (the file is readable by the workspace's owner only)."""
+
+    url: str
+    pid: int
+    token: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 class Workspace:
@@ -41,3 +72,31 @@ class Workspace:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # --- the server holding the warehouse ------------------------------------------------
+    def server(self) -> Server | None:
+        """The live server registered on this workspace, if any (a killed one's file is stale)."""
+        try:
+            found = Server(**json.loads((self.path / SERVER_FILE).read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        return found if _alive(found.pid) else None
+
+    @contextmanager
+    def serving(self, url: str) -> Iterator[Server]:
+        """Register this process as the workspace's server until the block ends."""
+        me = Server(url, os.getpid(), secrets.token_urlsafe(24))
+        path = self.path / SERVER_FILE
+        tmp = path.with_name(f"{SERVER_FILE}.{me.pid}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(me), fh)
+        os.replace(tmp, path)
+        try:
+            yield me
+        finally:
+            try:
+                if json.loads(path.read_text("utf-8")).get("pid") == me.pid:
+                    path.unlink()
+            except (OSError, ValueError):
+                pass

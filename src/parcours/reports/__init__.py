@@ -26,10 +26,12 @@ REPORTS: dict[str, Report] = {name: r for name, r in CATALOGUE.items() if not r.
 
 
 def run_report(name: str, wh: Storage, config: Config, query: Query | None = None) -> ReportResult:
-    """One report of the catalogue on a warehouse."""
+    """One report of the catalogue on a warehouse, read from one snapshot: its several
+    queries see the same build even if one commits meanwhile."""
     if name not in CATALOGUE:
         raise ValueError(f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
-    return CATALOGUE[name](wh, config, query or Query())
+    with wh.snapshot():
+        return CATALOGUE[name](wh, config, query or Query())
 
 
 __all__ = ["CATALOGUE", "REPORTS", "Report", "ReportResult", "Scope", "run_report", "summary", "Query"]

@@ -14,6 +14,11 @@ MAX_VALUES = 200  # per CRM attribute
 
 
 def query_facts(wh: Storage, config: Config) -> dict:
+    with wh.snapshot():  # one build, even if another commits meanwhile
+        return _facts(wh, config)
+
+
+def _facts(wh: Storage, config: Config) -> dict:
     meta = require_built(wh)
     j = wh.table("journeys")
     c = j.filter(j.converted)

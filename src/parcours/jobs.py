@@ -1,0 +1,168 @@
+"""The writes a running server takes: loads and builds asked of `parcours serve` (by this
+machine's `parcours ingest` and `build` while it holds the warehouse, or by any client with a
+write token), run one at a time and in order by one thread, with their progress, while
+requests keep reading the last committed data (docs/architecture.md, "One writer, many
+readers")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parcours.config import Config
+from parcours.errors import InvalidInput, ParcoursError
+from parcours.schema import TABLES
+from parcours.storage import Storage
+
+BUILD_STEPS = 7  # the steps `build_journeys` names (a pass of one repeats its name)
+
+
+def build_progress(report: Callable[[str, float], None]) -> Callable[[str], None]:
+    """A `build_journeys` step callback reporting (step, percent done)."""
+    seen: list[str] = []
+
+    def step(name: str) -> None:
+        if (base := name.split(" (")[0]) not in seen:
+            seen.append(base)
+        report(name, 100 * (len(seen) - 1) / BUILD_STEPS)
+    return step
+
+
+def plain(value: Any) -> Any:
+    """A result (dataclasses, paths, dates) as JSON values."""
+    return json.loads(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value,
+                                 default=str))
+
+
+@dataclass
+class Job:
+    id: int
+    command: str  # "ingest" or "build"
+    params: dict
+    status: str = "queued"  # then running, then done or failed
+    step: str = ""
+    percent: float = 0.0
+    result: Any = None
+    error: str | None = None
+    submitted: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    finished: str | None = None
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def _checked(command: str, params: Any) -> dict:
+    """A job's parameters, or InvalidInput naming the key that is wrong. Build:
+    {"as_of": "YYYY-MM-DD"?, "full": bool?}; ingest: {"loads": [{table, path, rejects_file?}]}."""
+    if not isinstance(params, dict):
+        raise InvalidInput("a job is an object: {\"command\": ..., ...}", field="body")
+    if command == "build":
+        if set(params) - {"as_of", "full"}:
+            raise InvalidInput("build takes as_of and full", field=", ".join(sorted(set(params) - {"as_of", "full"})))
+        if not isinstance(params.get("full", False), bool):
+            raise InvalidInput("true or false", field="full")
+        if params.get("as_of") is not None:
+            try:
+                dt.date.fromisoformat(str(params["as_of"]))
+            except ValueError:
+                raise InvalidInput("not a date (YYYY-MM-DD)", field="as_of") from None
+        return params
+    if command == "ingest":
+        loads = params.get("loads")
+        if set(params) != {"loads"} or not isinstance(loads, list) or not loads:
+            raise InvalidInput("ingest takes loads: [{table, path, rejects_file}, ...]", field="loads")
+        for i, load in enumerate(loads):
+            if not isinstance(load, dict) or load.get("table") not in TABLES or not isinstance(load.get("path"), str):
+                raise InvalidInput(f"each load names a table ({', '.join(TABLES)}) and a path", field=f"loads[{i}]")
+            if not Path(load["path"]).is_absolute():
+                raise InvalidInput("the server reads files by absolute path", field=f"loads[{i}].path")
+        return params
+    raise InvalidInput("command is ingest or build", field="command")
+
+
+class Jobs:
+    """The server's job queue. `loading` and `building` give the warehouse a load or a build
+    writes through (a load on its own cursor, so data keeps landing during a build)."""
+
+    def __init__(self, config: Config, loading: Callable[[], AbstractContextManager[Storage]],
+                 building: Callable[[], AbstractContextManager[Storage]], keep: int = 100):
+        self.config, self.loading, self.building, self.keep = config, loading, building, keep
+        self.items: OrderedDict[int, Job] = OrderedDict()
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.waiting: queue.Queue[Job | None] = queue.Queue()
+        self.worker = threading.Thread(target=self._work, name="parcours-jobs", daemon=True)
+        self.worker.start()
+
+    def submit(self, command: str, params: Any) -> Job:
+        params = _checked(command, params)
+        with self.lock:
+            job = Job(next(self.ids), command, params)
+            self.items[job.id] = job
+            finished = [i for i, j in self.items.items() if j.finished is not None]
+            for i in finished[:max(0, len(self.items) - self.keep)]:  # the oldest finished go
+                del self.items[i]
+        self.waiting.put(job)
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        with self.lock:
+            return self.items.get(job_id)
+
+    def list(self) -> list[Job]:
+        with self.lock:
+            return list(self.items.values())
+
+    def stop(self) -> None:
+        """Finish the running job (a build cannot stop half-way: it commits or rolls back)."""
+        self.waiting.put(None)
+        self.worker.join()
+
+    def _work(self) -> None:
+        while (job := self.waiting.get()) is not None:
+            job.status = "running"
+            try:
+                job.result = self._run(job)
+                job.status, job.percent = "done", 100.0
+            except (ParcoursError, ValueError) as exc:
+                job.status, job.error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 (the server lives on; the job says what broke)
+                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            job.finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    def _run(self, job: Job) -> Any:
+        def report(step: str, percent: float) -> None:
+            job.step, job.percent = step, percent
+
+        if job.command == "build":
+            from parcours.journeys import build_journeys
+
+            as_of = job.params.get("as_of")
+            with self.building() as wh:
+                return plain(build_journeys(wh, self.config, as_of=dt.date.fromisoformat(as_of) if as_of else None,
+                                            step=build_progress(report), full=bool(job.params.get("full"))))
+        from parcours.ingest import load_file
+
+        results: list[dict] = []
+        job.result = {"loads": results}  # what loaded before a file that fails stays said
+        loads = job.params["loads"]
+        for i, load in enumerate(loads):
+            name = Path(load["path"]).name
+            rejects = load.get("rejects_file")
+
+            def moved(pct: float, i: int = i, name: str = name) -> None:
+                report(f"loading {name}", (100 * i + pct) / len(loads))
+            report(f"loading {name}", 100 * i / len(loads))
+            with self.loading() as wh:
+                results.append(plain(load_file(wh, load["table"], load["path"], progress=moved,
+                                               rejects_file=Path(rejects) if rejects else None)))
+        return job.result
