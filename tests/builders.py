@@ -194,9 +194,10 @@ def ga4_export():
     ]
 
 
-def write_ga4(rows, path):
+def write_ga4(rows, path, without=()):
     """The rows as the export's Parquet (nested records typed as BigQuery has them) or, for
-    .json, as BigQuery's JSON Lines (integers as strings)."""
+    .json, as BigQuery's JSON Lines (integers as strings). `without`: dotted fields the
+    Parquet schema lacks, as an older or trimmed export's does ("device.category")."""
     import json
 
     import pyarrow as pa
@@ -231,5 +232,14 @@ def write_ga4(rows, path):
                                       ("item_category", pa.string()), ("price", pa.float64()),
                                       ("quantity", pa.int64())]))),
     ])
+
+    def trim(kind, path):
+        if pa.types.is_struct(kind):
+            return pa.struct([pa.field(f.name, trim(f.type, f"{path}.{f.name}")) for f in kind
+                              if f"{path}.{f.name}" not in without])
+        if pa.types.is_list(kind):
+            return pa.list_(trim(kind.value_type, path))
+        return kind
+    schema = pa.schema([(f.name, trim(f.type, f.name)) for f in schema])
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return path

@@ -66,3 +66,26 @@ def test_a_file_that_is_no_ga4_export_is_refused_in_one_line(tmp_path):
     assert res.exit_code == 2 and "not a GA4 export: no row has an event_name" in res.output
     res = ingest(tmp_path / "ws", tmp_path / "missing.parquet")
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+def test_an_export_lacking_nested_fields_reads_them_as_missing(tmp_path):
+    """An older or trimmed export's records lack fields parcours reads: those are null, the
+    rest loads as from a full export."""
+    from parcours import Workspace
+
+    without = ("device.category", "collected_traffic_source.gclid", "collected_traffic_source.manual_campaign_name",
+               "ecommerce.purchase_revenue", "event_params.value.int_value", "items.item_category")
+    rows = [e for e in ga4_export() if e["event_name"] != "page_view" or e["user_pseudo_id"] != "p3"]
+    for e in rows:  # the session ids, int_values in the full export, as string_values here
+        for p in e["event_params"]:
+            if p["value"]["int_value"] is not None:
+                p["value"]["string_value"] = str(p["value"]["int_value"])
+    res = ingest(tmp_path / "ws", write_ga4(rows, tmp_path / "events_20261014.parquet", without=without))
+    assert res.exit_code == 1 and "duplicate key of row 2" in res.output, res.output
+    with Workspace(tmp_path / "ws") as ws:
+        tps = {t["event_id"]: t for t in rows_of(ws, "touchpoints")}
+        assert set(tps) == {"p1.11", "p1.12", "p2.21"} and {t["device"] for t in tps.values()} == {"other"}
+        assert (tps["p1.11"]["utm_campaign"], tps["p2.21"]["utm_source"]) == (None, None)  # no campaign, no gclid
+        assert tps["p2.21"]["utm_campaign"] == "summer"  # the last-click record still has it
+        t1 = next(c for c in rows_of(ws, "conversions") if c["conversion_id"] == "T1")
+        assert (t1["revenue"], t1["categories"]) == (0.0, None)

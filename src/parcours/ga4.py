@@ -60,7 +60,7 @@ def convert(paths: list[Path], out: Path, lead_events: tuple[str, ...] = LEAD_EV
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     events = _read(con, paths)
-    columns = {row[0] for row in con.execute(f"DESCRIBE {events}").fetchall()}
+    columns = _paths(con, events)
     missing = {"event_timestamp", "event_name", "user_pseudo_id"} - columns
     if missing:
         raise InvalidInput(f"not a GA4 export: no {', '.join(sorted(missing))} column",
@@ -103,42 +103,59 @@ def _read(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> str:
     return "raw_events"
 
 
+def _paths(con: duckdb.DuckDBPyConnection, events: str) -> set[str]:
+    """Every column and nested field of the export, dotted ("device.category"; a list's
+    items as the list: "event_params.value.int_value")."""
+    out: set[str] = set()
+
+    def walk(path: str, kind: duckdb.DuckDBPyType) -> None:
+        out.add(path)
+        if kind.id == "struct":
+            for name, child in kind.children:
+                walk(f"{path}.{name}", child)
+        elif kind.id == "list":
+            walk(path, kind.children[0][1])
+
+    rel = con.sql(f"SELECT * FROM {events}")
+    for name, kind in zip(rel.columns, rel.types, strict=True):
+        walk(name, kind)
+    return out
+
+
 def _fields(columns: set[str]) -> str:
-    """The fields every query reads, null where this export has no such column (exports
-    gained collected_traffic_source in 2023 and session_traffic_source_last_click in 2024)."""
+    """The fields every query reads, null where this export has no such column or nested
+    field (exports gained collected_traffic_source in 2023 and session_traffic_source_last_click
+    in 2024; an older or trimmed export lacks fields of a record)."""
     def has(name: str) -> bool:
         return name in columns
 
+    def field(path: str) -> str:
+        return path if has(path) else "NULL"
+
     def param(key: str, kind: str = "string_value") -> str:
-        if not has("event_params"):
+        if not has("event_params.key"):
             return "NULL"
         found = f"list_filter(event_params, p -> p.key = '{key}')"
+
+        def value(part: str, cast: str) -> str:
+            return f"TRY_CAST({found}[1].value.{part} AS {cast})" if has(f"event_params.value.{part}") else "NULL"
         if kind == "int":  # a session id is an int_value, sometimes a string_value
-            return (f"coalesce(TRY_CAST({found}[1].value.int_value AS VARCHAR), "
-                    f"{found}[1].value.string_value)")
+            return f"coalesce({value('int_value', 'VARCHAR')}, {value('string_value', 'VARCHAR')})"
         if kind == "number":
-            return (f"coalesce(TRY_CAST({found}[1].value.double_value AS DOUBLE), "
-                    f"TRY_CAST({found}[1].value.float_value AS DOUBLE), "
-                    f"TRY_CAST({found}[1].value.int_value AS DOUBLE))")
-        return f"{found}[1].value.string_value"
+            return (f"coalesce({value('double_value', 'DOUBLE')}, {value('float_value', 'DOUBLE')}, "
+                    f"{value('int_value', 'DOUBLE')})")
+        return value("string_value", "VARCHAR")
 
     def clean(expr: str) -> str:
         return f"CASE WHEN lower(trim({expr})) IN ({', '.join(repr(v) for v in NO_VALUE)}) THEN NULL ELSE {expr} END"
 
-    collected = has("collected_traffic_source")
-    last_click = has("session_traffic_source_last_click")
-
     def source(part: str, manual: str) -> str:
-        options = []
-        if collected:
-            options.append(f"collected_traffic_source.manual_{manual}")
-        if last_click:
-            options.append(f"session_traffic_source_last_click.manual_campaign.{part}")
-        options.append(param(part if part != "campaign_name" else "campaign"))
+        options = [field(f"collected_traffic_source.manual_{manual}"),
+                   field(f"session_traffic_source_last_click.manual_campaign.{part}"),
+                   param(part if part != "campaign_name" else "campaign")]
         return "coalesce(" + ", ".join(clean(o) for o in options) + ")"
 
-    gclid = "coalesce(" + ", ".join(
-        [*(["collected_traffic_source.gclid"] if collected else []), param("gclid")]) + ")"
+    gclid = f"coalesce({field('collected_traffic_source.gclid')}, {param('gclid')})"
     return ",\n".join([
         "nullif(trim(CAST(user_pseudo_id AS VARCHAR)), '') AS visitor",
         f"{'nullif(trim(CAST(user_id AS VARCHAR)), ' + repr('') + ')' if has('user_id') else 'NULL'} AS user_id",
@@ -146,18 +163,18 @@ def _fields(columns: set[str]) -> str:
         "make_timestamp(CAST(event_timestamp AS BIGINT)) AS ts",
         "CAST(event_timestamp AS VARCHAR) AS event_micros",
         f"{param('ga_session_id', 'int')} AS session_id",
-        f"{'lower(device.category)' if has('device') else 'NULL'} AS device",
+        f"lower({field('device.category')}) AS device",
         f"{source('source', 'source')} AS utm_source",
         f"{source('medium', 'medium')} AS utm_medium",
         f"{source('campaign_name', 'campaign_name')} AS utm_campaign",
         f"{gclid} AS gclid",
         f"{param('page_referrer')} AS referrer",
         f"{param('page_location')} AS url",
-        f"{'ecommerce.transaction_id' if has('ecommerce') else 'NULL'} AS ecommerce_transaction",
+        f"{field('ecommerce.transaction_id')} AS ecommerce_transaction",
         f"{param('transaction_id')} AS param_transaction",
-        f"{'ecommerce.purchase_revenue' if has('ecommerce') else 'NULL'} AS purchase_revenue",
+        f"{field('ecommerce.purchase_revenue')} AS purchase_revenue",
         f"{param('value', 'number')} AS param_value",
-        f"{CATEGORIES if has('items') else 'NULL'} AS categories",
+        f"{CATEGORIES if has('items.item_category') else 'NULL'} AS categories",
     ])
 
 
