@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from duckdb.sqltypes import DuckDBPyType
 
 from parcours.errors import InvalidInput
 
@@ -108,7 +109,7 @@ def _paths(con: duckdb.DuckDBPyConnection, events: str) -> set[str]:
     items as the list: "event_params.value.int_value")."""
     out: set[str] = set()
 
-    def walk(path: str, kind: duckdb.DuckDBPyType) -> None:
+    def walk(path: str, kind: DuckDBPyType) -> None:
         out.add(path)
         if kind.id == "struct":
             for name, child in kind.children:
