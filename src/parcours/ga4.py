@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
-from duckdb.sqltypes import DuckDBPyType
 
 from parcours.errors import InvalidInput
 
@@ -109,7 +109,7 @@ def _paths(con: duckdb.DuckDBPyConnection, events: str) -> set[str]:
     items as the list: "event_params.value.int_value")."""
     out: set[str] = set()
 
-    def walk(path: str, kind: DuckDBPyType) -> None:
+    def walk(path: str, kind: Any) -> None:  # a DuckDBPyType (its children are typed loosely)
         out.add(path)
         if kind.id == "struct":
             for name, child in kind.children:
