@@ -99,7 +99,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     if before is not None:
         step("finding what changed")
         stale, scope = _changed(wh, raw, before, cut)
-        raw = _within(raw, scope)
+        raw = {t: wh.materialize(f"_scope_{t}", rows) for t, rows in _within(raw, scope).items()}  # read once
     tp_raw = raw["touchpoints"]
 
     step("stitching identities")
@@ -170,21 +170,34 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
 
 
 def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime) -> tuple[ir.Table, ir.Table]:
-    """What the rows loaded since the last build, and the rows the cut now lets in, can change:
-    the persons holding any of their ids (`stale`: person_id), and the scope to rebuild
-    (kind, id): every id of those persons, plus ids never seen. Persons are connected
-    components, so the scope holds every link of its ids and stitching it alone finds the
-    same persons as stitching everything."""
-    fresh = [raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]) for t in INPUTS]
-    window = [raw[t].filter((raw[t].ts >= before["cut"]) & (raw[t].ts < cut)) for t in ("touchpoints", "conversions")]
-    ids = ibis.union(*(part for t in [*fresh, *window] for part in (
-        t.filter(t.visitor_id.notnull()).select(kind=ibis.literal("visitor"), id=t.visitor_id),
-        t.filter(t.user_id.notnull()).select(kind=ibis.literal("user"), id=t.user_id))), distinct=True)
-    ids = wh.materialize("_touched", ids)
+    """The persons something new can change (`stale`: person_id), and the scope to rebuild
+    (kind, id): every id of those persons, plus the ids never seen. What can change a person:
+    a row before the cut loaded since the last build (late data), a row the moved cut now lets
+    in, a link between two ids not yet one person, an id never seen. A new row after the cut
+    changes no journey. Persons are connected components, so the scope holds every link of
+    its ids, and stitching it alone finds the persons stitching everything finds."""
+    fresh = {t: raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]) for t in INPUTS}
+    dated = [*(fresh[t].filter(fresh[t].ts < cut) for t in ("touchpoints", "conversions")),
+             *(raw[t].filter((raw[t].ts >= before["cut"]) & (raw[t].ts < cut)) for t in ("touchpoints", "conversions"))]
     p = wh.table("persons")
-    stale = wh.materialize("_stale", p.semi_join(ids, [p.kind == ids.kind, p.id == ids.id])
+    links = ibis.union(*(t.filter(t.visitor_id.notnull() & t.user_id.notnull()).select("visitor_id", "user_id")
+                         for t in fresh.values()), distinct=True)
+    pv = p.filter(p.kind == "visitor").select(visitor_id="id", pv="person_id")
+    pu = p.filter(p.kind == "user").select(user_id="id", pu="person_id")
+    links = links.left_join(pv, "visitor_id").select("visitor_id", "user_id", "pv")
+    links = links.left_join(pu, "user_id").select("visitor_id", "user_id", "pv", "pu")
+    joining = links.filter(links.pv.isnull() | links.pu.isnull() | (links.pv != links.pu))
+
+    def ids(t: ir.Table) -> list[ir.Table]:
+        return [t.filter(t.visitor_id.notnull()).select(kind=ibis.literal("visitor"), id=t.visitor_id),
+                t.filter(t.user_id.notnull()).select(kind=ibis.literal("user"), id=t.user_id)]
+    every = ibis.union(*(part for t in fresh.values() for part in ids(t)), distinct=True)
+    unseen = every.anti_join(p, [every.kind == p.kind, every.id == p.id])
+    changed = wh.materialize("_touched", ibis.union(*(part for t in [*dated, joining] for part in ids(t)), unseen,
+                                                    distinct=True))
+    stale = wh.materialize("_stale", p.semi_join(changed, [p.kind == changed.kind, p.id == changed.id])
                            .select("person_id").distinct())
-    scope = wh.materialize("_scope", ibis.union(p.semi_join(stale, "person_id").select("kind", "id"), ids,
+    scope = wh.materialize("_scope", ibis.union(p.semi_join(stale, "person_id").select("kind", "id"), changed,
                                                 distinct=True))
     return stale, scope
 
