@@ -197,10 +197,17 @@ class Warehouse:
         return int(self.table(name).count().execute()) if self.has(name) else 0
 
     def data_version(self) -> tuple:
-        """The raw tables' row counts (loads only add rows) and the build's time."""
-        built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
-        return (*(self.count(name) for name in schema.TABLES), built,
-                self.store.version() if self.store is not None else None)
+        """The raw tables' row counts (loads only add rows) and the build's time: two plain
+        queries, asked before every kept answer is given (Ibis would compile five)."""
+        if self.store is not None:
+            built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
+            return (*(self.count(name) for name in schema.TABLES), built, self.store.version())
+        names = {row[0] for row in self._raw.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+        parts = [f"(SELECT count(*) FROM {_ident(n)})" if n in names else "0" for n in schema.TABLES]
+        parts.append("(SELECT max(built_at) FROM build_meta)" if "build_meta" in names else "NULL")
+        row = self._raw.execute("SELECT " + ", ".join(parts)).fetchone()
+        return (*(row or ()), None)
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
