@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager, nullcontext, suppress
+from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -194,6 +194,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
     machine's `parcours` commands ask it to load, build and read (`Workspace.serving`)."""
     lock = threading.Lock()  # on an engine without concurrent reads, reads and writes take turns
     load_lock = threading.Lock()  # loads take turns: a row sent twice is stored once
+    warming = threading.Lock()
     state: dict = {"local": None}
     answers = Answers()
     local = threading.local()  # each worker thread's reader
@@ -207,18 +208,22 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         return state[key]
 
     @contextmanager
-    def loading() -> Iterator[Storage]:
-        """Loads (files and POSTed batches) commit on their own cursor while a build runs."""
+    def own(key: str) -> Iterator[Storage]:
+        """The warehouse's own cursor for one kind of work (its transactions apart from the
+        requests'), or, on an engine without concurrent reads, the warehouse under the lock.
+        A build writes on "build" in one transaction while requests read the last commit;
+        loads (files and POSTed batches) commit on "loads" meanwhile."""
         wh = state["ws"].warehouse
-        with load_lock, (nullcontext() if wh.concurrent_reads else lock):
-            yield cursor("loads") if wh.concurrent_reads else wh
+        if wh.concurrent_reads:
+            yield cursor(key)
+            return
+        with lock:
+            yield wh
 
     @contextmanager
-    def building() -> Iterator[Storage]:
-        """A build writes in one transaction on its own cursor; requests read the last commit."""
-        wh = state["ws"].warehouse
-        with nullcontext() if wh.concurrent_reads else lock:
-            yield cursor("build") if wh.concurrent_reads else wh
+    def loading() -> Iterator[Storage]:
+        with load_lock, own("loads") as wh:
+            yield wh
 
     @contextmanager
     def reading() -> Iterator[Storage]:
@@ -235,9 +240,23 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
                 readers.append(local.reader)
         yield local.reader
 
-    def warm() -> None:  # the home page's default answer, ready before its first visit
-        with reading() as wh, suppress(ParcoursError, ValueError):
-            answers.answer("summary", ReportQuery(), wh, state["ws"].config)
+    def warm(names: tuple[str, ...] = ("summary",)) -> None:
+        """Pages' default answers, ready before their first visit: the home page's at start-up,
+        every page's after a build the server ran."""
+        from parcours.reports import CATALOGUE
+
+        with warming:  # one warm-up at a time, on one cursor
+            for name in names:
+                if state.get("closing"):
+                    return
+                page = {f: str(SPECS[f].page) for f in CATALOGUE[name].fields if SPECS[f].page is not None}
+                with suppress(ParcoursError, ValueError), own("warm") as wh:
+                    answers.answer(name, ReportQuery.from_params(page), wh, state["ws"].config)
+
+    def built() -> None:
+        from parcours.reports import CATALOGUE
+
+        threading.Thread(target=warm, args=(tuple(CATALOGUE),), daemon=True).start()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -247,12 +266,15 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
             with suppress(ParcoursError):
                 if ws.warehouse.one_process and url is not None:  # opened here, before threads ask for it
                     state["local"] = stack.enter_context(ws.serving(url)).token
-            state["jobs"] = Jobs(ws.config, loading, building)
-            warming = threading.Thread(target=warm, daemon=True)
-            warming.start()
+            state["jobs"] = Jobs(ws.config, loading, lambda: own("build"), built=built)
+            first = threading.Thread(target=warm, daemon=True)
+            first.start()
             yield
-            warming.join()
+            first.join()
             state["jobs"].stop()
+            state["closing"] = True
+            with warming:  # a warm-up after the last build stops at its next report
+                pass
         with lock:
             for reader in readers:
                 reader.close()
@@ -262,10 +284,14 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
     app = FastAPI(title="parcours", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Customer-journey analytics and multi-touch attribution.")
 
+    def from_here(authorization: str | None) -> bool:
+        """This machine's `parcours` commands: the token the server left in the workspace."""
+        return state["local"] is not None and authorization == f"Bearer {state['local']}"
+
     def allowed(scope: str):
         def check(authorization: Annotated[str | None, Header()] = None) -> None:
-            if state["local"] is not None and authorization == f"Bearer {state['local']}":
-                return  # this machine's commands (the token is in the workspace, owner only)
+            if from_here(authorization):
+                return  # every scope: the token file is readable by the workspace's owner only
             tokens = state["tokens"]
             if not tokens:
                 if scope == "write":
@@ -404,12 +430,12 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
     @app.post("/api/v1/jobs", status_code=202, dependencies=[allowed("write")])
     def submit_job(body: Annotated[dict, Body()],
                    authorization: Annotated[str | None, Header()] = None) -> dict:
-        """A load or a build, queued: {"command": "build", "as_of": "YYYY-MM-DD"?} or
-        {"command": "ingest", "loads": [{"table", "path", "rejects_file"?}]}. Jobs run one at a
-        time, in order; reports meanwhile read the last committed data. Files are read where
+        """A load or a build, queued: {"command": "build", "as_of": "YYYY-MM-DD"?, "full": bool?}
+        or {"command": "ingest", "loads": [{"table", "path", "rejects_file"?}]}. Jobs run one at
+        a time, in order; reports meanwhile read the last committed data. Files are read where
         the server runs, so only this machine's `parcours ingest` may name them."""
         params = {k: v for k, v in body.items() if k != "command"}
-        if body.get("command") == "ingest" and (state["local"] is None or authorization != f"Bearer {state['local']}"):
+        if body.get("command") == "ingest" and not from_here(authorization):
             raise HTTPException(403, "only this machine's `parcours ingest` loads files by path; "
                                      "POST rows to /api/v1/touchpoints or /api/v1/conversions")
         return state["jobs"].submit(str(body.get("command")), params).describe()

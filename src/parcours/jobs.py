@@ -94,8 +94,10 @@ class Jobs:
     writes through (a load on its own cursor, so data keeps landing during a build)."""
 
     def __init__(self, config: Config, loading: Callable[[], AbstractContextManager[Storage]],
-                 building: Callable[[], AbstractContextManager[Storage]], keep: int = 100):
+                 building: Callable[[], AbstractContextManager[Storage]], keep: int = 100,
+                 built: Callable[[], None] = lambda: None):
         self.config, self.loading, self.building, self.keep = config, loading, building, keep
+        self.built = built  # told after each build commits (the server computes the pages' answers)
         self.items: OrderedDict[int, Job] = OrderedDict()
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
@@ -148,8 +150,10 @@ class Jobs:
 
             as_of = job.params.get("as_of")
             with self.building() as wh:
-                return plain(build_journeys(wh, self.config, as_of=dt.date.fromisoformat(as_of) if as_of else None,
+                done = plain(build_journeys(wh, self.config, as_of=dt.date.fromisoformat(as_of) if as_of else None,
                                             step=build_progress(report), full=bool(job.params.get("full"))))
+            self.built()
+            return done
         from parcours.ingest import load_file
 
         results: list[dict] = []
