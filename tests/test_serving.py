@@ -214,3 +214,14 @@ def test_a_report_reads_one_snapshot_while_a_build_commits(shop):
         assert (reader.count("touches"), reader.table("build_meta").built_at.max().execute()) == before
     assert reader.table("build_meta").built_at.max().execute() > before[1]
     reader.close()
+
+
+def test_a_stale_or_broken_server_file_is_ignored(ws, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for text in ("{not json", '{"url": "http://127.0.0.1:9"}', json.dumps(
+            {"url": "http://127.0.0.1:9", "pid": int(dead.stdout), "token": "t"})):
+        (ws.path / SERVER_FILE).write_text(text)
+        assert ws.server() is None, text  # a killed server's file names a dead pid
+    res = runner.invoke(app, ["ingest", "touchpoints", str(write_csv(tmp_path / "t.csv", [
+        {"event_id": "e1", "ts": "2026-11-20 10:00:00", "visitor_id": "v1"}])), "-w", str(ws.path)])
+    assert res.exit_code == 0 and "asking it" not in res.stderr  # loaded directly
