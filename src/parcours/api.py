@@ -256,7 +256,8 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
     def built() -> None:
         from parcours.reports import CATALOGUE
 
-        threading.Thread(target=warm, args=(tuple(CATALOGUE),), daemon=True).start()
+        if state["ws"].warehouse.concurrent_reads:  # on one driver, requests would wait for it all
+            threading.Thread(target=warm, args=(tuple(CATALOGUE),), daemon=True).start()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
