@@ -48,6 +48,11 @@ def test_commands_ask_the_server_holding_the_workspace(shop, tmp_path):
         assert res.exit_code == 0 and res.stdout == alone and f"asking it at {url}" in res.stderr
         res = runner.invoke(app, ["report", "time-lag", *args])
         assert res.exit_code == 0 and "Conversions" in res.stdout
+        book = tmp_path / "lag.xlsx"
+        res = runner.invoke(app, ["report", "time-lag", "--format", "xlsx", "--output", str(book), *args])
+        assert res.exit_code == 0 and book.read_bytes()[:2] == b"PK"  # a zip: the workbook
+        res = runner.invoke(app, ["report", "time-lag", "--format", "json", *args])
+        assert res.exit_code == 0 and json.loads(res.stdout)["totals"]["conversions"] == 5
         res = runner.invoke(app, ["report", "time-lag", "--end", "not-a-day", *args])
         assert res.exit_code == 2 and "end" in res.stderr
         res = runner.invoke(app, ["ingest", "touchpoints", str(new), *args])
