@@ -204,8 +204,7 @@ def build(
 ) -> None:
     """Stitch identities and bring persons, journeys and touches up to date (deterministic:
     an incremental build gives the tables a full one would)."""
-    from parcours.jobs import build_progress
-    from parcours.journeys import BuildResult, build_journeys
+    from parcours.journeys import BuildResult, build_journeys, build_progress
     from parcours.workspace import Workspace
 
     day = _date(as_of) if as_of else None

@@ -23,19 +23,6 @@ from parcours.errors import InvalidInput, ParcoursError
 from parcours.schema import TABLES
 from parcours.storage import Storage
 
-BUILD_STEPS = 7  # the steps `build_journeys` names (a pass of one repeats its name)
-
-
-def build_progress(report: Callable[[str, float], None]) -> Callable[[str], None]:
-    """A `build_journeys` step callback reporting (step, percent done)."""
-    seen: list[str] = []
-
-    def step(name: str) -> None:
-        if (base := name.split(" (")[0]) not in seen:
-            seen.append(base)
-        report(name, 100 * (len(seen) - 1) / BUILD_STEPS)
-    return step
-
 
 def plain(value: Any) -> Any:
     """A result (dataclasses, paths, dates) as JSON values."""
@@ -146,7 +133,7 @@ class Jobs:
             job.step, job.percent = step, percent
 
         if job.command == "build":
-            from parcours.journeys import build_journeys
+            from parcours.journeys import build_journeys, build_progress
 
             as_of = job.params.get("as_of")
             with self.building() as wh:

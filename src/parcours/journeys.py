@@ -61,6 +61,17 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
     return dt.datetime.combine(as_of - dt.timedelta(days=report_lag_days - 1), dt.time())
 
 
+# The steps a build names, in order (a full build skips the first; a pass of one is named
+# "step (b/k)"): what its progress bar counts.
+STEPS = ("finding what changed", "stitching identities", "ordering conversions", "assigning touches to journeys",
+         "classifying touches", "summarising journeys", "writing tables")
+
+
+def build_progress(report: Callable[[str, float], None]) -> Callable[[str], None]:
+    """A `build_journeys` step callback reporting (step, percent done) by the step's place."""
+    return lambda name: report(name, 100 * STEPS.index(name.split(" (")[0]) / len(STEPS))
+
+
 def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
                    step: Callable[[str], None] = lambda name: None, full: bool = False) -> BuildResult:
     """Bring persons, journeys and touches up to date in one transaction: only the persons
