@@ -8,6 +8,7 @@ engine; all filters are Ibis expressions over them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import math
 from collections.abc import Callable
@@ -45,6 +46,11 @@ class ReportResult:
     query: dict
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @functools.cached_property
+    def figure_json(self) -> str:
+        """The figure as JSON, written once however many languages it is translated into."""
+        return self.figure.to_json()
 
     def to_csv(self, path=None, delimiter: str = ",", bom: bool = False, words: Words | None = None):
         from parcours.reports.export import to_csv

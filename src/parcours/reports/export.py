@@ -157,13 +157,13 @@ def to_dict(result, words: Words | None = None) -> dict:
         return out
     level = result.query.get("level")
     every = [*result.table.columns, *result.totals, *(c for t in result.tables.values() for c in t.columns)]
-    figure = translate_figure(result.figure, words.lang, words, level)
+    figure = translate_figure(json.loads(result.figure_json), words.lang, words, level)  # a fresh copy
     return {**out, "lang": words.lang, "currency": words.currency,
             "warnings": [w.said(words.lang) if isinstance(w, Message) else str(w) for w in result.warnings],
             "columns": words.columns(list(dict.fromkeys(map(str, every))), level or "channel"),
             "names": words.names(level), "colours": _colours(result.table),
             "titles": words.tables(list(result.tables)),
-            "figure": json.loads(figure.to_json())}
+            "figure": figure}
 
 
 def _colours(table: pd.DataFrame) -> dict[str, str]:

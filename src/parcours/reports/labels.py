@@ -394,11 +394,12 @@ def name_of(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def translate_figure(figure: Any, lang: str, words: Words | None = None, level: str | None = None) -> Any:
-    """The figure in `lang`: fixed texts (axes, legends, titles, annotations, series, tooltip
-    labels) in that language, values (channels, devices, stages) by their names, numbers with
-    the language's separators. English figures get their value names only."""
-    figure = type(figure)(figure)  # a copy: the result may be answered again, in another language
+def translate_figure(figure: dict, lang: str, words: Words | None = None, level: str | None = None) -> dict:
+    """The figure (its JSON, as `Figure.to_plotly_json` writes it), translated in place into
+    `lang`: fixed texts (axes, legends, titles, annotations, series, tooltip labels) in that
+    language, values (channels, devices, stages) by their names, numbers with the language's
+    separators. English figures get their value names only. A dict, not a Figure: a Figure
+    checks every property it is given, and translating a copy of it cost more than the report."""
     words = words or Words(lang)
     names = {k: html.escape(v, quote=False) for k, v in words.names(level).items()}  # drawn as text
 
@@ -412,33 +413,39 @@ def translate_figure(figure: Any, lang: str, words: Words | None = None, level: 
             lines.append(words.text(m["label"]) + m["rest"] if m and not line.startswith("%") else line)
         return "<br>".join(lines)
 
-    layout = figure.layout
+    def titled(part: dict | None) -> None:
+        title = (part or {}).get("title")
+        if isinstance(title, dict) and title.get("text"):
+            title["text"] = words.text(title["text"])
+
+    def hovered(part: dict) -> None:
+        if isinstance(part.get("hovertemplate"), str):
+            part["hovertemplate"] = hover(part["hovertemplate"])
+
+    layout = figure.setdefault("layout", {})
     if lang == "fr":
-        layout.separators = ", "  # decimal comma, a space between thousands
-    for name in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
-        axis = layout[name]
-        if axis.title and axis.title.text:
-            axis.title.text = words.text(axis.title.text)
-        if axis.categoryarray is not None:
-            axis.categoryarray = [value(v) for v in axis.categoryarray]
-    if layout.legend and layout.legend.title and layout.legend.title.text:
-        layout.legend.title.text = words.text(layout.legend.title.text)
-    for note in layout.annotations or ():
-        note.text = words.text(note.text)
-    for trace in figure.data:
-        if "name" in trace and trace.name:
-            trace.name = value(words.text(trace.name))
+        layout["separators"] = ", "  # decimal comma, a space between thousands
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            titled(axis)
+            if axis.get("categoryarray") is not None:
+                axis["categoryarray"] = [value(v) for v in axis["categoryarray"]]
+    titled(layout.get("legend"))
+    for note in layout.get("annotations") or ():
+        if note.get("text"):
+            note["text"] = words.text(note["text"])
+    for trace in figure.get("data", ()):
+        if trace.get("name"):
+            trace["name"] = value(words.text(trace["name"]))
         for key in ("x", "y", "labels", "customdata"):
-            if key in trace and trace[key] is not None and trace.type != "table":
-                values = trace[key]
-                if len(values) and isinstance(values[0], str):
-                    trace[key] = [value(v) for v in values]
-        if "hovertemplate" in trace and isinstance(trace.hovertemplate, str):
-            trace.hovertemplate = hover(trace.hovertemplate)
-        if trace.type == "sankey":
-            trace.node.label = [value(v) for v in trace.node.label or ()]
-            for part in (trace.node, trace.link):
-                if isinstance(part.hovertemplate, str):
-                    part.hovertemplate = hover(part.hovertemplate)
+            values = trace.get(key)
+            if isinstance(values, list) and values and isinstance(values[0], str) and trace.get("type") != "table":
+                trace[key] = [value(v) for v in values]
+        hovered(trace)
+        if trace.get("type") == "sankey":
+            node = trace.setdefault("node", {})
+            node["label"] = [value(v) for v in node.get("label") or ()]
+            hovered(node)
+            hovered(trace.get("link") or {})
     return figure
 
