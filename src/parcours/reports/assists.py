@@ -35,7 +35,7 @@ def run(scope: Scope):
     by["conversions"] = by.last_touch_conversions + by.assisted_conversions  # journeys it is in
     table = by.drop(columns=[f"_{r}" for r in ROLES]).sort_values(
         ["conversions", "row"], ascending=[False, True], ignore_index=True)
-    totals = {"conversions": float(j.count().execute()), "revenue": float(j.revenue.sum().execute() or 0.0)}
+    totals = scope.totals(j)
     fig = go.Figure([go.Bar(x=part.row.tolist(), y=part.assisted_last_ratio.tolist(), name=role,
                             marker_color=COLOURS[role], customdata=part.role.tolist(), hovertemplate=tooltip(
                                 "%{x}", ("assisted per last-touch conversion", "%{y:,.2f}"),

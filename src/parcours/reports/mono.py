@@ -42,11 +42,12 @@ def mono_channel(scope: Scope):
     if scope.query.parent:  # rows under the drill-down parent only
         inside = scope.touches().select("row").distinct().to_pandas().row
         by = by[by.row.isin(inside)]
-    total = float(j.count().execute())
+    counted = scope.totals(j)
+    total = counted["conversions"]
     by["share_of_conversions"] = share(by.conversions, total)
     by["share_of_last_touch"] = by.conversions / by.last_touch_conversions.where(by.last_touch_conversions > 0)
     by = by.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
-    totals = {"conversions": total, "revenue": float(j.revenue.sum().execute() or 0.0),
+    totals = {**counted,
               "mono_channel_conversions": float(by.conversions.sum()),
               "mono_channel_share": float(by.conversions.sum() / total) if total else 0.0}
     fig = go.Figure(go.Bar(x=by.row.tolist(), y=by.conversions.tolist(),
