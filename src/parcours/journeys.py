@@ -137,11 +137,12 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
         if stale is None:
             touches = wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
-        else:  # the stale persons' rows go; their persons' new rows come
-            touches = wh.materialize("_touches", touches)
+        else:  # the stale persons' rows go; their persons' new rows come, written once
             for name in ("touches", "journeys", "persons"):
                 wh.delete(name, "person_id", stale)
             wh.insert("touches", touches)
+            t = wh.table("touches")  # a rebuilt person's id is new to the rows left
+            touches = t.filter(t.person_id.isin(persons.select("person_id").distinct().person_id))
         # The journey summary collects each journey's lists (channels, devices), aggregate
         # states no engine spills well: past the warehouse's memory it is done in passes,
         # each over the journeys of one hash bucket.
