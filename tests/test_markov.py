@@ -21,9 +21,10 @@ from parcours.attribution.markov import (
 from parcours.attribution.paths import paths_from_frame
 
 
-def frame(rows):
+def frame(rows, collapse=True):
+    """Paths as a workspace fits them: repeats collapsed."""
     return paths_from_frame(pd.DataFrame(rows, columns=["path", "conversions", "nulls", "value"]),
-                            value="value")
+                            value="value", collapse=collapse)
 
 
 def test_hand_solved_first_order_chain():
@@ -44,6 +45,9 @@ def test_repeats_are_collapsed_before_building_states():
     p = frame([("a > a > b > b > a", 1, 0, 0.0)])
     t = transitions(p, 1)
     assert sorted(zip(t.src, t.dst, strict=True)) == [("(start)", "a"), ("a", "(conversion)"), ("a", "b"), ("b", "a")]
+    written = transitions(frame([("a > a > b > b > a", 1, 0, 0.0)], collapse=False), 1)  # a path file as written
+    assert sorted(zip(written.src, written.dst, strict=True)) == [
+        ("(start)", "a"), ("a", "(conversion)"), ("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
 
 
 def test_order_two_states_are_pairs_after_a_first_single():

@@ -12,9 +12,9 @@ from parcours.attribution.paths import paths_from_frame
 from parcours.attribution.shapley import _shapley, _subset_sums
 
 
-def fit(rows):
+def fit(rows, collapse=True):
     df = pd.DataFrame(rows, columns=["path", "conversions", "nulls", "value"])
-    return OrderedShapley().fit(paths_from_frame(df, value="value"))
+    return OrderedShapley().fit(paths_from_frame(df, value="value", collapse=collapse))
 
 
 def test_hand_computed_positions():
@@ -34,6 +34,9 @@ def test_hand_computed_positions():
 def test_repeats_are_collapsed_before_positions():
     s = fit([("a > a > b", 1, 0, 0.0)])
     assert list(zip(s.positions.channel, s.positions.position, strict=True)) == [("a", 1), ("b", 2)]
+    written = fit([("a > a > b", 1, 0, 0.0)], collapse=False)  # a path file as written: a's half over its steps
+    got = {(c, p): conv for c, p, conv, _ in written.positions.itertuples(index=False)}
+    assert got == {("a", 1): 0.25, ("a", 2): 0.25, ("b", 3): 0.5}
 
 
 rows = st.lists(st.tuples(st.lists(st.sampled_from("abcdef"), min_size=1, max_size=5).map(" > ".join),

@@ -281,6 +281,9 @@ def attribute(
     conversions_column: Annotated[str, typer.Option(help="--paths: conversions column.")] = "total_conversions",
     nulls_column: Annotated[str | None, typer.Option(help="--paths: non-conversions column.")] = None,
     value_column: Annotated[str | None, typer.Option(help="--paths: conversion value column.")] = None,
+    collapse_repeats: Annotated[bool, typer.Option(
+        help="--paths: count consecutive repeats once (a > a > b is a > b) before any model. "
+             "Without it each step is a touch, as written.")] = False,
     ci: Annotated[float | None, typer.Option(
         help="Data-driven models: bootstrap interval at this level, e.g. 0.9 (resampling journeys).")] = None,
     samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for --ci.")] = 100,
@@ -311,7 +314,7 @@ def attribute(
             make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
         if paths is not None:
             columns = (path_column, conversions_column, nulls_column, value_column)
-            table = _attribute_file(m, paths, delimiter, path_sep, columns, bootstrap)
+            table = _attribute_file(m, paths, delimiter, path_sep, columns, bootstrap, collapse_repeats)
         else:
             with Workspace(workspace) as ws:
                 _require_workspace(ws)
@@ -326,16 +329,14 @@ def attribute(
 
 
 def _attribute_file(model, path: Path, delimiter: str, path_sep: str,
-                    columns: tuple[str, str, str | None, str | None], bootstrap):
+                    columns: tuple[str, str, str | None, str | None], bootstrap, collapse: bool):
     """A path file: the model's own credits (as ChannelAttribution prints them)."""
-    import pandas as pd
-
-    from parcours.attribution import paths_from_frame
     from parcours.attribution.catalogue import attribute_paths
     from parcours.attribution.intervals import intervals
+    from parcours.attribution.paths import read_paths
 
     try:
-        p = paths_from_frame(pd.read_csv(path, sep=delimiter), *columns, sep=path_sep)
+        p = read_paths(path, *columns, sep=path_sep, delimiter=delimiter, collapse=collapse)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     table = attribute_paths(model, p)

@@ -3,7 +3,7 @@
 from parcours.attribution.credit import NO_TOUCH, attributed, credit_columns, credited_touches
 from parcours.attribution.markov import Markov
 from parcours.attribution.ordered import OrderedShapley
-from parcours.attribution.paths import paths_from_frame, paths_from_warehouse
+from parcours.attribution.paths import paths_from_frame, paths_from_warehouse, read_paths
 from parcours.attribution.rules import (
     Custom,
     FirstTouch,
@@ -19,4 +19,4 @@ from parcours.attribution.shapley import Shapley
 
 __all__ = ["RuleModel", "FirstTouch", "LastTouch", "LastNonDirect", "Linear", "PositionBased",
            "TimeDecay", "Custom", "Markov", "Shapley", "OrderedShapley", "touch_credits", "credit_columns",
-           "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame", "NO_TOUCH"]
+           "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame", "read_paths", "NO_TOUCH"]

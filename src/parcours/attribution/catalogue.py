@@ -4,12 +4,16 @@ Importing this module imports every model, so the registry (`registry.MODELS`) i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import duckdb
 import ibis
-import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from parcours.attribution.paths import flatten
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import (
     RuleModel,
@@ -28,23 +32,45 @@ def make_model(name: str, **params: Any) -> Any:
     return MODELS[name].make(**params)
 
 
-def attribute_paths(model, paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
-    """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths."""
+def attribute_paths(model, paths: pd.DataFrame) -> pd.DataFrame:
+    """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths,
+    each step of a path a touch (as ChannelAttribution's heuristic models read them)."""
     if not isinstance(model, RuleModel):
         return model.fit(paths).credits()
     if isinstance(model, TimeDecay):
         raise ValueError("time_decay needs touch times; aggregated paths have none")
-    # Each distinct path is one journey of clicks, weighted by its conversions.
-    if isinstance(paths, pd.DataFrame):
-        paths = ibis.memtable(paths)
-    p = paths.filter(paths.conversions > 0).mutate(journey_id=ibis.row_number().cast("string"))
-    u = p.unnest("path", offset="_pos")
-    touches = u.select(
-        journey_id=u.journey_id, channel=u.path, position=u._pos + 1,
-        n=u._pos.count().over(ibis.window(group_by=u.journey_id)),
-        interaction=ibis.literal("click"), conversions=u.conversions, revenue=u.value,
-    )
-    touches = touches.mutate(is_last=touches.position == touches.n)
-    c = touch_credits(model, touches)
+    converting = paths[paths.conversions > 0].reset_index(drop=True)
+    pid, code, names = flatten(converting.path)
+    lens = np.bincount(pid, minlength=len(converting))
+    position = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+    steps = pa.table({  # each distinct path is one journey of clicks, weighted by its conversions
+        "journey_id": pid, "channel": pa.DictionaryArray.from_arrays(code.astype(np.int32), names),
+        "position": position, "n": lens[pid], "is_last": position == lens[pid],
+        "interaction": pa.array(np.full(len(code), "click")),
+        "conversions": converting.conversions.to_numpy(float)[pid],
+        "revenue": converting.value.to_numpy(float)[pid],
+    })
+    with _memory().cursor() as con:  # a file's paths never reach the warehouse
+        con.register("_steps", steps)
+        return con.sql(_credits_sql(model)).df()
+
+
+@functools.cache
+def _memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB, opened once (20 ms); each call works on its own cursor."""
+    return duckdb.connect()
+
+
+@functools.cache
+def _credits_sql(model: RuleModel) -> str:
+    """A rule model's credits per channel over a table of path steps, written once per model:
+    compiling the expression costs more than running it on most path files."""
+    t = ibis.table(STEPS, name="_steps")
+    c = touch_credits(model, t)
     out = c.group_by("channel").agg(conversions=(c.credit * c.conversions).sum(), value=c.value.sum())
-    return out.order_by(ibis.desc("conversions")).to_pandas()
+    return ibis.to_sql(out.order_by([ibis.desc("conversions"), "channel"]), dialect="duckdb")
+
+
+STEPS = ibis.schema({"journey_id": "int64", "channel": "string", "position": "int64", "n": "int64",
+                     "is_last": "boolean", "interaction": "string", "conversions": "float64",
+                     "revenue": "float64"})

@@ -19,14 +19,19 @@ from parcours.attribution.paths import arrow_series, collapse_repeats, distinct,
 
 
 class Resampler:
-    """Paths (uncollapsed, as journeys took them) prepared once for many refits."""
+    """Paths (uncollapsed, as journeys took them) prepared once for many refits: fitted with
+    their repeats collapsed, as on a workspace, or as they are (`collapse=False`: a path file
+    is fitted as written)."""
 
-    def __init__(self, paths: pd.DataFrame):
+    def __init__(self, paths: pd.DataFrame, collapse: bool = True):
         self.paths = paths.reset_index(drop=True)
         lists = list_array(self.paths.path)
-        collapsed = collapse_repeats(lists)
-        first, self.collapsed_id = distinct(collapsed)
-        self.collapsed = arrow_series(collapsed.take(pa.array(first)))
+        if collapse:
+            collapsed = collapse_repeats(lists)
+            first, self.collapsed_id = distinct(collapsed)
+            self.collapsed = arrow_series(collapsed.take(pa.array(first)))
+        else:
+            self.collapsed, self.collapsed_id = arrow_series(lists), np.arange(len(lists))
         self.step_path, self.step_code, self.channels = flatten(lists)
         # the level credits are spread at: the fitted one, or `split_path`'s, touch by touch
         _, self.split_code, self.split_names = (flatten(self.paths.split_path) if "split_path" in paths
@@ -38,7 +43,7 @@ class Resampler:
         self._steps: dict[int, PathSteps] = {}
 
     def fit(self, model, conv, nulls, value):
-        """`model` fitted on the collapsed paths with these journey counts. Markov's counts
+        """`model` fitted on the paths (collapsed, unless told) with these journey counts. Markov's counts
         are linear in them, so its transitions are listed once and reweighted here."""
         k = len(self.collapsed)
         c, n, v = (np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value))
@@ -71,11 +76,12 @@ class Resampler:
 
 def intervals(paths: pd.DataFrame, make_model: Callable[[], object], per_touch: bool = True,
               ci: float = 0.9, samples: int = 100, seed: int = 0) -> pd.DataFrame:
-    """(lo, hi) per channel. per_touch: the statistic of `attributed` (warehouse); else the
-    model's own credits (weights x conversions), as printed for path files."""
+    """(lo, hi) per channel. per_touch: the statistic of `attributed` (warehouse, fitted on
+    collapsed paths); else the model's own credits (weights x conversions) fitted on the
+    paths as they are, as printed for path files."""
     if not 0 < ci < 1:
         raise ValueError("ci must be between 0 and 1, e.g. 0.9")
-    r = Resampler(paths)
+    r = Resampler(paths, collapse=per_touch)
     draws = []
     for conv, nulls, value in r.resamples(samples, seed):
         fitted = r.fit(make_model(), conv, nulls, value)

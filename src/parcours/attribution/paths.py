@@ -1,18 +1,22 @@
 """Aggregated paths, the input of data-driven models: one row per distinct channel sequence.
 
-`path` is the ordered list of values at the chosen level (consecutive repeats collapsed:
-email > email > search is email > search), with its conversions, non-conversions (nulls) and
-conversion value. From the warehouse they are aggregated in the engine; a plain DataFrame in
-the same layout (ChannelAttribution's and GA's path exports) works too.
+`path` is the ordered list of values at the chosen level, with its conversions,
+non-conversions (nulls) and conversion value. From the warehouse they are aggregated in the
+engine, consecutive repeats collapsed (email > email > search is email > search) unless
+asked otherwise; a path file or DataFrame in the same layout (ChannelAttribution's and GA's
+path exports) is taken as written, each step a touch, unless asked to collapse.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from parcours.exprs import in_order
 from parcours.journeys import require_built
@@ -62,29 +66,84 @@ def _regroup(df: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def read_paths(file: Path | str, path: str = "path", conversions: str = "conversions",
+               nulls: str | None = "nulls", value: str | None = None, sep: str = ">",
+               delimiter: str = ",", collapse: bool = False) -> pd.DataFrame:
+    """Paths from an aggregated path file (ChannelAttribution's and GA's layout), read by
+    Arrow's CSV reader: every step as written unless `collapse`. A bad file or column is a
+    ValueError naming the column and the data rows."""
+    named = [c for c in (path, conversions, nulls, value) if c]
+    try:
+        table = pacsv.read_csv(file, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                               convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(named, pa.string())))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
+    return paths_from_arrow(table, path, conversions, nulls, value, sep, collapse)
+
+
 def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "conversions",
                      nulls: str | None = "nulls", value: str | None = None,
-                     sep: str = ">") -> pd.DataFrame:
-    """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout),
-    split and collapsed by Arrow kernels (no Python loop over rows)."""
+                     sep: str = ">", collapse: bool = False) -> pd.DataFrame:
+    """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout)."""
     missing = [c for c in (path, conversions, nulls, value) if c and c not in df.columns]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
-    parts = pc.split_pattern(pa.array(df[path].fillna("").astype(str), pa.string()), sep)
+    return paths_from_arrow(pa.Table.from_pandas(df[[c for c in (path, conversions, nulls, value) if c]],
+                                                 preserve_index=False),
+                            path, conversions, nulls, value, sep, collapse)
+
+
+def paths_from_arrow(table: pa.Table, path: str, conversions: str, nulls: str | None, value: str | None,
+                     sep: str, collapse: bool) -> pd.DataFrame:
+    """Paths split by Arrow kernels (no Python loop over rows): each step as written, or
+    with consecutive repeats collapsed (email > email > search is email > search)."""
+    missing = [c for c in (path, conversions, nulls, value) if c and c not in table.column_names]
+    if missing:
+        raise ValueError(f"missing column(s): {', '.join(missing)}")
+    text = pc.cast(table[path], pa.string()).combine_chunks().fill_null("")
+    parts = pc.split_pattern(text, sep)
     flat = pc.utf8_trim_whitespace(parts.flatten())
     kept = pc.not_equal(pc.utf8_length(flat), 0)
-    lens = np.bincount(pc.list_parent_indices(parts).filter(kept).to_numpy(), minlength=len(df))
+    lens = np.bincount(pc.list_parent_indices(parts).filter(kept).to_numpy(), minlength=len(text))
     if (lens == 0).any():
-        empty = ", ".join(str(i + 1) for i in np.flatnonzero(lens == 0)[:10])
-        raise ValueError(f"column {path!r}: empty path on data row(s) {empty}")
+        raise ValueError(f"column {path!r}: empty path on data row(s) {_rows(lens == 0)}")
     lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
                                      flat.filter(kept))
     return pd.DataFrame({
-        "path": arrow_series(collapse_repeats(lists)),
-        "conversions": df[conversions].fillna(0).astype("int64").to_numpy(),
-        "nulls": df[nulls].fillna(0).astype("int64").to_numpy() if nulls else 0,
-        "value": df[value].fillna(0).astype("float64").to_numpy() if value else 0.0,
+        "path": arrow_series(collapse_repeats(lists) if collapse else lists),
+        "conversions": _numbers(table[conversions], conversions, count=True).astype("int64"),
+        "nulls": _numbers(table[nulls], nulls, count=True).astype("int64") if nulls else 0,
+        "value": _numbers(table[value], value, count=False) if value else 0.0,
     })
+
+
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _numbers(column: pa.ChunkedArray | pa.Array, name: str, count: bool) -> np.ndarray:
+    """A numeric column as floats, empty cells 0: counts whole and >= 0, values finite."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = pc.utf8_trim_whitespace(arr)
+        blank = pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True)
+        bad = pc.and_(pc.invert(blank), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
+        if pc.any(bad).as_py():
+            raise ValueError(f"column {name!r}: not a number on data row(s) {_rows(bad)}")
+        arr = pc.if_else(blank, "0", arr)
+    numbers = pc.cast(arr, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+    if count:
+        wrong, what = (~np.isfinite(numbers)) | (numbers < 0) | (numbers != np.floor(numbers)), "not a whole count"
+    else:
+        wrong, what = ~np.isfinite(numbers), "not a finite number"
+    if wrong.any():
+        raise ValueError(f"column {name!r}: {what} on data row(s) {_rows(wrong)}")
+    return numbers
+
+
+def _rows(mask) -> str:
+    """The first data rows (1-based) where `mask` holds, for an error message."""
+    at = np.flatnonzero(np.asarray(mask, dtype=bool))
+    return ", ".join(str(i + 1) for i in at[:10]) + (f" and {len(at) - 10:,} more" if len(at) > 10 else "")
 
 
 def list_array(paths) -> pa.ListArray:
