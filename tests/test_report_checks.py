@@ -61,7 +61,7 @@ def test_buckets_sum_to_the_total(sim, name, column):
 
 def test_every_model_totals_the_conversions_and_drill_downs_add_up(sim):
     models = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov", "shapley",
-              "ordered_shapley")
+              "ordered_shapley", "shapley_rate")
     top = run(sim, "model-comparison", models=models)
     for m in models:
         assert top.table[f"{m}_conversions"].sum() == pytest.approx(top.totals["conversions"]), m

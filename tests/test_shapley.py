@@ -1,4 +1,5 @@
-"""Exact Shapley: a hand-solved two-channel game and a brute-force n! reference."""
+"""Shapley: the count game (`shapley`) keeps its invariants on any paths; the conversion-rate
+game (`shapley_rate`) against a hand-solved two-channel game and a brute-force n! reference."""
 
 import itertools
 from math import factorial
@@ -9,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parcours.attribution.paths import paths_from_frame
-from parcours.attribution.shapley import MAX_EXACT, Shapley
+from parcours.attribution.shapley import MAX_EXACT, Shapley, ShapleyRate
 
 
 def fit(rows):
-    return Shapley().fit(paths_from_frame(pd.DataFrame(rows, columns=["path", "conversions", "nulls"])))
+    return ShapleyRate().fit(paths_from_frame(pd.DataFrame(rows, columns=["path", "conversions", "nulls"])))
 
 
 def test_hand_solved_two_channel_game():
@@ -74,6 +75,48 @@ def test_sampled_estimates_land_within_their_error_of_the_exact_values():
     rows = [("a > b", 6, 4), ("a", 2, 8), ("b > c", 3, 3), ("c > d > a", 4, 1), ("d", 0, 5), ("e > b", 2, 2)]
     exact = fit(rows).values
     df = pd.DataFrame(rows, columns=["path", "conversions", "nulls"])
-    sampled = Shapley(exact_up_to=0, samples=4000, seed=1).fit(paths_from_frame(df))
+    sampled = ShapleyRate(exact_up_to=0, samples=4000, seed=1).fit(paths_from_frame(df))
     for c, value in exact.items():
         assert abs(sampled.values[c] - value) <= 5 * sampled.errors[c] + 1e-12
+
+
+def count_game(rows):
+    return Shapley().fit(paths_from_frame(pd.DataFrame(rows, columns=["path", "conversions", "nulls"])))
+
+
+def test_the_count_game_splits_each_conversion_over_its_distinct_channels():
+    # a > b > a (3 conv): a 1.5, b 1.5; a (2): a 2; rare > b (4): rare 2, b 2; c never converts
+    s = count_game([("a > b > a", 3, 1), ("a", 2, 50), ("rare > b", 4, 0), ("c", 0, 9)])
+    got = s.credits().set_index("channel").conversions.to_dict()
+    assert got == pytest.approx({"a": 3.5, "b": 3.5, "rare": 2.0, "c": 0.0})
+    # the rate game: more than its 4 conversions to the rare channel of an all-converting
+    # path, and less than nothing to the channel that brought 5
+    rate = fit([("a > b > a", 3, 1), ("a", 2, 50), ("rare > b", 4, 0), ("c", 0, 9)])
+    rated = rate.credits().set_index("channel").conversions
+    assert rated["rare"] > 4 and rated["a"] < 0 and rated["c"] < 0
+
+
+count_rows = st.lists(st.tuples(st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=6).map(" > ".join),
+                                st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=count_rows)
+def test_the_count_game_never_gives_negative_or_more_than_a_channels_paths_converted(rows):
+    credits = count_game(rows).credits().set_index("channel").conversions
+    assert (credits >= 0).all()
+    assert credits.sum() == pytest.approx(sum(c for _, c, _ in rows))  # efficiency: the conversions
+    for channel, credit in credits.items():
+        own = sum(c for p, c, _ in rows if channel in [s.strip() for s in p.split(">")])
+        assert credit <= own + 1e-9  # at most the conversions of the paths it is in
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=count_rows, names=st.permutations("abcdefgh"))
+def test_renaming_channels_renames_their_count_game_credits(rows, names):
+    rename = dict(zip("abcdefgh", names, strict=True))
+    moved = [(" > ".join(rename[s.strip()] for s in p.split(">")), c, n) for p, c, n in rows]
+    a = count_game(rows).credits().set_index("channel").conversions
+    b = count_game(moved).credits().set_index("channel").conversions
+    assert b.rename(index={v: k for k, v in rename.items()}).sort_index().to_dict() == \
+        pytest.approx(a.sort_index().to_dict())

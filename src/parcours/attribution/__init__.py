@@ -15,8 +15,8 @@ from parcours.attribution.rules import (
     TimeDecay,
     touch_credits,
 )
-from parcours.attribution.shapley import Shapley
+from parcours.attribution.shapley import Shapley, ShapleyRate
 
 __all__ = ["RuleModel", "FirstTouch", "LastTouch", "LastNonDirect", "Linear", "PositionBased",
-           "TimeDecay", "Custom", "Markov", "Shapley", "OrderedShapley", "touch_credits", "credit_columns",
+           "TimeDecay", "Custom", "Markov", "Shapley", "ShapleyRate", "OrderedShapley", "touch_credits", "credit_columns",
            "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame", "read_paths", "NO_TOUCH"]

@@ -13,8 +13,9 @@ position(s) where j appears in the repeat-collapsed path, split evenly when j co
 (a > b > a: a's half goes 1/4 to position 1 and 1/4 to position 3). Summing the positions
 gives phi_j back. Value (revenue) is credited the same way.
 
-This is a different game from `Shapley` (conversion rate of the journeys inside S, which also
-uses non-converting journeys): both are exact Shapley values of the game they state.
+`shapley` is this game's per-channel totals; `shapley_rate` is a different game (conversion
+rate of the journeys inside S, which also uses non-converting journeys): both are exact
+Shapley values of the game they state.
 """
 
 from __future__ import annotations

@@ -1,6 +1,18 @@
-"""Exact Shapley values over channel coalitions.
+"""Shapley values over channel coalitions, of two games.
 
-Characteristic function: v(S) = conversion rate of the journeys that used only channels in S
+`shapley` plays the conversion-count game: v(S) = conversions of the journeys whose channel
+set is a subset of S. Its Shapley values have a closed form (ordered.py): each conversion is
+split evenly over its distinct channels. They are never negative, sum to the conversions,
+and a channel gets at most the conversions of the paths it is in, on any data. It is the
+game of Zhao et al. (2018) and of the usual libraries; `ordered_shapley` breaks the same
+totals down by position.
+
+`shapley_rate` plays the conversion-rate game below. It says something else (which channels'
+journeys convert more often), and its values can be negative and are near-flat when rare
+coalitions carry high rates: a channel seen in two paths that converted gets as much as one
+seen in thousands. It keeps its own name so nobody takes it for the count game.
+
+Rate game: v(S) = conversion rate of the journeys that used only channels in S
 (their channel set is a subset of S), v(empty) = 0. A coalition no journey stays inside has
 no observed journeys and v(S) = 0: nothing observed, nothing credited. Journeys without any
 touch are left out (they are reported apart as "(no touch)").
@@ -24,6 +36,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from parcours.attribution.ordered import OrderedShapley
 from parcours.attribution.paths import flatten
 from parcours.attribution.registry import register_model
 
@@ -33,8 +46,16 @@ MAX_SAMPLED = 62  # channel sets are bit masks in an int64
 
 @register_model("shapley", 9, ("Shapley value", "Valeur de Shapley"), data_driven=True)
 @dataclass
-class Shapley:
-    """`Shapley().fit(paths)`; `credits()` gives conversions and value per channel.
+class Shapley(OrderedShapley):
+    """Shapley values of the conversion-count game: `Shapley().fit(paths)`, `credits()` per
+    channel (the per-channel totals of `OrderedShapley`, whose fit computes them)."""
+
+
+@register_model("shapley_rate", 11, ("Shapley value, conversion-rate game",
+                                     "Valeur de Shapley, jeu du taux de conversion"), data_driven=True)
+@dataclass
+class ShapleyRate:
+    """`ShapleyRate().fit(paths)`; `credits()` gives conversions and value per channel.
 
     Beyond MAX_EXACT channels (up to 62) phi is estimated from `samples` random orders of
     the channels (Castro et al., 2009) and `errors` holds each estimate's standard error."""
@@ -48,7 +69,7 @@ class Shapley:
     value: float = field(default=0.0, init=False)
     conversion_rate: float = field(default=0.0, init=False)  # v(N)
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> Shapley:
+    def fit(self, paths: ir.Table | pd.DataFrame) -> ShapleyRate:
         df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
         pid, code, values = flatten(df.path)
         channels = sorted(values)  # the encoding's dictionary: every value once
