@@ -7,8 +7,12 @@
 2. Markov with 1,000+ states (order 3 over those channels; 40 campaigns at order 2).
 3. Rule-based credits for N touches (default 100M) generated in DuckDB: every model's credits,
    summed per channel, timed.
+4. With --path-file: every model on an aggregated path file (e.g. ChannelAttribution's
+   10,000-path sample, Data.csv), read and credited in process, best of 5; with bench-env/
+   present, ChannelAttribution's `heuristic_models` on the same file.
 
     .venv/bin/python benchmarks/attribution.py [--paths 2000 20000 200000] [--touches 100000000]
+    .venv/bin/python benchmarks/attribution.py --path-file Data.csv [--delimiter ';']
 """
 
 from __future__ import annotations
@@ -145,12 +149,56 @@ def rule_based(touches: int) -> None:
     print(f"  {'all seven':<16}{total:>8.1f} s")
 
 
+CA_HEURISTIC = """
+import sys, time, pandas as pd, ChannelAttribution as ca
+df = pd.read_csv(sys.argv[1], sep=sys.argv[2])
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    ca.heuristic_models(df, "path", "total_conversions", var_value="total_conversion_value")
+    times.append(time.perf_counter() - t)
+print(min(times))
+"""
+
+
+def path_file(file: Path, delimiter: str) -> None:
+    from parcours.attribution.catalogue import NAMES, attribute_paths, make_model
+    from parcours.attribution.paths import read_paths
+
+    def read():
+        return read_paths(file, "path", "total_conversions", "total_null", "total_conversion_value",
+                          delimiter=delimiter)
+
+    p = read()
+    print(f"\n{file}: {len(p):,} paths, {p.conversions.sum():,} conversions; read + credit, best of 5")
+    for name in NAMES:
+        if name == "time_decay":
+            continue
+        model = make_model(name)
+        attribute_paths(model, p)  # the once-per-model compile
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            attribute_paths(model, read())
+            times.append(time.perf_counter() - start)
+        print(f"  {name:<16}{min(times) * 1000:>8.1f} ms")
+    if (ENV / "bin" / "python").exists():
+        out = subprocess.run([str(ENV / "bin" / "python"), "-c", CA_HEURISTIC, str(file), delimiter],
+                             check=True, capture_output=True, text=True).stdout
+        print(f"  ChannelAttribution heuristic_models (first, last, linear at once): {float(out) * 1000:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paths", type=int, nargs="+", default=[2_000, 20_000, 200_000],
                     help="distinct-path cap of each path set (3x as many journeys are drawn)")
     ap.add_argument("--touches", type=int, default=100_000_000)
+    ap.add_argument("--path-file", type=Path, help="only time every model on this path file")
+    ap.add_argument("--delimiter", default=";")
     args = ap.parse_args()
+    if args.path_file:
+        path_file(args.path_file, args.delimiter)
+        return
     frames = [simulate_paths(n, 12) for n in args.paths]
     print("12 channels, distinct paths: " + ", ".join(f"{len(df):,}" for df in frames))
     compare(frames, [1, 2, 3])

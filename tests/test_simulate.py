@@ -1,6 +1,7 @@
 import dataclasses
 import datetime as dt
 
+import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from builders import rows_of
 from parcours.channels import classify
 from parcours.ingest import load_file
-from parcours.simulate import CHANNELS, simulate
+from parcours.simulate import CHANNELS, TARGETED, WORLDS, simulate
 
 END = dt.date(2026, 11, 23)
 
@@ -77,3 +78,84 @@ def test_classification_recovers_every_simulated_channel(sim, ws):
     t = classify(ws.warehouse.table("touchpoints"), ws.config)
     counts = {r["channel"]: r["n"] for r in t.group_by("channel").agg(n=t.count()).to_pyarrow().to_pylist()}
     assert counts == sim.touches_by_channel
+
+
+WORLD_END, WORLD_DAYS, WORLD_PERSONS = dt.date(2026, 11, 23), 45, 2500
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("worlds")
+    return {w: simulate(root / w, persons=WORLD_PERSONS, seed=8, days=WORLD_DAYS, end=WORLD_END, scenario=w)
+            for w in WORLDS}
+
+
+def per_day(table) -> pd.Series:
+    conv = table.to_pandas()
+    return conv.groupby(conv.ts.dt.date).size()
+
+
+@pytest.mark.parametrize("world", list(WORLDS))
+def test_each_worlds_truth_is_its_resimulation_with_the_channel_switched_off(worlds, world, tmp_path):
+    sim = worlds[world]
+    truth = read(sim, "truth").to_pandas()
+    everyone = per_day(read(sim, "conversions"))
+    for channel in ("display", "paid_search"):
+        without = simulate(tmp_path / channel, persons=WORLD_PERSONS, seed=8, days=WORLD_DAYS, end=WORLD_END,
+                           scenario=world, off=channel)
+        assert channel not in set(read(without, "touchpoints")["channel"].drop_null().to_pylist())
+        gained = truth[truth.channel == channel].set_index("date").incremental_conversions
+        lost = everyone.sub(per_day(read(without, "conversions")), fill_value=0)
+        assert gained.sum() > 0
+        assert (lost.reindex(gained.index, fill_value=0) == gained).all(), (world, channel)  # day by day
+
+
+def shares(sim) -> pd.Series:
+    truth = read(sim, "truth").to_pandas()
+    by = truth[truth.channel != "(base)"].groupby("channel").incremental_conversions.sum()
+    return by / by.sum()
+
+
+def last_touches(sim) -> pd.Series:
+    """Each channel's share of the last labelled touch of the same person before an online
+    conversion (within 30 days): what last click credits."""
+    tp, conv, persons = (read(sim, n).to_pandas() for n in ("touchpoints", "conversions", "persons_truth"))
+    who = persons.set_index("visitor_id").person
+    tp = tp.dropna(subset=["channel"]).assign(person=lambda t: t.visitor_id.map(who)).sort_values("ts")
+    conv = conv[conv.visitor_id.notna()].assign(person=lambda c: c.visitor_id.map(who)).sort_values("ts")
+    last = pd.merge_asof(conv, tp[["ts", "person", "channel"]], on="ts", by="person", tolerance=pd.Timedelta(days=30))
+    return last.channel.value_counts(normalize=True)
+
+
+def test_each_world_leaves_its_mark(worlds):
+    additive = shares(worlds["additive"])
+    # synergy: display earns search's lift; search alone is weaker
+    synergy = shares(worlds["synergy"])
+    assert synergy["display"] > 1.3 * additive["display"] and synergy["paid_search"] < additive["paid_search"]
+    # selection: the targeted channels' touches sit on the days people convert anyway, so the
+    # last touch before a conversion is theirs far more often than their true share
+    for world, most in (("additive", 1.3), ("selection", None)):
+        last = last_touches(worlds[world])[list(TARGETED)].sum()
+        true = shares(worlds[world])[list(TARGETED)].sum()
+        assert (last < most * true) if most else (last > 2 * true), world
+    # saturation: the same touches buy fewer conversions
+    def incremental(w):
+        truth = read(worlds[w], "truth").to_pandas()
+        return truth[truth.channel != "(base)"].incremental_conversions.sum()
+    assert incremental("saturation") < 0.8 * incremental("additive")
+    # offline: display and social drive store and call-centre sales, some of them by buyers
+    # no online identity matches
+    off = read(worlds["offline"], "conversions").to_pandas()
+    assert shares(worlds["offline"])[["display", "social"]].sum() > 1.5 * additive[["display", "social"]].sum()
+    before = read(worlds["additive"], "conversions").to_pandas()
+    assert (off.origin != "online").mean() > 1.5 * (before.origin != "online").mean()
+    crm = off[off.user_id.fillna("").str.startswith("crm")]
+    ids = set(read(worlds["offline"], "identities")["user_id"].to_pylist())
+    assert len(crm) > 0 and not set(crm.user_id) & ids and (crm.origin != "online").all()
+
+
+def test_an_unknown_world_or_channel_is_one_line(tmp_path):
+    with pytest.raises(ValueError, match="unknown scenario 'mars'; scenarios: additive, selection"):
+        simulate(tmp_path, persons=10, scenario="mars")
+    with pytest.raises(ValueError, match="unknown channel 'tv'"):
+        simulate(tmp_path, persons=10, off="tv")

@@ -12,7 +12,7 @@ import inspect
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -68,6 +68,14 @@ class SimFormat(StrEnum):
     csv = "csv"
 
 
+class Scenario(StrEnum):  # simulate.WORLDS, named here so `--help` needs no NumPy
+    additive = "additive"
+    selection = "selection"
+    synergy = "synergy"
+    saturation = "saturation"
+    offline = "offline"
+
+
 def _progress() -> Progress:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
@@ -80,7 +88,7 @@ def _advance(bar: Progress, task: TaskID) -> Callable[[float], None]:
     return lambda pct: bar.update(task, completed=pct)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     """Exit 2 with the error's message (printed as is: messages name [sections] of the config)."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
@@ -104,6 +112,9 @@ def simulate(
     end: Annotated[str | None, typer.Option(help="Last simulated day, YYYY-MM-DD. Default: today (UTC).")] = None,
     fmt: Annotated[SimFormat, typer.Option("--format", help="File format.")] = SimFormat.parquet,
     touches_per_person: Annotated[float, typer.Option(help="Average touches per person.")] = 10.0,
+    scenario: Annotated[Scenario, typer.Option(
+        help="The world: how channels cause conversions (the simulator's docstring and the README "
+             "give each one's equations).")] = Scenario.additive,
 ) -> None:
     """Write simulated touchpoints, conversions, identities and costs, plus the truth.
 
@@ -117,7 +128,7 @@ def simulate(
     with _progress() as bar:
         task = bar.add_task("simulating persons", total=persons)
         res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
-                  touches_per_person=touches_per_person,
+                  touches_per_person=touches_per_person, scenario=scenario.value,
                   progress=lambda done, total: bar.update(task, completed=done))
     out.print(f"{res.persons:,} persons, {res.touchpoints:,} touchpoints, "
               f"{res.conversions:,} conversions written to {out_dir}")
@@ -593,32 +604,62 @@ def serve(
 
 @app.command()
 def evaluate(
-    truth: Annotated[Path, typer.Option(help="truth.parquet (or .csv) written by `parcours simulate`.",
-                                        dir_okay=False, exists=True)],
+    truth: Annotated[Path | None, typer.Option(help="truth.parquet (or .csv) written by `parcours simulate`.",
+                                               dir_okay=False, exists=True)] = None,
     workspace: WorkspaceOpt = Path("."),
+    scenario: Annotated[str | None, typer.Option(
+        help="Instead of a workspace: simulate this world (or `all` of them), build it and score every "
+             "model there; one row per model, a column per world.")] = None,
+    persons: Annotated[int, typer.Option(min=100, help="--scenario: persons per world.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="--scenario: the simulation's seed.")] = 1,
+    days: Annotated[int, typer.Option(min=7, help="--scenario: simulated days per world.")] = 60,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", file_okay=False, help="--scenario: keep each world's data and workspace here.")] = None,
+    samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 100,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Score every model against the simulator's true incremental conversions.
 
     nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
-    ci_coverage (markov, shapley): share of channels whose truth lies in the 90% bootstrap
+    ci_coverage (data-driven models): share of channels whose truth lies in the 90% bootstrap
     interval."""
+    import tempfile
+
     import pandas as pd
 
     from parcours.attribution.catalogue import NAMES, make_model
     from parcours.attribution.evaluate import evaluate as run
+    from parcours.attribution.evaluate import evaluate_worlds
+    from parcours.simulate import WORLDS
     from parcours.workspace import Workspace
 
+    def models(config) -> dict:
+        chosen = {name: make_model(name, direct=config.direct_channels) for name in NAMES}
+        chosen["markov_order2"] = make_model("markov", order=2)
+        return chosen
+
+    if scenario is not None:
+        worlds = list(WORLDS) if scenario == "all" else [scenario]
+        if worlds[0] not in WORLDS:
+            _fail(ValueError(f"--scenario: unknown world {scenario!r}; worlds: all, {', '.join(WORLDS)}"))
+        with tempfile.TemporaryDirectory(prefix="parcours-worlds-") as scratch, _progress() as bar:
+            task = bar.add_task("worlds", total=None)
+            table = evaluate_worlds(out_dir or Path(scratch), worlds, models, persons=persons, seed=seed,
+                                    days=days, samples=samples,
+                                    progress=lambda step: bar.update(task, description=step))
+        _print_table(table, fmt)
+        return
+    if truth is None:
+        _fail(ValueError("evaluate needs --truth (a workspace built from simulated data) or --scenario"))
     frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
     with Workspace(workspace) as ws:
         _require_workspace(ws)
-        models = {name: make_model(name, direct=ws.config.direct_channels) for name in NAMES}
-        models["markov_order2"] = make_model("markov", order=2)
         try:
             with _progress() as bar:
-                task = bar.add_task("scoring models", total=len(models))
-                table = run(ws.warehouse, frame, models, progress=lambda done, _, name: bar.update(
-                    task, completed=done, description=f"scoring {name}" if name else "scored"))
+                task = bar.add_task("scoring models", total=None)
+                table = run(ws.warehouse, frame, models(ws.config), samples=samples,
+                            progress=lambda done, total, name: bar.update(
+                                task, completed=done, total=total, description=f"scoring {name}" if name else "scored"))
         except ParcoursError as exc:
             _fail(exc)
     _print_table(table, fmt)

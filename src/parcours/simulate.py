@@ -1,14 +1,32 @@
-"""Synthetic touchpoints and conversions with a known incremental effect per channel.
+"""Synthetic touchpoints and conversions with a known incremental effect per channel, in
+several worlds (`WORLDS`), each a different way channels cause conversions.
 
-Model (per person p and day d): exposure to channel c decays geometrically,
+Common to every world (per person p and day d): exposure to channel c decays geometrically,
     E_c[p, d] = w * touches_c[p, d] + DECAY * E_c[p, d-1]   (w = 0.3 for views, 1 otherwise),
-the conversion hazard is additive,
-    lambda[p, d] = k_p * (base + sum_c beta_c * E_c[p, d]),   P(convert) = 1 - exp(-lambda),
-and a conversion happens when a uniform draw U[p, d] falls below P. The truth of channel c
-is re-simulated with c switched off and the *same* U (common random numbers): its true
-incremental conversions are conv(all) - conv(without c), day by day. Touches are written
-with their channel half the time and only with utm/referrer the other half, so classifying
-them is part of what the engine must get right.
+the conversion hazard lambda[p, d] is the world's, P(convert) = 1 - exp(-lambda), and a
+conversion happens when a uniform draw U[p, d] falls below P. k_p ~ Gamma(2, 0.5) is the
+person's propensity. The worlds' hazards (beta_c per channel from CHANNELS):
+
+- additive:   lambda = k (base + sum_c beta_c E_c), the same for everyone.
+- selection:  intent days I[p, d] (3% of days) multiply the base by 1 + 300 I; retargeting
+              (display), brand search (paid_search) and email are sent on observable intent:
+              80% of their touches move to an intent day of their person, and their own
+              effect is a quarter of beta. lambda = k (base (1 + 300 I) + sum_c beta'_c E_c).
+              Last click credits them with conversions intent alone would have brought.
+- synergy:    search works mostly through display: paid_search's term is
+              beta_s E_s (0.25 + 2 min(E_display, 1)); the rest as additive.
+- saturation: diminishing returns: each channel adds beta_c S (1 - exp(-E_c / S)), S = 0.5.
+- offline:    display and social drive store and call-centre sales: an offline hazard
+              k (base_off + 5 (beta_display E_display + beta_social E_social)) adds to the
+              online one (where they keep 30% of beta). A conversion is offline with the
+              offline hazard's share (its own draw). Offline buyers without an account get
+              a CRM id that no online identity matches: their sales have no journey.
+
+The truth of channel c is re-simulated with c switched off and the *same* draws (common
+random numbers): its true incremental conversions are conv(all) - conv(without c), day by
+day (`simulate(off=c)` writes that world). Touches are written with their channel half the
+time and only with utm/referrer the other half, so classifying them is part of what the
+engine must get right.
 
 Uses base only (no warehouse): NumPy arrays, PyArrow files; persons in fixed-size chunks,
 so memory stays flat whatever their number.
@@ -87,6 +105,59 @@ CHANNELS = (
 OFFLINE = {"store", "call_centre"}
 
 
+INTENT_RATE, INTENT_LIFT, SENT_ON_INTENT, TARGETED_EFFECT = 0.03, 300.0, 0.8, 0.25
+TARGETED = ("display", "paid_search", "email")  # selection: sent on observable intent
+SYNERGY_SOLO, SYNERGY_LIFT = 0.25, 2.0
+SATURATION = 0.5
+OFFLINE_BASE, OFFLINE_LIFT, ONLINE_KEEP = 0.00008, 5.0, 0.3
+OFFLINE_DRIVERS = ("display", "social")
+
+
+def _terms(E: np.ndarray, beta: np.ndarray, off: frozenset[int]) -> np.ndarray:
+    """sum_c beta_c E_c over the channels not switched off."""
+    b = beta.copy()
+    b[list(off)] = 0.0
+    return np.tensordot(b, E, 1)
+
+
+def _additive(E, k, beta, off, ctx):
+    return k * (BASE + _terms(E, beta, off)), 0.0
+
+
+def _selection(E, k, beta, off, ctx):
+    b = beta.copy()
+    b[ctx["targeted"]] *= TARGETED_EFFECT
+    return k * (BASE * (1 + INTENT_LIFT * ctx["intent"]) + _terms(E, b, off)), 0.0
+
+
+def _synergy(E, k, beta, off, ctx):
+    s, d = ctx["idx"]["paid_search"], ctx["idx"]["display"]
+    rest = _terms(E, beta, off | {s})
+    if s in off:
+        return k * (BASE + rest), 0.0
+    boost = SYNERGY_SOLO + (0.0 if d in off else SYNERGY_LIFT * np.minimum(E[d], 1.0))
+    return k * (BASE + rest + beta[s] * E[s] * boost), 0.0
+
+
+def _saturation(E, k, beta, off, ctx):
+    b = beta.copy()
+    b[list(off)] = 0.0
+    return k * (BASE + np.tensordot(b, SATURATION * (1 - np.exp(-E / SATURATION)), 1)), 0.0
+
+
+def _offline(E, k, beta, off, ctx):
+    drivers = ctx["drivers"]
+    online = beta.copy()
+    online[drivers] *= ONLINE_KEEP
+    only = np.zeros_like(beta)
+    only[drivers] = beta[drivers] * OFFLINE_LIFT
+    return k * (BASE + _terms(E, online, off)), k * (OFFLINE_BASE + _terms(E, only, off))
+
+
+WORLDS: dict[str, Callable] = {"additive": _additive, "selection": _selection, "synergy": _synergy,
+                               "saturation": _saturation, "offline": _offline}  # equations: the docstring
+
+
 @dataclass
 class SimulationResult:
     files: dict[str, Path]
@@ -106,14 +177,22 @@ def _campaign_catalogue(channels):
 
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
              end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
-             channels: tuple[Channel, ...] = CHANNELS,
+             channels: tuple[Channel, ...] = CHANNELS, scenario: str = "additive", off: str | None = None,
              progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
     """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`.
 
-    `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all).
+    `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all);
+    `scenario` picks the world (WORLDS); `off` switches one channel off on the same draws
+    (no touch of it, its effect gone): the world its truth is measured against.
     """
     if fmt not in ("parquet", "csv"):
         raise ValueError("fmt must be 'parquet' or 'csv'")
+    if scenario not in WORLDS:
+        raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
+    names = [c.name for c in channels]
+    if off is not None and off not in names:
+        raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
+    world = (scenario, None if off is None else names.index(off))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     end = end or dt.datetime.now(dt.UTC).date()
@@ -129,7 +208,7 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
         size = min(CHUNK, persons - first)
         rng = np.random.default_rng([seed, first // CHUNK])
         chunk = _simulate_chunk(rng, channels, first, size, days, t0, touches_per_person, rows,
-                                camp_channel)
+                                camp_channel, world)
         writers.write("touchpoints", chunk["touchpoints"])
         writers.write("conversions", chunk["conversions"])
         writers.write("identities", chunk["identities"])
@@ -146,8 +225,10 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
                             {c.name: int(n) for c, n in zip(channels, by_channel, strict=True)})
 
 
-def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel):
+def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel, world):
     C = len(channels)
+    scenario, off = world
+    idx = {c.name: i for i, c in enumerate(channels)}
     # People: devices, accounts, CRM profile, propensity.
     n_dev = rng.choice([1, 2, 3], size=P, p=[0.55, 0.35, 0.10])
     dev_type = rng.choice(3, size=(P, 3), p=[0.45, 0.45, 0.10])
@@ -175,39 +256,60 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     is_view = rng.random(T) < np.array([c.view_share for c in channels])[channel]
     offline = np.isin(channel, [i for i, c in enumerate(channels) if c.name in OFFLINE])
     dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
+    ctx: dict[str, Any] = {"idx": idx}
+    if scenario == "selection":  # the targeted channels' touches move to intent days
+        intent = rng.random((P, D)) < INTENT_RATE
+        ctx["intent"], ctx["targeted"] = intent, [idx[n] for n in TARGETED if n in idx]
+        day = _sent_on_intent(rng, intent, owner, day, np.isin(channel, ctx["targeted"]))
+        order = np.lexsort((sec, day, owner))
+        owner, day, sec, channel, camp, is_view, offline, dev = _take(
+            order, owner, day, sec, channel, camp, is_view, offline, dev)
+    if scenario == "offline":
+        ctx["drivers"] = [idx[n] for n in OFFLINE_DRIVERS if n in idx]
+    if off is not None:  # switched off: its touches never happen
+        owner, day, sec, channel, camp, is_view, offline, dev = _take(
+            channel != off, owner, day, sec, channel, camp, is_view, offline, dev)
     weight = np.where(is_view, VIEW_WEIGHT, 1.0)
 
-    # Conversions: hazard from decayed exposure; the same draws for every scenario.
+    # Conversions: the world's hazard from decayed exposure; the same draws for every world.
     U = rng.random((P, D))
-    contrib = np.zeros((C, P, D))
-    for ci, ch in enumerate(channels):
+    E = np.zeros((C, P, D))
+    for ci in range(C):
         m = channel == ci
         daily = np.bincount(owner[m] * D + day[m], weights=weight[m], minlength=P * D).reshape(P, D)
-        expo = np.zeros((P, D))
-        expo[:, 0] = daily[:, 0]
+        E[ci, :, 0] = daily[:, 0]
         for d in range(1, D):
-            expo[:, d] = daily[:, d] + DECAY * expo[:, d - 1]
-        contrib[ci] = ch.beta * expo
+            E[ci, :, d] = daily[:, d] + DECAY * E[ci, :, d - 1]
     k = propensity[:, None]
-    lam = k * (BASE + contrib.sum(axis=0))
-    converts = 1 - np.exp(-lam) > U
+    beta = np.array([c.beta for c in channels])
+    hazard = WORLDS[scenario]
+
+    def converting(without: frozenset[int]) -> np.ndarray:
+        on, off_line = hazard(E, k, beta, without, ctx)
+        return 1 - np.exp(-(on + off_line)) > U
+
+    on, off_line = hazard(E, k, beta, frozenset(), ctx)
+    converts = 1 - np.exp(-(on + off_line)) > U
     revenue_draw = np.round(rng.lognormal(4.2, 0.6, size=(P, D)), 2)
     is_lead = rng.random((P, D)) < 0.15
     value = np.where(is_lead, 0.0, revenue_draw)
     truth = np.zeros((C + 1, D, 2))
     for ci in range(C):
-        without = 1 - np.exp(-(lam - k * contrib[ci])) > U
-        gained = converts & ~without
+        gained = converts & ~converting(frozenset({ci}))
         truth[ci, :, 0] = gained.sum(axis=0)
         truth[ci, :, 1] = (gained * value).sum(axis=0)
-    base_only = converts & (1 - np.exp(-k * BASE) > U)
+    base_only = converts & converting(frozenset(range(C)))
     truth[C, :, 0] = base_only.sum(axis=0)
     truth[C, :, 1] = (base_only * value).sum(axis=0)
 
     conv_p, conv_d = np.nonzero(converts)
+    offline_share = None
+    if scenario == "offline":  # offline with the offline hazard's share, on a draw of its own
+        total = (on + off_line)[conv_p, conv_d]
+        offline_share = np.divide(off_line[conv_p, conv_d], total, out=np.zeros(len(conv_p)), where=total > 0)
     conversions = _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec,
                                                 dev, offline, dev_type, account, logged,
-                                                prior_customer, is_lead, value, channel)
+                                                prior_customer, is_lead, value, channel, offline_share)
     touchpoints = _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev,
                                dev_type, account, logged, t0, rows)
     identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, logged, t0, D)
@@ -218,6 +320,23 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     return {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
             "persons_truth": persons_truth, "costs": costs, "truth": truth,
             "by_channel": np.bincount(channel, minlength=C)}
+
+
+def _take(rows: np.ndarray, *arrays: np.ndarray) -> tuple[Any, ...]:
+    """The same rows (an order or a mask) of every touch array."""
+    return tuple(a[rows] for a in arrays)
+
+
+def _sent_on_intent(rng, intent: np.ndarray, owner: np.ndarray, day: np.ndarray, targeted: np.ndarray) -> np.ndarray:
+    """Days of the touches, the targeted ones moved (SENT_ON_INTENT of them) to a random
+    intent day of their person, when the person has one."""
+    per_person = intent.sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(per_person)])
+    days_flat = np.nonzero(intent)[1]  # row-major: each person's intent days in a run
+    n = per_person[owner]
+    move = targeted & (n > 0) & (rng.random(len(day)) < SENT_ON_INTENT)
+    pick = offsets[owner] + (rng.random(len(day)) * np.maximum(n, 1)).astype(np.int64)
+    return np.where(move, days_flat[np.minimum(pick, len(days_flat) - 1)] if len(days_flat) else day, day)
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -282,7 +401,7 @@ def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, 
 
 
 def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev, offline, dev_type,
-                 account, logged, prior_customer, is_lead, value, channel):
+                 account, logged, prior_customer, is_lead, value, channel, offline_share=None):
     n = len(conv_p)
     # The last touch before the conversion's day ends decides device and time.
     key_touch = owner.astype(np.int64) * 10**6 + day * 86400 // 100 + sec // 100
@@ -298,10 +417,15 @@ def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev,
     r = rng.random(n)
     origin = np.where(account[conv_p] & (r < p_store), "store",
                       np.where(account[conv_p] & (r < p_store + 0.06), "call_centre", "online"))
+    crm_only = np.zeros(n, dtype=bool)  # offline buyers no online identity matches
+    if offline_share is not None:  # the offline world: where the sale happened follows its cause
+        v = rng.random(n)
+        origin = np.where(v < offline_share, np.where(v < offline_share * 0.7, "store", "call_centre"), "online")
+        crm_only = (origin != "online") & ~account[conv_p]
     online = origin == "online"
     d = np.where(has_prev & ~last_offline, dev[np.maximum(idx, 0)], 0)
     device = np.where(online, DEVICE_TYPES[dev_type[conv_p, d]], "other")
-    with_user = account[conv_p] & (~online | logged[conv_p, d])
+    with_user = (account[conv_p] & (~online | logged[conv_p, d])) | crm_only
     lead = is_lead[conv_p, conv_d]
     revenue = value[conv_p, conv_d]
     # New customer: not a customer before, and this is their first sale in the period.
@@ -327,8 +451,8 @@ def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev,
         "conversion_id": _ids(f"o{first}-", np.arange(n)),
         "ts": _ts(t0, conv_d, conv_sec),
         "visitor_id": pc.if_else(pa.array(online), visitor, None),
-        "user_id": pc.if_else(pa.array(with_user),
-                              pa.array(np.char.add("u", (first + conv_p).astype(str))), None),
+        "user_id": pc.if_else(pa.array(with_user), pa.array(np.char.add(
+            np.where(crm_only, "crm", "u"), (first + conv_p).astype(str))), None),
         "device": pa.array(device),
         "kind": pa.array(np.where(lead, "lead", "sale")),
         "revenue": pa.array(revenue),

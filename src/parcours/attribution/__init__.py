@@ -18,5 +18,6 @@ from parcours.attribution.rules import (
 from parcours.attribution.shapley import Shapley, ShapleyRate
 
 __all__ = ["RuleModel", "FirstTouch", "LastTouch", "LastNonDirect", "Linear", "PositionBased",
-           "TimeDecay", "Custom", "Markov", "Shapley", "ShapleyRate", "OrderedShapley", "touch_credits", "credit_columns",
-           "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame", "read_paths", "NO_TOUCH"]
+           "TimeDecay", "Custom", "Markov", "Shapley", "ShapleyRate", "OrderedShapley", "touch_credits",
+           "credit_columns", "attributed", "credited_touches", "paths_from_warehouse", "paths_from_frame",
+           "read_paths", "NO_TOUCH"]

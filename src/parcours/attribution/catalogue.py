@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import duckdb
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +20,7 @@ from parcours.attribution.rules import (
     TimeDecay,
     touch_credits,
 )
+from parcours.warehouse import in_memory
 
 NAMES = tuple(sorted(MODELS, key=lambda name: MODELS[name].order))  # filled by the imports above
 
@@ -44,33 +45,17 @@ def attribute_paths(model, paths: pd.DataFrame) -> pd.DataFrame:
     lens = np.bincount(pid, minlength=len(converting))
     position = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
     steps = pa.table({  # each distinct path is one journey of clicks, weighted by its conversions
-        "journey_id": pid, "channel": pa.DictionaryArray.from_arrays(code.astype(np.int32), names),
+        "journey_id": pid, "channel": pa.array(names[code], pa.string()),
         "position": position, "n": lens[pid], "is_last": position == lens[pid],
         "interaction": pa.array(np.full(len(code), "click")),
         "conversions": converting.conversions.to_numpy(float)[pid],
         "revenue": converting.value.to_numpy(float)[pid],
     })
-    with _memory().cursor() as con:  # a file's paths never reach the warehouse
-        con.register("_steps", steps)
-        return con.sql(_credits_sql(model)).df()
+    return in_memory(steps, functools.partial(_credits, model), key=("path credits", model))
 
 
-@functools.cache
-def _memory() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB, opened once (20 ms); each call works on its own cursor."""
-    return duckdb.connect()
-
-
-@functools.cache
-def _credits_sql(model: RuleModel) -> str:
-    """A rule model's credits per channel over a table of path steps, written once per model:
-    compiling the expression costs more than running it on most path files."""
-    t = ibis.table(STEPS, name="_steps")
+def _credits(model: RuleModel, t: ir.Table) -> ir.Table:
+    """A rule model's credits per channel over a table of path steps."""
     c = touch_credits(model, t)
     out = c.group_by("channel").agg(conversions=(c.credit * c.conversions).sum(), value=c.value.sum())
-    return ibis.to_sql(out.order_by([ibis.desc("conversions"), "channel"]), dialect="duckdb")
-
-
-STEPS = ibis.schema({"journey_id": "int64", "channel": "string", "position": "int64", "n": "int64",
-                     "is_last": "boolean", "interaction": "string", "conversions": "float64",
-                     "revenue": "float64"})
+    return out.order_by([ibis.desc("conversions"), "channel"])

@@ -13,15 +13,22 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from parcours.attribution.credit import NO_TOUCH, attributed
 from parcours.attribution.intervals import intervals
 from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import RuleModel
+from parcours.config import Config
+from parcours.ingest import load_file
+from parcours.journeys import build_journeys
+from parcours.simulate import simulate
 from parcours.storage import Storage
+from parcours.workspace import Workspace
 
 BASE = "(base)"  # the simulator's conversions that no channel caused
 
@@ -72,3 +79,34 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float
         progress(len(models), len(models), "")
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)
 
+
+
+def evaluate_worlds(folder: Path, worlds: list[str], models: Callable[[Config], dict[str, Any]],
+                    persons: int = 20_000, seed: int = 1, days: int = 60, end: dt.date | None = None,
+                    samples: int = 100, progress: Callable[[str], None] = lambda step: None) -> pd.DataFrame:
+    """Every model in every world: each world simulated into `folder`, loaded, built and
+    evaluated. One row per model: its NMAE in each world (column named after the world),
+    then, for data-driven models, its interval coverage in each (`<world> ci`)."""
+    end = end or dt.datetime.now(dt.UTC).date()
+    scores = []
+    for world in worlds:
+        progress(f"{world}: simulating")
+        data = simulate(folder / world / "data", persons=persons, seed=seed, days=days, end=end, scenario=world)
+        with Workspace.init(folder / world / "ws") as ws:
+            progress(f"{world}: loading and building")
+            for name in ("touchpoints", "conversions", "identities", "costs"):
+                load_file(ws.warehouse, name, data.files[name])
+            build_journeys(ws.warehouse, ws.config, as_of=end)
+            truth = pq.read_table(data.files["truth"]).to_pandas()
+            scored = evaluate(ws.warehouse, truth, models(ws.config), samples=samples,
+                              progress=functools.partial(_scoring, progress, world))
+        scores.append(scored.assign(world=world))
+    long = pd.concat(scores)
+    nmae_ = long.pivot(index="model", columns="world", values="nmae")[worlds]
+    ci = long.pivot(index="model", columns="world", values="ci_coverage")[worlds].add_suffix(" ci")
+    table = nmae_.join(ci.loc[:, ci.notna().any()])
+    return table.sort_values(worlds[0]).reset_index()
+
+
+def _scoring(progress: Callable[[str], None], world: str, done: int, total: int, model: str) -> None:
+    progress(f"{world}: scoring {model}" if model else f"{world}: scored")
