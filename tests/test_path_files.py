@@ -72,6 +72,14 @@ def test_collapsing_repeats_leaves_first_order_markov_and_shapley_totals_alone(r
                 assert attribute_paths(make_model(name), p).conversions.sum() == pytest.approx(df.conversions.sum())
 
 
+def test_no_path_is_an_empty_answer_for_every_model():
+    empty = paths_from_frame(pd.DataFrame({"path": [], "conversions": [], "nulls": []}))
+    for name in NAMES:
+        if name != "time_decay":
+            credits = attribute_paths(make_model(name), empty)
+            assert len(credits) == 0 and {"channel", "conversions", "value"} <= set(credits.columns), name
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ("path;total_conversions\na > b;1.5\n", "column 'total_conversions': not a whole count on data row(s) 1"),
     ("path;total_conversions\na;1\nb;-2\n", "not a whole count on data row(s) 2"),
@@ -82,6 +90,8 @@ def test_collapsing_repeats_leaves_first_order_markov_and_shapley_totals_alone(r
     ("path;conv\na;1\n", "missing column(s): total_conversions"),
     ("path;total_conversions\na > b;1\n > ;2\n", "column 'path': empty path on data row(s) 2"),
     ("path;total_conversions\na;1;2;3\n", "not a readable CSV file"),
+    ("path;total_conversions\n", "no path to attribute: the file has a header and no rows"),
+    ("", "not a readable CSV file: Empty CSV file"),
 ])
 def test_a_bad_path_file_is_one_line_naming_column_and_row(tmp_path, body, message):
     paths = tmp_path / "paths.csv"

@@ -78,6 +78,8 @@ def read_paths(file: Path | str, path: str = "path", conversions: str = "convers
                                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(named, pa.string())))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise ValueError(f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
+    if table.num_rows == 0:
+        raise ValueError("no path to attribute: the file has a header and no rows")
     return paths_from_arrow(table, path, conversions, nulls, value, sep, collapse)
 
 

@@ -81,7 +81,9 @@ class ShapleyRate:
         np.bitwise_or.at(masks, pid, bit[code])
         conv_by_path = df.conversions.to_numpy(float)
         seen_by_path = (df.conversions + df.nulls).to_numpy(float)
-        if len(channels) <= min(self.exact_up_to, MAX_EXACT):
+        if not channels:  # no path: nothing to credit
+            phi, err = np.zeros(0), np.zeros(0)
+        elif len(channels) <= min(self.exact_up_to, MAX_EXACT):
             size = 1 << len(channels)
             conv = np.bincount(masks, weights=conv_by_path, minlength=size)
             seen = np.bincount(masks, weights=seen_by_path, minlength=size)
