@@ -140,9 +140,7 @@ def _synergy(E, k, beta, off, ctx):
 
 
 def _saturation(E, k, beta, off, ctx):
-    b = beta.copy()
-    b[list(off)] = 0.0
-    return k * (BASE + np.tensordot(b, SATURATION * (1 - np.exp(-E / SATURATION)), 1)), 0.0
+    return k * (BASE + _terms(SATURATION * (1 - np.exp(-E / SATURATION)), beta, off)), 0.0
 
 
 def _offline(E, k, beta, off, ctx):
@@ -190,6 +188,8 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     if scenario not in WORLDS:
         raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
     names = [c.name for c in channels]
+    if scenario == "synergy" and not {"paid_search", "display"} <= set(names):
+        raise ValueError("the synergy world needs the paid_search and display channels")
     if off is not None and off not in names:
         raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
     world = (scenario, None if off is None else names.index(off))
