@@ -43,8 +43,9 @@ class Resampler:
         self._steps: dict[int, PathSteps] = {}
 
     def fit(self, model, conv, nulls, value):
-        """`model` fitted on the paths (collapsed, unless told) with these journey counts. Markov's counts
-        are linear in them, so its transitions are listed once and reweighted here."""
+        """`model` fitted on the paths (collapsed, unless told) with these journey counts.
+        Markov's counts are linear in them, so its transitions are listed once and reweighted
+        here."""
         k = len(self.collapsed)
         c, n, v = (np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value))
         if isinstance(model, Markov):

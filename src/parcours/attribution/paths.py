@@ -87,11 +87,8 @@ def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "c
                      nulls: str | None = "nulls", value: str | None = None,
                      sep: str = ">", collapse: bool = False) -> pd.DataFrame:
     """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout)."""
-    missing = [c for c in (path, conversions, nulls, value) if c and c not in df.columns]
-    if missing:
-        raise ValueError(f"missing column(s): {', '.join(missing)}")
-    return paths_from_arrow(pa.Table.from_pandas(df[[c for c in (path, conversions, nulls, value) if c]],
-                                                 preserve_index=False),
+    named = [c for c in (path, conversions, nulls, value) if c and c in df.columns]
+    return paths_from_arrow(pa.Table.from_pandas(df[named], preserve_index=False),
                             path, conversions, nulls, value, sep, collapse)
 
 
