@@ -51,8 +51,8 @@ class Shapley(OrderedShapley):
     channel (the per-channel totals of `OrderedShapley`, whose fit computes them)."""
 
 
-@register_model("shapley_rate", 11, ("Shapley value, conversion-rate game",
-                                     "Valeur de Shapley, jeu du taux de conversion"), data_driven=True)
+@register_model("shapley_rate", 11, ("Shapley (conversion rate)", "Shapley (taux de conversion)"),
+                data_driven=True)  # short: a phone's chart legend holds it
 @dataclass
 class ShapleyRate:
     """`ShapleyRate().fit(paths)`; `credits()` gives conversions and value per channel.
