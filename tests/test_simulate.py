@@ -100,14 +100,16 @@ def test_each_worlds_truth_is_its_resimulation_with_the_channel_switched_off(wor
     sim = worlds[world]
     truth = read(sim, "truth").to_pandas()
     everyone = per_day(read(sim, "conversions"))
-    for channel in ("display", "paid_search"):
+    gains = 0.0
+    for channel in ("display", "paid_search", "social"):
         without = simulate(tmp_path / channel, persons=WORLD_PERSONS, seed=8, days=WORLD_DAYS, end=WORLD_END,
                            scenario=world, off=channel)
         assert channel not in set(read(without, "touchpoints")["channel"].drop_null().to_pylist())
         gained = truth[truth.channel == channel].set_index("date").incremental_conversions
         lost = everyone.sub(per_day(read(without, "conversions")), fill_value=0)
-        assert gained.sum() > 0
+        gains += gained.sum()
         assert (lost.reindex(gained.index, fill_value=0) == gained).all(), (world, channel)  # day by day
+    assert gains > 0  # a channel that changed nothing would prove nothing
 
 
 def shares(sim) -> pd.Series:
@@ -138,6 +140,15 @@ def test_each_world_leaves_its_mark(worlds):
         last = last_touches(worlds[world])[list(TARGETED)].sum()
         true = shares(worlds[world])[list(TARGETED)].sum()
         assert (last < most * true) if most else (last > 2 * true), world
+    # ... and intent shows: the targeted touches mostly follow a visit to the cart that day
+    def after_cart(world):
+        tp, persons = (read(worlds[world], n).to_pandas() for n in ("touchpoints", "persons_truth"))
+        tp = tp.assign(person=tp.visitor_id.map(persons.set_index("visitor_id").person), day=tp.ts.dt.date)
+        carts = tp[tp.funnel_stage == "cart"]
+        first = carts.groupby(["person", "day"]).ts.min().rename("cart_ts").reset_index()
+        targeted = tp[tp.channel.isin(TARGETED)].merge(first, on=["person", "day"], how="left")
+        return (targeted.cart_ts < targeted.ts).mean()
+    assert after_cart("selection") > 0.5 > 5 * after_cart("additive")
     # saturation: the same touches buy fewer conversions
     def incremental(w):
         truth = read(worlds[w], "truth").to_pandas()
@@ -159,3 +170,6 @@ def test_an_unknown_world_or_channel_is_one_line(tmp_path):
         simulate(tmp_path, persons=10, scenario="mars")
     with pytest.raises(ValueError, match="unknown channel 'tv'"):
         simulate(tmp_path, persons=10, off="tv")
+    no_direct = tuple(c for c in CHANNELS if c.name != "direct")
+    with pytest.raises(ValueError, match="the selection world needs the direct and organic_search channels"):
+        simulate(tmp_path, persons=10, scenario="selection", channels=no_direct)

@@ -8,11 +8,13 @@ conversion happens when a uniform draw U[p, d] falls below P. k_p ~ Gamma(2, 0.5
 person's propensity. The worlds' hazards (beta_c per channel from CHANNELS):
 
 - additive:   lambda = k (base + sum_c beta_c E_c), the same for everyone.
-- selection:  intent days I[p, d] (3% of days) multiply the base by 1 + 300 I; retargeting
-              (display), brand search (paid_search) and email are sent on observable intent:
-              80% of their touches move to an intent day of their person, and their own
-              effect is a quarter of beta. lambda = k (base (1 + 300 I) + sum_c beta'_c E_c).
-              Last click credits them with conversions intent alone would have brought.
+- selection:  intent days I[p, d] (3% of days) multiply the base by 1 + 300 I, and show:
+              that morning the person visits (direct or organic search) and reaches the
+              cart. Retargeting (display), brand search (paid_search) and email are sent on
+              that signal: 80% of their touches move to the afternoon of an intent day of
+              their person, and their own effect is a quarter of beta:
+              lambda = k (base (1 + 300 I) + sum_c beta'_c E_c). Last click credits them
+              with conversions intent alone would have brought; the cart visits show intent.
 - synergy:    search works mostly through display: paid_search's term is
               beta_s E_s (0.25 + 2 min(E_display, 1)); the rest as additive.
 - saturation: diminishing returns: each channel adds beta_c S (1 - exp(-E_c / S)), S = 0.5.
@@ -111,6 +113,7 @@ SYNERGY_SOLO, SYNERGY_LIFT = 0.25, 2.0
 SATURATION = 0.5
 OFFLINE_BASE, OFFLINE_LIFT, ONLINE_KEEP = 0.00008, 5.0, 0.3
 OFFLINE_DRIVERS = ("display", "social")
+NEEDS = {"synergy": ("paid_search", "display"), "selection": ("direct", "organic_search")}  # channels a world names
 
 
 def _terms(E: np.ndarray, beta: np.ndarray, off: frozenset[int]) -> np.ndarray:
@@ -188,8 +191,9 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     if scenario not in WORLDS:
         raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
     names = [c.name for c in channels]
-    if scenario == "synergy" and not {"paid_search", "display"} <= set(names):
-        raise ValueError("the synergy world needs the paid_search and display channels")
+    needs = NEEDS.get(scenario, ())
+    if not set(needs) <= set(names):
+        raise ValueError(f"the {scenario} world needs the {' and '.join(needs)} channels")
     if off is not None and off not in names:
         raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
     world = (scenario, None if off is None else names.index(off))
@@ -257,18 +261,32 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     offline = np.isin(channel, [i for i, c in enumerate(channels) if c.name in OFFLINE])
     dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
     ctx: dict[str, Any] = {"idx": idx}
-    if scenario == "selection":  # the targeted channels' touches move to intent days
+    cart = np.zeros(T, dtype=bool)  # a visit that reached the cart: intent people can see
+    if scenario == "selection":  # intent shows: a morning visit to the cart; targeting follows it
         intent = rng.random((P, D)) < INTENT_RATE
         ctx["intent"], ctx["targeted"] = intent, [idx[n] for n in TARGETED if n in idx]
-        day = _sent_on_intent(rng, intent, owner, day, np.isin(channel, ctx["targeted"]))
-        order = np.lexsort((sec, day, owner))
-        owner, day, sec, channel, camp, is_view, offline, dev = _take(
-            order, owner, day, sec, channel, camp, is_view, offline, dev)
+        targeted = np.isin(channel, ctx["targeted"])
+        moved = _sent_on_intent(rng, intent, owner, day, targeted)
+        sec = np.where(moved != day, 43_200 + rng.integers(0, 43_200, size=T), sec)  # the afternoon
+        day = moved
+        vp, vd = np.nonzero(intent)  # one morning visit per intent day, to the cart
+        n = len(vp)
+        direct, organic = idx["direct"], idx["organic_search"]
+        vchannel = rng.choice([direct, organic], size=n)
+        vcamp = np.where(vchannel == direct, np.flatnonzero(camp_channel == direct)[0],
+                         np.flatnonzero(camp_channel == organic)[0])
+        vdev = np.minimum((rng.random(n) * n_dev[vp]).astype(np.int64), n_dev[vp] - 1)
+        added = (vp, vd, rng.integers(0, 43_200, size=n), vchannel, vcamp, np.zeros(n, bool), np.zeros(n, bool),
+                 vdev, np.ones(n, bool))
+        mine = (owner, day, sec, channel, camp, is_view, offline, dev, cart)
+        joined = [np.concatenate(pair) for pair in zip(mine, added, strict=True)]
+        owner, day, sec = joined[:3]
+        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(np.lexsort((sec, day, owner)), *joined)
     if scenario == "offline":
         ctx["drivers"] = [idx[n] for n in OFFLINE_DRIVERS if n in idx]
     if off is not None:  # switched off: its touches never happen
-        owner, day, sec, channel, camp, is_view, offline, dev = _take(
-            channel != off, owner, day, sec, channel, camp, is_view, offline, dev)
+        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
+            channel != off, owner, day, sec, channel, camp, is_view, offline, dev, cart)
     weight = np.where(is_view, VIEW_WEIGHT, 1.0)
 
     # Conversions: the world's hazard from decayed exposure; the same draws for every world.
@@ -310,7 +328,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     conversions = _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec,
                                                 dev, offline, dev_type, account, logged,
                                                 prior_customer, is_lead, value, channel, offline_share)
-    touchpoints = _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev,
+    touchpoints = _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, cart,
                                dev_type, account, logged, t0, rows)
     identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, logged, t0, D)
     costs = np.zeros((D, len(rows)))
@@ -353,7 +371,7 @@ def _ts(t0: int, day: np.ndarray, sec: np.ndarray) -> pa.Array:
     return pa.array((t0 + day * 86400 + sec) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
 
 
-def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, dev_type,
+def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, cart, dev_type,
                  account, logged, t0, rows):
     T = len(owner)
     names = np.array([c.name for c in channels])
@@ -390,7 +408,7 @@ def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, 
         "source": opt(src, labelled & (src != "(none)")),
         "campaign": opt(cmp_, labelled & (cmp_ != "(none)")),
         "media_plan": opt(plan, labelled & (plan != "(none)")),
-        "funnel_stage": opt(stage, rng.random(T) < 0.6),
+        "funnel_stage": opt(np.where(cart, "cart", stage), (rng.random(T) < 0.6) | cart),
         "pageviews": pa.array(pageviews, mask=~visit_like),
         "duration_s": pa.array(duration, mask=~visit_like),
         "utm_source": opt(src, uses_utm),
