@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from parcours.attribution.paths import flatten
+from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import (
     RuleModel,
@@ -42,8 +42,7 @@ def attribute_paths(model, paths: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("time_decay needs touch times; aggregated paths have none")
     converting = paths[paths.conversions > 0].reset_index(drop=True)
     pid, code, names = flatten(converting.path)
-    lens = np.bincount(pid, minlength=len(converting))
-    position = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+    lens, position = positions(pid, len(converting))
     steps = pa.table({  # each distinct path is one journey of clicks, weighted by its conversions
         "journey_id": pid, "channel": pa.array(names[code], pa.string()),
         "position": position, "n": lens[pid], "is_last": position == lens[pid],

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from parcours.attribution.paths import flatten, list_array
+from parcours.attribution.paths import flatten, list_array, positions
 from parcours.attribution.registry import register_model
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -46,10 +46,10 @@ class PathSteps:
     def __init__(self, paths, order: int = 1):
         paths = list_array(paths)
         pid, code, values = flatten(paths)
-        lens = np.bincount(pid, minlength=len(paths))
+        lens, position = positions(pid, len(paths))
         if (lens == 0).any():
             raise ValueError("a path has no step")
-        pos = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens)
+        pos = position - 1  # 0-based: steps back from the path's start
         state = code
         for k in range(1, order):  # fold in the step k back (0 before the path starts)
             back = np.where(pos >= k, np.roll(code, k) + 1, 0)

@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from parcours.attribution.paths import flatten, list_array
+from parcours.attribution.paths import flatten, list_array, positions
 from parcours.attribution.registry import register_model
 
 
@@ -44,8 +44,7 @@ class OrderedShapley:
         df = (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
         lists = list_array(df.path)
         pid, code, names = flatten(lists)
-        lens = np.bincount(pid, minlength=len(lists))
-        position = np.arange(len(code)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+        lens, position = positions(pid, len(lists))
         pair, _ = pd.factorize(pid * len(names) + code)  # (path, channel)
         occurrences = np.bincount(pair)[pair]
         first = np.unique(pair, return_index=True)[1]  # a step per (path, channel)

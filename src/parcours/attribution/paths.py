@@ -159,6 +159,13 @@ def flatten(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             encoded.dictionary.to_numpy(zero_copy_only=False))
 
 
+def positions(pid: np.ndarray, paths: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each path's length, and each step's 1-based position in its path (`pid` as `flatten`
+    gives it: steps in path order)."""
+    lens = np.bincount(pid, minlength=paths)
+    return lens, np.arange(len(pid)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+
+
 def collapse_repeats(paths) -> pa.ListArray:
     """email > email > search is email > search, on a whole column at once."""
     arr = list_array(paths)
