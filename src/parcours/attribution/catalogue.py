@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from parcours.attribution.counterfactual import Counterfactual
 from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import (
@@ -36,6 +37,9 @@ def make_model(name: str, **params: Any) -> Any:
 def attribute_paths(model, paths: pd.DataFrame) -> pd.DataFrame:
     """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths,
     each step of a path a touch (as ChannelAttribution's heuristic models read them)."""
+    if isinstance(model, Counterfactual):
+        raise ValueError("counterfactual needs each touch's time and each journey's days at risk; "
+                         "aggregated paths have neither: attribute a workspace")
     if not isinstance(model, RuleModel):
         return model.fit(paths).credits()
     if isinstance(model, TimeDecay):

@@ -1,12 +1,13 @@
 """Attributed conversions and value per dimension level, for every model.
 
-Rule-based models weight touches directly. Data-driven models (Markov, Shapley) are fitted on
-the paths at `fit_level` (channel by default) and each journey's conversion is split over its
-touches in proportion to the fitted weight of the touch's value at that level (a journey whose
-values all weigh 0, or negative, is split evenly). Attribution is therefore always a sum of
-per-touch credits: a campaign drill-down adds up to its channel, and every model's total is
-the number of conversions. A journey with no touch at all (a store sale by an unknown
-visitor) is credited to NO_TOUCH.
+Rule-based models weight touches directly. Data-driven models are fitted at `fit_level`
+(channel by default) and each journey's conversion is split over its touches in proportion
+to a fitted weight (a journey whose touches all weigh 0, or negative, is split evenly): the
+path models' (Markov, Shapley) weight of the touch's value at that level, or the
+counterfactual model's effect of the touch, which also depends on its age and kind.
+Attribution is therefore always a sum of per-touch credits: a campaign drill-down adds up to
+its channel, and every model's total is the number of conversions. A journey with no touch
+at all (a store sale by an unknown visitor) is credited to NO_TOUCH.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from parcours.attribution.counterfactual import Counterfactual, Exposure
 from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import RuleModel, converting_touches, credit
 from parcours.journeys import require_built
@@ -42,30 +44,44 @@ def credit_columns(models: dict[str, object], wh: Storage, fit_level: str = "cha
     if fit_level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}")
     t = converting_touches(wh)
-    fitted = {n: fitted_weights(m, wh, fit_level, build) for n, m in models.items() if not isinstance(m, RuleModel)}
-    if fitted:
-        t = _join_weights(t, fit_level, fitted)
-    cols = {f"credit_{n}": credit(m, t) if isinstance(m, RuleModel) else _weighted(t, t[f"_w_{n}"])
-            for n, m in models.items()}
-    return t.mutate(**cols).drop(*(f"_w_{n}" for n in fitted))
+    fitted = {n: fitted_model(m, wh, fit_level, build) for n, m in models.items() if not isinstance(m, RuleModel)}
+    by_value: dict[str, dict[str, float]] = {}
+    for n, f in fitted.items():
+        if isinstance(f, Counterfactual):
+            by_value |= {f"{n}_click": f.betas(view=False), f"{n}_view": f.betas(view=True)}
+        else:
+            by_value[n] = f.weights()
+    if by_value:
+        t = _join_weights(t, fit_level, by_value)
+    cols = {}
+    for n, m in models.items():
+        if isinstance(m, RuleModel):
+            cols[f"credit_{n}"] = credit(m, t)
+        elif isinstance(fitted[n], Counterfactual):
+            cols[f"credit_{n}"] = _weighted(t, fitted[n].touch_weight(t, t[f"_w_{n}_click"], t[f"_w_{n}_view"]))
+        else:
+            cols[f"credit_{n}"] = _weighted(t, t[f"_w_{n}"])
+    return t.mutate(**cols).drop(*(f"_w_{n}" for n in by_value))
 
 
 _CACHE: dict[tuple, Any] = {}
 
 
-def fitted_weights(model, wh: Storage, fit_level: str = "channel", build: dict | None = None) -> dict[str, float]:
-    """A data-driven model's channel weights on this build of the warehouse, fitted once per
-    build (the fit reads every journey; reports ask for it again and again)."""
+def fitted_model(model, wh: Storage, fit_level: str = "channel", build: dict | None = None):
+    """A data-driven model fitted on this build of the warehouse, once per build (the fit
+    reads every journey; reports ask for it again and again): on the paths, or, for the
+    counterfactual model, on every journey's exposure."""
     built_at = (build or require_built(wh))["built_at"]
-    paths_key = (str(wh.path), str(built_at), fit_level)
+    rows_key = (str(wh.path), str(built_at), fit_level, isinstance(model, Counterfactual))
     params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
-    fit_key = (*paths_key, type(model).__name__, params)
+    fit_key = (*rows_key, type(model).__name__, params)
     if fit_key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        if paths_key not in _CACHE:  # the paths, shared by every model fitted on this build
-            _CACHE[paths_key] = paths_from_warehouse(wh, fit_level)
-        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[paths_key]).weights()
+        if rows_key not in _CACHE:  # the paths (or exposure), shared by the models fitted on this build
+            _CACHE[rows_key] = (Exposure.from_warehouse(wh, fit_level) if isinstance(model, Counterfactual)
+                                else paths_from_warehouse(wh, fit_level))
+        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[rows_key])
     return _CACHE[fit_key]
 
 
@@ -79,7 +95,8 @@ def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]])
 
 
 def _weighted(t: ir.Table, w: ir.FloatingValue) -> ir.FloatingValue:
-    """w / the journey's total; evenly when all its touches weigh 0."""
+    """w / the journey's total; evenly when all its touches weigh 0 (negative weights count
+    as 0: the join clips them)."""
     total = w.sum().over(ibis.window(group_by=t.journey_id))
     return ibis.ifelse(total > 0, w / total, 1.0 / t.n.cast("float64"))
 

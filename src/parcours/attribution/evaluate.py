@@ -5,11 +5,14 @@ The truth is, per channel, the conversions that would not have happened without 
 those that would have happened anyway, so attributed conversions are first scaled to the
 truth's total; then NMAE = sum |attributed_c - true_c| / sum true_c (0 is perfect; a model
 that gave everything to one channel scores near 2 at worst).
+
+The counterfactual model is scored twice: its credits, like every model, and its own
+counterfactual, the conversions it expects each channel caused over every journey
+(`Counterfactual.incremental`), the number the truth measures.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable
@@ -19,9 +22,9 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from parcours.attribution.credit import NO_TOUCH, attributed
-from parcours.attribution.intervals import intervals
-from parcours.attribution.paths import paths_from_warehouse
+from parcours.attribution.counterfactual import Counterfactual, Exposure
+from parcours.attribution.credit import NO_TOUCH, attributed, fitted_model
+from parcours.attribution.intervals import warehouse_intervals
 from parcours.attribution.rules import RuleModel
 from parcours.config import Config
 from parcours.ingest import load_file
@@ -31,6 +34,7 @@ from parcours.storage import Storage
 from parcours.workspace import Workspace
 
 BASE = "(base)"  # the simulator's conversions that no channel caused
+INCREMENTAL = "(incremental)"  # the counterfactual model's second row: its incremental conversions
 
 
 def true_incremental(truth: pd.DataFrame, cut: dt.datetime) -> pd.Series:
@@ -64,7 +68,6 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float
     `progress(done, total, model)` hears before each model (the bootstraps take minutes)."""
     cut = wh.table("build_meta").cut.max().execute()
     t = true_incremental(truth, cut)
-    raw = paths_from_warehouse(wh, "channel", collapse=False)
     rows = []
     for i, (name, model) in enumerate(models.items()):
         if progress:
@@ -72,9 +75,14 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
         row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
         if not isinstance(model, RuleModel):
-            bounds = intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples)
+            bounds = warehouse_intervals(model, wh, ci=ci, samples=samples)
             row["ci_coverage"] = coverage(a, bounds, t)
         rows.append(row)
+        if isinstance(model, Counterfactual):  # and its own counterfactual, beside its credits
+            inc = fitted_model(model, wh).incremental(Exposure.from_warehouse(wh))
+            bounds = warehouse_intervals(model, wh, ci=ci, samples=samples, incremental=True)
+            rows.append({"model": f"{name} {INCREMENTAL}", "nmae": nmae(inc, t),
+                         "ci_coverage": coverage(inc, bounds, t)})
     if progress:
         progress(len(models), len(models), "")
     return pd.DataFrame(rows).sort_values("nmae", ignore_index=True)

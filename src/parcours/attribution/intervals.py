@@ -8,14 +8,26 @@ interval is the central `ci` share of the resampled results (percentile bootstra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from parcours.attribution.counterfactual import Counterfactual, Exposure, bootstrap
+from parcours.attribution.credit import fitted_model
 from parcours.attribution.markov import Markov, PathSteps
-from parcours.attribution.paths import arrow_series, collapse_repeats, distinct, flatten, list_array
+from parcours.attribution.paths import (
+    arrow_series,
+    collapse_repeats,
+    distinct,
+    flatten,
+    list_array,
+    paths_from_warehouse,
+)
+from parcours.storage import Storage
 
 
 class Resampler:
@@ -80,14 +92,38 @@ def intervals(paths: pd.DataFrame, make_model: Callable[[], object], per_touch: 
     """(lo, hi) per channel. per_touch: the statistic of `attributed` (warehouse, fitted on
     collapsed paths); else the model's own credits (weights x conversions) fitted on the
     paths as they are, as printed for path files."""
-    if not 0 < ci < 1:
-        raise ValueError("ci must be between 0 and 1, e.g. 0.9")
+    _check(ci)
     r = Resampler(paths, collapse=per_touch)
     draws = []
     for conv, nulls, value in r.resamples(samples, seed):
         fitted = r.fit(make_model(), conv, nulls, value)
         draws.append(r.split(fitted.weights(), conv) if per_touch
                      else fitted.credits().set_index("channel").conversions)
-    table = pd.concat(draws, axis=1).fillna(0.0)
+    return _bounds(draws, ci)
+
+
+def warehouse_intervals(model, wh: Storage, level: str = "channel", fit_level: str = "channel",
+                        ci: float = 0.9, samples: int = 100, seed: int = 0,
+                        incremental: bool = False) -> pd.DataFrame:
+    """(lo, hi) per value of `level` of a data-driven model's per-touch credits on the
+    warehouse (every built conversion): path models resample the paths; the counterfactual
+    model resamples journeys and refits on their exposure (`incremental`: of its
+    incremental conversions instead)."""
+    _check(ci)
+    if isinstance(model, Counterfactual):
+        x = Exposure.from_warehouse(wh, fit_level, split_level=level)
+        return _bounds(bootstrap(fitted_model(model, wh, fit_level), x, samples, seed, incremental), ci)
+    raw = paths_from_warehouse(wh, fit_level, collapse=False, split_level=level if level != fit_level else None)
+    return intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples, seed=seed)
+
+
+def _check(ci: float) -> None:
+    if not 0 < ci < 1:
+        raise ValueError("ci must be between 0 and 1, e.g. 0.9")
+
+
+def _bounds(draws: Iterable[pd.Series], ci: float) -> pd.DataFrame:
+    """The central `ci` share of the draws, per index value (percentile bootstrap)."""
+    table = pd.concat(list(draws), axis=1).fillna(0.0)
     q = (1 - ci) / 2
     return pd.DataFrame({"lo": table.quantile(q, axis=1), "hi": table.quantile(1 - q, axis=1)})
