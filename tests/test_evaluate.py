@@ -34,11 +34,12 @@ def test_every_model_in_every_world_in_one_table(tmp_path):
                             lambda config: {n: make_model(n, direct=config.direct_channels) for n in NAMES},
                             persons=600, days=30, end=dt.date(2026, 11, 23), samples=10, progress=steps.append)
     assert list(table.columns) == ["model", "additive", "synergy", "additive ci", "synergy ci"]
-    assert set(table.model) == set(NAMES)
+    assert set(table.model) == {*NAMES, "counterfactual (incremental)"}
     assert table[["additive", "synergy"]].notna().all().all() and (table[["additive", "synergy"]] >= 0).all().all()
     rules = table.set_index("model").loc["linear"]
     assert pd.isna(rules["additive ci"])  # intervals are the data-driven models'
     assert table.additive.is_monotonic_increasing  # the best in the first world first
+    assert table.set_index("model")["additive ci"].loc[["counterfactual", "counterfactual (incremental)"]].notna().all()
     assert "synergy: scoring markov" in steps and (tmp_path / "synergy" / "ws" / "parcours.toml").exists()
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from parcours.attribution import Linear, Markov, OrderedShapley, paths_from_frame, paths_from_warehouse
 from parcours.attribution.catalogue import NAMES, attribute_paths, make_model
+from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import converting_touches, touch_credits
 from parcours.cli import app
 
@@ -67,7 +68,7 @@ def test_collapsing_repeats_leaves_first_order_markov_and_shapley_totals_alone(r
         b = type(model)().fit(collapsed).credits().set_index("channel").conversions
         pd.testing.assert_series_equal(a.sort_index(), b.sort_index(), check_names=False, rtol=1e-9, atol=1e-9)
     for name in NAMES:  # every model: credits sum to the conversions, written or collapsed
-        if name != "time_decay":
+        if MODELS[name].on_paths:
             for p in (written, collapsed):
                 assert attribute_paths(make_model(name), p).conversions.sum() == pytest.approx(df.conversions.sum())
 
@@ -75,7 +76,7 @@ def test_collapsing_repeats_leaves_first_order_markov_and_shapley_totals_alone(r
 def test_no_path_is_an_empty_answer_for_every_model():
     empty = paths_from_frame(pd.DataFrame({"path": [], "conversions": [], "nulls": []}))
     for name in NAMES:
-        if name != "time_decay":
+        if MODELS[name].on_paths:
             credits = attribute_paths(make_model(name), empty)
             assert len(credits) == 0 and {"channel", "conversions", "value"} <= set(credits.columns), name
 

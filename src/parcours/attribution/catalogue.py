@@ -13,12 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from parcours.attribution.counterfactual import Counterfactual
 from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import (
     RuleModel,
-    TimeDecay,
     touch_credits,
 )
 from parcours.warehouse import in_memory
@@ -37,13 +35,10 @@ def make_model(name: str, **params: Any) -> Any:
 def attribute_paths(model, paths: pd.DataFrame) -> pd.DataFrame:
     """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths,
     each step of a path a touch (as ChannelAttribution's heuristic models read them)."""
-    if isinstance(model, Counterfactual):
-        raise ValueError("counterfactual needs each touch's time and each journey's days at risk; "
-                         "aggregated paths have neither: attribute a workspace")
+    if not MODELS[model.name].on_paths:
+        raise ValueError(f"{model.name} needs touch times; aggregated paths have none (attribute a workspace)")
     if not isinstance(model, RuleModel):
         return model.fit(paths).credits()
-    if isinstance(model, TimeDecay):
-        raise ValueError("time_decay needs touch times; aggregated paths have none")
     converting = paths[paths.conversions > 0].reset_index(drop=True)
     pid, code, names = flatten(converting.path)
     lens, position = positions(pid, len(converting))

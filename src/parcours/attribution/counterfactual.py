@@ -155,7 +155,8 @@ class Exposure:
 _EPOCH = pd.Timestamp("1970-01-01").to_pydatetime()
 
 
-@register_model("counterfactual", 12, ("Counterfactual (hazard)", "Contrefactuel (risque)"), data_driven=True)
+@register_model("counterfactual", 12, ("Counterfactual (hazard)", "Contrefactuel (risque)"), data_driven=True,
+                on_paths=False)
 @dataclass
 class Counterfactual:
     """`Counterfactual().fit(Exposure.from_warehouse(wh))`; `touch_weight(t)` is each
@@ -168,8 +169,7 @@ class Counterfactual:
     loglik: float = field(default=float("nan"), init=False)
 
     def fit(self, x: Exposure) -> Counterfactual:
-        if not (x.converted & x.fit).any():
-            raise ValueError("the counterfactual model needs at least one conversion with touches to fit")
+        """No conversion to fit on is an answer too: no effect, nothing credited."""
         best = max((_fit(x, h) for h in HALF_LIVES), key=lambda r: r[0])
         return self._set(x, *best)
 
@@ -231,9 +231,9 @@ def _fit(x: Exposure, half_life: float,
     fitted in units of the overall rate (conversions / days at risk), so L-BFGS-B works on
     numbers near 1."""
     E, A, days, cw = x.design(half_life, weights)
+    if not cw.sum() > 0:  # nothing converted: no effect to find
+        return 0.0, half_life, 0.0, np.zeros(len(A)), float("nan")
     rate = cw.sum() / days if days > 0 else 1.0
-    if not rate > 0:
-        rate = 1.0
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         b, beta = theta[0], theta[1:]

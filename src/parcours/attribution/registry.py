@@ -25,6 +25,7 @@ class ModelSpec:
     cls: type
     params: dict[str, str] = field(default_factory=dict)  # keyword -> what it sets
     build: Callable[..., Any] | None = None  # params -> model; default: the class itself
+    on_paths: bool = True  # works on aggregated paths (a path file); False: needs touch times
 
     def make(self, **params: Any) -> Any:
         """The model with those of `params` it takes (the others are ignored)."""
@@ -34,7 +35,7 @@ class ModelSpec:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label[0],
                 "labels": by_language(self.label),
-                "data_driven": self.data_driven, "params": dict(self.params)}
+                "data_driven": self.data_driven, "params": dict(self.params), "on_paths": self.on_paths}
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -42,13 +43,13 @@ MODELS: dict[str, ModelSpec] = {}
 
 def register_model(name: str, order: int, label: Text, *, data_driven: bool,
                    params: dict[str, str] | None = None,
-                   build: Callable[..., Any] | None = None) -> Callable[[T], T]:
+                   build: Callable[..., Any] | None = None, on_paths: bool = True) -> Callable[[T], T]:
     """Class decorator: the model joins the registry under `name` (also its `name` attribute)."""
 
     def add(cls: T) -> T:
         if name in MODELS:
             raise ValueError(f"two models are called {name!r}")
-        MODELS[name] = ModelSpec(name, order, label, data_driven, cls, dict(params or {}), build)
+        MODELS[name] = ModelSpec(name, order, label, data_driven, cls, dict(params or {}), build, on_paths)
         cls.name = name  # type: ignore[attr-defined]
         return cls
 

@@ -135,7 +135,7 @@ class PositionBased(Custom):
 
 
 @register_model("time_decay", 6, ("Time decay", "Dégressif dans le temps"), data_driven=False,
-                params={"half_life_days": "half-life of a touch's weight, in days"})
+                params={"half_life_days": "half-life of a touch's weight, in days"}, on_paths=False)
 @dataclass(frozen=True)
 class TimeDecay(RuleModel):
     """weight = 2^(-age / half_life), age = conversion time - touch time (normalised)."""
