@@ -194,6 +194,40 @@ def test_model_comparison_with_costs(shop):
         assert r.totals[f"{m}_conversions"] == pytest.approx(5)
 
 
+def test_model_comparison_bias_view_and_the_truth(shop):
+    """Each model's difference from the counterfactual model, and the simulator's truth as loaded
+    (its base and the days outside the period left out), scaled to the touched conversions."""
+    from builders import load_rows
+    from parcours.attribution import Counterfactual, attributed
+
+    load_rows(shop, "truth", [
+        dict(date="2026-10-15", channel="direct", incremental_conversions="1.5"),
+        dict(date="2026-10-15", channel="email", incremental_conversions="0.5"),
+        dict(date="2026-10-15", channel="(base)", incremental_conversions="2"),
+        dict(date="2026-08-01", channel="email", incremental_conversions="9"),  # before the period
+    ])
+    r = report(shop, "model-comparison", models=("last_touch", "linear"), measure="vs_counterfactual")
+    assert list(r.table.columns[:4]) == ["row", "cost", "last_touch_vs_counterfactual", "linear_vs_counterfactual"]
+    cf = attributed(Counterfactual(), shop.warehouse).to_pandas().set_index("channel").conversions
+    d = rows(r)
+    assert d["direct"]["last_touch_vs_counterfactual"] == pytest.approx(2 - cf["direct"])
+    assert d["display"]["linear_vs_counterfactual"] == pytest.approx(1 / 3 + 0.5 - cf.get("display", 0.0))
+    assert d["(no touch)"]["linear_vs_counterfactual"] == 0
+    # 4 touched conversions; truth 2 in the period: scaled x2; direct 3 - cf, email 1 - cf
+    assert d["direct"]["truth_vs_counterfactual"] == pytest.approx(3 - cf["direct"])
+    assert d["email"]["truth_vs_counterfactual"] == pytest.approx(1 - cf["email"])
+    assert r.figure.data[-1].name == "Truth (simulated)" and len(r.figure.data) == 3
+    full = report(shop, "model-comparison", models=("last_touch",), measure="conversions")
+    t = rows(full)
+    assert (t["direct"]["truth_conversions"], t["direct"]["truth_scaled"]) == (1.5, 3.0)
+    assert math.isnan(t["display"]["truth_conversions"])
+    # The truth knows channels of every journey: not sources, not a filtered set
+    for q in ({"level": "source"}, {"new_customer": True}):
+        other = report(shop, "model-comparison", models=("last_touch",), measure="conversions", **q)
+        assert not {"truth_conversions", "truth_scaled"} & set(other.table.columns)
+    assert "last_touch_vs_counterfactual" not in report(shop, "model-comparison", models=("last_touch",)).table
+
+
 def test_drill_down_sums_to_the_parent_row(shop):
     top = rows(report(shop, "model-comparison", models=("linear", "markov")))
     q = Query(models=("linear", "markov")).drill("display")

@@ -60,6 +60,7 @@ class TableName(StrEnum):
     conversions = "conversions"
     identities = "identities"
     costs = "costs"
+    truth = "truth"  # simulated data's true incremental conversions (truth.parquet)
     ga4 = "ga4"  # a GA4 BigQuery export, into touchpoints, conversions and identities
 
 
@@ -360,8 +361,8 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
                          end: str | None):
     """The warehouse: per-touch credits summed at `level` (data-driven models fitted at
     `fit_level`), over the conversions of the reports' period, which it prints."""
-    from parcours.attribution import attributed, paths_from_warehouse
-    from parcours.attribution.intervals import intervals
+    from parcours.attribution import attributed
+    from parcours.attribution.intervals import warehouse_intervals
     from parcours.query import Query
     from parcours.reports.base import Scope
 
@@ -373,9 +374,9 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
               dt.datetime.combine(scope.end + dt.timedelta(days=1), dt.time()))
     table = attributed(model, ws.warehouse, level, fit_level, period).to_pandas()
     if bootstrap:
-        raw = paths_from_warehouse(ws.warehouse, fit_level, collapse=False,
-                                   split_level=level if level != fit_level else None)
-        table = table.join(intervals(raw, **bootstrap), on=level)
+        bounds = warehouse_intervals(model, ws.warehouse, level, fit_level, ci=bootstrap["ci"],
+                                     samples=bootstrap["samples"])
+        table = table.join(bounds, on=level)
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 
 
@@ -618,7 +619,8 @@ def evaluate(
     samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 100,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
-    """Score every model against the simulator's true incremental conversions.
+    """Score every model against the simulator's true incremental conversions (--truth, or
+    the workspace's `truth` table when it was loaded).
 
     nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
     ci_coverage (data-driven models): share of channels whose truth lies in the 90% bootstrap
@@ -638,6 +640,8 @@ def evaluate(
         chosen["markov_order2"] = make_model("markov", order=2)
         return chosen
 
+    if scenario is not None and truth is not None:
+        _fail(ValueError("--scenario simulates its own truth: give --truth or --scenario, not both"))
     if scenario is not None:
         worlds = list(WORLDS) if scenario == "all" else [scenario]
         if worlds[0] not in WORLDS:
@@ -649,11 +653,15 @@ def evaluate(
                                     progress=lambda step: bar.update(task, description=step))
         _print_table(table, fmt)
         return
-    if truth is None:
-        _fail(ValueError("evaluate needs --truth (a workspace built from simulated data) or --scenario"))
-    frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
     with Workspace(workspace) as ws:
         _require_workspace(ws)
+        if truth is not None:
+            frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
+        elif ws.warehouse.has("truth") and ws.warehouse.count("truth"):
+            frame = ws.warehouse.table("truth").to_pandas()
+        else:
+            _fail(ValueError("evaluate needs --truth, a workspace with the simulator's truth loaded "
+                             "(`parcours ingest truth`), or --scenario"))
         try:
             with _progress() as bar:
                 task = bar.add_task("scoring models", total=None)

@@ -24,7 +24,8 @@ from parcours.schema import DEVICES, KINDS, ORIGINS
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
 DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a row goes down to
 DEFAULT_DAYS = 30
-MEASURES = ("conversions", "value", "vs_last_pct", "cpa", "roas")  # of each model, in model comparison
+# of each model, in model comparison
+MEASURES = ("conversions", "value", "vs_last_pct", "vs_counterfactual", "cpa", "roas")
 MAX_VALUES = 100  # per list field: more is no question a person asks (and deep OR trees hurt engines)
 Text = tuple[str, str]  # (English, French)
 LANGUAGES = ("en", "fr")
@@ -105,6 +106,7 @@ class Query:
         value_labels={"": ("All measures", "Toutes les mesures"), "conversions": ("Conversions", "Conversions"),
                       "value": ("Revenue", "Chiffre d'affaires"),
                       "vs_last_pct": ("% vs last touch", "% vs dernier contact"),
+                      "vs_counterfactual": ("Difference from counterfactual", "Écart au contrefactuel"),
                       "cpa": ("Cost per conversion", "Coût par conversion"),
                       "roas": ("Revenue per cost", "CA / coût")},
         en=("Measure", "What each model column shows (default: every measure, a column each)."),

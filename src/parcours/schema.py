@@ -81,11 +81,23 @@ COSTS = (
     Field("cost", "float64", required=True, minimum=0, maximum=1e12),
 )
 
+# Simulated data only: per day and channel, the conversions (and revenue) that would not have
+# happened without the channel, as `parcours simulate` writes them (truth.parquet). Model
+# comparison shows them beside the models; the channel TRUTH_BASE holds those no channel caused.
+TRUTH = (
+    Field("date", "date", required=True),
+    Field("channel", "string", required=True),
+    Field("incremental_conversions", "float64", required=True, maximum=1e12),
+    Field("incremental_revenue", "float64", default=0.0, maximum=1e12),
+)
+TRUTH_BASE = "(base)"
+
 TABLES: dict[str, tuple[Field, ...]] = {
     "touchpoints": TOUCHPOINTS,
     "conversions": CONVERSIONS,
     "identities": IDENTITIES,
     "costs": COSTS,
+    "truth": TRUTH,
 }
 
 # What makes a row the same row: loading it again adds nothing.
@@ -94,6 +106,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "conversions": ("conversion_id",),
     "identities": ("visitor_id", "user_id"),
     "costs": ("date", "channel", "source", "campaign"),
+    "truth": ("date", "channel"),
 }
 
 

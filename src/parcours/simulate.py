@@ -509,7 +509,7 @@ def _costs_table(channels, costs: np.ndarray, rows, start: dt.date) -> pa.Table:
 
 
 def _truth_table(channels, truth: np.ndarray, start: dt.date) -> pa.Table:
-    names = [c.name for c in channels] + ["(base)"]
+    names = [c.name for c in channels] + ["(base)"]  # schema.TRUTH_BASE (simulate imports no schema)
     ci, d = (a.ravel() for a in np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij"))
     return pa.table({
         "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),

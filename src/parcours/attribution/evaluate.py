@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from parcours.attribution.counterfactual import Counterfactual, Exposure
 from parcours.attribution.credit import NO_TOUCH, attributed, fitted_model
@@ -29,18 +28,18 @@ from parcours.attribution.rules import RuleModel
 from parcours.config import Config
 from parcours.ingest import load_file
 from parcours.journeys import build_journeys
+from parcours.schema import TRUTH_BASE
 from parcours.simulate import simulate
 from parcours.storage import Storage
 from parcours.workspace import Workspace
 
-BASE = "(base)"  # the simulator's conversions that no channel caused
 INCREMENTAL = "(incremental)"  # the counterfactual model's second row: its incremental conversions
 
 
 def true_incremental(truth: pd.DataFrame, cut: dt.datetime) -> pd.Series:
     """True incremental conversions per channel over the days that were built."""
     dates = pd.to_datetime(truth["date"])
-    kept = truth[(dates < pd.Timestamp(cut)) & (truth.channel != BASE)]
+    kept = truth[(dates < pd.Timestamp(cut)) & (truth.channel != TRUTH_BASE)]
     return kept.groupby("channel").incremental_conversions.sum()
 
 
@@ -102,10 +101,10 @@ def evaluate_worlds(folder: Path, worlds: list[str], models: Callable[[Config], 
         data = simulate(folder / world / "data", persons=persons, seed=seed, days=days, end=end, scenario=world)
         with Workspace.init(folder / world / "ws") as ws:
             progress(f"{world}: loading and building")
-            for name in ("touchpoints", "conversions", "identities", "costs"):
+            for name in ("touchpoints", "conversions", "identities", "costs", "truth"):
                 load_file(ws.warehouse, name, data.files[name])
             build_journeys(ws.warehouse, ws.config, as_of=end)
-            truth = pq.read_table(data.files["truth"]).to_pandas()
+            truth = ws.warehouse.table("truth").to_pandas()
             scored = evaluate(ws.warehouse, truth, models(ws.config), samples=samples,
                               progress=functools.partial(_scoring, progress, world))
         scores.append(scored.assign(world=world))

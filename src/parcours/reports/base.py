@@ -109,6 +109,12 @@ class Scope:
         filter (they carry no CRM data), so conversion rates can be computed."""
         return not self.conversion_filtered()
 
+    def filtered(self) -> bool:
+        """Whether any filter beyond the period applies (conversion or journey shape)."""
+        q = self.query
+        return bool(self.conversion_filtered()) or any(getattr(q, name) not in ((), None, False)
+                                                      for name in SHAPE_FILTERS)
+
     def conversion_filtered(self) -> list[str]:
         q = self.query
         return [name for name in CONVERSION_FILTERS if getattr(q, name) not in ((), None)]
@@ -133,8 +139,7 @@ class Scope:
         under the drill-down parent when in_parent. With only a period to apply, the touches'
         own copy of the journey's end is enough: no join."""
         q = self.query
-        shaped = any(getattr(q, name) not in ((), None, False) for name in SHAPE_FILTERS)
-        if self.conversion_filtered() or shaped or (q.parent and not in_parent):
+        if self.filtered() or (q.parent and not in_parent):
             t = t.filter(t.journey_id.isin(self.journeys(everyone).journey_id))
         else:
             ended = (t.end_ts >= self._from) & (t.end_ts < self._until)

@@ -69,6 +69,8 @@ FRENCH = {
     "cumulative": "cumulé",
     "attributed revenue": "chiffre d'affaires attribué",
     "% change vs last touch": "écart au dernier contact (%)",
+    "conversions minus the counterfactual model's": "conversions moins celles du modèle contrefactuel",
+    "Truth (simulated)": "Vérité (simulée)",
     "yes": "oui",
     "no": "non",
 }
@@ -153,6 +155,11 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "cumulative_share": ("Cumulative share", "Part cumulée", "share"),
     "low_volume": ("Low volume", "Faible volume", "bool"),
     "cost": ("Cost", "Coût", "money"),
+    "truth_conversions": ("True incremental conversions (simulated)", "Conversions incrémentales vraies (simulées)",
+                          "count"),
+    "truth_scaled": ("Truth, scaled to the credited conversions", "Vérité, ramenée aux conversions créditées",
+                     "count"),
+    "truth_vs_counterfactual": ("Truth: difference from counterfactual", "Vérité : écart au contrefactuel", "count"),
     # assists
     "last_touch_conversions": ("Last-touch conversions", "Conversions au dernier contact", "count"),
     "last_touch_value": ("Last-touch revenue", "CA au dernier contact", "money"),
@@ -243,6 +250,7 @@ MEASURES: dict[str, tuple[str, str, Unit]] = {
     "conversions": ("conversions", "conversions", "count"),
     "value": ("revenue", "chiffre d'affaires", "money"),
     "vs_last_pct": ("% vs last touch", "% vs dernier contact", "pct"),
+    "vs_counterfactual": ("difference from counterfactual", "écart au contrefactuel", "count"),
     "cpa": ("cost per conversion", "coût par conversion", "money"),
     "roas": ("revenue per cost", "CA / coût", "ratio"),
 }

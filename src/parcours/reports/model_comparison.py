@@ -1,5 +1,7 @@
 """1. Model comparison: each model's conversions and value per row, and its shift from last
-touch (the bias each model carries); CPA and ROAS per model where costs were loaded."""
+touch; CPA and ROAS per model where costs were loaded. The bias view: each model's difference
+from the counterfactual model (measure `vs_counterfactual`), and, on simulated data whose truth
+was loaded, the true incremental conversions beside them (channel rows, no filter)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,18 @@ from parcours.attribution.registry import MODELS
 from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
 from parcours.reports.costs import costs_by_row
 from parcours.reports.labels import tooltip
+from parcours.schema import TRUTH_BASE
 
 DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
                   "shapley")
 BASELINE = "last_touch"
+COUNTERFACTUAL = "counterfactual"  # the bias view's reference
+TRUTH = "Truth (simulated)"  # the truth's series in the chart
 # what the chart draws of each measure: axis title, tooltip number, axis number format
 AXES = {"conversions": ("attributed conversions", "%{y:,.1f}", ""),
         "value": ("attributed revenue", "%{y:,.2f}", ""),
         "vs_last_pct": ("% change vs last touch", "%{y:+.1f} %", ""),
+        "vs_counterfactual": ("conversions minus the counterfactual model's", "%{y:+,.1f}", ""),
         "cpa": ("cost per conversion", "%{y:,.2f}", ""),
         "roas": ("revenue per cost", "%{y:,.2f}", "")}
 
@@ -30,7 +36,8 @@ def run(scope: Scope):
     models = list(q.models or DEFAULT_MODELS)
     j = scope.journeys()
     parent = [(lv, v) for lv, v in q.parent]
-    names = list(dict.fromkeys([BASELINE, *models]))
+    biased = q.measure == "vs_counterfactual" or COUNTERFACTUAL in models
+    names = list(dict.fromkeys([BASELINE, *models, *([COUNTERFACTUAL] if biased else [])]))
     c = credit_columns({n: make_model(n, direct=scope.config.direct_channels) for n in names}, wh,
                        build=scope.meta)
     c = scope.restrict(c)
@@ -46,6 +53,8 @@ def run(scope: Scope):
     table = pd.DataFrame({"row": rows + ([NO_TOUCH] if none else [])})
     cost = costs_by_row(scope)
     base = columns[BASELINE].conversions.reindex(rows).fillna(0.0).tolist() + ([none] if none else [])
+    reference = (columns[COUNTERFACTUAL].conversions.reindex(rows).fillna(0.0).tolist() + ([none] if none else [])
+                 if biased else [])
     for name in models:
         c = columns[name].reindex(rows).fillna(0.0)
         conv = c.conversions.tolist() + ([none] if none else [])
@@ -53,10 +62,20 @@ def run(scope: Scope):
         table[f"{name}_conversions"] = conv
         table[f"{name}_value"] = value
         table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base, strict=True)]
+        if biased:
+            table[f"{name}_vs_counterfactual"] = [a - b for a, b in zip(conv, reference, strict=True)]
         if cost is not None:
             spend = table.row.map(cost)
             table[f"{name}_cpa"] = spend / table[f"{name}_conversions"].where(table[f"{name}_conversions"] > 0)
             table[f"{name}_roas"] = table[f"{name}_value"] / spend.where(spend > 0)
+    truth = _truth(scope)
+    if truth is not None:  # scaled to the touched conversions, as every model credits them
+        true = table.row.map(truth)
+        touched = sum(columns[BASELINE].conversions.reindex(rows).fillna(0.0))
+        table["truth_conversions"] = true
+        table["truth_scaled"] = true * (touched / sum(truth.values()))
+        if biased:
+            table["truth_vs_counterfactual"] = table.truth_scaled - pd.Series(reference)
     if cost is not None:
         table.insert(1, "cost", table.row.map(cost).fillna(0.0))
     table = table.sort_values(f"{models[0]}_conversions", ascending=False, ignore_index=True)
@@ -64,23 +83,46 @@ def run(scope: Scope):
     if not parent:
         totals.update({f"{m}_conversions": float(table[f"{m}_conversions"].sum()) for m in models})
     measure = q.measure or "conversions"
-    if measure not in ("conversions", "value", "vs_last_pct") and cost is None:
+    if measure in ("cpa", "roas") and cost is None:
         measure = "conversions"  # no cost loaded: no CPA or ROAS to draw
     number = AXES[measure][1] + (f" {scope.config.reports.currency}" if measure in ("value", "cpa") else "")
-    fig = go.Figure([go.Bar(name=MODELS[m].label[0], x=table.row.tolist(), y=table[f"{m}_{measure}"].tolist(),
+    series = [(MODELS[m].label[0], f"{m}_{measure}") for m in models]
+    truth_column = {"conversions": "truth_scaled", "vs_counterfactual": "truth_vs_counterfactual"}.get(measure)
+    if truth_column in table.columns:
+        series.append((TRUTH, truth_column))
+    fig = go.Figure([go.Bar(name=name, x=table.row.tolist(), y=table[column].tolist(),
                             hovertemplate=tooltip("%{x}", ("%{fullData.name}", number)))
-                     for m in models])
+                     for name, column in series])
     fig.update_layout(barmode="group", yaxis_title=AXES[measure][0], legend_title="model",
                       yaxis_tickformat=AXES[measure][2])
     tables = {}
     if q.measure:  # one column per model: the measure asked, the others on a second sheet
         tables["all_measures"] = table
-        keep = ["row", *(["cost"] if cost is not None else []), *(f"{m}_{q.measure}" for m in models)]
+        keep = ["row", *(["cost"] if cost is not None else []), *(f"{m}_{q.measure}" for m in models),
+                *TRUTH_COLUMNS.get(q.measure, ())]
         table = table[[c for c in keep if c in table.columns]]
     result = scope.result("model-comparison", table, totals, fig, tables=tables,
                           volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
     result.query["models"] = tuple(models)  # the models drawn, asked or by default
     return result
+
+
+TRUTH_COLUMNS = {"conversions": ("truth_conversions", "truth_scaled"),
+                 "vs_counterfactual": ("truth_vs_counterfactual",)}
+
+
+def _truth(scope: Scope) -> dict[str, float] | None:
+    """{channel: true incremental conversions in the period}, when the simulator's truth was
+    loaded and the rows are channels of every journey (the truth knows no other level, no
+    filter): else None."""
+    q, wh = scope.query, scope.wh
+    if q.level != "channel" or q.parent or scope.filtered() or not wh.has("truth"):
+        return None
+    t = wh.table("truth")
+    t = t.filter(t.date >= scope.start, t.date <= scope.end, t.channel != TRUTH_BASE)
+    by = t.group_by("channel").agg(n=t.incremental_conversions.sum()).to_pandas()
+    truth = dict(zip(by.channel, by.n.astype(float), strict=True))
+    return truth if sum(truth.values()) > 0 else None
 
 
 REPORT = register(Report(
