@@ -17,7 +17,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     res = run("simulate", "--persons", 500, "--seed", 1, "--out", root / "data", "--end", "2026-11-23")
     assert res.exit_code == 0, res.output
-    for table in ("touchpoints", "conversions", "identities", "costs"):
+    for table in ("touchpoints", "conversions", "identities", "costs", "truth"):
         res = run("ingest", table, root / "data" / f"{table}.parquet", "-w", root / "ws")
         assert res.exit_code == 0, res.output
         assert " rejected" in res.output
@@ -113,8 +113,9 @@ def test_attribute_a_path_file_in_the_channelattribution_layout(tmp_path):
     assert lines[0] == "channel,conversions,value,removal_effect"
     assert [line.split(",")[0] for line in lines[1:]] == ["b", "a"]
     assert [round(float(line.split(",")[1]), 6) for line in lines[1:]] == [1.333333, 0.666667]
-    res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", "time_decay")
-    assert res.exit_code == 2 and "time_decay needs touch times" in res.output
+    for model in ("time_decay", "counterfactual"):
+        res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", model)
+        assert res.exit_code == 2 and f"{model} needs touch times" in res.output
     paths.write_text("path;total_conversions\na > b;1\n > ;2\n")
     res = run("attribute", "--paths", paths, "--delimiter", ";", "--model", "linear")
     assert res.exit_code == 2 and "paths.csv" in res.output and "empty path on data row(s) 2" in res.output
@@ -155,6 +156,22 @@ def test_attribute_at_any_level_keeps_the_channel_fit(built):
     assert sum(r["lo"] <= r["conversions"] <= r["hi"] for r in rows if r["device"] != "(no touch)") >= 2
 
 
+@pytest.mark.parametrize("model", ["markov", "counterfactual"])
+def test_intervals_are_of_the_period_printed(built, model):
+    """The credits printed are the period's (30 days by default): so are their intervals,
+    though each resample refits the model on every journey."""
+    import json
+    root, _ = built
+    res = run("attribute", "-w", root / "ws", "--model", model, "--ci", "0.9", "--samples", "30", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = [r for r in json.loads(res.stdout) if r["channel"] != "(no touch)"]
+    period = sum(r["conversions"] for r in rows)
+    assert period < rows_converting(root) - 5  # a period shorter than the data
+    # (intervals of every built conversion, 26 here against the period's 9, fail this)
+    assert sum(r["lo"] for r in rows) <= period <= sum(r["hi"] for r in rows)
+    assert sum(r["lo"] <= r["conversions"] <= r["hi"] for r in rows) >= len(rows) - 2
+
+
 def rows_converting(root):
     from parcours import Workspace
     with Workspace(root / "ws") as ws:
@@ -170,14 +187,26 @@ def test_attribute_asks_for_a_build_first(tmp_path):
 
 
 def test_evaluate_scores_every_model_against_the_truth(built):
+    import io
+
+    import pandas as pd
     root, _ = built
     res = run("evaluate", "-w", root / "ws", "--truth", root / "data" / "truth.parquet", "--format", "csv")
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()
     assert lines[0] == "model,nmae,ci_coverage"
     models = {line.split(",")[0] for line in lines[1:]}
-    assert {"last_touch", "linear", "markov", "markov_order2", "shapley", "time_decay"} <= models
+    assert {"last_touch", "linear", "markov", "markov_order2", "shapley", "time_decay", "counterfactual",
+            "counterfactual (incremental)"} <= models
     assert all(0 <= float(line.split(",")[1]) <= 2 for line in lines[1:])
+    # the truth loaded into the workspace is the same truth; the same scores, to the last digits
+    # sums in another order may change, intervals included (their resamples are seeded)
+    loaded = run("evaluate", "-w", root / "ws", "--format", "csv")
+    assert loaded.exit_code == 0, loaded.output
+    again, first = (pd.read_csv(io.StringIO(r.output)).set_index("model").sort_index() for r in (loaded, res))
+    pd.testing.assert_frame_equal(again, first, rtol=1e-12)
+    both = run("evaluate", "-w", root / "ws", "--truth", root / "data" / "truth.parquet", "--scenario", "additive")
+    assert both.exit_code == 2 and "give --truth or --scenario, not both" in both.output
 
 
 def test_evaluate_says_which_model_it_is_scoring(built):

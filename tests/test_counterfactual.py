@@ -21,7 +21,7 @@ def exposure(converted, days, rows, features, fit=None) -> Exposure:
     """An Exposure from (journey, feature, a0, a1, count) rows, split at the feature's value."""
     r = np.array(rows, dtype=float).reshape(-1, 5)
     converted = np.asarray(converted, bool)
-    return Exposure(converted=converted, days=np.asarray(days, float),
+    return Exposure(converted=converted, days=np.asarray(days, float), end=np.ones(len(converted), np.int64),
                     fit=np.ones(len(converted), bool) if fit is None else np.asarray(fit, bool),
                     journey=r[:, 0].astype(np.int64), feature=r[:, 1].astype(np.int64), a0=r[:, 2], a1=r[:, 3],
                     count=r[:, 4], split=r[:, 1].astype(np.int64), features=np.array(features, dtype=object),

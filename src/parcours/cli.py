@@ -375,7 +375,7 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
     table = attributed(model, ws.warehouse, level, fit_level, period).to_pandas()
     if bootstrap:
         bounds = warehouse_intervals(model, ws.warehouse, level, fit_level, ci=bootstrap["ci"],
-                                     samples=bootstrap["samples"])
+                                     samples=bootstrap["samples"], period=period)
         table = table.join(bounds, on=level)
     return table.sort_values("conversions", ascending=False, ignore_index=True)
 
@@ -653,15 +653,18 @@ def evaluate(
                                     progress=lambda step: bar.update(task, description=step))
         _print_table(table, fmt)
         return
+    from parcours.engines import warehouse_exists
+
     with Workspace(workspace) as ws:
-        _require_workspace(ws)
+        exists = warehouse_exists(ws.path, ws.config.warehouse)
         if truth is not None:
             frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
-        elif ws.warehouse.has("truth") and ws.warehouse.count("truth"):
+        elif exists and ws.warehouse.has("truth") and ws.warehouse.count("truth"):
             frame = ws.warehouse.table("truth").to_pandas()
         else:
             _fail(ValueError("evaluate needs --truth, a workspace with the simulator's truth loaded "
                              "(`parcours ingest truth`), or --scenario"))
+        _require_workspace(ws)
         try:
             with _progress() as bar:
                 task = bar.add_task("scoring models", total=None)

@@ -39,6 +39,7 @@ not given to any channel.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class Exposure:
 
     converted: np.ndarray
     days: np.ndarray
+    end: np.ndarray  # exclusive last day (days since 1970), the conversion's day + 1
     fit: np.ndarray
     journey: np.ndarray
     feature: np.ndarray
@@ -104,7 +106,9 @@ class Exposure:
         j = j.mutate(start=ibis.greatest(prev.coalesce(first_day), j.end - int(meta["lookback_days"]) - 1,
                                          first_day),
                      fit=j.person_id.isin(users.person_id))
-        j = j.mutate(days=ibis.greatest(j.end - j.start, 0)).mutate(idx=ibis.row_number())
+        # journeys numbered in a fixed order: a bootstrap's draws go to the same journeys each run
+        j = j.mutate(days=ibis.greatest(j.end - j.start, 0),
+                     idx=ibis.row_number().over(ibis.window(order_by=j.journey_id)))
         t = wh.table("touches")
         t = t.select("journey_id", key=t[level], split=t[split_level or level],
                      is_view=t.interaction == "view", day=day_number(t.ts))
@@ -113,7 +117,7 @@ class Exposure:
             journey=x.idx, key=x.key, is_view=x.is_view, split=x.split,
             a0=ibis.greatest(x.start - x.day, 0), a1=x.end - 1 - x.day,
         ).agg(count=x.count()).to_pyarrow().to_pandas()
-        jr = j.order_by("idx").select("converted", "days", "fit").to_pyarrow().to_pandas()
+        jr = j.order_by("idx").select("converted", "days", "fit", "end").to_pyarrow().to_pandas()
         fit = jr.fit.to_numpy(bool)
         if identified is None:
             identified = int(jr.converted[fit].sum()) >= MIN_IDENTIFIED
@@ -121,6 +125,7 @@ class Exposure:
         feature, features = pd.factorize(names, sort=True)
         split, split_names = pd.factorize(rows.split.fillna("(none)").astype(str), sort=True)
         return cls(converted=jr.converted.to_numpy(bool), days=jr.days.to_numpy(float),
+                   end=jr.end.to_numpy(np.int64),
                    fit=fit if identified else np.ones(len(jr), bool),
                    journey=rows.journey.to_numpy(np.int64), feature=feature.astype(np.int64),
                    a0=rows.a0.to_numpy(float), a1=rows.a1.to_numpy(float),
@@ -144,6 +149,11 @@ class Exposure:
         E = sp.csr_matrix((self.count[on] * q ** self.a1[on], (row_of[self.journey[on]], self.feature[on])),
                           shape=(len(at), len(self.features)))
         return E, A, float((w * self.days)[self.fit].sum()), w[at]
+
+    def ending(self, start: dt.datetime, until: dt.datetime) -> np.ndarray:
+        """Which journeys convert in [start, until) (whole days, as periods are)."""
+        first, last = ((d - _EPOCH).days for d in (start, until))
+        return self.converted & (self.end - 1 >= first) & (self.end - 1 < last)
 
     def at_risk(self, half_life: float) -> np.ndarray:
         """Each row's exposure summed over its journey's days at risk: sum of 2^(-a / h) for
@@ -199,11 +209,12 @@ class Counterfactual:
         age = (day_number(t.end_ts) - day_number(t.ts)).cast("float64")
         return ibis.ifelse(t.interaction == "view", view, click) * ibis.literal(2.0).pow(-age / self.half_life)
 
-    def split(self, x: Exposure, weights: np.ndarray | None = None) -> pd.Series:
-        """Credits summed per split value over the converting journeys (weighted), by the
-        same rule as `touch_weight` and credit.py: the NumPy twin the bootstrap uses."""
+    def split(self, x: Exposure, weights: np.ndarray | None = None, within: np.ndarray | None = None) -> pd.Series:
+        """Credits summed per split value over the converting journeys (weighted; `within`:
+        only these), by the same rule as `touch_weight` and credit.py: the NumPy twin the
+        bootstrap uses."""
         w = np.ones(len(x.converted)) if weights is None else weights
-        on = x.converted[x.journey]
+        on = (x.converted if within is None else within)[x.journey]
         j, f, s = x.journey[on], x.feature[on], x.split[on]
         beta = np.array([self.beta.get(k, 0.0) for k in x.features])
         effect = x.count[on] * beta[f] * 2.0 ** (-x.a1[on] / self.half_life)
@@ -253,12 +264,12 @@ def _fit(x: Exposure, half_life: float,
 
 
 def bootstrap(model: Counterfactual, x: Exposure, samples: int, seed: int,
-              incremental: bool = False) -> Iterator[pd.Series]:
-    """Credits (or the incremental conversions) per split value under `samples` refits on
-    journeys resampled with replacement (Poisson weights, each journey drawn on its own), h
-    kept."""
+              incremental: bool = False, within: np.ndarray | None = None) -> Iterator[pd.Series]:
+    """Credits of the conversions `within` (default all), or the incremental conversions, per
+    split value under `samples` refits on journeys resampled with replacement (Poisson
+    weights, each journey drawn on its own), h kept."""
     rng = np.random.default_rng(seed)
     for _ in range(samples):
         w = rng.poisson(1.0, len(x.converted)).astype(float)
         refit = model.refit(x, w)
-        yield refit.incremental(x, w) if incremental else refit.split(x, w)
+        yield refit.incremental(x, w) if incremental else refit.split(x, w, within)

@@ -9,6 +9,7 @@ interval is the central `ci` share of the resampled results (percentile bootstra
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterable
 
@@ -50,6 +51,9 @@ class Resampler:
                                                 else (None, self.step_code, self.channels))
         self.length = np.bincount(self.step_path, minlength=len(lists))
         self.conv = self.paths.conversions.to_numpy(float)
+        # the conversions credits are reported for (a period's), the others only fitted on
+        self.reported = (self.paths.period_conversions.to_numpy(float) if "period_conversions" in paths
+                         else self.conv)
         self.nulls = self.paths.nulls.to_numpy(float)
         self.value = self.paths.value.to_numpy(float)
         self._steps: dict[int, PathSteps] = {}
@@ -78,13 +82,16 @@ class Resampler:
         return pd.Series(credit, index=self.split_names)
 
     def resamples(self, samples: int, seed: int):
+        """(conversions, nulls, value, reported conversions) per path, of journeys drawn with
+        replacement: the cells (path, reported conversion | other conversion | null)."""
         rng = np.random.default_rng(seed)
-        cells = np.concatenate([self.conv, self.nulls])
+        cells = np.concatenate([self.reported, self.conv - self.reported, self.nulls])
         mean_value = np.divide(self.value, self.conv, out=np.zeros_like(self.conv), where=self.conv > 0)
         k = len(self.conv)
         for _ in range(samples):
             c = rng.multinomial(int(cells.sum()), cells / cells.sum()).astype(float)
-            yield c[:k], c[k:], c[:k] * mean_value
+            conv = c[:k] + c[k:2 * k]
+            yield conv, c[2 * k:], conv * mean_value, c[:k]
 
 
 def intervals(paths: pd.DataFrame, make_model: Callable[[], object], per_touch: bool = True,
@@ -95,25 +102,28 @@ def intervals(paths: pd.DataFrame, make_model: Callable[[], object], per_touch: 
     _check(ci)
     r = Resampler(paths, collapse=per_touch)
     draws = []
-    for conv, nulls, value in r.resamples(samples, seed):
+    for conv, nulls, value, reported in r.resamples(samples, seed):
         fitted = r.fit(make_model(), conv, nulls, value)
-        draws.append(r.split(fitted.weights(), conv) if per_touch
+        draws.append(r.split(fitted.weights(), reported) if per_touch
                      else fitted.credits().set_index("channel").conversions)
     return _bounds(draws, ci)
 
 
 def warehouse_intervals(model, wh: Storage, level: str = "channel", fit_level: str = "channel",
-                        ci: float = 0.9, samples: int = 100, seed: int = 0,
-                        incremental: bool = False) -> pd.DataFrame:
+                        ci: float = 0.9, samples: int = 100, seed: int = 0, incremental: bool = False,
+                        period: tuple[dt.datetime, dt.datetime] | None = None) -> pd.DataFrame:
     """(lo, hi) per value of `level` of a data-driven model's per-touch credits on the
-    warehouse (every built conversion): path models resample the paths; the counterfactual
-    model resamples journeys and refits on their exposure (`incremental`: of its
-    incremental conversions instead)."""
+    warehouse, over the conversions of `period` [from, until) (default: every one built),
+    the model refitted on every journey of each resample: path models resample the paths;
+    the counterfactual model resamples journeys and refits on their exposure (`incremental`:
+    of its incremental conversions instead, over every journey)."""
     _check(ci)
     if isinstance(model, Counterfactual):
         x = Exposure.from_warehouse(wh, fit_level, split_level=level)
-        return _bounds(bootstrap(fitted_model(model, wh, fit_level), x, samples, seed, incremental), ci)
-    raw = paths_from_warehouse(wh, fit_level, collapse=False, split_level=level if level != fit_level else None)
+        within = None if period is None or incremental else x.ending(*period)
+        return _bounds(bootstrap(fitted_model(model, wh, fit_level), x, samples, seed, incremental, within), ci)
+    raw = paths_from_warehouse(wh, fit_level, collapse=False, split_level=level if level != fit_level else None,
+                               period=period)
     return intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples, seed=seed)
 
 

@@ -9,6 +9,7 @@ path exports) is taken as written, each step a touch, unless asked to collapse.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import ibis
@@ -25,13 +26,15 @@ from parcours.storage import Storage
 
 
 def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = True,
-                         split_level: str | None = None) -> pd.DataFrame:
+                         split_level: str | None = None,
+                         period: tuple[dt.datetime, dt.datetime] | None = None) -> pd.DataFrame:
     """(path, conversions, nulls, value) over all journeys with at least one touch.
 
     The engine reduces the touches to distinct sequences; repeats are collapsed after, on
     those few rows. split_level (uncollapsed only): also group by the same touches' values
     at that level, in `split_path`, so credits fitted at `level` can be spread at another
-    (the bootstrap)."""
+    (the bootstrap). period [from, until): also `period_conversions`, those of the
+    conversions in it (models are fitted on all, credits are reported for a period)."""
     for lv in (level, split_level or level):
         if lv not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}")
@@ -42,14 +45,23 @@ def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = T
     steps = {"path": in_order(t[level], t.position)}
     if split_level:
         steps["split_path"] = in_order(t[split_level], t.position)
-    seq = t.group_by("journey_id").agg(**steps, converted=t.converted.any(), revenue=t.revenue.max())
+    seq = t.group_by("journey_id").agg(**steps, converted=t.converted.any(), revenue=t.revenue.max(),
+                                        end=t.end_ts.max())
+    counts = {}
+    if period is not None:
+        inside = seq.converted & (seq.end >= ibis.timestamp(period[0])) & (seq.end < ibis.timestamp(period[1]))
+        counts["period_conversions"] = inside.cast("int64").sum()
     out = seq.group_by(list(steps)).agg(
         conversions=seq.converted.cast("int64").sum(),
         nulls=(~seq.converted).cast("int64").sum(),
         value=ibis.ifelse(seq.converted, seq.revenue, 0.0).sum(),
+        **counts,
     ).to_pyarrow()
+    # in a fixed order (the engine's is not): a bootstrap's draws go to the same paths each run
+    keys = pa.table({name: pc.binary_join(out[name].combine_chunks(), "\x1f") for name in steps})
+    out = out.take(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in steps]))
     df = pd.DataFrame({name: arrow_series(out[name].combine_chunks()) for name in steps})
-    for name in ("conversions", "nulls", "value"):
+    for name in ("conversions", "nulls", "value", *counts):
         df[name] = out[name].to_numpy()
     return _regroup(df.assign(path=arrow_series(collapse_repeats(df.path)))) if collapse else df
 

@@ -88,7 +88,7 @@ def run(scope: Scope):
     number = AXES[measure][1] + (f" {scope.config.reports.currency}" if measure in ("value", "cpa") else "")
     series = [(MODELS[m].label[0], f"{m}_{measure}") for m in models]
     truth_column = {"conversions": "truth_scaled", "vs_counterfactual": "truth_vs_counterfactual"}.get(measure)
-    if truth_column in table.columns:
+    if truth_column is not None and truth_column in table.columns:
         series.append((TRUTH, truth_column))
     fig = go.Figure([go.Bar(name=name, x=table.row.tolist(), y=table[column].tolist(),
                             hovertemplate=tooltip("%{x}", ("%{fullData.name}", number)))
