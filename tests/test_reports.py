@@ -213,6 +213,8 @@ def test_model_comparison_bias_view_and_the_truth(shop):
     assert d["direct"]["last_touch_vs_counterfactual"] == pytest.approx(2 - cf["direct"])
     assert d["display"]["linear_vs_counterfactual"] == pytest.approx(1 / 3 + 0.5 - cf.get("display", 0.0))
     assert d["(no touch)"]["linear_vs_counterfactual"] == 0
+    assert d["direct"]["counterfactual_conversions"] == pytest.approx(cf["direct"])  # the reference, shown
+    assert "(no touch)" not in r.figure.data[0].x  # 0 under every model: not drawn
     # 4 touched conversions; truth 2 in the period: scaled x2; direct 3 - cf, email 1 - cf
     assert d["direct"]["truth_vs_counterfactual"] == pytest.approx(3 - cf["direct"])
     assert d["email"]["truth_vs_counterfactual"] == pytest.approx(1 - cf["email"])

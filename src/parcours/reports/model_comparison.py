@@ -68,6 +68,8 @@ def run(scope: Scope):
             spend = table.row.map(cost)
             table[f"{name}_cpa"] = spend / table[f"{name}_conversions"].where(table[f"{name}_conversions"] > 0)
             table[f"{name}_roas"] = table[f"{name}_value"] / spend.where(spend > 0)
+    if biased and COUNTERFACTUAL not in models:  # the reference the differences are from
+        table[f"{COUNTERFACTUAL}_conversions"] = reference
     truth = _truth(scope)
     if truth is not None:  # scaled to the touched conversions, as every model credits them
         true = table.row.map(truth)
@@ -90,7 +92,8 @@ def run(scope: Scope):
     truth_column = {"conversions": "truth_scaled", "vs_counterfactual": "truth_vs_counterfactual"}.get(measure)
     if truth_column is not None and truth_column in table.columns:
         series.append((TRUTH, truth_column))
-    fig = go.Figure([go.Bar(name=name, x=table.row.tolist(), y=table[column].tolist(),
+    drawn = table[table.row != NO_TOUCH] if measure == "vs_counterfactual" else table  # 0 under every model
+    fig = go.Figure([go.Bar(name=name, x=drawn.row.tolist(), y=drawn[column].tolist(),
                             hovertemplate=tooltip("%{x}", ("%{fullData.name}", number)))
                      for name, column in series])
     fig.update_layout(barmode="group", yaxis_title=AXES[measure][0], legend_title="model",
@@ -99,7 +102,7 @@ def run(scope: Scope):
     if q.measure:  # one column per model: the measure asked, the others on a second sheet
         tables["all_measures"] = table
         keep = ["row", *(["cost"] if cost is not None else []), *(f"{m}_{q.measure}" for m in models),
-                *TRUTH_COLUMNS.get(q.measure, ())]
+                *BESIDE.get(q.measure, ())]
         table = table[[c for c in keep if c in table.columns]]
     result = scope.result("model-comparison", table, totals, fig, tables=tables,
                           volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
@@ -107,8 +110,9 @@ def run(scope: Scope):
     return result
 
 
-TRUTH_COLUMNS = {"conversions": ("truth_conversions", "truth_scaled"),
-                 "vs_counterfactual": ("truth_vs_counterfactual",)}
+# what a measure's table keeps beside the models' columns, when there
+BESIDE = {"conversions": ("truth_conversions", "truth_scaled"),
+          "vs_counterfactual": (f"{COUNTERFACTUAL}_conversions", "truth_vs_counterfactual")}
 
 
 def _truth(scope: Scope) -> dict[str, float] | None:
