@@ -611,7 +611,9 @@ def evaluate(
     scenario: Annotated[str | None, typer.Option(
         help="Instead of a workspace: simulate this world (or `all` of them), build it and score every "
              "model there; one row per model, a column per world.")] = None,
-    persons: Annotated[int, typer.Option(min=100, help="--scenario: persons per world.")] = 20_000,
+    persons: Annotated[int, typer.Option(
+        min=100, help="--scenario: persons per world (fewer and the truth itself is noise: at 20,000 a "
+                      "channel's true conversions are a few dozen).")] = 100_000,
     seed: Annotated[int, typer.Option(help="--scenario: the simulation's seed.")] = 1,
     days: Annotated[int, typer.Option(min=7, help="--scenario: simulated days per world.")] = 60,
     out_dir: Annotated[Path | None, typer.Option(

@@ -124,6 +124,9 @@ class Exposure:
         names = rows.key.fillna("(none)").astype(str) + np.where(rows.is_view.to_numpy(bool), VIEW, "")
         feature, features = pd.factorize(names, sort=True)
         split, split_names = pd.factorize(rows.split.fillna("(none)").astype(str), sort=True)
+        # rows in one order whatever the engine's: sums, so fits, come out the same to the bit
+        order = np.lexsort((split, rows.a1, rows.a0, feature, rows.journey))
+        rows, feature, split = rows.iloc[order], feature[order], split[order]
         return cls(converted=jr.converted.to_numpy(bool), days=jr.days.to_numpy(float),
                    end=jr.end.to_numpy(np.int64),
                    fit=fit if identified else np.ones(len(jr), bool),

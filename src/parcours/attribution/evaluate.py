@@ -89,7 +89,7 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float
 
 
 def evaluate_worlds(folder: Path, worlds: list[str], models: Callable[[Config], dict[str, Any]],
-                    persons: int = 20_000, seed: int = 1, days: int = 60, end: dt.date | None = None,
+                    persons: int = 100_000, seed: int = 1, days: int = 60, end: dt.date | None = None,
                     samples: int = 100, progress: Callable[[str], None] = lambda step: None) -> pd.DataFrame:
     """Every model in every world: each world simulated into `folder`, loaded, built and
     evaluated. One row per model: its NMAE in each world (column named after the world),
