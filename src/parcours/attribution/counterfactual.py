@@ -35,6 +35,11 @@ the fitted model (no interaction term to share). Each conversion is split over i
 proportion to it (credit.py's per-touch rule: levels and drill-downs add up, and the credits
 sum to the conversions); the base's share, b / lambda, is reported by the fit (`base_share`),
 not given to any channel.
+
+Its own counterfactual, `incremental`: what the model says a value caused, its beta times
+its exposure over every journey's days at risk, converting or not, fragments included. It
+answers "what would we lose without this channel", the question the simulator's truth
+measures, where credits answer "how to split the conversions we saw".
 """
 
 from __future__ import annotations
