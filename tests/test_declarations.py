@@ -50,7 +50,8 @@ def test_the_api_serves_the_declarations(tmp_path):
         models = api.get("/api/v1/models").json()
         assert [m["name"] for m in models] == list(NAMES)
         driven = {m["name"] for m in models if m["data_driven"]}
-        assert driven == {"markov", "shapley", "ordered_shapley", "shapley_rate"}
+        assert driven == {"markov", "shapley", "ordered_shapley", "shapley_rate", "counterfactual"}
+        assert {m["name"] for m in models if not m["on_paths"]} == {"time_decay", "counterfactual"}
 
 
 def test_every_field_has_both_languages_and_a_known_kind():
