@@ -64,6 +64,7 @@ from parcours.storage import Storage
 HALF_LIVES = (0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 14.0)  # days
 MIN_IDENTIFIED = 100  # conversions of identified persons needed to fit on them alone
 VIEW = ":view"  # suffix of a view feature's name
+_EPOCH = dt.datetime(1970, 1, 1)  # day numbers count from it (naive UTC, as the warehouse stores time)
 
 
 def day_number(ts: ir.TimestampValue) -> ir.IntegerValue:
@@ -170,9 +171,6 @@ class Exposure:
         return self.count * (q ** self.a0 - q ** (self.a1 + 1)) / (1 - q) * (self.a1 >= self.a0)
 
 
-_EPOCH = pd.Timestamp("1970-01-01").to_pydatetime()
-
-
 @register_model("counterfactual", 12, ("Counterfactual (hazard)", "Contrefactuel (risque)"), data_driven=True,
                 on_paths=False)
 @dataclass
@@ -201,6 +199,10 @@ class Counterfactual:
         self.beta = dict(zip(x.features.tolist(), beta.tolist(), strict=True))
         return self
 
+    def _per_feature(self, x: Exposure) -> np.ndarray:
+        """beta of each of x's features (0 for one not fitted)."""
+        return np.array([self.beta.get(k, 0.0) for k in x.features])
+
     def betas(self, view: bool) -> dict[str, float]:
         """beta per level value, of its clicks or of its views."""
         if view:
@@ -224,13 +226,11 @@ class Counterfactual:
         w = np.ones(len(x.converted)) if weights is None else weights
         on = (x.converted if within is None else within)[x.journey]
         j, f, s = x.journey[on], x.feature[on], x.split[on]
-        beta = np.array([self.beta.get(k, 0.0) for k in x.features])
-        effect = x.count[on] * beta[f] * 2.0 ** (-x.a1[on] / self.half_life)
+        effect = x.count[on] * self._per_feature(x)[f] * 2.0 ** (-x.a1[on] / self.half_life)
         total = np.bincount(j, effect, len(x.converted))[j]
         touches = np.bincount(j, x.count[on], len(x.converted))[j]
         share = np.where(total > 0, effect / np.where(total > 0, total, 1.0), x.count[on] / touches)
         return pd.Series(np.bincount(s, share * w[j], len(x.split_names)), index=x.split_names)
-
 
     def incremental(self, x: Exposure, weights: np.ndarray | None = None) -> pd.Series:
         """The model's own counterfactual per split value: the conversions its touches
@@ -239,8 +239,7 @@ class Counterfactual:
         unlike credits, it also counts touches whose conversions sit on another fragment of
         the person."""
         w = np.ones(len(x.converted)) if weights is None else weights
-        beta = np.array([self.beta.get(k, 0.0) for k in x.features])
-        caused = beta[x.feature] * x.at_risk(self.half_life) * w[x.journey]
+        caused = self._per_feature(x)[x.feature] * x.at_risk(self.half_life) * w[x.journey]
         return pd.Series(np.bincount(x.split, caused, len(x.split_names)), index=x.split_names)
 
 
@@ -266,7 +265,7 @@ def _fit(x: Exposure, half_life: float,
                    bounds=[(1e-9, None)] + [(0.0, None)] * len(A), options={"maxiter": 2000})
     b, beta = res.x[0], res.x[1:]
     lam = b + E @ beta
-    base_share = float((cw * b / lam).sum() / cw.sum()) if cw.sum() > 0 else float("nan")
+    base_share = float((cw * b / lam).sum() / cw.sum())
     # log lambda in the rate's units differs from the true one by a constant: h's ranking holds
     return -float(res.fun) + cw.sum() * math.log(rate), half_life, b * rate, beta * rate, base_share
 

@@ -72,16 +72,18 @@ def fitted_model(model, wh: Storage, fit_level: str = "channel", build: dict | N
     reads every journey; reports ask for it again and again): on the paths, or, for the
     counterfactual model, on every journey's exposure."""
     built_at = (build or require_built(wh))["built_at"]
-    rows_key = (str(wh.path), str(built_at), fit_level, isinstance(model, Counterfactual))
+    paths_key = (str(wh.path), str(built_at), fit_level)
     params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
-    fit_key = (*rows_key, type(model).__name__, params)
+    fit_key = (*paths_key, type(model).__name__, params)
     if fit_key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        if rows_key not in _CACHE:  # the paths (or exposure), shared by the models fitted on this build
-            _CACHE[rows_key] = (Exposure.from_warehouse(wh, fit_level) if isinstance(model, Counterfactual)
-                                else paths_from_warehouse(wh, fit_level))
-        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[rows_key])
+        if isinstance(model, Counterfactual):  # its rows (millions at scale) are not kept once fitted
+            _CACHE[fit_key] = dataclasses.replace(model).fit(Exposure.from_warehouse(wh, fit_level))
+            return _CACHE[fit_key]
+        if paths_key not in _CACHE:  # the paths, few, shared by the path models fitted on this build
+            _CACHE[paths_key] = paths_from_warehouse(wh, fit_level)
+        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[paths_key])
     return _CACHE[fit_key]
 
 

@@ -21,7 +21,11 @@ DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time
                   "shapley")
 BASELINE = "last_touch"
 COUNTERFACTUAL = "counterfactual"  # the bias view's reference
-TRUTH = "Truth (simulated)"  # the truth's series in the chart
+TRUTH = "Truth (simulated)"  # the truth's series in the chart, drawn from these columns
+TRUTH_DRAWN = {"conversions": "truth_scaled", "vs_counterfactual": "truth_vs_counterfactual"}
+# what a measure's table keeps beside the models' columns, when there
+BESIDE = {"conversions": ("truth_conversions", TRUTH_DRAWN["conversions"]),
+          "vs_counterfactual": (f"{COUNTERFACTUAL}_conversions", TRUTH_DRAWN["vs_counterfactual"])}
 # what the chart draws of each measure: axis title, tooltip number, axis number format
 AXES = {"conversions": ("attributed conversions", "%{y:,.1f}", ""),
         "value": ("attributed revenue", "%{y:,.2f}", ""),
@@ -89,9 +93,8 @@ def run(scope: Scope):
         measure = "conversions"  # no cost loaded: no CPA or ROAS to draw
     number = AXES[measure][1] + (f" {scope.config.reports.currency}" if measure in ("value", "cpa") else "")
     series = [(MODELS[m].label[0], f"{m}_{measure}") for m in models]
-    truth_column = {"conversions": "truth_scaled", "vs_counterfactual": "truth_vs_counterfactual"}.get(measure)
-    if truth_column is not None and truth_column in table.columns:
-        series.append((TRUTH, truth_column))
+    if TRUTH_DRAWN.get(measure) in table.columns:
+        series.append((TRUTH, TRUTH_DRAWN[measure]))
     drawn = table[table.row != NO_TOUCH] if measure == "vs_counterfactual" else table  # 0 under every model
     fig = go.Figure([go.Bar(name=name, x=drawn.row.tolist(), y=drawn[column].tolist(),
                             hovertemplate=tooltip("%{x}", ("%{fullData.name}", number)))
@@ -108,11 +111,6 @@ def run(scope: Scope):
                           volume=f"{models[0]}_conversions" if not q.measure or q.measure == "conversions" else None)
     result.query["models"] = tuple(models)  # the models drawn, asked or by default
     return result
-
-
-# what a measure's table keeps beside the models' columns, when there
-BESIDE = {"conversions": ("truth_conversions", "truth_scaled"),
-          "vs_counterfactual": (f"{COUNTERFACTUAL}_conversions", "truth_vs_counterfactual")}
 
 
 def _truth(scope: Scope) -> dict[str, float] | None:
