@@ -61,6 +61,7 @@ class TableName(StrEnum):
     identities = "identities"
     costs = "costs"
     truth = "truth"  # simulated data's true incremental conversions (truth.parquet)
+    messages = "messages"  # email and SMS journeys' message events
     ga4 = "ga4"  # a GA4 BigQuery export, into touchpoints, conversions and identities
 
 

@@ -124,6 +124,12 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
         no_id = typed["visitor_id"][0].isnull() & typed["user_id"][0].isnull()
         why["visitor_id"] = ibis.ifelse(
             no_id, "missing: a conversion needs a visitor_id or a user_id", why["visitor_id"])
+    for f in fields:  # a value valid only with some values of another field
+        for value, other, allowed in f.only_when:
+            mine, theirs = typed[f.name][0], typed[other][0]
+            wrong = (mine == value) & theirs.notnull() & ~theirs.isin(allowed)
+            why[f.name] = ibis.ifelse(wrong.fill_null(False) & why[f.name].isnull(),
+                                      f"{value} is for {other} {' or '.join(allowed)} only", why[f.name])
     # Only the bad rows are kept apart; good rows are read again at insert time.
     bad = rows.filter(ibis.or_(*(w.notnull() for w in why.values()))).select(
         "_row", **{f"_why_{n}": w for n, w in why.items()},

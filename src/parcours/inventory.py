@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from parcours import schema
 from parcours.storage import Storage
 
-_TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "costs": "date",
-         "journeys": "conv_ts", "touches": "ts"}
+_TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "costs": "date", "truth": "date",
+         "messages": "ts", "journeys": "conv_ts", "touches": "ts"}
 
 
 @dataclass

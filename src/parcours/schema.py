@@ -30,6 +30,9 @@ class Field:
     default: object = None  # value used when the field is absent or empty
     minimum: float | None = None
     maximum: float | None = None  # no real value is larger (and sums of larger ones overflow)
+    # (value, other field, its values): this value is valid only on rows whose other field
+    # has one of those values (an open is an email event: not on an SMS)
+    only_when: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 TOUCHPOINTS = (
@@ -81,6 +84,32 @@ COSTS = (
     Field("cost", "float64", required=True, minimum=0, maximum=1e12),
 )
 
+MESSAGE_CHANNELS = ("email", "sms")
+# A message's events, as emailing and SMS tools export them; `held_out`: a recipient who
+# entered the journey and was deliberately not sent (its holdout group, for the true lift).
+MESSAGE_EVENTS = ("sent", "delivered", "bounced", "opened", "clicked", "unsubscribed", "complained",
+                  "undelivered", "held_out")
+EMAIL, SMS = ("email",), ("sms",)
+
+# One row per message event of an automated email or SMS journey. A message is the pair
+# (step, recipient) within a journey.
+MESSAGES = (
+    Field("event_id", "string", required=True),
+    Field("ts", "timestamp", required=True),
+    Field("journey", "string", required=True),
+    Field("step", "string", required=True),
+    Field("channel", "string", required=True, choices=MESSAGE_CHANNELS),
+    Field("recipient", "string", required=True),
+    Field("event", "string", required=True, choices=MESSAGE_EVENTS,
+          only_when=(("opened", "channel", EMAIL), ("bounced", "channel", EMAIL), ("undelivered", "channel", SMS))),
+    Field("user_id", "string"),
+    Field("visitor_id", "string"),
+    Field("bounce_type", "string", choices=("hard", "soft")),
+    Field("url", "string"),
+    Field("user_agent", "string"),  # an open's: mail privacy proxies are recognised by it
+    Field("machine_open", "boolean"),  # the sending tool's own flag of a machine-generated open
+)
+
 # Simulated data only: per day and channel, the conversions (and revenue) that would not have
 # happened without the channel, as `parcours simulate` writes them (truth.parquet). Model
 # comparison shows them beside the models; the channel TRUTH_BASE holds those no channel caused.
@@ -98,6 +127,7 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "identities": IDENTITIES,
     "costs": COSTS,
     "truth": TRUTH,
+    "messages": MESSAGES,
 }
 
 # What makes a row the same row: loading it again adds nothing.
@@ -107,6 +137,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "identities": ("visitor_id", "user_id"),
     "costs": ("date", "channel", "source", "campaign"),
     "truth": ("date", "channel"),
+    "messages": ("event_id",),
 }
 
 
