@@ -64,3 +64,74 @@ def test_a_file_without_a_required_column_is_refused_whole(ws):
     with pytest.raises(InvalidInput, match="missing required column"):
         load_rows(ws, "messages", rows)
     assert rows_of(ws, "messages") == []
+
+
+def at(minutes: float) -> str:
+    return (dt.datetime(2026, 10, 1, 9) + dt.timedelta(minutes=minutes)).isoformat() + "Z"
+
+
+def sample(ws):
+    """Two journeys worked out by hand: welcome (email, steps w1 and w2), cart (SMS, c1)."""
+    n = iter(range(1000))
+
+    def e(step, recipient, event, minutes=0.0, channel="email", journey="welcome", **extra):
+        return dict(event_id=f"e{next(n)}", ts=at(minutes), journey=journey, step=step, channel=channel,
+                    recipient=recipient, event=event, **extra)
+
+    cart = dict(channel="sms", journey="cart")
+    load_rows(ws, "messages", [
+        # a: a proxy's open 5 s after delivery, two human opens, two clicks, then unsubscribes
+        e("w1", "a", "sent"), e("w1", "a", "delivered", 1), e("w1", "a", "opened", 1 + 5 / 60,
+                                                              user_agent="Mozilla/5.0 via ggpht.com GoogleImageProxy"),
+        e("w1", "a", "opened", 60), e("w1", "a", "opened", 120), e("w1", "a", "clicked", 130),
+        e("w1", "a", "clicked", 131), e("w1", "a", "unsubscribed", 140),
+        e("w1", "b", "sent"), e("w1", "b", "bounced", 1, bounce_type="hard"),  # b bounces
+        e("w1", "c", "sent"), e("w1", "c", "delivered", 1), e("w1", "c", "clicked", 300),  # a click, no open
+        e("w1", "d", "sent"), e("w1", "d", "delivered", 1), e("w1", "d", "opened", 60, machine_open="true"),
+        e("w2", "a", "sent"), e("w2", "a", "delivered", 1), e("w2", "a", "opened", 30),
+        e("w2", "a", "complained", 31),
+        e("c1", "p", "sent", **cart), e("c1", "p", "delivered", 1, **cart), e("c1", "p", "clicked", 9, **cart),
+        e("c1", "q", "sent", **cart), e("c1", "q", "undelivered", 1, **cart),
+        e("c1", "r", "held_out", **cart),  # not sent: in no count
+    ])
+
+
+def test_engagement_by_journey_as_worked_out_by_hand(ws):
+    from parcours.reports.messaging import engagement
+
+    sample(ws)
+    got = engagement(ws.warehouse, "journey").set_index("journey").to_dict("index")
+    assert got["welcome"] == dict(
+        sends=5, deliveries=4, delivery_rate=0.8, bounces=1, bounce_rate=0.2, undelivered=0, undelivered_rate=None,
+        opened=2, total_opens=3, open_rate=0.5, machine_opens=2, clicked=2, total_clicks=3, click_rate=0.5,
+        clicks_per_unique_opens=0.5, unsubscribed=1, unsubscribe_rate=0.25, abuse_reports=1, abuse_rate=0.25)
+    assert got["cart"] == dict(
+        sends=2, deliveries=1, delivery_rate=0.5, bounces=0, bounce_rate=None, undelivered=1, undelivered_rate=0.5,
+        opened=0, total_opens=0, open_rate=None, machine_opens=0, clicked=1, total_clicks=1, click_rate=1.0,
+        clicks_per_unique_opens=None, unsubscribed=0, unsubscribe_rate=0.0, abuse_reports=0, abuse_rate=0.0)
+
+
+def test_engagement_by_step_recipient_and_channel_adds_up(ws):
+    from parcours.reports.messaging import engagement
+
+    sample(ws)
+    steps = engagement(ws.warehouse, "step", journey="welcome").set_index("step")
+    assert steps.sends.to_dict() == {"w1": 4, "w2": 1} and steps.open_rate.to_dict() == {"w1": 1 / 3, "w2": 1.0}
+    people = engagement(ws.warehouse, "recipient", journey="welcome", step="w1").set_index("recipient")
+    assert people.clicked.to_dict() == {"a": 1, "b": 0, "c": 1, "d": 0}
+    assert people.machine_opens.to_dict() == {"a": 1, "b": 0, "c": 0, "d": 1}
+    channels = engagement(ws.warehouse, "channel").set_index("channel")
+    assert channels.sends.to_dict() == {"email": 5, "sms": 2} and channels.total_clicks.sum() == 4
+
+
+def test_no_message_is_an_empty_answer_and_a_bad_grouping_one_line(ws):
+    import pytest
+
+    from parcours.reports.messaging import COLUMNS, engagement
+
+    empty = engagement(ws.warehouse, "journey")
+    assert len(empty) == 0 and list(empty.columns) == ["journey", *COLUMNS]
+    sample(ws)
+    assert len(engagement(ws.warehouse, "journey", journey="nope")) == 0
+    with pytest.raises(ValueError, match="by must be one of journey, step, channel, recipient"):
+        engagement(ws.warehouse, "device")
