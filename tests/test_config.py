@@ -1,7 +1,7 @@
 import pytest
 
 from builders import load_rows, rows_of
-from parcours.config import load_config
+from parcours.config import MessagingSettings, load_config
 from parcours.errors import ConfigError
 from parcours.journeys import build_journeys
 
@@ -35,6 +35,13 @@ def test_defaults_ship_the_usual_channels(tmp_path):
     ("[[channels.rules]]\nsource = 'x'\n", "field channels.rules[0]: missing 'channel'"),
     ("[[channels.rules]]\nchannel = 'x'\nsource = '{nope}'\n", "names an unknown field"),
     ("[journeys\n", "cannot parse"),
+    ("[messaging]\nattribution_window_days = 0\n",
+     "field messaging.attribution_window_days: expected a number of days > 0, not 0.0"),
+    ("[messaging]\nattribute_to = 'delivered'\n",
+     "field messaging.attribute_to: expected \"clicked\" or \"opened\", not 'delivered'"),
+    ("[messaging]\npaused = 3\n", "field messaging.paused: expected a string or a list of strings"),
+    ("[messaging]\nwindow = 3\n", "field messaging.window: unknown setting"),
+    ("messaging = 3\n", "field messaging: expected a table of settings"),
 ])
 def test_a_bad_config_names_the_file_and_the_setting(tmp_path, text, message):
     (tmp_path / "parcours.toml").write_text(text)
@@ -70,6 +77,13 @@ def test_yaml_config_with_custom_rules_classifies_touches(ws):
     assert got == [("partners", "partner-A", "evergreen", "alliances", "partner_plan"),
                    ("unknown", "partner-a", "(none)", "other", "(none)"),
                    ("tv", "(none)", "(none)", "other", "q4_tv")]
+
+
+def test_messaging_settings_are_read(tmp_path):
+    assert load_config(tmp_path).messaging == MessagingSettings(5.0, "clicked", ())
+    (tmp_path / "parcours.toml").write_text("[messaging]\nattribution_window_days = 2.5\nattribute_to = 'opened'\n"
+                                            "paused = ['winback']\n")
+    assert load_config(tmp_path).messaging == MessagingSettings(2.5, "opened", ("winback",))
 
 
 def test_a_fractional_post_view_window_is_kept(tmp_path):

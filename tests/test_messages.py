@@ -135,3 +135,57 @@ def test_no_message_is_an_empty_answer_and_a_bad_grouping_one_line(ws):
     assert len(engagement(ws.warehouse, "journey", journey="nope")) == 0
     with pytest.raises(ValueError, match="by must be one of journey, step, channel, recipient"):
         engagement(ws.warehouse, "device")
+
+
+def test_orders_go_to_the_last_message_clicked_within_the_window(ws):
+    """u1 clicks w1 then w2 and buys 2 days after w2's click (w2's order), and again 7 days
+    after (outside 5 days: nobody's); visitor v2 clicks c1 and buys an hour later; u3 only
+    opened w1 (an order only when opens count)."""
+    from parcours.journeys import build_journeys
+    from parcours.reports.messaging import orders
+
+    def e(eid, step, recipient, event, minutes, **extra):
+        channel = "sms" if step == "c1" else "email"
+        return dict(event_id=eid, ts=at(minutes), journey="cart" if step == "c1" else "welcome", step=step,
+                    channel=channel, recipient=recipient, event=event, **extra)
+
+    day = 24 * 60
+    load_rows(ws, "messages", [
+        e("1", "w1", "a", "delivered", 0, user_id="u1"), e("2", "w1", "a", "clicked", 10, user_id="u1"),
+        e("3", "w2", "a", "delivered", day, user_id="u1"), e("4", "w2", "a", "clicked", day + 10, user_id="u1"),
+        e("5", "c1", "p", "delivered", 0, visitor_id="v2"), e("6", "c1", "p", "clicked", 5, visitor_id="v2"),
+        e("7", "w1", "z", "delivered", 0, user_id="u3"), e("8", "w1", "z", "opened", 60, user_id="u3"),
+        e("9", "w1", "y", "delivered", 0, user_id="u4"),  # delivered, never acted on
+    ])
+    load_rows(ws, "touchpoints", [dict(event_id="t1", ts=at(0), visitor_id="v2", channel="sms", interaction="sms")])
+
+    def conv(cid, minutes, revenue, **who):
+        return dict(conversion_id=cid, ts=at(minutes), revenue=str(revenue), **who)
+
+    load_rows(ws, "conversions", [conv("o1", 3 * day + 10, 100, user_id="u1"),
+                                  conv("o2", 8 * day + 10, 40, user_id="u1"),
+                                  conv("o3", 65, 30, visitor_id="v2"), conv("o4", day, 20, user_id="u3")])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+    got = orders(ws.warehouse, "step").set_index("step").to_dict("index")
+    assert got["w2"] == dict(orders=1, order_rate=1.0, revenue=100.0, average_order_revenue=100.0,
+                             revenue_per_recipient=100.0)
+    assert got["c1"]["orders"] == 1 and got["c1"]["revenue"] == 30.0
+    assert got["w1"] == dict(orders=0, order_rate=0.0, revenue=0.0, average_order_revenue=None,
+                             revenue_per_recipient=0.0)  # 3 recipients delivered: a, z, y
+    opens = orders(ws.warehouse, "step", on="opened").set_index("step")
+    assert opens.orders.to_dict() == {"w1": 1, "w2": 0, "c1": 0} and opens.revenue["w1"] == 20.0
+    wide = orders(ws.warehouse, "journey", window_days=10).set_index("journey")
+    assert wide.orders.to_dict() == {"cart": 1, "welcome": 2}  # o2 within 10 days of w2's click
+
+
+def test_orders_need_a_build_and_a_known_act(ws):
+    import pytest
+
+    from parcours.errors import NotBuilt
+    from parcours.reports.messaging import orders
+
+    sample(ws)
+    with pytest.raises(NotBuilt, match="run `parcours build`"):
+        orders(ws.warehouse, "journey")
+    with pytest.raises(ValueError, match="on must be clicked or opened"):
+        orders(ws.warehouse, "journey", on="delivered")

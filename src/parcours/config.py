@@ -7,6 +7,7 @@ engine can compile them to expressions without second-guessing them.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable
@@ -59,6 +60,13 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class MessagingSettings:
+    attribution_window_days: float = 5.0  # an order goes to the last message acted on this close before it
+    attribute_to: str = "clicked"  # the act that earns it: "clicked", or "opened" (by a person)
+    paused: tuple[str, ...] = ()  # journeys whose status is paused (the others are active)
+
+
+@dataclass(frozen=True)
 class Token:
     token: str
     scopes: tuple[str, ...]  # read, write
@@ -98,6 +106,7 @@ class Config:
     channel_names: dict[str, tuple[str, str]]  # [channels] names: channel -> (English, French)
     funnel_rules: tuple[Rule, ...]
     reports: ReportSettings = field(default_factory=ReportSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
     source: str = "defaults"
@@ -132,7 +141,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api"}
+             "media_plans", "funnel", "reports", "api", "messaging"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -149,6 +158,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
     if not re.fullmatch(r"[A-Z]{3}", rp.currency):
         raise ConfigError(f"currency must be an ISO 4217 code such as EUR or USD, not {rp.currency!r}",
                           file=source, field="reports.currency")
+    ms = _messaging(data.get("messaging", {}), source)
     ch = data.get("channels", {})
     funnel = data.get("funnel", {})
     groups: dict[str, str] = {}
@@ -172,11 +182,21 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         funnel_rules=_rules(funnel.get("rules", []), "funnel.rules", ("stage",), ("stage",),
                             source),
         reports=rp,
+        messaging=ms,
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
         source=source,
         raw=data,
     )
+
+
+def _messaging(section: Any, source: str) -> MessagingSettings:
+    """`[messaging]`: its scalar settings as any section's, `paused` a list of journeys."""
+    if not isinstance(section, dict):
+        raise ConfigError("expected a table of settings", file=source, field="messaging")
+    values = dict(section)
+    paused = tuple(_strings(values.pop("paused", []), "messaging.paused", source))
+    return dataclasses.replace(_settings(MessagingSettings, values, "messaging", source), paused=paused)
 
 
 def _names(names: Any, source: str) -> dict[str, tuple[str, str]]:
@@ -258,6 +278,8 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "post_view_days": (lambda v: v >= 0, "a number of days >= 0"),
     "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
     "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),
+    "attribution_window_days": (lambda v: v > 0, "a number of days > 0"),
+    "attribute_to": (lambda v: v in ("clicked", "opened"), '"clicked" or "opened"'),
 }
 
 

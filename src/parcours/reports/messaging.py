@@ -10,8 +10,12 @@ it (`machine_open`), when its user agent is a known proxy's (PROXY_AGENTS), or w
 within MACHINE_SECONDS of the message's delivery (proxies fetch on arrival; people do not
 read that fast).
 
-The report itself (period, filters, page, orders and lift) is still to come; this module is
-its engagement core.
+Orders (`orders`, needs conversions and a build): a conversion goes to the last message its
+person clicked (or opened, by a person) within `window_days` before it, the person found
+through the message's user_id or visitor_id in the identity graph (`persons`).
+
+The report itself (period, filters, page and lift) is still to come; this module is its
+core.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from parcours.journeys import require_built
 from parcours.storage import Storage
 
 BY = ("journey", "step", "channel", "recipient")  # what rows can be
@@ -53,10 +58,8 @@ def with_machine_opens(m: ir.Table) -> ir.Table:
     return j.mutate(_machine=(j.event == "opened") & flagged)
 
 
-def engagement(wh: Storage, by: str = "journey", journey: str | None = None,
-               step: str | None = None) -> pd.DataFrame:
-    """One row per value of `by` (journey, step, channel or recipient) with COLUMNS; the
-    messages of one `journey` (and `step`) when given. No message: no row."""
+def _events(wh: Storage, by: str, journey: str | None, step: str | None) -> ir.Table:
+    """The message events of one `journey` and `step` (all when None), machine opens marked."""
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}")
     m = wh.table("messages")
@@ -64,7 +67,14 @@ def engagement(wh: Storage, by: str = "journey", journey: str | None = None,
         m = m.filter(m.journey == journey)
     if step is not None:
         m = m.filter(m.step == step)
-    m = with_machine_opens(m)
+    return with_machine_opens(m)
+
+
+def engagement(wh: Storage, by: str = "journey", journey: str | None = None,
+               step: str | None = None) -> pd.DataFrame:
+    """One row per value of `by` (journey, step, channel or recipient) with COLUMNS; the
+    messages of one `journey` (and `step`) when given. No message: no row."""
+    m = _events(wh, by, journey, step)
     human_open = (m.event == "opened") & ~m._machine
     # per message: what happened to it at least once
     per = m.group_by([*MESSAGE, "channel"]).agg(
@@ -88,5 +98,48 @@ def engagement(wh: Storage, by: str = "journey", journey: str | None = None,
         abuse_reports=count(m.event == "complained"))
     df = events.join(per, by).to_pandas()
     for rate, (top, bottom) in RATES.items():
-        df[rate] = (df[top] / df[bottom].where(df[bottom] > 0)).astype(object).where(df[bottom] > 0, None)
+        df[rate] = _rate(df[top], df[bottom])
     return df[[by, *COLUMNS]].sort_values(by, ignore_index=True)
+
+
+ORDER_COLUMNS = ("orders", "order_rate", "revenue", "average_order_revenue", "revenue_per_recipient")
+
+
+def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: str | None = None,
+           window_days: float = 5, on: str = "clicked") -> pd.DataFrame:
+    """One row per value of `by` with ORDER_COLUMNS: the conversions whose person's last
+    message `on` (clicked, or opened by a person) within `window_days` before them is there."""
+    if on not in ("clicked", "opened"):
+        raise ValueError("orders go to the last message clicked or opened: on must be clicked or opened")
+    require_built(wh)
+    m = _events(wh, by, journey, step)
+    d = m.filter(m.event == "delivered")
+    delivered = d.group_by(by).agg(deliveries=d.count(), recipients=d.recipient.nunique())
+    acted = m.filter(m.event == on, ~m._machine)
+    p = wh.table("persons")
+    users, visitors = (p.filter(p.kind == k).select(id="id", pid="person_id") for k in ("user", "visitor"))
+    acted = acted.left_join(users, acted.user_id == users.id).drop("id")
+    acted = acted.left_join(visitors.rename(vpid="pid"), acted.visitor_id == visitors.id).drop("id")
+    acted = acted.mutate(person_id=acted.pid.coalesce(acted.vpid)).filter(lambda t: t.person_id.notnull())
+    c = wh.table("journeys")
+    c = c.filter(c.converted).select("conversion_id", "revenue", cperson="person_id", conv_ts="conv_ts")
+    window = ibis.interval(seconds=int(round(window_days * 86400)))
+    j = c.join(acted, [c.cperson == acted.person_id, acted.ts <= c.conv_ts, acted.ts >= c.conv_ts - window])
+    last = ibis.window(group_by=j.conversion_id, order_by=[ibis.desc(j.ts), ibis.desc(j.event_id)])
+    j = j.filter(ibis.row_number().over(last) == 0)
+    won = j.group_by(by).agg(orders=j.count(), revenue=j.revenue.sum())
+    df = delivered.outer_join(won, by).to_pandas()
+    df[by] = df[by].combine_first(df[f"{by}_right"]) if f"{by}_right" in df else df[by]
+    df = df.drop(columns=[c for c in df.columns if c.endswith("_right")])
+    for col in ("deliveries", "recipients", "orders"):
+        df[col] = df[col].fillna(0).astype("int64")
+    df["revenue"] = df.revenue.fillna(0.0).astype(float)
+    df["order_rate"] = _rate(df.orders, df.deliveries)
+    df["average_order_revenue"] = _rate(df.revenue, df.orders)
+    df["revenue_per_recipient"] = _rate(df.revenue, df.recipients)
+    return df[[by, *ORDER_COLUMNS]].sort_values(by, ignore_index=True)
+
+
+def _rate(top: pd.Series, bottom: pd.Series) -> pd.Series:
+    """top / bottom, None where bottom is 0 (a rate of nothing is no rate)."""
+    return (top / bottom.where(bottom > 0)).astype(object).where(bottom > 0, None)
