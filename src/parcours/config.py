@@ -59,6 +59,9 @@ class ReportSettings:
     currency: str = "EUR"  # ISO 4217 code of revenue and costs, shown in tables, exports and charts
 
 
+ATTRIBUTE_TO = ("clicked", "opened")  # the acts on a message that can earn its orders
+
+
 @dataclass(frozen=True)
 class MessagingSettings:
     attribution_window_days: float = 5.0  # an order goes to the last message acted on this close before it
@@ -279,7 +282,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
     "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),
     "attribution_window_days": (lambda v: v > 0, "a number of days > 0"),
-    "attribute_to": (lambda v: v in ("clicked", "opened"), '"clicked" or "opened"'),
+    "attribute_to": (lambda v: v in ATTRIBUTE_TO, " or ".join(f'"{a}"' for a in ATTRIBUTE_TO)),
 }
 
 

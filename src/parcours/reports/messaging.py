@@ -24,6 +24,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from parcours.config import ATTRIBUTE_TO
 from parcours.journeys import require_built
 from parcours.storage import Storage
 
@@ -109,8 +110,8 @@ def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: s
            window_days: float = 5, on: str = "clicked") -> pd.DataFrame:
     """One row per value of `by` with ORDER_COLUMNS: the conversions whose person's last
     message `on` (clicked, or opened by a person) within `window_days` before them is there."""
-    if on not in ("clicked", "opened"):
-        raise ValueError("orders go to the last message clicked or opened: on must be clicked or opened")
+    if on not in ATTRIBUTE_TO:
+        raise ValueError(f"orders go to the last message acted on: on must be {' or '.join(ATTRIBUTE_TO)}")
     require_built(wh)
     m = _events(wh, by, journey, step)
     d = m.filter(m.event == "delivered")
