@@ -26,7 +26,7 @@ def read(sim, name):
 def test_one_file_per_table_named_after_it(sim):
     assert {n: p.name for n, p in sim.files.items()} == {
         n: f"{n}.parquet" for n in ("touchpoints", "conversions", "identities", "persons_truth",
-                                   "costs", "truth")}
+                                   "costs", "truth", "messages", "messages_truth")}
     assert read(sim, "touchpoints").num_rows == sim.touchpoints > 20_000
 
 
@@ -66,7 +66,7 @@ def test_truth_is_the_resimulation_with_the_channel_switched_off(sim, tmp_path):
 
 def test_csv_output_loads_without_rejects(tmp_path, ws):
     files = simulate(tmp_path / "csv", persons=300, seed=2, end=END, fmt="csv").files
-    for table in ("touchpoints", "conversions", "identities", "costs"):
+    for table in ("touchpoints", "conversions", "identities", "costs", "messages"):
         res = load_file(ws.warehouse, table, files[table])
         assert res.rejected_rows == 0 and res.inserted > 0, table
     assert any(c["categories"] for c in rows_of(ws, "conversions"))
@@ -173,3 +173,72 @@ def test_an_unknown_world_or_channel_is_one_line(tmp_path):
     no_direct = tuple(c for c in CHANNELS if c.name != "direct")
     with pytest.raises(ValueError, match="the selection world needs the direct and organic_search channels"):
         simulate(tmp_path, persons=10, scenario="selection", channels=no_direct)
+
+
+# -- messaging journeys (parcours.simulate.messages) ---------------------------------------
+
+def messages_of(sim) -> pd.DataFrame:
+    m = read(sim, "messages").to_pandas()
+    return m.assign(person=m.user_id.str[1:].astype(int))
+
+
+def test_every_click_is_a_touchpoint_of_the_same_person_at_the_same_time(sim):
+    clicks = messages_of(sim).query("event == 'clicked'")
+    tp = read(sim, "touchpoints").to_pandas()
+    tp = tp.assign(person=tp.visitor_id.str.extract(r"^v(\d+)-")[0].astype(int),
+                   campaign=tp.campaign.fillna(tp.utm_campaign))
+    joined = clicks.merge(tp, on=["person", "ts"], how="left", suffixes=("", "_tp"))
+    assert len(clicks) > 100 and len(joined) == len(clicks)  # one touch each, none missing
+    assert (joined.campaign == joined.journey).all()
+    assert set(joined.interaction) == {"email", "sms"}
+    assert (joined.interaction == joined.channel).all()
+
+
+def test_held_out_recipients_are_sent_nothing_and_a_stop_ends_the_series(sim):
+    m = messages_of(sim)
+    held = m[m.event == "held_out"][["journey", "recipient"]]
+    assert len(held) > 50
+    assert m.merge(held.assign(h=1), on=["journey", "recipient"]).query("event != 'held_out'").empty
+    steps = {("welcome", "welcome-1"): 0, ("welcome", "welcome-2"): 1, ("welcome", "welcome-3"): 2}
+    w = m[m.journey == "welcome"].assign(n=lambda f: [steps[(j, s)] for j, s in zip(f.journey, f.step)])
+    stops = w[(w.event.isin(["unsubscribed", "complained"])) | (w.bounce_type == "hard")]
+    first_stop = stops.groupby("person").n.min()
+    later = w[w.event == "sent"].assign(stop=lambda f: f.person.map(first_stop)).dropna(subset=["stop"])
+    assert len(first_stop) > 10 and (later.n <= later.stop).all()
+
+
+def test_messages_show_machine_opens_bounces_and_sms_failures(sim):
+    m = messages_of(sim)
+    events = set(m.event)
+    assert events == {"sent", "delivered", "bounced", "opened", "clicked", "unsubscribed", "complained",
+                      "undelivered", "held_out"} - ({"complained"} - events)  # complaints are rare
+    opens = m[m.event == "opened"]
+    assert (opens.channel == "email").all() and opens.user_agent.str.contains("GoogleImageProxy").any()
+    assert set(m[m.event == "bounced"].bounce_type) == {"hard", "soft"}
+    assert (m[m.event == "undelivered"].channel == "sms").all()
+    assert m.ts.max() < pd.Timestamp(END + dt.timedelta(days=1), tz="UTC")
+
+
+def test_without_messages_the_data_is_what_it_was_and_the_journeys_have_no_lift_without_effect(tmp_path):
+    plain = simulate(tmp_path / "plain", persons=2000, seed=3, end=END, messages=False)
+    assert "messages" not in plain.files
+    sim = simulate(tmp_path / "with", persons=2000, seed=3, end=END)
+    tp = read(sim, "touchpoints").to_pandas()
+    mine = tp.campaign.fillna(tp.utm_campaign).isin(["welcome", "cart_abandon"]) & tp.interaction.isin(
+        ["email", "sms"]) & ~tp.source.fillna(tp.utm_source).isin(["newsletter"])
+    clicks = (messages_of(sim).event == "clicked").sum()
+    assert clicks > 0 and sim.touchpoints == plain.touchpoints + clicks  # the clicks, and only them, added
+    lift = read(sim, "messages_truth").to_pandas()
+    assert lift.incremental_conversions.sum() > 0 and mine.sum() >= clicks
+    dead = tuple(dataclasses.replace(c, beta=0.0) if c.name in ("email", "sms") else c for c in CHANNELS)
+    none = simulate(tmp_path / "dead", persons=2000, seed=3, end=END, channels=dead)
+    assert read(none, "messages_truth").to_pandas().incremental_conversions.abs().sum() == 0
+
+
+def test_the_email_truth_holds_its_journeys_and_is_the_world_without_email(sim, tmp_path):
+    truth = read(sim, "truth").to_pandas()
+    without = simulate(tmp_path / "no-email", persons=3000, seed=5, end=END, off="email")
+    sent = read(without, "messages").to_pandas().query("event != 'held_out'")
+    assert set(sent.channel) == {"sms"}  # the entrants are the same; no email goes out
+    gained = truth[truth.channel == "email"].incremental_conversions.sum()
+    assert gained > 0 and without.conversions == sim.conversions - gained

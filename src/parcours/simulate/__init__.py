@@ -48,6 +48,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from parcours.simulate.messages import JOURNEYS, SOURCES, simulate_messages
+
 CHUNK = 20_000  # persons per chunk; fixed so results do not depend on the total
 DECAY = 0.8
 VIEW_WEIGHT = 0.3
@@ -169,18 +171,31 @@ class SimulationResult:
 
 
 def _campaign_catalogue(channels):
-    """Flat arrays over every (channel, source, campaign), to draw and to aggregate costs."""
+    """Flat arrays over every (channel, source, campaign), to draw and to aggregate costs;
+    then the campaigns of the messaging journeys' clicks (source by channel, campaign the
+    journey), drawn by no other touch: `ch_idx` covers the drawn ones only."""
     rows = [(ci, s, c) for ci, ch in enumerate(channels) for s, camps in ch.sources.items()
             for c in camps]
     ch_idx = np.array([r[0] for r in rows])
-    return rows, ch_idx
+    names = [c.name for c in channels]
+    journey_camps = {}
+    for journey in JOURNEYS:
+        for ch in {s.channel for s in journey.steps} & set(names):
+            row = (names.index(ch), SOURCES[ch], journey.name)
+            if row not in rows:
+                rows.append(row)
+            journey_camps[(journey.name, ch)] = rows.index(row)
+    return rows, ch_idx, journey_camps
 
 
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
              end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
              channels: tuple[Channel, ...] = CHANNELS, scenario: str = "additive", off: str | None = None,
+             messages: bool = True,
              progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
-    """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`.
+    """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`,
+    and with `messages` the email and SMS journeys' events and their true lift
+    (`messages`, `messages_truth`: see `parcours.simulate.messages`).
 
     `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all);
     `scenario` picks the world (WORLDS); `off` switches one channel off on the same draws
@@ -202,34 +217,42 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     end = end or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
     t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp())
-    rows, camp_channel = _campaign_catalogue(channels)
+    rows, camp_channel, journey_camps = _campaign_catalogue(channels)
     writers = _Writers(out, fmt)
     costs = np.zeros((days, len(rows)))
     truth = np.zeros((len(channels) + 1, days, 2))  # [channel or base, day, (conv, revenue)]
+    lift = np.zeros((len(JOURNEYS), days, 2))  # [journey, days after entry, (conv, revenue)]
     by_channel = np.zeros(len(channels), dtype=np.int64)
     n_tp = n_conv = 0
     for first in range(0, persons, CHUNK):
         size = min(CHUNK, persons - first)
         rng = np.random.default_rng([seed, first // CHUNK])
+        mrng = np.random.default_rng([seed, first // CHUNK, 1]) if messages else None
         chunk = _simulate_chunk(rng, channels, first, size, days, t0, touches_per_person, rows,
-                                camp_channel, world)
+                                camp_channel, world, mrng, journey_camps)
         writers.write("touchpoints", chunk["touchpoints"])
         writers.write("conversions", chunk["conversions"])
         writers.write("identities", chunk["identities"])
         writers.write("persons_truth", chunk["persons_truth"])
         costs += chunk["costs"]
         truth += chunk["truth"]
+        if messages:
+            writers.write("messages", chunk["messages"])
+            lift += chunk["lift"]
         by_channel += chunk["by_channel"]
         n_tp += chunk["touchpoints"].num_rows
         n_conv += chunk["conversions"].num_rows
         progress(first + size, persons)
     writers.write("costs", _costs_table(channels, costs, rows, start))
     writers.write("truth", _truth_table(channels, truth, start))
+    if messages:
+        writers.write("messages_truth", _lift_table(lift))
     return SimulationResult(writers.close(), n_tp, n_conv, persons,
                             {c.name: int(n) for c, n in zip(channels, by_channel, strict=True)})
 
 
-def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel, world):
+def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel, world, mrng=None,
+                    journey_camps=None):
     C = len(channels)
     scenario, off = world
     idx = {c.name: i for i, c in enumerate(channels)}
@@ -284,9 +307,26 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
         owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(np.lexsort((sec, day, owner)), *joined)
     if scenario == "offline":
         ctx["drivers"] = [idx[n] for n in OFFLINE_DRIVERS if n in idx]
+    carts = None
+    if mrng is not None:  # each person's first cart-stage touch (before any switch-off: journeys start there)
+        stage = cart | ((np.arange(len(owner)) - np.searchsorted(owner, owner)) >= 9)
+        first_cart = np.unique(owner[stage], return_index=True)[1]
+        at = np.flatnonzero(stage)[first_cart]
+        carts = (owner[at], day[at] * 86400 + sec[at])
     if off is not None:  # switched off: its touches never happen
         owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
             channel != off, owner, day, sec, channel, camp, is_view, offline, dev, cart)
+    msg = None
+    if mrng is not None:  # the journeys' messages; their clicks become touches of the person
+        msg = simulate_messages(mrng, first, P, D, idx, journey_camps, account, n_dev, carts, off)
+        mt = msg.touches
+        n = len(mt["owner"])
+        added = (mt["owner"], mt["t"] // 86400, mt["t"] % 86400, mt["channel"], mt["camp"], np.zeros(n, bool),
+                 np.zeros(n, bool), mt["dev"], np.zeros(n, bool))
+        mine = (owner, day, sec, channel, camp, is_view, offline, dev, cart)
+        joined = [np.concatenate(pair) for pair in zip(mine, added, strict=True)]
+        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
+            np.lexsort((joined[2], joined[1], joined[0])), *joined)
     weight = np.where(is_view, VIEW_WEIGHT, 1.0)
 
     # Conversions: the world's hazard from decayed exposure; the same draws for every world.
@@ -295,9 +335,12 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     for ci in range(C):
         m = channel == ci
         daily = np.bincount(owner[m] * D + day[m], weights=weight[m], minlength=P * D).reshape(P, D)
-        E[ci, :, 0] = daily[:, 0]
-        for d in range(1, D):
-            E[ci, :, d] = daily[:, d] + DECAY * E[ci, :, d - 1]
+        if msg is not None:  # what messages do unseen (delivered, opened)
+            u = msg.unseen
+            mu = u["channel"] == ci
+            daily += np.bincount(u["owner"][mu] * D + u["t"][mu] // 86400, weights=u["weight"][mu],
+                                 minlength=P * D).reshape(P, D)
+        E[ci] = _decayed(daily)
     k = propensity[:, None]
     beta = np.array([c.beta for c in channels])
     hazard = WORLDS[scenario]
@@ -320,6 +363,10 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     truth[C, :, 0] = base_only.sum(axis=0)
     truth[C, :, 1] = (base_only * value).sum(axis=0)
 
+    lift = np.zeros((len(JOURNEYS), D, 2))
+    if msg is not None:
+        lift = _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D)
+
     conv_p, conv_d = np.nonzero(converts)
     offline_share = None
     if scenario == "offline":  # offline with the offline hazard's share, on a draw of its own
@@ -335,9 +382,49 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     unit = np.where(is_view, np.array([c.cpm / 1000 for c in channels])[channel],
                     np.array([c.cpc for c in channels])[channel])
     np.add.at(costs, (day, camp), unit)
-    return {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
-            "persons_truth": persons_truth, "costs": costs, "truth": truth,
-            "by_channel": np.bincount(channel, minlength=C)}
+    out = {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
+           "persons_truth": persons_truth, "costs": costs, "truth": truth,
+           "by_channel": np.bincount(channel, minlength=C)}
+    if msg is not None:
+        out["messages"] = msg.events.append_column("ts", _ts(t0, *np.divmod(
+            msg.events["t"].to_numpy(), 86400))).drop(["t"]).select(
+            ["event_id", "ts", *[n for n in msg.events.column_names if n not in ("event_id", "t")]])
+        out["lift"] = lift
+    return out
+
+
+def _decayed(daily: np.ndarray) -> np.ndarray:
+    """Exposure by day: E[:, d] = daily[:, d] + DECAY * E[:, d-1]."""
+    E = np.empty_like(daily)
+    E[:, 0] = daily[:, 0]
+    for d in range(1, daily.shape[1]):
+        E[:, d] = daily[:, d] + DECAY * E[:, d - 1]
+    return E
+
+
+def _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D) -> np.ndarray:
+    """Per journey and day after entry, the conversions (and revenue) of its sent entrants
+    that would not have happened without its messages (their clicks' touches and what they
+    did unseen), on the same draws: [journey, days after entry, (conversions, revenue)]."""
+    lift = np.zeros((len(JOURNEYS), D, 2))
+    for ji, (person, entry_day) in enumerate(msg.entrants):
+        E_without = E.copy()
+        t, u = msg.touches, msg.unseen
+        for part, weights in ((t, np.ones(len(t["owner"]))), (u, u["weight"])):
+            mine = part["journey"] == ji
+            for ci in np.unique(part["channel"][mine]):
+                m = mine & (part["channel"] == ci)
+                daily = np.bincount(part["owner"][m] * D + part["t"][m] // 86400, weights=weights[m],
+                                    minlength=P * D).reshape(P, D)
+                E_without[ci] -= _decayed(daily)
+        on, off_line = hazard(E_without, k, beta, frozenset(), ctx)
+        without = 1 - np.exp(-(on + off_line)) > U
+        gained = (converts[person].astype(np.int64) - without[person].astype(np.int64))
+        after = np.arange(D)[None, :] - entry_day[:, None]
+        inside = after >= 0
+        np.add.at(lift[ji, :, 0], after[inside], gained[inside])
+        np.add.at(lift[ji, :, 1], after[inside], (gained * value[person])[inside])
+    return lift
 
 
 def _take(rows: np.ndarray, *arrays: np.ndarray) -> tuple[Any, ...]:
@@ -505,6 +592,18 @@ def _costs_table(channels, costs: np.ndarray, rows, start: dt.date) -> pa.Table:
         "source": pa.array([rows[i][1] for i in c]),
         "campaign": pa.array([rows[i][2] for i in c]),
         "cost": pa.array(np.round(costs[d, c], 2)),
+    })
+
+
+def _lift_table(lift: np.ndarray) -> pa.Table:
+    """`messages_truth`: per journey and day after entry, its true incremental conversions
+    and revenue (its sent entrants' conversions that its messages caused)."""
+    ji, d = (a.ravel() for a in np.meshgrid(np.arange(len(JOURNEYS)), np.arange(lift.shape[1]), indexing="ij"))
+    return pa.table({
+        "journey": pa.array([JOURNEYS[i].name for i in ji]),
+        "days_after_entry": pa.array(d.astype(np.int64)),
+        "incremental_conversions": pa.array(lift[ji, d, 0]),
+        "incremental_revenue": pa.array(np.round(lift[ji, d, 1], 2)),
     })
 
 
