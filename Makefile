@@ -32,6 +32,7 @@ demo-data: install
 	$(BIN)/parcours ingest identities $(DEMO)/data/identities.parquet -w $(DEMO)
 	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
 	$(BIN)/parcours ingest truth $(DEMO)/data/truth.parquet -w $(DEMO)
+	$(BIN)/parcours ingest messages $(DEMO)/data/messages.parquet -w $(DEMO)
 	$(BIN)/parcours build -w $(DEMO)
 	touch $(DEMO)/.built
 

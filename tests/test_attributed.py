@@ -38,3 +38,16 @@ def test_every_model_gives_a_one_touch_journey_to_its_touch(journeys, name):
     assert c[c.channel == "email"][["credit", "value"]].values.tolist() == [[1.0, 50.0]]
     direct_d = c[(c.channel == "direct") & (c.n == 2)]
     assert direct_d.credit.sum() == pytest.approx(1.0) and direct_d.value.sum() == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_conversions_without_any_touch_are_all_no_touch_under_every_model(ws, name):
+    import datetime as dt
+
+    from builders import load_rows
+    from parcours.journeys import build_journeys
+
+    load_rows(ws, "conversions", [dict(conversion_id="o1", ts="2026-10-01T10:00:00Z", user_id="u1", revenue="10")])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+    assert table(ws, make_model(name)) == {NO_TOUCH: (1.0, 10.0)}  # once failed: no fitted value to join on
+    assert credited_touches(make_model(name), ws.warehouse).to_pandas().empty

@@ -66,6 +66,9 @@ def test_a_file_without_a_required_column_is_refused_whole(ws):
     assert rows_of(ws, "messages") == []
 
 
+FIRST = dt.datetime(2026, 10, 1, 9)  # every journey's first send
+
+
 def at(minutes: float) -> str:
     return (dt.datetime(2026, 10, 1, 9) + dt.timedelta(minutes=minutes)).isoformat() + "Z"
 
@@ -97,22 +100,24 @@ def sample(ws):
 
 
 def test_engagement_by_journey_as_worked_out_by_hand(ws):
-    from parcours.reports.messaging import engagement
+    from parcours.reports.messaging_metrics import engagement
 
     sample(ws)
     got = engagement(ws.warehouse, "journey").set_index("journey").to_dict("index")
     assert got["welcome"] == dict(
         sends=5, deliveries=4, delivery_rate=0.8, bounces=1, bounce_rate=0.2, undelivered=0, undelivered_rate=None,
         opened=2, total_opens=3, open_rate=0.5, machine_opens=2, clicked=2, total_clicks=3, click_rate=0.5,
-        clicks_per_unique_opens=0.5, unsubscribed=1, unsubscribe_rate=0.25, abuse_reports=1, abuse_rate=0.25)
+        clicks_per_unique_opens=0.5, unsubscribed=1, unsubscribe_rate=0.25, abuse_reports=1, abuse_rate=0.25,
+        first_sent=FIRST)
     assert got["cart"] == dict(
         sends=2, deliveries=1, delivery_rate=0.5, bounces=0, bounce_rate=None, undelivered=1, undelivered_rate=0.5,
         opened=0, total_opens=0, open_rate=None, machine_opens=0, clicked=1, total_clicks=1, click_rate=1.0,
-        clicks_per_unique_opens=None, unsubscribed=0, unsubscribe_rate=0.0, abuse_reports=0, abuse_rate=0.0)
+        clicks_per_unique_opens=None, unsubscribed=0, unsubscribe_rate=0.0, abuse_reports=0, abuse_rate=0.0,
+        first_sent=FIRST)
 
 
 def test_engagement_by_step_recipient_and_channel_adds_up(ws):
-    from parcours.reports.messaging import engagement
+    from parcours.reports.messaging_metrics import engagement
 
     sample(ws)
     steps = engagement(ws.warehouse, "step", journey="welcome").set_index("step")
@@ -127,7 +132,7 @@ def test_engagement_by_step_recipient_and_channel_adds_up(ws):
 def test_no_message_is_an_empty_answer_and_a_bad_grouping_one_line(ws):
     import pytest
 
-    from parcours.reports.messaging import COLUMNS, engagement
+    from parcours.reports.messaging_metrics import COLUMNS, engagement
 
     empty = engagement(ws.warehouse, "journey")
     assert len(empty) == 0 and list(empty.columns) == ["journey", *COLUMNS]
@@ -142,7 +147,7 @@ def test_orders_go_to_the_last_message_clicked_within_the_window(ws):
     after (outside 5 days: nobody's); visitor v2 clicks c1 and buys an hour later; u3 only
     opened w1 (an order only when opens count)."""
     from parcours.journeys import build_journeys
-    from parcours.reports.messaging import orders
+    from parcours.reports.messaging_metrics import orders
 
     def e(eid, step, recipient, event, minutes, **extra):
         channel = "sms" if step == "c1" else "email"
@@ -166,7 +171,7 @@ def test_orders_go_to_the_last_message_clicked_within_the_window(ws):
                                   conv("o2", 8 * day + 10, 40, user_id="u1"),
                                   conv("o3", 65, 30, visitor_id="v2"), conv("o4", day, 20, user_id="u3")])
     build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
-    got = orders(ws.warehouse, "step").set_index("step").to_dict("index")
+    got = orders(ws.warehouse, "step").set_index("step").drop(columns="journey").to_dict("index")
     assert got["w2"] == dict(orders=1, order_rate=1.0, revenue=100.0, average_order_revenue=100.0,
                              revenue_per_recipient=100.0)
     assert got["c1"]["orders"] == 1 and got["c1"]["revenue"] == 30.0
@@ -182,10 +187,180 @@ def test_orders_need_a_build_and_a_known_act(ws):
     import pytest
 
     from parcours.errors import NotBuilt
-    from parcours.reports.messaging import orders
+    from parcours.reports.messaging_metrics import orders
 
     sample(ws)
     with pytest.raises(NotBuilt, match="run `parcours build`"):
         orders(ws.warehouse, "journey")
     with pytest.raises(ValueError, match="on must be clicked or opened"):
         orders(ws.warehouse, "journey", on="delivered")
+
+
+# -- the report `messaging` ------------------------------------------------------------------
+
+def test_the_report_answers_from_messages_alone_steps_in_sending_order(ws):
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    sample(ws)
+    r = run_report("messaging", ws.warehouse, ws.config, Query())
+    assert [(j, s) for j, s in zip(r.table.journey, r.table.step, strict=True)] == [
+        ("cart", "c1"), ("welcome", "w1"), ("welcome", "w2")]
+    assert list(r.table.columns[:7]) == ["journey", "step", "status", "sends", "deliveries", "open_rate",
+                                         "click_rate"]
+    assert r.totals["sends"] == 7 and r.totals["total_clicks"] == 4 and "orders" not in r.totals
+    assert [w.key for w in r.warnings] == ["orders_need_build"]
+    assert r.headline == ["sends", "open_rate", "click_rate"]  # orders need a build
+    assert r.link == {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}}
+    assert r.query["today_included"] and r.query["start"] == "2026-10-01"
+
+
+def test_an_sms_only_journey_has_no_email_columns_and_a_paused_one_says_so(ws):
+    import dataclasses
+
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    sample(ws)
+    config = dataclasses.replace(ws.config, messaging=dataclasses.replace(ws.config.messaging, paused=("cart",)))
+    r = run_report("messaging", ws.warehouse, config, Query(journey="cart"))
+    assert not {"opened", "open_rate", "bounces", "machine_opens"} & set(r.table.columns)
+    assert r.table.undelivered.tolist() == [1] and r.table.status.tolist() == ["paused"]
+    assert r.headline == ["sends", "click_rate"]
+    emails = run_report("messaging", ws.warehouse, ws.config, Query(journey="welcome", by="journey"))
+    assert "undelivered" not in emails.table and emails.table.status.tolist() == ["active"]
+
+
+def test_no_message_is_an_answer_that_says_so(ws):
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    r = run_report("messaging", ws.warehouse, ws.config, Query())
+    assert r.is_empty and r.table.empty and [w.key for w in r.warnings] == ["no_messages"]
+    sample(ws)
+    nothing = run_report("messaging", ws.warehouse, ws.config, Query(journey="nope", by="recipient"))
+    assert nothing.is_empty and list(nothing.table.columns[:1]) == ["recipient"]
+    before = run_report("messaging", ws.warehouse, ws.config, Query(end=dt.date(2026, 9, 30)))
+    assert before.is_empty
+
+
+def test_machine_opens_can_count_as_opens(ws):
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    sample(ws)
+    apart = run_report("messaging", ws.warehouse, ws.config, Query(journey="welcome", by="journey"))
+    counted = run_report("messaging", ws.warehouse, ws.config, Query(journey="welcome", by="journey",
+                                                                      machine_opens=True))
+    assert apart.table.opened.tolist() == [2] and counted.table.opened.tolist() == [3]  # d's flagged open
+    assert apart.table.total_opens.tolist() == [3] and counted.table.total_opens.tolist() == [5]
+    assert counted.table.machine_opens.tolist() == [2]  # still said apart
+
+
+def lift_workspace(ws):
+    """Journey j: u1..u4 sent (u1 by email and SMS: one person), u5 and u6 held out; u7 is a
+    recipient no identity names. Orders within 14 days of entry: u1 two, u2 one, u5 one;
+    u3's order comes 15 days after its entry (outside)."""
+    from parcours.journeys import build_journeys
+
+    day = 24 * 60
+    rows, n = [], iter(range(100))
+
+    def e(recipient, user, event, minutes=0, channel="email"):
+        rows.append(dict(event_id=f"m{next(n)}", ts=at(minutes), journey="j", step="s1" if channel == "email"
+                         else "s2", channel=channel, recipient=recipient, event=event, user_id=user))
+
+    for i in (1, 2, 3, 4):
+        e(f"u{i}@x", f"u{i}", "sent")
+    e("+331", "u1", "sent", day, channel="sms")
+    e("u7@x", "u7", "sent")
+    e("u5@x", "u5", "held_out")
+    e("u6@x", "u6", "held_out")
+    load_rows(ws, "messages", rows)
+    conv = [("o1", "u1", 60, 100), ("o2", "u1", 3 * day, 50), ("o3", "u2", day, 30), ("o4", "u5", 2 * day, 40),
+            ("o5", "u3", 15 * day, 80)]
+    load_rows(ws, "conversions", [dict(conversion_id=c, ts=at(m), user_id=u, revenue=str(r)) for c, u, m, r in conv])
+    load_rows(ws, "touchpoints", [dict(event_id=f"t{i}", ts=at(-60), visitor_id=f"v{i}", user_id=f"u{i}",
+                                       channel="direct", interaction="visit") for i in (4, 6)])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+
+
+def test_the_true_lift_is_sent_minus_held_out_per_entrant_worked_out_by_hand(ws):
+    import math
+
+    import pytest
+
+    from parcours.reports.messaging_lift import lift
+    from parcours.reports.messaging_metrics import Selection
+
+    lift_workspace(ws)
+    got = lift(ws.warehouse, Selection()).iloc[0]
+    # sent: u1 2, u2 1, u3 0 (outside), u4 0, u7 0 (no identity): mean 3/5; held out: u5 1, u6 0: mean 1/2
+    assert (got.entrants, got.held_out) == (5, 2)
+    assert got.orders_per_entrant == pytest.approx(0.6) and got.orders_per_held_out == pytest.approx(0.5)
+    assert got.incremental_orders == pytest.approx(5 * 0.1)
+    var_sent = ((2 - .6) ** 2 + (1 - .6) ** 2 + 3 * .6 ** 2) / 4  # 0.8
+    spread = 5 * math.sqrt(var_sent / 5 + 0.5 / 2) * 1.959964
+    assert got.incremental_orders_low == pytest.approx(0.5 - spread, rel=1e-5)
+    assert got.incremental_orders_high == pytest.approx(0.5 + spread, rel=1e-5)
+    assert got.incremental_revenue == pytest.approx(5 * (180 / 5 - 40 / 2))
+    assert got.relative_lift == pytest.approx(0.2)
+    wider = lift(ws.warehouse, Selection(), window_days=30).iloc[0]
+    assert wider.orders_per_entrant == pytest.approx(0.8)  # u3's order now counts
+
+
+def test_no_holdout_no_lift_and_the_report_says_why(ws):
+    from parcours.journeys import build_journeys
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    sample(ws)  # cart's holdout has one entrant and nobody sent... but welcome has none
+    load_rows(ws, "conversions", [dict(conversion_id="o1", ts=at(60), user_id="u1", revenue="10")])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+    r = run_report("messaging", ws.warehouse, ws.config, Query(journey="welcome"))
+    assert "lift" not in r.tables and [w.key for w in r.warnings] == ["no_holdout"]
+    assert r.totals["orders"] == 0 and "orders" in r.headline
+
+
+def test_each_step_earns_the_credit_of_the_touches_its_clicks_became(ws):
+    """u1 clicks w1 (a touch 30 s later) then buys: last touch gives w1 the conversion; u2's
+    click has no touch within 2 minutes (its visit 10 minutes later is not the click's)."""
+    import pytest
+
+    from parcours.journeys import build_journeys
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    rows = [dict(event_id=f"m{i}", ts=at(t), journey="welcome", step="w1", channel="email", recipient=r,
+                 event=ev, user_id=u) for i, (t, r, ev, u) in enumerate([
+                     (0, "a", "sent", "u1"), (1, "a", "delivered", "u1"), (5, "a", "clicked", "u1"),
+                     (0, "b", "sent", "u2"), (1, "b", "delivered", "u2"), (5, "b", "clicked", "u2")])]
+    load_rows(ws, "messages", rows)
+    load_rows(ws, "touchpoints", [
+        dict(event_id="t0", ts=at(-600), visitor_id="v1", user_id="u1", channel="display", interaction="click"),
+        dict(event_id="t1", ts=at(5.5), visitor_id="v1", user_id="u1", channel="email", interaction="email"),
+        dict(event_id="t2", ts=at(15), visitor_id="v2", user_id="u2", channel="email", interaction="email")])
+    load_rows(ws, "conversions", [dict(conversion_id="o1", ts=at(20), user_id="u1", revenue="50"),
+                                  dict(conversion_id="o2", ts=at(30), user_id="u2", revenue="70")])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+    r = run_report("messaging", ws.warehouse, ws.config, Query(models=("last_touch", "linear")))
+    step = r.tables["in_the_journey"].iloc[0]
+    assert step.last_click_orders == 2  # the emailing tools' count: both clicked within 5 days
+    assert step.last_touch_conversions == pytest.approx(1.0) and step.last_touch_value == pytest.approx(50.0)
+    assert step.linear_conversions == pytest.approx(0.5)  # display shares u1's conversion
+
+
+def test_the_estimate_is_set_beside_the_simulators_truth(ws):
+    import pandas as pd
+    import pytest
+
+    from parcours.reports.messaging_lift import against_truth
+
+    lift_workspace(ws)
+    truth = pd.DataFrame({"journey": ["j"] * 3 + ["other"], "days_after_entry": [0, 5, 14, 0],
+                          "incremental_conversions": [0.2, 0.4, 9.0, 3.0], "incremental_revenue": [1.0, 2.0, 9.0, 0]})
+    got = against_truth(ws.warehouse, truth, window_days=14).iloc[0]
+    assert got.true_incremental_orders == pytest.approx(0.6)  # day 14 is outside; `other` has no holdout here
+    assert got.error == pytest.approx(0.5 - 0.6) and bool(got.covered)
+    with pytest.raises(ValueError, match="lacks column"):
+        against_truth(ws.warehouse, truth.drop(columns="days_after_entry"))

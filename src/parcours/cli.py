@@ -604,6 +604,27 @@ def serve(
     uvicorn.run(create_app(workspace, f"http://{here}:{port}"), host=host, port=port, log_level="warning")
 
 
+def _evaluate_lift(workspace: Path, truth: Path, fmt: OutFormat) -> None:
+    import pandas as pd
+
+    from parcours.reports.messaging_lift import against_truth
+    from parcours.workspace import Workspace
+
+    frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
+    with Workspace(workspace) as ws:
+        window = ws.config.messaging.lift_window_days
+        table = against_truth(ws.warehouse, frame, window)
+    if table.empty:
+        _fail(ValueError("no journey of the truth has a holdout group in this workspace: load its messages "
+                         "(`parcours ingest messages`) and build"))
+    out.print(f"incremental orders over {window} days after entry, estimated from the holdout (95% interval) "
+              "vs the simulator's truth:")
+    short = {"incremental_orders": "estimate", "incremental_orders_low": "low", "incremental_orders_high": "high",
+             "true_incremental_orders": "truth", "relative_error": "rel_error"}
+    shown = table if fmt != OutFormat.table else table[["journey", "entrants", "held_out", *short, "covered"]]
+    _print_table(shown.rename(columns=short).round(3), fmt)
+
+
 @app.command()
 def evaluate(
     truth: Annotated[Path | None, typer.Option(help="truth.parquet (or .csv) written by `parcours simulate`.",
@@ -620,10 +641,15 @@ def evaluate(
     out_dir: Annotated[Path | None, typer.Option(
         "--out", file_okay=False, help="--scenario: keep each world's data and workspace here.")] = None,
     samples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 100,
+    messages_truth: Annotated[Path | None, typer.Option(
+        help="Instead of the models: the messaging journeys' true lift (messages_truth.parquet from "
+             "`parcours simulate`) against the workspace's holdout estimate.", dir_okay=False,
+        exists=True)] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Score every model against the simulator's true incremental conversions (--truth, or
-    the workspace's `truth` table when it was loaded).
+    the workspace's `truth` table when it was loaded); with --messages-truth, the messaging
+    journeys' lift estimated from their holdout groups against the true lift.
 
     nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
     ci_coverage (data-driven models): share of channels whose truth lies in the 90% bootstrap
@@ -645,6 +671,9 @@ def evaluate(
 
     if scenario is not None and truth is not None:
         _fail(ValueError("--scenario simulates its own truth: give --truth or --scenario, not both"))
+    if messages_truth is not None:
+        _evaluate_lift(workspace, messages_truth, fmt)
+        return
     if scenario is not None:
         worlds = list(WORLDS) if scenario == "all" else [scenario]
         if worlds[0] not in WORLDS:

@@ -67,6 +67,7 @@ class MessagingSettings:
     attribution_window_days: float = 5.0  # an order goes to the last message acted on this close before it
     attribute_to: str = "clicked"  # the act that earns it: "clicked", or "opened" (by a person)
     paused: tuple[str, ...] = ()  # journeys whose status is paused (the others are active)
+    lift_window_days: int = 14  # the true lift counts an entrant's orders from entry day to this many days on
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
     "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),
     "attribution_window_days": (lambda v: v > 0, "a number of days > 0"),
+    "lift_window_days": (lambda v: v > 0, "a number of days > 0"),
     "attribute_to": (lambda v: v in ATTRIBUTE_TO, " or ".join(f'"{a}"' for a in ATTRIBUTE_TO)),
 }
 

@@ -26,6 +26,13 @@ DRILL = {"channel": "source", "source": "campaign"}  # the level a click on a ro
 DEFAULT_DAYS = 30
 # of each model, in model comparison
 MEASURES = ("conversions", "value", "vs_last_pct", "vs_counterfactual", "cpa", "roas")
+# messaging: what a row is, and the metrics a page can put up front (reports.messaging_metrics
+# computes them; the labels name them)
+MESSAGE_ROWS = ("journey", "step", "channel", "recipient")
+HEADLINE_METRICS = ("sends", "deliveries", "delivery_rate", "bounce_rate", "undelivered_rate", "open_rate",
+                    "machine_opens", "click_rate", "clicks_per_unique_opens", "unsubscribe_rate", "abuse_rate",
+                    "orders", "order_rate", "revenue", "average_order_revenue", "revenue_per_recipient",
+                    "incremental_orders", "incremental_revenue")
 MAX_VALUES = 100  # per list field: more is no question a person asks (and deep OR trees hurt engines)
 Text = tuple[str, str]  # (English, French)
 LANGUAGES = ("en", "fr")
@@ -183,6 +190,33 @@ class Query:
         False, "bool", "option",
         en=("Distinct values", "Count distinct values, not touches."),
         fr=("Valeurs distinctes", "Compter les valeurs distinctes, pas les contacts."))
+
+    # messaging journeys
+    journey: str | None = _spec(
+        None, "text", "option", values="journeys",
+        en=("Journey", "The email or SMS journey (automation) to report; default: every journey."),
+        fr=("Scénario", "Le scénario d'emails ou de SMS (automation) à présenter ; par défaut : tous."))
+    step: str | None = _spec(
+        None, "text", "option", values="steps",
+        en=("Step", "One message of the journey (e.g. welcome-1); default: every step."),
+        fr=("Étape", "Un message du scénario (ex. welcome-1) ; par défaut : toutes les étapes."))
+    by: str = _spec(
+        "step", "text", "option", choices=MESSAGE_ROWS,
+        value_labels={"journey": ("Journey", "Scénario"), "step": ("Step", "Étape"),
+                      "channel": ("Channel", "Levier"), "recipient": ("Recipient", "Destinataire")},
+        en=("Rows", "One row per journey, step, channel or recipient."),
+        fr=("Lignes", "Une ligne par scénario, étape, levier ou destinataire."))
+    headline: tuple[str, ...] = _spec(
+        (), "list", "option", choices=HEADLINE_METRICS,
+        en=("Headline metrics", "The figures the simple mode puts up front (default: sends, open rate, click "
+                                "rate, orders, revenue)."),
+        fr=("Indicateurs clés", "Les chiffres que le mode simple met en avant (par défaut : envois, taux "
+                                "d'ouverture, taux de clic, commandes, chiffre d'affaires)."))
+    machine_opens: bool = _spec(
+        False, "bool", "option",
+        en=("Count machine opens", "Count the opens of mail privacy proxies as opens (default: counted apart)."),
+        fr=("Compter les ouvertures automatiques", "Compter comme ouvertures celles des proxys de "
+                                                  "confidentialité (par défaut : comptées à part)."))
 
     def __post_init__(self) -> None:
         for name, spec in SPECS.items():

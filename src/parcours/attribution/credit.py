@@ -90,7 +90,7 @@ def fitted_model(model, wh: Storage, fit_level: str = "channel", build: dict | N
 def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]]) -> ir.Table:
     """`t` with `_w_<name>` = weights[name][value of `level`] (0 for values never fitted)."""
     keys = sorted(set().union(*weights.values()))
-    table = ibis.memtable(pd.DataFrame({"_key": keys, **{
+    table = ibis.memtable(pd.DataFrame({"_key": pd.Series(keys, dtype=object), **{
         f"_w_{n}": [max(w.get(k, 0.0), 0.0) for k in keys] for n, w in weights.items()}}))
     j = t.left_join(table, t[level] == table._key).drop("_key")
     return j.mutate(**{f"_w_{n}": j[f"_w_{n}"].fill_null(0.0) for n in weights})

@@ -46,6 +46,14 @@ class ReportResult:
     query: dict
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    headline: list[str] = field(default_factory=list)
+    link: dict | None = None
+    empty: Message | None = None
+    page_rows: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.empty is not None or self.totals.get("conversions") == 0
 
     @functools.cached_property
     def figure_json(self) -> str:

@@ -152,17 +152,23 @@ def to_dict(result, words: Words | None = None) -> dict:
         return json.loads(df.to_json(orient="records", date_format="iso"))
     out = {"report": result.name, "query": result.query, "totals": result.totals,
            "warnings": [str(w) for w in result.warnings], "table": records(result.table),
-           "tables": {k: records(v) for k, v in result.tables.items()}}
+           "tables": {k: records(v) for k, v in result.tables.items()},
+           "headline": result.headline, "link": result.link, "empty": result.is_empty}
     if words is None:
         return out
     level = result.query.get("level")
+    warnings = list(result.warnings)
+    if result.page_rows is not None and len(result.table) > result.page_rows:  # a page draws what a person reads
+        warnings.append(Message("first_rows", rows=result.page_rows, total=len(result.table)))
+        out["table"] = out["table"][:result.page_rows]
     every = [*result.table.columns, *result.totals, *(c for t in result.tables.values() for c in t.columns)]
     figure = translate_figure(json.loads(result.figure_json), words.lang, words, level)  # a fresh copy
     return {**out, "lang": words.lang, "currency": words.currency,
-            "warnings": [w.said(words.lang) if isinstance(w, Message) else str(w) for w in result.warnings],
+            "warnings": [w.said(words.lang) if isinstance(w, Message) else str(w) for w in warnings],
             "columns": words.columns(list(dict.fromkeys(map(str, every))), level or "channel"),
             "names": words.names(level), "colours": _colours(result.table),
             "titles": words.tables(list(result.tables)),
+            "empty_text": result.empty.said(words.lang) if result.empty is not None else None,
             "figure": figure}
 
 

@@ -73,6 +73,14 @@ FRENCH = {
     "Truth (simulated)": "Vérité (simulée)",
     "yes": "oui",
     "no": "non",
+    # messaging
+    "messages": "messages",
+    "step, from the journey's start": "étape, depuis le début du scénario",
+    "sent": "envoyés",
+    "delivered": "délivrés",
+    "opened": "ouverts",
+    "clicked": "cliqués",
+    "ordered": "suivis d'une commande",
 }
 
 # Names of values: (English, French). The channels of the rules shipped in the config, named
@@ -126,6 +134,9 @@ VALUES: dict[str, Text] = {
     "earned": ("Earned", "Gagné"),
     "offline": ("Offline", "Hors ligne"),
     "(no touch)": ("(no touch)", "(aucun contact)"),
+    # a messaging journey's status
+    "active": ("Active", "Actif"),
+    "paused": ("Paused", "En pause"),
 }
 CHANNEL_LEVELS = ("channel",)  # the levels whose rows are channels
 
@@ -231,6 +242,46 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
                                       "count"),
     "difference": ("Difference", "Écart", "share"),
     "measure": ("Measure", "Mesure", "text"),
+    # messaging
+    "journey": ("Journey", "Scénario", "text"),
+    "recipient": ("Recipient", "Destinataire", "text"),
+    "status": ("Status", "Statut", "text"),
+    "sends": ("Sends", "Envois", "count"),
+    "deliveries": ("Deliveries", "Délivrés", "count"),
+    "delivery_rate": ("Delivery rate", "Taux de délivrabilité", "share"),
+    "bounces": ("Bounces", "Rebonds", "count"),
+    "bounce_rate": ("Bounce rate", "Taux de rebond", "share"),
+    "undelivered": ("Undelivered (SMS)", "Non délivrés (SMS)", "count"),
+    "undelivered_rate": ("Undelivered rate (SMS)", "Taux de non-délivrance (SMS)", "share"),
+    "opened": ("Opened", "Ouverts", "count"),
+    "total_opens": ("Total opens", "Ouvertures", "count"),
+    "open_rate": ("Open rate", "Taux d'ouverture", "share"),
+    "machine_opens": ("Machine opens (privacy proxies)", "Ouvertures automatiques (proxys)", "count"),
+    "clicked": ("Clicked", "Cliqués", "count"),
+    "total_clicks": ("Total clicks", "Clics", "count"),
+    "click_rate": ("Click rate", "Taux de clic", "share"),
+    "clicks_per_unique_opens": ("Clicks per unique opens", "Clics par ouverture unique", "share"),
+    "unsubscribed": ("Unsubscribed", "Désabonnés", "count"),
+    "unsubscribe_rate": ("Unsubscribe rate", "Taux de désabonnement", "share"),
+    "abuse_reports": ("Abuse reports", "Plaintes pour spam", "count"),
+    "abuse_rate": ("Abuse rate", "Taux de plainte", "share"),
+    "first_sent": ("First sent", "Premier envoi", "date"),
+    "orders": ("Orders (last click)", "Commandes (dernier clic)", "count"),
+    "last_click_orders": ("Orders (last click)", "Commandes (dernier clic)", "count"),
+    "order_rate": ("Order rate", "Taux de commande", "share"),
+    "average_order_revenue": ("Average order revenue", "Panier moyen", "money"),
+    "revenue_per_recipient": ("Revenue per recipient", "CA par destinataire", "money"),
+    "entrants": ("Entrants sent", "Entrants ayant reçu", "count"),
+    "held_out": ("Held out", "Groupe témoin", "count"),
+    "orders_per_entrant": ("Orders per entrant sent", "Commandes par entrant ayant reçu", "share"),
+    "orders_per_held_out": ("Orders per entrant held out", "Commandes par entrant témoin", "share"),
+    "incremental_orders": ("Incremental orders (true lift)", "Commandes incrémentales (vrai effet)", "number"),
+    "incremental_orders_low": ("Incremental orders, low", "Commandes incrémentales, bas", "number"),
+    "incremental_orders_high": ("Incremental orders, high", "Commandes incrémentales, haut", "number"),
+    "incremental_revenue": ("Incremental revenue (true lift)", "CA incrémental (vrai effet)", "money"),
+    "incremental_revenue_low": ("Incremental revenue, low", "CA incrémental, bas", "money"),
+    "incremental_revenue_high": ("Incremental revenue, high", "CA incrémental, haut", "money"),
+    "relative_lift": ("Lift vs held out", "Effet vs groupe témoin", "share"),
 }
 
 # A result's secondary tables.
@@ -243,6 +294,9 @@ TABLES: dict[str, Text] = {
     "by_first_touch": ("By first touch", "Par premier contact"),
     "involvement": ("Journeys by involvement", "Parcours par implication"),
     "by_entry": ("By entry point", "Par point d'entrée"),
+    "lift": ("True lift: sent vs held out (95% interval)", "Vrai effet : envoyés vs groupe témoin (intervalle à 95 %)"),
+    "in_the_journey": ("Each step in the customer journey: credit of its clicks by model",
+                       "Chaque étape dans le parcours client : crédit de ses clics par modèle"),
 }
 
 # Model comparison's columns are `<model>_<measure>`.
@@ -276,6 +330,20 @@ MESSAGES: dict[str, Text] = {
                        "rates left out.",
                        "Les taux demandent les parcours sans conversion, qu'un filtre {filters} ne peut pas "
                        "sélectionner : taux non calculés."),
+    "no_messages": ("No message matches this journey, step and period: load messages with `parcours ingest "
+                    "messages`, or widen the selection.",
+                    "Aucun message ne correspond à ce scénario, cette étape et cette période : chargez des messages "
+                    "(`parcours ingest messages`) ou élargissez la sélection."),
+    "orders_need_build": ("Orders, true lift and credit need conversions and a build (`parcours build`): "
+                          "engagement only.",
+                          "Les commandes, le vrai effet et le crédit demandent des conversions et une construction "
+                          "(`parcours build`) : engagement seulement."),
+    "first_rows": ("The first {rows} of {total} rows are shown: CSV and XLSX have them all.",
+                   "Les {rows} premières lignes sur {total} sont affichées : CSV et XLSX les ont toutes."),
+    "no_holdout": ("No holdout group in these journeys: the true lift needs entrants held out at random "
+                   "(`held_out` events).",
+                   "Pas de groupe témoin dans ces scénarios : le vrai effet demande des entrants tenus à l'écart "
+                   "au hasard (événements `held_out`)."),
     "summary_gap": ("The Customer Journey reports count {built} conversions where this summary counts {raw} "
                     "({diff}): rebuild the journeys (`parcours build`).",
                     "Les rapports Customer Journey comptent {built} conversions, cette synthèse {raw} ({diff}) : "

@@ -7,6 +7,7 @@ import datetime as dt
 import ibis
 
 from parcours.config import Config
+from parcours.errors import NotBuilt
 from parcours.journeys import require_built
 from parcours.storage import Storage
 
@@ -14,8 +15,31 @@ MAX_VALUES = 200  # per CRM attribute
 
 
 def query_facts(wh: Storage, config: Config) -> dict:
+    """The facts of the build and of the messages. A workspace holding only messages has no
+    build: its facts are the messages' (the messaging report needs no build)."""
     with wh.snapshot():  # one build, even if another commits meanwhile
-        return _facts(wh, config)
+        messages = _messaging(wh)
+        try:
+            return {**_facts(wh, config), **messages}
+        except NotBuilt:
+            if not messages["journeys"]:
+                raise
+            return {**EMPTY, "audience_attribute": config.reports.audience_attribute, **messages}
+
+
+EMPTY = {"first_day": None, "last_reported_day": None, "cut": None, "channels": {}, "sub_channels": [],
+         "channel_groups": [], "media_plans": [], "funnel_stages": [], "categories": [], "crm": {},
+         "audiences": []}
+
+
+def _messaging(wh: Storage) -> dict:
+    """The messaging journeys and their steps, each in the order it first sent them."""
+    if not wh.has("messages"):
+        return {"journeys": [], "steps": []}
+    m = wh.table("messages")
+    firsts = m.group_by(["journey", "step"]).agg(first=m.ts.min()).order_by(["journey", "first", "step"])
+    rows = firsts.to_pyarrow().to_pylist()
+    return {"journeys": sorted({r["journey"] for r in rows}), "steps": list(dict.fromkeys(r["step"] for r in rows))}
 
 
 def _facts(wh: Storage, config: Config) -> dict:

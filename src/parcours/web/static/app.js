@@ -5,11 +5,12 @@
 // come from the API (/api/v1/reports, /api/v1/fields, /api/v1/models), declared once in Python.
 const I18N = {
   en: {filters: "Filters", apply: "Apply", simple: "Simple", expert: "Expert", token: "API token", everything: "All",
-       loading: "Loading…", drill: "Click a row or a bar to drill down", search: "Search", yes: "yes", no: "no",
+       loading: "Loading…", drill: "Click a row or a bar to drill down", open: "Click to see its recipients", search: "Search", yes: "yes", no: "no",
        cell: "Click a cell to see these journeys", of: "of conversions", chosen: "chosen",
        empty: "No conversion matches this period and these filters. Widen the period or remove a filter."},
   fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
        everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau",
+       open: "Cliquez pour voir ses destinataires",
        search: "Rechercher", yes: "oui", no: "non", cell: "Cliquez une case pour voir ces parcours",
        of: "des conversions", chosen: "choisis",
        empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."},
@@ -112,6 +113,7 @@ function translate() {
 function optionText(f, value) {
   if (f.values === "models") return said((models.find((m) => m.name === value) || {}).labels) || value;
   if (f.value_labels[value]) return said(f.value_labels[value]);
+  if (value === "") return t("everything");
   if (f.kind === "crm") { const [k, ...v] = value.split("="); return `${k}: ${v.join("=")}`; }
   return said(meta.names[value]) || value;
 }
@@ -150,6 +152,7 @@ function control(f) {  // one form control for a Query field, from its declarati
     el = document.createElement("select");
     const values = fieldValues(f);
     if (f.page !== null && f.value_labels[""]) values.unshift("");  // "every measure": what the library answers
+    else if (f.default === null) values.unshift("");  // an optional choice (a journey): all of them
     el.replaceChildren(...values.map((v) => new Option(optionText(f, v), v)));
     label.append(el);
   }
@@ -286,6 +289,25 @@ function drill(value) {
   go(next);
 }
 
+function follow(link, row) {  // the page a row's link asks: fields from the row's cells, and fixed ones
+  const next = new URLSearchParams(params);
+  for (const [field, column] of Object.entries(link.set || {})) next.set(field, row[column]);
+  for (const [field, value] of Object.entries(link.and || {})) next.set(field, value);
+  go(next);
+}
+
+// A report's headline figures as tiles (label above a large number), in simple mode.
+function headline(result) {
+  const box = document.getElementById("headline");
+  box.hidden = mode() === "expert" || !(result.headline || []).length;
+  box.replaceChildren(...(result.headline || []).map((k) => {
+    const tile = Object.assign(document.createElement("div"), {className: "tile"});
+    tile.append(Object.assign(document.createElement("dt"), {textContent: columnLabel(k, true)}),
+                Object.assign(document.createElement("dd"), {textContent: cell(result.totals[k], k) || "–"}));
+    return tile;
+  }));
+}
+
 function crumbs() {
   const nav = document.getElementById("crumbs");
   const parents = params.getAll("parent");
@@ -360,6 +382,9 @@ function table(rows, name) {
       if (r.low_volume) tr.classList.add("low");
       if (name === "table" && "row" in r && drillable(r.row)) {
         tr.classList.add("drill"); tr.title = t("drill"); tr.addEventListener("click", () => drill(r.row));
+      } else if (name === "table" && shown.link) {  // a row opens what the report says (a step: its recipients)
+        tr.classList.add("drill"); tr.title = t("open");
+        tr.addEventListener("click", () => follow(shown.link, r));
       }
       return tr;
     }));
@@ -449,13 +474,16 @@ async function load() {
   const q = result.query;
   applied = q;  // the period and, say, the models drawn by default: the form shows them
   fillForm();
+  const up = result.headline && result.headline.length ? 0 : 4;  // headline tiles say the figures themselves
   document.getElementById("totals").textContent = `${date(q.start)} → ${date(q.end)}` + Object.entries(result.totals)
-    .filter(([, v]) => typeof v === "number").slice(0, 4).map(([k, v]) => ` · ${columnLabel(k, true)} ${cell(v, k)}`).join("");
+    .filter(([, v]) => typeof v === "number").slice(0, up).map(([k, v]) => ` · ${columnLabel(k, true)} ${cell(v, k)}`).join("");
   const chart = document.getElementById("chart");
   const tables = document.getElementById("tables");
   const list = document.getElementById("paths");
   const empty = document.getElementById("empty");
-  empty.hidden = result.totals.conversions !== 0;  // an empty answer says so, in place of blank axes
+  empty.hidden = !(result.empty ?? result.totals.conversions === 0);  // an empty answer says so, not blank axes
+  if (result.empty_text) empty.textContent = result.empty_text;
+  headline(empty.hidden ? result : {headline: []});
   chart.hidden = mode() === "expert" || !empty.hidden;
   tables.hidden = mode() !== "expert" || !empty.hidden;
   list.hidden = chart.hidden || report().chart !== "paths";

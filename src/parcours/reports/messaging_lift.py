@@ -1,0 +1,109 @@
+"""The true lift of a messaging journey, from its holdout group (issue 15).
+
+A journey's entrants are persons (a recipient no identity names counts as its own person):
+the sent group entered and was sent something, the holdout group entered and was held out
+(`held_out`, and nothing sent). Each entrant's orders are their person's conversions from
+the day they entered to `window_days` later (the entry day included). The journey's
+incremental orders are what the sent group bought beyond what it would have bought had it
+been held out:
+
+    incremental = N_sent * (mean_sent - mean_held_out)
+
+with a normal-approximation interval on the difference of two means (Welch's variance:
+var_sent / N_sent + var_held_out / N_held_out), and the same for revenue. Because entrants
+were held out at random, this estimates what the messages caused, which no "attributed
+revenue" does; it needs no model. Per entrant counts are summed in the engine (count, sum,
+sum of squares per group), so the cost is one join whatever the number of entrants.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import ibis
+import pandas as pd
+
+from parcours.reports.messaging_metrics import Selection, events, with_persons
+from parcours.storage import Storage
+
+LIFT_COLUMNS = ("entrants", "held_out", "orders_per_entrant", "orders_per_held_out", "incremental_orders",
+                "incremental_orders_low", "incremental_orders_high", "incremental_revenue",
+                "incremental_revenue_low", "incremental_revenue_high", "relative_lift")
+
+
+def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
+    """One row per journey with a holdout group (LIFT_COLUMNS); no holdout, no row. The
+    selection's step is ignored: the holdout is the journey's."""
+    m = events(wh, Selection(selection.journey, None, selection.start, selection.end))
+    m = with_persons(wh, m)
+    m = m.mutate(_who=m.person_id.cast("string").coalesce("r:" + m.recipient))
+    e = m.group_by(["journey", "_who"]).agg(
+        entry=m.ts.min(), _held=(m.event == "held_out").any(), _sent=(m.event == "sent").any(),
+        person_id=m.person_id.max())
+    e = e.filter(e._held | e._sent).mutate(held=e._held & ~e._sent)
+    held_journeys = e.filter(e.held).select("journey").distinct()
+    e = e.semi_join(held_journeys, "journey")
+    c = wh.table("journeys")
+    c = c.filter(c.converted).select(cperson="person_id", day=c.conv_ts.date(), revenue=c.revenue)
+    first = e.entry.date()
+    j = e.join(c, [e.person_id == c.cperson, c.day >= first, c.day < first + ibis.interval(days=window_days)])
+    bought = j.group_by(["journey", "_who"]).agg(orders=j.count(), spent=j.revenue.sum())
+    per = e.left_join(bought, ["journey", "_who"])
+    o, r = per.orders.fill_null(0).cast("float64"), per.spent.fill_null(0.0)
+    g = per.group_by(["journey", "held"]).agg(n=per.count(), o=o.sum(), oo=(o * o).sum(), r=r.sum(),
+                                              rr=(r * r).sum()).to_pandas()
+    z = NormalDist().inv_cdf(0.5 + ci / 2)
+    rows = []
+    for journey, both in g.groupby("journey", sort=True):
+        sent, held = (both[both.held == flag] for flag in (False, True))
+        if sent.empty or held.empty:
+            continue
+        s, h = sent.iloc[0], held.iloc[0]
+        row = {"journey": journey, "entrants": int(s.n), "held_out": int(h.n)}
+        for name, total, squares in (("orders", "o", "oo"), ("revenue", "r", "rr")):
+            m1, m0 = s[total] / s.n, h[total] / h.n
+            spread = math.sqrt(_variance(s, total, squares) / s.n + _variance(h, total, squares) / h.n)
+            gain = s.n * (m1 - m0)
+            row |= {f"incremental_{name}": gain, f"incremental_{name}_low": gain - z * s.n * spread,
+                    f"incremental_{name}_high": gain + z * s.n * spread}
+            if name == "orders":
+                row |= {"orders_per_entrant": m1, "orders_per_held_out": m0,
+                        "relative_lift": m1 / m0 - 1 if m0 > 0 else None}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["journey", *LIFT_COLUMNS])
+
+
+def _variance(group: pd.Series, total: str, squares: str) -> float:
+    """The sample variance of a group's per-entrant values from n, their sum and their sum of
+    squares (0 for a single entrant)."""
+    n = group.n
+    if n < 2:
+        return 0.0
+    return max(0.0, (group[squares] - group[total] ** 2 / n) / (n - 1))
+
+
+
+
+TRUTH_COLUMNS = ("true_incremental_orders", "true_incremental_revenue")
+
+
+def against_truth(wh: Storage, truth: pd.DataFrame, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
+    """Each journey's estimated lift beside the simulator's (`messages_truth`: its true
+    incremental conversions per day after entry, summed over the same window), the error
+    and whether the interval holds the truth."""
+    missing = {"journey", "days_after_entry", "incremental_conversions", "incremental_revenue"} - set(truth)
+    if missing:
+        raise ValueError(f"the messages truth lacks column(s) {', '.join(sorted(missing))}: "
+                         "give the messages_truth file `parcours simulate` writes")
+    kept = truth[truth.days_after_entry < window_days].groupby("journey")
+    true = kept[["incremental_conversions", "incremental_revenue"]].sum().set_axis(list(TRUTH_COLUMNS), axis=1)
+    est = lift(wh, Selection(), window_days, ci)
+    out = est.merge(true, left_on="journey", right_index=True, how="inner")
+    out["error"] = out.incremental_orders - out.true_incremental_orders
+    out["relative_error"] = out.error / out.true_incremental_orders.where(out.true_incremental_orders != 0)
+    out["covered"] = (out.incremental_orders_low <= out.true_incremental_orders) & (
+        out.true_incremental_orders <= out.incremental_orders_high)
+    return out[["journey", "entrants", "held_out", "incremental_orders", "incremental_orders_low",
+                "incremental_orders_high", "true_incremental_orders", "error", "relative_error", "covered",
+                "incremental_revenue", "true_incremental_revenue"]]
