@@ -33,9 +33,11 @@ from parcours.reports.messaging_metrics import (
     ORDER_COLUMNS,
     TOTAL,
     Selection,
+    attributed_orders,
     engagement,
     events,
-    orders,
+    order_columns,
+    totals,
 )
 from parcours.storage import Storage
 
@@ -56,52 +58,53 @@ NO_MESSAGES = Message("no_messages")
 def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     today = dt.datetime.now(dt.UTC).date()
     end = min(query.end or today, today)
-    selection = Selection(query.journey, query.step, query.start, end, query.machine_opens)
+    # an end of today or later keeps every message: no need to say so (it costs a pass)
+    selection = Selection(query.journey, query.step, query.start, end if end < today else None, query.machine_opens)
     applied = {**query.as_dict(), "end": end.isoformat(), "today_included": end == today}
     if not wh.has("messages"):
         return _empty(query, applied)
     keys = KEYS[query.by]
-    table = engagement(wh, query.by, selection=selection)
-    total = engagement(wh, TOTAL, selection=selection)
-    if total.empty or not int(total.sends.iloc[0]) and not len(table):
+    rows = engagement(wh, query.by, selection=selection, detail=True)
+    if rows.empty:
         return _empty(query, applied)
-    totals = {k: _number(total[k].iloc[0]) for k in COLUMNS if k != "first_sent"}
-    applied["start"] = (query.start or pd.Timestamp(total.first_sent.iloc[0]).date()).isoformat()
+    built = _built(wh)
+    everyone = _recipients(wh, selection, rows, query.by) if built else None
+    total = totals(rows, everyone)
+    applied["start"] = (query.start or pd.Timestamp(total["first_sent"]).date()).isoformat()
+    steps = rows if query.by == "step" else engagement(wh, "step", selection=selection, detail=True)
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
-    if _built(wh):
+    if built:
         settings = config.messaging
-        won = orders(wh, query.by, window_days=settings.attribution_window_days, on=settings.attribute_to,
-                     selection=selection)
-        table = table.merge(won, on=keys, how="left")  # a message never delivered earned nothing
-        table = table.fillna({"orders": 0, "revenue": 0.0}).astype({"orders": "int64"})
-        everything = orders(wh, TOTAL, window_days=settings.attribution_window_days, on=settings.attribute_to,
-                            selection=selection)
-        totals |= {k: _number(everything[k].iloc[0]) if len(everything) else None for k in ORDER_COLUMNS}
+        won = attributed_orders(wh, selection, settings.attribution_window_days, settings.attribute_to)
+        rows = order_columns(rows, won, keys)
+        steps = rows if query.by == "step" else order_columns(steps, won, KEYS["step"])
+        total = order_columns(pd.DataFrame([{**total, "_all": TOTAL}]), won, KEYS[TOTAL]).iloc[0].to_dict()
         gain = lift(wh, selection, settings.lift_window_days)
         if len(gain):
             tables["lift"] = gain
-            totals |= {"incremental_orders": float(gain.incremental_orders.sum()),
-                       "incremental_revenue": float(gain.incremental_revenue.sum())}
+            total |= {"incremental_orders": float(gain.incremental_orders.sum()),
+                      "incremental_revenue": float(gain.incremental_revenue.sum())}
         else:
             warnings.append(Message("no_holdout"))
         credit = step_credit(wh, config, selection, query.models)
-        steps = orders(wh, "step", window_days=settings.attribution_window_days, on=settings.attribute_to,
-                       selection=selection)[["journey", "step", "orders"]]
-        tables["in_the_journey"] = steps.merge(credit, on=["journey", "step"], how="left").fillna(0.0).rename(
-            columns={"orders": "last_click_orders"})
+        tables["in_the_journey"] = steps[["journey", "step", "orders"]].merge(
+            credit, on=["journey", "step"], how="left").fillna(0.0).rename(columns={"orders": "last_click_orders"})
     else:
         warnings.append(Message("orders_need_build"))
+    gone = [*(EMAIL_ONLY if not total["email_sends"] else ()), *(SMS_ONLY if not total["sms_sends"] else ())]
+    shown = [*COLUMNS, *(ORDER_COLUMNS if built else ())]
+    table = rows[[*keys, *shown]].drop(columns=[c for c in gone if c in shown])
     if "journey" in table:
         table.insert(keys.index("journey") + 1, "status",
                      table.journey.map(lambda j: "paused" if j in config.messaging.paused else "active"))
-    present = set(events(wh, selection).select("channel").distinct().to_pandas().channel)
-    gone = [*(EMAIL_ONLY if "email" not in present else ()), *(SMS_ONLY if "sms" not in present else ())]
-    table = _arranged(table.drop(columns=[c for c in gone if c in table]), query.by, keys)
-    headline = [m for m in (query.headline or HEADLINE) if m in totals and m not in gone]
-    by_step = table if query.by == "step" else _steps(wh, selection, config)
+    table = _arranged(table, query.by, keys)
+    numbers = {k: _number(total.get(k)) for k in (*shown, "incremental_orders", "incremental_revenue")
+               if k != "first_sent" and k in total}
+    headline = [m for m in (query.headline or HEADLINE) if m in numbers and m not in gone]
     link = {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}} if query.by == "step" else None
-    return ReportResult("messaging", table, totals, escape_labels(_figure(by_step)), applied, warnings, tables,
+    figure = _figure(steps.sort_values(["journey", "first_sent"], ignore_index=True))
+    return ReportResult("messaging", table, numbers, escape_labels(figure), applied, warnings, tables,
                         headline=headline, link=link, page_rows=PAGE_ROWS if query.by == "recipient" else None)
 
 
@@ -113,14 +116,13 @@ def _built(wh: Storage) -> bool:
     return True
 
 
-def _steps(wh: Storage, selection: Selection, config: Config) -> pd.DataFrame:
-    """The steps' counts, for the funnel whatever the table's rows."""
-    steps = engagement(wh, "step", selection=selection)
-    if _built(wh):
-        won = orders(wh, "step", window_days=config.messaging.attribution_window_days,
-                     on=config.messaging.attribute_to, selection=selection)
-        steps = steps.merge(won, on=["journey", "step"], how="left")
-    return steps.sort_values(["journey", "first_sent"], ignore_index=True)
+def _recipients(wh: Storage, selection: Selection, rows: pd.DataFrame, by: str) -> int:
+    """Distinct recipients delivered, of everything selected (they do not add up over rows,
+    except over recipients)."""
+    if by == "recipient":
+        return int((rows.recipients > 0).sum())
+    m = events(wh, selection, machine=False)
+    return int(m.filter(m.event == "delivered").recipient.nunique().execute())
 
 
 def _arranged(table: pd.DataFrame, by: str, keys: list[str]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ def step_credit(wh: Storage, config: Config, selection: Selection, models: tuple
     """(journey, step, `<model>_conversions` per model, `<model>_value` per model), one row
     per step whose clicks became credited touches."""
     names = list(models or DEFAULT_MODELS)
-    m = events(wh, selection)
+    m = events(wh, selection, machine=False)
     clicks = with_persons(wh, m.filter(m.event == "clicked"))
     clicks = clicks.filter(clicks.person_id.notnull()).select(
         "journey", "step", c_person="person_id", c_channel="channel", c_ts="ts", c_event="event_id")

@@ -35,7 +35,7 @@ LIFT_COLUMNS = ("entrants", "held_out", "orders_per_entrant", "orders_per_held_o
 def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
     """One row per journey with a holdout group (LIFT_COLUMNS); no holdout, no row. The
     selection's step is ignored: the holdout is the journey's."""
-    m = events(wh, Selection(selection.journey, None, selection.start, selection.end))
+    m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
     m = with_persons(wh, m)
     m = m.mutate(_who=m.person_id.cast("string").coalesce("r:" + m.recipient))
     e = m.group_by(["journey", "_who"]).agg(

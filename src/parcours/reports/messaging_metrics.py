@@ -12,7 +12,8 @@ read that fast).
 
 Orders (`orders`, needs conversions and a build): a conversion goes to the last message its
 person clicked (or opened, by a person) within `window_days` before it, the person found
-through the message's user_id or visitor_id in the identity graph (`persons`).
+through the message's user_id or visitor_id in the identity graph (`persons`). The engine
+finds each conversion's message once (`attributed_orders`); any rows are rolled up from it.
 
 Rows (`by`): a journey, a step (its journey beside it: two journeys may name a step alike), a
 channel, a recipient, or TOTAL (one row for everything selected). The report `messaging`
@@ -68,34 +69,39 @@ class Selection:
     machine_opens: bool = False
 
 
-def with_machine_opens(m: ir.Table) -> ir.Table:
-    """The message events with `_machine`: whether each is a machine's open (see the
-    module's docstring)."""
-    delivered = m.filter(m.event == "delivered").group_by(list(MESSAGE)).agg(_delivered=m.ts.min())
-    j = m.left_join(delivered, list(MESSAGE))
-    soon = (j.ts.epoch_seconds() - j._delivered.epoch_seconds()).between(0, MACHINE_SECONDS)
-    proxy = ibis.or_(*(j.user_agent.contains(a) for a in PROXY_AGENTS))
-    flagged = j.machine_open.fill_null(False) | proxy.fill_null(False) | soon.fill_null(False)
-    return j.mutate(_machine=(j.event == "opened") & flagged)
+def machine_open(m: ir.Table, delivered: ir.TimestampValue) -> ir.BooleanValue:
+    """Whether each event is a machine's open (see the module's docstring), `delivered`
+    being its message's delivery time."""
+    soon = (m.ts.epoch_seconds() - delivered.epoch_seconds()).between(0, MACHINE_SECONDS)
+    proxy = ibis.or_(*(m.user_agent.contains(a) for a in PROXY_AGENTS))
+    flagged = m.machine_open.fill_null(False) | proxy.fill_null(False) | soon.fill_null(False)
+    return (m.event == "opened") & flagged
 
 
-def events(wh: Storage, selection: Selection) -> ir.Table:
-    """The selected message events, machine opens marked (`_machine`), `_all` a constant
-    (the key of the TOTAL row). The period keeps whole messages: those sent in it."""
+def events(wh: Storage, selection: Selection, machine: bool = True) -> ir.Table:
+    """The selected message events, `_all` a constant (the key of the TOTAL row), and with
+    `machine` the machine opens marked (`_machine`). The period keeps whole messages: those
+    first sent in it. Both need the message's events together: one window over the message
+    gives its first event and its delivery."""
     m = wh.table("messages")
     if selection.journey is not None:
         m = m.filter(m.journey == selection.journey)
     if selection.step is not None:
         m = m.filter(m.step == selection.step)
-    if selection.start is not None or selection.end is not None:
-        first = m.group_by(list(MESSAGE)).agg(_first=m.ts.min())
+    period = selection.start is not None or selection.end is not None
+    if machine or period:
+        message = ibis.window(group_by=list(MESSAGE))
+        m = m.mutate(_first=m.ts.min().over(message),
+                     _delivered=ibis.ifelse(m.event == "delivered", m.ts, None).min().over(message))
         if selection.start is not None:
-            first = first.filter(first._first >= ibis.timestamp(dt.datetime.combine(selection.start, dt.time())))
+            m = m.filter(m._first >= ibis.timestamp(dt.datetime.combine(selection.start, dt.time())))
         if selection.end is not None:
-            until = dt.datetime.combine(selection.end + dt.timedelta(days=1), dt.time())
-            first = first.filter(first._first < ibis.timestamp(until))
-        m = m.semi_join(first, list(MESSAGE))
-    return with_machine_opens(m).mutate(_all=ibis.literal(TOTAL))
+            m = m.filter(m._first < ibis.timestamp(dt.datetime.combine(selection.end + dt.timedelta(days=1),
+                                                                        dt.time())))
+        if machine:
+            m = m.mutate(_machine=machine_open(m, m._delivered))
+        m = m.drop("_first", "_delivered")
+    return m.mutate(_all=ibis.literal(TOTAL))
 
 
 def _keys(by: str) -> list[str]:
@@ -104,57 +110,76 @@ def _keys(by: str) -> list[str]:
     return KEYS[by]
 
 
+def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
+    return condition.cast("int64").sum()
+
+
+# What is summed from messages to rows (the totals add these up again): each a count.
+ADDITIVE = ("sends", "email_sends", "sms_sends", "deliveries", "email_deliveries", "bounces", "undelivered",
+            "opened", "total_opens", "machine_opens", "clicked", "total_clicks", "opened_and_clicked",
+            "unsubscribed", "abuse_reports")
+
+
 def engagement(wh: Storage, by: str = "journey", journey: str | None = None, step: str | None = None,
-               selection: Selection | None = None) -> pd.DataFrame:
+               selection: Selection | None = None, detail: bool = False) -> pd.DataFrame:
     """One row per value of `by` (journey, step, channel, recipient or TOTAL) with COLUMNS;
     the messages of one `journey` (and `step`) when given, or of a whole `selection`. No
-    message: no row."""
+    message: no row. With `detail`, also the counts rates are made of (ADDITIVE) and the
+    recipients delivered: what `totals` adds up. One pass: events to messages to rows."""
     keys = _keys(by)
     selection = selection or Selection(journey, step)
     m = events(wh, selection)
     opened = (m.event == "opened") & (~m._machine if not selection.machine_opens else ibis.literal(True))
-    # per message: what happened to it at least once
+    sent, delivered = m.event == "sent", m.event == "delivered"
     per = m.group_by([*MESSAGE, "channel", "_all"]).agg(
-        _opened=opened.any(), _clicked=(m.event == "clicked").any(),
+        sends=_count(sent), deliveries=_count(delivered), bounces=_count(m.event == "bounced"),
+        undelivered=_count(m.event == "undelivered"), total_opens=_count(opened), machine_opens=_count(m._machine),
+        total_clicks=_count(m.event == "clicked"), abuse_reports=_count(m.event == "complained"),
+        first_sent=ibis.ifelse(sent, m.ts, None).min(), _opened=opened.any(), _clicked=(m.event == "clicked").any(),
         _unsubscribed=(m.event == "unsubscribed").any())
-    per = per.group_by(keys).agg(
-        opened=per._opened.cast("int64").sum(), clicked=per._clicked.cast("int64").sum(),
-        opened_and_clicked=(per._opened & per._clicked).cast("int64").sum(),
-        unsubscribed=per._unsubscribed.cast("int64").sum())
-    email, sms = m.channel == "email", m.channel == "sms"
+    email, sms = per.channel == "email", per.channel == "sms"
+    rows = per.group_by(keys).agg(
+        **{c: per[c].sum() for c in ("sends", "deliveries", "bounces", "undelivered", "total_opens",
+                                     "machine_opens", "total_clicks", "abuse_reports")},
+        email_sends=ibis.ifelse(email, per.sends, 0).sum(), sms_sends=ibis.ifelse(sms, per.sends, 0).sum(),
+        email_deliveries=ibis.ifelse(email, per.deliveries, 0).sum(), opened=_count(per._opened),
+        clicked=_count(per._clicked), opened_and_clicked=_count(per._opened & per._clicked),
+        unsubscribed=_count(per._unsubscribed), first_sent=per.first_sent.min(),
+        recipients=ibis.ifelse(per.deliveries > 0, per.recipient, None).nunique())
+    df = with_rates(rows.to_pandas())
+    shown = [*keys, *COLUMNS, *((*ADDITIVE, "recipients") if detail else ())]
+    return df[list(dict.fromkeys(shown))].sort_values(keys, ignore_index=True)
 
-    def count(condition: ir.BooleanValue) -> ir.IntegerValue:
-        return condition.cast("int64").sum()
 
-    sent = m.event == "sent"
-    events_ = m.group_by(keys).agg(
-        sends=count(sent), email_sends=count(sent & email),
-        sms_sends=count(sent & sms), deliveries=count(m.event == "delivered"),
-        email_deliveries=count((m.event == "delivered") & email), bounces=count(m.event == "bounced"),
-        undelivered=count(m.event == "undelivered"), total_opens=count(opened),
-        machine_opens=count(m._machine), total_clicks=count(m.event == "clicked"),
-        abuse_reports=count(m.event == "complained"), first_sent=ibis.ifelse(sent, m.ts, None).min())
-    df = events_.join(per, keys).to_pandas()
+def with_rates(df: pd.DataFrame) -> pd.DataFrame:
     for rate, (top, bottom) in RATES.items():
         df[rate] = _rate(df[top], df[bottom])
-    return df[[*keys, *COLUMNS]].sort_values(keys, ignore_index=True)
+    return df
+
+
+def totals(rows: pd.DataFrame, recipients: int | None = None) -> dict:
+    """The row of everything from `engagement(..., detail=True)`'s rows (their counts add
+    up; rates are made again). Distinct recipients do not add up: give them."""
+    row = {c: int(rows[c].sum()) for c in ADDITIVE}
+    row["first_sent"] = rows.first_sent.min() if len(rows) else None
+    row["recipients"] = recipients
+    return with_rates(pd.DataFrame([row])).iloc[0].to_dict()
 
 
 ORDER_COLUMNS = ("orders", "order_rate", "revenue", "average_order_revenue", "revenue_per_recipient")
 
 
-def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: str | None = None,
-           window_days: float = 5, on: str = "clicked", selection: Selection | None = None) -> pd.DataFrame:
-    """One row per value of `by` with ORDER_COLUMNS: the conversions whose person's last
-    message `on` (clicked, or opened by a person) within `window_days` before them is there."""
+def attributed_orders(wh: Storage, selection: Selection, window_days: float = 5, on: str = "clicked") -> pd.DataFrame:
+    """One row per conversion earned by a message: (conversion_id, journey, step, channel,
+    recipient, revenue): the last message its person acted `on` (clicked, or opened by a
+    person) within `window_days` before it. Small (at most the conversions): rows are
+    rolled up from it in pandas, for any `by`."""
     if on not in ATTRIBUTE_TO:
         raise ValueError(f"orders go to the last message acted on: on must be {' or '.join(ATTRIBUTE_TO)}")
-    keys = _keys(by)
     require_built(wh)
-    m = events(wh, selection or Selection(journey, step))
-    d = m.filter(m.event == "delivered")
-    delivered = d.group_by(keys).agg(deliveries=d.count(), recipients=d.recipient.nunique())
-    acted = with_persons(wh, m.filter(m.event == on, ~m._machine))
+    m = events(wh, selection, machine=on == "opened")
+    acted = m.filter(m.event == on)
+    acted = with_persons(wh, acted.filter(~acted._machine) if on == "opened" else acted)
     acted = acted.filter(acted.person_id.notnull())
     c = wh.table("journeys")
     c = c.filter(c.converted).select("conversion_id", "revenue", cperson="person_id", conv_ts="conv_ts")
@@ -162,18 +187,31 @@ def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: s
     j = c.join(acted, [c.cperson == acted.person_id, acted.ts <= c.conv_ts, acted.ts >= c.conv_ts - window])
     last = ibis.window(group_by=j.conversion_id, order_by=[ibis.desc(j.ts), ibis.desc(j.event_id)])
     j = j.filter(ibis.row_number().over(last) == 0)
-    won = j.group_by(keys).agg(orders=j.count(), revenue=j.revenue.sum())
-    df = delivered.outer_join(won, keys).to_pandas()
-    for k in keys:
-        if f"{k}_right" in df:
-            df[k] = df[k].combine_first(df[f"{k}_right"])
-    df = df.drop(columns=[c for c in df.columns if c.endswith("_right")])
-    for col in ("deliveries", "recipients", "orders"):
-        df[col] = df[col].fillna(0).astype("int64")
+    return j.select("conversion_id", "journey", "step", "channel", "recipient", "revenue", "_all").to_pandas()
+
+
+def order_columns(rows: pd.DataFrame, won: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`rows` (with deliveries and recipients) with ORDER_COLUMNS from the orders `won`."""
+    got = won.groupby(keys, dropna=False).agg(orders=("conversion_id", "size"), revenue=("revenue", "sum"))
+    df = rows.merge(got.reset_index(), on=keys, how="left")
+    df["orders"] = df.orders.fillna(0).astype("int64")
     df["revenue"] = df.revenue.fillna(0.0).astype(float)
     df["order_rate"] = _rate(df.orders, df.deliveries)
     df["average_order_revenue"] = _rate(df.revenue, df.orders)
     df["revenue_per_recipient"] = _rate(df.revenue, df.recipients)
+    return df
+
+
+def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: str | None = None,
+           window_days: float = 5, on: str = "clicked", selection: Selection | None = None) -> pd.DataFrame:
+    """One row per value of `by` with ORDER_COLUMNS: the conversions whose person's last
+    message `on` (clicked, or opened by a person) within `window_days` before them is there.
+    A row with no delivery (orders to it are still its) counts its deliveries as 0."""
+    keys = _keys(by)
+    selection = selection or Selection(journey, step)
+    won = attributed_orders(wh, selection, window_days, on)
+    rows = engagement(wh, by, selection=selection, detail=True)[[*keys, "deliveries", "recipients"]]
+    df = order_columns(rows, won, keys)
     return df[[*keys, *ORDER_COLUMNS]].sort_values(keys, ignore_index=True)
 
 
