@@ -207,3 +207,35 @@ def test_reports_run_side_by_side_and_answer_as_they_would_alone(shop):
         name = url.split("/reports/")[1].split("?")[0]
         assert (status, totals) == alone[name], url
     assert alone["time-lag"][1]["conversions"] == 5
+
+
+def test_the_messaging_report_over_http_json_csv_and_xlsx(ws):
+    from builders import build_messages
+
+    build_messages(ws)  # messages only: no build, no conversion
+    with client(ws) as c:
+        meta = c.get("/api/v1/meta").json()  # the facts of the messages, without a build
+        assert meta["journeys"] == ["cart", "welcome"] and meta["steps"] == ["c1", "w1", "w2"]
+        body = c.get("/api/v1/reports/messaging", params={"lang": "fr"}).json()
+        assert [(r["journey"], r["step"]) for r in body["table"]] == [("cart", "c1"), ("welcome", "w1"),
+                                                                      ("welcome", "w2")]
+        assert body["headline"] == ["sends", "open_rate", "click_rate"] and body["empty"] is False
+        assert body["columns"]["open_rate"] == {"label": "Taux d'ouverture", "short": "Taux d'ouverture",
+                                                "unit": "share"}
+        assert body["warnings"][0].startswith("Les commandes, le vrai effet")
+        assert body["link"] == {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}}
+        people = c.get("/api/v1/reports/messaging", params={"journey": "welcome", "step": "w1", "by": "recipient",
+                                                            "format": "csv"})
+        rows = list(csv.DictReader(io.StringIO(people.text)))
+        assert [r["recipient"] for r in rows] == ["a", "c", "d", "b"]  # most active first
+        assert rows[0]["total_clicks"] == "2" and rows[0]["machine_opens"] == "1"
+        book = openpyxl.load_workbook(io.BytesIO(c.get("/api/v1/reports/messaging",
+                                                       params={"format": "xlsx", "lang": "en"}).content))
+        assert book.sheetnames[:2] == ["messaging", "query"]
+        assert book["messaging"]["A1"].value == "Journey" and book["messaging"]["D2"].value == 2  # cart's sends
+        empty = c.get("/api/v1/reports/messaging", params={"journey": "nope", "lang": "en"}).json()
+        assert empty["empty"] is True and empty["empty_text"].startswith("No message matches")
+        bad = c.get("/api/v1/reports/messaging", params={"by": "device"})
+        assert bad.status_code == 400 and "by must be one of journey, step, channel, recipient" in bad.json()["error"]
+        bad = c.get("/api/v1/reports/messaging", params={"headline": "sends,nonsense"})
+        assert bad.status_code == 400 and "headline" in bad.json()["error"]

@@ -3,7 +3,8 @@ every canonical table, with the rules only messages have."""
 
 import datetime as dt
 
-from builders import load_rows, rows_of
+from builders import FIRST, at, load_rows, rows_of
+from builders import build_messages as sample
 
 
 def msg(event_id, event, channel="email", recipient="a@x.fr", step="welcome-1", **extra):
@@ -64,39 +65,6 @@ def test_a_file_without_a_required_column_is_refused_whole(ws):
     with pytest.raises(InvalidInput, match="missing required column"):
         load_rows(ws, "messages", rows)
     assert rows_of(ws, "messages") == []
-
-
-FIRST = dt.datetime(2026, 10, 1, 9)  # every journey's first send
-
-
-def at(minutes: float) -> str:
-    return (dt.datetime(2026, 10, 1, 9) + dt.timedelta(minutes=minutes)).isoformat() + "Z"
-
-
-def sample(ws):
-    """Two journeys worked out by hand: welcome (email, steps w1 and w2), cart (SMS, c1)."""
-    n = iter(range(1000))
-
-    def e(step, recipient, event, minutes=0.0, channel="email", journey="welcome", **extra):
-        return dict(event_id=f"e{next(n)}", ts=at(minutes), journey=journey, step=step, channel=channel,
-                    recipient=recipient, event=event, **extra)
-
-    cart = dict(channel="sms", journey="cart")
-    load_rows(ws, "messages", [
-        # a: a proxy's open 5 s after delivery, two human opens, two clicks, then unsubscribes
-        e("w1", "a", "sent"), e("w1", "a", "delivered", 1), e("w1", "a", "opened", 1 + 5 / 60,
-                                                              user_agent="Mozilla/5.0 via ggpht.com GoogleImageProxy"),
-        e("w1", "a", "opened", 60), e("w1", "a", "opened", 120), e("w1", "a", "clicked", 130),
-        e("w1", "a", "clicked", 131), e("w1", "a", "unsubscribed", 140),
-        e("w1", "b", "sent"), e("w1", "b", "bounced", 1, bounce_type="hard"),  # b bounces
-        e("w1", "c", "sent"), e("w1", "c", "delivered", 1), e("w1", "c", "clicked", 300),  # a click, no open
-        e("w1", "d", "sent"), e("w1", "d", "delivered", 1), e("w1", "d", "opened", 60, machine_open="true"),
-        e("w2", "a", "sent"), e("w2", "a", "delivered", 1), e("w2", "a", "opened", 30),
-        e("w2", "a", "complained", 31),
-        e("c1", "p", "sent", **cart), e("c1", "p", "delivered", 1, **cart), e("c1", "p", "clicked", 9, **cart),
-        e("c1", "q", "sent", **cart), e("c1", "q", "undelivered", 1, **cart),
-        e("c1", "r", "held_out", **cart),  # not sent: in no count
-    ])
 
 
 def test_engagement_by_journey_as_worked_out_by_hand(ws):

@@ -281,3 +281,39 @@ def test_every_page_speaks_french_down_to_its_chart(server, page, name):
     headers = set(page.locator("table.report th").all_inner_texts())
     english = {c[0] for c in COLUMNS.values() if c[0] != c[1]} & headers
     assert english == set(), name
+
+
+@pytest.fixture
+def messaging(shop):
+    from builders import build_messages
+
+    build_messages(shop)
+    with served(shop.path) as base:
+        yield base
+
+
+def test_messaging_puts_its_headline_up_front_and_a_step_opens_its_recipients(messaging, page):
+    page.goto(f"{messaging}/reports/messaging?lang=fr")
+    page.wait_for_selector("#chart .main-svg")
+    assert page.inner_text("#totals").startswith("1 oct. 2026 →")  # from the journeys' first send to today
+    tiles = page.inner_text("#headline")
+    assert "Envois\n7" in tiles and "Taux d'ouverture" in tiles and "Commandes (dernier clic)\n0" in tiles
+    assert "envoyés" in page.inner_text("#chart")  # the funnel's series, in French
+    page.click("[data-mode=expert]")
+    page.wait_for_selector("table.report[data-table=table] tbody tr")
+    assert not page.is_visible("#headline")
+    assert page.inner_text("table.report[data-table=table] tbody tr:first-child").startswith("cart\tc1")  # as named
+    page.click("table.report[data-table=table] tbody tr:has-text('w1')")
+    page.wait_for_selector("table.report[data-table=table] th:has-text('Destinataire')")
+    page.wait_for_selector("table.report[data-table=table] td:text-is('a')")
+    assert "step=w1" in page.url and "by=recipient" in page.url and "journey=welcome" in page.url
+    first = page.inner_text("table.report[data-table=table] tbody tr:first-child")
+    assert first.startswith("a\t")  # the most active recipient first
+    assert page.input_value("select[name=step]") == "w1" and page.input_value("select[name=by]") == "recipient"
+
+
+def test_messaging_with_no_message_says_so(messaging, page):
+    page.goto(f"{messaging}/reports/messaging?journey=nope&lang=en")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert page.inner_text("#empty").startswith("No message matches this journey")
+    assert not page.is_visible("#chart") and not page.is_visible("#headline")

@@ -50,6 +50,7 @@ class ReportResult:
     link: dict | None = None
     empty: Message | None = None
     page_rows: int | None = None
+    verbatim: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:

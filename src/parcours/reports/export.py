@@ -45,7 +45,7 @@ def for_people(result, table: pd.DataFrame, words: Words) -> pd.DataFrame:
             out[col] = out[col].map(yes_no)
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].round(DECIMALS.get(unit, 2))
-        elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+        elif col not in result.verbatim and (out[col].dtype == object or pd.api.types.is_string_dtype(out[col])):
             out[col] = out[col].map(lambda v: name_of(v, names))
     out.columns = [words.column(str(c), level)[0] for c in out.columns]
     return out
@@ -153,7 +153,8 @@ def to_dict(result, words: Words | None = None) -> dict:
     out = {"report": result.name, "query": result.query, "totals": result.totals,
            "warnings": [str(w) for w in result.warnings], "table": records(result.table),
            "tables": {k: records(v) for k, v in result.tables.items()},
-           "headline": result.headline, "link": result.link, "empty": result.is_empty}
+           "headline": result.headline, "link": result.link, "empty": result.is_empty,
+           "verbatim": list(result.verbatim)}
     if words is None:
         return out
     level = result.query.get("level")

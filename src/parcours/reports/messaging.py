@@ -53,6 +53,7 @@ RECIPIENT = ("first_sent", "sends", "deliveries", "bounces", "undelivered", "tot
              "total_clicks", "unsubscribed", "abuse_reports", "orders", "revenue")
 PAGE_ROWS = 2_000  # a page shows the most active recipients; CSV and XLSX have them all
 NO_MESSAGES = Message("no_messages")
+VERBATIM = ("journey", "step", "recipient")  # the sending tool's names, not values parcours names
 
 
 def run(wh: Storage, config: Config, query: Query) -> ReportResult:
@@ -105,7 +106,8 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     link = {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}} if query.by == "step" else None
     figure = _figure(steps.sort_values(["journey", "first_sent"], ignore_index=True))
     return ReportResult("messaging", table, numbers, escape_labels(figure), applied, warnings, tables,
-                        headline=headline, link=link, page_rows=PAGE_ROWS if query.by == "recipient" else None)
+                        headline=headline, link=link, page_rows=PAGE_ROWS if query.by == "recipient" else None,
+                        verbatim=VERBATIM)
 
 
 def _built(wh: Storage) -> bool:
@@ -155,8 +157,9 @@ def _figure(steps: pd.DataFrame) -> go.Figure:
 
 def _empty(query: Query, applied: dict) -> ReportResult:
     table = pd.DataFrame(columns=[*KEYS[query.by], *COLUMNS])
+    applied.setdefault("start", applied["end"])  # nothing sent: the period is the day asked
     return ReportResult("messaging", table, {"sends": 0.0}, escape_labels(go.Figure()), applied, [NO_MESSAGES],
-                        headline=[], empty=NO_MESSAGES)
+                        headline=[], empty=NO_MESSAGES, verbatim=VERBATIM)
 
 
 def _number(v) -> float | None:

@@ -354,7 +354,7 @@ function cell(v, col) {
   const n = (options) => new Intl.NumberFormat(lang(), options).format(v);
   if (typeof v === "boolean") return t(v ? "yes" : "no");
   if (unit === "date") return date(v);
-  if (typeof v !== "number") return String(named(v));
+  if (typeof v !== "number") return (shown.verbatim || []).includes(col) ? String(v) : String(named(v));
   if (unit === "money") return n({style: "currency", currency: shown.currency || "EUR"});
   if (unit === "share") return n({style: "percent", maximumFractionDigits: 1});
   if (unit === "pct") return n({maximumFractionDigits: 1, signDisplay: "exceptZero"}) + " %";
