@@ -40,6 +40,8 @@ def test_defaults_ship_the_usual_channels(tmp_path):
     ("[messaging]\nattribute_to = 'delivered'\n",
      "field messaging.attribute_to: expected \"clicked\" or \"opened\", not 'delivered'"),
     ("[messaging]\npaused = 3\n", "field messaging.paused: expected a string or a list of strings"),
+    ("[messaging]\nlift_window_days = 0\n", "field messaging.lift_window_days: expected a number of days > 0, not 0"),
+    ("[messaging]\nlift_window_days = 2.5\n", "field messaging.lift_window_days"),
     ("[messaging]\nwindow = 3\n", "field messaging.window: unknown setting"),
     ("messaging = 3\n", "field messaging: expected a table of settings"),
 ])
@@ -80,10 +82,10 @@ def test_yaml_config_with_custom_rules_classifies_touches(ws):
 
 
 def test_messaging_settings_are_read(tmp_path):
-    assert load_config(tmp_path).messaging == MessagingSettings(5.0, "clicked", ())
+    assert load_config(tmp_path).messaging == MessagingSettings(5.0, "clicked", (), 14)
     (tmp_path / "parcours.toml").write_text("[messaging]\nattribution_window_days = 2.5\nattribute_to = 'opened'\n"
-                                            "paused = ['winback']\n")
-    assert load_config(tmp_path).messaging == MessagingSettings(2.5, "opened", ("winback",))
+                                            "paused = ['winback']\nlift_window_days = 30\n")
+    assert load_config(tmp_path).messaging == MessagingSettings(2.5, "opened", ("winback",), 30)
 
 
 def test_a_fractional_post_view_window_is_kept(tmp_path):

@@ -62,11 +62,13 @@ def test_every_field_has_both_languages_and_a_known_kind():
 
 
 def test_every_report_is_in_the_catalogue_with_both_languages():
-    assert list(CATALOGUE)[-1] == "summary" and len(REPORTS) == 10
+    assert list(CATALOGUE)[-2:] == ["summary", "messaging"] and len(REPORTS) == 10
     for r in CATALOGUE.values():
         assert all(r.title) and all(r.question) and r.chart, r.name
     assert CATALOGUE["summary"].realtime and CATALOGUE["summary"].fields == ("start", "end")
     assert CATALOGUE["top-paths"].options == ("top", "collapse")
+    assert CATALOGUE["messaging"].realtime and CATALOGUE["messaging"].fields == (
+        "start", "end", "models", "journey", "step", "by", "headline", "machine_opens")
 
 
 def test_a_report_cannot_declare_an_option_that_is_not_one():
@@ -76,7 +78,7 @@ def test_a_report_cannot_declare_an_option_that_is_not_one():
 
 def test_the_faces_do_not_special_case_a_report():
     faces = [PACKAGE / "cli.py", PACKAGE / "api.py", PACKAGE / "web" / "static" / "app.js"]
-    pattern = re.compile(r"""(==|!=|===|!==)\s*["'](summary|model-comparison)["']""")
+    pattern = re.compile(r"""(==|!=|===|!==)\s*["'](summary|model-comparison|messaging)["']""")
     assert [f.name for f in faces if pattern.search(f.read_text())] == []
 
 

@@ -332,3 +332,78 @@ def test_the_estimate_is_set_beside_the_simulators_truth(ws):
     assert got.error == pytest.approx(0.5 - 0.6) and bool(got.covered)
     with pytest.raises(ValueError, match="lacks column"):
         against_truth(ws.warehouse, truth.drop(columns="days_after_entry"))
+
+
+def event_sets():
+    """Any message events a sending tool could export: each event fitting its channel."""
+    from hypothesis import strategies as st
+
+    email = st.sampled_from(["sent", "delivered", "bounced", "opened", "clicked", "unsubscribed", "complained",
+                             "held_out"])
+    sms = st.sampled_from(["sent", "delivered", "undelivered", "clicked", "unsubscribed", "held_out"])
+    one = st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["s1", "s2"]), st.sampled_from(["r1", "r2", "r3"]),
+                    st.integers(0, 3000), st.booleans()).flatmap(
+        lambda t: (email if t[4] else sms).map(lambda ev: (*t, ev)))
+    return st.lists(one, min_size=1, max_size=40)
+
+
+def test_every_grouping_adds_up_to_the_whole_and_no_rate_divides_by_zero(tmp_path_factory):
+    from hypothesis import HealthCheck, given, settings
+
+    from parcours import Workspace
+    from parcours.reports.messaging_metrics import ADDITIVE, BY, RATES, TOTAL, Selection, engagement
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(event_sets())
+    def check(rows):
+        ws = Workspace.init(tmp_path_factory.mktemp("prop"))
+        # a message keeps one channel: its journey, step and recipient decide it
+        channel = {}
+        events = [dict(event_id=f"e{i}", ts=at(seconds / 60), journey=j, step=s, channel=channel.setdefault(
+                  (j, s, r), "email" if em else "sms"), recipient=r, event=ev)
+                  for i, (j, s, r, seconds, em, ev) in enumerate(rows)]
+        events = [e for e in events if e["channel"] == "email" or e["event"] not in ("opened", "bounced")]
+        events = [e for e in events if e["channel"] == "sms" or e["event"] != "undelivered"]
+        if not events:
+            return
+        load_rows(ws, "messages", events)
+        whole = engagement(ws.warehouse, TOTAL, selection=Selection(), detail=True).iloc[0]
+        for by in BY:
+            rows_ = engagement(ws.warehouse, by, selection=Selection(), detail=True)
+            for column in ADDITIVE:
+                assert rows_[column].sum() == whole[column], (by, column)
+            for rate, (top, bottom) in RATES.items():
+                assert ((rows_[rate].isna()) == (rows_[bottom] == 0)).all(), (by, rate)
+            assert (rows_.opened_and_clicked <= rows_[["opened", "clicked"]].min(axis=1)).all()
+            assert (rows_.opened <= rows_.total_opens).all() and (rows_.clicked <= rows_.total_clicks).all()
+        assert whole.sends == sum(e["event"] == "sent" for e in events)
+        assert whole.total_clicks == sum(e["event"] == "clicked" for e in events)
+        ws.close()
+
+    check()
+
+
+def test_the_cli_reports_messaging_and_scores_the_lift_against_a_truth_file(ws):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from parcours.cli import app
+
+    lift_workspace(ws)
+    run = CliRunner().invoke
+    got = run(app, ["report", "messaging", "-w", str(ws.path), "--by", "journey", "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    assert got.output.splitlines()[1].startswith("j,active,6,0,")  # six sends, no delivery event
+    truth = ws.path / "messages_truth.csv"
+    pd.DataFrame({"journey": ["j"], "days_after_entry": [0], "incremental_conversions": [0.6],
+                  "incremental_revenue": [70.0]}).to_csv(truth, index=False)
+    got = run(app, ["evaluate", "-w", str(ws.path), "--messages-truth", str(truth), "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    assert "journey,entrants,held_out,incremental_orders" in got.output and "\nj,5,2,0.5," in got.output
+    other = ws.path / "other.csv"
+    pd.DataFrame({"journey": ["x"], "days_after_entry": [0], "incremental_conversions": [1.0],
+                  "incremental_revenue": [0.0]}).to_csv(other, index=False)
+    got = run(app, ["evaluate", "-w", str(ws.path), "--messages-truth", str(other)])
+    assert got.exit_code == 2 and "no journey of the truth has a holdout group" in got.output
+    bad = run(app, ["report", "messaging", "-w", str(ws.path), "--by", "device"])
+    assert bad.exit_code == 2 and "by must be one of journey, step, channel, recipient" in bad.output

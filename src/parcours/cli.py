@@ -617,12 +617,14 @@ def _evaluate_lift(workspace: Path, truth: Path, fmt: OutFormat) -> None:
     if table.empty:
         _fail(ValueError("no journey of the truth has a holdout group in this workspace: load its messages "
                          "(`parcours ingest messages`) and build"))
+    if fmt != OutFormat.table:  # a file's columns, whole
+        _print_table(table.round(3), fmt)
+        return
     out.print(f"incremental orders over {window} days after entry, estimated from the holdout (95% interval) "
               "vs the simulator's truth:")
     short = {"incremental_orders": "estimate", "incremental_orders_low": "low", "incremental_orders_high": "high",
              "true_incremental_orders": "truth", "relative_error": "rel_error"}
-    shown = table if fmt != OutFormat.table else table[["journey", "entrants", "held_out", *short, "covered"]]
-    _print_table(shown.rename(columns=short).round(3), fmt)
+    _print_table(table[["journey", "entrants", "held_out", *short, "covered"]].rename(columns=short).round(3), fmt)
 
 
 @app.command()
