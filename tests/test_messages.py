@@ -407,3 +407,21 @@ def test_the_cli_reports_messaging_and_scores_the_lift_against_a_truth_file(ws):
     assert got.exit_code == 2 and "no journey of the truth has a holdout group" in got.output
     bad = run(app, ["report", "messaging", "-w", str(ws.path), "--by", "device"])
     assert bad.exit_code == 2 and "by must be one of journey, step, channel, recipient" in bad.output
+
+
+def test_a_contact_reached_by_email_and_sms_is_one_entrant_even_unknown_to_the_identity_graph(ws):
+    from parcours.journeys import build_journeys
+    from parcours.reports.messaging_lift import lift
+    from parcours.reports.messaging_metrics import Selection
+
+    def e(eid, recipient, event, channel, user=None, visitor=None):
+        return dict(event_id=eid, ts=at(0), journey="k", step=channel, channel=channel, recipient=recipient,
+                    event=event, user_id=user or "", visitor_id=visitor or "")
+
+    load_rows(ws, "messages", [e("1", "u8@x", "sent", "email", user="u8"), e("2", "+338", "sent", "sms", user="u8"),
+                               e("3", "v9@x", "sent", "email", visitor="v9"), e("4", "+339", "sent", "sms", visitor="v9"),
+                               e("5", "anon@x", "sent", "email"), e("6", "h@x", "held_out", "email", user="u10")])
+    load_rows(ws, "conversions", [dict(conversion_id="o1", ts=at(5), user_id="u11", revenue="5")])
+    build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+    got = lift(ws.warehouse, Selection()).iloc[0]
+    assert (got.entrants, got.held_out, got.incremental_orders) == (3, 1, 0.0)  # u8, v9 and anon@x

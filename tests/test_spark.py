@@ -27,7 +27,7 @@ from parcours.spark import SparkWarehouse
 
 pytestmark = pytest.mark.spark
 
-TABLES = ("touchpoints", "conversions", "identities", "costs")
+TABLES = ("touchpoints", "conversions", "identities", "costs", "messages")
 SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
 ALL = dict(models=NAMES, start=AS_OF - dt.timedelta(days=60))  # the whole simulated period
 QUERIES = {
@@ -110,6 +110,24 @@ def test_the_summary_gives_the_same_table(pair):
     b = summary(spark.warehouse, spark.config, today=AS_OF)
     assert_same(a.table, b.table, "summary")
     assert a.totals == pytest.approx(b.totals, rel=1e-9)
+
+
+@pytest.mark.parametrize("query", [Query(), Query(by="journey", machine_opens=True),
+                                   Query(journey="welcome", step="welcome-2", by="recipient", start=AS_OF - dt.timedelta(
+                                       days=30), end=AS_OF - dt.timedelta(days=3))], ids=["steps", "journeys", "people"])
+def test_the_messaging_report_gives_the_same_tables(pair, query):
+    duck, spark = pair
+    a = run_report("messaging", duck.warehouse, duck.config, query)
+    b = run_report("messaging", spark.warehouse, spark.config, query)
+    assert len(a.table) > 0 and {"lift", "in_the_journey"} <= a.tables.keys()
+    assert_same(a.table, b.table, "messaging")
+    assert a.tables.keys() == b.tables.keys()
+    for key in a.tables:
+        assert_same(a.tables[key], b.tables[key], f"messaging: {key}")
+    empty = [k for k, v in a.totals.items() if v is None]  # a rate of nothing, on both
+    assert empty == [k for k, v in b.totals.items() if v is None] and a.warnings == b.warnings
+    assert {k: v for k, v in a.totals.items() if k not in empty} == pytest.approx(
+        {k: v for k, v in b.totals.items() if k not in empty}, rel=1e-9)
 
 
 def test_spark_tables_are_parquet_named_by_one_manifest(pair, monkeypatch):

@@ -1,6 +1,7 @@
 """The true lift of a messaging journey, from its holdout group (issue 15).
 
-A journey's entrants are persons (a recipient no identity names counts as its own person):
+A journey's entrants are persons (a recipient no identity graph names counts by the user or
+visitor id its messages carry, else as its own person):
 the sent group entered and was sent something, the holdout group entered and was held out
 (`held_out`, and nothing sent). Each entrant's orders are their person's conversions from
 the day they entered to `window_days` later (the entry day included). The journey's
@@ -37,7 +38,9 @@ def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0
     selection's step is ignored: the holdout is the journey's."""
     m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
     m = with_persons(wh, m)
-    m = m.mutate(_who=m.person_id.cast("string").coalesce("r:" + m.recipient))
+    # who entered: the person; else the user id or visitor id the message names (the same
+    # contact's email and phone are one entrant); else the recipient
+    m = m.mutate(_who=m.person_id.cast("string").coalesce("u:" + m.user_id, "v:" + m.visitor_id, "r:" + m.recipient))
     e = m.group_by(["journey", "_who"]).agg(
         entry=m.ts.min(), _held=(m.event == "held_out").any(), _sent=(m.event == "sent").any(),
         person_id=m.person_id.max())
