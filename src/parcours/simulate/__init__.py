@@ -30,6 +30,12 @@ day (`simulate(off=c)` writes that world). Touches are written with their channe
 time and only with utm/referrer the other half, so classifying them is part of what the
 engine must get right.
 
+Messaging journeys (`messages.py`, on a draw stream of their own): a welcome series and a
+cart-abandonment journey send emails and SMS; their clicks are touches like the others and
+their deliveries and opens add exposure unseen. Each journey's true lift is re-simulated
+with its messages' exposure taken away, on the same draws (`messages_truth`). With
+`messages=False` the data is what it was without them, draw for draw.
+
 Uses base only (no warehouse): NumPy arrays, PyArrow files; persons in fixed-size chunks,
 so memory stays flat whatever their number.
 """
