@@ -28,9 +28,10 @@ import pandas as pd
 from parcours.reports.messaging_metrics import Selection, events, with_persons
 from parcours.storage import Storage
 
-LIFT_COLUMNS = ("entrants", "held_out", "orders_per_entrant", "orders_per_held_out", "incremental_orders",
-                "incremental_orders_low", "incremental_orders_high", "incremental_revenue",
-                "incremental_revenue_low", "incremental_revenue_high", "relative_lift")
+# the answer first (incremental orders and revenue, their intervals), then what it is made of
+LIFT_COLUMNS = ("incremental_orders", "incremental_orders_low", "incremental_orders_high", "incremental_revenue",
+                "incremental_revenue_low", "incremental_revenue_high", "relative_lift", "entrants", "held_out",
+                "orders_per_entrant", "orders_per_held_out")
 
 
 def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:

@@ -378,7 +378,11 @@ function table(rows, name) {
   const draw = () => {
     body.replaceChildren(...rows.map((r) => {
       const tr = document.createElement("tr");
-      for (const c of cols) { const td = tr.insertCell(); td.textContent = cell(r[c], c); if (typeof r[c] === "number") td.className = "num"; }
+      for (const c of cols) {
+        const td = tr.insertCell(); td.textContent = cell(r[c], c);
+        if (typeof r[c] === "number") td.className = "num";
+        else if ((shown.verbatim || []).includes(c)) td.className = "name";  // a name is not cut at its hyphens
+      }
       if (r.low_volume) tr.classList.add("low");
       if (name === "table" && "row" in r && drillable(r.row)) {
         tr.classList.add("drill"); tr.title = t("drill"); tr.addEventListener("click", () => drill(r.row));
