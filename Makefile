@@ -33,6 +33,7 @@ demo-data: install
 	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
 	$(BIN)/parcours ingest truth $(DEMO)/data/truth.parquet -w $(DEMO)
 	$(BIN)/parcours ingest messages $(DEMO)/data/messages.parquet -w $(DEMO)
+	$(BIN)/parcours ingest messages_truth $(DEMO)/data/messages_truth.parquet -w $(DEMO)
 	$(BIN)/parcours build -w $(DEMO)
 	touch $(DEMO)/.built
 

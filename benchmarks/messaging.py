@@ -27,7 +27,7 @@ from parcours.reports.messaging_lift import against_truth
 from parcours.reports.messaging_metrics import TOTAL, Selection, engagement
 
 BIN = Path(sys.executable).parent / "parcours"
-TABLES = ("touchpoints", "conversions", "identities", "costs", "truth", "messages")
+TABLES = ("touchpoints", "conversions", "identities", "costs", "truth", "messages", "messages_truth")
 
 
 def prepare(root: Path, persons: int) -> Path:

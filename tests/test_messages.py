@@ -425,3 +425,24 @@ def test_a_contact_reached_by_email_and_sms_is_one_entrant_even_unknown_to_the_i
     build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
     got = lift(ws.warehouse, Selection()).iloc[0]
     assert (got.entrants, got.held_out, got.incremental_orders) == (3, 1, 0.0)  # u8, v9 and anon@x
+
+
+def test_loaded_truth_stands_beside_the_estimate_for_the_whole_period_only(ws):
+    import pytest
+
+    from parcours.query import Query
+    from parcours.reports import run_report
+
+    lift_workspace(ws)
+    res = load_rows(ws, "messages_truth", [
+        dict(journey="j", days_after_entry="0", incremental_conversions="0.25", incremental_revenue="10"),
+        dict(journey="j", days_after_entry="3", incremental_conversions="0.25", incremental_revenue="5"),
+        dict(journey="j", days_after_entry="20", incremental_conversions="9", incremental_revenue="90"),
+        dict(journey="j", days_after_entry="-1", incremental_conversions="1")])
+    assert [(r.row, r.field) for r in res.rejects] == [(4, "days_after_entry")]
+    assert load_rows(ws, "messages_truth", [dict(journey="j", days_after_entry="0",
+                                                 incremental_conversions="0.25")]).inserted == 0
+    got = run_report("messaging", ws.warehouse, ws.config, Query()).tables["lift"].iloc[0]
+    assert got.true_incremental_orders == pytest.approx(0.5) and got.true_incremental_revenue == pytest.approx(15)
+    dated = run_report("messaging", ws.warehouse, ws.config, Query(start=dt.date(2026, 10, 1))).tables["lift"]
+    assert "true_incremental_orders" not in dated  # the truth is of every entrant, not of a period's

@@ -62,6 +62,7 @@ class TableName(StrEnum):
     costs = "costs"
     truth = "truth"  # simulated data's true incremental conversions (truth.parquet)
     messages = "messages"  # email and SMS journeys' message events
+    messages_truth = "messages_truth"  # simulated data's true lift of each messaging journey
     ga4 = "ga4"  # a GA4 BigQuery export, into touchpoints, conversions and identities
 
 

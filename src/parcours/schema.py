@@ -121,6 +121,16 @@ TRUTH = (
 )
 TRUTH_BASE = "(base)"
 
+# Simulated data only: per messaging journey and day after entry, the conversions (and
+# revenue) of its sent entrants that its messages caused, as `parcours simulate` writes them
+# (messages_truth.parquet). The messaging report sets the holdout's lift beside them.
+MESSAGES_TRUTH = (
+    Field("journey", "string", required=True),
+    Field("days_after_entry", "int64", required=True, minimum=0, maximum=1e6),
+    Field("incremental_conversions", "float64", required=True, maximum=1e12),
+    Field("incremental_revenue", "float64", default=0.0, maximum=1e12),
+)
+
 TABLES: dict[str, tuple[Field, ...]] = {
     "touchpoints": TOUCHPOINTS,
     "conversions": CONVERSIONS,
@@ -128,6 +138,7 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "costs": COSTS,
     "truth": TRUTH,
     "messages": MESSAGES,
+    "messages_truth": MESSAGES_TRUTH,
 }
 
 # What makes a row the same row: loading it again adds nothing.
@@ -138,6 +149,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "costs": ("date", "channel", "source", "campaign"),
     "truth": ("date", "channel"),
     "messages": ("event_id",),
+    "messages_truth": ("journey", "days_after_entry"),
 }
 
 

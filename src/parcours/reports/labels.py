@@ -282,6 +282,9 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "incremental_revenue_low": ("Incremental revenue, low", "CA incrémental, bas", "money"),
     "incremental_revenue_high": ("Incremental revenue, high", "CA incrémental, haut", "money"),
     "relative_lift": ("Lift vs held out", "Effet vs groupe témoin", "share"),
+    "true_incremental_orders": ("True incremental orders (simulated)", "Commandes incrémentales vraies (simulées)",
+                                "number"),
+    "true_incremental_revenue": ("True incremental revenue (simulated)", "CA incrémental vrai (simulé)", "money"),
 }
 
 # A result's secondary tables.

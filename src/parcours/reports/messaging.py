@@ -26,7 +26,7 @@ from parcours.query import Query
 from parcours.reports.base import Report, ReportResult, escape_labels, register
 from parcours.reports.labels import Message, tooltip
 from parcours.reports.messaging_credit import step_credit
-from parcours.reports.messaging_lift import lift
+from parcours.reports.messaging_lift import lift, true_lift
 from parcours.reports.messaging_metrics import (
     COLUMNS,
     KEYS,
@@ -82,6 +82,9 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
         steps = rows if query.by == "step" else order_columns(steps, won, KEYS["step"])
         total = order_columns(pd.DataFrame([{**total, "_all": TOTAL}]), won, KEYS[TOTAL]).iloc[0].to_dict()
         gain = lift(wh, selection, settings.lift_window_days)
+        if len(gain) and _truth_applies(wh, selection):  # simulated data: the truth beside the estimate
+            true = true_lift(wh.table("messages_truth").to_pandas(), settings.lift_window_days)
+            gain = gain.merge(true, left_on="journey", right_index=True, how="left")
         if len(gain):
             tables["lift"] = gain
             total |= {"incremental_orders": float(gain.incremental_orders.sum()),
@@ -116,6 +119,12 @@ def _built(wh: Storage) -> bool:
     except NotBuilt:
         return False
     return True
+
+
+def _truth_applies(wh: Storage, selection: Selection) -> bool:
+    """The simulator's truth is of every entrant, so of a selection without a period."""
+    return (wh.has("messages_truth") and selection.start is None and selection.end is None
+            and wh.count("messages_truth") > 0)
 
 
 def _recipients(wh: Storage, selection: Selection, rows: pd.DataFrame, by: str) -> int:

@@ -92,16 +92,22 @@ def _variance(group: pd.Series, total: str, squares: str) -> float:
 TRUTH_COLUMNS = ("true_incremental_orders", "true_incremental_revenue")
 
 
-def against_truth(wh: Storage, truth: pd.DataFrame, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
-    """Each journey's estimated lift beside the simulator's (`messages_truth`: its true
-    incremental conversions per day after entry, summed over the same window), the error
-    and whether the interval holds the truth."""
+def true_lift(truth: pd.DataFrame, window_days: int) -> pd.DataFrame:
+    """Per journey, the simulator's true incremental conversions and revenue over the first
+    `window_days` after entry (TRUTH_COLUMNS, the journey as index)."""
     missing = {"journey", "days_after_entry", "incremental_conversions", "incremental_revenue"} - set(truth)
     if missing:
         raise ValueError(f"the messages truth lacks column(s) {', '.join(sorted(missing))}: "
                          "give the messages_truth file `parcours simulate` writes")
     kept = truth[truth.days_after_entry < window_days].groupby("journey")
-    true = kept[["incremental_conversions", "incremental_revenue"]].sum().set_axis(list(TRUTH_COLUMNS), axis=1)
+    return kept[["incremental_conversions", "incremental_revenue"]].sum().set_axis(list(TRUTH_COLUMNS), axis=1)
+
+
+def against_truth(wh: Storage, truth: pd.DataFrame, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
+    """Each journey's estimated lift beside the simulator's (`messages_truth`: its true
+    incremental conversions per day after entry, summed over the same window), the error
+    and whether the interval holds the truth."""
+    true = true_lift(truth, window_days)
     est = lift(wh, Selection(), window_days, ci)
     out = est.merge(true, left_on="journey", right_index=True, how="inner")
     out["error"] = out.incremental_orders - out.true_incremental_orders
