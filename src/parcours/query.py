@@ -209,9 +209,9 @@ class Query:
     headline: tuple[str, ...] = _spec(
         (), "list", "option", choices=HEADLINE_METRICS,
         en=("Headline metrics", "The figures the simple mode puts up front (default: sends, open rate, click "
-                                "rate, orders, revenue)."),
+                                "rate, orders, revenue, incremental orders)."),
         fr=("Indicateurs clés", "Les chiffres que le mode simple met en avant (par défaut : envois, taux "
-                                "d'ouverture, taux de clic, commandes, chiffre d'affaires)."))
+                                "d'ouverture, taux de clic, commandes, chiffre d'affaires, commandes incrémentales)."))
     machine_opens: bool = _spec(
         False, "bool", "option",
         en=("Count machine opens", "Count the opens of mail privacy proxies as opens (default: counted apart)."),

@@ -81,6 +81,11 @@ FRENCH = {
     "opened": "ouverts",
     "clicked": "cliqués",
     "ordered": "suivis d'une commande",
+    "messages at each step": "messages à chaque étape",
+    "orders: last click vs true lift": "commandes : dernier clic vs vrai effet",
+    "last-click orders": "commandes au dernier clic",
+    "incremental orders": "commandes incrémentales",
+    "orders": "commandes",
 }
 
 # Names of values: (English, French). The channels of the rules shipped in the config, named

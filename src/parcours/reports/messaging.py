@@ -18,6 +18,7 @@ import datetime as dt
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from parcours.config import Config
 from parcours.errors import NotBuilt
@@ -41,7 +42,7 @@ from parcours.reports.messaging_metrics import (
 )
 from parcours.storage import Storage
 
-HEADLINE = ("sends", "open_rate", "click_rate", "orders", "revenue")
+HEADLINE = ("sends", "open_rate", "click_rate", "orders", "revenue", "incremental_orders")
 FUNNEL = {"sends": "sent", "deliveries": "delivered", "opened": "opened", "clicked": "clicked", "orders": "ordered"}
 SHADES = ("#1f3a5f", "#3d6a99", "#6f9fcf", "#76b7b2", "#f28e2b")  # dark to light down the funnel; orders stand out
 EMAIL_ONLY = ("bounces", "bounce_rate", "opened", "total_opens", "open_rate", "machine_opens",
@@ -75,6 +76,7 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     steps = rows if query.by == "step" else engagement(wh, "step", selection=selection, detail=True)
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
+    won = None  # each order and the message that earned it, once built
     if built:
         settings = config.messaging
         won = attributed_orders(wh, selection, settings.attribution_window_days, settings.attribute_to)
@@ -107,7 +109,7 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
                if k != "first_sent" and k in total}
     headline = [m for m in (query.headline or HEADLINE) if m in numbers and m not in gone]
     link = {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}} if query.by == "step" else None
-    figure = _figure(steps.sort_values(["journey", "first_sent"], ignore_index=True))
+    figure = _figure(steps.sort_values(["journey", "first_sent"], ignore_index=True), tables.get("lift"), won)
     return ReportResult("messaging", table, numbers, escape_labels(figure), applied, warnings, tables,
                         headline=headline, link=link, page_rows=PAGE_ROWS if query.by == "recipient" else None,
                         verbatim=VERBATIM)
@@ -148,19 +150,45 @@ def _arranged(table: pd.DataFrame, by: str, keys: list[str]) -> pd.DataFrame:
     return table[[*lead, *(c for c in table.columns if c not in lead)]]
 
 
-def _figure(steps: pd.DataFrame) -> go.Figure:
+def _figure(steps: pd.DataFrame, gain: pd.DataFrame | None = None, won: pd.DataFrame | None = None) -> go.Figure:
     """Each step's messages, from the journey's start: sent, delivered, opened, clicked,
-    ordered (grouped bars, so a step's drop-off reads left to right)."""
+    ordered (grouped bars, so a step's drop-off reads left to right). With a holdout, below
+    it what each journey really brought: its last-click orders beside its incremental orders
+    (with their 95% interval, and the truth when simulated)."""
     several = steps.journey.nunique() > 1 if len(steps) else False
-    labels = [f"{j} · {s}" if several else s for j, s in zip(steps.journey, steps.step, strict=True)]
-    fig = go.Figure()
+    # several journeys: steps above, their journey below them (a two-level axis)
+    labels = [steps.journey.tolist(), steps.step.tolist()] if several else steps.step.tolist()
+    lifted = gain is not None and len(gain) > 0
+    fig = make_subplots(rows=2 if lifted else 1, cols=1, vertical_spacing=0.24, row_heights=[0.6, 0.4] if lifted
+                        else None, subplot_titles=("messages at each step", "orders: last click vs true lift") if lifted else None)
     for (column, name), shade in zip(FUNNEL.items(), SHADES, strict=True):
         if column in steps:
             fig.add_trace(go.Bar(x=labels, y=steps[column].fillna(0).tolist(), name=name, marker_color=shade,
                                  texttemplate="%{y:,}", textposition="outside", textfont_size=10,
-                                 hovertemplate=tooltip("%{x}", (name, "%{y:,}"))))
-    fig.update_layout(barmode="group", yaxis_title="messages", xaxis_title="step, from the journey's start",
-                      legend={"orientation": "h", "y": -0.2}, uniformtext_minsize=8, uniformtext_mode="hide")
+                                 hovertemplate=tooltip("%{x}", (name, "%{y:,}"))), row=1, col=1)
+    fig.update_yaxes(title_text="messages", row=1, col=1)
+    fig.update_xaxes(autotickangles=[0, -35, -90])  # crowded labels lean left: none pushes the plot aside
+    if lifted:
+        journeys = gain.journey.tolist()
+        last = won.groupby("journey").size().reindex(journeys).fillna(0) if won is not None else None
+        if last is not None:
+            fig.add_trace(go.Bar(x=journeys, y=last.tolist(), name="last-click orders", marker_color="#9aa5b1",
+                                 hovertemplate=tooltip("%{x}", ("last-click orders", "%{y:,}"))), row=2, col=1)
+        fig.add_trace(go.Bar(
+            x=journeys, y=gain.incremental_orders.tolist(), name="incremental orders", marker_color="#59a14f",
+            error_y={"type": "data", "symmetric": False,
+                     "array": (gain.incremental_orders_high - gain.incremental_orders).tolist(),
+                     "arrayminus": (gain.incremental_orders - gain.incremental_orders_low).tolist()},
+            hovertemplate=tooltip("%{x}", ("incremental orders", "%{y:,.1f}"))), row=2, col=1)
+        if "true_incremental_orders" in gain:
+            fig.add_trace(go.Bar(x=journeys, y=gain.true_incremental_orders.tolist(), name="Truth (simulated)",
+                                 marker_color="#1f2933",
+                                 hovertemplate=tooltip("%{x}", ("Truth (simulated)", "%{y:,.1f}"))), row=2, col=1)
+        fig.update_yaxes(title_text="orders", row=2, col=1)
+    fig.update_layout(barmode="group", height=820 if lifted else 450, legend={"orientation": "h", "y": -0.12},
+                      uniformtext_minsize=8, uniformtext_mode="hide")
+    if not lifted:
+        fig.update_xaxes(title_text="step, from the journey's start", row=1, col=1)
     return fig
 
 
