@@ -372,7 +372,7 @@ def test_every_grouping_adds_up_to_the_whole_and_no_rate_divides_by_zero(tmp_pat
             rows_ = engagement(ws.warehouse, by, selection=Selection(), detail=True)
             for column in ADDITIVE:
                 assert rows_[column].sum() == whole[column], (by, column)
-            for rate, (top, bottom) in RATES.items():
+            for rate, (_, bottom) in RATES.items():
                 assert ((rows_[rate].isna()) == (rows_[bottom] == 0)).all(), (by, rate)
             assert (rows_.opened_and_clicked <= rows_[["opened", "clicked"]].min(axis=1)).all()
             assert (rows_.opened <= rows_.total_opens).all() and (rows_.clicked <= rows_.total_clicks).all()
@@ -418,9 +418,10 @@ def test_a_contact_reached_by_email_and_sms_is_one_entrant_even_unknown_to_the_i
         return dict(event_id=eid, ts=at(0), journey="k", step=channel, channel=channel, recipient=recipient,
                     event=event, user_id=user or "", visitor_id=visitor or "")
 
-    load_rows(ws, "messages", [e("1", "u8@x", "sent", "email", user="u8"), e("2", "+338", "sent", "sms", user="u8"),
-                               e("3", "v9@x", "sent", "email", visitor="v9"), e("4", "+339", "sent", "sms", visitor="v9"),
-                               e("5", "anon@x", "sent", "email"), e("6", "h@x", "held_out", "email", user="u10")])
+    load_rows(ws, "messages", [
+        e("1", "u8@x", "sent", "email", user="u8"), e("2", "+338", "sent", "sms", user="u8"),
+        e("3", "v9@x", "sent", "email", visitor="v9"), e("4", "+339", "sent", "sms", visitor="v9"),
+        e("5", "anon@x", "sent", "email"), e("6", "h@x", "held_out", "email", user="u10")])
     load_rows(ws, "conversions", [dict(conversion_id="o1", ts=at(5), user_id="u11", revenue="5")])
     build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
     got = lift(ws.warehouse, Selection()).iloc[0]

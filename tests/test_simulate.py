@@ -200,7 +200,7 @@ def test_held_out_recipients_are_sent_nothing_and_a_stop_ends_the_series(sim):
     assert len(held) > 50
     assert m.merge(held.assign(h=1), on=["journey", "recipient"]).query("event != 'held_out'").empty
     steps = {("welcome", "welcome-1"): 0, ("welcome", "welcome-2"): 1, ("welcome", "welcome-3"): 2}
-    w = m[m.journey == "welcome"].assign(n=lambda f: [steps[(j, s)] for j, s in zip(f.journey, f.step)])
+    w = m[m.journey == "welcome"].assign(n=lambda f: [steps[(j, s)] for j, s in zip(f.journey, f.step, strict=True)])
     stops = w[(w.event.isin(["unsubscribed", "complained"])) | (w.bounce_type == "hard")]
     first_stop = stops.groupby("person").n.min()
     later = w[w.event == "sent"].assign(stop=lambda f: f.person.map(first_stop)).dropna(subset=["stop"])

@@ -112,9 +112,12 @@ def test_the_summary_gives_the_same_table(pair):
     assert a.totals == pytest.approx(b.totals, rel=1e-9)
 
 
-@pytest.mark.parametrize("query", [Query(), Query(by="journey", machine_opens=True),
-                                   Query(journey="welcome", step="welcome-2", by="recipient", start=AS_OF - dt.timedelta(
-                                       days=30), end=AS_OF - dt.timedelta(days=3))], ids=["steps", "journeys", "people"])
+PEOPLE = Query(journey="welcome", step="welcome-2", by="recipient", start=AS_OF - dt.timedelta(days=30),
+               end=AS_OF - dt.timedelta(days=3))
+
+
+@pytest.mark.parametrize("query", [Query(), Query(by="journey", machine_opens=True), PEOPLE],
+                         ids=["steps", "journeys", "people"])
 def test_the_messaging_report_gives_the_same_tables(pair, query):
     duck, spark = pair
     a = run_report("messaging", duck.warehouse, duck.config, query)

@@ -158,9 +158,11 @@ def _figure(steps: pd.DataFrame, gain: pd.DataFrame | None = None, won: pd.DataF
     several = steps.journey.nunique() > 1 if len(steps) else False
     # several journeys: steps above, their journey below them (a two-level axis)
     labels = [steps.journey.tolist(), steps.step.tolist()] if several else steps.step.tolist()
-    lifted = gain is not None and len(gain) > 0
-    fig = make_subplots(rows=2 if lifted else 1, cols=1, vertical_spacing=0.24, row_heights=[0.6, 0.4] if lifted
-                        else None, subplot_titles=("messages at each step", "orders: last click vs true lift") if lifted else None)
+    gain = gain if gain is not None else pd.DataFrame()
+    lifted = len(gain) > 0
+    titles = ("messages at each step", "orders: last click vs true lift") if lifted else None
+    fig = make_subplots(rows=2 if lifted else 1, cols=1, vertical_spacing=0.24,
+                        row_heights=[0.6, 0.4] if lifted else None, subplot_titles=titles)
     for (column, name), shade in zip(FUNNEL.items(), SHADES, strict=True):
         if column in steps:
             fig.add_trace(go.Bar(x=labels, y=steps[column].fillna(0).tolist(), name=name, marker_color=shade,

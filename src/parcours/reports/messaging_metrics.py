@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -160,7 +161,7 @@ def with_rates(df: pd.DataFrame) -> pd.DataFrame:
 def totals(rows: pd.DataFrame, recipients: int | None = None) -> dict:
     """The row of everything from `engagement(..., detail=True)`'s rows (their counts add
     up; rates are made again). Distinct recipients do not add up: give them."""
-    row = {c: int(rows[c].sum()) for c in ADDITIVE}
+    row: dict[str, Any] = {c: int(rows[c].sum()) for c in ADDITIVE}
     row["first_sent"] = rows.first_sent.min() if len(rows) else None
     row["recipients"] = recipients
     return with_rates(pd.DataFrame([row])).iloc[0].to_dict()

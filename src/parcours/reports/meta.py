@@ -27,9 +27,10 @@ def query_facts(wh: Storage, config: Config) -> dict:
             return {**EMPTY, "audience_attribute": config.reports.audience_attribute, **messages}
 
 
-EMPTY = {"first_day": None, "last_reported_day": None, "cut": None, "channels": {}, "sub_channels": [],
-         "channel_groups": [], "media_plans": [], "funnel_stages": [], "categories": [], "crm": {},
-         "audiences": []}
+# the build's facts when there is no build (a workspace of messages only)
+EMPTY: dict[str, object] = {
+    "first_day": None, "last_reported_day": None, "cut": None, "channels": {}, "sub_channels": [],
+    "channel_groups": [], "media_plans": [], "funnel_stages": [], "categories": [], "crm": {}, "audiences": []}
 
 
 def _messaging(wh: Storage) -> dict:

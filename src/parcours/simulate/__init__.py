@@ -323,7 +323,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
         owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
             channel != off, owner, day, sec, channel, camp, is_view, offline, dev, cart)
     msg = None
-    if mrng is not None:  # the journeys' messages; their clicks become touches of the person
+    if mrng is not None and carts is not None:  # the journeys' messages; their clicks become touches
         msg = simulate_messages(mrng, first, P, D, idx, journey_camps, account, n_dev, carts, off)
         mt = msg.touches
         n = len(mt["owner"])
