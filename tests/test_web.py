@@ -299,6 +299,8 @@ def test_messaging_puts_its_headline_up_front_and_a_step_opens_its_recipients(me
     tiles = page.inner_text("#headline")
     assert "Envois\n7" in tiles and "Taux d'ouverture" in tiles and "Commandes (dernier clic)\n0" in tiles
     assert "envoyés" in page.inner_text("#chart")  # the funnel's series, in French
+    journeys = page.locator("select[name=journey] option").all_inner_texts()
+    assert journeys == ["Tous", "cart", "welcome"]  # the sending tool's names, not the stage "Panier"
     page.click("[data-mode=expert]")
     page.wait_for_selector("table.report[data-table=table] tbody tr")
     assert not page.is_visible("#headline")

@@ -349,7 +349,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
                  "labels": by_language(spec.label),
                  "help": by_language(spec.help),
                  "choices": list(spec.choices), "values": spec.values, "minimum": spec.minimum,
-                 "maximum": spec.maximum, "control": spec.control, "page": spec.page,
+                 "maximum": spec.maximum, "control": spec.control, "page": spec.page, "verbatim": spec.verbatim,
                  "value_labels": {v: by_language(t) for v, t in spec.value_labels.items()},
                  "reports": [r.name for r in CATALOGUE.values() if name in r.fields]}
                 for name, spec in SPECS.items()]

@@ -65,6 +65,7 @@ class Spec:
     cli_invert: bool = False  # a CLI flag that sets the field to False (--no-collapse)
     control: Literal["form", "drill"] = "form"  # the web sets `drill` fields by clicking rows
     page: Any = None  # what a page asks when its URL does not say (the library answers in full)
+    verbatim: bool = False  # its values are the data's own names, shown as written (a journey "cart")
 
     @property
     def multiple(self) -> bool:
@@ -193,11 +194,11 @@ class Query:
 
     # messaging journeys
     journey: str | None = _spec(
-        None, "text", "option", values="journeys",
+        None, "text", "option", values="journeys", verbatim=True,
         en=("Journey", "The email or SMS journey (automation) to report; default: every journey."),
         fr=("Scénario", "Le scénario d'emails ou de SMS (automation) à présenter ; par défaut : tous."))
     step: str | None = _spec(
-        None, "text", "option", values="steps",
+        None, "text", "option", values="steps", verbatim=True,
         en=("Step", "One message of the journey (e.g. welcome-1); default: every step."),
         fr=("Étape", "Un message du scénario (ex. welcome-1) ; par défaut : toutes les étapes."))
     by: str = _spec(

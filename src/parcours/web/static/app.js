@@ -114,6 +114,7 @@ function optionText(f, value) {
   if (f.values === "models") return said((models.find((m) => m.name === value) || {}).labels) || value;
   if (f.value_labels[value]) return said(f.value_labels[value]);
   if (value === "") return t("everything");
+  if (f.verbatim) return value;  // the data's own name (a journey called "cart" is not the stage)
   if (f.kind === "crm") { const [k, ...v] = value.split("="); return `${k}: ${v.join("=")}`; }
   return said(meta.names[value]) || value;
 }
