@@ -58,7 +58,8 @@ class Spec:
     group: Group
     cli: str = ""  # the `parcours report` option; default: --name with dashes
     choices: tuple[str, ...] = ()  # the only values accepted (checked on every face)
-    values: str = ""  # where a client finds the values to offer: a key of /api/v1/meta, or "models"
+    values: str = ""  # where a client finds the values to offer: a key of /api/v1/meta, "models", or
+    # "columns" (its choices are result columns, named as the answer's columns are)
     value_labels: dict[str, Text] = field(default_factory=dict)  # labels of special values
     minimum: float | None = None
     maximum: float | None = None
@@ -208,7 +209,7 @@ class Query:
         en=("Rows", "One row per journey, step, channel or recipient."),
         fr=("Lignes", "Une ligne par scénario, étape, levier ou destinataire."))
     headline: tuple[str, ...] = _spec(
-        (), "list", "option", choices=HEADLINE_METRICS,
+        (), "list", "option", choices=HEADLINE_METRICS, values="columns",
         en=("Headline metrics", "The figures the simple mode puts up front (default: sends, open rate, click "
                                 "rate, orders, revenue, incremental orders)."),
         fr=("Indicateurs clés", "Les chiffres que le mode simple met en avant (par défaut : envois, taux "

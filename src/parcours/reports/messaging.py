@@ -9,7 +9,8 @@ default, in the order the journey sends them (`by`: journey, step, channel or re
 a step's row opens its recipients (`link`). The columns a channel cannot have are left out
 when the selection has none of it (no opens for an SMS-only journey, no SMS failures for an
 email-only one). The simple mode puts the chosen headline metrics up front and draws the
-steps as a funnel, from the journey's start: sent, delivered, opened, clicked, ordered.
+steps as a funnel, from the journey's start: sent, delivered, opened, clicked, ordered; and,
+where a journey held entrants out, what it really brought beside its last-click orders.
 """
 
 from __future__ import annotations

@@ -112,6 +112,7 @@ function translate() {
 // (channels, devices, kinds...; CRM values as "attribute: value").
 function optionText(f, value) {
   if (f.values === "models") return said((models.find((m) => m.name === value) || {}).labels) || value;
+  if (f.values === "columns") return columnLabel(value);  // the answer's own label of that column
   if (f.value_labels[value]) return said(f.value_labels[value]);
   if (value === "") return t("everything");
   if (f.verbatim) return value;  // the data's own name (a journey called "cart" is not the stage)
@@ -164,6 +165,7 @@ function control(f) {  // one form control for a Query field, from its declarati
 
 function fieldValues(f) {  // the values a field offers, from its declaration and /api/v1/meta
   if (f.values === "models") return models.map((m) => m.name);
+  if (f.values === "columns") return [...f.choices];
   if (f.values === "crm") return Object.entries(meta.crm || {}).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`));
   if (f.values === "channels") return Object.keys(meta.channels || {});
   if (f.values) return [...(meta[f.values] || [])];
