@@ -224,15 +224,22 @@ def _within(raw: dict[str, ir.Table], scope: ir.Table) -> dict[str, ir.Table]:
             "identities": ids.filter(ids.visitor_id.isin(v) | ids.user_id.isin(u))}
 
 
+def with_person(t: ir.Table, persons: ir.Table) -> ir.Table:
+    """Rows carrying a visitor_id and a user_id, with `person_id`: the person of the visitor
+    id, else of the user id (NULL when the graph knows neither). Stitching puts both ids of
+    a row in one person, so the order only matters for ids the graph has not seen together."""
+    visitors = persons.filter(persons.kind == "visitor").select(_vid="id", _vperson="person_id")
+    users = persons.filter(persons.kind == "user").select(_uid="id", _uperson="person_id")
+    cols = t.columns
+    t = t.left_join(visitors, t.visitor_id == visitors._vid).select(*cols, "_vperson")
+    t = t.left_join(users, t.user_id == users._uid).select(*cols, "_vperson", "_uperson")
+    return t.mutate(person_id=t._vperson.coalesce(t._uperson)).drop("_vperson", "_uperson")
+
+
 def _conversions(conv: ir.Table, persons: ir.Table) -> ir.Table:
-    """Conversions with their person (by visitor id, else by user id) and the time of the
-    person's previous conversion."""
-    visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
-    users = persons.filter(persons.kind == "user").select(user_id="id", uperson="person_id")
-    cols = conv.columns
-    conv = conv.left_join(visitors, conv.visitor_id == visitors.visitor_id).select(*cols, "vperson")
-    conv = conv.left_join(users, conv.user_id == users.user_id).select(*cols, "vperson", "uperson")
-    conv = conv.mutate(person_id=conv.vperson.coalesce(conv.uperson)).drop("vperson", "uperson")
+    """Conversions with their person (`with_person`) and the time of the person's previous
+    conversion."""
+    conv = with_person(conv, persons)
     order = ibis.window(group_by=conv.person_id, order_by=[conv.ts, conv.conversion_id])
     return conv.mutate(prev_ts=conv.ts.lag().over(order))
 

@@ -31,7 +31,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.config import ATTRIBUTE_TO
-from parcours.journeys import require_built
+from parcours.journeys import require_built, with_person
 from parcours.query import MESSAGE_ROWS as BY
 from parcours.storage import Storage
 
@@ -217,13 +217,9 @@ def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: s
 
 
 def with_persons(wh: Storage, m: ir.Table) -> ir.Table:
-    """Message events with `person_id`, found by user id first, then visitor id, in the
-    identity graph (NULL for a recipient no identity names)."""
-    p = wh.table("persons")
-    users, visitors = (p.filter(p.kind == k).select(id="id", pid="person_id") for k in ("user", "visitor"))
-    m = m.left_join(users, m.user_id == users.id).drop("id")
-    m = m.left_join(visitors.rename(vpid="pid"), m.visitor_id == visitors.id).drop("id")
-    return m.mutate(person_id=m.pid.coalesce(m.vpid)).drop("pid", "vpid")
+    """Message events with `person_id` through the identity graph (`journeys.with_person`:
+    NULL for a recipient no identity names)."""
+    return with_person(m, wh.table("persons"))
 
 
 def _rate(top: pd.Series, bottom: pd.Series) -> pd.Series:
