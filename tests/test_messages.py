@@ -210,6 +210,9 @@ def test_no_message_is_an_answer_that_says_so(ws):
     assert nothing.is_empty and list(nothing.table.columns[:1]) == ["recipient"]
     before = run_report("messaging", ws.warehouse, ws.config, Query(end=dt.date(2026, 9, 30)))
     assert before.is_empty
+    later = run_report("messaging", ws.warehouse, ws.config, Query(start=dt.date(2099, 1, 1)))
+    assert later.is_empty and [w.key for w in later.warnings] == ["after_last_day"]
+    assert later.query["start"] == "2099-01-01" and not {"level", "top", "collapse"} & set(later.query)
 
 
 def test_machine_opens_can_count_as_opens(ws):

@@ -63,7 +63,10 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     end = min(query.end or today, today)
     # an end of today or later keeps every message: no need to say so (it costs a pass)
     selection = Selection(query.journey, query.step, query.start, end if end < today else None, query.machine_opens)
-    applied = {**query.as_dict(), "end": end.isoformat(), "today_included": end == today}
+    asked = {k: v for k, v in query.as_dict().items() if k in REPORT.fields}  # what this report reads
+    applied = {**asked, "end": end.isoformat(), "today_included": end == today}
+    if query.start is not None and query.start > end:  # a period after today: nothing sent yet
+        return _empty(query, applied, Message("after_last_day", day=today))
     if not wh.has("messages"):
         return _empty(query, applied)
     keys = KEYS[query.by]
@@ -195,11 +198,12 @@ def _figure(steps: pd.DataFrame, gain: pd.DataFrame | None = None, won: pd.DataF
     return fig
 
 
-def _empty(query: Query, applied: dict) -> ReportResult:
+def _empty(query: Query, applied: dict, why: Message = NO_MESSAGES) -> ReportResult:
+    """No message: an answer that says why (none selected, or a period after today)."""
     table = pd.DataFrame(columns=[*KEYS[query.by], *COLUMNS])
     applied.setdefault("start", applied["end"])  # nothing sent: the period is the day asked
-    return ReportResult("messaging", table, {"sends": 0.0}, escape_labels(go.Figure()), applied, [NO_MESSAGES],
-                        headline=[], empty=NO_MESSAGES, verbatim=VERBATIM)
+    return ReportResult("messaging", table, {"sends": 0.0}, escape_labels(go.Figure()), applied, [why],
+                        headline=[], empty=why, verbatim=VERBATIM)
 
 
 def _number(v) -> float | None:
