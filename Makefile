@@ -29,6 +29,7 @@ demo-data: install
 	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --out $(DEMO)/data
 	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
 	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)
+	$(BIN)/parcours ingest crm $(DEMO)/data/crm.parquet -w $(DEMO)
 	$(BIN)/parcours ingest identities $(DEMO)/data/identities.parquet -w $(DEMO)
 	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
 	$(BIN)/parcours ingest truth $(DEMO)/data/truth.parquet -w $(DEMO)

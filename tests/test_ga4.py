@@ -22,7 +22,8 @@ def test_a_ga4_export_becomes_sessions_conversions_and_identities(tmp_path, suff
     # the repeated T1 and the consent-mode purchase (no visitor, no user) are rejected
     assert res.exit_code == 1, res.output
     assert "ga4: 11 events read; 3 without a session id or a user_pseudo_id" in res.output
-    assert "duplicate key of row 2 (value 'T1')" in res.output and "needs a visitor_id or a user_id" in res.output
+    assert "duplicate key of row 2 (value 'T1')" in res.output
+    assert "needs a visitor_id, a user_id or a customer_id" in res.output
     with Workspace(tmp_path / "ws") as ws:
         from parcours.channels import classify
 

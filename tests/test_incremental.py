@@ -40,9 +40,12 @@ OLD = {
         {"event_id": "h5", "ts": _at(1), "visitor_id": "hC", "channel": "affiliation"},
         {"event_id": "h6", "ts": _at(0.5), "visitor_id": "hD", "channel": "sms"},  # between the cuts
     ],
-    "conversions": [{"conversion_id": "hx", "ts": _at(2.5), "user_id": "uB", "revenue": "30"}],
+    "conversions": [{"conversion_id": "hx", "ts": _at(2.5), "user_id": "uB", "revenue": "30"},
+                    # a CRM customer's store sale: a person of its own until an order's email links it
+                    {"conversion_id": "hs", "ts": _at(1.2), "customer_id": "K1", "origin": "store", "revenue": "60"}],
     "identities": [{"visitor_id": "hB", "user_id": "uB"}],
 }
+CRM = [{"customer_id": "K1", "email": "k1@example.com"}]
 NEW = {
     "touchpoints": [
         {"event_id": "h7", "ts": _at(-0.5), "visitor_id": "hA", "channel": "direct"},  # after the new cut
@@ -51,6 +54,7 @@ NEW = {
     "conversions": [
         {"conversion_id": "hy", "ts": _at(0.2), "visitor_id": "hA", "revenue": "80"},
         {"conversion_id": "late", "ts": _at(1.5), "visitor_id": "hC", "revenue": "12"},  # splits hC's journey
+        {"conversion_id": "hz", "ts": _at(0.4), "visitor_id": "hD", "email": "K1@Example.com"},  # links K1 to hD
     ],
     "identities": [{"visitor_id": "hA", "user_id": "uB"}],  # joins hA's person and hB's
 }
@@ -116,6 +120,8 @@ def data(tmp_path_factory):
 def test_incremental_build_equals_full_build(data, tmp_path, engine):
     inc, full = _workspace(tmp_path / "inc", engine), _workspace(tmp_path / "full", engine)
     parts = data / "parts"
+    for w in (inc, full):
+        load_rows(w, "crm", CRM)
     for table in INPUTS:
         load_file(inc.warehouse, table, parts / f"{table}-before.parquet")
         load_rows(inc, table, OLD[table])
@@ -138,6 +144,7 @@ def test_incremental_build_equals_full_build(data, tmp_path, engine):
         pd.testing.assert_frame_equal(got[name], want[name], check_like=True, obj=name, rtol=1e-12)
     persons = got["persons"].set_index("id").person_id
     assert persons["hA"] == persons["hB"] == persons["uB"]  # the login joined two persons
+    assert persons["crm:K1"] == persons["hD"] == "v:hD"  # the order's email joined the customer
     j = got["journeys"].set_index("journey_id")
     assert j.loc["c:late", "n_touches"] == 1 and j.loc["c:late", "channels"] == "['social']"
     assert "n:" + persons["hNew"] in j.index and j.loc["c:hy", "person_id"] == persons["hB"]

@@ -77,7 +77,7 @@ CONV = dict(conversion_id="c1", ts="2026-10-02T10:00:00Z", visitor_id="v1", kind
     ({"new_customer": "maybe"}, "new_customer", "not a boolean (true/false)"),
     ({"attributes": "[1, 2]"}, "attributes", "not a JSON object of attributes"),
     ({"attributes": "segment=gold"}, "attributes", "not a JSON object of attributes"),
-    ({"visitor_id": ""}, "visitor_id", "missing: a conversion needs a visitor_id or a user_id"),
+    ({"visitor_id": ""}, "visitor_id", "missing: a conversion needs a visitor_id, a user_id or a customer_id"),
 ])
 def test_each_bad_conversion_field_is_rejected(ws, changes, field, reason):
     res = load_rows(ws, "conversions", [CONV, {**CONV, "conversion_id": "c2", **changes}])

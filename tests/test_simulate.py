@@ -26,7 +26,7 @@ def read(sim, name):
 def test_one_file_per_table_named_after_it(sim):
     assert {n: p.name for n, p in sim.files.items()} == {
         n: f"{n}.parquet" for n in ("touchpoints", "conversions", "identities", "persons_truth",
-                                   "costs", "truth", "messages", "messages_truth")}
+                                   "costs", "truth", "messages", "messages_truth", "crm", "crm_truth")}
     assert read(sim, "touchpoints").num_rows == sim.touchpoints > 20_000
 
 
@@ -242,3 +242,34 @@ def test_the_email_truth_holds_its_journeys_and_is_the_world_without_email(sim, 
     assert set(sent.channel) == {"sms"}  # the entrants are the same; no email goes out
     gained = truth[truth.channel == "email"].incremental_conversions.sum()
     assert gained > 0 and without.conversions == sim.conversions - gained
+
+
+def test_the_crm_adds_identifiers_and_changes_no_draw(sim, tmp_path):
+    plain = simulate(tmp_path / "plain", persons=3000, seed=5, end=END, crm=False)
+    assert "crm" not in plain.files
+    for table in ("touchpoints", "conversions", "identities", "messages"):
+        t = read(sim, table)
+        with_crm = t.drop_columns([c for c in ("email", "customer_id") if c in t.column_names])
+        assert with_crm.equals(read(plain, table)), table  # same rows, draw for draw
+
+
+def test_crm_customers_are_the_account_holders_written_as_people_write(sim):
+    from parcours import identifiers
+
+    crm = read(sim, "crm").to_pandas()
+    truth = read(sim, "crm_truth").to_pandas().set_index("customer_id").person
+    assert crm.customer_id.is_unique and set(crm.customer_id) == set(truth.index)
+    emails = crm.email.dropna().map(identifiers.normal_email)
+    assert (emails == crm.loc[emails.index, "customer_id"].map(lambda c: f"client{truth[c]}@example.com")).all()
+    assert crm.email.isna().mean() < 0.1 and (crm.email.dropna() != emails).any()  # some typed with capitals
+    phones = crm.phone.dropna().map(lambda p: identifiers.normal_phone(p, "FR"))
+    assert phones.notna().all() and phones.is_unique and 0.5 < len(phones) / len(crm) < 0.7
+    conv = read(sim, "conversions").to_pandas()
+    users = conv.user_id.dropna().str[1:].astype(int)
+    account = set(truth)  # every site account is a CRM customer
+    assert set(users) <= account
+    offline = conv[(conv.origin != "online") & conv.user_id.notna()]
+    assert (offline.customer_id.map(truth) == offline.user_id.str[1:].astype(int)).all()  # the loyalty card
+    assert conv[conv.origin == "online"].email.notna().all() and conv[conv.origin == "online"].customer_id.isna().all()
+    logins = read(sim, "identities").to_pandas()
+    assert (logins.email.map(identifiers.normal_email) == "client" + logins.user_id.str[1:] + "@example.com").all()

@@ -414,7 +414,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         if len(events) > MAX_BATCH:
             raise HTTPException(413, f"at most {MAX_BATCH:,} events per batch")
         with loading() as wh, tempfile.TemporaryDirectory(dir=state["ws"].path) as tmp:
-            return load_events(wh, table, events, Path(tmp))
+            return load_events(wh, table, events, Path(tmp), state["ws"].config.crm)
 
     @app.post("/api/v1/touchpoints", dependencies=[allowed("write")])
     def touchpoints(events: list[dict]) -> dict:

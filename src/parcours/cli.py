@@ -60,6 +60,7 @@ class TableName(StrEnum):
     conversions = "conversions"
     identities = "identities"
     costs = "costs"
+    crm = "crm"  # the CRM's customers: emails and phones hashed at load
     truth = "truth"  # simulated data's true incremental conversions (truth.parquet)
     messages = "messages"  # email and SMS journeys' message events
     messages_truth = "messages_truth"  # simulated data's true lift of each messaging journey
@@ -183,7 +184,7 @@ def ingest(
                     task = bar.add_task(f"loading {path.name}", total=100)
                     if remote is None:
                         res = load_file(ws.warehouse, name, path, rejects_file=target,
-                                        progress=_advance(bar, task))
+                                        progress=_advance(bar, task), crm=ws.config.crm)
                     else:
                         moved = _advance(bar, task)
                         res = _loaded(remote.run("ingest", lambda step, pct, moved=moved: moved(pct), loads=[
@@ -191,7 +192,8 @@ def ingest(
             except ParcoursError as exc:
                 _fail(exc)
             out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
-                      f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
+                      + (f"{res.updated:,} updated, " if res.updated else "")
+                      + f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
             if res.ignored_columns:
                 out.print(f"  ignored columns: {', '.join(res.ignored_columns)}")
             if res.rejected_rows:

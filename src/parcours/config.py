@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from parcours.errors import ConfigError
+from parcours.identifiers import known_country
 
 CONFIG_NAMES = ("parcours.toml", "parcours.yaml", "parcours.yml")
 RULE_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm", "referrer", "referrer_host",
@@ -71,6 +72,13 @@ class MessagingSettings:
 
 
 @dataclass(frozen=True)
+class CrmSettings:
+    default_country: str = "FR"  # a phone without its international prefix is of this country (ISO 3166)
+    keep_plain: bool = False  # store plain (normalised) emails and phones beside their hashes
+    id_prefix: str = "crm:"  # a CRM customer's id in the identity graph ("" when they are the site's user ids)
+
+
+@dataclass(frozen=True)
 class Token:
     token: str
     scopes: tuple[str, ...]  # read, write
@@ -111,6 +119,7 @@ class Config:
     funnel_rules: tuple[Rule, ...]
     reports: ReportSettings = field(default_factory=ReportSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    crm: CrmSettings = field(default_factory=CrmSettings)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
     source: str = "defaults"
@@ -145,7 +154,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api", "messaging"}
+             "media_plans", "funnel", "reports", "api", "messaging", "crm"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -163,6 +172,10 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         raise ConfigError(f"currency must be an ISO 4217 code such as EUR or USD, not {rp.currency!r}",
                           file=source, field="reports.currency")
     ms = _messaging(data.get("messaging", {}), source)
+    crm = _settings(CrmSettings, data.get("crm", {}), "crm", source)
+    if not known_country(crm.default_country):
+        raise ConfigError(f"not a country code (ISO 3166 alpha-2, e.g. FR): {crm.default_country!r}",
+                          file=source, field="crm.default_country")
     ch = data.get("channels", {})
     funnel = data.get("funnel", {})
     groups: dict[str, str] = {}
@@ -187,6 +200,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
                             source),
         reports=rp,
         messaging=ms,
+        crm=crm,
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
         source=source,
@@ -258,6 +272,8 @@ def _settings(cls, values: dict, section: str, source: str):
                                      or (kind is int and not float(value).is_integer())):
             expected = "a whole number" if kind is int else "a number"
             raise ConfigError(f"expected {expected}, not {value!r}", file=source, field=f"{section}.{key}")
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, not {value!r}", file=source, field=f"{section}.{key}")
         if kind is str and not isinstance(value, str):
             raise ConfigError(f"expected a text, not {value!r}", file=source, field=f"{section}.{key}")
         out[key] = kind(value)

@@ -4,6 +4,11 @@ Persons are the connected components of the bipartite graph visitor_id -- user_i
 label propagation in the engine: every id takes the smallest label among its neighbours,
 round after round, until no label changes (rounds = the longest chain of links, a handful
 in practice). A person's id is the smallest of its ids, prefixed "v:" or "u:".
+
+CRM customers join the graph as user ids: their CRM `user_id` when the CRM knows the site
+account, else `[crm] id_prefix` + customer_id. A conversion carrying only a customer_id (a
+store sale) takes that id; a customer whose email or phone hash an online order or a login
+carries is linked to that row's visitor id, as a login links a user id.
 """
 
 from __future__ import annotations
@@ -14,6 +19,42 @@ import ibis.expr.types as ir
 from parcours.storage import Storage
 
 MAX_ROUNDS = 200
+SHARED = 5  # a hash more CRM customers than this carry is a shared mailbox or a placeholder: it links nothing
+HASHES = ("email_sha256", "phone_sha256")
+
+
+def customer_ids(crm: ir.Table, prefix: str) -> ir.Table:
+    """(customer_id, user_id): each CRM customer's id in the graph."""
+    return crm.select("customer_id", user_id=crm.user_id.coalesce(prefix + crm.customer_id))
+
+
+def with_customers(conversions: ir.Table, crm: ir.Table, prefix: str) -> ir.Table:
+    """Conversions whose user_id, when they have none, is their CRM customer's graph id."""
+    ids = customer_ids(crm, prefix).rename(_cid="customer_id", _cuser="user_id")
+    cols = conversions.columns
+    j = conversions.left_join(ids, conversions.customer_id == ids._cid).select(*cols, "_cuser")
+    user = j.user_id.coalesce(j._cuser, prefix + j.customer_id)
+    return j.mutate(user_id=user).drop("_cuser")
+
+
+def hash_links(rows: dict[str, ir.Table], crm: ir.Table, prefix: str) -> ir.Table:
+    """Identity rows (visitor_id, user_id, ts, load_seq, source, via) that hashes make: the
+    visitor id of an online order or a login (`rows`: conversions, identities) with every CRM
+    customer carrying its email or phone hash (`via`). The rows keep their source row's time,
+    table and load, so an incremental build sees a new order's link as new."""
+    ids = customer_ids(crm, prefix)
+    parts = []
+    for column in HASHES:
+        c = crm.filter(crm[column].notnull())
+        shared = c.group_by(column).agg(n=c.count()).filter(lambda t: t.n > SHARED).select(column)
+        c = c.anti_join(shared, column).select(_cid=c.customer_id, _h=c[column])
+        c = c.join(ids, c._cid == ids.customer_id).select("_h", _cuser=ids.user_id)
+        for source, t in rows.items():
+            o = t.filter(t.visitor_id.notnull() & t[column].notnull())
+            j = o.join(c, o[column] == c._h)
+            parts.append(j.select(visitor_id=j.visitor_id, user_id=j._cuser, ts=j.ts, load_seq=j.load_seq,
+                                  source=ibis.literal(source), via=ibis.literal(column.removesuffix("_sha256"))))
+    return ibis.union(*parts)
 
 
 def links(touchpoints: ir.Table, conversions: ir.Table, identities: ir.Table) -> ir.Table:
@@ -59,3 +100,19 @@ def stitch(wh: Storage, touchpoints: ir.Table, conversions: ir.Table,
     up = u.select(kind=ibis.literal("user"), id=u.user_id,
                   person_id=u.person_id.coalesce("u:" + u.user_id))
     return vp.union(up)
+
+MATCHES = ("crm_customers", "crm_linked", "crm_by_account", "crm_by_email", "crm_by_phone")
+
+
+def crm_matches(crm: ir.Table, links: ir.Table, persons: ir.Table, prefix: str) -> dict[str, int]:
+    """How the CRM met the site, for `parcours info`: customers; those linked to an online
+    identity (their person has a visitor id); those whose CRM row names a site account; and
+    those an email or a phone hash linked."""
+    ids = customer_ids(crm, prefix)
+    online = persons.filter(persons.kind == "visitor").select("person_id").distinct()
+    users = persons.filter(persons.kind == "user")
+    linked = ids.join(users, ids.user_id == users.id).semi_join(online, "person_id")
+    counts = {"crm_customers": crm.count(), "crm_linked": linked.customer_id.nunique(),
+              "crm_by_account": crm.user_id.count(),
+              **{f"crm_by_{via}": links.filter(links.via == via).user_id.nunique() for via in ("email", "phone")}}
+    return {k: int(v.execute() or 0) for k, v in counts.items()}

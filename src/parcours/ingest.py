@@ -23,7 +23,8 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parcours import schema
+from parcours import identifiers, schema
+from parcours.config import CrmSettings
 from parcours.errors import InvalidInput
 from parcours.schema import Field
 from parcours.storage import FileLoader, Staged, Storage
@@ -47,6 +48,7 @@ class LoadResult:
     table: str
     rows_read: int = 0
     inserted: int = 0
+    updated: int = 0  # stored rows this file replaced (schema.LATEST_WINS tables)
     already_loaded: int = 0
     rejected_rows: int = 0
     rejects: list[Reject] = field(default_factory=list)  # the first SAMPLE of them
@@ -59,8 +61,10 @@ SAMPLE = 20
 
 def load_file(wh: Storage, table: str, path: Path | str, *,
               rejects_file: Path | None = None,
-              progress: Callable[[float], None] | None = None) -> LoadResult:
+              progress: Callable[[float], None] | None = None,
+              crm: CrmSettings | None = None) -> LoadResult:
     """Validate `path` and insert its new valid rows into `table`, in one transaction.
+    `crm`: how emails and phones are read (their country, whether plain values are kept).
 
     Rejected rows (all of them) go to `rejects_file` as CSV: file,row,field,value,reason.
     """
@@ -69,7 +73,7 @@ def load_file(wh: Storage, table: str, path: Path | str, *,
         raise InvalidInput("no such file", file=str(path))
     check_whole(path)
     with wh.loader() as loader:
-        return _load_file(loader, table, path, rejects_file, progress)
+        return _load_file(loader, table, path, rejects_file, progress, crm or CrmSettings())
 
 
 def check_whole(path: Path) -> None:
@@ -89,41 +93,48 @@ def check_whole(path: Path) -> None:
 
 
 def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None,
-               progress: Callable[[float], None] | None) -> LoadResult:
+               progress: Callable[[float], None] | None, crm: CrmSettings) -> LoadResult:
     fields = schema.fields(table)
     wh.ensure_canonical_tables()
     # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%.
     report = progress or (lambda pct: None)
     with wh.ingest_memory(), wh.engine_errors():
-        staged = wh.stage_file(path, {f.name: f.type for f in fields},
+        staged = wh.stage_file(path, {f.name: f.type for f in fields} | {f.identifier: "string" for f in fields
+                                                                         if f.identifier},
                                lambda pct: report(0.6 * pct))
         try:
-            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report)
+            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report, crm)
         finally:
             wh.drop_staged(staged)
 
 
 def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: Staged,
                  file: str, rejects_file: Path | None,
-                 report: Callable[[float], None]) -> LoadResult:
+                 report: Callable[[float], None], crm: CrmSettings) -> LoadResult:
     rows = staged.rows
     present = set(rows.columns) - {"_row"}
     missing = [f.name for f in fields if f.required and f.name not in present]
-    if table == "conversions" and not present & {"visitor_id", "user_id"}:
-        missing.append("visitor_id or user_id")
+    if table == "conversions" and not present & {"visitor_id", "user_id", "customer_id"}:
+        missing.append("visitor_id, user_id or customer_id")
     if missing:
         raise InvalidInput(f"missing required column(s): {', '.join(missing)}", file=file)
-    known = {f.name for f in fields}
+    known = {f.name for f in fields} | {f.identifier for f in fields if f.identifier}
     result = LoadResult(file=file, table=table,
                         ignored_columns=[c for c in staged.columns if c not in known])
 
-    typed = {f.name: _typed(rows[f.name] if f.name in present else ibis.null(f.type), f)
-             for f in fields}
-    why = {name: reason for name, (_, reason) in typed.items()}
+    typed, why = {}, {}  # field -> typed value; column of the file -> why its value is bad
+    for f in fields:
+        if f.identifier or f.plain:
+            value, reasons = _identifier(rows, present, f, crm)
+            typed[f.name] = (value, None)
+            why.update(reasons)
+        else:
+            typed[f.name] = _typed(rows[f.name] if f.name in present else ibis.null(f.type), f)
+            why[f.name] = typed[f.name][1]
     if table == "conversions":
-        no_id = typed["visitor_id"][0].isnull() & typed["user_id"][0].isnull()
+        no_id = typed["visitor_id"][0].isnull() & typed["user_id"][0].isnull() & typed["customer_id"][0].isnull()
         why["visitor_id"] = ibis.ifelse(
-            no_id, "missing: a conversion needs a visitor_id or a user_id", why["visitor_id"])
+            no_id, "missing: a conversion needs a visitor_id, a user_id or a customer_id", why["visitor_id"])
     for f in fields:  # a value valid only with some values of another field
         for value, other, allowed in f.only_when:
             mine, theirs = typed[f.name][0], typed[other][0]
@@ -137,7 +148,7 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
     bad = wh.materialize(f"{staged.name}_bad", bad, lambda pct: report(60 + 0.15 * pct))
     keys = schema.KEYS[table]
     dups = wh.materialize(f"{staged.name}_dup", _duplicates(rows, {k: typed[k][0] for k in keys}))
-    rejects = _rejects(bad, dups, staged.broken, fields, keys, present, file)
+    rejects = _rejects(bad, dups, staged.broken, list(why), keys, present, file)
     result.rows_read = wh.count(staged.rows_table) + wh.count(staged.broken_table)
     result.rejected_rows = int(rejects.row.nunique().execute())
     if result.rejected_rows:
@@ -148,18 +159,62 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
             result.rejects_file = rejects_file
 
     valid = rows.filter(rows._row.notin(rejects.row)) if result.rejected_rows else rows
-    valid = valid.select(**{n: _typed(valid[n] if n in present else ibis.null(f.type), f)[0]
-                            for n, f in ((f.name, f) for f in fields)})
+    valid = valid.select(**{f.name: _identifier(valid, present, f, crm)[0] if f.identifier or f.plain
+                            else _typed(valid[f.name] if f.name in present else ibis.null(f.type), f)[0]
+                            for f in fields})
     with wh.transaction():  # the stored keys are read inside it: a load committed meanwhile counts
         stored = wh.table(table)
-        new = valid.anti_join(stored, list(keys))
-        before = wh.count(table)
         seq = int(stored[schema.LOAD_SEQ].max().fill_null(0).execute()) + 1  # loads take turns
+        new = valid.anti_join(stored, list(keys))
+        if table in schema.LATEST_WINS:  # a stored key with other values: this row replaces it
+            known, same = valid.semi_join(stored, list(keys)), stored.view()
+            changed = wh.materialize("_changed_rows", known.anti_join(
+                same, [known[c].identical_to(same[c]) for c in known.columns]))
+            result.updated = wh.count("_changed_rows")
+            if result.updated:  # the new rows are read before the changed ones go
+                new = wh.materialize("_new_rows", new.union(changed))
+                wh.delete(table, keys[0], changed.select(keys[0]))
+        before = wh.count(table)
         wh.insert(table, new.mutate(**{schema.LOAD_SEQ: ibis.literal(seq).cast("int64")}),  # BIGINT in every part
                   lambda pct: report(80 + 0.2 * pct))
-        result.inserted = wh.count(table) - before
-    result.already_loaded = result.rows_read - result.rejected_rows - result.inserted
+        result.inserted = wh.count(table) - before - result.updated
+    result.already_loaded = result.rows_read - result.rejected_rows - result.inserted - result.updated
     return result
+
+
+def _identifier(rows: ir.Table, present: set[str], f: Field,
+                crm: CrmSettings) -> tuple[ir.Value, dict[str, ir.Value]]:
+    """(value, {column: why its value is bad}) of an identifier field (schema.Field.identifier
+    or .plain): a hash read from `<kind>_sha256`, else computed from the plain `<kind>`
+    column's normalised value; a plain field keeps that value only with `crm.keep_plain`."""
+    kind = f.identifier or f.plain
+    nothing = ibis.null("string")
+    plain_col, hash_col = kind, f"{kind}_sha256"
+    normal: ir.StringValue = nothing
+    reasons: dict[str, ir.Value] = {}
+    if plain_col in present:
+        text = rows[plain_col].cast("string").strip().nullif("")
+        if kind == "email":
+            normal = ibis.ifelse(text.lower().re_search(f"^{identifiers.EMAIL.pattern}$"), text.lower(), nothing)
+            bad = "not an email address (name@domain.tld)"
+        else:
+            normal = _e164(text, ibis.literal(crm.default_country))
+            bad = f"not a valid phone number (international, or national in {crm.default_country})"
+        reasons[plain_col] = ibis.ifelse(text.notnull() & normal.isnull(), bad, nothing)
+    if f.plain:
+        return (normal if crm.keep_plain else nothing).name(f.name), {}
+    value = normal.hexdigest("sha256")
+    if hash_col in present:
+        given = rows[hash_col].cast("string").strip().lower().nullif("")
+        ok = given.re_search(f"^{identifiers.SHA256.pattern}$")
+        reasons[hash_col] = ibis.ifelse(given.notnull() & ~ok, "not a SHA-256 hash (64 hex digits)", nothing)
+        value = ibis.ifelse(ok, given, nothing).coalesce(value)
+    return value.cast("string").name(f.name), reasons
+
+
+@ibis.udf.scalar.builtin(name=identifiers.E164_FUNCTION)
+def _e164(phone: str, country: str) -> str:  # type: ignore[empty-body]
+    """identifiers.e164_arrow, which the loading warehouse registers."""
 
 
 def _duplicates(rows: ir.Table, keys: dict[str, ir.Value]) -> ir.Table:
@@ -256,14 +311,14 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     return value.cast(target).name(f.name), why.cast("string")
 
 
-def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, fields: tuple[Field, ...],
+def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, columns: list[str],
              keys: tuple[str, ...], present: set[str], file: str) -> ir.Table:
     parts = [
-        bad.filter(bad[f"_why_{f.name}"].notnull()).select(
-            file=ibis.literal(file), row=bad._row.cast("int64"), field=ibis.literal(f.name),
-            value=bad[f"_raw_{f.name}"] if f.name in present else ibis.null("string"),
-            reason=bad[f"_why_{f.name}"])
-        for f in fields
+        bad.filter(bad[f"_why_{c}"].notnull()).select(
+            file=ibis.literal(file), row=bad._row.cast("int64"), field=ibis.literal(c),
+            value=bad[f"_raw_{c}"] if c in present else ibis.null("string"),
+            reason=bad[f"_why_{c}"])
+        for c in columns
     ]
     parts.append(dups.select(file=ibis.literal(file), row=dups._row.cast("int64"),
                              field=ibis.literal(keys[0]), value=dups.value,
@@ -274,7 +329,8 @@ def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, fields: tuple[Fiel
     return ibis.union(*parts).order_by(["row", "field"])
 
 
-def load_events(wh: Storage, table: str, events: list[dict], folder: Path) -> dict:
+def load_events(wh: Storage, table: str, events: list[dict], folder: Path,
+                crm: CrmSettings | None = None) -> dict:
     """A batch of events (the HTTP API's POST) loaded exactly like a file: written as JSON
     Lines in `folder`, validated, committed. Returns the counts and every rejected row."""
     if not all(isinstance(e, dict) for e in events):
@@ -285,9 +341,9 @@ def load_events(wh: Storage, table: str, events: list[dict], folder: Path) -> di
             for e in events]
     path.write_text("".join(json.dumps(e, default=str) + "\n" for e in said), "utf-8")
     rejects = folder / "rejects.csv"
-    res = load_file(wh, table, path, rejects_file=rejects) if events else LoadResult(str(path), table)
+    res = load_file(wh, table, path, rejects_file=rejects, crm=crm) if events else LoadResult(str(path), table)
     rows = list(csv.DictReader(rejects.open(encoding="utf-8"))) if res.rejected_rows else []
-    return {"table": table, "received": len(events), "inserted": res.inserted,
+    return {"table": table, "received": len(events), "inserted": res.inserted, "updated": res.updated,
             "already_loaded": res.already_loaded, "rejected": [
                 {"row": int(r["row"]), "field": r["field"], "value": r["value"], "reason": r["reason"]}
                 for r in rows]}

@@ -37,6 +37,12 @@ class Facts:
             out.append("rows: the persons table has one row per visitor or user id, naming its person; "
                        "journeys has one per conversion, plus one per person with touches after their "
                        "last conversion; touches has one per touch of a journey")
+        crm = self.built or {}
+        if crm.get("crm_customers"):
+            n = crm["crm_customers"]
+            out.append(f"CRM: {n:,} customers, {crm['crm_linked']:,} linked to an online identity "
+                       f"(match rate {crm['crm_linked'] / n:.1%}); {crm['crm_by_account']:,} name their site "
+                       f"account, {crm['crm_by_email']:,} matched by email hash, {crm['crm_by_phone']:,} by phone hash")
         if self.channels:
             out.append("channels: " + ", ".join(f"{c} ({n:,})" for c, n in self.channels.items()))
         return out

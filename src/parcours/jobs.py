@@ -154,6 +154,6 @@ class Jobs:
                 report(f"loading {name}", (100 * i + pct) / len(loads))
             report(f"loading {name}", 100 * i / len(loads))
             with self.loading() as wh:
-                results.append(plain(load_file(wh, load["table"], load["path"], progress=moved,
+                results.append(plain(load_file(wh, load["table"], load["path"], progress=moved, crm=self.config.crm,
                                                rejects_file=Path(rejects) if rejects else None)))
         return job.result

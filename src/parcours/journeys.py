@@ -24,7 +24,7 @@ from parcours.channels import classify
 from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.exprs import in_order
-from parcours.identity import stitch
+from parcours.identity import crm_matches, hash_links, stitch, with_customers
 from parcours.schema import LOAD_SEQ
 from parcours.storage import Storage
 
@@ -37,7 +37,7 @@ JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
 INPUTS = ("touchpoints", "conversions", "identities")  # the tables a build reads
 LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measured: 10M touchpoints,
 # 4.2M touches, fail under a 1 GB memory limit and pass under 2 GB, with 2 threads; doubled)
-BUILD_VERSION = 2  # bump when the derived tables change shape: readers then ask for a rebuild
+BUILD_VERSION = 3  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass
@@ -85,16 +85,19 @@ def rules_digest(config: Config) -> str:
     """What the derived tables depend on besides the rows: a change rebuilds everything."""
     rules = (BUILD_VERSION, config.journeys, config.direct_channels, config.default_channel,
              config.channel_rules, config.sub_channel_rules, sorted(config.channel_groups.items()),
-             config.media_plan_rules, config.funnel_stages, config.funnel_rules)
+             config.media_plan_rules, config.funnel_stages, config.funnel_rules, config.crm.id_prefix)
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
-def _previous(wh: Storage, config: Config, cut: dt.datetime) -> dict | None:
-    """The last build, if this one can bring it up to date (same rules, a cut not earlier)."""
+def _previous(wh: Storage, config: Config, cut: dt.datetime, crm_seq: int) -> dict | None:
+    """The last build, if this one can bring it up to date (same rules, a cut not earlier, the
+    same CRM: a CRM load can link ids anywhere)."""
     if not wh.has("build_meta"):
         return None
     meta = wh.table("build_meta").to_pyarrow().to_pylist()
     if not meta or meta[0].get("version") != BUILD_VERSION or meta[0].get("rules") != rules_digest(config):
+        return None
+    if meta[0].get("seq_crm", 0) != crm_seq:
         return None
     return meta[0] if meta[0]["cut"] <= cut and all(meta[0].get(f"seq_{t}") is not None for t in INPUTS) else None
 
@@ -103,9 +106,13 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     rules = config.journeys
     cut = report_cut(as_of, rules.report_lag_days)
     # The rows up to each table's latest load: one committed meanwhile waits for the next build.
-    seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in INPUTS}
-    raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in INPUTS}
-    before = None if full else _previous(wh, config, cut)
+    seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in (*INPUTS, "crm")}
+    raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in (*INPUTS, "crm")}
+    crm, prefix = raw.pop("crm"), config.crm.id_prefix
+    raw["conversions"] = with_customers(raw["conversions"], crm, prefix)
+    raw["links"] = links = wh.materialize("_hash_links", hash_links(
+        {t: raw[t] for t in ("conversions", "identities")}, crm, prefix))
+    before = None if full else _previous(wh, config, cut, seqs["crm"])
     stale = None
     if before is not None:
         step("finding what changed")
@@ -114,7 +121,8 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     tp_raw = raw["touchpoints"]
 
     step("stitching identities")
-    persons = wh.materialize("_persons", stitch(wh, tp_raw, raw["conversions"], raw["identities"]))
+    identities = raw["identities"].select("visitor_id", "user_id").union(raw["links"].select("visitor_id", "user_id"))
+    persons = wh.materialize("_persons", stitch(wh, tp_raw, raw["conversions"], identities))
     visitors = persons.filter(persons.kind == "visitor").select(visitor_id="id", vperson="person_id")
 
     step("ordering conversions")
@@ -168,7 +176,9 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             "report_lag_days": [rules.report_lag_days], "config": [config.source],
             "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
             "rules": [rules_digest(config)], "incremental": [stale is not None],
-            **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in INPUTS},
+            **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in seqs},
+            **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
+               for k, v in crm_matches(crm, links, wh.table("persons"), prefix).items()},
         }))
     j = wh.table("journeys")
     return BuildResult(
@@ -189,6 +199,9 @@ def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.dateti
     changes no journey. Persons are connected components, so the scope holds every link of
     its ids, and stitching it alone finds the persons stitching everything finds."""
     fresh = {t: raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]) for t in INPUTS}
+    lk = raw["links"]
+    fresh["links"] = lk.filter(ibis.or_(*((lk.source == t) & (lk[LOAD_SEQ].fill_null(0) > before[f"seq_{t}"])
+                                          for t in ("conversions", "identities"))))
     dated = [*(fresh[t].filter(fresh[t].ts < cut) for t in ("touchpoints", "conversions")),
              *(raw[t].filter((raw[t].ts >= before["cut"]) & (raw[t].ts < cut)) for t in ("touchpoints", "conversions"))]
     p = wh.table("persons")
@@ -218,10 +231,11 @@ def _within(raw: dict[str, ir.Table], scope: ir.Table) -> dict[str, ir.Table]:
     """The rows of the scope's ids (a row links ids of one person, so any of its ids will do)."""
     v = scope.filter(scope.kind == "visitor").id
     u = scope.filter(scope.kind == "user").id
-    tp, conv, ids = raw["touchpoints"], raw["conversions"], raw["identities"]
+    tp, conv, ids, links = raw["touchpoints"], raw["conversions"], raw["identities"], raw["links"]
     return {"touchpoints": tp.filter(tp.visitor_id.isin(v)),
             "conversions": conv.filter(conv.visitor_id.isin(v) | conv.user_id.isin(u)),
-            "identities": ids.filter(ids.visitor_id.isin(v) | ids.user_id.isin(u))}
+            "identities": ids.filter(ids.visitor_id.isin(v) | ids.user_id.isin(u)),
+            "links": links.filter(links.visitor_id.isin(v) | links.user_id.isin(u))}
 
 
 def with_person(t: ir.Table, persons: ir.Table) -> ir.Table:

@@ -33,6 +33,13 @@ class Field:
     # (value, other field, its values): this value is valid only on rows whose other field
     # has one of those values (an open is an email event: not on an SMS)
     only_when: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # "email" or "phone": the field is that identifier's SHA-256 (identifiers.py), read from
+    # a column of this name (64 hex digits) or, hashed at load, from the plain column `email`
+    # or `phone`; the plain value itself is never stored here.
+    identifier: str = ""
+    # "email" or "phone": the field is the plain, normalised identifier, stored only when the
+    # config says so ([crm] keep_plain); otherwise always null.
+    plain: str = ""
 
 
 TOUCHPOINTS = (
@@ -68,12 +75,22 @@ CONVERSIONS = (
     Field("categories", "array<string>"),
     Field("origin", "string", choices=ORIGINS, default="online"),
     Field("attributes", "map<string, string>"),
+    # The buyer's CRM customer (a store sale's loyalty card, a call-centre order): the
+    # conversion joins the CRM customer's person. `store`: where an offline sale was made.
+    Field("customer_id", "string"),
+    Field("store", "string"),
+    # The buyer's email and phone (an online checkout's): how CRM customers are matched online.
+    Field("email_sha256", "string", identifier="email"),
+    Field("phone_sha256", "string", identifier="phone"),
 )
 
 IDENTITIES = (
     Field("visitor_id", "string", required=True),
     Field("user_id", "string", required=True),
     Field("ts", "timestamp"),
+    # The login's email or phone (what the user signed in with): links CRM customers online.
+    Field("email_sha256", "string", identifier="email"),
+    Field("phone_sha256", "string", identifier="phone"),
 )
 
 COSTS = (
@@ -82,6 +99,20 @@ COSTS = (
     Field("source", "string", default=NONE),
     Field("campaign", "string", default=NONE),
     Field("cost", "float64", required=True, minimum=0, maximum=1e12),
+)
+
+# The CRM's customers (`parcours ingest crm`): emails and phones hashed at load, plain only
+# with [crm] keep_plain. A customer's hashes matching an online row's link the customer to
+# that row's ids in the identity graph; `user_id` is the customer's site account when the CRM
+# knows it. Loading a customer again replaces the stored row (a CRM extract is a snapshot).
+CRM = (
+    Field("customer_id", "string", required=True),
+    Field("user_id", "string"),
+    Field("email_sha256", "string", identifier="email"),
+    Field("phone_sha256", "string", identifier="phone"),
+    Field("email", "string", plain="email"),
+    Field("phone", "string", plain="phone"),
+    Field("attributes", "map<string, string>"),
 )
 
 MESSAGE_CHANNELS = ("email", "sms")
@@ -136,6 +167,7 @@ TABLES: dict[str, tuple[Field, ...]] = {
     "conversions": CONVERSIONS,
     "identities": IDENTITIES,
     "costs": COSTS,
+    "crm": CRM,
     "truth": TRUTH,
     "messages": MESSAGES,
     "messages_truth": MESSAGES_TRUTH,
@@ -147,11 +179,15 @@ KEYS: dict[str, tuple[str, ...]] = {
     "conversions": ("conversion_id",),
     "identities": ("visitor_id", "user_id"),
     "costs": ("date", "channel", "source", "campaign"),
+    "crm": ("customer_id",),
     "truth": ("date", "channel"),
     "messages": ("event_id",),
     "messages_truth": ("journey", "days_after_entry"),
 }
 
+# Tables where a row whose key is stored replaces the stored row when any value differs
+# (the latest load wins); elsewhere a stored key keeps its first row.
+LATEST_WINS = ("crm",)
 
 # Stored on every row besides its fields, never read from a file: which load brought it (1, 2,
 # ... per table, in commit order; 0 or null: before loads were numbered). A build reads the

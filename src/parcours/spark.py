@@ -187,6 +187,9 @@ class SparkWarehouse:
         df = self.spark.read.option("mergeSchema", "true").parquet(*map(str, paths))  # parts from before load_seq
         df.createOrReplaceTempView(self._view(name))
         t = self.con.table(self._view(name))
+        if name in schema.TABLES:  # parts from before a column was added lack it
+            t = t.select(*(t[c] if c in t.columns else ibis.null(ty).name(c)
+                           for c, ty in schema.ibis_schema(name).items()))
         self._tables[name] = t
         return t
 

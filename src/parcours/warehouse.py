@@ -28,8 +28,10 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from duckdb.func import FunctionNullHandling, PythonUDFType
+from ibis.backends.sql.datatypes import DuckDBType
 
-from parcours import schema
+from parcours import identifiers, schema
 from parcours.config import WarehouseSettings
 from parcours.errors import InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
 from parcours.storage import Staged
@@ -104,6 +106,16 @@ def in_memory(table: pa.Table, query: Callable[[ir.Table], ir.Table], key: Hasha
 _COMPILED: dict[tuple[Hashable, pa.Schema], str] = {}  # a few per model and layout
 
 
+def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """parcours' own engine functions (Python, vectorised over Arrow batches), once per
+    database (connections to one file in a process share its catalog)."""
+    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?",
+                   [identifiers.E164_FUNCTION]).fetchone() != (0,):
+        return
+    con.create_function(identifiers.E164_FUNCTION, identifiers.e164_arrow, ["varchar", "varchar"], "varchar",
+                        type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
+
+
 @functools.cache
 def _memory() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()  # 20 ms: opened once, each query on its own cursor
@@ -123,6 +135,7 @@ class Warehouse:
         self.settings = settings
         self.store = store
         self._pending: dict[str, list[Path]] = {}  # store parts written in this transaction
+        self._replaced: set[str] = set()  # store tables this transaction writes anew (their parts replace all)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {}
@@ -149,12 +162,24 @@ class Warehouse:
         # alone (DuckDB's lock), so no load of another is running, and they go.
         for t in self.con.list_tables(like=f"^{STAGE}"):
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
-        # A warehouse from before loads were numbered: its rows are load 0.
-        for (name,) in self._raw.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND table_name IN (SELECT unnest(?)) AND table_name NOT IN (SELECT table_name FROM "
-                "duckdb_columns() WHERE column_name = ?)", [list(schema.TABLES), schema.LOAD_SEQ]).fetchall():
-            self._raw.execute(f"ALTER TABLE {_ident(name)} ADD COLUMN {schema.LOAD_SEQ} BIGINT DEFAULT 0")
+        self._add_missing_columns()
+        _register_functions(self._raw)
+
+    def _add_missing_columns(self) -> None:
+        """A warehouse from an earlier parcours gets the canonical columns added since, null
+        on its rows (`load_seq`: 0, rows from before loads were numbered)."""
+        have = set(self._raw.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND table_name IN (SELECT unnest(?))", [list(schema.TABLES)]).fetchall())
+        tables = {t for t, _ in have}
+        for name in schema.TABLES:
+            if name not in tables:
+                continue
+            for column, dtype in schema.ibis_schema(name).items():
+                if (name, column) not in have:
+                    default = " DEFAULT 0" if column == schema.LOAD_SEQ else ""
+                    self._raw.execute(f"ALTER TABLE {_ident(name)} ADD COLUMN {_ident(column)} "
+                                      f"{DuckDBType.to_string(dtype)}{default}")
 
     def close(self) -> None:
         self.con.disconnect()
@@ -168,9 +193,11 @@ class Warehouse:
         load on one commits while a build goes on on another). For one thread at a time."""
         other = object.__new__(Warehouse)
         other.settings, other.store, other.path, other._pending = self.settings, self.store, self.path, {}
+        other._replaced = set()
         other._raw = self._raw.cursor()
         other._raw.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = true; "
                            "SET enable_progress_bar_print = false")
+        _register_functions(other._raw)
         other.con = ibis.duckdb.from_connection(other._raw)
         other._tables = {}
         other._cursor = True
@@ -204,8 +231,12 @@ class Warehouse:
             return self._tables[name]
         if self.store is not None and name in schema.TABLES:
             self.ensure_canonical_tables()
-            files = self.store.files(name) + [str(p) for p in self._pending.get(name, [])]
-            self._tables[name] = self.con.read_parquet(files, union_by_name=True)  # parts from before load_seq
+            files = [] if name in self._replaced else self.store.files(name)
+            t = self.con.read_parquet(files + [str(p) for p in self._pending.get(name, [])],
+                                      union_by_name=True)  # parts from before a column was added lack it
+            wanted = schema.ibis_schema(name)
+            self._tables[name] = t.select(*(t[c] if c in t.columns else ibis.null(ty).name(c)
+                                            for c, ty in wanted.items()))
             return self._tables[name]
         if not self.has(name):
             if name in schema.TABLES:
@@ -272,6 +303,14 @@ class Warehouse:
         self._raw.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     def delete(self, name: str, column: str, keys: ir.Table) -> None:
+        if self.store is not None and self._stored(name):  # parts never change: the table is written anew
+            part = self.store.new_part(name, ".parquet")
+            self._raw.execute(f"COPY ({self.con.compile(self.table(name).anti_join(keys, column))}) "
+                              f"TO '{_sql_str(str(part))}' (FORMAT parquet)")
+            self._pending[name] = [part]
+            self._replaced.add(name)
+            self._tables.pop(name, None)
+            return
         col = _ident(column)
         self._raw.execute(f"DELETE FROM {_ident(name)} WHERE {col} IN (SELECT {col} FROM ({self.con.compile(keys)}))")
 
@@ -323,7 +362,7 @@ class Warehouse:
         """All or nothing: an error or a killed process leaves the tables as they were."""
         with self.store.writing() if self.store is not None else nullcontext():
             self._raw.execute("BEGIN TRANSACTION")
-            self._in_transaction, self._pending = True, {}
+            self._in_transaction, self._pending, self._replaced = True, {}, set()
             if self.store is not None:
                 self._tables.clear()  # under the lock: list the parts as they are now
             try:
@@ -339,7 +378,7 @@ class Warehouse:
             self._in_transaction = False
             self._raw.execute("COMMIT")
             if self._pending and self.store is not None:
-                self.store.commit({n: (False, parts) for n, parts in self._pending.items()})
+                self.store.commit({n: (n in self._replaced, parts) for n, parts in self._pending.items()})
                 self._pending = {}
                 self._tables.clear()
 

@@ -54,6 +54,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from parcours.simulate import crm as crm_data
+from parcours.simulate.crm import attributes_json
 from parcours.simulate.messages import JOURNEYS, SOURCES, simulate_messages
 
 CHUNK = 20_000  # persons per chunk; fixed so results do not depend on the total
@@ -63,9 +65,6 @@ BASE = 0.00015
 DEVICE_TYPES = np.array(["desktop", "mobile", "tablet"])
 STAGES = np.array(["awareness", "consideration", "intent", "cart"])
 CATEGORIES = np.array(["fashion", "home", "beauty", "electronics", "sports", "kids"])
-SEGMENTS = np.array(["premium", "mass", "young", "family"])
-TIERS = np.array(["none", "silver", "gold", "platinum"])
-REGIONS = np.array(["idf", "aura", "paca", "occitanie", "hdf", "grand_est"])
 
 
 @dataclass(frozen=True)
@@ -197,11 +196,13 @@ def _campaign_catalogue(channels):
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
              end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
              channels: tuple[Channel, ...] = CHANNELS, scenario: str = "additive", off: str | None = None,
-             messages: bool = True,
+             messages: bool = True, crm: bool = True,
              progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
     """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`,
     and with `messages` the email and SMS journeys' events and their true lift
-    (`messages`, `messages_truth`: see `parcours.simulate.messages`).
+    (`messages`, `messages_truth`: see `parcours.simulate.messages`), with `crm` the CRM's
+    customers, the identifiers orders carry and each customer's true person (`crm`,
+    `crm_truth`: see `parcours.simulate.crm`).
 
     `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all);
     `scenario` picks the world (WORLDS); `off` switches one channel off on the same draws
@@ -237,6 +238,14 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
         chunk = _simulate_chunk(rng, channels, first, size, days, t0, touches_per_person, rows,
                                 camp_channel, world, mrng, journey_camps)
         writers.write("touchpoints", chunk["touchpoints"])
+        if crm:  # the CRM's own draw stream: the rest of the data is the same with or without it
+            crng = np.random.default_rng([seed, first // CHUNK, 2])
+            customers, customers_truth = crm_data.customers(crng, first, chunk["account"])
+            writers.write("crm", customers)
+            writers.write("crm_truth", customers_truth)
+            chunk["conversions"] = crm_data.with_identifiers(crng, chunk["conversions"], chunk["buyer"],
+                                                             chunk["account"], first)
+            chunk["identities"] = crm_data.with_login(crng, chunk["identities"])
         writers.write("conversions", chunk["conversions"])
         writers.write("identities", chunk["identities"])
         writers.write("persons_truth", chunk["persons_truth"])
@@ -390,6 +399,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     np.add.at(costs, (day, camp), unit)
     out = {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
            "persons_truth": persons_truth, "costs": costs, "truth": truth,
+           "account": account, "buyer": conv_p,
            "by_channel": np.bincount(channel, minlength=C)}
     if msg is not None:
         out["messages"] = msg.events.append_column("ts", _ts(t0, *np.divmod(
@@ -553,10 +563,7 @@ def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev,
     flat = CATEGORIES[cats[np.arange(2)[None, :] < n_cat[:, None]]]
     categories = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.string()))
     person = first + conv_p
-    attributes = pc.if_else(pa.array(account[conv_p], type=pa.bool_()), pc.binary_join_element_wise(
-        '{"segment": "', pa.array(SEGMENTS[person % len(SEGMENTS)]),
-        '", "loyalty_tier": "', pa.array(TIERS[(person * 7) % len(TIERS)]),
-        '", "region": "', pa.array(REGIONS[(person * 13) % len(REGIONS)]), '"}', ""), None)
+    attributes = pc.if_else(pa.array(account[conv_p], type=pa.bool_()), attributes_json(person), None)
     visitor = _visitor_ids(first + conv_p, d)
     return pa.table({
         "conversion_id": _ids(f"o{first}-", np.arange(n)),

@@ -1,0 +1,74 @@
+"""Personal identifiers (email, phone) as ad platforms match them: normalised, then SHA-256.
+
+Google's and Meta's customer-list uploads and their conversion APIs hash the same way:
+an email trimmed and lower-cased, a phone in E.164 (`+33612345678`), the UTF-8 text hashed
+with SHA-256 and written as 64 lower-case hex digits. parcours hashes at load, so a hash it
+stores matches the hash those platforms compute from the same person's identifier. Phones
+are parsed by `phonenumbers` (Google's libphonenumber metadata: every country's prefixes
+and lengths), national numbers read as of a configured default country.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
+
+KINDS = ("email", "phone")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # one @, a dot in the domain, no spaces
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def normal_email(text: str) -> str | None:
+    """Trimmed and lower-cased; None when it is no email address."""
+    email = text.strip().lower()
+    return email if EMAIL.fullmatch(email) else None
+
+
+@lru_cache(maxsize=1 << 16)
+def normal_phone(text: str, country: str) -> str | None:
+    """E.164 (`+` and digits), a national number read as of `country` (ISO 3166 alpha-2);
+    None when it is no valid number there or anywhere (an international one)."""
+    try:
+        number = phonenumbers.parse(text.strip(), country.upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+E164_FUNCTION = "parcours_e164"  # normal_phone as an engine function (DuckDB: registered by the warehouse)
+
+
+def e164_arrow(phone: pa.Array | pa.ChunkedArray, country: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """normal_phone over a batch, once per distinct (country, text); null in, null out."""
+    pairs = pc.binary_join_element_wise(country, phone, "\t")
+    distinct = pc.unique(pairs)
+    normal = pa.array([None if v is None else normal_phone(*reversed(v.split("\t", 1)))
+                       for v in distinct.to_pylist()], pa.string())
+    return pc.take(normal, pc.index_in(pairs, distinct))
+
+
+def normal(kind: str, text: str, country: str) -> str | None:
+    return normal_email(text) if kind == "email" else normal_phone(text, country)
+
+
+def sha256(normalised: str) -> str:
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def hashed(kind: str, text: str, country: str) -> str | None:
+    """The stored hash of an identifier given plain or already hashed (64 hex digits)."""
+    if SHA256.fullmatch(text.strip().lower()):
+        return text.strip().lower()
+    value = normal(kind, text, country)
+    return sha256(value) if value is not None else None
+
+
+def known_country(country: str) -> bool:
+    return phonenumbers.country_code_for_region(country.upper()) != 0
