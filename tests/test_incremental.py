@@ -79,9 +79,10 @@ def _split(data, folder):
 
 def _tables(ws: Workspace) -> dict[str, pd.DataFrame]:
     out = {}
-    for name in ("persons", "journeys", "touches"):
+    for name in ("persons", "journeys", "touches", "profiles"):
         df = ws.warehouse.table(name).to_pandas()
-        key = {"persons": ["kind", "id"], "journeys": ["journey_id"], "touches": ["journey_id", "event_id"]}[name]
+        key = {"persons": ["kind", "id"], "journeys": ["journey_id"], "touches": ["journey_id", "event_id"],
+               "profiles": ["person_id"]}[name]
         for c in [c for c in df.columns if df[c].dtype == object]:  # lists and maps, compared as text
             df[c] = df[c].map(_text)
         out[name] = df.sort_values(key).reset_index(drop=True)

@@ -11,7 +11,7 @@ LAYERS = {
     "simulate": 0,  # uses base only
     "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "ga4": 1, "workspace": 1,
     "inventory": 1,
-    "channels": 2, "identity": 2, "journeys": 2,
+    "channels": 2, "identity": 2, "journeys": 2, "message_events": 2, "profiles": 2,
     "attribution": 3,
     "reports": 4,
     "jobs": 5,

@@ -116,3 +116,15 @@ def crm_matches(crm: ir.Table, links: ir.Table, persons: ir.Table, prefix: str) 
               "crm_by_account": crm.user_id.count(),
               **{f"crm_by_{via}": links.filter(links.via == via).user_id.nunique() for via in ("email", "phone")}}
     return {k: int(v.execute() or 0) for k, v in counts.items()}
+
+
+def with_person(t: ir.Table, persons: ir.Table) -> ir.Table:
+    """Rows carrying a visitor_id and a user_id, with `person_id`: the person of the visitor
+    id, else of the user id (NULL when the graph knows neither). Stitching puts both ids of
+    a row in one person, so the order only matters for ids the graph has not seen together."""
+    visitors = persons.filter(persons.kind == "visitor").select(_vid="id", _vperson="person_id")
+    users = persons.filter(persons.kind == "user").select(_uid="id", _uperson="person_id")
+    cols = t.columns
+    t = t.left_join(visitors, t.visitor_id == visitors._vid).select(*cols, "_vperson")
+    t = t.left_join(users, t.user_id == users._uid).select(*cols, "_vperson", "_uperson")
+    return t.mutate(person_id=t._vperson.coalesce(t._uperson)).drop("_vperson", "_uperson")

@@ -24,7 +24,8 @@ from parcours.channels import classify
 from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.exprs import in_order
-from parcours.identity import crm_matches, hash_links, stitch, with_customers
+from parcours.identity import crm_matches, hash_links, stitch, with_customers, with_person
+from parcours.profiles import profiles
 from parcours.schema import LOAD_SEQ
 from parcours.storage import Storage
 
@@ -64,7 +65,7 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
 # The steps a build names, in order (a full build skips the first; a pass of one is named
 # "step (b/k)"): what its progress bar counts.
 STEPS = ("finding what changed", "stitching identities", "ordering conversions", "assigning touches to journeys",
-         "classifying touches", "summarising journeys", "writing tables")
+         "classifying touches", "summarising journeys", "writing tables", "profiling persons")
 
 
 def build_progress(report: Callable[[str, float], None]) -> Callable[[str], None]:
@@ -113,6 +114,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     raw["links"] = links = wh.materialize("_hash_links", hash_links(
         {t: raw[t] for t in ("conversions", "identities")}, crm, prefix))
     before = None if full else _previous(wh, config, cut, seqs["crm"])
+    whole = dict(raw)  # every row, for what is written whole (profiles)
     stale = None
     if before is not None:
         step("finding what changed")
@@ -165,6 +167,12 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.replace("persons", persons.order_by(["kind", "id"]))
         else:
             wh.insert("persons", persons)
+        # Profiles are written whole: message events and identifiers change them, and those
+        # rebuild no journey.
+        step("profiling persons")
+        wh.replace("profiles", profiles(wh.table("persons"), wh.table("touches"), journeys, whole["conversions"],
+                                        whole["identities"], crm, wh.table("messages"), config.funnel_stages,
+                                        prefix, ibis.timestamp(cut)))
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
         wh.replace("build_meta", ibis.memtable({
             "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
@@ -236,18 +244,6 @@ def _within(raw: dict[str, ir.Table], scope: ir.Table) -> dict[str, ir.Table]:
             "conversions": conv.filter(conv.visitor_id.isin(v) | conv.user_id.isin(u)),
             "identities": ids.filter(ids.visitor_id.isin(v) | ids.user_id.isin(u)),
             "links": links.filter(links.visitor_id.isin(v) | links.user_id.isin(u))}
-
-
-def with_person(t: ir.Table, persons: ir.Table) -> ir.Table:
-    """Rows carrying a visitor_id and a user_id, with `person_id`: the person of the visitor
-    id, else of the user id (NULL when the graph knows neither). Stitching puts both ids of
-    a row in one person, so the order only matters for ids the graph has not seen together."""
-    visitors = persons.filter(persons.kind == "visitor").select(_vid="id", _vperson="person_id")
-    users = persons.filter(persons.kind == "user").select(_uid="id", _uperson="person_id")
-    cols = t.columns
-    t = t.left_join(visitors, t.visitor_id == visitors._vid).select(*cols, "_vperson")
-    t = t.left_join(users, t.user_id == users._uid).select(*cols, "_vperson", "_uperson")
-    return t.mutate(person_id=t._vperson.coalesce(t._uperson)).drop("_vperson", "_uperson")
 
 
 def _conversions(conv: ir.Table, persons: ir.Table) -> ir.Table:

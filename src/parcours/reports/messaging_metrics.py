@@ -5,10 +5,7 @@ A message is the pair (step, recipient) within a journey. Counts of events ("tot
 count every event; "opened", "clicked" and "unsubscribed" count messages that had the event
 at least once. Rates are fractions, None where their denominator is 0. Machine opens (a mail
 privacy proxy fetching the tracking pixel, not a person) are counted apart and left out of
-`opened`, `total_opens` and the rates: an open is a machine's when the sending tool flagged
-it (`machine_open`), when its user agent is a known proxy's (PROXY_AGENTS), or when it comes
-within MACHINE_SECONDS of the message's delivery (proxies fetch on arrival; people do not
-read that fast).
+`opened`, `total_opens` and the rates (which they are: `parcours.message_events`).
 
 Orders (`orders`, needs conversions and a build): a conversion goes to the last message its
 person clicked (or opened, by a person) within `window_days` before it, the person found
@@ -31,16 +28,15 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.config import ATTRIBUTE_TO
-from parcours.journeys import require_built, with_person
+from parcours.identity import with_person
+from parcours.journeys import require_built
+from parcours.message_events import MESSAGE, machine_open, with_delivery
 from parcours.query import MESSAGE_ROWS as BY
 from parcours.storage import Storage
 
 TOTAL = "(all)"  # `by` for one row of everything selected
 KEYS = {"journey": ["journey"], "step": ["journey", "step"], "channel": ["channel"], "recipient": ["recipient"],
         TOTAL: ["_all"]}
-MESSAGE = ("journey", "step", "recipient")
-MACHINE_SECONDS = 10
-PROXY_AGENTS = ("GoogleImageProxy", "YahooMailProxy", "Apple Mail Privacy Protection")
 # rate -> (numerator, denominator)
 RATES = {
     "delivery_rate": ("deliveries", "sends"),
@@ -70,15 +66,6 @@ class Selection:
     machine_opens: bool = False
 
 
-def machine_open(m: ir.Table, delivered: ir.TimestampValue) -> ir.BooleanValue:
-    """Whether each event is a machine's open (see the module's docstring), `delivered`
-    being its message's delivery time."""
-    soon = (m.ts.epoch_seconds() - delivered.epoch_seconds()).between(0, MACHINE_SECONDS)
-    proxy = ibis.or_(*(m.user_agent.contains(a) for a in PROXY_AGENTS))
-    flagged = m.machine_open.fill_null(False) | proxy.fill_null(False) | soon.fill_null(False)
-    return (m.event == "opened") & flagged
-
-
 def events(wh: Storage, selection: Selection, machine: bool = True) -> ir.Table:
     """The selected message events, `_all` a constant (the key of the TOTAL row), and with
     `machine` the machine opens marked (`_machine`). The period keeps whole messages: those
@@ -91,9 +78,7 @@ def events(wh: Storage, selection: Selection, machine: bool = True) -> ir.Table:
         m = m.filter(m.step == selection.step)
     period = selection.start is not None or selection.end is not None
     if machine or period:
-        message = ibis.window(group_by=list(MESSAGE))
-        m = m.mutate(_first=m.ts.min().over(message),
-                     _delivered=ibis.ifelse(m.event == "delivered", m.ts, None).min().over(message))
+        m = with_delivery(m)
         if selection.start is not None:
             m = m.filter(m._first >= ibis.timestamp(dt.datetime.combine(selection.start, dt.time())))
         if selection.end is not None:
