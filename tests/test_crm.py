@@ -155,6 +155,27 @@ def test_a_matched_customers_store_sale_joins_the_journey_before_it(ws):
                                                           crm_by_email=1, crm_by_phone=0)
 
 
+def test_a_sale_carrying_the_site_account_and_the_card_ties_them(ws):
+    """The CRM does not know C3's site account, but a sale made logged in with the loyalty
+    card carries both: C3's store sale, by card alone, joins u3's journey."""
+    load_rows(ws, "touchpoints", [{"event_id": "t9", "ts": _day(4), "visitor_id": "v3", "user_id": "u3",
+                                   "utm_medium": "sms", "utm_source": "x"}])
+    load_rows(ws, "conversions", [
+        {"conversion_id": "w1", "ts": _day(3), "user_id": "u3", "customer_id": "C3", "origin": "call_centre"},
+        {"conversion_id": "w2", "ts": _day(1), "customer_id": "C3", "origin": "store"}])
+    _shop_with_a_crm(ws, [{"customer_id": "C3", "email": "c3@example.com"}])
+    persons = {r["id"]: r["person_id"] for r in rows_of(ws, "persons")}
+    assert persons["u3"] == persons["v3"] and "crm:C3" not in persons
+    j = {r["conversion_id"]: r for r in rows_of(ws, "journeys") if r["converted"]}
+    assert j["w2"]["person_id"] == persons["u3"]
+    meta = rows_of(ws, "build_meta")[0]
+    assert (meta["crm_customers"], meta["crm_linked"], meta["crm_by_account"]) == (1, 1, 1)
+    # a later sale pairing another card with an account changes graph ids: the next build is whole
+    load_rows(ws, "conversions", [{"conversion_id": "w3", "ts": _day(1), "user_id": "u9", "customer_id": "C1",
+                                   "origin": "store"}])
+    assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt is None
+
+
 def test_a_hash_shared_by_many_customers_links_nobody(ws):
     shared = [{"customer_id": f"C{i}", "email": "contact@example.com"} for i in range(1, 8)]
     load_rows(ws, "conversions", [{"conversion_id": "o9", "ts": _day(2), "visitor_id": "v9",

@@ -27,7 +27,7 @@ from parcours.spark import SparkWarehouse
 
 pytestmark = pytest.mark.spark
 
-TABLES = ("touchpoints", "conversions", "identities", "costs", "messages")
+TABLES = ("touchpoints", "conversions", "identities", "costs", "messages", "crm")
 SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
 ALL = dict(models=NAMES, start=AS_OF - dt.timedelta(days=60))  # the whole simulated period
 QUERIES = {
@@ -64,7 +64,7 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     for c in df.columns:
         if df[c].dtype == object:
-            df[c] = df[c].map(lambda v: json.dumps(sorted(v.items())) if isinstance(v, dict)
+            df[c] = df[c].map(lambda v: json.dumps(sorted(v.items()), default=str) if isinstance(v, dict)
                               else json.dumps(list(v), default=str)
                               if isinstance(v, (list, tuple, np.ndarray)) else v)
     floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
@@ -80,10 +80,47 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
 
 def test_the_build_gives_the_same_tables(pair):
     duck, spark = pair
-    for name in (*TABLES, "persons", "journeys", "touches"):
+    for name in (*TABLES, "persons", "journeys", "touches", "profiles", "customer_ids"):
         a = duck.warehouse.table(name).to_pandas()
         assert len(a) > 0, name
         assert_same(a, spark.warehouse.table(name).to_pandas(), name)
+
+
+# one audience per kind of test, and the combinators (tests/test_audiences.py has their meaning)
+AUDIENCES = [
+    {"touched": "email", "within_days": 14}, {"device": "tablet"}, {"not": {"converted": True, "within_days": 20}},
+    {"bought": "beauty"}, {"revenue_over": 100}, {"customer": "returning"},
+    {"attribute": "segment", "equals": ["premium", "young"]}, {"stage_reached": "cart"},
+    {"message": "opened", "journey": "welcome"}, {"field": "touches", "op": ">=", "value": 5},
+    {"all": [{"touched": "display"}, {"any": [{"device": "mobile"}, {"not": {"customer": "new"}}]}]},
+]
+
+
+def test_audiences_give_the_same_members(pair):
+    from parcours.audiences import members
+    from parcours.conditions import parse
+
+    duck, spark = pair
+    for when in AUDIENCES:
+        got = [set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())
+               for ws in (duck, spark)]
+        assert got[0] == got[1] and got[0], when
+
+
+def test_a_crm_reload_on_spark_replaces_the_changed_customers_once(tmp_path):
+    """A Parquet part never changes: the replaced customer's table is written anew, in the load's commit."""
+    from builders import load_rows, rows_of
+
+    spark = Workspace.init(tmp_path / "s")
+    (spark.path / "parcours.toml").write_text(SPARK)
+    spark.__dict__.pop("config", None)
+    load_rows(spark, "crm", [{"customer_id": "C1", "email": "a@example.com"}, {"customer_id": "C2"}])
+    res = load_rows(spark, "crm", [{"customer_id": "C1", "attributes": '{"segment": "vip"}'}, {"customer_id": "C2"}])
+    assert (res.inserted, res.updated, res.already_loaded) == (0, 1, 1)
+    rows = rows_of(spark, "crm", ["customer_id"])
+    assert [(r["customer_id"], r["email_sha256"], r["attributes"]) for r in rows] == [
+        ("C1", None, [("segment", "vip")]), ("C2", None, None)]
+    spark.close()
 
 
 @pytest.mark.parametrize("label", QUERIES)

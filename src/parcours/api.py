@@ -41,6 +41,22 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+class AudienceBody(BaseModel):
+    """An audience's definition: its condition (docs/architecture.md, "Audiences")."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field("", max_length=500)
+    when: dict = Field(description='e.g. {"all": [{"touched": "email", "within_days": 7}, '
+                                   '{"not": {"converted": true, "within_days": 30}}]}')
+
+
+class AudienceCondition(BaseModel):
+    """A condition alone, to size it before saving."""
+
+    model_config = ConfigDict(extra="forbid")
+    when: dict
+
+
 def _param(name: str) -> tuple[Any, Any]:
     """The URL parameter of one Query field, from its declaration (so OpenAPI documents it)."""
     spec, default = SPECS[name], DEFAULTS[name]
@@ -329,6 +345,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         """Where things are."""
         return {"reports": "/api/v1/reports", "fields": "/api/v1/fields", "models": "/api/v1/models",
                 "meta": "/api/v1/meta", "info": "/api/v1/info", "jobs": "/api/v1/jobs", "openapi": "/openapi.json",
+                "audiences": "/api/v1/audiences",
                 "post": ["/api/v1/touchpoints", "/api/v1/conversions"]}
 
     @app.get("/api/v1/reports", dependencies=[allowed("read")])
@@ -453,6 +470,79 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         if found is None:
             raise HTTPException(404, f"no job {job_id} (the server keeps its latest 100)")
         return found.describe()
+
+    def book() -> Any:
+        from parcours.audiences import Book
+
+        ws = state["ws"]
+        return Book(ws.path, ws.config)
+
+    def sized(a: Any, wh: Storage) -> dict:
+        from parcours.audiences import size
+
+        try:
+            n: int | None = size(wh, state["ws"].config, a.when)
+        except NotBuilt:
+            n = None
+        return {**a.plain(), "size": n}
+
+    @app.get("/api/v1/audiences", dependencies=[allowed("read")])
+    def audiences() -> list[dict]:
+        """Every audience: name, description, condition, where it is defined (config: read-only
+        here; workspace: audiences.json), and its size as of the last build (null before one)."""
+        found = book().all()
+        with reading() as wh:
+            return [sized(a, wh) for a in found]
+
+    @app.post("/api/v1/audiences/preview", dependencies=[allowed("read")])
+    def audience_preview(body: AudienceCondition) -> dict:
+        """The size a condition would have, as of the last build: what the page shows while you edit."""
+        from parcours.audiences import size
+        from parcours.conditions import parse
+
+        condition = parse(body.when)
+        with reading() as wh:
+            return {"size": size(wh, state["ws"].config, condition)}
+
+    @app.get("/api/v1/audiences/{name}", dependencies=[allowed("read")])
+    def audience_one(name: str) -> dict:
+        """One audience, with its size."""
+        found = book().get(name)
+        with reading() as wh:
+            return sized(found, wh)
+
+    @app.put("/api/v1/audiences/{name}", dependencies=[allowed("write")])
+    def audience_save(name: str, body: AudienceBody) -> dict:
+        """Create or replace a workspace audience."""
+        from parcours.conditions import audience
+
+        a = audience({"name": name, "description": body.description, "when": body.when}, "audience", "workspace")
+        book().save(a)
+        with reading() as wh:
+            return sized(a, wh)
+
+    @app.delete("/api/v1/audiences/{name}", dependencies=[allowed("write")])
+    def audience_delete(name: str) -> dict:
+        """Delete a workspace audience."""
+        book().delete(name)
+        return {"deleted": name}
+
+    @app.get("/api/v1/audiences/{name}/export", dependencies=[allowed("read")],
+             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}})
+    def audience_export(name: str, format: Literal["csv", "parquet", "customer-match"] = "csv") -> Response:
+        """The audience's members: csv or parquet (person, ids, SHA-256 email and phone hashes),
+        or customer-match (Google Ads' customer list layout: Email and Phone hashes)."""
+        from parcours.audiences import export
+
+        found = book().get(name)
+        suffix = ".parquet" if format == "parquet" else ".csv"
+        with reading() as wh, tempfile.TemporaryDirectory(dir=state["ws"].path) as tmp:
+            path = Path(tmp) / f"{name}{suffix}"
+            export(wh, state["ws"].config, found, format, path)
+            body = path.read_bytes()
+        kind = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
+        return Response(body, media_type=kind,
+                        headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'})
 
     @app.get("/api/v1/info", dependencies=[allowed("read")])
     def info() -> dict:

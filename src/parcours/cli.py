@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from parcours.errors import ParcoursError
+from parcours.errors import InvalidInput, ParcoursError
 from parcours.query import DEFAULTS, LEVELS, SPECS, cli_option
 
 if TYPE_CHECKING:
@@ -824,3 +825,152 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+audience_app = typer.Typer(help="Audiences: named conditions over person profiles, sized, saved and exported.",
+                           cls=_Commands, no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(audience_app, name="audience")
+WhenOpt = Annotated[str, typer.Option(
+    "--when", help='The condition, as JSON: {"all": [{"touched": "email", "within_days": 7}, {"not": '
+                   '{"converted": true, "within_days": 30}}]}. Tests: touched, device, converted, bought, '
+                   'revenue_over, customer, attribute (+ equals), stage_reached, message (+ journey), field '
+                   '(+ op, value); combine with all, any, not.')]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+    customer_match = "customer-match"
+
+
+def _condition(text: str) -> Any:
+    from parcours.conditions import parse
+
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"not JSON: {exc}", field="--when") from None
+    return raw, parse(raw, "--when")
+
+
+def _sizes(workspace: Path, names: list[str]) -> dict[str, int | None]:
+    """Each audience's size as of the last build (None before one), asked of the server if one runs."""
+    from parcours.audiences import Book, size
+    from parcours.errors import NotBuilt
+    from parcours.workspace import Workspace
+
+    remote = _server(workspace)
+    if remote is not None:
+        return {a["name"]: a["size"] for a in remote.json("/api/v1/audiences")}
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        book = Book(ws.path, ws.config)
+        try:
+            return {n: size(ws.warehouse, ws.config, book.get(n).when) for n in names}
+        except NotBuilt:
+            return dict.fromkeys(names)
+
+
+@audience_app.command(name="list")
+def audience_list(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Every audience: name, size as of the last build, where it is defined, description."""
+    from rich.table import Table
+
+    from parcours.audiences import Book
+    from parcours.workspace import Workspace
+
+    ws = Workspace(workspace)
+    found = Book(ws.path, ws.config).all()
+    if not found:
+        out.print(escape("no audience yet: `parcours audience save NAME --when '{...}'` or [[audiences]] in "
+                         "parcours.toml"))
+        return
+    sizes = _sizes(workspace, [a.name for a in found])
+    t = Table()
+    for col in ("audience", "persons", "defined in", "description"):
+        t.add_column(col, justify="right" if col == "persons" else "left")
+    for a in found:
+        n = sizes.get(a.name)
+        t.add_row(a.name, "not built" if n is None else f"{n:,}", a.source, a.description)
+    out.print(t)
+
+
+@audience_app.command(name="show")
+def audience_show(name: Annotated[str, typer.Argument(help="The audience.")],
+                  workspace: WorkspaceOpt = Path(".")) -> None:
+    """One audience's definition (JSON) and size."""
+    from parcours.audiences import Book
+    from parcours.workspace import Workspace
+
+    ws = Workspace(workspace)
+    a = Book(ws.path, ws.config).get(name)
+    n = _sizes(workspace, [name]).get(name)
+    sys.stdout.write(json.dumps({**a.plain(), "size": n}, indent=2, ensure_ascii=False) + "\n")
+
+
+@audience_app.command(name="save")
+def audience_save(name: Annotated[str, typer.Argument(help="The audience: lower-case letters, digits, - and _.")],
+                  when: WhenOpt, description: Annotated[str, typer.Option(help="What it is for.")] = "",
+                  workspace: WorkspaceOpt = Path(".")) -> None:
+    """Create an audience, or replace one saved before (audiences.json); prints its size."""
+    from parcours.audiences import Book
+    from parcours.conditions import audience
+    from parcours.workspace import Workspace
+
+    raw, _ = _condition(when)
+    ws = Workspace(workspace)
+    a = audience({"name": name, "description": description, "when": raw}, "audience", "workspace")
+    Book(ws.path, ws.config).save(a)
+    n = _sizes(workspace, [name]).get(name)
+    out.print(f"saved audience {name}: " + ("not built yet (`parcours build`)" if n is None else f"{n:,} persons"))
+
+
+@audience_app.command(name="delete")
+def audience_delete(name: Annotated[str, typer.Argument(help="The audience.")],
+                    workspace: WorkspaceOpt = Path(".")) -> None:
+    """Delete a saved audience (one of parcours.toml is deleted there)."""
+    from parcours.audiences import Book
+    from parcours.workspace import Workspace
+
+    ws = Workspace(workspace)
+    Book(ws.path, ws.config).delete(name)
+    out.print(f"deleted audience {name}")
+
+
+@audience_app.command(name="size")
+def audience_size(when: WhenOpt, workspace: WorkspaceOpt = Path(".")) -> None:
+    """How many persons a condition holds, as of the last build, without saving it."""
+    from parcours.audiences import size
+    from parcours.workspace import Workspace
+
+    raw, condition = _condition(when)
+    remote = _server(workspace)
+    if remote is not None:
+        n = remote.post("/api/v1/audiences/preview", {"when": raw})["size"]
+    else:
+        with Workspace(workspace) as ws:
+            _require_workspace(ws)
+            n = size(ws.warehouse, ws.config, condition)
+    out.print(f"{n:,} persons")
+
+
+@audience_app.command(name="export")
+def audience_export(name: Annotated[str, typer.Argument(help="The audience.")],
+                    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="The file to write.")],
+                    fmt: Annotated[ExportFormat, typer.Option("--format", help=(
+                        "csv or parquet: person, ids and SHA-256 email and phone hashes; customer-match: "
+                        "Google Ads' customer list upload (Email, Phone hashes)."))] = ExportFormat.csv,
+                    workspace: WorkspaceOpt = Path(".")) -> None:
+    """Write an audience's members for an activation tool."""
+    from parcours.audiences import Book, export
+    from parcours.workspace import Workspace
+
+    remote = _server(workspace)
+    if remote is not None:
+        output.write_bytes(remote.get(f"/api/v1/audiences/{name}/export", {"format": fmt.value}))
+        out.print(f"{output}: written by the server")
+        return
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        counts = export(ws.warehouse, ws.config, Book(ws.path, ws.config).get(name), fmt.value, output)
+    out.print(f"{output}: {counts['members']:,} persons, {counts['rows']:,} rows")

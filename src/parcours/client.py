@@ -48,6 +48,9 @@ class Remote:
     def json(self, path: str, params: dict | None = None) -> Any:
         return json.loads(self._call(path, params=params))
 
+    def post(self, path: str, body: Any) -> Any:
+        return json.loads(self._call(path, body=body))
+
     def run(self, command: str, progress: Callable[[str, float], None] = lambda step, pct: None,
             **params: Any) -> dict:
         """Submit a job and follow it to its end: its result, or its error raised."""

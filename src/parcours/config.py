@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from parcours.errors import ConfigError
+from parcours.conditions import Audience, audience
+from parcours.errors import ConfigError, InvalidInput
 from parcours.identifiers import known_country
 
 CONFIG_NAMES = ("parcours.toml", "parcours.yaml", "parcours.yml")
@@ -120,6 +121,7 @@ class Config:
     reports: ReportSettings = field(default_factory=ReportSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
+    audiences: tuple[Audience, ...] = ()  # [[audiences]]: defined in the config (read-only elsewhere)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
     source: str = "defaults"
@@ -154,7 +156,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api", "messaging", "crm"}
+             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -201,6 +203,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         reports=rp,
         messaging=ms,
         crm=crm,
+        audiences=_audiences(data.get("audiences", []), source),
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
         source=source,
@@ -215,6 +218,22 @@ def _messaging(section: Any, source: str) -> MessagingSettings:
     values = dict(section)
     paused = tuple(_strings(values.pop("paused", []), "messaging.paused", source))
     return dataclasses.replace(_settings(MessagingSettings, values, "messaging", source), paused=paused)
+
+
+def _audiences(section: Any, source: str) -> tuple[Audience, ...]:
+    """`[[audiences]]`: name, description, when (the condition grammar of conditions.py)."""
+    if not isinstance(section, list):
+        raise ConfigError("expected [[audiences]] tables", file=source, field="audiences")
+    out: list[Audience] = []
+    for i, raw in enumerate(section):
+        try:
+            a = audience(raw, f"audiences[{i}]", "config")
+        except InvalidInput as exc:
+            raise ConfigError(exc.reason, file=source, field=exc.field) from None
+        if any(a.name == b.name for b in out):
+            raise ConfigError(f"a second audience named {a.name!r}", file=source, field=f"audiences[{i}].name")
+        out.append(a)
+    return tuple(out)
 
 
 def _names(names: Any, source: str) -> dict[str, tuple[str, str]]:

@@ -20,7 +20,7 @@ class InvalidInput(ParcoursError):
             ) if part
         )
         super().__init__(f"{where}: {message}" if where else message)
-        self.file, self.row, self.field = file, row, field
+        self.file, self.row, self.field, self.reason = file, row, field, message
 
 
 class ConfigError(InvalidInput):

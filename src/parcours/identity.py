@@ -6,7 +6,8 @@ round after round, until no label changes (rounds = the longest chain of links, 
 in practice). A person's id is the smallest of its ids, prefixed "v:" or "u:".
 
 CRM customers join the graph as user ids: their CRM `user_id` when the CRM knows the site
-account, else `[crm] id_prefix` + customer_id. A conversion carrying only a customer_id (a
+account, else the site account a sale carried beside the customer id, else `[crm] id_prefix`
++ customer_id. A conversion carrying only a customer_id (a
 store sale) takes that id; a customer whose email or phone hash an online order or a login
 carries is linked to that row's visitor id, as a login links a user id.
 """
@@ -23,26 +24,32 @@ SHARED = 5  # a hash more CRM customers than this carry is a shared mailbox or a
 HASHES = ("email_sha256", "phone_sha256")
 
 
-def customer_ids(crm: ir.Table, prefix: str) -> ir.Table:
-    """(customer_id, user_id): each CRM customer's id in the graph."""
-    return crm.select("customer_id", user_id=crm.user_id.coalesce(prefix + crm.customer_id))
+def customer_ids(crm: ir.Table, conversions: ir.Table, prefix: str) -> ir.Table:
+    """(customer_id, user_id): the graph id of every customer the CRM or a conversion names.
+    The site account the CRM row gives, else the one a sale carried beside the customer id
+    (a logged-in customer's loyalty card; the smallest if several), else prefix + customer_id."""
+    c = conversions.filter(conversions.customer_id.notnull())
+    paired = c.group_by("customer_id").agg(_paired=c.user_id.min())
+    every = ibis.union(crm.select("customer_id"), c.select("customer_id"), distinct=True)
+    j = every.left_join(crm.select("customer_id", _crm=crm.user_id), "customer_id").select("customer_id", "_crm")
+    j = j.left_join(paired, "customer_id").select("customer_id", "_crm", "_paired")
+    return j.select("customer_id", user_id=j._crm.coalesce(j._paired, prefix + j.customer_id))
 
 
-def with_customers(conversions: ir.Table, crm: ir.Table, prefix: str) -> ir.Table:
-    """Conversions whose user_id, when they have none, is their CRM customer's graph id."""
-    ids = customer_ids(crm, prefix).rename(_cid="customer_id", _cuser="user_id")
+def with_customers(conversions: ir.Table, ids: ir.Table) -> ir.Table:
+    """Conversions whose user_id, when they have none, is their customer's graph id (`ids`:
+    customer_ids)."""
+    ids = ids.rename(_cid="customer_id", _cuser="user_id")
     cols = conversions.columns
     j = conversions.left_join(ids, conversions.customer_id == ids._cid).select(*cols, "_cuser")
-    user = j.user_id.coalesce(j._cuser, prefix + j.customer_id)
-    return j.mutate(user_id=user).drop("_cuser")
+    return j.mutate(user_id=j.user_id.coalesce(j._cuser)).drop("_cuser")
 
 
-def hash_links(rows: dict[str, ir.Table], crm: ir.Table, prefix: str) -> ir.Table:
+def hash_links(rows: dict[str, ir.Table], crm: ir.Table, ids: ir.Table) -> ir.Table:
     """Identity rows (visitor_id, user_id, ts, load_seq, source, via) that hashes make: the
     visitor id of an online order or a login (`rows`: conversions, identities) with every CRM
     customer carrying its email or phone hash (`via`). The rows keep their source row's time,
     table and load, so an incremental build sees a new order's link as new."""
-    ids = customer_ids(crm, prefix)
     parts = []
     for column in HASHES:
         c = crm.filter(crm[column].notnull())
@@ -104,16 +111,16 @@ def stitch(wh: Storage, touchpoints: ir.Table, conversions: ir.Table,
 MATCHES = ("crm_customers", "crm_linked", "crm_by_account", "crm_by_email", "crm_by_phone")
 
 
-def crm_matches(crm: ir.Table, links: ir.Table, persons: ir.Table, prefix: str) -> dict[str, int]:
+def crm_matches(crm: ir.Table, ids: ir.Table, links: ir.Table, persons: ir.Table, prefix: str) -> dict[str, int]:
     """How the CRM met the site, for `parcours info`: customers; those linked to an online
-    identity (their person has a visitor id); those whose CRM row names a site account; and
-    those an email or a phone hash linked."""
-    ids = customer_ids(crm, prefix)
+    identity (their person has a visitor id); those tied to a site account (by the CRM row or
+    a sale carrying both ids); and those an email or a phone hash linked."""
+    ids = ids.semi_join(crm, "customer_id")
     online = persons.filter(persons.kind == "visitor").select("person_id").distinct()
     users = persons.filter(persons.kind == "user")
     linked = ids.join(users, ids.user_id == users.id).semi_join(online, "person_id")
     counts = {"crm_customers": crm.count(), "crm_linked": linked.customer_id.nunique(),
-              "crm_by_account": crm.user_id.count(),
+              "crm_by_account": ids.filter(ids.user_id != prefix + ids.customer_id).count(),
               **{f"crm_by_{via}": links.filter(links.via == via).user_id.nunique() for via in ("email", "phone")}}
     return {k: int(v.execute() or 0) for k, v in counts.items()}
 

@@ -24,7 +24,7 @@ from parcours.channels import classify
 from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.exprs import in_order
-from parcours.identity import crm_matches, hash_links, stitch, with_customers, with_person
+from parcours.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
 from parcours.profiles import profiles
 from parcours.schema import LOAD_SEQ
 from parcours.storage import Storage
@@ -90,15 +90,17 @@ def rules_digest(config: Config) -> str:
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
-def _previous(wh: Storage, config: Config, cut: dt.datetime, crm_seq: int) -> dict | None:
+def _previous(wh: Storage, config: Config, cut: dt.datetime, crm_seq: int, ids: ir.Table) -> dict | None:
     """The last build, if this one can bring it up to date (same rules, a cut not earlier, the
-    same CRM: a CRM load can link ids anywhere)."""
+    same CRM customers under the same graph ids: either change can link ids anywhere)."""
     if not wh.has("build_meta"):
         return None
     meta = wh.table("build_meta").to_pyarrow().to_pylist()
     if not meta or meta[0].get("version") != BUILD_VERSION or meta[0].get("rules") != rules_digest(config):
         return None
-    if meta[0].get("seq_crm", 0) != crm_seq:
+    if meta[0].get("seq_crm", 0) != crm_seq or not wh.has("customer_ids"):
+        return None
+    if ids.anti_join(wh.table("customer_ids"), ["customer_id", "user_id"]).count().execute():
         return None
     return meta[0] if meta[0]["cut"] <= cut and all(meta[0].get(f"seq_{t}") is not None for t in INPUTS) else None
 
@@ -110,10 +112,11 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in (*INPUTS, "crm")}
     raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in (*INPUTS, "crm")}
     crm, prefix = raw.pop("crm"), config.crm.id_prefix
-    raw["conversions"] = with_customers(raw["conversions"], crm, prefix)
+    ids = wh.materialize("_customer_ids", customer_ids(crm, raw["conversions"], prefix))
+    raw["conversions"] = with_customers(raw["conversions"], ids)
     raw["links"] = links = wh.materialize("_hash_links", hash_links(
-        {t: raw[t] for t in ("conversions", "identities")}, crm, prefix))
-    before = None if full else _previous(wh, config, cut, seqs["crm"])
+        {t: raw[t] for t in ("conversions", "identities")}, crm, ids))
+    before = None if full else _previous(wh, config, cut, seqs["crm"], ids)
     whole = dict(raw)  # every row, for what is written whole (profiles)
     stale = None
     if before is not None:
@@ -169,10 +172,11 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.insert("persons", persons)
         # Profiles are written whole: message events and identifiers change them, and those
         # rebuild no journey.
+        wh.replace("customer_ids", ids)  # the next build compares its own to these
         step("profiling persons")
         wh.replace("profiles", profiles(wh.table("persons"), wh.table("touches"), journeys, whole["conversions"],
-                                        whole["identities"], crm, wh.table("messages"), config.funnel_stages,
-                                        prefix, ibis.timestamp(cut)))
+                                        whole["identities"], crm, wh.table("customer_ids"), wh.table("messages"),
+                                        config.funnel_stages, ibis.timestamp(cut)))
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
         wh.replace("build_meta", ibis.memtable({
             "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
@@ -186,7 +190,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             "rules": [rules_digest(config)], "incremental": [stale is not None],
             **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in seqs},
             **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
-               for k, v in crm_matches(crm, links, wh.table("persons"), prefix).items()},
+               for k, v in crm_matches(crm, ids, links, wh.table("persons"), prefix).items()},
         }))
     j = wh.table("journeys")
     return BuildResult(

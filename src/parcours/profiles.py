@@ -12,7 +12,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from parcours.identity import HASHES, customer_ids, with_person
+from parcours.identity import HASHES, with_person
 from parcours.message_events import machine_open, with_delivery
 
 # name -> what it holds (docs and the audience page read this; one declaration)
@@ -39,7 +39,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "unsubscribed": "unsubscribed from (or complained about) a messaging journey",
     "visitor_ids": "the person's visitor ids",
     "user_ids": "the person's user ids (CRM customers as the graph names them)",
-    "customer_ids": "the person's CRM customer ids",
+    "customer_ids": "the person's CRM customer ids (the CRM's, and those sales carry)",
     "email_sha256": "SHA-256 of the person's emails (CRM, orders, logins)",
     "phone_sha256": "SHA-256 of the person's phones (E.164)",
 }
@@ -47,22 +47,22 @@ STRINGS = "array<string>"
 
 
 def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversions: ir.Table,
-             identities: ir.Table, crm: ir.Table, messages: ir.Table | None, stages: tuple[str, ...],
-             prefix: str, cut: ir.TimestampValue) -> ir.Table:
+             identities: ir.Table, crm: ir.Table, ids: ir.Table, messages: ir.Table | None,
+             stages: tuple[str, ...], cut: ir.TimestampValue) -> ir.Table:
     """One row per person of `persons` (kind, id, person_id), columns PROFILE_COLUMNS.
-    `conversions` carry their CRM customer's id as user_id (identity.with_customers)."""
+    `ids`: each customer's graph id (identity.customer_ids); `conversions` carry it as their
+    user_id (identity.with_customers)."""
     people = persons.select("person_id").distinct()
-    ids = persons.group_by("person_id").agg(
+    known = persons.group_by("person_id").agg(
         visitor_ids=persons.id.collect(where=persons.kind == "visitor").sort(),
         user_ids=persons.id.collect(where=persons.kind == "user").sort())
 
     users = persons.filter(persons.kind == "user").select(_uid="id", person_id="person_id")
-    cust = customer_ids(crm, prefix)
-    cust = cust.join(users, cust.user_id == users._uid).select("customer_id", "person_id")
+    cust = ids.join(users, ids.user_id == users._uid).select("customer_id", "person_id")
     crm_rows = crm.join(cust, "customer_id").select("person_id", "customer_id", "attributes", *HASHES)
-    crm_facts = crm_rows.group_by("person_id").agg(
-        customer_ids=crm_rows.customer_id.collect().sort(),
-        crm_attributes=crm_rows.attributes.argmin(crm_rows.customer_id))
+    crm_facts = cust.group_by("person_id").agg(customer_ids=cust.customer_id.collect().sort()).left_join(
+        crm_rows.group_by("person_id").agg(crm_attributes=crm_rows.attributes.argmin(crm_rows.customer_id)),
+        "person_id").select("person_id", "customer_ids", "crm_attributes")
 
     hashes = _hashes(crm_rows, with_person(conversions, persons), with_person(identities, persons))
 
@@ -91,7 +91,7 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
     cats = j.select("person_id", category=j.categories.unnest()).distinct()
     cat_facts = cats.group_by("person_id").agg(categories=cats.category.collect().sort())
 
-    out = people.left_join(ids, "person_id").select(people.person_id, "visitor_ids", "user_ids")
+    out = people.left_join(known, "person_id").select(people.person_id, "visitor_ids", "user_ids")
     for part in (touch_facts, channel_maps, conv_facts, cat_facts, crm_facts, hashes,
                  _message_facts(messages, persons, cut, people)):
         cols = list(out.columns)

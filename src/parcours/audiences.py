@@ -1,0 +1,204 @@
+"""Audiences: named conditions over person profiles, evaluated in the engine, and their
+members handed to the tools that send and advertise (docs/architecture.md, "Audiences").
+
+Each kind of test of `conditions.KINDS` becomes an Ibis expression on the `profiles` table
+(`TESTS`), so the same audience is the same members on DuckDB and Spark. "Within the last N
+days" counts back from the build's cut: profiles are as of it. Audiences come from
+parcours.toml (`[[audiences]]`, read-only here) and from `audiences.json` in the workspace,
+which the CLI, the API and the page write (whole, atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+
+from parcours.conditions import Audience, Combine, Condition, Test, audience, check_name
+from parcours.config import Config
+from parcours.errors import InvalidInput
+from parcours.journeys import require_built
+from parcours.storage import Storage
+
+FILE = "audiences.json"
+EXPORTS = ("csv", "parquet", "customer-match")
+
+
+def _since(days: int | None, ref: ir.TimestampValue) -> ir.TimestampValue | None:
+    return None if days is None else ref - ibis.interval(days=days)
+
+
+def _touched(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    since = _since(t.get("within_days"), ref)
+    if since is None:
+        return p.channels.contains(t.value)
+    return (p.channel_last_ts[t.value] >= since).fill_null(False)
+
+
+def _converted(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    since = _since(t.get("within_days"), ref)
+    did = p.conversions > 0 if since is None else (p.last_conversion_ts >= since).fill_null(False)
+    return did if t.value else ~did
+
+
+def _attribute(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    return p.attributes[t.value].isin(t.get("equals")).fill_null(False)
+
+
+def _stage(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    if t.value not in stages:
+        raise InvalidInput(f"unknown funnel stage {t.value!r}; stages: {', '.join(stages)}", field="stage_reached")
+    return p.stage_rank >= stages.index(t.value) + 1
+
+
+def _message(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    if t.value == "unsubscribed":
+        return p.unsubscribed
+    journeys = p.messages_opened if t.value == "opened" else p.messages_clicked
+    journey = t.get("journey")
+    return journeys.length() > 0 if journey is None else journeys.contains(journey)
+
+
+def _field(p: ir.Table, t: Test, ref: ir.TimestampValue, stages: tuple[str, ...]) -> ir.BooleanValue:
+    column, value = p[t.value], t.get("value")
+    compare = {">": column > value, ">=": column >= value, "<": column < value, "<=": column <= value,
+               "=": column == value, "!=": column != value}[t.get("op")]
+    return compare.fill_null(False)
+
+
+Compiler = Callable[[ir.Table, Test, ir.TimestampValue, tuple[str, ...]], ir.BooleanValue]
+TESTS: dict[str, Compiler] = {
+    "touched": _touched,
+    "device": lambda p, t, ref, stages: p.devices.contains(t.value),
+    "converted": _converted,
+    "bought": lambda p, t, ref, stages: p.categories.contains(t.value),
+    "revenue_over": lambda p, t, ref, stages: p.revenue > t.value,
+    "customer": lambda p, t, ref, stages: (p.returning == (t.value == "returning")).fill_null(False),
+    "attribute": _attribute,
+    "stage_reached": _stage,
+    "message": _message,
+    "field": _field,
+}
+
+
+def expression(condition: Condition, p: ir.Table, ref: ir.TimestampValue,
+               stages: tuple[str, ...]) -> ir.BooleanValue:
+    """The condition as a boolean expression on the profiles table `p` (never null)."""
+    if isinstance(condition, Combine):
+        parts = [expression(c, p, ref, stages) for c in condition.items]
+        if condition.how == "not":
+            return ~parts[0]
+        return ibis.and_(*parts) if condition.how == "all" else ibis.or_(*parts)
+    return TESTS[condition.kind](p, condition, ref, stages)
+
+
+def members(wh: Storage, config: Config, condition: Condition) -> ir.Table:
+    """The profiles that meet the condition, as of the last build's cut."""
+    meta = require_built(wh)
+    p = wh.table("profiles")
+    return p.filter(expression(condition, p, ibis.timestamp(meta["cut"]), config.funnel_stages))
+
+
+def size(wh: Storage, config: Config, condition: Condition) -> int:
+    return int(members(wh, config, condition).count().execute())
+
+
+class Book:
+    """The workspace's audiences: the config's (read-only) and audiences.json's."""
+
+    def __init__(self, folder: Path, config: Config):
+        self.path, self.config = Path(folder) / FILE, config
+
+    def _saved(self) -> list[Audience]:
+        if not self.path.exists():
+            return []
+        try:
+            raw = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read: {exc}", file=str(self.path)) from None
+        items = raw.get("audiences") if isinstance(raw, dict) else None
+        if not isinstance(items, list):
+            raise InvalidInput('expected {"audiences": [...]}', file=str(self.path))
+        try:
+            return [audience({k: v for k, v in a.items() if k != "source"} if isinstance(a, dict) else a,
+                             f"audiences[{i}]", "workspace") for i, a in enumerate(items)]
+        except InvalidInput as exc:
+            raise InvalidInput(exc.reason, file=str(self.path), field=exc.field) from None
+
+    def all(self) -> list[Audience]:
+        own = {a.name for a in self.config.audiences}
+        return [*self.config.audiences, *(a for a in self._saved() if a.name not in own)]
+
+    def get(self, name: str) -> Audience:
+        for a in self.all():
+            if a.name == name:
+                return a
+        known = ", ".join(a.name for a in self.all()) or "none yet"
+        raise InvalidInput(f"no audience named {name!r}; audiences: {known}", field="name")
+
+    def save(self, new: Audience) -> None:
+        """Create or replace a workspace audience (a config one is edited in parcours.toml)."""
+        self._editable(new.name)
+        self._write([*(a for a in self._saved() if a.name != new.name), new])
+
+    def delete(self, name: str) -> None:
+        self._editable(name)
+        saved = self._saved()
+        if not any(a.name == name for a in saved):
+            self.get(name)  # says which exist
+        self._write([a for a in saved if a.name != name])
+
+    def _editable(self, name: str) -> None:
+        check_name(name)
+        if any(a.name == name for a in self.config.audiences):
+            raise InvalidInput(f"audience {name!r} is defined in {self.config.source}: edit it there", field="name")
+
+    def _write(self, audiences: list[Audience]) -> None:
+        text = json.dumps({"audiences": [{k: v for k, v in a.plain().items() if k != "source"}
+                                         for a in sorted(audiences, key=lambda a: a.name)]}, indent=2)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".audiences-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
+
+
+def export(wh: Storage, config: Config, a: Audience, fmt: str, out: Path) -> dict[str, int]:
+    """Write an audience's members to `out`: `csv` or `parquet` (person, ids, hashes; CSV
+    joins lists with |), or `customer-match` (Google Ads' customer list upload: Email and
+    Phone columns of SHA-256 hashes, one row per identifier pair; members with no hash are
+    left out). Returns counts: members, rows written."""
+    if fmt not in EXPORTS:
+        raise InvalidInput(f"format must be one of {', '.join(EXPORTS)}", field="format")
+    m = members(wh, config, a.when)
+    columns = ["person_id", "visitor_ids", "user_ids", "customer_ids", "email_sha256", "phone_sha256"]
+    m = m.select(*columns).order_by("person_id")
+    n = int(m.count().execute())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        m.to_parquet(out)
+        return {"members": n, "rows": n}
+    if fmt == "csv":
+        flat = m.mutate(**{c: m[c].join("|") for c in columns[1:]})
+        df = flat.to_pandas()
+        df.to_csv(out, index=False)
+        return {"members": n, "rows": n}
+    return _customer_match(m, out, n)
+
+
+def _customer_match(m: ir.Table, out: Path, n: int) -> dict[str, int]:
+    """One row per (email, phone) pair by position: a person's first email beside their first
+    phone, and so on; the longer list's rest with the other column empty."""
+    pos = m.select("person_id", email=m.email_sha256, phone=m.phone_sha256,
+                   k=ibis.greatest(m.email_sha256.length(), m.phone_sha256.length()))
+    pos = pos.filter(pos.k > 0)
+    idx = pos.mutate(i=ibis.range(0, pos.k).unnest())
+    rows = idx.select(Email=idx.email[idx.i], Phone=idx.phone[idx.i], _p=idx.person_id, _i=idx.i)
+    df = rows.order_by(["_p", "_i"]).select("Email", "Phone").to_pandas()
+    df.to_csv(out, index=False)
+    return {"members": n, "rows": len(df)}
+

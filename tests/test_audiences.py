@@ -1,0 +1,290 @@
+"""Audiences (issue 16): each kind of test's members worked out by hand on three persons, the
+combinators as set algebra over any tree (hypothesis), the grammar's errors naming the key,
+the workspace's saved audiences, exports, the API and the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from builders import AS_OF, load_rows
+from parcours import Workspace
+from parcours.api import create_app
+from parcours.audiences import TESTS, Book, export, members
+from parcours.cli import app
+from parcours.conditions import KINDS, Audience, parse, plain
+from parcours.errors import InvalidInput
+from parcours.journeys import build_journeys
+from test_crm import JANE, JANE_PHONE
+from test_profiles import _two_persons, at
+
+A, B, C = "v:va1", "v:vb", "v:vc"  # test_profiles' two persons, and a third
+EVERYONE = {A, B, C}
+
+
+@pytest.fixture
+def three(ws):
+    load_rows(ws, "touchpoints", [{"event_id": "c1", "ts": at(6.5), "visitor_id": "vc", "device": "mobile",
+                                   "channel": "email"}])
+    load_rows(ws, "conversions", [{"conversion_id": "oc", "ts": at(7), "visitor_id": "vc", "revenue": "300",
+                                   "new_customer": "true", "categories": "bags", "device": "mobile"}])
+    _two_persons(ws)  # the build: cut at AS_OF - 1 day, 10 days after at(0)
+    return ws
+
+
+def who(ws, when) -> set[str]:
+    return set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())
+
+
+# A touched display (at 0 and 2), email (1), direct (4); mobile and desktop; stage cart; 2 sales
+# (40 new, then 60 in store), bags+shoes; CRM segment premium; opened welcome, clicked cart,
+# unsubscribed. B touched social (3) on a tablet; nothing else. C touched email (6.5) on mobile,
+# bought bags for 300 (7), a new customer. The cut (D-2) is 9 days after at(0).
+CASES = [
+    ({"touched": "display"}, {A}),
+    ({"touched": "email"}, {A, C}),
+    ({"touched": "email", "within_days": 7}, {C}),  # A's email touch was 8 days before the cut
+    ({"touched": "email", "within_days": 8}, {A, C}),  # exactly 8 days before counts
+    ({"touched": "sms"}, set()),
+    ({"device": "mobile"}, {A, C}),
+    ({"device": "tablet"}, {B}),
+    ({"converted": True}, {A, C}),
+    ({"converted": False}, {B}),
+    ({"converted": True, "within_days": 3}, {C}),  # A's last, 4 days before the cut
+    ({"converted": False, "within_days": 3}, {A, B}),
+    ({"converted": True, "within_days": 4}, {A, C}),
+    ({"bought": "shoes"}, {A}),
+    ({"bought": "bags"}, {A, C}),
+    ({"revenue_over": 100}, {C}),
+    ({"revenue_over": 99.5}, {A, C}),  # A: 40 + 60
+    ({"customer": "returning"}, {A}),
+    ({"customer": "new"}, {C}),
+    ({"attribute": "segment", "equals": "premium"}, {A}),
+    ({"attribute": "segment", "equals": ["gold", "silver"]}, set()),
+    ({"stage_reached": "awareness"}, {A, B, C}),  # reached it or went further; social is awareness
+    ({"stage_reached": "cart"}, {A}),
+    ({"stage_reached": "intent"}, {A, C}),  # email is intent: C reached it
+    ({"message": "opened"}, {A}),
+    ({"message": "opened", "journey": "cart"}, set()),  # a proxy's open only
+    ({"message": "clicked", "journey": "cart"}, {A}),
+    ({"message": "unsubscribed"}, {A}),
+    ({"field": "touches", "op": ">=", "value": 4}, {A}),
+    ({"field": "conversions", "op": "=", "value": 0}, {B}),
+    ({"field": "revenue", "op": "<", "value": 100}, {B}),  # A: exactly 100
+    ({"field": "revenue", "op": "<=", "value": 100}, {A, B}),
+    ({"all": [{"touched": "email"}, {"not": {"device": "desktop"}}]}, {C}),
+    ({"any": [{"device": "tablet"}, {"revenue_over": 200}]}, {B, C}),
+    ({"not": {"any": [{"device": "tablet"}, {"revenue_over": 200}]}}, {A}),
+]
+
+
+def test_each_kind_of_test_has_an_engine_expression():
+    assert set(TESTS) == set(KINDS)
+
+
+def test_every_case_by_hand(three):
+    got = {json.dumps(when): who(three, when) for when, _ in CASES}
+    assert got == {json.dumps(when): want for when, want in CASES}
+    assert {json.dumps(w)[2:].split('"')[0] for w, _ in CASES} >= set(KINDS)  # every kind is worked out
+
+
+ATOMS = [when for when, _ in CASES[:-3]]
+
+
+def trees(depth: int = 3) -> st.SearchStrategy:
+    leaf = st.sampled_from(range(len(ATOMS))).map(lambda i: ("atom", i))
+    return st.recursive(leaf, lambda kids: st.one_of(
+        st.tuples(st.just("all"), st.lists(kids, min_size=1, max_size=3)),
+        st.tuples(st.just("any"), st.lists(kids, min_size=1, max_size=3)),
+        st.tuples(st.just("not"), kids)), max_leaves=8)
+
+
+def _plain(tree) -> dict:
+    how, arg = tree
+    if how == "atom":
+        return ATOMS[arg]
+    if how == "not":
+        return {"not": _plain(arg)}
+    return {how: [_plain(t) for t in arg]}
+
+
+def _sets(tree, atoms: dict[int, set[str]]) -> set[str]:
+    how, arg = tree
+    if how == "atom":
+        return atoms[arg]
+    if how == "not":
+        return EVERYONE - _sets(arg, atoms)
+    parts = [_sets(t, atoms) for t in arg]
+    return set.intersection(*parts) if how == "all" else set.union(*parts)
+
+
+@pytest.fixture
+def atoms(three):
+    return three, {i: who(three, when) for i, when in enumerate(ATOMS)}
+
+
+@given(tree=trees())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_tree_is_the_set_algebra_of_its_tests(atoms, tree):
+    ws, sets = atoms
+    when = _plain(tree)
+    assert who(ws, when) == _sets(tree, sets)
+    assert parse(plain(parse(when))) == parse(when)  # the plain form reads back the same
+
+
+DEEP: dict = {"device": "mobile"}
+for _ in range(11):
+    DEEP = {"not": DEEP}
+
+
+@pytest.mark.parametrize(("when", "field", "reason"), [
+    ([], "when", "a condition is an object"),
+    ({}, "when", "a condition is an object"),
+    ({"touched": "email", "device": "mobile"}, "when", "expected exactly one of"),
+    ({"smelled": "roses"}, "when", "expected exactly one of"),
+    ({"all": []}, "when.all", "non-empty list"),
+    ({"all": [{"touched": "email"}, {"device": "phone"}]}, "when.all[1].device", "expected one of desktop"),
+    ({"touched": "email", "within_days": 0}, "when.within_days", "whole number of days"),
+    ({"touched": "email", "within_days": 2.5}, "when.within_days", "whole number of days"),
+    ({"touched": "email", "within_days": True}, "when.within_days", "expected a number"),
+    ({"touched": "email", "since": 3}, "when.since", "unknown key"),
+    ({"touched": ""}, "when.touched", "expected a text"),
+    ({"converted": "yes"}, "when.converted", "true or false"),
+    ({"revenue_over": float("nan")}, "when.revenue_over", "expected a number"),
+    ({"attribute": "segment"}, "when.equals", "missing"),
+    ({"attribute": "segment", "equals": []}, "when.equals", "a text or a list of texts"),
+    ({"field": "touches", "op": "~", "value": 1}, "when.op", "expected one of"),
+    ({"field": "email_sha256", "op": "=", "value": 1}, "when.field", "expected one of"),
+    (DEEP, "when" + ".not" * 11, "levels deep"),
+])
+def test_a_bad_condition_names_its_key(when, field, reason):
+    with pytest.raises(InvalidInput) as caught:
+        parse(when)
+    assert caught.value.field == field and reason in caught.value.reason
+
+
+def test_an_unknown_funnel_stage_is_refused_at_evaluation(three):
+    with pytest.raises(InvalidInput, match="unknown funnel stage 'checkout'"):
+        who(three, {"stage_reached": "checkout"})
+
+
+def test_the_workspace_book_saves_lists_and_deletes(ws):
+    (ws.path / "parcours.toml").write_text('[[audiences]]\nname = "buyers"\nwhen = { converted = true }\n')
+    ws.__dict__.pop("config", None)
+    book = Book(ws.path, ws.config)
+    assert [(a.name, a.source) for a in book.all()] == [("buyers", "config")]
+    book.save(Audience("mobile", parse({"device": "mobile"}), "phones"))
+    book.save(Audience("mobile", parse({"device": "tablet"}), "tablets"))  # replaced, not added
+    assert [(a.name, a.description) for a in book.all()] == [("buyers", ""), ("mobile", "tablets")]
+    with pytest.raises(InvalidInput, match="defined in .*parcours.toml: edit it there"):
+        book.delete("buyers")
+    with pytest.raises(InvalidInput, match="no audience named 'nope'; audiences: buyers, mobile"):
+        book.delete("nope")
+    book.delete("mobile")
+    assert [a.name for a in book.all()] == ["buyers"]
+    (ws.path / "audiences.json").write_text('{"audiences": [{"name": "x", "when": {"device": "phone"}}]}')
+    with pytest.raises(InvalidInput, match=r"audiences.json, field audiences\[0\].when.device: expected one of"):
+        book.all()
+
+
+def test_a_bad_config_audience_is_a_config_error_naming_its_key(ws):
+    from parcours.config import load_config
+    from parcours.errors import ConfigError
+
+    (ws.path / "parcours.toml").write_text(
+        '[[audiences]]\nname = "x"\nwhen = { touched = "email", within_days = -1 }\n')
+    with pytest.raises(ConfigError, match=r"field audiences\[0\].when.within_days: expected a whole number"):
+        load_config(ws.path)
+
+
+def test_exports_by_hand(three, tmp_path):
+    a = Audience("crm", parse({"attribute": "segment", "equals": "premium"}))
+    assert export(three.warehouse, three.config, a, "csv", tmp_path / "a.csv") == {"members": 1, "rows": 1}
+    rows = list(csv.DictReader((tmp_path / "a.csv").open()))
+    assert rows == [{"person_id": A, "visitor_ids": "va1|va2", "user_ids": "ua", "customer_ids": "C1",
+                     "email_sha256": JANE, "phone_sha256": JANE_PHONE}]
+    export(three.warehouse, three.config, a, "parquet", tmp_path / "a.parquet")
+    assert pq.read_table(tmp_path / "a.parquet").to_pylist()[0]["visitor_ids"] == ["va1", "va2"]
+    everyone = Audience("all", parse({"any": [{"converted": True}, {"converted": False}]}))
+    counts = export(three.warehouse, three.config, everyone, "customer-match", tmp_path / "cm.csv")
+    assert counts == {"members": 3, "rows": 1}  # only A has hashes
+    assert (tmp_path / "cm.csv").read_text().splitlines() == ["Email,Phone", f"{JANE},{JANE_PHONE}"]
+    with pytest.raises(InvalidInput, match="format must be one of csv, parquet, customer-match"):
+        export(three.warehouse, three.config, a, "xml", tmp_path / "a.xml")
+
+
+def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
+    (three.path / "parcours.toml").write_text(
+        '[api]\ntokens = [{ token = "reader-token-123456", scopes = ["read"] }, '
+        '{ token = "writer-token-123456", scopes = ["read", "write"] }]\n')
+    three.__dict__.pop("config", None)
+    read = {"Authorization": "Bearer reader-token-123456"}
+    write = {"Authorization": "Bearer writer-token-123456"}
+    with TestClient(create_app(three.path)) as client:
+        assert client.get("/api/v1/audiences", headers=read).json() == []
+        body = {"description": "email, no order", "when": {"all": [{"touched": "email"}, {"converted": False}]}}
+        assert client.put("/api/v1/audiences/quiet", json=body, headers=read).status_code == 403
+        saved = client.put("/api/v1/audiences/quiet", json=body, headers=write)
+        assert saved.status_code == 200 and saved.json()["size"] == 0
+        body["when"] = {"touched": "email"}
+        assert client.put("/api/v1/audiences/quiet", json=body, headers=write).json()["size"] == 2
+        listed = client.get("/api/v1/audiences", headers=read).json()
+        assert [(a["name"], a["size"], a["source"], a["when"]) for a in listed] == [
+            ("quiet", 2, "workspace", {"touched": "email"})]
+        assert client.post("/api/v1/audiences/preview", json={"when": {"device": "tablet"}},
+                           headers=read).json() == {"size": 1}
+        bad = client.post("/api/v1/audiences/preview", json={"when": {"device": "phone"}}, headers=read)
+        assert bad.status_code == 400 and "field when.device: expected one of" in bad.json()["error"]
+        bad = client.put("/api/v1/audiences/Not a name", json=body, headers=write)
+        assert bad.status_code == 400 and "field audience.name" in bad.json()["error"]
+        assert client.get("/api/v1/audiences/nope", headers=read).status_code == 400
+        got = client.get("/api/v1/audiences/quiet/export?format=csv", headers=read)
+        assert got.status_code == 200
+        assert sorted(r["person_id"] for r in csv.DictReader(io.StringIO(got.text))) == [A, C]
+        assert client.get("/api/v1/audiences/quiet/export?format=xml", headers=read).status_code == 422
+        assert client.delete("/api/v1/audiences/quiet", headers=write).json() == {"deleted": "quiet"}
+        assert client.get("/api/v1/audiences", headers=read).json() == []
+
+
+def test_the_command_line(three, tmp_path):
+    run = CliRunner().invoke
+    w = ["-w", str(three.path)]
+    three.close()
+    res = run(app, ["audience", "save", "phones", "--when", '{"device": "mobile"}', "--description", "on phones", *w])
+    assert res.exit_code == 0 and "saved audience phones: 2 persons" in res.output, res.output
+    res = run(app, ["audience", "list", *w])
+    assert "phones" in res.output and "on phones" in res.output
+    assert json.loads(run(app, ["audience", "show", "phones", *w]).output)["size"] == 2
+    assert "1 persons" in run(app, ["audience", "size", "--when", '{"device": "tablet"}', *w]).output
+    res = run(app, ["audience", "export", "phones", "--format", "customer-match", "-o", str(tmp_path / "p.csv"), *w])
+    assert res.exit_code == 0 and "2 persons, 1 rows" in res.output
+    res = run(app, ["audience", "size", "--when", '{"device": }', *w])
+    assert res.exit_code == 2 and "field --when: not JSON" in res.output
+    res = run(app, ["audience", "delete", "phones", *w])
+    assert res.exit_code == 0 and run(app, ["audience", "list", *w]).output.startswith("no audience yet")
+
+
+def test_before_a_build_an_audience_is_saved_and_its_size_waits(ws):
+    from parcours.errors import NotBuilt
+
+    book = Book(ws.path, ws.config)
+    book.save(Audience("later", parse({"device": "mobile"})))
+    with pytest.raises(NotBuilt):
+        members(ws.warehouse, ws.config, book.get("later").when)
+    load_rows(ws, "touchpoints", [{"event_id": "x", "ts": at(1), "visitor_id": "v", "device": "mobile"}])
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    assert who(ws, {"device": "mobile"}) == {"v:v"}
+
+
+def test_a_workspace_can_be_reopened(three):
+    three.close()
+    with Workspace(three.path) as again:
+        assert who(again, {"device": "tablet"}) == {B}
