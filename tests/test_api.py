@@ -32,7 +32,8 @@ def test_catalogue_and_meta(api):
     meta = api.get("/api/v1/meta").json()
     assert meta["last_reported_day"] == "2026-11-21" and meta["first_day"] == "2026-10-15"
     assert meta["channels"]["display"] == {"site1": ["(none)", "c1"], "site2": ["c2"]}  # f1 has no campaign
-    assert meta["audiences"] == ["mass", "premium"] and meta["categories"] == ["bags", "shoes"]
+    assert meta["audiences"] == [] and meta["categories"] == ["bags", "shoes"]  # no audience saved
+    assert meta["crm"]["segment"] == ["mass", "premium"]
     assert meta["drill"] == {"channel": "source", "source": "campaign"}
     assert "/api/v1/reports/{name}" in api.get("/openapi.json").json()["paths"]
 

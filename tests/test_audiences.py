@@ -288,3 +288,54 @@ def test_a_workspace_can_be_reopened(three):
     three.close()
     with Workspace(three.path) as again:
         assert who(again, {"device": "tablet"}) == {B}
+
+
+def test_each_build_keeps_sizes_who_joined_and_left_and_the_person_cards(three):
+    from builders import rows_of
+    from parcours.audiences import history, overlap, person, refresh
+
+    book = Book(three.path, three.config)
+    book.save(Audience("phones", parse({"device": "mobile"})))
+    book.save(Audience("buyers", parse({"converted": True})))
+    book.save(Audience("quiet", parse({"touched": "sms"})))
+    wh = three.warehouse
+    assert refresh(wh, three.config, three.path) == {"buyers": 2, "phones": 2, "quiet": 0}
+    first = rows_of(three, "audience_changes")
+    assert sorted((r["audience"], r["person_id"], r["change"]) for r in first) == [
+        ("buyers", A, "joined"), ("buyers", C, "joined"), ("phones", A, "joined"), ("phones", C, "joined")]
+    # B converts; "phones" is redefined as tablets
+    load_rows(three, "conversions", [{"conversion_id": "ob", "ts": at(6), "visitor_id": "vb", "revenue": "5"}])
+    build_journeys(wh, three.config, as_of=AS_OF)
+    book.save(Audience("phones", parse({"device": "tablet"})))
+    assert refresh(wh, three.config, three.path) == {"buyers": 3, "phones": 1, "quiet": 0}
+    t = wh.table("audience_changes")
+    latest = t.filter(t.built_at == t.built_at.max()).to_pyarrow().to_pylist()
+    assert sorted((r["audience"], r["person_id"], r["change"]) for r in latest) == [
+        ("buyers", B, "joined"), ("phones", A, "left"), ("phones", B, "joined"), ("phones", C, "left")]
+    sizes = history(wh).to_pyarrow().to_pylist()
+    assert [(r["audience"], r["size"]) for r in sizes] == [("buyers", 2), ("buyers", 3), ("phones", 2),
+                                                           ("phones", 1), ("quiet", 0), ("quiet", 0)]
+    pairs = {(r["audience"], r["other"]): r["persons"] for r in overlap(wh).to_pyarrow().to_pylist()}
+    assert pairs == {("buyers", "buyers"): 3, ("buyers", "phones"): 1, ("phones", "buyers"): 1,
+                     ("phones", "phones"): 1}
+    # the person API's lookups: any identifier, an email as people type it, a person id
+    for ident in ("va2", "ua", "C1", JANE, " Jane.Doe@EXAMPLE.com", "06 12 34 56 78", A):
+        found = person(wh, three.config, ident)
+        assert found is not None and found["person_id"] == A and found["audiences"] == ["buyers"], ident
+    assert person(wh, three.config, "vb")["audiences"] == ["buyers", "phones"]
+    assert person(wh, three.config, "nobody@example.com") is None and person(wh, three.config, "v:zz") is None
+    assert person(wh, three.config, "vb")["attributes"] is None
+    assert person(wh, three.config, "ua")["attributes"] == {"segment": "premium"}
+
+
+def test_the_person_api(three):
+    from parcours.audiences import refresh
+
+    Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
+    with TestClient(create_app(three.path)) as client:
+        assert client.get("/api/v1/persons/ua").status_code == 409  # no refresh yet: a build makes one
+        refresh(three.warehouse, three.config, three.path)
+        got = client.get("/api/v1/persons/Jane.Doe@example.com")
+        assert got.status_code == 200 and got.json()["audiences"] == ["buyers"]
+        assert got.json()["channels"] == ["direct", "display", "email"] and got.json()["stage"] == "cart"
+        assert client.get("/api/v1/persons/someone-else").status_code == 404

@@ -245,7 +245,9 @@ def test_drill_down_sums_to_the_parent_row(shop):
     ({"new_customer": True}, {"A", "C", "E"}),
     ({"new_customer": False}, {"B", "D"}),
     ({"crm": (("segment", ("premium",)),)}, {"A", "C"}),
-    ({"audiences": ("mass",)}, {"B", "D"}),
+    ({"audiences": ("mass",)}, {"B", "D"}),  # an audience of the CRM attribute segment = mass
+    ({"audiences": ("mass", "tablets")}, {"B", "D"}),  # any of them: D is both
+    ({"audiences": ("tablets",), "new_customer": False}, {"D"}),
     ({"categories": ("bags",)}, {"B", "C"}),
     ({"with_channels": ("display",)}, {"A", "C"}),
     ({"without_channels": ("direct",)}, {"B", "C", "E"}),
@@ -266,6 +268,14 @@ def test_drill_down_sums_to_the_parent_row(shop):
     ({"mono_device": True, "categories": ("shoes", "bags"), "without_channels": ("email",)}, {"C"}),
 ])
 def test_each_filter_alone_and_combined(shop, filters, expected):
+    if "audiences" in filters:
+        from parcours.audiences import Book, refresh
+        from parcours.conditions import Audience, parse
+
+        book = Book(shop.path, shop.config)
+        book.save(Audience("mass", parse({"attribute": "segment", "equals": "mass"})))
+        book.save(Audience("tablets", parse({"device": "tablet"})))
+        refresh(shop.warehouse, shop.config, shop.path)
     r = report(shop, "top-paths", **filters)
     paths = {"display > paid_search > direct": "A", "email": "B", "affiliation > display": "C", "direct": "D",
              "(no touch)": "E"}

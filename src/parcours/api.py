@@ -283,7 +283,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
             with suppress(ParcoursError):
                 if ws.warehouse.one_process and url is not None:  # opened here, before threads ask for it
                     state["local"] = stack.enter_context(ws.serving(url)).token
-            state["jobs"] = Jobs(ws.config, loading, lambda: own("build"), built=built)
+            state["jobs"] = Jobs(ws.config, loading, lambda: own("build"), built=built, folder=ws.path)
             first = threading.Thread(target=warm, daemon=True)
             first.start()
             yield
@@ -543,6 +543,19 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         kind = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
         return Response(body, media_type=kind,
                         headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'})
+
+    @app.get("/api/v1/persons/{identifier}", dependencies=[allowed("read")])
+    def person(identifier: str) -> dict:
+        """A person by any identifier (person, visitor, user or customer id; an email or a phone,
+        plain or SHA-256): their audiences and profile facts as of the last build, for a site
+        or a CMS to personalise. Two indexed point queries on precomputed tables."""
+        from parcours.audiences import person as find
+
+        with reading() as wh:
+            found = find(wh, state["ws"].config, identifier)
+        if found is None:
+            raise HTTPException(404, "no person has this identifier (as of the last build)")
+        return found
 
     @app.get("/api/v1/info", dependencies=[allowed("read")])
     def info() -> dict:

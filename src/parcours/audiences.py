@@ -19,9 +19,10 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 
+from parcours import identifiers
 from parcours.conditions import Audience, Combine, Condition, Test, audience, check_name
 from parcours.config import Config
-from parcours.errors import InvalidInput
+from parcours.errors import InvalidInput, NotBuilt
 from parcours.journeys import require_built
 from parcours.storage import Storage
 
@@ -202,3 +203,117 @@ def _customer_match(m: ir.Table, out: Path, n: int) -> dict[str, int]:
     df.to_csv(out, index=False)
     return {"members": n, "rows": len(df)}
 
+
+
+# Written after each build (`refresh`): who is in each audience, each audience's size at each
+# build, who joined or left each audience at each refresh (what webhooks deliver), and each
+# identifier's person with its audiences (what the person API reads).
+MEMBERS, SIZES, CHANGES, CARDS = "audience_members", "audience_sizes", "audience_changes", "person_cards"
+
+
+def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
+    """Bring the audience tables up to the last build, in one transaction; returns each
+    audience's size. Run after every build (the faces and the server's jobs do)."""
+    meta = require_built(wh)
+    found = Book(folder, config).all()
+    p = wh.table("profiles")
+    ref = ibis.timestamp(meta["cut"])
+    built_at = ibis.literal(meta["built_at"]).cast("timestamp")
+    empty = p.select(audience=ibis.literal("", type="string"), person_id=p.person_id).limit(0)
+    parts = [p.filter(expression(a.when, p, ref, config.funnel_stages)).select(
+        audience=ibis.literal(a.name), person_id=p.person_id) for a in found]
+    with wh.transaction():
+        new = wh.materialize("_members", ibis.union(*parts) if parts else empty)
+        old = wh.table(MEMBERS) if wh.has(MEMBERS) else empty
+        keys = ["audience", "person_id"]
+        joined = new.anti_join(old, keys).mutate(change=ibis.literal("joined"))
+        left = old.anti_join(new, keys).filter(lambda t: t.audience.isin([a.name for a in found]) if found
+                                               else ibis.literal(False)).mutate(change=ibis.literal("left"))
+        changes = joined.union(left).mutate(built_at=built_at, delivered=ibis.literal(False))
+        sizes = [new.filter(new.audience == a.name).aggregate(size=lambda t: t.count()).mutate(
+            audience=ibis.literal(a.name), built_at=built_at, as_of=ibis.literal(meta["as_of"]))
+            for a in found]
+        _append(wh, CHANGES, changes)
+        if wh.has(SIZES):  # a second refresh of one build (an audience edited) replaces its sizes
+            wh.delete(SIZES, "built_at", wh.table(SIZES).filter(lambda t: t.built_at == built_at).select("built_at"))
+        if sizes:
+            _append(wh, SIZES, ibis.union(*sizes).select("built_at", "as_of", "audience", "size"))
+        wh.replace(MEMBERS, new)
+        wh.replace(CARDS, _cards(wh.table("persons"), p, new))
+        wh.index(CARDS, "id")
+        wh.index("profiles", "person_id")
+    t = wh.table(SIZES) if wh.has(SIZES) else None
+    if t is None:
+        return {}
+    rows = t.filter(t.built_at == built_at).to_pyarrow().to_pylist()
+    return {r["audience"]: int(r["size"]) for r in rows}
+
+
+def _append(wh: Storage, name: str, rows: ir.Table) -> None:
+    if wh.has(name):
+        wh.insert(name, rows)
+    else:
+        wh.replace(name, rows)
+
+
+def _cards(persons: ir.Table, profiles: ir.Table, members: ir.Table) -> ir.Table:
+    """(id, person_id, audiences): every identifier a site may ask by (visitor, user and
+    customer ids, email and phone hashes) with its person's audiences, sorted."""
+    own = members.group_by("person_id").agg(audiences=members.audience.collect().sort())
+    ids = [persons.select("id", "person_id")]
+    for column in ("customer_ids", "email_sha256", "phone_sha256"):
+        ids.append(profiles.select(id=profiles[column].unnest(), person_id=profiles.person_id))
+    every = ibis.union(*ids, distinct=True)
+    j = every.left_join(own, "person_id").select("id", every.person_id, "audiences")
+    return j.mutate(audiences=j.audiences.coalesce(ibis.literal([], type="array<string>")))
+
+
+def history(wh: Storage) -> ir.Table:
+    """Each audience's size at each build: built_at, as_of, audience, size."""
+    if not wh.has(SIZES):
+        return ibis.memtable({"built_at": [], "as_of": [], "audience": [], "size": []},
+                             schema={"built_at": "timestamp", "as_of": "date", "audience": "string", "size": "int64"})
+    return wh.table(SIZES).order_by(["audience", "built_at"])
+
+
+def overlap(wh: Storage) -> ir.Table:
+    """(audience, other, persons): how many persons each pair of audiences shares, as of the
+    last refresh (an audience with itself: its size)."""
+    m = wh.table(MEMBERS)
+    o = m.view()
+    j = m.join(o, m.person_id == o.person_id)
+    return j.group_by([m.audience.name("audience"), o.audience.name("other")]).agg(persons=j.count()).order_by(
+        ["audience", "other"])
+
+
+CARD_FACTS = ("first_ts", "last_ts", "touches", "channels", "devices", "stage", "conversions", "revenue",
+              "last_conversion_ts", "categories", "returning", "attributes", "messages_opened",
+              "messages_clicked", "unsubscribed")  # what the person API gives besides audiences
+
+
+def person(wh: Storage, config: Config, identifier: str) -> dict | None:
+    """A person by any of their identifiers (person, visitor, user or customer id, an email or
+    a phone plain or hashed), with their audiences and profile facts, as of the last refresh;
+    None when no one has it. Two point queries on indexed tables."""
+    if not wh.has(CARDS):
+        raise NotBuilt("no audiences refreshed yet: run `parcours build`")
+    rows = wh.lookup(CARDS, "id", identifier)
+    if not rows:
+        for kind in ("email", "phone"):
+            hashed = identifiers.hashed(kind, identifier, config.crm.default_country)
+            rows = wh.lookup(CARDS, "id", hashed) if hashed and hashed != identifier else []
+            if rows:
+                break
+    if not rows:
+        profile = wh.lookup("profiles", "person_id", identifier)
+        if not profile:
+            return None
+        rows = [{"person_id": identifier, "audiences": []}]
+        member = wh.lookup(MEMBERS, "person_id", identifier)
+        rows[0]["audiences"] = sorted(m["audience"] for m in member)
+    else:
+        profile = wh.lookup("profiles", "person_id", rows[0]["person_id"])
+    facts = {k: profile[0][k] for k in CARD_FACTS} if profile else {}
+    if isinstance(facts.get("attributes"), list):
+        facts["attributes"] = dict(facts["attributes"])
+    return {"person_id": rows[0]["person_id"], "audiences": list(rows[0]["audiences"] or []), **facts}

@@ -221,6 +221,7 @@ def build(
 ) -> None:
     """Stitch identities and bring persons, journeys and touches up to date (deterministic:
     an incremental build gives the tables a full one would)."""
+    from parcours.audiences import refresh
     from parcours.journeys import BuildResult, build_journeys, build_progress
     from parcours.workspace import Workspace
 
@@ -237,8 +238,11 @@ def build(
 
                 if remote is None:
                     res = build_journeys(ws.warehouse, ws.config, as_of=day, step=build_progress(moved), full=full)
+                    sizes = refresh(ws.warehouse, ws.config, ws.path)
                 else:
-                    res = BuildResult.from_plain(remote.run("build", moved, as_of=day and day.isoformat(), full=full))
+                    done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
+                    sizes = done.pop("audiences", {})
+                    res = BuildResult.from_plain(done)
                 bar.update(task, completed=100, description="built")
         except ParcoursError as exc:
             _fail(exc)
@@ -246,6 +250,8 @@ def build(
               f"of {res.as_of}): {res.persons:,} persons, {res.journeys:,} journeys "
               f"({res.converting:,} converting), {res.touches:,} touches; "
               + ("every person rebuilt" if res.rebuilt is None else f"{res.rebuilt:,} persons rebuilt (incremental)"))
+    if sizes:
+        out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
 
 
 @app.command()

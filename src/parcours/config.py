@@ -54,7 +54,6 @@ class JourneyRules:
 @dataclass(frozen=True)
 class ReportSettings:
     low_volume: int = 30  # rows (and results) with fewer conversions carry a warning
-    audience_attribute: str = "segment"  # the CRM attribute the audience filter reads
     engagement_medium: float = 5.0  # journey engagement score from which involvement is medium
     engagement_high: float = 20.0  # ... and high
     summary_tolerance: float = 0.05  # reports' totals vs the real-time summary

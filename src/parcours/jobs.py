@@ -82,8 +82,9 @@ class Jobs:
 
     def __init__(self, config: Config, loading: Callable[[], AbstractContextManager[Storage]],
                  building: Callable[[], AbstractContextManager[Storage]], keep: int = 100,
-                 built: Callable[[], None] = lambda: None):
+                 built: Callable[[], None] = lambda: None, folder: Path | None = None):
         self.config, self.loading, self.building, self.keep = config, loading, building, keep
+        self.folder = folder  # the workspace: its audiences are refreshed after each build
         self.built = built  # told after each build commits (the server computes the pages' answers)
         self.items: OrderedDict[int, Job] = OrderedDict()
         self.lock = threading.Lock()
@@ -139,6 +140,11 @@ class Jobs:
             with self.building() as wh:
                 done = plain(build_journeys(wh, self.config, as_of=dt.date.fromisoformat(as_of) if as_of else None,
                                             step=build_progress(report), full=bool(job.params.get("full"))))
+                if self.folder is not None:
+                    from parcours.audiences import refresh
+
+                    report("refreshing audiences", 99.0)
+                    done["audiences"] = refresh(wh, self.config, self.folder)
             self.built()
             return done
         from parcours.ingest import load_file

@@ -141,8 +141,8 @@ class Query:
         fr=("Catégories", "Catégories de produits (l'une d'elles)."))
     audiences: tuple[str, ...] = _spec(
         (), "list", "filter", cli="--audience", values="audiences",
-        en=("Audiences", "Audiences: values of the configured CRM attribute."),
-        fr=("Audiences", "Audiences : valeurs de l'attribut CRM configuré."))
+        en=("Audiences", "Journeys of persons in any of these audiences (as of the last build)."),
+        fr=("Audiences", "Parcours des personnes de l'une de ces audiences (au dernier calcul)."))
     with_channels: tuple[str, ...] = _spec(
         (), "list", "filter", cli="--with-channel", values="channels",
         en=("With channels", "Journeys with any of these channels."),

@@ -266,6 +266,13 @@ class SparkWarehouse:
         """Parquet parts are never changed: the table is written again without those rows."""
         self._write_part(name, True, self.table(name).anti_join(keys, column))
 
+    def index(self, name: str, column: str) -> None:
+        pass  # Parquet has no index; a lookup scans (min/max statistics skip what they can)
+
+    def lookup(self, name: str, column: str, value: str) -> list[dict]:
+        t = self.table(name)
+        return t.filter(t[column] == value).to_pyarrow().to_pylist()
+
     def passes(self, rows: int, bytes_per_row: int) -> int:
         return 1  # Spark partitions and spills any aggregate itself
 

@@ -101,6 +101,15 @@ class Storage(Protocol):
         transaction): an incremental build's stale persons."""
         ...
 
+    def index(self, name: str, column: str) -> None:
+        """Make `lookup` on this column fast (DuckDB: an ART index; Spark has none to make)."""
+        ...
+
+    def lookup(self, name: str, column: str, value: str) -> list[dict]:
+        """The rows whose `column` equals `value`, as plain dicts: a point query, for the
+        person API (one parameterised statement, no plan to compile)."""
+        ...
+
     def passes(self, rows: int, bytes_per_row: int) -> int:
         """How many passes a step holding `bytes_per_row` for each of `rows` needs."""
         ...

@@ -314,6 +314,14 @@ class Warehouse:
         col = _ident(column)
         self._raw.execute(f"DELETE FROM {_ident(name)} WHERE {col} IN (SELECT {col} FROM ({self.con.compile(keys)}))")
 
+    def index(self, name: str, column: str) -> None:
+        self._raw.execute(f"CREATE INDEX IF NOT EXISTS {_ident(f'{name}_{column}')} "
+                          f"ON {_ident(name)} ({_ident(column)})")
+
+    def lookup(self, name: str, column: str, value: str) -> list[dict]:
+        return self._raw.execute(f"SELECT * FROM {_ident(name)} WHERE {_ident(column)} = ?",
+                                 [value]).fetch_arrow_table().to_pylist()
+
     @contextmanager
     def ingest_memory(self) -> Iterator[None]:
         """Loads run under `ingest_memory_limit`: memory stays flat as files grow. Not on a

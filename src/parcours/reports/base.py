@@ -19,7 +19,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from parcours.audiences import MEMBERS
 from parcours.config import Config
+from parcours.errors import NotBuilt
 from parcours.journeys import require_built
 from parcours.query import DEFAULT_DAYS, SPECS, Query, Text, by_language
 from parcours.reports.labels import Column, Message, Words
@@ -165,8 +167,11 @@ class Scope:
             out.append(j.new_customer == q.new_customer)
         for attribute, values in q.crm:
             out.append(j.attributes.get(attribute).isin(values))
-        if q.audiences:
-            out.append(j.attributes.get(self.config.reports.audience_attribute).isin(q.audiences))
+        if q.audiences:  # persons in any of them as of the last build (audiences.refresh)
+            if not self.wh.has(MEMBERS):
+                raise NotBuilt("no audience refreshed yet: save one (`parcours audience save`) and build")
+            m = self.wh.table(MEMBERS)
+            out.append(j.person_id.isin(m.filter(m.audience.isin(q.audiences)).person_id))
         if q.categories:
             out.append(_any_of(j.categories, q.categories))
         if q.origins:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import ibis
 
+from parcours.audiences import MEMBERS
 from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.journeys import require_built
@@ -24,7 +25,7 @@ def query_facts(wh: Storage, config: Config) -> dict:
         except NotBuilt:
             if not messages["journeys"]:
                 raise
-            return {**EMPTY, "audience_attribute": config.reports.audience_attribute, **messages}
+            return {**EMPTY, **messages}
 
 
 # the build's facts when there is no build (a workspace of messages only)
@@ -66,8 +67,7 @@ def _facts(wh: Storage, config: Config) -> dict:
         "sub_channels": _distinct(t, "sub_channel"), "channel_groups": _distinct(t, "channel_group"),
         "media_plans": _distinct(t, "media_plan"), "funnel_stages": list(meta["funnel_stages"]),
         "categories": [x for x in cats if x is not None], "crm": crm,
-        "audience_attribute": config.reports.audience_attribute,
-        "audiences": crm.get(config.reports.audience_attribute, []),
+        "audiences": _distinct(wh.table(MEMBERS), "audience") if wh.has(MEMBERS) else [],  # as of the last refresh
     }
 
 
