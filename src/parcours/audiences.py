@@ -229,7 +229,13 @@ def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
         joined = new.anti_join(old, keys).mutate(change=ibis.literal("joined"))
         left = old.anti_join(new, keys).filter(lambda t: t.audience.isin([a.name for a in found]) if found
                                                else ibis.literal(False)).mutate(change=ibis.literal("left"))
-        changes = joined.union(left).mutate(built_at=built_at, delivered=ibis.literal(False))
+        changes = joined.union(left)
+        # a webhook batch: its persons and its key are fixed now, so a batch sent again later
+        # (after a failure) is the same batch under the same key
+        n = ibis.row_number().over(group_by=[changes.audience, changes.change], order_by=changes.person_id)
+        changes = changes.mutate(built_at=built_at, _n=(n // config.activation.batch_size).cast("string"))
+        changes = changes.mutate(batch=changes.built_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "/" + changes.audience
+                                 + "/" + changes.change + "/" + changes._n).drop("_n")
         sizes = [new.filter(new.audience == a.name).aggregate(size=lambda t: t.count()).mutate(
             audience=ibis.literal(a.name), built_at=built_at, as_of=ibis.literal(meta["as_of"]))
             for a in found]

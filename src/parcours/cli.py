@@ -222,7 +222,9 @@ def build(
     """Stitch identities and bring persons, journeys and touches up to date (deterministic:
     an incremental build gives the tables a full one would)."""
     from parcours.audiences import refresh
+    from parcours.jobs import plain
     from parcours.journeys import BuildResult, build_journeys, build_progress
+    from parcours.webhooks import deliver
     from parcours.workspace import Workspace
 
     day = _date(as_of) if as_of else None
@@ -239,9 +241,10 @@ def build(
                 if remote is None:
                     res = build_journeys(ws.warehouse, ws.config, as_of=day, step=build_progress(moved), full=full)
                     sizes = refresh(ws.warehouse, ws.config, ws.path)
+                    sent = plain(deliver(ws.warehouse, ws.config))
                 else:
                     done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
-                    sizes = done.pop("audiences", {})
+                    sizes, sent = done.pop("audiences", {}), done.pop("webhook", {})
                     res = BuildResult.from_plain(done)
                 bar.update(task, completed=100, description="built")
         except ParcoursError as exc:
@@ -252,6 +255,9 @@ def build(
               + ("every person rebuilt" if res.rebuilt is None else f"{res.rebuilt:,} persons rebuilt (incremental)"))
     if sizes:
         out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
+    if sent.get("batches") or sent.get("failed"):
+        out.print(f"webhook: {sent['batches']:,} batches ({sent['persons']:,} persons) delivered"
+                  + (f"; {sent['failed']:,} failed, sent again at the next build" if sent["failed"] else ""))
 
 
 @app.command()

@@ -79,6 +79,15 @@ class CrmSettings:
 
 
 @dataclass(frozen=True)
+class ActivationSettings:
+    webhook_url: str = ""  # receives each audience's joined/left persons after every build ("": none)
+    batch_size: int = 1000  # persons per POST
+    retries: int = 3  # attempts per batch and run, with back-off; what still fails is sent at the next run
+    backoff_s: float = 1.0  # the first wait; it doubles after each failed attempt
+    timeout_s: float = 10.0  # per request
+
+
+@dataclass(frozen=True)
 class Token:
     token: str
     scopes: tuple[str, ...]  # read, write
@@ -120,6 +129,7 @@ class Config:
     reports: ReportSettings = field(default_factory=ReportSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
+    activation: ActivationSettings = field(default_factory=ActivationSettings)
     audiences: tuple[Audience, ...] = ()  # [[audiences]]: defined in the config (read-only elsewhere)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
@@ -155,7 +165,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences"}
+             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences", "activation"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -202,6 +212,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         reports=rp,
         messaging=ms,
         crm=crm,
+        activation=_activation(data.get("activation", {}), source),
         audiences=_audiences(data.get("audiences", []), source),
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
@@ -217,6 +228,16 @@ def _messaging(section: Any, source: str) -> MessagingSettings:
     values = dict(section)
     paused = tuple(_strings(values.pop("paused", []), "messaging.paused", source))
     return dataclasses.replace(_settings(MessagingSettings, values, "messaging", source), paused=paused)
+
+
+def _activation(section: Any, source: str) -> ActivationSettings:
+    if not isinstance(section, dict):
+        raise ConfigError("expected a table of settings", file=source, field="activation")
+    settings = _settings(ActivationSettings, section, "activation", source)
+    if settings.webhook_url and not re.fullmatch(r"https?://\S+", settings.webhook_url):
+        raise ConfigError(f"expected an http:// or https:// URL, not {settings.webhook_url!r}", file=source,
+                          field="activation.webhook_url")
+    return settings
 
 
 def _audiences(section: Any, source: str) -> tuple[Audience, ...]:
@@ -313,6 +334,10 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "spark_partitions": (lambda v: v >= 0, "a number of partitions >= 0 (0: 4 per core)"),
     "spark_memory": (lambda v: bool(re.fullmatch(r"\d+[kmgt]?", v, re.IGNORECASE)), 'a JVM size such as "4g"'),
     "lookback_days": (lambda v: v > 0, "a number of days > 0"),
+    "batch_size": (lambda v: 1 <= v <= 100_000, "a number of persons from 1 to 100,000"),
+    "retries": (lambda v: 1 <= v <= 10, "a number of attempts from 1 to 10"),
+    "backoff_s": (lambda v: 0 <= v <= 60, "a number of seconds from 0 to 60"),
+    "timeout_s": (lambda v: 0 < v <= 300, "a number of seconds, 0 to 300"),
     "post_view_days": (lambda v: v >= 0, "a number of days >= 0"),
     "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
     "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),

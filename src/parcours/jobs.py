@@ -142,9 +142,11 @@ class Jobs:
                                             step=build_progress(report), full=bool(job.params.get("full"))))
                 if self.folder is not None:
                     from parcours.audiences import refresh
+                    from parcours.webhooks import deliver
 
                     report("refreshing audiences", 99.0)
                     done["audiences"] = refresh(wh, self.config, self.folder)
+                    done["webhook"] = plain(deliver(wh, self.config))
             self.built()
             return done
         from parcours.ingest import load_file
