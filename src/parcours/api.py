@@ -544,6 +544,12 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         return Response(body, media_type=kind,
                         headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'})
 
+    @app.post("/api/v1/forget", status_code=202, dependencies=[allowed("write")])
+    def forget(body: Annotated[dict, Body(examples=[{"identifier": "jane.doe@example.com"}])]) -> dict:
+        """Erase a person (right to erasure) by any identifier: a job, run in turn with loads and
+        builds; follow it at /api/v1/jobs/{id} (its result: the rows deleted per table)."""
+        return state["jobs"].submit("forget", body).describe()
+
     @app.get("/api/v1/persons/{identifier}", dependencies=[allowed("read")])
     def person(identifier: str) -> dict:
         """A person by any identifier (person, visitor, user or customer id; an email or a phone,

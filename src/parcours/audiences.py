@@ -266,7 +266,7 @@ def _cards(persons: ir.Table, profiles: ir.Table, members: ir.Table) -> ir.Table
     """(id, person_id, audiences): every identifier a site may ask by (visitor, user and
     customer ids, email and phone hashes) with its person's audiences, sorted."""
     own = members.group_by("person_id").agg(audiences=members.audience.collect().sort())
-    ids = [persons.select("id", "person_id")]
+    ids = [persons.semi_join(profiles, "person_id").select("id", "person_id")]  # the profiled only
     for column in ("customer_ids", "email_sha256", "phone_sha256"):
         ids.append(profiles.select(id=profiles[column].unnest(), person_id=profiles.person_id))
     every = ibis.union(*ids, distinct=True)

@@ -221,10 +221,8 @@ def build(
 ) -> None:
     """Stitch identities and bring persons, journeys and touches up to date (deterministic:
     an incremental build gives the tables a full one would)."""
-    from parcours.audiences import refresh
-    from parcours.jobs import plain
-    from parcours.journeys import BuildResult, build_journeys, build_progress
-    from parcours.webhooks import deliver
+    from parcours.jobs import build_all
+    from parcours.journeys import BuildResult
     from parcours.workspace import Workspace
 
     day = _date(as_of) if as_of else None
@@ -239,13 +237,11 @@ def build(
                     bar.update(task, description=step, completed=pct)
 
                 if remote is None:
-                    res = build_journeys(ws.warehouse, ws.config, as_of=day, step=build_progress(moved), full=full)
-                    sizes = refresh(ws.warehouse, ws.config, ws.path)
-                    sent = plain(deliver(ws.warehouse, ws.config))
+                    done = build_all(ws.warehouse, ws.config, ws.path, day, full, moved)
                 else:
                     done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
-                    sizes, sent = done.pop("audiences", {}), done.pop("webhook", {})
-                    res = BuildResult.from_plain(done)
+                sizes, sent, dropped = done.pop("audiences", {}), done.pop("webhook", {}), done.pop("retention", {})
+                res = BuildResult.from_plain(done)
                 bar.update(task, completed=100, description="built")
         except ParcoursError as exc:
             _fail(exc)
@@ -253,6 +249,9 @@ def build(
               f"of {res.as_of}): {res.persons:,} persons, {res.journeys:,} journeys "
               f"({res.converting:,} converting), {res.touches:,} touches; "
               + ("every person rebuilt" if res.rebuilt is None else f"{res.rebuilt:,} persons rebuilt (incremental)"))
+    if dropped:
+        out.print(f"retention ({ws.config.privacy.retention_days} days): dropped "
+                  + ", ".join(f"{n:,} {t}" for t, n in dropped.items()))
     if sizes:
         out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
     if sent.get("batches") or sent.get("failed"):
@@ -986,3 +985,29 @@ def audience_export(name: Annotated[str, typer.Argument(help="The audience.")],
         _require_workspace(ws)
         counts = export(ws.warehouse, ws.config, Book(ws.path, ws.config).get(name), fmt.value, output)
     out.print(f"{output}: {counts['members']:,} persons, {counts['rows']:,} rows")
+
+
+@app.command()
+def forget(identifier: Annotated[str, typer.Argument(help=(
+        "Any identifier of the person: a person, visitor, user or customer id, an email or a phone "
+        "(plain or SHA-256)."))],
+           workspace: WorkspaceOpt = Path(".")) -> None:
+    """Erase a person from every table, raw and derived, in one transaction (the right to
+    erasure), and from the rejects files; an audit line (when, which tables, how many rows; never
+    the values) goes to privacy-audit.jsonl."""
+    from parcours.privacy import AUDIT_FILE
+    from parcours.privacy import forget as erase
+    from parcours.workspace import Workspace
+
+    remote = _server(workspace)
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        if remote is None:
+            deleted = erase(ws.warehouse, ws.config, identifier, ws.path)
+        else:
+            deleted = remote.run("forget", identifier=identifier)["deleted"]
+    if not deleted:
+        out.print("no row holds this identifier: nothing to erase (the audit notes the request)")
+        return
+    out.print("erased: " + ", ".join(f"{n:,} rows of {t}" for t, n in deleted.items()))
+    out.print(f"audit: {ws.path / AUDIT_FILE}; run `parcours build` to recompute the reports without them")

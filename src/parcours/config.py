@@ -88,6 +88,12 @@ class ActivationSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    retention_days: int = 0  # raw rows older than this are dropped at each build (0: kept)
+    count_without_consent: bool = True  # touchpoints with consent = false still count in aggregate reports
+
+
+@dataclass(frozen=True)
 class Token:
     token: str
     scopes: tuple[str, ...]  # read, write
@@ -130,6 +136,7 @@ class Config:
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     audiences: tuple[Audience, ...] = ()  # [[audiences]]: defined in the config (read-only elsewhere)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
@@ -165,7 +172,7 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences", "activation"}
+             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences", "activation", "privacy"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -213,6 +220,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         messaging=ms,
         crm=crm,
         activation=_activation(data.get("activation", {}), source),
+        privacy=_settings(PrivacySettings, data.get("privacy", {}), "privacy", source),
         audiences=_audiences(data.get("audiences", []), source),
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
@@ -334,6 +342,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "spark_partitions": (lambda v: v >= 0, "a number of partitions >= 0 (0: 4 per core)"),
     "spark_memory": (lambda v: bool(re.fullmatch(r"\d+[kmgt]?", v, re.IGNORECASE)), 'a JVM size such as "4g"'),
     "lookback_days": (lambda v: v > 0, "a number of days > 0"),
+    "retention_days": (lambda v: 0 <= v <= 36_600, "a number of days >= 0 (0: keep everything)"),
     "batch_size": (lambda v: 1 <= v <= 100_000, "a number of persons from 1 to 100,000"),
     "retries": (lambda v: 1 <= v <= 10, "a number of attempts from 1 to 10"),
     "backoff_s": (lambda v: 0 <= v <= 60, "a number of seconds from 0 to 60"),

@@ -73,7 +73,34 @@ def _checked(command: str, params: Any) -> dict:
             if not Path(load["path"]).is_absolute():
                 raise InvalidInput("the server reads files by absolute path", field=f"loads[{i}].path")
         return params
-    raise InvalidInput("command is ingest or build", field="command")
+    if command == "forget":
+        said = params.get("identifier")
+        if set(params) != {"identifier"} or not isinstance(said, str) or not said.strip():
+            raise InvalidInput("forget takes identifier: a person, visitor, user or customer id, an email or a phone",
+                               field="identifier")
+        return params
+    raise InvalidInput("command is ingest, build or forget", field="command")
+
+
+def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
+              report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
+    """What `parcours build` does, wherever it runs: drop rows past the retention (a full
+    build then), build, refresh the audiences, deliver their changes to the webhook."""
+    from parcours.journeys import build_journeys, build_progress
+    from parcours.privacy import retain
+
+    today = as_of or dt.datetime.now(dt.UTC).date()
+    dropped = retain(wh, config, today, folder) if folder is not None else {}
+    done = plain(build_journeys(wh, config, as_of=as_of, step=build_progress(report), full=full or bool(dropped)))
+    done["retention"] = dropped
+    if folder is not None:
+        from parcours.audiences import refresh
+        from parcours.webhooks import deliver
+
+        report("refreshing audiences", 99.0)
+        done["audiences"] = refresh(wh, config, folder)
+        done["webhook"] = plain(deliver(wh, config))
+    return done
 
 
 class Jobs:
@@ -134,21 +161,21 @@ class Jobs:
             job.step, job.percent = step, percent
 
         if job.command == "build":
-            from parcours.journeys import build_journeys, build_progress
-
             as_of = job.params.get("as_of")
             with self.building() as wh:
-                done = plain(build_journeys(wh, self.config, as_of=dt.date.fromisoformat(as_of) if as_of else None,
-                                            step=build_progress(report), full=bool(job.params.get("full"))))
-                if self.folder is not None:
-                    from parcours.audiences import refresh
-                    from parcours.webhooks import deliver
-
-                    report("refreshing audiences", 99.0)
-                    done["audiences"] = refresh(wh, self.config, self.folder)
-                    done["webhook"] = plain(deliver(wh, self.config))
+                done = build_all(wh, self.config, self.folder, dt.date.fromisoformat(as_of) if as_of else None,
+                                 bool(job.params.get("full")), report)
             self.built()
             return done
+        if job.command == "forget":
+            from parcours.privacy import forget
+
+            if self.folder is None:
+                raise InvalidInput("this server has no workspace folder to audit in", field="command")
+            with self.building() as wh:
+                erased = forget(wh, self.config, job.params["identifier"], self.folder)
+            self.built()  # the pages' answers are computed again without the person
+            return {"deleted": erased}
         from parcours.ingest import load_file
 
         results: list[dict] = []

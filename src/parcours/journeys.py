@@ -31,14 +31,14 @@ from parcours.storage import Storage
 
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
                  "sub_channel", "channel_group", "device", "interaction", "funnel_stage",
-                 "pageviews", "duration_s")
+                 "pageviews", "duration_s", "consent")
 # Copied from the journey onto each touch, so the common report (a period, no other filter)
 # and the per-touch credits read the touches alone, without a join on journey_id.
 JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
 INPUTS = ("touchpoints", "conversions", "identities")  # the tables a build reads
 LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measured: 10M touchpoints,
 # 4.2M touches, fail under a 1 GB memory limit and pass under 2 GB, with 2 threads; doubled)
-BUILD_VERSION = 3  # bump when the derived tables change shape: readers then ask for a rebuild
+BUILD_VERSION = 4  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass
@@ -86,7 +86,8 @@ def rules_digest(config: Config) -> str:
     """What the derived tables depend on besides the rows: a change rebuilds everything."""
     rules = (BUILD_VERSION, config.journeys, config.direct_channels, config.default_channel,
              config.channel_rules, config.sub_channel_rules, sorted(config.channel_groups.items()),
-             config.media_plan_rules, config.funnel_stages, config.funnel_rules, config.crm.id_prefix)
+             config.media_plan_rules, config.funnel_stages, config.funnel_rules, config.crm.id_prefix,
+             config.privacy.count_without_consent)
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
@@ -124,6 +125,8 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
         stale, scope = _changed(wh, raw, before, cut)
         raw = {t: wh.materialize(f"_scope_{t}", rows) for t, rows in _within(raw, scope).items()}  # read once
     tp_raw = raw["touchpoints"]
+    if not config.privacy.count_without_consent:  # touches without consent: in no report at all
+        tp_raw = tp_raw.filter(tp_raw.consent.fill_null(True))
 
     step("stitching identities")
     identities = raw["identities"].select("visitor_id", "user_id").union(raw["links"].select("visitor_id", "user_id"))

@@ -52,13 +52,19 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
     """One row per person of `persons` (kind, id, person_id), columns PROFILE_COLUMNS.
     `ids`: each customer's graph id (identity.customer_ids); `conversions` carry it as their
     user_id (identity.with_customers)."""
-    people = persons.select("person_id").distinct()
+    # a person is profiled for what they consented to: touches without consent are left
+    # out, and a person known by nothing else is not profiled at all
+    t = touches.filter(touches.consent.fill_null(True))
+    converted = journeys.filter(journeys.converted)
+    users = persons.filter(persons.kind == "user").select(_uid="id", person_id="person_id")
+    cust = ids.join(users, ids.user_id == users._uid).select("customer_id", "person_id")
+    people = ibis.union(t.select("person_id"), converted.select("person_id"), cust.select("person_id"),
+                        distinct=True)
+    persons = persons.semi_join(people, "person_id")
     known = persons.group_by("person_id").agg(
         visitor_ids=persons.id.collect(where=persons.kind == "visitor").sort(),
         user_ids=persons.id.collect(where=persons.kind == "user").sort())
 
-    users = persons.filter(persons.kind == "user").select(_uid="id", person_id="person_id")
-    cust = ids.join(users, ids.user_id == users._uid).select("customer_id", "person_id")
     crm_rows = crm.join(cust, "customer_id").select("person_id", "customer_id", "attributes", *HASHES)
     crm_facts = cust.group_by("person_id").agg(customer_ids=cust.customer_id.collect().sort()).left_join(
         crm_rows.group_by("person_id").agg(crm_attributes=crm_rows.attributes.argmin(crm_rows.customer_id)),
@@ -66,7 +72,6 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
 
     hashes = _hashes(crm_rows, with_person(conversions, persons), with_person(identities, persons))
 
-    t = touches.semi_join(people, "person_id")
     per_channel = t.group_by(["person_id", "channel"]).agg(n=t.count(), last=t.ts.max())
     entry = ibis.struct({"channel": per_channel.channel, "n": per_channel.n, "last": per_channel.last})
     channel_maps = per_channel.group_by("person_id").agg(_e=entry.collect())  # engines sort structs field by field
@@ -80,7 +85,7 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
     touch_facts = t.group_by("person_id").agg(first_ts=t.ts.min(), last_ts=t.ts.max(), touches=t.count(),
                                               stage_rank=rank.max(), _devices=t.device.collect())
 
-    j = journeys.filter(journeys.converted).semi_join(people, "person_id")
+    j = converted
     sale = j.kind == "sale"
     conv_facts = j.group_by("person_id").agg(
         conversions=j.count(), revenue=j.revenue.sum(), first_conversion_ts=j.conv_ts.min(),

@@ -61,6 +61,10 @@ TOUCHPOINTS = (
     Field("utm_campaign", "string"),
     Field("referrer", "string"),
     Field("url", "string"),
+    # false: the person did not consent to tracking (a consent-mode ping): the touch never
+    # reaches a person-level output (profiles, audiences, exports, the person API); it counts
+    # in aggregate reports unless [privacy] count_without_consent = false. Empty: consented.
+    Field("consent", "boolean"),
 )
 
 CONVERSIONS = (
