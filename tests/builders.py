@@ -278,3 +278,71 @@ def build_messages(ws):
         e("c1", "q", "sent", **cart), e("c1", "q", "undelivered", 1, **cart),
         e("c1", "r", "held_out", **cart),  # not sent: in no count
     ])
+
+
+# The documented test vectors of hashed identifiers (docs/architecture.md, "CRM and hashed identifiers").
+JANE = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
+JANE_PHONE = "42d573cfc315801d4cd8eddd5416b416a0bf298b9b9e12d6b07442c91db42bd8"  # +33612345678
+
+DAY = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=10)  # well before the D-2 cut
+
+
+def day_at(days: float) -> str:
+    return (DAY + dt.timedelta(days=days)).isoformat(sep=" ")
+
+
+def build_two_persons(ws):
+    load_rows(ws, "crm", [{"customer_id": "C1", "user_id": "ua", "phone": "06 12 34 56 78",
+                           "attributes": '{"segment": "premium"}'}])
+    load_rows(ws, "touchpoints", [
+        {"event_id": "a1", "ts": day_at(0), "visitor_id": "va1", "device": "desktop", "channel": "display",
+         "funnel_stage": "awareness"},
+        {"event_id": "a2", "ts": day_at(1), "visitor_id": "va2", "device": "mobile", "channel": "email",
+         "funnel_stage": "cart"},
+        {"event_id": "a3", "ts": day_at(2), "visitor_id": "va2", "device": "mobile", "channel": "display"},
+        {"event_id": "a4", "ts": day_at(4), "visitor_id": "va1", "device": "desktop", "channel": "direct"},
+        {"event_id": "b1", "ts": day_at(3), "visitor_id": "vb", "device": "tablet", "channel": "social"},
+    ])
+    load_rows(ws, "identities", [{"visitor_id": "va1", "user_id": "ua", "email": "Jane.Doe@example.com"},
+                                 {"visitor_id": "va2", "user_id": "ua"}])
+    load_rows(ws, "conversions", [
+        {"conversion_id": "o1", "ts": day_at(2.5), "visitor_id": "va2", "revenue": "40", "new_customer": "true",
+         "categories": "shoes|bags", "device": "mobile", "attributes": '{"segment": "mass"}'},
+        {"conversion_id": "o2", "ts": day_at(5), "customer_id": "C1", "origin": "store", "revenue": "60",
+         "categories": "shoes"},
+    ])
+    sent = day_at(1)
+    load_rows(ws, "messages", [
+        {"event_id": f"m{i}", "ts": ts, "journey": j, "step": f"{j}-1", "channel": "email",
+         "recipient": "jane@x.fr", "event": ev, "user_id": "ua", **extra}
+        for i, (ts, j, ev, extra) in enumerate([
+            (sent, "welcome", "sent", {}), (sent, "welcome", "delivered", {}),
+            (day_at(1.5), "welcome", "opened", {}),  # a person's open
+            (sent, "cart", "sent", {}), (sent, "cart", "delivered", {}),
+            (day_at(1.0001), "cart", "opened", {}),  # 9 s after delivery: a proxy's
+            (day_at(1.2), "cart", "clicked", {}), (day_at(1.3), "cart", "unsubscribed", {}),
+            (day_at(30), "promo", "opened", {}),  # after the cut: not yet in the profile
+        ])])
+    return build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+
+
+def build_three(ws):
+    """build_two_persons' A and B, and C: an email touch at day_at(6.5) on a phone, then 300 of
+    bags at day_at(7), a new customer. Built as of AS_OF."""
+    load_rows(ws, "touchpoints", [{"event_id": "c1", "ts": day_at(6.5), "visitor_id": "vc", "device": "mobile",
+                                   "channel": "email"}])
+    load_rows(ws, "conversions", [{"conversion_id": "oc", "ts": day_at(7), "visitor_id": "vc", "revenue": "300",
+                                   "new_customer": "true", "categories": "bags", "device": "mobile"}])
+    build_two_persons(ws)
+    return ws
+
+
+A, B, C = "v:va1", "v:vb", "v:vc"  # build_three's persons
+
+
+def who(ws, when) -> set[str]:
+    """The persons of an audience condition."""
+    from parcours.audiences import members
+    from parcours.conditions import parse
+
+    return set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())

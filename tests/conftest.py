@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import build_rule_journeys, build_shop
+from builders import build_rule_journeys, build_shop, build_three
 from parcours import Workspace
 
 
@@ -28,3 +28,9 @@ def shop(ws):
 def journeys(ws):
     """Journeys A-E of the attribution tests, built as of AS_OF."""
     return build_rule_journeys(ws)
+
+
+@pytest.fixture
+def three(ws):
+    """Persons A, B, C of the profile and audience tests (builders.build_three), built."""
+    return build_three(ws)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from builders import AS_OF, load_rows
+from builders import AS_OF, JANE, JANE_PHONE, A, B, C, day_at, load_rows, who
 from parcours import Workspace
 from parcours.api import create_app
 from parcours.audiences import TESTS, Book, export, members
@@ -23,31 +23,14 @@ from parcours.cli import app
 from parcours.conditions import KINDS, Audience, parse, plain
 from parcours.errors import InvalidInput
 from parcours.journeys import build_journeys
-from test_crm import JANE, JANE_PHONE
-from test_profiles import _two_persons, at
 
-A, B, C = "v:va1", "v:vb", "v:vc"  # test_profiles' two persons, and a third
 EVERYONE = {A, B, C}
-
-
-@pytest.fixture
-def three(ws):
-    load_rows(ws, "touchpoints", [{"event_id": "c1", "ts": at(6.5), "visitor_id": "vc", "device": "mobile",
-                                   "channel": "email"}])
-    load_rows(ws, "conversions", [{"conversion_id": "oc", "ts": at(7), "visitor_id": "vc", "revenue": "300",
-                                   "new_customer": "true", "categories": "bags", "device": "mobile"}])
-    _two_persons(ws)  # the build: cut at AS_OF - 1 day, 10 days after at(0)
-    return ws
-
-
-def who(ws, when) -> set[str]:
-    return set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())
 
 
 # A touched display (at 0 and 2), email (1), direct (4); mobile and desktop; stage cart; 2 sales
 # (40 new, then 60 in store), bags+shoes; CRM segment premium; opened welcome, clicked cart,
 # unsubscribed. B touched social (3) on a tablet; nothing else. C touched email (6.5) on mobile,
-# bought bags for 300 (7), a new customer. The cut (D-2) is 9 days after at(0).
+# bought bags for 300 (7), a new customer. The cut (D-2) is 9 days after day_at(0).
 CASES = [
     ({"touched": "display"}, {A}),
     ({"touched": "email"}, {A, C}),
@@ -279,7 +262,7 @@ def test_before_a_build_an_audience_is_saved_and_its_size_waits(ws):
     book.save(Audience("later", parse({"device": "mobile"})))
     with pytest.raises(NotBuilt):
         members(ws.warehouse, ws.config, book.get("later").when)
-    load_rows(ws, "touchpoints", [{"event_id": "x", "ts": at(1), "visitor_id": "v", "device": "mobile"}])
+    load_rows(ws, "touchpoints", [{"event_id": "x", "ts": day_at(1), "visitor_id": "v", "device": "mobile"}])
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     assert who(ws, {"device": "mobile"}) == {"v:v"}
 
@@ -304,7 +287,7 @@ def test_each_build_keeps_sizes_who_joined_and_left_and_the_person_cards(three):
     assert sorted((r["audience"], r["person_id"], r["change"]) for r in first) == [
         ("buyers", A, "joined"), ("buyers", C, "joined"), ("phones", A, "joined"), ("phones", C, "joined")]
     # B converts; "phones" is redefined as tablets
-    load_rows(three, "conversions", [{"conversion_id": "ob", "ts": at(6), "visitor_id": "vb", "revenue": "5"}])
+    load_rows(three, "conversions", [{"conversion_id": "ob", "ts": day_at(6), "visitor_id": "vb", "revenue": "5"}])
     build_journeys(wh, three.config, as_of=AS_OF)
     book.save(Audience("phones", parse({"device": "tablet"})))
     assert refresh(wh, three.config, three.path) == {"buyers": 3, "phones": 1, "quiet": 0}

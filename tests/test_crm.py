@@ -11,15 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import AS_OF, load_rows, rows_of
+from builders import AS_OF, JANE, JANE_PHONE, load_rows, rows_of
 from parcours import identifiers
 from parcours.config import CrmSettings
 from parcours.ingest import load_file
 from parcours.journeys import build_journeys
-
-# The documented test vectors (docs/architecture.md, "CRM and hashed identifiers").
-JANE = "86e0b9e56c17cc4d12387e1949b85053fbe73bc3ce5a1188713a9d300cc6133d"  # jane.doe@example.com
-JANE_PHONE = "42d573cfc315801d4cd8eddd5416b416a0bf298b9b9e12d6b07442c91db42bd8"  # +33612345678
 
 
 def test_the_documented_vectors():

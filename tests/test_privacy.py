@@ -7,15 +7,12 @@ import json
 
 from typer.testing import CliRunner
 
-from builders import AS_OF, load_rows, rows_of
+from builders import AS_OF, JANE, JANE_PHONE, A, C, day_at, load_rows, rows_of, who
 from parcours.audiences import Book, person, refresh
 from parcours.cli import app
 from parcours.conditions import Audience, parse
 from parcours.journeys import build_journeys
 from parcours.privacy import AUDIT_FILE, forget, retain
-from test_audiences import A, B, C, three, who  # noqa: F401 (a fixture)
-from test_crm import JANE, JANE_PHONE
-from test_profiles import at
 
 A_VALUES = {"va1", "va2", "ua", "C1", JANE, JANE_PHONE, A, "jane.doe@example.com", "jane@x.fr"}
 
@@ -45,7 +42,7 @@ def where(ws, values) -> list[str]:
         json.dumps(ws.warehouse.table(n).to_pyarrow().to_pylist(), default=str).split('"'))]
 
 
-def test_forget_erases_a_person_everywhere_by_an_email_as_typed(three):  # noqa: F811
+def test_forget_erases_a_person_everywhere_by_an_email_as_typed(three):
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
     refresh(three.warehouse, three.config, three.path)
     (three.path / "rejects").mkdir(exist_ok=True)
@@ -68,7 +65,7 @@ def test_forget_erases_a_person_everywhere_by_an_email_as_typed(three):  # noqa:
     assert len((three.path / AUDIT_FILE).read_text().splitlines()) == 2
 
 
-def test_forget_by_a_visitor_id_and_from_the_command_line(three):  # noqa: F811
+def test_forget_by_a_visitor_id_and_from_the_command_line(three):
     three.close()
     res = CliRunner().invoke(app, ["forget", "vb", "-w", str(three.path)])
     assert res.exit_code == 0 and "erased: 1 rows of touchpoints" in res.output, res.output
@@ -76,11 +73,11 @@ def test_forget_by_a_visitor_id_and_from_the_command_line(three):  # noqa: F811
     assert res.exit_code == 0 and "nothing to erase" in res.output
 
 
-def test_retention_drops_old_raw_rows_and_the_next_build_is_whole(three):  # noqa: F811
+def test_retention_drops_old_raw_rows_and_the_next_build_is_whole(three):
     (three.path / "parcours.toml").write_text("[privacy]\nretention_days = 9\n")
     three.__dict__.pop("config", None)
-    dropped = retain(three.warehouse, three.config, AS_OF, three.path)  # before AS_OF - 9 days = at(1)
-    assert dropped == {"touchpoints": 1}  # a1, at(0); a touch exactly 9 days before stays
+    dropped = retain(three.warehouse, three.config, AS_OF, three.path)  # before AS_OF - 9 days = day_at(1)
+    assert dropped == {"touchpoints": 1}  # a1, day_at(0); a touch exactly 9 days before stays
     assert "a1" not in {r["event_id"] for r in rows_of(three, "touchpoints")}
     line = json.loads((three.path / AUDIT_FILE).read_text().splitlines()[-1])
     assert line["action"] == "retention" and line["identifier"] == "older than 9 days"
@@ -89,13 +86,13 @@ def test_retention_drops_old_raw_rows_and_the_next_build_is_whole(three):  # noq
 
 def test_touches_without_consent_reach_no_person_level_output(ws):
     load_rows(ws, "touchpoints", [
-        {"event_id": "k1", "ts": at(1), "visitor_id": "vk", "device": "mobile", "channel": "display",
+        {"event_id": "k1", "ts": day_at(1), "visitor_id": "vk", "device": "mobile", "channel": "display",
          "consent": "false"},
-        {"event_id": "k2", "ts": at(2), "visitor_id": "vk", "device": "desktop", "channel": "email"},
-        {"event_id": "n1", "ts": at(1), "visitor_id": "vn", "device": "tablet", "channel": "social",
+        {"event_id": "k2", "ts": day_at(2), "visitor_id": "vk", "device": "desktop", "channel": "email"},
+        {"event_id": "n1", "ts": day_at(1), "visitor_id": "vn", "device": "tablet", "channel": "social",
          "consent": "false"},
     ])
-    load_rows(ws, "conversions", [{"conversion_id": "ok", "ts": at(3), "visitor_id": "vk", "revenue": "10",
+    load_rows(ws, "conversions", [{"conversion_id": "ok", "ts": day_at(3), "visitor_id": "vk", "revenue": "10",
                                    "device": "desktop"}])
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     got = {r["person_id"]: r for r in rows_of(ws, "profiles")}

@@ -5,55 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from builders import AS_OF, load_rows, rows_of
+from builders import AS_OF, DAY, JANE, JANE_PHONE, build_two_persons, day_at, load_rows, rows_of
 from parcours.journeys import build_journeys
 from parcours.profiles import PROFILE_COLUMNS
-from test_crm import JANE, JANE_PHONE
-
-DAY = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=10)  # well before the D-2 cut
 
 
-def at(days: float) -> str:
-    return (DAY + dt.timedelta(days=days)).isoformat(sep=" ")
-
-
-def _two_persons(ws):
-    load_rows(ws, "crm", [{"customer_id": "C1", "user_id": "ua", "phone": "06 12 34 56 78",
-                           "attributes": '{"segment": "premium"}'}])
-    load_rows(ws, "touchpoints", [
-        {"event_id": "a1", "ts": at(0), "visitor_id": "va1", "device": "desktop", "channel": "display",
-         "funnel_stage": "awareness"},
-        {"event_id": "a2", "ts": at(1), "visitor_id": "va2", "device": "mobile", "channel": "email",
-         "funnel_stage": "cart"},
-        {"event_id": "a3", "ts": at(2), "visitor_id": "va2", "device": "mobile", "channel": "display"},
-        {"event_id": "a4", "ts": at(4), "visitor_id": "va1", "device": "desktop", "channel": "direct"},
-        {"event_id": "b1", "ts": at(3), "visitor_id": "vb", "device": "tablet", "channel": "social"},
-    ])
-    load_rows(ws, "identities", [{"visitor_id": "va1", "user_id": "ua", "email": "Jane.Doe@example.com"},
-                                 {"visitor_id": "va2", "user_id": "ua"}])
-    load_rows(ws, "conversions", [
-        {"conversion_id": "o1", "ts": at(2.5), "visitor_id": "va2", "revenue": "40", "new_customer": "true",
-         "categories": "shoes|bags", "device": "mobile", "attributes": '{"segment": "mass"}'},
-        {"conversion_id": "o2", "ts": at(5), "customer_id": "C1", "origin": "store", "revenue": "60",
-         "categories": "shoes"},
-    ])
-    sent = at(1)
-    load_rows(ws, "messages", [
-        {"event_id": f"m{i}", "ts": ts, "journey": j, "step": f"{j}-1", "channel": "email",
-         "recipient": "jane@x.fr", "event": ev, "user_id": "ua", **extra}
-        for i, (ts, j, ev, extra) in enumerate([
-            (sent, "welcome", "sent", {}), (sent, "welcome", "delivered", {}),
-            (at(1.5), "welcome", "opened", {}),  # a person's open
-            (sent, "cart", "sent", {}), (sent, "cart", "delivered", {}),
-            (at(1.0001), "cart", "opened", {}),  # 9 s after delivery: a proxy's
-            (at(1.2), "cart", "clicked", {}), (at(1.3), "cart", "unsubscribed", {}),
-            (at(30), "promo", "opened", {}),  # after the cut: not yet in the profile
-        ])])
-    return build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
-
-
-def test_every_column_of_two_persons(ws):
-    _two_persons(ws)
+def test_every_column_ofbuild_two_persons(ws):
+    build_two_persons(ws)
     got = {r["person_id"]: r for r in rows_of(ws, "profiles")}
     assert set(got) == {"v:va1", "v:vb"} and list(rows_of(ws, "profiles")[0]) == list(PROFILE_COLUMNS)
     a, b = got["v:va1"], got["v:vb"]
@@ -78,8 +36,8 @@ def test_every_column_of_two_persons(ws):
 
 
 def test_profiles_follow_new_message_events_without_a_journey_changing(ws):
-    _two_persons(ws)
-    load_rows(ws, "messages", [{"event_id": "n1", "ts": at(3), "journey": "promo", "step": "promo-1",
+    build_two_persons(ws)
+    load_rows(ws, "messages", [{"event_id": "n1", "ts": day_at(3), "journey": "promo", "step": "promo-1",
                                 "channel": "email", "recipient": "b@x.fr", "event": "clicked",
                                 "visitor_id": "vb"}])
     res = build_journeys(ws.warehouse, ws.config, as_of=AS_OF)

@@ -10,13 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from builders import AS_OF, load_rows
+from builders import AS_OF, A, B, C, day_at, load_rows
 from parcours.audiences import Book, refresh
 from parcours.conditions import Audience, parse
 from parcours.journeys import build_journeys
 from parcours.webhooks import deliver, pending
-from test_audiences import A, B, C, three  # noqa: F401 (a fixture)
-from test_profiles import at
 
 
 class Receiver:
@@ -56,7 +54,7 @@ def _configure(ws, url: str, retries: int = 3, batch: int = 1) -> None:
     ws.__dict__.pop("config", None)
 
 
-def test_every_change_arrives_once_though_the_first_attempts_fail(three):  # noqa: F811
+def test_every_change_arrives_once_though_the_first_attempts_fail(three):
     rx = Receiver(fail=2)
     _configure(three, rx.url, retries=3, batch=1)
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
@@ -71,7 +69,7 @@ def test_every_change_arrives_once_though_the_first_attempts_fail(three):  # noq
     assert deliver(three.warehouse, three.config, sleep=waits.append).batches == 0  # nothing sent twice
 
 
-def test_a_batch_that_fails_a_whole_run_is_sent_at_the_next_under_the_same_key(three):  # noqa: F811
+def test_a_batch_that_fails_a_whole_run_is_sent_at_the_next_under_the_same_key(three):
     rx = Receiver(fail=3)
     _configure(three, rx.url, retries=3, batch=10)
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
@@ -80,7 +78,7 @@ def test_a_batch_that_fails_a_whole_run_is_sent_at_the_next_under_the_same_key(t
     assert (first.batches, first.failed) == (0, 1) and rx.seen == {}
     key = pending(three.warehouse)[0]["batch"]
     # a new build meanwhile: B converts, so B joins (a batch of its own build)
-    load_rows(three, "conversions", [{"conversion_id": "ob", "ts": at(6), "visitor_id": "vb", "revenue": "5"}])
+    load_rows(three, "conversions", [{"conversion_id": "ob", "ts": day_at(6), "visitor_id": "vb", "revenue": "5"}])
     build_journeys(three.warehouse, three.config, as_of=AS_OF)
     refresh(three.warehouse, three.config, three.path)
     second = deliver(three.warehouse, three.config, sleep=lambda s: None)
@@ -89,7 +87,7 @@ def test_a_batch_that_fails_a_whole_run_is_sent_at_the_next_under_the_same_key(t
     assert rx.changes() == [("buyers", "joined", A), ("buyers", "joined", B), ("buyers", "joined", C)]
 
 
-def test_without_a_url_nothing_is_sent_and_nothing_is_lost(three):  # noqa: F811
+def test_without_a_url_nothing_is_sent_and_nothing_is_lost(three):
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
     refresh(three.warehouse, three.config, three.path)
     assert deliver(three.warehouse, three.config).batches == 0

@@ -38,6 +38,10 @@ JOURNEY_ON_TOUCH = ("converted", "end_ts", "revenue")
 INPUTS = ("touchpoints", "conversions", "identities")  # the tables a build reads
 LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measured: 10M touchpoints,
 # 4.2M touches, fail under a 1 GB memory limit and pass under 2 GB, with 2 threads; doubled)
+# intermediate tables a build materialises (dropped once it has committed)
+BUILD_TEMPS = ("_edges", "_vlabel", "_vlabel_next", "_persons", "_conv", "_tp", "_assigned", "_touched", "_stale",
+               "_scope", *(f"_scope_{t}" for t in INPUTS))
+PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1")
 BUILD_VERSION = 4  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
@@ -77,7 +81,8 @@ def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
                    step: Callable[[str], None] = lambda name: None, full: bool = False) -> BuildResult:
     """Bring persons, journeys and touches up to date in one transaction: only the persons
     the rows loaded since the last build (or the moved D-2 cut) can change, unless `full` or
-    the rules changed. Same input, same tables, either way."""
+    the rules changed. Same input, same tables, either way. Then the profiles, whole, in a
+    second one."""
     with wh.engine_errors():
         return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step, full)
 
@@ -173,13 +178,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.replace("persons", persons.order_by(["kind", "id"]))
         else:
             wh.insert("persons", persons)
-        # Profiles are written whole: message events and identifiers change them, and those
-        # rebuild no journey.
         wh.replace("customer_ids", ids)  # the next build compares its own to these
-        step("profiling persons")
-        wh.replace("profiles", profiles(wh.table("persons"), wh.table("touches"), journeys, whole["conversions"],
-                                        whole["identities"], crm, wh.table("customer_ids"), wh.table("messages"),
-                                        config.funnel_stages, ibis.timestamp(cut)))
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
         wh.replace("build_meta", ibis.memtable({
             "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
@@ -195,6 +194,25 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
                for k, v in crm_matches(crm, ids, links, wh.table("persons"), prefix).items()},
         }))
+    rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
+    for name in BUILD_TEMPS:  # the build's intermediates leave the memory the profiles need
+        wh.drop(name)
+    # Profiles are written whole, once the journeys are committed: message events and
+    # identifiers change them, and those rebuild no journey.
+    # Outside a transaction (one holding every intermediate's versions needs several times the
+    # memory): the passes go to a scratch table, and one statement replaces the profiles.
+    step("profiling persons")
+    every = wh.table("persons")
+    passes = wh.passes(wh.count("touches"), LIST_BYTES_PER_TOUCH)  # lists again: in passes when short
+    for b in range(passes):
+        some = every.filter((every.person_id.hash() % passes).abs() == b) if passes > 1 else every
+        part = profiles(some, wh.table("touches"), wh.table("journeys"), whole["conversions"],
+                        whole["identities"], crm, wh.table("customer_ids"), wh.table("messages"),
+                        config.funnel_stages, ibis.timestamp(cut), keep=wh.materialize)
+        wh.materialize("_profiles", part) if b == 0 else wh.insert("_profiles", part)
+    wh.replace("profiles", wh.table("_profiles"))
+    for name in PROFILE_TEMPS:
+        wh.drop(name)
     j = wh.table("journeys")
     return BuildResult(
         as_of=as_of, cut=cut,
@@ -202,7 +220,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
         journeys=int(j.count().execute()),
         converting=int(j.converted.sum().execute() or 0),
         touches=wh.count("touches"),
-        rebuilt=None if stale is None else int(persons.person_id.nunique().execute()),
+        rebuilt=rebuilt,
     )
 
 

@@ -9,6 +9,8 @@ CRM attributes and identifiers from `crm`. Every column is documented in PROFILE
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 
@@ -48,19 +50,23 @@ STRINGS = "array<string>"
 
 def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversions: ir.Table,
              identities: ir.Table, crm: ir.Table, ids: ir.Table, messages: ir.Table | None,
-             stages: tuple[str, ...], cut: ir.TimestampValue) -> ir.Table:
+             stages: tuple[str, ...], cut: ir.TimestampValue,
+             keep: Callable[[str, ir.Table], ir.Table] = lambda name, part: part) -> ir.Table:
     """One row per person of `persons` (kind, id, person_id), columns PROFILE_COLUMNS.
     `ids`: each customer's graph id (identity.customer_ids); `conversions` carry it as their
-    user_id (identity.with_customers)."""
+    user_id (identity.with_customers). `keep` may store each part (the build materialises
+    them: one query of a dozen aggregates and joins needs more memory than their sum)."""
     # a person is profiled for what they consented to: touches without consent are left
     # out, and a person known by nothing else is not profiled at all
-    t = touches.filter(touches.consent.fill_null(True))
-    converted = journeys.filter(journeys.converted)
+    whose = persons.select("person_id").distinct()
+    t = touches.filter(touches.consent.fill_null(True)).semi_join(whose, "person_id")
+    converted = journeys.filter(journeys.converted).semi_join(whose, "person_id")
     users = persons.filter(persons.kind == "user").select(_uid="id", person_id="person_id")
     cust = ids.join(users, ids.user_id == users._uid).select("customer_id", "person_id")
     people = ibis.union(t.select("person_id"), converted.select("person_id"), cust.select("person_id"),
                         distinct=True)
-    persons = persons.semi_join(people, "person_id")
+    people = keep("_profile_people", people)
+    persons = keep("_profile_persons", persons.semi_join(people, "person_id"))
     known = persons.group_by("person_id").agg(
         visitor_ids=persons.id.collect(where=persons.kind == "visitor").sort(),
         user_ids=persons.id.collect(where=persons.kind == "user").sort())
@@ -96,11 +102,14 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
     cats = j.select("person_id", category=j.categories.unnest()).distinct()
     cat_facts = cats.group_by("person_id").agg(categories=cats.category.collect().sort())
 
+    parts = (touch_facts, channel_maps, conv_facts, cat_facts, crm_facts, hashes,
+             _message_facts(messages, persons, cut, people))
     out = people.left_join(known, "person_id").select(people.person_id, "visitor_ids", "user_ids")
-    for part in (touch_facts, channel_maps, conv_facts, cat_facts, crm_facts, hashes,
-                 _message_facts(messages, persons, cut, people)):
+    for i, part in enumerate(parts):  # a join at a time: each one's hash table alone in memory
+        part = keep("_profile_part", part)
         cols = list(out.columns)
-        out = out.left_join(part, "person_id").select(*cols, *[c for c in part.columns if c != "person_id"])
+        out = keep(f"_profile_out{i % 2}", out.left_join(part, "person_id").select(
+            *cols, *[c for c in part.columns if c != "person_id"]))
     empty = ibis.literal([], type=STRINGS)
     devices = out._devices.coalesce(empty).concat(out._conv_devices.coalesce(empty)).unique().sort()
     stage = ibis.cases(*((out.stage_rank == i + 1, s) for i, s in enumerate(stages)),
