@@ -263,10 +263,11 @@ def _append(wh: Storage, name: str, rows: ir.Table) -> None:
 
 
 def _cards(persons: ir.Table, profiles: ir.Table, members: ir.Table) -> ir.Table:
-    """(id, person_id, audiences): every identifier a site may ask by (visitor, user and
-    customer ids, email and phone hashes) with its person's audiences, sorted."""
+    """(id, person_id, audiences): every identifier a site may ask by (the person id; visitor,
+    user and customer ids; email and phone hashes) with its person's audiences, sorted."""
     own = members.group_by("person_id").agg(audiences=members.audience.collect().sort())
-    ids = [persons.semi_join(profiles, "person_id").select("id", "person_id")]  # the profiled only
+    ids = [persons.semi_join(profiles, "person_id").select("id", "person_id"),  # the profiled only
+           profiles.select(id=profiles.person_id, person_id=profiles.person_id)]
     for column in ("customer_ids", "email_sha256", "phone_sha256"):
         ids.append(profiles.select(id=profiles[column].unnest(), person_id=profiles.person_id))
     every = ibis.union(*ids, distinct=True)
@@ -311,14 +312,8 @@ def person(wh: Storage, config: Config, identifier: str) -> dict | None:
             if rows:
                 break
     if not rows:
-        profile = wh.lookup("profiles", "person_id", identifier)
-        if not profile:
-            return None
-        rows = [{"person_id": identifier, "audiences": []}]
-        member = wh.lookup(MEMBERS, "person_id", identifier)
-        rows[0]["audiences"] = sorted(m["audience"] for m in member)
-    else:
-        profile = wh.lookup("profiles", "person_id", rows[0]["person_id"])
+        return None
+    profile = wh.lookup("profiles", "person_id", rows[0]["person_id"])
     facts = {k: profile[0][k] for k in CARD_FACTS} if profile else {}
     if isinstance(facts.get("attributes"), list):
         facts["attributes"] = dict(facts["attributes"])
