@@ -92,9 +92,10 @@ def against_truth(root: Path, ws_path: Path) -> dict:
     con.register("conv", pq.read_table(data / "conversions.parquet", columns=["origin", "email"]))
     con.register("logins", pq.read_table(data / "identities.parquet", columns=["email"]))
     row = con.execute("""
-        WITH linked AS (
+        WITH linked AS (  -- the customer's id in the graph: its site account, or crm:<id>
             SELECT t.customer_id, t.person AS truth, p.person_id
-            FROM crm_truth t JOIN w.persons p ON p.kind = 'user' AND p.id = 'crm:' || t.customer_id),
+            FROM crm_truth t JOIN w.customer_ids c USING (customer_id)
+            JOIN w.persons p ON p.kind = 'user' AND p.id = c.user_id),
         seen AS (  -- each linked customer's person: its visitors' true persons
             SELECT l.customer_id, l.truth, count(*) AS visitors,
                    count(*) FILTER (WHERE pt.person = l.truth) AS own
