@@ -106,3 +106,19 @@ def test_touches_without_consent_reach_no_person_level_output(ws):
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     j = {r["journey_id"]: r for r in rows_of(ws, "journeys")}
     assert j["c:ok"]["channels"] == ["email"] and "n:v:vn" not in j
+
+
+def test_a_forget_request_without_an_identifier_is_a_400(three):
+    from fastapi.testclient import TestClient
+
+    from parcours.api import create_app
+
+    (three.path / "parcours.toml").write_text(
+        '[api]\ntokens = [{ token = "writer-token-123456", scopes = ["write"] }]\n')
+    three.__dict__.pop("config", None)
+    write = {"Authorization": "Bearer writer-token-123456"}
+    with TestClient(create_app(three.path)) as client:
+        for body in ({}, {"identifier": ""}, {"identifier": 3}, {"identifier": "x", "also": 1}):
+            got = client.post("/api/v1/forget", json=body, headers=write)
+            assert got.status_code == 400 and "field identifier" in got.json()["error"], body
+        assert client.post("/api/v1/forget", json={"identifier": "vb"}).status_code == 401
