@@ -18,7 +18,6 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-KINDS = ("email", "phone")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # one @, a dot in the domain, no spaces
 SHA256 = re.compile(r"[0-9a-f]{64}")
 

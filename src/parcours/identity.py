@@ -108,9 +108,6 @@ def stitch(wh: Storage, touchpoints: ir.Table, conversions: ir.Table,
                   person_id=u.person_id.coalesce("u:" + u.user_id))
     return vp.union(up)
 
-MATCHES = ("crm_customers", "crm_linked", "crm_by_account", "crm_by_email", "crm_by_phone")
-
-
 def crm_matches(crm: ir.Table, ids: ir.Table, links: ir.Table, persons: ir.Table, prefix: str) -> dict[str, int]:
     """How the CRM met the site, for `parcours info`: customers; those linked to an online
     identity (their person has a visitor id); those tied to a site account (by the CRM row or

@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 from parcours import identifiers
 from parcours.audiences import CARDS, CHANGES, MEMBERS
 from parcours.config import Config
+from parcours.schema import KEYS, TABLES
 from parcours.storage import Storage
 
 AUDIT_FILE = "privacy-audit.jsonl"
@@ -98,7 +99,7 @@ def forget(wh: Storage, config: Config, identifier: str, folder: Path) -> dict[s
     The workspace's rejects files lose the person's rows too."""
     ids = find(wh, config, identifier)
     deleted: dict[str, int] = {}
-    tables = [t for t in (*_canonical(), *BY_PERSON) if wh.has(t)]
+    tables = [t for t in (*TABLES, *BY_PERSON) if wh.has(t)]
     with wh.transaction():
         for name in tables:
             before = wh.count(name)
@@ -115,12 +116,6 @@ def forget(wh: Storage, config: Config, identifier: str, folder: Path) -> dict[s
     deleted.update(_scrub(folder / "rejects", ids.every()))
     audit(folder, "forget", _kind(identifier, config.crm.default_country), deleted)
     return deleted
-
-
-def _canonical() -> tuple[str, ...]:
-    from parcours.schema import TABLES
-
-    return tuple(TABLES)
 
 
 def _scrub(rejects: Path, values: set[str]) -> dict[str, int]:
@@ -151,16 +146,14 @@ def retain(wh: Storage, config: Config, today: dt.date, folder: Path) -> dict[st
                 continue
             t = wh.table(name)
             old = t.filter(t[column] < limit)
-            n = int(old.count().execute())
-            if n:
-                key = {"touchpoints": "event_id", "conversions": "conversion_id", "messages": "event_id",
-                       "identities": "visitor_id"}[name]
-                if name == "identities":  # its key is a pair: drop the old logins by visitor and time
-                    keep = t.filter(t[column] >= limit).select(key)
-                    wh.delete(name, key, old.anti_join(keep, key).select(key))
-                else:
-                    wh.delete(name, key, old.select(key))
-                dropped[name] = n
+            if int(old.count().execute()):
+                key = KEYS[name][0]
+                if len(KEYS[name]) > 1:  # identities, keyed by a pair: a visitor with a recent login keeps its rows
+                    old = old.anti_join(t.filter(t[column] >= limit).select(key), key)
+                before = wh.count(name)
+                wh.delete(name, key, old.select(key))
+                if gone := before - wh.count(name):
+                    dropped[name] = gone
     if dropped:
         audit(folder, "retention", f"older than {days} days", dropped)
     return dropped
