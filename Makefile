@@ -35,6 +35,14 @@ demo-data: install
 	$(BIN)/parcours ingest truth $(DEMO)/data/truth.parquet -w $(DEMO)
 	$(BIN)/parcours ingest messages $(DEMO)/data/messages.parquet -w $(DEMO)
 	$(BIN)/parcours ingest messages_truth $(DEMO)/data/messages_truth.parquet -w $(DEMO)
+	$(BIN)/parcours audience save email-no-order -w $(DEMO) --description "Touched by email in the last 7 days, no conversion in 30" \
+	  --when '{"all": [{"touched": "email", "within_days": 7}, {"not": {"converted": true, "within_days": 30}}]}'
+	$(BIN)/parcours audience save mobile-cart -w $(DEMO) --description "Mobile users who reached the cart" \
+	  --when '{"all": [{"device": "mobile"}, {"stage_reached": "cart"}]}'
+	$(BIN)/parcours audience save welcome-openers -w $(DEMO) --description "Opened the welcome series" \
+	  --when '{"message": "opened", "journey": "welcome"}'
+	$(BIN)/parcours audience save premium-returning -w $(DEMO) --description "Premium CRM segment, bought before" \
+	  --when '{"all": [{"attribute": "segment", "equals": "premium"}, {"customer": "returning"}]}'
 	$(BIN)/parcours build -w $(DEMO)
 	touch $(DEMO)/.built
 

@@ -122,7 +122,11 @@ def test_static_files_are_versioned_cached_and_compressed(api):
 
     page = api.get("/reports/assists").text
     assets = re.findall(r'(?:src|href)="(/static/[^"]+\?v=[0-9a-f]{12})"', page)
-    assert len(assets) == 3  # app.css, app.js, plotly-parcours.min.js
+    assert len(assets) == 4  # app.css, common.js, app.js, plotly-parcours.min.js
+    audiences = re.findall(r'src="(/static/[^"]+\?v=[0-9a-f]{12})"', api.get("/audiences").text)
+    assert [a.split("?")[0] for a in audiences] == ["/static/common.js", "/static/audiences.js",
+                                                    "/static/plotly-parcours.min.js"]
+    assets += audiences
     for url in assets:
         r = api.get(url, headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"

@@ -16,7 +16,8 @@ def test_no_server_errors(shop):
     with TestClient(app):  # runs the start-up: the workspace is open for every generated call
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [op.ok() for op in schema.get_all_operations()]
-        assert len(operations) == 20  # with fields, models, info, the three of jobs, six of audiences, persons, forget
+        # with fields, models, info, the three of jobs, six of audiences, conditions, profiles, persons, forget
+        assert len(operations) == 22
         for operation in operations:
             @given(case=operation.as_strategy())
             @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))

@@ -220,10 +220,10 @@ def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
         body["when"] = {"touched": "email"}
         assert client.put("/api/v1/audiences/quiet", json=body, headers=write).json()["size"] == 2
         listed = client.get("/api/v1/audiences", headers=read).json()
-        assert [(a["name"], a["size"], a["source"], a["when"]) for a in listed] == [
-            ("quiet", 2, "workspace", {"touched": "email"})]
+        assert [(a["name"], a["size"], a["source"], a["when"], a["history"], a["overlap"]) for a in listed] == [
+            ("quiet", 2, "workspace", {"touched": "email"}, [], {})]  # no build has refreshed it yet
         assert client.post("/api/v1/audiences/preview", json={"when": {"device": "tablet"}},
-                           headers=read).json() == {"size": 1}
+                           headers=read).json() == {"size": 1, "persons": 3}
         bad = client.post("/api/v1/audiences/preview", json={"when": {"device": "phone"}}, headers=read)
         assert bad.status_code == 400 and "field when.device: expected one of" in bad.json()["error"]
         bad = client.put("/api/v1/audiences/Not a name", json=body, headers=write)
@@ -235,6 +235,39 @@ def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
         assert client.get("/api/v1/audiences/quiet/export?format=xml", headers=read).status_code == 422
         assert client.delete("/api/v1/audiences/quiet", headers=write).json() == {"deleted": "quiet"}
         assert client.get("/api/v1/audiences", headers=read).json() == []
+
+
+def test_the_api_tells_the_page_its_grammar_the_crm_match_and_each_audiences_past(three):
+    from parcours.audiences import refresh
+    from parcours.conditions import KINDS
+
+    book = Book(three.path, three.config)
+    book.save(Audience("emailed", parse({"touched": "email"})))
+    book.save(Audience("desktop", parse({"device": "desktop"})))
+    with TestClient(create_app(three.path)) as client:
+        kinds = client.get("/api/v1/conditions").json()
+        assert [k["kind"] for k in kinds] == list(KINDS)
+        touched = kinds[0]
+        assert touched["labels"] == {"en": "Touched the channel", "fr": "A touché le levier"}
+        assert touched["offers"] == "channels" and touched["more"]["within_days"]["required"] is False
+        message = next(k for k in kinds if k["kind"] == "message")
+        assert message["choice_labels"]["opened"]["fr"] == "a ouvert un message"
+        assert client.get("/api/v1/profiles").json() == {
+            "persons": 3, "last_reported_day": "2026-11-21", "cut": "2026-11-22 00:00:00",  # AS_OF 23 Nov
+            "crm": {"customers": 1, "linked": 1, "by_account": 1, "by_email": 0, "by_phone": 0, "match_rate": 1.0}}
+        refresh(three.warehouse, three.config, three.path)
+        listed = {a["name"]: a for a in client.get("/api/v1/audiences").json()}
+        assert [h["size"] for h in listed["emailed"]["history"]] == [2]
+        assert listed["emailed"]["overlap"] == {"desktop": 1, "emailed": 2}  # A is both; C is emailed only
+        assert listed["desktop"]["overlap"] == {"desktop": 1, "emailed": 1}
+        assert client.get("/api/v1/audiences/desktop").json()["history"][0]["size"] == 1
+
+
+def test_an_audience_history_before_any_refresh_is_empty(three):
+    from parcours.audiences import history, standing
+
+    assert history(three.warehouse).to_pyarrow().num_rows == 0
+    assert standing(three.warehouse) == {}
 
 
 def test_the_command_line(three, tmp_path):

@@ -19,6 +19,8 @@ def test_defaults_ship_the_usual_channels(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("[journey]\nlookback_days = 3\n", "unknown section 'journey'"),
     ("[journeys]\nlookback = 3\n", "field journeys.lookback: unknown setting"),
+    # a setting an earlier version wrote says what replaced it
+    ("[reports]\naudience_attribute = 'segment'\n", "field reports.audience_attribute: removed: filter reports by"),
     ("[journeys]\nlookback_days = 0\n", "field journeys.lookback_days: expected a number of days > 0, not 0"),
     ("[journeys]\nlookback_days = -3\n", "field journeys.lookback_days: expected a number of days > 0"),
     ("[warehouse]\nmemory_limit = 'lots'\n", "field warehouse.memory_limit: expected a size such as \"16GB\""),

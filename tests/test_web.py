@@ -22,7 +22,7 @@ def server(shop):
 
 
 @pytest.fixture
-def page(server):
+def page():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
         pg = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
@@ -319,3 +319,128 @@ def test_messaging_with_no_message_says_so(messaging, page):
     page.wait_for_selector("#empty:not([hidden])")
     assert page.inner_text("#empty").startswith("No message matches this journey")
     assert not page.is_visible("#chart") and not page.is_visible("#headline")
+
+
+@pytest.fixture
+def audiences(three):
+    """The audience page's server on build_three's persons A, B, C, and this machine's token
+    (what `parcours serve` prints in its link)."""
+    with served(three.path) as base:
+        yield base, three.server().token
+
+
+def size_says(page, text: str) -> None:
+    page.wait_for_selector(f"#size:has-text('{text}')")
+
+
+def test_build_a_condition_see_its_size_save_and_export_it(audiences, page, tmp_path):
+    base, token = audiences
+    page.goto(f"{base}/audiences?lang=en&token={token}")
+    assert "token" not in page.url  # kept for the calls, out of the address bar
+    page.wait_for_selector("#headline:has-text('Persons profiled')")
+    assert "Persons profiled\n3" in page.inner_text("#headline")
+    assert "CRM customers\n1" in page.inner_text("#headline")  # C1, linked by its site account
+    assert "100% match rate" in page.inner_text("#headline")
+    size_says(page, "Add a condition")
+    page.click("#add")
+    row = page.locator("#tests li").nth(0)
+    row.locator("select.kind").select_option("touched")
+    row.locator("[data-key=touched]").select_option("email")
+    size_says(page, "2 persons · 66.7% of the 3 persons profiled")  # A and C
+    row.locator("[data-key=within_days]").fill("7")
+    size_says(page, "1 persons")  # A's email was 8 days before the cut
+    row.locator("[data-key=within_days]").fill("")
+    page.click("#add")
+    second = page.locator("#tests li").nth(1)
+    second.locator("select.kind").select_option("device")
+    second.locator("[data-key=device]").select_option("desktop")
+    second.locator("input.negate").check()
+    size_says(page, "1 persons")  # email and not desktop: C
+    assert '"not": {' in page.input_value("#json")
+    page.fill("#name", "email-not-desktop")
+    page.fill("#description", "Email, never on a desktop")
+    page.click("#save")
+    page.wait_for_selector("#saved:has-text('Saved email-not-desktop: 1 persons')")
+    listed = page.locator("#list .audience[data-audience=email-not-desktop]")
+    assert "1 persons" in listed.inner_text()
+    with page.expect_download() as got:
+        listed.locator("button[data-format=csv]").click()
+    rows = list(csv.DictReader(io.StringIO(got.value.path().read_text())))
+    assert [r["person_id"] for r in rows] == ["v:vc"]
+    with page.expect_download() as got:
+        listed.locator("button[data-format=customer-match]").click()
+    assert got.value.suggested_filename == "email-not-desktop.csv"
+    # read back into the builder, then deleted
+    page.click("#clear")
+    assert page.locator("#tests li").count() == 0
+    listed.locator("button:has-text('Edit')").click()
+    assert page.locator("#tests li").count() == 2 and page.input_value("#name") == "email-not-desktop"
+    assert page.locator("#tests li").nth(1).locator("input.negate").is_checked()
+    page.once("dialog", lambda d: d.accept())
+    listed.locator("button.delete").click()
+    page.wait_for_selector("#saved:has-text('Deleted email-not-desktop')")
+    page.wait_for_selector("#none:not([hidden])")
+
+
+def test_saving_without_a_token_asks_for_one(audiences, page):
+    base, _ = audiences
+    page.goto(f"{base}/audiences?lang=fr")
+    page.wait_for_selector("#headline:has-text('Personnes profilées')")
+    page.click("#add")
+    page.locator("#tests li select.kind").select_option("customer")
+    size_says(page, "1 personnes")  # C is new; A returning; B never bought
+    page.fill("#name", "new")
+    page.click("#save")
+    page.wait_for_selector("#saved.error:has-text('write scope')")
+    assert page.is_visible("#token")
+
+
+def test_a_nested_condition_is_edited_as_json_and_a_mistake_names_its_key(audiences, page):
+    base, _ = audiences
+    page.goto(f"{base}/audiences?lang=en")
+    page.wait_for_selector("#headline:has-text('Persons profiled')")
+    page.click("#as-json summary")
+    page.fill("#json", '{"any": [{"all": [{"touched": "email"}, {"device": "mobile"}]}, {"device": "tablet"}]}')
+    size_says(page, "3 persons")  # A and C (email, mobile), B (tablet)
+    assert page.is_visible("#nested") and not page.is_visible("#add")
+    page.fill("#json", '{"all": [{"touched": "email", "within_days": 0}]}')
+    page.wait_for_selector("#size.error:has-text('when.all[0].within_days')")
+    assert page.locator("#tests li").count() == 1  # a builder's shape again: drawn as a row
+    page.fill("#json", '{"all": [')
+    page.wait_for_selector("#size.error:has-text('JSON')")
+
+
+def test_the_audience_page_before_a_build_says_so(ws, page):
+    from builders import load_rows
+
+    load_rows(ws, "touchpoints", [{"event_id": "e", "ts": "2026-10-01T10:00:00", "visitor_id": "v",
+                                   "channel": "email"}])
+    with served(ws.path) as base:
+        page.goto(f"{base}/audiences?lang=en")
+        page.wait_for_selector("#warnings li:has-text('parcours build')")
+        page.wait_for_selector("#none:not([hidden])")
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_audience_charts_draw_sizes_and_overlaps(three, page, lang):
+    from parcours.audiences import Book, refresh
+    from parcours.conditions import Audience, parse
+
+    book = Book(three.path, three.config)
+    book.save(Audience("emailed", parse({"touched": "email"})))
+    book.save(Audience("desktop", parse({"device": "desktop"})))
+    refresh(three.warehouse, three.config, three.path)
+    with served(three.path) as base:
+        page.goto(f"{base}/audiences?lang={lang}")
+        page.wait_for_selector("#overlap .main-svg")
+        page.wait_for_selector("#history .main-svg")
+        cells = page.locator("#overlap text.textpoint, #overlap .heatmaplayer text").evaluate_all(
+            "els => els.map((e) => e.textContent)")
+        # rows by name: every desktop person (A) is emailed; of the emailed (A, C), half are desktop
+        shares = ["100%", "100%", "50%", "100%"] if lang == "en" else ["100\xa0%", "100\xa0%", "50\xa0%", "100\xa0%"]
+        assert cells == shares
+        page.click("[data-mode=expert]")
+        page.wait_for_selector("table.report[data-table=overlap] tbody tr")
+        assert not page.is_visible("#charts")
+        sizes = page.locator("table.report[data-table=audiences] tbody tr").all_inner_texts()
+        assert [r.split("\t")[:2] for r in sizes] == [["desktop", "1"], ["emailed", "2"]]

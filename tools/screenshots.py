@@ -1,5 +1,6 @@
-"""Screenshots of every page: simple and expert mode, English and French, at desktop width,
-and the simple mode at phone width, into docs/screenshots/ (the README shows the main ones).
+"""Screenshots of every page (the reports and the audiences): simple and expert mode, English
+and French, at desktop width, and the simple mode at phone width, into docs/screenshots/ (the
+README shows the main ones).
 
     .venv/bin/python tools/screenshots.py --workspace demo [--out docs/screenshots]
 
@@ -22,10 +23,14 @@ CHROMIUM = "/usr/bin/chromium"
 DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
 
 
-def shoot(page, url: str, path: Path, errors: list[str]) -> None:
+REPORT_DRAWN = "#chart .main-svg, table.report tbody tr, #empty:not([hidden])"
+AUDIENCES_DRAWN = "#overlap .main-svg, table.report tbody tr, #none:not([hidden])"
+
+
+def shoot(page, url: str, path: Path, errors: list[str], drawn: str = REPORT_DRAWN) -> None:
     before = len(errors)
     page.goto(url)
-    page.wait_for_selector("#chart .main-svg, table.report tbody tr, #empty:not([hidden])", timeout=120_000)
+    page.wait_for_selector(drawn, timeout=120_000)
     page.wait_for_timeout(400)  # transitions settle
     page.screenshot(path=path, full_page=True)
     if len(errors) > before:
@@ -51,6 +56,10 @@ def main() -> None:
                     for lang in ("en", "fr"):
                         url = f"{base}/reports/{name}?mode={mode}&lang={lang}"
                         shoot(page, url, args.out / f"{name}-{mode}-{lang}{suffix}.png", errors)
+            for mode in modes:
+                for lang in ("en", "fr"):
+                    shoot(page, f"{base}/audiences?mode={mode}&lang={lang}",
+                          args.out / f"audiences-{mode}-{lang}{suffix}.png", errors, AUDIENCES_DRAWN)
             page.close()
         browser.close()
 

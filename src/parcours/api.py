@@ -204,10 +204,13 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
+def create_app(workspace: Path | str, url: str | None = None,
+               announce: Callable[[str], None] | None = None) -> FastAPI:
     """The API over one workspace (opened at start-up, closed at shutdown). Told the `url` it
     is served at, a server holding its warehouse alone registers on the workspace, so this
-    machine's `parcours` commands ask it to load, build and read (`Workspace.serving`)."""
+    machine's `parcours` commands ask it to load, build and read (`Workspace.serving`), and
+    `announce` is told the link that lets this machine's browser save from the pages (the
+    registration's token, as Jupyter's link carries its own)."""
     lock = threading.Lock()  # on an engine without concurrent reads, reads and writes take turns
     load_lock = threading.Lock()  # loads take turns: a row sent twice is stored once
     warming = threading.Lock()
@@ -283,6 +286,8 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
             with suppress(ParcoursError):
                 if ws.warehouse.one_process and url is not None:  # opened here, before threads ask for it
                     state["local"] = stack.enter_context(ws.serving(url)).token
+                    if announce is not None:
+                        announce(f"{url}/audiences?token={state['local']}")
             state["jobs"] = Jobs(ws.config, loading, lambda: own("build"), built=built, folder=ws.path)
             first = threading.Thread(target=warm, daemon=True)
             first.start()
@@ -313,7 +318,8 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
             if not tokens:
                 if scope == "write":
                     raise HTTPException(401, "writes need a token with the write scope: add [api] tokens "
-                                             "to the workspace config")
+                                             "to the workspace config, or open the link `parcours serve` "
+                                             "printed (it carries this machine's)")
                 return  # reads open: `serve` binds to loopback only when no token is configured
             scheme, _, token = (authorization or "").partition(" ")
             if scheme.lower() != "bearer" or token not in tokens:
@@ -345,8 +351,8 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         """Where things are."""
         return {"reports": "/api/v1/reports", "fields": "/api/v1/fields", "models": "/api/v1/models",
                 "meta": "/api/v1/meta", "info": "/api/v1/info", "jobs": "/api/v1/jobs", "openapi": "/openapi.json",
-                "audiences": "/api/v1/audiences",
-                "post": ["/api/v1/touchpoints", "/api/v1/conversions"]}
+                "audiences": "/api/v1/audiences", "conditions": "/api/v1/conditions", "profiles": "/api/v1/profiles",
+                "persons": "/api/v1/persons/{id}", "post": ["/api/v1/touchpoints", "/api/v1/conversions"]}
 
     @app.get("/api/v1/reports", dependencies=[allowed("read")])
     def catalogue() -> list[dict]:
@@ -477,39 +483,62 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         ws = state["ws"]
         return Book(ws.path, ws.config)
 
-    def sized(a: Any, wh: Storage) -> dict:
-        from parcours.audiences import size
+    def sized(found: list[Any], wh: Storage) -> list[dict]:
+        """Audiences with their size now, and the sizes and overlaps of their last refreshes."""
+        from parcours.audiences import size, standing
 
         try:
-            n: int | None = size(wh, state["ws"].config, a.when)
+            known = standing(wh)
+            sizes: list[int | None] = [size(wh, state["ws"].config, a.when) for a in found]
         except NotBuilt:
-            n = None
-        return {**a.plain(), "size": n}
+            known, sizes = {}, [None] * len(found)
+        empty: dict = {"history": [], "overlap": {}}
+        return [{**a.plain(), "size": n, **known.get(a.name, empty)} for a, n in zip(found, sizes, strict=True)]
 
     @app.get("/api/v1/audiences", dependencies=[allowed("read")])
     def audiences() -> list[dict]:
         """Every audience: name, description, condition, where it is defined (config: read-only
-        here; workspace: audiences.json), and its size as of the last build (null before one)."""
+        here; workspace: audiences.json), its size as of the last build (null before one), its
+        size at each build (`history`) and the persons it shares with each audience (`overlap`)."""
         found = book().all()
         with reading() as wh:
-            return [sized(a, wh) for a in found]
+            return sized(found, wh)
+
+    @app.get("/api/v1/conditions", dependencies=[allowed("read")])
+    def conditions() -> list[dict]:
+        """The tests an audience's condition combines (with all, any, not): each kind's key,
+        value, other keys, labels, and which list of /api/v1/meta suggests its values."""
+        from parcours.conditions import grammar
+
+        return grammar()
+
+    @app.get("/api/v1/profiles", dependencies=[allowed("read")])
+    def profiles() -> dict:
+        """The persons the last build profiled, the last day it reports, and its CRM match (null
+        without a CRM): customers, linked to an online identity, how, and the match rate."""
+        from parcours.audiences import summary
+
+        with reading() as wh:
+            return summary(wh)
 
     @app.post("/api/v1/audiences/preview", dependencies=[allowed("read")])
     def audience_preview(body: AudienceCondition) -> dict:
-        """The size a condition would have, as of the last build: what the page shows while you edit."""
+        """The size a condition would have, as of the last build, out of every person profiled:
+        what the page shows while you edit."""
         from parcours.audiences import size
         from parcours.conditions import parse
 
         condition = parse(body.when)
         with reading() as wh:
-            return {"size": size(wh, state["ws"].config, condition)}
+            return {"size": size(wh, state["ws"].config, condition),
+                    "persons": int(wh.table("profiles").count().execute())}
 
     @app.get("/api/v1/audiences/{name}", dependencies=[allowed("read")])
     def audience_one(name: str) -> dict:
         """One audience, with its size."""
         found = book().get(name)
         with reading() as wh:
-            return sized(found, wh)
+            return sized([found], wh)[0]
 
     @app.put("/api/v1/audiences/{name}", dependencies=[allowed("write")])
     def audience_save(name: str, body: AudienceBody) -> dict:
@@ -519,7 +548,7 @@ def create_app(workspace: Path | str, url: str | None = None) -> FastAPI:
         a = audience({"name": name, "description": body.description, "when": body.when}, "audience", "workspace")
         book().save(a)
         with reading() as wh:
-            return sized(a, wh)
+            return sized([a], wh)[0]
 
     @app.delete("/api/v1/audiences/{name}", dependencies=[allowed("write")])
     def audience_delete(name: str) -> dict:

@@ -10,6 +10,7 @@ which the CLI, the API and the page write (whole, atomically).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -278,8 +279,8 @@ def _cards(persons: ir.Table, profiles: ir.Table, members: ir.Table) -> ir.Table
 def history(wh: Storage) -> ir.Table:
     """Each audience's size at each build: built_at, as_of, audience, size."""
     if not wh.has(SIZES):
-        return ibis.memtable({"built_at": [], "as_of": [], "audience": [], "size": []},
-                             schema={"built_at": "timestamp", "as_of": "date", "audience": "string", "size": "int64"})
+        schema = ibis.schema({"built_at": "timestamp", "as_of": "date", "audience": "string", "size": "int64"})
+        return ibis.memtable(schema.to_pyarrow().empty_table())
     return wh.table(SIZES).order_by(["audience", "built_at"])
 
 
@@ -291,6 +292,32 @@ def overlap(wh: Storage) -> ir.Table:
     j = m.join(o, m.person_id == o.person_id)
     return j.group_by([m.audience.name("audience"), o.audience.name("other")]).agg(persons=j.count()).order_by(
         ["audience", "other"])
+
+
+def summary(wh: Storage) -> dict:
+    """What the audience page heads with: the persons profiled, the last day they cover, and the CRM
+    match of the last build (None without a CRM)."""
+    meta = require_built(wh)
+    n = int(wh.table("profiles").count().execute())
+    crm: dict[str, float] | None = None
+    if meta.get("crm_customers"):
+        counts = {k: int(meta[f"crm_{k}"] or 0) for k in ("customers", "linked", "by_account", "by_email", "by_phone")}
+        crm = {**counts, "match_rate": counts["linked"] / counts["customers"]}
+    last = (meta["cut"] - dt.timedelta(days=1)).date()
+    return {"persons": n, "last_reported_day": str(last), "cut": meta["cut"].isoformat(sep=" "), "crm": crm}
+
+
+def standing(wh: Storage) -> dict[str, dict]:
+    """Per audience refreshed: its sizes build after build and the persons it shares with each
+    other audience, as of the last refresh (what the page draws)."""
+    out: dict[str, dict] = {}
+    for r in history(wh).to_pyarrow().to_pylist():
+        out.setdefault(r["audience"], {"history": [], "overlap": {}})["history"].append(
+            {"built_at": r["built_at"].isoformat(), "as_of": str(r["as_of"]), "size": int(r["size"])})
+    if wh.has(MEMBERS):
+        for r in overlap(wh).to_pyarrow().to_pylist():
+            out.setdefault(r["audience"], {"history": [], "overlap": {}})["overlap"][r["other"]] = int(r["persons"])
+    return out
 
 
 CARD_FACTS = ("first_ts", "last_ts", "touches", "channels", "devices", "stage", "conversions", "revenue",

@@ -616,7 +616,9 @@ def serve(
             _fail(exc)
     out.print(f"parcours serving {workspace} on http://{host}:{port}  (API: /api/v1, OpenAPI: /openapi.json)")
     here = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
-    uvicorn.run(create_app(workspace, f"http://{here}:{port}"), host=host, port=port, log_level="warning")
+    app_ = create_app(workspace, f"http://{here}:{port}",
+                      announce=lambda link: out.print(f"to save audiences from the pages on this machine, open {link}"))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 def _evaluate_lift(workspace: Path, truth: Path, fmt: OutFormat) -> None:

@@ -34,6 +34,8 @@ class Key:
     value: Value
     choices: tuple[str, ...] = ()
     required: bool = True
+    label: Text = ("", "")  # what the page's builder writes before it (the selecting key: none)
+    offers: str = ""  # a text's suggested values: that list of /api/v1/meta (channels, journeys...)
 
 
 @dataclass(frozen=True)
@@ -45,20 +47,32 @@ class Kind:
     more: dict[str, Key] = field(default_factory=dict)
 
 
+DAYS = Key("days", required=False, label=("in the last … days", "dans les … derniers jours"))
 KINDS: dict[str, Kind] = {
-    "touched": Kind(Key("text"), ("Touched the channel", "A touché le levier"),
-                    {"within_days": Key("days", required=False)}),
+    "touched": Kind(Key("text", offers="channels"), ("Touched the channel", "A touché le levier"),
+                    {"within_days": DAYS}),
     "device": Kind(Key("choice", DEVICES), ("Used the device", "A utilisé l'appareil")),
-    "converted": Kind(Key("bool"), ("Converted", "A converti"), {"within_days": Key("days", required=False)}),
-    "bought": Kind(Key("text"), ("Bought in the category", "A acheté dans la catégorie")),
+    "converted": Kind(Key("bool"), ("Converted", "A converti"), {"within_days": DAYS}),
+    "bought": Kind(Key("text", offers="categories"), ("Bought in the category", "A acheté dans la catégorie")),
     "revenue_over": Kind(Key("number"), ("Revenue over", "Chiffre d'affaires supérieur à")),
     "customer": Kind(Key("choice", ("new", "returning")), ("Customer", "Client")),
-    "attribute": Kind(Key("text"), ("CRM attribute", "Attribut CRM"), {"equals": Key("texts")}),
-    "stage_reached": Kind(Key("text"), ("Reached the funnel stage", "A atteint l'étape du tunnel")),
+    "attribute": Kind(Key("text", offers="crm"), ("CRM attribute", "Attribut CRM"),
+                      {"equals": Key("texts", label=("equals", "vaut"), offers="crm")}),
+    "stage_reached": Kind(Key("text", offers="funnel_stages"),
+                          ("Reached the funnel stage", "A atteint l'étape du tunnel")),
     "message": Kind(Key("choice", ("opened", "clicked", "unsubscribed")), ("Messaging", "Messages"),
-                    {"journey": Key("text", required=False)}),
+                    {"journey": Key("text", required=False, label=("journey", "parcours de messages"),
+                                    offers="journeys")}),
     "field": Kind(Key("choice", NUMERIC_FIELDS), ("Profile field", "Champ du profil"),
                   {"op": Key("op", OPS), "value": Key("number")}),
+}
+# the choices' names in the builder (devices are named by /api/v1/meta, like everywhere)
+CHOICES: dict[str, Text] = {
+    "new": ("new", "nouveau"), "returning": ("returning", "fidèle"),
+    "opened": ("opened a message", "a ouvert un message"), "clicked": ("clicked a message", "a cliqué un message"),
+    "unsubscribed": ("unsubscribed", "s'est désabonné"), "touches": ("touches", "contacts"),
+    "conversions": ("conversions", "conversions"), "revenue": ("revenue", "chiffre d'affaires"),
+    "stage_rank": ("furthest funnel stage (rank)", "étape du tunnel atteinte (rang)"),
 }
 COMBINATORS = ("all", "any", "not")
 
@@ -146,6 +160,16 @@ def _value(raw: Any, key: Key, at: str) -> Any:
             raise InvalidInput("expected a whole number of days, 1 to 3660", field=at)
         return int(raw)
     return float(raw)
+
+
+def grammar() -> list[dict]:
+    """KINDS as the page's condition builder reads them (GET /api/v1/conditions)."""
+    def key(k: Key) -> dict:
+        return {"value": k.value, "choices": list(k.choices), "required": k.required,
+                "labels": {"en": k.label[0], "fr": k.label[1]}, "offers": k.offers or None,
+                "choice_labels": {c: {"en": CHOICES[c][0], "fr": CHOICES[c][1]} for c in k.choices if c in CHOICES}}
+    return [{**key(k.value), "kind": name, "labels": {"en": k.label[0], "fr": k.label[1]},
+             "more": {m: key(spec) for m, spec in k.more.items()}} for name, k in KINDS.items()]
 
 
 def plain(condition: Condition) -> dict:

@@ -306,9 +306,16 @@ def _tokens(api: dict, source: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
+# settings of earlier versions, and what replaced them: a workspace written then says so
+REMOVED = {"reports.audience_attribute": "removed: filter reports by a saved audience (`audiences`), or by a "
+                                         "CRM attribute with `crm` (e.g. segment=premium); delete this line"}
+
+
 def _settings(cls, values: dict, section: str, source: str):
     names = cls.__dataclass_fields__
     for key in values:
+        if f"{section}.{key}" in REMOVED:
+            raise ConfigError(REMOVED[f"{section}.{key}"], file=source, field=f"{section}.{key}")
         if key not in names:
             raise ConfigError(f"unknown setting; known: {', '.join(names)}", file=source,
                               field=f"{section}.{key}")

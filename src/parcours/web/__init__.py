@@ -38,12 +38,13 @@ def _plotly_gzipped() -> bytes:
 
 
 def mount_web(app: FastAPI, reports: list[str], home: str, asks: dict[str, dict] | None = None) -> None:
-    """The pages: `home` at /, every report at /reports/{name}. `asks`: per report, what its
-    page asks when the URL does not say (so its first request, sent before the field
-    declarations arrive, asks it too)."""
+    """The pages: `home` at /, every report at /reports/{name}, the audiences at /audiences.
+    `asks`: per report, what its page asks when the URL does not say (so its first request,
+    sent before the field declarations arrive, asks it too)."""
     asks = asks or {}
     templates = Jinja2Templates(directory=HERE / "templates")
-    versions = {name: _version(HERE / "static" / name) for name in ("app.js", "app.css", PLOTLY)}
+    versions = {name: _version(HERE / "static" / name)
+                for name in ("common.js", "app.js", "audiences.js", "app.css", PLOTLY)}
     templates.env.globals["asset"] = lambda name: f"/static/{name}?v={versions[name]}"
 
     @app.get(f"/static/{PLOTLY}", include_in_schema=False)  # before the mount, which would shadow it
@@ -65,12 +66,18 @@ def mount_web(app: FastAPI, reports: list[str], home: str, asks: dict[str, dict]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home_page(request: Request):
-        return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports,
+        return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports, "script": "app.js",
                                                                  "asks": asks.get(home, {})})
 
     @app.get("/reports/{name}", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request, name: str):
         if name not in reports:
             raise HTTPException(404, f"unknown report {name!r}")
-        return templates.TemplateResponse(request, "page.html", {"report": name, "reports": reports,
+        return templates.TemplateResponse(request, "page.html", {"report": name, "reports": reports, "script": "app.js",
                                                                  "asks": asks.get(name, {})})
+
+    @app.get("/audiences", response_class=HTMLResponse, include_in_schema=False)
+    def audiences_page(request: Request):
+        """Build a condition and see its size, save it, export it; sizes build after build and overlaps."""
+        return templates.TemplateResponse(request, "audiences.html", {"report": "audiences", "reports": reports,
+                                                                      "script": "audiences.js", "asks": {}})

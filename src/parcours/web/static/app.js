@@ -1,37 +1,22 @@
-// parcours web pages: the state is the URL; data comes from the JSON API of the same server.
+// The report pages (common.js comes first): the filters, the drill-down, the chart of each
+// report in simple mode and its tables in expert mode.
 "use strict";
 
-// The page's own words; report titles and questions, filter labels and help, and model names
-// come from the API (/api/v1/reports, /api/v1/fields, /api/v1/models), declared once in Python.
-const I18N = {
-  en: {filters: "Filters", apply: "Apply", simple: "Simple", expert: "Expert", token: "API token", everything: "All",
-       loading: "Loading…", drill: "Click a row or a bar to drill down", open: "Click to see its recipients", search: "Search", yes: "yes", no: "no",
-       cell: "Click a cell to see these journeys", of: "of conversions", chosen: "chosen",
-       empty: "No conversion matches this period and these filters. Widen the period or remove a filter."},
-  fr: {filters: "Filtres", apply: "Appliquer", simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API",
-       everything: "Tous", loading: "Chargement…", drill: "Cliquez une ligne ou une barre pour descendre d'un niveau",
-       open: "Cliquez pour voir ses destinataires",
-       search: "Rechercher", yes: "oui", no: "non", cell: "Cliquez une case pour voir ces parcours",
-       of: "des conversions", chosen: "choisis",
-       empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."},
-};
-let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
+Object.assign(I18N.en, {filters: "Filters", apply: "Apply", drill: "Click a row or a bar to drill down",
+  open: "Click to see its recipients", cell: "Click a cell to see these journeys", of: "of conversions",
+  chosen: "chosen", empty: "No conversion matches this period and these filters. Widen the period or remove a filter."});
+Object.assign(I18N.fr, {filters: "Filtres", apply: "Appliquer",
+  drill: "Cliquez une ligne ou une barre pour descendre d'un niveau", open: "Cliquez pour voir ses destinataires",
+  cell: "Cliquez une case pour voir ces parcours", of: "des conversions", chosen: "choisis",
+  empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."});let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
 const LOCAL = ["mode", "lang"];  // page state the API does not take
 
 const REPORT = document.body.dataset.report;
-const REPORTS = document.body.dataset.reports.split(",");
-let params = new URLSearchParams(location.search);
-let catalogue = {};  // report name -> what /api/v1/reports says of it
 let fields = [];  // the Query fields, as /api/v1/fields declares them
 let meta = {names: {}};  // /api/v1/meta: the values each filter takes and their names
 let models = [];  // /api/v1/models
 const ASKS = JSON.parse(document.body.dataset.asks || "{}");  // what this page asks when its URL does not say
 
-const lang = () => params.get("lang") || ((navigator.language || "en").startsWith("fr") ? "fr" : "en");
-const mode = () => params.get("mode") || "simple";
-const t = (key) => (I18N[lang()] || I18N.en)[key] || I18N.en[key] || key;
-const said = (texts) => (texts || {})[lang()] || (texts || {}).en;  // an {en, fr} pair in the page's language
-const title = (name) => said((catalogue[name] || {}).titles) || name;
 const report = () => catalogue[REPORT] || {fields: [], drill: false};
 
 // A list parameter's values are separated by commas; "\\," is a comma inside a value
@@ -58,42 +43,8 @@ function apiParams(extra = {}) {
   return p;
 }
 
-async function api(path, query) {
-  const headers = {};
-  const token = localStorage.getItem("parcours-token");
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(query ? `${path}?${query}` : path, {headers});
-  if (res.status === 401) document.getElementById("token").hidden = false;
-  if (!res.ok) {
-    let message = res.statusText;
-    try { message = (await res.json()).error; } catch (e) { /* not JSON */ }
-    throw new Error(message);
-  }
-  return res;
-}
-
-function go(next) {  // a new page state: into the URL (shareable, reloadable), then redraw
-  params = next;
-  history.pushState({}, "", `${location.pathname}?${params}`);
-  load();
-}
-
-window.addEventListener("popstate", () => { params = new URLSearchParams(location.search); load(); });
-
 function translate() {
-  document.documentElement.lang = lang();
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  const nav = document.getElementById("nav");
-  nav.replaceChildren(...REPORTS.map((name) => {
-    const a = document.createElement("a");
-    a.href = `/reports/${name}?${keep("lang")}`;
-    a.textContent = title(name);
-    if (name === REPORT) a.className = "current";
-    return a;
-  }));
-  nav.querySelector(".current")?.scrollIntoView({block: "nearest", inline: "center"});  // a phone's one-row menu
-  for (const b of document.querySelectorAll("[data-lang]")) b.classList.toggle("on", b.dataset.lang === lang());
-  for (const b of document.querySelectorAll("[data-mode]")) b.classList.toggle("on", b.dataset.mode === mode());
+  translatePage(REPORT);
   for (const f of fields) {
     const label = document.querySelector(`#fields [data-field="${f.name}"]`);
     if (!label) continue;
@@ -125,12 +76,6 @@ function countChosen(box) {  // a folded multi-select says how many values are t
   if (!count) return;
   const n = box.querySelectorAll(".opt input:checked").length;
   count.textContent = n ? `${n} ${t("chosen")}` : "";
-}
-
-function keep(...keys) {
-  const p = new URLSearchParams();
-  for (const k of keys) if (params.get(k)) p.set(k, params.get(k));
-  return p;
 }
 
 function control(f) {  // one form control for a Query field, from its declaration
@@ -202,9 +147,6 @@ function multi(f) {
   return box;
 }
 
-const json = (path, query) => api(path, query).then((res) => res.json());
-// Plotly comes in a deferred script after this one: every deferred script has run by then.
-const plotlyReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
 let prefetched = null;  // the first report request, sent with the others at start-up
 
 let applied = {};  // the query as answered: its period, the models drawn... (a default period is shown, not sent)
@@ -260,23 +202,12 @@ document.getElementById("filters").addEventListener("submit", (event) => {
   go(next);
 });
 
-for (const b of document.querySelectorAll("[data-lang]")) b.addEventListener("click", () => {
-  const next = new URLSearchParams(params); next.set("lang", b.dataset.lang); go(next);
-});
-for (const b of document.querySelectorAll("[data-mode]")) b.addEventListener("click", () => {
-  const next = new URLSearchParams(params); next.set("mode", b.dataset.mode); go(next);
-});
 for (const b of document.querySelectorAll("[data-format]")) b.addEventListener("click", async () => {
   const blob = await (await api(`/api/v1/reports/${REPORT}`, apiParams({format: b.dataset.format}))).blob();  // for people, in the page's language
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = `${REPORT}.${b.dataset.format}`;
   document.body.append(a); a.click(); a.remove();
-});
-document.getElementById("token-save").addEventListener("click", (event) => {
-  event.preventDefault();
-  localStorage.setItem("parcours-token", document.querySelector("#token input").value);
-  location.reload();
 });
 
 function drillable(value) {
@@ -348,7 +279,6 @@ function named(v) {
 }
 
 const columnLabel = (col, short = false) => (shown.columns[col] || {})[short ? "short" : "label"] || col.replaceAll("_", " ");
-const date = (iso) => new Intl.DateTimeFormat(lang(), {dateStyle: "medium", timeZone: "UTC"}).format(new Date(iso));
 
 // A cell as the page shows it, by its column's unit (/api/v1/reports answers `columns`).
 function cell(v, col) {
@@ -416,23 +346,12 @@ function table(rows, name) {
   return wrap;
 }
 
-// Plotly's French: month and day names, decimal comma and a space between thousands.
-const PLOTLY_FR = {moduleType: "locale", name: "fr", dictionary: {}, format: {
-  days: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
-  shortDays: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
-  months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre"],
-  shortMonths: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."],
-  date: "%d/%m/%Y", decimal: ",", thousands: "\u202f"}};
-
 // Whether a colour is light enough to need dark text (WCAG relative luminance).
 function light(rgb) {
   const [r, g, b] = (rgb.match(/\d+/g) || [0, 0, 0]).map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
   return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.4;
 }
 
-const narrow = window.matchMedia("(max-width: 900px)");  // a phone, or a narrow window
-let registered = false;  // Plotly knows PLOTLY_FR
 const escaped = (v) => String(v).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
 // Top paths, simple mode: the ranked paths (as GA4's conversion paths), each a row of
@@ -497,15 +416,13 @@ async function load() {
   if (!empty.hidden) return;
   if (mode() !== "expert") {
     if (!list.hidden) paths(result);
-    await plotlyReady;
-    if (!registered) { Plotly.register(PLOTLY_FR); registered = true; }
-    const layout = {...result.figure.layout, autosize: true, margin: {t: 30}};
+    const layout = {...result.figure.layout, margin: {t: 30}};
     if (narrow.matches) {  // a phone: the legend above the plot, which keeps the width
       layout.legend = {...(layout.legend || {}), orientation: "h", x: 0, y: 1.02, yanchor: "bottom"};
       layout.margin = {t: 10, l: 40, r: 10};
       layout.xaxis = {...(layout.xaxis || {}), automargin: true};
     }
-    await Plotly.react(chart, result.figure.data, layout, {responsive: true, displaylogo: false, locale: lang()});
+    await plot(chart, result.figure.data, layout);
     chart.removeAllListeners && chart.removeAllListeners("plotly_click");
     // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
     // the chart draws rows by their names, HTML-escaped by the server
