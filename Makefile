@@ -26,7 +26,7 @@ demo: demo-data
 
 # The demo workspace: simulated data, loaded and built (loading the same files again adds nothing).
 demo-data: install
-	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --out $(DEMO)/data
+	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --scenario heterogeneous --out $(DEMO)/data
 	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
 	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)
 	$(BIN)/parcours ingest crm $(DEMO)/data/crm.parquet -w $(DEMO)

@@ -8,7 +8,8 @@ second run reuses it), loads everything, builds, then times:
 - `GET /api/v1/persons/{id}` through the HTTP API in-process (FastAPI's TestClient: the
   app's whole request path, without a network), for 2,000 identifiers drawn at random from
   the person cards (visitor, user and customer ids, email and phone hashes) and 500 plain
-  emails typed as people type them: median, p95, p99.
+  emails typed as people type them: median, p95, p99;
+- the audience page's calls: the list (sizes, history, overlap) and a preview, 10 each.
 
     .venv/bin/python benchmarks/audiences.py [--persons 1000000]
 """
@@ -106,6 +107,16 @@ def main() -> None:
                 ms.append((time.perf_counter() - t) * 1000)
                 found += r.status_code == 200
             print(f"GET /api/v1/persons/{{id}} ({label}, {len(batch):,}, {found:,} found): {percentiles(ms)}")
+        # what the audience page asks: the list (sizes now, history, overlap) and a preview per edit
+        for label, call in (("GET /api/v1/audiences", lambda: client.get("/api/v1/audiences")),
+                            ("POST /api/v1/audiences/preview", lambda: client.post(
+                                "/api/v1/audiences/preview", json={"when": AUDIENCES["email_recent_no_order"]}))):
+            ms = []
+            for _ in range(10):
+                t = time.perf_counter()
+                assert call().status_code == 200
+                ms.append((time.perf_counter() - t) * 1000)
+            print(f"{label} (the audience page, 10 calls): {percentiles(ms)}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def api(shop):
 
 def test_catalogue_and_meta(api):
     names = [r["name"] for r in api.get("/api/v1/reports").json()]
-    assert len(names) == 12 and names[0] == "model-comparison" and names[-2:] == ["summary", "messaging"]
+    assert len(names) == 13 and names[0] == "model-comparison" and names[-3:] == ["summary", "messaging", "propensity"]
     meta = api.get("/api/v1/meta").json()
     assert meta["last_reported_day"] == "2026-11-21" and meta["first_day"] == "2026-10-15"
     assert meta["channels"]["display"] == {"site1": ["(none)", "c1"], "site2": ["c2"]}  # f1 has no campaign

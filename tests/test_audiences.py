@@ -63,6 +63,10 @@ CASES = [
     ({"field": "conversions", "op": "=", "value": 0}, {B}),
     ({"field": "revenue", "op": "<", "value": 100}, {B}),  # A: exactly 100
     ({"field": "revenue", "op": "<=", "value": 100}, {A, B}),
+    # no prediction in these workspaces (tests/test_predict_flow.py has them): null scores meet no test
+    ({"field": "propensity", "op": ">=", "value": 0}, set()),
+    ({"next_best_channel": "email"}, set()),
+    ({"not": {"next_best_channel": "email"}}, {A, B, C}),
     ({"all": [{"touched": "email"}, {"not": {"device": "desktop"}}]}, {C}),
     ({"any": [{"device": "tablet"}, {"revenue_over": 200}]}, {B, C}),
     ({"not": {"any": [{"device": "tablet"}, {"revenue_over": 200}]}}, {A}),
@@ -193,7 +197,8 @@ def test_exports_by_hand(three, tmp_path):
     assert export(three.warehouse, three.config, a, "csv", tmp_path / "a.csv") == {"members": 1, "rows": 1}
     rows = list(csv.DictReader((tmp_path / "a.csv").open()))
     assert rows == [{"person_id": A, "visitor_ids": "va1|va2", "user_ids": "ua", "customer_ids": "C1",
-                     "email_sha256": JANE, "phone_sha256": JANE_PHONE}]
+                     "email_sha256": JANE, "phone_sha256": JANE_PHONE,  # no prediction yet: empty scores
+                     "propensity": "", "next_best_channel": "", "next_best_gain": ""}]
     export(three.warehouse, three.config, a, "parquet", tmp_path / "a.parquet")
     assert pq.read_table(tmp_path / "a.parquet").to_pylist()[0]["visitor_ids"] == ["va1", "va2"]
     everyone = Audience("all", parse({"any": [{"converted": True}, {"converted": False}]}))

@@ -19,6 +19,11 @@ def test_defaults_ship_the_usual_channels(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("[journey]\nlookback_days = 3\n", "unknown section 'journey'"),
     ("[journeys]\nlookback = 3\n", "field journeys.lookback: unknown setting"),
+    ("[predict]\nhorizon_days = 0\n", "field predict.horizon_days: expected a number of days from 1 to 365"),
+    ("[predict]\nenabled = 'yes'\n", "field predict.enabled: expected true or false"),
+    ("[predict]\nhalf_life_days = -1\n", "field predict.half_life_days: expected a number of days > 0"),
+    ("[predict]\nmax_training_rows = 10\n", "field predict.max_training_rows: expected a number of rows >= 1000"),
+    ("[predict]\nhorizon = 7\n", "field predict.horizon: unknown setting"),
     # a setting an earlier version wrote says what replaced it
     ("[reports]\naudience_attribute = 'segment'\n", "field reports.audience_attribute: removed: filter reports by"),
     ("[journeys]\nlookback_days = 0\n", "field journeys.lookback_days: expected a number of days > 0, not 0"),

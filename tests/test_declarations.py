@@ -44,7 +44,8 @@ def test_the_api_serves_the_declarations(tmp_path):
         fields = {f["name"]: f for f in api.get("/api/v1/fields").json()}
         assert list(fields) == list(SPECS)
         assert fields["collapse"]["reports"] == ["top-paths"]
-        assert fields["start"]["reports"] == list(CATALOGUE)  # the summary reads the period too
+        # the summary reads the period too; the propensity is as of the last build, with no period
+        assert fields["start"]["reports"] == [n for n in CATALOGUE if n != "propensity"]
         assert "summary" not in fields["level"]["reports"]
         assert fields["kinds"]["labels"] == {"en": "Conversion kinds", "fr": "Types de conversion"}
         models = api.get("/api/v1/models").json()
@@ -62,7 +63,7 @@ def test_every_field_has_both_languages_and_a_known_kind():
 
 
 def test_every_report_is_in_the_catalogue_with_both_languages():
-    assert list(CATALOGUE)[-2:] == ["summary", "messaging"] and len(REPORTS) == 10
+    assert list(CATALOGUE)[-3:] == ["summary", "messaging", "propensity"] and len(REPORTS) == 10
     for r in CATALOGUE.values():
         assert all(r.title) and all(r.question) and r.chart, r.name
     assert CATALOGUE["summary"].realtime and CATALOGUE["summary"].fields == ("start", "end")

@@ -12,7 +12,7 @@ LAYERS = {
     "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "ga4": 1, "workspace": 1,
     "inventory": 1,
     "channels": 2, "identity": 2, "journeys": 2, "message_events": 2, "profiles": 2,
-    "attribution": 3, "audiences": 3, "webhooks": 3, "privacy": 3,
+    "attribution": 3, "audiences": 3, "webhooks": 3, "privacy": 3, "predict": 3,
     "reports": 4,
     "jobs": 5,
     "cli": 9, "api": 9, "web": 9, "client": 9,

@@ -26,7 +26,8 @@ def read(sim, name):
 def test_one_file_per_table_named_after_it(sim):
     assert {n: p.name for n, p in sim.files.items()} == {
         n: f"{n}.parquet" for n in ("touchpoints", "conversions", "identities", "persons_truth",
-                                   "costs", "truth", "messages", "messages_truth", "crm", "crm_truth")}
+                                   "costs", "truth", "messages", "messages_truth", "crm", "crm_truth",
+                                   "propensity_truth", "channel_truth")}
     assert read(sim, "touchpoints").num_rows == sim.touchpoints > 20_000
 
 

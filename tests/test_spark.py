@@ -107,6 +107,24 @@ def test_audiences_give_the_same_members(pair):
         assert got[0] == got[1] and got[0], when
 
 
+def test_prediction_features_and_labels_are_the_same(pair):
+    """The propensity model's input, at two cut-offs: the same Ibis expressions on both engines."""
+    from parcours.predict import features as feats
+
+    duck, spark = pair
+    cut = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=10)
+    for c in (cut, cut - dt.timedelta(days=20)):
+        got = []
+        for ws in (duck, spark):
+            ev = feats.events(ws.warehouse, ws.config, c - dt.timedelta(days=60), c + dt.timedelta(days=7))
+            f = feats.features(ev, c, 60, 7.0).left_join(feats.labels(ev, c, 7), "person_id")
+            got.append(f.drop("person_id_right").to_pandas())
+            for name in ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes"):
+                ws.warehouse.drop(name)
+        assert len(got[0]) > 100 and got[0].converted.sum() > 0
+        assert_same(got[0], got[1], f"features at {c}")
+
+
 def test_a_crm_reload_on_spark_replaces_the_changed_customers_once(tmp_path):
     """A Parquet part never changes: the replaced customer's table is written anew, in the load's commit."""
     from builders import load_rows, rows_of

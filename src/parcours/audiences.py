@@ -25,6 +25,7 @@ from parcours.conditions import Audience, Combine, Condition, Test, audience, ch
 from parcours.config import Config
 from parcours.errors import InvalidInput, NotBuilt
 from parcours.journeys import require_built
+from parcours.profiles import SCORES
 from parcours.storage import Storage
 
 FILE = "audiences.json"
@@ -85,6 +86,7 @@ TESTS: dict[str, Compiler] = {
     "stage_reached": _stage,
     "message": _message,
     "field": _field,
+    "next_best_channel": lambda p, t, ref, stages: (p.next_best_channel == t.value).fill_null(False),
 }
 
 
@@ -170,22 +172,22 @@ class Book:
 
 
 def export(wh: Storage, config: Config, a: Audience, fmt: str, out: Path) -> dict[str, int]:
-    """Write an audience's members to `out`: `csv` or `parquet` (person, ids, hashes; CSV
-    joins lists with |), or `customer-match` (Google Ads' customer list upload: Email and
-    Phone columns of SHA-256 hashes, one row per identifier pair; members with no hash are
-    left out). Returns counts: members, rows written."""
+    """Write an audience's members to `out`: `csv` or `parquet` (person, ids, hashes, the
+    scores of the last prediction; CSV joins lists with |), or `customer-match` (Google Ads'
+    customer list upload: Email and Phone columns of SHA-256 hashes, one row per identifier
+    pair; members with no hash are left out). Returns counts: members, rows written."""
     if fmt not in EXPORTS:
         raise InvalidInput(f"format must be one of {', '.join(EXPORTS)}", field="format")
     m = members(wh, config, a.when)
     columns = ["person_id", "visitor_ids", "user_ids", "customer_ids", "email_sha256", "phone_sha256"]
-    m = m.select(*columns).order_by("person_id")
+    m = m.select(*columns, *SCORES).order_by("person_id")
     n = int(m.count().execute())
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         m.to_parquet(out)
         return {"members": n, "rows": n}
     if fmt == "csv":
-        flat = m.mutate(**{c: m[c].join("|") for c in columns[1:]})
+        flat = m.mutate(**{c: m[c].join("|") for c in columns[1:]})  # lists joined; scores as they are
         df = flat.to_pandas()
         df.to_csv(out, index=False)
         return {"members": n, "rows": n}
@@ -322,7 +324,7 @@ def standing(wh: Storage) -> dict[str, dict]:
 
 CARD_FACTS = ("first_ts", "last_ts", "touches", "channels", "devices", "stage", "conversions", "revenue",
               "last_conversion_ts", "categories", "returning", "attributes", "messages_opened",
-              "messages_clicked", "unsubscribed")  # what the person API gives besides audiences
+              "messages_clicked", "unsubscribed", *SCORES)  # what the person API gives besides audiences
 
 
 def person(wh: Storage, config: Config, identifier: str) -> dict | None:

@@ -79,6 +79,7 @@ class Scenario(StrEnum):  # simulate.WORLDS, named here so `--help` needs no Num
     synergy = "synergy"
     saturation = "saturation"
     offline = "offline"
+    heterogeneous = "heterogeneous"
 
 
 def _progress() -> Progress:
@@ -120,21 +121,29 @@ def simulate(
     scenario: Annotated[Scenario, typer.Option(
         help="The world: how channels cause conversions (the simulator's docstring and the README "
              "give each one's equations).")] = Scenario.additive,
+    horizon: Annotated[int | None, typer.Option(
+        min=0, help="The truth of predictions at this many days before the end (0: none; default 7, or "
+                    "fewer than the days).")] = None,
 ) -> None:
     """Write simulated touchpoints, conversions, identities and costs, plus the truth.
 
     truth.<fmt> holds, per day and channel, the true incremental conversions and revenue
     (re-simulated with the channel switched off, same random draws); persons_truth.<fmt>
-    maps every visitor id to its real person.
+    maps every visitor id to its real person; propensity_truth.<fmt> and channel_truth.<fmt>
+    each person's true probability to convert within the horizon and each channel's true gain
+    (`parcours evaluate --predictions`).
     """
     from parcours.simulate import simulate as run
 
     end_date = _date(end) if end else None
     with _progress() as bar:
         task = bar.add_task("simulating persons", total=persons)
-        res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
-                  touches_per_person=touches_per_person, scenario=scenario.value,
-                  progress=lambda done, total: bar.update(task, completed=done))
+        try:
+            res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
+                      touches_per_person=touches_per_person, scenario=scenario.value, horizon=horizon,
+                      progress=lambda done, total: bar.update(task, completed=done))
+        except ValueError as exc:
+            _fail(InvalidInput(str(exc), field="--horizon"))
     out.print(f"{res.persons:,} persons, {res.touchpoints:,} touchpoints, "
               f"{res.conversions:,} conversions written to {out_dir}")
     for name, path in res.files.items():
@@ -241,6 +250,7 @@ def build(
                 else:
                     done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
                 sizes, sent, dropped = done.pop("audiences", {}), done.pop("webhook", {}), done.pop("retention", {})
+                predicted = done.pop("predict", {})
                 res = BuildResult.from_plain(done)
                 bar.update(task, completed=100, description="built")
         except ParcoursError as exc:
@@ -252,6 +262,13 @@ def build(
     if dropped:
         out.print(f"retention ({ws.config.privacy.retention_days} days): dropped "
                   + ", ".join(f"{n:,} {t}" for t, n in dropped.items()))
+    if predicted.get("skipped"):
+        out.print(f"predictions: none ({predicted['skipped']})")
+    elif predicted:
+        out.print(f"predictions: {predicted['scored']:,} persons scored; propensity within "
+                  f"{ws.config.predict.horizon_days} days on the held-out cut-off: AUC {predicted['auc']:.3f}, "
+                  f"top decile {predicted['top_decile_lift']:.1f}x the base rate "
+                  f"(`parcours report propensity`)")
     if sizes:
         out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
     if sent.get("batches") or sent.get("failed"):
@@ -621,6 +638,23 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
+def _evaluate_predictions(workspace: Path, folder: Path, fmt: OutFormat) -> None:
+    from parcours.predict.evaluate import evaluate as judge
+    from parcours.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        _require_workspace(ws)
+        try:
+            table, _ = judge(ws.warehouse, ws.config, folder)
+        except ParcoursError as exc:
+            _fail(exc)
+    if fmt == OutFormat.table:
+        out.print("predictions as of the simulation's cut vs its truth:")
+        table = table.assign(value=[f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v
+                                    for v in table.value])
+    _print_table(table, fmt)
+
+
 def _evaluate_lift(workspace: Path, truth: Path, fmt: OutFormat) -> None:
     import pandas as pd
 
@@ -664,11 +698,16 @@ def evaluate(
         help="Instead of the models: the messaging journeys' true lift (messages_truth.parquet from "
              "`parcours simulate`) against the workspace's holdout estimate.", dir_okay=False,
         exists=True)] = None,
+    predictions: Annotated[Path | None, typer.Option(
+        help="Instead of the models: the propensity and the next best channel, predicted as of the "
+             "simulation's cut, against its truth (the folder `parcours simulate` wrote).", file_okay=False,
+        exists=True)] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
 ) -> None:
     """Score every model against the simulator's true incremental conversions (--truth, or
     the workspace's `truth` table when it was loaded); with --messages-truth, the messaging
-    journeys' lift estimated from their holdout groups against the true lift.
+    journeys' lift estimated from their holdout groups against the true lift; with
+    --predictions, the propensity and next best channel against the true probabilities and gains.
 
     nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
     ci_coverage (data-driven models): share of channels whose truth lies in the 90% bootstrap
@@ -692,6 +731,9 @@ def evaluate(
         _fail(ValueError("--scenario simulates its own truth: give --truth or --scenario, not both"))
     if messages_truth is not None:
         _evaluate_lift(workspace, messages_truth, fmt)
+        return
+    if predictions is not None:
+        _evaluate_predictions(workspace, predictions, fmt)
         return
     if scenario is not None:
         worlds = list(WORLDS) if scenario == "all" else [scenario]
@@ -752,7 +794,9 @@ def _print_report(result: Any, words: Any) -> None:
 
     level = result.query.get("level", "channel")
     names = words.names(level)
-    out.print(f"{result.name}: {result.query.get('start')} to {result.query.get('end')}")
+    period = f"{result.query.get('start')} to {result.query.get('end')}" if "start" in result.query \
+        else f"as of the build cut {result.query.get('cut')}"
+    out.print(f"{result.name}: {period}")
     df = result.table.drop(columns=["low_volume"], errors="ignore")
     cells = {c: [_unit_cell(v, words.column(str(c), level)[1], names) for v in df[c]] for c in df.columns}
     width, used = out.width - 1, 1
@@ -987,6 +1031,66 @@ def audience_export(name: Annotated[str, typer.Argument(help="The audience.")],
         _require_workspace(ws)
         counts = export(ws.warehouse, ws.config, Book(ws.path, ws.config).get(name), fmt.value, output)
     out.print(f"{output}: {counts['members']:,} persons, {counts['rows']:,} rows")
+
+
+predict_app = typer.Typer(help="Predictions as of the last build: who converts next, and each person's next best "
+                                "channel (also after every `parcours build`).", no_args_is_help=True)
+app.add_typer(predict_app, name="predict")
+FIGURES = (("auc", "AUC", "{:.3f}"), ("log_loss", "log loss", "{:.4f}"), ("brier", "Brier score", "{:.4f}"),
+           ("calibration_error", "calibration error", "{:.2%}"), ("base_rate", "base rate", "{:.2%}"),
+           ("top_decile_lift", "top decile lift", "{:.1f}x"))
+
+
+def _days(text: str, option: str) -> int:
+    """A number of days: 7d or 7."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d{1,3})\s*d?\s*", text)
+    if not m or not 1 <= int(m[1]) <= 365:
+        _fail(InvalidInput(f"expected a number of days from 1 to 365 such as 7d, not {text!r}", field=option))
+    return int(m[1])
+
+
+@predict_app.command(name="propensity")
+def predict_propensity(
+        horizon: Annotated[str, typer.Option(help="The horizon: the probability to convert within it (7d).")] = "7d",
+        workspace: WorkspaceOpt = Path(".")) -> None:
+    """Fit the propensity model on earlier cut-offs, check it on the latest one (never reading past
+    a cut-off), score every person and recommend each their next best channel; into the profiles.
+    Prints the held-out figures (`parcours report propensity` has the calibration curve)."""
+    from parcours.jobs import predict_again
+    from parcours.workspace import Workspace
+
+    days = _days(horizon, "--horizon")
+    remote = _server(workspace)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("predicting", total=100)
+
+            def moved(step: str, pct: float) -> None:
+                bar.update(task, description=step, completed=pct)
+
+            if remote is None:
+                with Workspace(workspace) as ws:
+                    _require_workspace(ws)
+                    done = predict_again(ws.warehouse, ws.config, ws.path, days, moved)
+            else:
+                done = remote.run("predict", moved, horizon_days=days)
+            bar.update(task, completed=100, description="predicted")
+    except ParcoursError as exc:
+        _fail(exc)
+    got = done["predict"]
+    if got.get("skipped"):
+        out.print(f"no model: {got['skipped']}")
+        return
+    out.print(f"propensity to convert within {days} days: {got['scored']:,} persons scored; on the held-out "
+              f"cut-off ({got['held_out_rows']:,} persons; learnt from {got['train_rows']:,} rows of "
+              f"{got['training_cutoffs']} earlier cut-offs):")
+    out.print("  " + ", ".join(f"{label} {fmt.format(got[key])}" for key, label, fmt in FIGURES))
+    out.print(f"next best channel, one touch each: {got['recommended_conversions']:,.1f} expected incremental "
+              f"conversions for {got['recommended_cost']:,.2f} by the recommendation "
+              f"({got['recommended_persons']:,} persons touched), {got['mix_conversions']:,.1f} for "
+              f"{got['mix_cost']:,.2f} by the current mix")
 
 
 @app.command()

@@ -24,7 +24,8 @@ Text = tuple[str, str]  # (English, French)
 # a number, true/false, a comparison operator
 Value = Literal["text", "texts", "choice", "days", "number", "bool", "op"]
 OPS = (">", ">=", "<", "<=", "=", "!=")
-NUMERIC_FIELDS = ("touches", "conversions", "revenue", "stage_rank")  # profile columns `field` compares
+# profile columns `field` compares (propensity and next_best_gain: the scores of parcours.predict)
+NUMERIC_FIELDS = ("touches", "conversions", "revenue", "stage_rank", "propensity", "next_best_gain")
 MAX_NODES, MAX_DEPTH = 200, 10
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -65,6 +66,7 @@ KINDS: dict[str, Kind] = {
                                     offers="journeys")}),
     "field": Kind(Key("choice", NUMERIC_FIELDS), ("Profile field", "Champ du profil"),
                   {"op": Key("op", OPS), "value": Key("number")}),
+    "next_best_channel": Kind(Key("text", offers="channels"), ("Next best channel", "Meilleur prochain levier")),
 }
 # the choices' names in the builder (devices are named by /api/v1/meta, like everywhere)
 CHOICES: dict[str, Text] = {
@@ -73,6 +75,8 @@ CHOICES: dict[str, Text] = {
     "unsubscribed": ("unsubscribed", "s'est désabonné"), "touches": ("touches", "contacts"),
     "conversions": ("conversions", "conversions"), "revenue": ("revenue", "chiffre d'affaires"),
     "stage_rank": ("furthest funnel stage (rank)", "étape du tunnel atteinte (rang)"),
+    "propensity": ("probability to convert soon", "probabilité de convertir bientôt"),
+    "next_best_gain": ("gain of the next best channel", "gain du meilleur prochain levier"),
 }
 COMBINATORS = ("all", "any", "not")
 

@@ -94,6 +94,17 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class PredictSettings:
+    enabled: bool = True  # after every build: fit the propensity model, score persons, recommend channels
+    horizon_days: int = 7  # propensity: the probability to convert within this many days of the cut
+    history_days: int = 90  # features read this many days before each cut-off
+    half_life_days: float = 7.0  # decayed exposure: a touch's weight halves every this many days
+    training_cutoffs: int = 4  # earlier cut-offs the model learns from, a horizon apart
+    max_training_rows: int = 400_000  # rows sampled from the training cut-offs beyond this
+    min_conversions: int = 30  # fewer conversions to learn from: no model (said, not an error)
+
+
+@dataclass(frozen=True)
 class Token:
     token: str
     scopes: tuple[str, ...]  # read, write
@@ -137,6 +148,7 @@ class Config:
     crm: CrmSettings = field(default_factory=CrmSettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    predict: PredictSettings = field(default_factory=PredictSettings)
     audiences: tuple[Audience, ...] = ()  # [[audiences]]: defined in the config (read-only elsewhere)
     tokens: tuple[Token, ...] = ()  # [[api.tokens]]: who may call the HTTP API
     max_body_mb: float = 20.0  # [api] max_body_mb: a larger POST body is refused (413)
@@ -172,7 +184,8 @@ def _read(path: Path) -> dict:
 
 def parse_config(data: dict, source: str = "defaults") -> Config:
     known = {"warehouse", "journeys", "channels", "sub_channels", "channel_groups",
-             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences", "activation", "privacy"}
+             "media_plans", "funnel", "reports", "api", "messaging", "crm", "audiences", "activation", "privacy",
+             "predict"}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown section {key!r}; known: {', '.join(sorted(known))}",
@@ -221,6 +234,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         crm=crm,
         activation=_activation(data.get("activation", {}), source),
         privacy=_settings(PrivacySettings, data.get("privacy", {}), "privacy", source),
+        predict=_settings(PredictSettings, data.get("predict", {}), "predict", source),
         audiences=_audiences(data.get("audiences", []), source),
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
@@ -358,6 +372,12 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "report_lag_days": (lambda v: v >= 0, "a number of days >= 0"),
     "low_volume": (lambda v: v >= 0, "a number of conversions >= 0"),
     "attribution_window_days": (lambda v: v > 0, "a number of days > 0"),
+    "horizon_days": (lambda v: 1 <= v <= 365, "a number of days from 1 to 365"),
+    "history_days": (lambda v: 1 <= v <= 3660, "a number of days from 1 to 3660"),
+    "half_life_days": (lambda v: v > 0, "a number of days > 0"),
+    "training_cutoffs": (lambda v: 1 <= v <= 52, "a number of cut-offs from 1 to 52"),
+    "max_training_rows": (lambda v: v >= 1000, "a number of rows >= 1000"),
+    "min_conversions": (lambda v: v >= 1, "a number of conversions >= 1"),
     "lift_window_days": (lambda v: v > 0, "a number of days > 0"),
     "attribute_to": (lambda v: v in ATTRIBUTE_TO, " or ".join(f'"{a}"' for a in ATTRIBUTE_TO)),
 }

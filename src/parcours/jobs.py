@@ -6,6 +6,7 @@ readers")."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -73,19 +74,26 @@ def _checked(command: str, params: Any) -> dict:
             if not Path(load["path"]).is_absolute():
                 raise InvalidInput("the server reads files by absolute path", field=f"loads[{i}].path")
         return params
+    if command == "predict":
+        days = params.get("horizon_days")
+        if set(params) - {"horizon_days"} or (days is not None and (isinstance(days, bool) or not isinstance(days, int)
+                                                                     or not 1 <= days <= 365)):
+            raise InvalidInput("predict takes horizon_days: a whole number of days from 1 to 365", field="horizon_days")
+        return params
     if command == "forget":
         said = params.get("identifier")
         if set(params) != {"identifier"} or not isinstance(said, str) or not said.strip():
             raise InvalidInput("forget takes identifier: a person, visitor, user or customer id, an email or a phone",
                                field="identifier")
         return params
-    raise InvalidInput("command is ingest, build or forget", field="command")
+    raise InvalidInput("command is ingest, build, predict or forget", field="command")
 
 
 def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
               report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
     """What `parcours build` does, wherever it runs: drop rows past the retention (a full
-    build then), build, refresh the audiences, deliver their changes to the webhook."""
+    build then), build, predict (propensity, next best channel: into the profiles), refresh
+    the audiences (which may use the scores), deliver their changes to the webhook."""
     from parcours.journeys import build_journeys, build_progress
     from parcours.privacy import retain
 
@@ -93,6 +101,8 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     dropped = retain(wh, config, today, folder) if folder is not None else {}
     done = plain(build_journeys(wh, config, as_of=as_of, step=build_progress(report), full=full or bool(dropped)))
     done["retention"] = dropped
+    if config.predict.enabled:
+        done["predict"] = predicted(wh, config, report)
     if folder is not None:
         from parcours.audiences import refresh
         from parcours.webhooks import deliver
@@ -100,6 +110,29 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
         report("refreshing audiences", 99.0)
         done["audiences"] = refresh(wh, config, folder)
         done["webhook"] = plain(deliver(wh, config))
+    return done
+
+
+def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
+    """Fit, check, score and recommend as of the last build (parcours.predict.run), said plainly."""
+    from parcours.predict import run
+
+    outcome = run(wh, config, lambda step: report(step, 97.0))
+    return {"scored": outcome.scored, "skipped": outcome.skipped, **outcome.figures,
+            **{f"{k}_seconds": v for k, v in outcome.seconds.items()}}
+
+
+def predict_again(wh: Storage, config: Config, folder: Path | None, horizon_days: int | None = None,
+                  report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
+    """`parcours predict propensity`: predictions again as of the last build (another horizon,
+    say), then the audiences, which may use the scores."""
+    if horizon_days is not None:
+        config = dataclasses.replace(config, predict=dataclasses.replace(config.predict, horizon_days=horizon_days))
+    done = {"predict": predicted(wh, config, report)}
+    if folder is not None:
+        from parcours.audiences import refresh
+
+        done["audiences"] = refresh(wh, config, folder)
     return done
 
 
@@ -165,6 +198,11 @@ class Jobs:
             with self.building() as wh:
                 done = build_all(wh, self.config, self.folder, dt.date.fromisoformat(as_of) if as_of else None,
                                  bool(job.params.get("full")), report)
+            self.built()
+            return done
+        if job.command == "predict":
+            with self.building() as wh:
+                done = predict_again(wh, self.config, self.folder, job.params.get("horizon_days"), report)
             self.built()
             return done
         if job.command == "forget":

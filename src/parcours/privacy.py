@@ -26,7 +26,8 @@ from parcours.schema import KEYS, TABLES
 from parcours.storage import Storage
 
 AUDIT_FILE = "privacy-audit.jsonl"
-BY_PERSON = ("persons", "journeys", "touches", "profiles", MEMBERS, CHANGES, CARDS, "customer_ids")  # derived
+BY_PERSON = ("persons", "journeys", "touches", "profiles", MEMBERS, CHANGES, CARDS, "customer_ids",
+             "predictions")  # derived
 RAW_TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "messages": "ts"}  # what retention drops
 
 

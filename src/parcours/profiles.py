@@ -44,7 +44,11 @@ PROFILE_COLUMNS: dict[str, str] = {
     "customer_ids": "the person's CRM customer ids (the CRM's, and those sales carry)",
     "email_sha256": "SHA-256 of the person's emails (CRM, orders, logins)",
     "phone_sha256": "SHA-256 of the person's phones (E.164)",
+    "propensity": "probability to convert within [predict] horizon_days of the cut (null: no model yet)",
+    "next_best_channel": "the paid channel whose next touch adds the most to it net of its cost, or none",
+    "next_best_gain": "what that touch adds to the probability (0 for none)",
 }
+SCORES = ("propensity", "next_best_channel", "next_best_gain")  # written by parcours.predict after the build
 STRINGS = "array<string>"
 
 
@@ -130,6 +134,7 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
         visitor_ids=out.visitor_ids.coalesce(empty), user_ids=out.user_ids.coalesce(empty),
         customer_ids=out.customer_ids.coalesce(empty),
         email_sha256=out.email_sha256.coalesce(empty), phone_sha256=out.phone_sha256.coalesce(empty),
+        propensity=ibis.null("float64"), next_best_channel=ibis.null("string"), next_best_gain=ibis.null("float64"),
     )
 
 

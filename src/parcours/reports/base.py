@@ -257,6 +257,7 @@ class Report:
     options: tuple[str, ...] = ()  # Query fields it reads beyond the period, level and filters
     realtime: bool = False  # raw tables, today included, no build needed
     rows: bool = True  # it has a row per value of the level (so a level and a drill-down)
+    period: bool = True  # it answers for a period (propensity: as of the last build, no period)
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in SPECS or SPECS[o].group != "option"]
@@ -266,7 +267,9 @@ class Report:
     @property
     def fields(self) -> tuple[str, ...]:
         """The Query fields this report reads: the faces offer these and only these."""
-        groups = ("period",) if self.realtime else ("period", "view", "filter")
+        groups: tuple[str, ...] = ("period",) if self.realtime else ("period", "view", "filter")
+        if not self.period:
+            groups = ()
         return tuple(n for n, s in SPECS.items() if (s.group in groups or n in self.options)
                      and (self.rows or s.group != "view"))
 
@@ -287,7 +290,8 @@ class Report:
                 "titles": by_language(self.title),
                 "questions": by_language(self.question),
                 "options": list(self.options), "fields": list(self.fields), "chart": self.chart,
-                "today_included": self.realtime, "drill": self.drill, "formats": ["json", "csv", "xlsx"]}
+                "today_included": self.realtime and self.period, "drill": self.drill,
+                "formats": ["json", "csv", "xlsx"]}
 
 
 CATALOGUE: dict[str, Report] = {}  # every report by name, filled by `register` as modules load

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 FRENCH = {
     # axes, legends, subplot titles, annotations
+    "observed vs predicted rate, by decile": "taux observé vs prédit, par décile",
+    "next best channel": "meilleur prochain levier",
+    "perfectly calibrated": "calibration parfaite", "the model": "le modèle", "decile": "décile",
+    "predicted": "prédit", "observed": "observé", "persons": "personnes",
     "assisted / last-touch conversions": "conversions assistées / au dernier contact",
     "as many assists as last-touch conversions": "autant d'assistances que de conversions au dernier contact",
     "attributed conversions": "conversions attribuées",
@@ -142,6 +146,10 @@ VALUES: dict[str, Text] = {
     # a messaging journey's status
     "active": ("Active", "Actif"),
     "paused": ("Paused", "En pause"),
+    # the next best channel, and what one touch each would bring
+    "none": ("None worth its cost", "Aucun rentable"),
+    "recommended": ("Each person's next best channel", "Le meilleur prochain levier de chacun"),
+    "current_mix": ("The current mix of paid channels", "Le mix actuel des leviers payants"),
 }
 CHANNEL_LEVELS = ("channel",)  # the levels whose rows are channels
 
@@ -247,6 +255,28 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
                                       "count"),
     "difference": ("Difference", "Écart", "share"),
     "measure": ("Measure", "Mesure", "text"),
+    # propensity
+    "decile": ("Decile of the prediction (10 = highest)", "Décile de la prédiction (10 = le plus haut)", "count"),
+    "predicted": ("Predicted conversion rate", "Taux de conversion prédit", "share"),
+    "observed": ("Observed conversion rate", "Taux de conversion observé", "share"),
+    "persons": ("Persons", "Personnes", "count"),
+    "auc": ("AUC (held out)", "AUC (période réservée)", "ratio"),
+    "log_loss": ("Log loss", "Log loss", "ratio"),
+    "brier": ("Brier score", "Score de Brier", "ratio"),
+    "calibration_error": ("Calibration error", "Erreur de calibration", "share"),
+    "top_decile_lift": ("Top decile lift", "Lift du premier décile", "ratio"),
+    "base_rate": ("Base conversion rate", "Taux de conversion de base", "share"),
+    "top_decile_rate": ("Top decile's conversion rate", "Taux de conversion du premier décile", "share"),
+    "persons_scored": ("Persons scored", "Personnes notées", "count"),
+    "train_rows": ("Training rows", "Lignes d'apprentissage", "count"),
+    "held_out_rows": ("Held-out persons", "Personnes de la période réservée", "count"),
+    "training_cutoffs": ("Training cut-offs", "Dates de coupure d'apprentissage", "count"),
+    "horizon_days": ("Horizon (days)", "Horizon (jours)", "count"),
+    "mean_gain": ("Mean gain in probability", "Gain moyen de probabilité", "share"),
+    "cost_per_touch": ("Cost per touch", "Coût par contact", "money"),
+    "mix": ("Share of the current mix", "Part du mix actuel", "share"),
+    "policy": ("One touch each, chosen by", "Un contact chacun, choisi selon", "text"),
+    "persons_touched": ("Persons touched", "Personnes contactées", "count"),
     # messaging
     "journey": ("Journey", "Scénario", "text"),
     "recipient": ("Recipient", "Destinataire", "text"),
@@ -294,6 +324,9 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
 
 # A result's secondary tables.
 TABLES: dict[str, Text] = {
+    "next_best_channel": ("Next best channel", "Meilleur prochain levier"),
+    "one_touch_each": ("Expected incremental conversions of one touch per person",
+                       "Conversions incrémentales attendues d'un contact par personne"),
     "all_measures": ("Every measure of every model", "Toutes les mesures de chaque modèle"),
     "sequences": ("Top device sequences", "Principales séquences d'appareils"),
     "first_x_converting": ("First-touch device × converting device", "Appareil du premier contact × de conversion"),
@@ -348,6 +381,10 @@ MESSAGES: dict[str, Text] = {
                           "(`parcours build`) : engagement seulement."),
     "first_rows": ("The first {rows} of {total} rows are shown: CSV and XLSX have them all.",
                    "Les {rows} premières lignes sur {total} sont affichées : CSV et XLSX les ont toutes."),
+    "no_predictions": ("No predictions yet: `parcours build` makes them ([predict] enabled) once there are enough "
+                       "conversions to learn from.",
+                       "Pas encore de prédictions : `parcours build` les fait ([predict] enabled) dès qu'il y a assez "
+                       "de conversions pour apprendre."),
     "no_holdout": ("No holdout group in these journeys: the true lift needs entrants held out at random "
                    "(`held_out` events).",
                    "Pas de groupe témoin dans ces scénarios : le vrai effet demande des entrants tenus à l'écart "

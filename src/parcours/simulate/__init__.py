@@ -18,6 +18,9 @@ person's propensity. The worlds' hazards (beta_c per channel from CHANNELS):
 - synergy:    search works mostly through display: paid_search's term is
               beta_s E_s (0.25 + 2 min(E_display, 1)); the rest as additive.
 - saturation: diminishing returns: each channel adds beta_c S (1 - exp(-E_c / S)), S = 0.5.
+- heterogeneous: effects differ by person (segment, device) and by journey stage (display
+              works only early): lambda = k (base + sum_c beta_c factor_c[p, d] E_c); the
+              factors are in `prediction.py`.
 - offline:    display and social drive store and call-centre sales: an offline hazard
               k (base_off + 5 (beta_display E_display + beta_social E_social)) adds to the
               online one (where they keep 30% of beta). A conversion is offline with the
@@ -35,6 +38,10 @@ cart-abandonment journey send emails and SMS; their clicks are touches like the 
 their deliveries and opens add exposure unseen. Each journey's true lift is re-simulated
 with its messages' exposure taken away, on the same draws (`messages_truth`). With
 `messages=False` the data is what it was without them, draw for draw.
+
+Prediction's truth (`prediction.py`): at the cut `horizon` days before the end, each
+person's true probability to convert within the horizon and, per channel, the true gain in it
+from one more touch (`propensity_truth`, `channel_truth`).
 
 Uses base only (no warehouse): NumPy arrays, PyArrow files; persons in fixed-size chunks,
 so memory stays flat whatever their number.
@@ -55,6 +62,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from parcours.simulate import crm as crm_data
+from parcours.simulate import prediction
 from parcours.simulate.crm import attributes_json
 from parcours.simulate.messages import JOURNEYS, SOURCES, simulate_messages
 
@@ -62,6 +70,7 @@ CHUNK = 20_000  # persons per chunk; fixed so results do not depend on the total
 DECAY = 0.8
 VIEW_WEIGHT = 0.3
 BASE = 0.00015
+HORIZON = 7  # days: the truth of predictions, by default
 DEVICE_TYPES = np.array(["desktop", "mobile", "tablet"])
 STAGES = np.array(["awareness", "consideration", "intent", "cart"])
 CATEGORIES = np.array(["fashion", "home", "beauty", "electronics", "sports", "kids"])
@@ -163,7 +172,8 @@ def _offline(E, k, beta, off, ctx):
 
 
 WORLDS: dict[str, Callable] = {"additive": _additive, "selection": _selection, "synergy": _synergy,
-                               "saturation": _saturation, "offline": _offline}  # equations: the docstring
+                               "saturation": _saturation, "offline": _offline,
+                               "heterogeneous": prediction.heterogeneous}  # equations: the docstring
 
 
 @dataclass
@@ -196,13 +206,16 @@ def _campaign_catalogue(channels):
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
              end: dt.date | None = None, fmt: str = "parquet", touches_per_person: float = 10.0,
              channels: tuple[Channel, ...] = CHANNELS, scenario: str = "additive", off: str | None = None,
-             messages: bool = True, crm: bool = True,
+             messages: bool = True, crm: bool = True, horizon: int | None = None,
              progress: Callable[[int, int], None] = lambda done, total: None) -> SimulationResult:
     """Write touchpoints, conversions, identities, costs, truth and persons_truth to `out`,
     and with `messages` the email and SMS journeys' events and their true lift
     (`messages`, `messages_truth`: see `parcours.simulate.messages`), with `crm` the CRM's
     customers, the identifiers orders carry and each customer's true person (`crm`,
-    `crm_truth`: see `parcours.simulate.crm`).
+    `crm_truth`: see `parcours.simulate.crm`), and the truth of predictions at `horizon` days
+    before the end (`propensity_truth`, `channel_truth`: see `parcours.simulate.prediction`;
+    none when a channel is switched off, or with horizon 0; by default 7 days, or the days
+    simulated but one when fewer).
 
     `channels` replaces the catalogue (e.g. a channel with beta=0 has no effect at all);
     `scenario` picks the world (WORLDS); `off` switches one channel off on the same draws
@@ -216,6 +229,9 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     needs = NEEDS.get(scenario, ())
     if not set(needs) <= set(names):
         raise ValueError(f"the {scenario} world needs the {' and '.join(needs)} channels")
+    horizon = min(HORIZON, days - 1) if horizon is None else horizon
+    if not 0 <= horizon < days:
+        raise ValueError(f"horizon must be 0 to {days - 1} days (fewer than the days simulated)")
     if off is not None and off not in names:
         raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
     world = (scenario, None if off is None else names.index(off))
@@ -236,7 +252,8 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
         rng = np.random.default_rng([seed, first // CHUNK])
         mrng = np.random.default_rng([seed, first // CHUNK, 1]) if messages else None
         chunk = _simulate_chunk(rng, channels, first, size, days, t0, touches_per_person, rows,
-                                camp_channel, world, mrng, journey_camps)
+                                camp_channel, world, mrng, journey_camps,
+                                horizon if off is None else 0, start)
         writers.write("touchpoints", chunk["touchpoints"])
         if crm:  # the CRM's own draw stream: the rest of the data is the same with or without it
             crng = np.random.default_rng([seed, first // CHUNK, 2])
@@ -254,6 +271,9 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
         if messages:
             writers.write("messages", chunk["messages"])
             lift += chunk["lift"]
+        for name in ("propensity_truth", "channel_truth"):
+            if name in chunk:
+                writers.write(name, chunk[name])
         by_channel += chunk["by_channel"]
         n_tp += chunk["touchpoints"].num_rows
         n_conv += chunk["conversions"].num_rows
@@ -267,7 +287,7 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
 
 
 def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel, world, mrng=None,
-                    journey_camps=None):
+                    journey_camps=None, horizon=0, start=None):
     C = len(channels)
     scenario, off = world
     idx = {c.name: i for i, c in enumerate(channels)}
@@ -298,7 +318,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     is_view = rng.random(T) < np.array([c.view_share for c in channels])[channel]
     offline = np.isin(channel, [i for i, c in enumerate(channels) if c.name in OFFLINE])
     dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
-    ctx: dict[str, Any] = {"idx": idx}
+    ctx: dict[str, Any] = {"idx": idx, "base": BASE}
     cart = np.zeros(T, dtype=bool)  # a visit that reached the cart: intent people can see
     if scenario == "selection":  # intent shows: a morning visit to the cart; targeting follows it
         intent = rng.random((P, D)) < INTENT_RATE
@@ -343,6 +363,8 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
         owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
             np.lexsort((joined[2], joined[1], joined[0])), *joined)
     weight = np.where(is_view, VIEW_WEIGHT, 1.0)
+    if scenario == "heterogeneous":  # from the touches that happen (display's early days)
+        ctx["factor"], ctx["touches"] = prediction.effects(first, P, D, dev_type, owner, day, channel, idx, C)
 
     # Conversions: the world's hazard from decayed exposure; the same draws for every world.
     U = rng.random((P, D))
@@ -382,6 +404,12 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     if msg is not None:
         lift = _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D)
 
+    predicted = {}
+    if horizon:
+        predicted = dict(zip(("propensity_truth", "channel_truth"), prediction.truth(
+            E, k, beta, ctx, hazard, converts, first, horizon, DECAY, [c.name for c in channels],
+            start + dt.timedelta(days=D - horizon)), strict=True))
+
     conv_p, conv_d = np.nonzero(converts)
     offline_share = None
     if scenario == "offline":  # offline with the offline hazard's share, on a draw of its own
@@ -400,7 +428,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     out = {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
            "persons_truth": persons_truth, "costs": costs, "truth": truth,
            "account": account, "buyer": conv_p,
-           "by_channel": np.bincount(channel, minlength=C)}
+           "by_channel": np.bincount(channel, minlength=C), **predicted}
     if msg is not None:
         out["messages"] = msg.events.append_column("ts", _ts(t0, *np.divmod(
             msg.events["t"].to_numpy(), 86400))).drop(["t"]).select(

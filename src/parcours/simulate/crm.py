@@ -25,11 +25,20 @@ SECOND = np.array(list("01245678"))  # French mobile ranges in use: 060-062, 064
 PHONE_STYLES = ("0{d}", "0{s}", "+33{d}", "+33 {s}")
 
 
+def segment(person: np.ndarray) -> np.ndarray:
+    return SEGMENTS[person % len(SEGMENTS)]
+
+
+def tier(person: np.ndarray) -> np.ndarray:
+    """The loyalty tier, independent of the segment (every tier in every segment)."""
+    return TIERS[(person // len(SEGMENTS)) % len(TIERS)]
+
+
 def attributes_json(person: np.ndarray) -> pa.Array:
     """A person's CRM attributes as the JSON object files carry (on the CRM and on sales)."""
     return pc.binary_join_element_wise(
-        '{"segment": "', pa.array(SEGMENTS[person % len(SEGMENTS)]),
-        '", "loyalty_tier": "', pa.array(TIERS[(person * 7) % len(TIERS)]),
+        '{"segment": "', pa.array(segment(person)),
+        '", "loyalty_tier": "', pa.array(tier(person)),
         '", "region": "', pa.array(REGIONS[(person * 13) % len(REGIONS)]), '"}', "")
 
 

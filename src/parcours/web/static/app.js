@@ -4,10 +4,10 @@
 
 Object.assign(I18N.en, {filters: "Filters", apply: "Apply", drill: "Click a row or a bar to drill down",
   open: "Click to see its recipients", cell: "Click a cell to see these journeys", of: "of conversions",
-  chosen: "chosen", empty: "No conversion matches this period and these filters. Widen the period or remove a filter."});
+  chosen: "chosen", as_of: "As of", empty: "No conversion matches this period and these filters. Widen the period or remove a filter."});
 Object.assign(I18N.fr, {filters: "Filtres", apply: "Appliquer",
   drill: "Cliquez une ligne ou une barre pour descendre d'un niveau", open: "Cliquez pour voir ses destinataires",
-  cell: "Cliquez une case pour voir ces parcours", of: "des conversions", chosen: "choisis",
+  cell: "Cliquez une case pour voir ces parcours", of: "des conversions", chosen: "choisis", as_of: "Au",
   empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."});let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
 const LOCAL = ["mode", "lang"];  // page state the API does not take
 
@@ -45,6 +45,7 @@ function apiParams(extra = {}) {
 
 function translate() {
   translatePage(REPORT);
+  document.querySelector("aside").hidden = REPORT in catalogue && !report().fields.length;  // no period, no filter
   for (const f of fields) {
     const label = document.querySelector(`#fields [data-field="${f.name}"]`);
     if (!label) continue;
@@ -401,7 +402,8 @@ async function load() {
   applied = q;  // the period and, say, the models drawn by default: the form shows them
   fillForm();
   const up = result.headline && result.headline.length ? 0 : 4;  // headline tiles say the figures themselves
-  document.getElementById("totals").textContent = `${date(q.start)} → ${date(q.end)}` + Object.entries(result.totals)
+  const period = q.start ? `${date(q.start)} → ${date(q.end)}` : q.cut ? `${t("as_of")} ${date(q.cut)}` : "";
+  document.getElementById("totals").textContent = period + Object.entries(result.totals)
     .filter(([, v]) => typeof v === "number").slice(0, up).map(([k, v]) => ` · ${columnLabel(k, true)} ${cell(v, k)}`).join("");
   const chart = document.getElementById("chart");
   const tables = document.getElementById("tables");

@@ -1,0 +1,208 @@
+"""Prediction after each build: who is about to convert, and which channel would move each
+person most (docs/architecture.md, "Prediction").
+
+`run` fits the propensity model on earlier cut-offs and checks it on a later one, never
+reading past a cut-off (`features`), then scores every profiled person at the build's cut and
+recommends their next best channel (`recommend`); it writes `predictions` (one row per
+person), `prediction_quality` (the held-out figures), `prediction_calibration` (the curve) and
+`prediction_channels` (the recommendation per channel), and puts the scores in `profiles`.
+
+Cut-offs, with h the horizon and C the build's cut: the held-out one is V = C - h (its labels
+end at C); the training ones are V - h, V - 2h, ... (their labels end by V, so nothing the
+check looks at was learnt). The model that scores is fitted again on every cut-off, V
+included: the held-out figures are those of the same recipe on less data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from parcours.config import Config
+from parcours.journeys import require_built
+from parcours.predict import features as feats
+from parcours.predict.model import Model, fit, quality
+from parcours.predict.recommend import NONE, Candidate, best, gains, summary
+from parcours.profiles import SCORES
+from parcours.storage import Storage
+
+TABLES = ("predictions", "prediction_quality", "prediction_calibration", "prediction_channels")
+TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes")
+
+
+@dataclass
+class Prediction:
+    """Everything `predict_at` found at one cut: the held-out figures and curve, each person's
+    propensity and next best channel, and every candidate's gain for every person."""
+
+    cut: dt.datetime
+    held_out_cutoff: dt.datetime
+    figures: dict[str, float]
+    curve: pd.DataFrame
+    persons: pd.DataFrame  # person_id, propensity, next_best_channel, next_best_gain
+    gain: np.ndarray  # [persons, candidates]
+    candidates: list[Candidate]
+    value: float  # per conversion
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What `run` did: the figures `parcours build` prints, or why there is no model."""
+
+    scored: int = 0
+    skipped: str = ""  # why no model (too few conversions...)
+    figures: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def cutoffs(cut: dt.datetime, horizon_days: int, n: int) -> tuple[dt.datetime, list[dt.datetime]]:
+    """(the held-out cut-off, the training ones, latest first)."""
+    h = dt.timedelta(days=horizon_days)
+    held = cut - h
+    return held, [held - h * (i + 1) for i in range(n)]
+
+
+def _frame(ev: feats.Events, cut: dt.datetime, config: Config) -> pd.DataFrame:
+    """Features at `cut` with their label (converted: 0 or 1)."""
+    s = config.predict
+    f = feats.features(ev, cut, s.history_days, s.half_life_days)
+    f = f.left_join(feats.labels(ev, cut, s.horizon_days), "person_id").drop("person_id_right")
+    # in one order: the sample and the calibration split are then the same at every run
+    return f.mutate(converted=f.converted.fill_null(0)).order_by("person_id").to_pandas()
+
+
+def _sample(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    return frame if len(frame) <= limit else frame.sample(limit, random_state=0).reset_index(drop=True)
+
+
+def predict_at(wh: Storage, config: Config, cut: dt.datetime,
+               report: Callable[[str], None] = lambda step: None) -> Prediction | str:
+    """Fit on the cut-offs before `cut`, check on the held-out one, score every profiled person
+    at `cut`; or why not (a text) when there are too few conversions to learn from."""
+    s = config.predict
+    held, training = cutoffs(cut, s.horizon_days, s.training_cutoffs)
+    first = wh.table("touchpoints").ts.min().execute() if wh.has("touchpoints") else None
+    training = [t for t in training if first is not None and t - dt.timedelta(days=1) > first]
+    seconds = {}
+    clock = time.perf_counter()
+    report("reading events")
+    since = (training[-1] if training else held) - dt.timedelta(days=s.history_days)
+    ev = feats.events(wh, config, since, cut)
+    try:
+        c = ev.conversions
+        if int(c.filter(c.ts >= (training[-1] if training else held)).count().execute()) < s.min_conversions:
+            return (f"fewer than {s.min_conversions} conversions since the first cut-off: too few to learn from "
+                    "([predict] min_conversions)")
+        report("computing features")
+        frames = [_frame(ev, t, config) for t in training]
+        check = _frame(ev, held, config)
+        train = pd.concat(frames, ignore_index=True) if frames else check.iloc[:0]
+        positives, held_positives = int(train.converted.sum()), int(check.converted.sum())
+        if positives < s.min_conversions or held_positives == 0:
+            return (f"{positives} conversions within {s.horizon_days} days of the {len(training)} training cut-offs "
+                    f"and {held_positives} of the held-out one: too few to learn from (at least "
+                    f"{s.min_conversions}: [predict] min_conversions)")
+        seconds["features"] = time.perf_counter() - clock
+        report("fitting the propensity model")
+        clock = time.perf_counter()
+        columns = feats.columns(ev)
+        train = _sample(train, s.max_training_rows)
+        learnt = fit(train, train.converted.to_numpy(), columns)
+        figures, curve = quality(check.converted.to_numpy(), learnt.predict(check))
+        every = _sample(pd.concat([train, check], ignore_index=True), s.max_training_rows)
+        model = fit(every, every.converted.to_numpy(), columns)
+        seconds["fit"] = time.perf_counter() - clock
+        report("scoring persons")
+        clock = time.perf_counter()
+        out = _score(wh, ev, config, model, cut)
+        seconds["score"] = time.perf_counter() - clock
+    finally:
+        for name in TEMPS:
+            wh.drop(name)
+    figures |= {"train_rows": len(train), "held_out_rows": len(check), "training_cutoffs": len(training),
+                "horizon_days": s.horizon_days}
+    return dataclasses.replace(out, held_out_cutoff=held, figures=figures, curve=curve, seconds=seconds)
+
+
+def _score(wh: Storage, ev: feats.Events, config: Config, model: Model, cut: dt.datetime) -> Prediction:
+    """Every profiled person's propensity at `cut` and their next best channel."""
+    s = config.predict
+    profiled = wh.table("profiles").select("person_id")
+    f = feats.features(ev, cut, s.history_days, s.half_life_days)
+    frame = profiled.left_join(f, "person_id").drop("person_id_right").to_pandas()
+    for col in frame.columns:  # a person with no event in the history: no touch, no conversion
+        if col.startswith(("n_", "exposure_")) or col in ("touches", "conversions", "revenue", "opens", "clicks",
+                                                           "unsubscribed"):
+            frame[col] = frame[col].fillna(0)
+    p = model.predict(frame)
+    since = cut - dt.timedelta(days=s.history_days)
+    offered = candidates(wh, ev, since, cut)
+    conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
+    value = float(conv.revenue.mean().execute() or 0.0)
+    gain = gains(model, frame, p, offered)
+    channel, chosen = best(gain, offered, value)
+    persons = pd.DataFrame({"person_id": frame.person_id, "propensity": p,
+                            "next_best_channel": channel.astype(str), "next_best_gain": chosen})
+    return Prediction(cut, cut, {}, pd.DataFrame(), persons, gain, offered, value)
+
+
+def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.datetime) -> list[Candidate]:
+    """The channels the advertiser pays for in the history (the costs table), with their cost
+    per touch and share of the paid touches."""
+    if not wh.has("costs"):
+        return []
+    c = wh.table("costs")
+    c = c.filter((c.date >= since.date()) & (c.date < cut.date()))
+    cost = {r["channel"]: r["cost"] for r in c.group_by("channel").agg(cost=c.cost.sum()).to_pyarrow().to_pylist()}
+    t = ev.touches.filter((ev.touches.ts >= since) & (ev.touches.ts < cut))
+    n = {r["channel"]: r["n"] for r in t.group_by("channel").agg(n=t.count()).to_pyarrow().to_pylist()}
+    paid = [ch for ch in ev.channels if (cost.get(ch) or 0) > 0 and n.get(ch, 0) > 0]
+    total = sum(n[ch] for ch in paid)
+    return [Candidate(ch, ev.channels.index(ch), float(cost[ch]) / n[ch], n[ch] / total) for ch in paid]
+
+
+def totals(p: Prediction) -> dict[str, float]:
+    """What one touch per person is expected to bring: by the recommendation, by the current mix."""
+    channel = p.persons.next_best_channel.to_numpy()
+    sent = channel != NONE
+    by_name = {c.channel: c.cost_per_touch for c in p.candidates}
+    cost = np.array([c.cost_per_touch for c in p.candidates])
+    mix = np.array([c.mix for c in p.candidates])
+    n = len(p.persons)
+    return {"value_per_conversion": p.value, "recommended_conversions": float(p.persons.next_best_gain.sum()),
+            "recommended_cost": float(sum(by_name[ch] for ch in channel[sent])), "recommended_persons": int(sent.sum()),
+            "mix_conversions": float((p.gain @ mix).sum()) if p.candidates else 0.0,
+            "mix_cost": float(n * (cost @ mix)) if p.candidates else 0.0}
+
+
+def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None) -> Outcome:
+    """Predict as of the last build's cut; write TABLES and the profiles' SCORES (or, with too
+    few conversions, drop them: the profiles' scores stay null)."""
+    got = predict_at(wh, config, require_built(wh)["cut"], report)
+    if isinstance(got, str):
+        for name in TABLES:
+            wh.drop(name)
+        return Outcome(skipped=got)
+    figures = {**got.figures, **totals(got)}
+    wh.replace("predictions", ibis.memtable(got.persons))
+    wh.replace("prediction_channels", ibis.memtable(summary(got.gain, got.persons.next_best_channel.to_numpy(),
+                                                            got.candidates)))
+    wh.replace("prediction_calibration", ibis.memtable(got.curve))
+    wh.replace("prediction_quality", ibis.memtable(pd.DataFrame([{
+        "cut": got.cut, "held_out_cutoff": got.held_out_cutoff, **figures,
+        **{f"{k}_seconds": v for k, v in got.seconds.items()}}])))
+    profiles = wh.table("profiles")
+    kept = [c for c in profiles.columns if c not in SCORES]
+    joined = profiles.select(*kept).left_join(wh.table("predictions"), "person_id")
+    wh.replace("_scored_profiles", joined.select(*kept, *SCORES))  # a table is not replaced by a query of itself
+    wh.replace("profiles", wh.table("_scored_profiles"))
+    wh.drop("_scored_profiles")
+    return Outcome(len(got.persons), "", figures, got.seconds)

@@ -1,0 +1,97 @@
+"""The propensity model: scikit-learn's histogram gradient boosting, calibrated.
+
+Chosen over LightGBM for one less native dependency at equal quality on tabular data of this
+size: `HistGradientBoostingClassifier` is LightGBM's algorithm (binned features, leaf-wise
+trees), handles missing values (a channel never touched has no "days since") and categories
+(CRM attributes) natively, and stops early on an internal validation split. Its probabilities
+are then calibrated by Platt scaling (`CalibratedClassifierCV(method="sigmoid")`) on a fifth
+of the training persons it did not learn from: a smooth monotone map, where isotonic's steps
+would make the next best channel's small differences of probability jump or vanish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CALIBRATION_SHARE = 0.2
+BINS = 10  # of the calibration curve, by deciles of the prediction
+
+
+@dataclass
+class Model:
+    columns: list[str]
+    categories: dict[str, list[str]]  # each attribute column's values, as at the fit
+    estimator: Any = field(repr=False)
+
+    def frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The estimator's input: numbers as floats, attributes as the fit's categories."""
+        out = pd.DataFrame(index=features.index)
+        for col in self.columns:
+            if col in self.categories:
+                out[col] = pd.Categorical(features[col], categories=self.categories[col])
+            else:
+                out[col] = pd.to_numeric(features[col], errors="coerce").astype("float64")
+        return out
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        if features.empty:
+            return np.zeros(0)
+        return self.estimator.predict_proba(self.frame(features))[:, 1]
+
+
+def fit(features: pd.DataFrame, converted: np.ndarray, columns: list[str], seed: int = 0) -> Model:
+    """A calibrated model of `converted` (0/1) from `features[columns]`."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.frozen import FrozenEstimator
+
+    categories = {c: sorted(str(v) for v in features[c].dropna().unique()) for c in columns if c.startswith("attr_")}
+    model = Model(columns, categories, None)
+    X, y = model.frame(features), np.asarray(converted, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    held = rng.random(len(y)) < CALIBRATION_SHARE
+    if y[held].sum() == 0 or y[~held].sum() == 0:  # too few conversions to split: each half needs some
+        held = np.zeros(len(y), dtype=bool)
+        held[np.flatnonzero(y)[::2]] = True
+        held[rng.permutation(np.flatnonzero(y == 0))[: int(CALIBRATION_SHARE * (y == 0).sum())]] = True
+    boosted = HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+        categorical_features="from_dtype", early_stopping=True, validation_fraction=0.15, n_iter_no_change=20,
+        random_state=seed)
+    boosted.fit(X[~held], y[~held])
+    calibrated = CalibratedClassifierCV(FrozenEstimator(boosted), method="sigmoid")
+    calibrated.fit(X[held], y[held])
+    model.estimator = calibrated
+    return model
+
+
+def quality(y: np.ndarray, p: np.ndarray) -> tuple[dict[str, float], pd.DataFrame]:
+    """The held-out figures: AUC, log loss, Brier score, base rate, the top decile's rate over
+    the base rate (lift), the expected calibration error; and the calibration curve, one row
+    per decile of the prediction (predicted mean, observed rate, persons)."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(y, dtype=np.int64)
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    order = np.argsort(-p, kind="stable")
+    top = order[: max(1, len(p) // 10)]
+    base = float(y.mean()) if len(y) else 0.0
+    decile = pd.qcut(pd.Series(p).rank(method="first"), BINS, labels=False) if len(p) >= BINS else \
+        pd.Series(np.zeros(len(p), dtype=np.int64))
+    curve = pd.DataFrame({"bin": decile, "p": p, "y": y}).groupby("bin").agg(
+        predicted=("p", "mean"), observed=("y", "mean"), persons=("y", "size")).reset_index()
+    ece = float((curve.persons * (curve.predicted - curve.observed).abs()).sum() / max(1, len(p)))
+    both = 0 < y.sum() < len(y)
+    figures = {
+        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])) if len(y) else float("nan"),
+        "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+        "base_rate": base, "top_decile_rate": float(y[top].mean()) if len(y) else 0.0,
+        "top_decile_lift": float(y[top].mean() / base) if base > 0 else float("nan"),
+        "calibration_error": ece,
+    }
+    return figures, curve

@@ -1,0 +1,144 @@
+"""Prediction (parcours.predict): features known only from before their cut-off, worked by
+hand; the held-out figures; the next best channel's decision rule."""
+
+import datetime as dt
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parcours.predict import cutoffs
+from parcours.predict.features import Events, columns, features, labels
+from parcours.predict.model import quality
+from parcours.predict.recommend import NONE, Candidate, best, summary
+
+CUT = dt.datetime(2026, 11, 1)
+DAY = dt.timedelta(days=1)
+
+
+def events(touches, conversions=(), messages=None, channels=("display", "email")) -> Events:
+    def table(rows, schema):
+        frame = pd.DataFrame(list(rows), columns=list(schema)).astype({k: "string" for k, v in schema.items()
+                                                                     if v == "string"})
+        return ibis.memtable(frame.astype({"ts": "datetime64[us]"}), schema=schema)
+
+    t = table(touches, {"person_id": "string", "ts": "timestamp", "channel": "string", "device": "string"})
+    c = table(conversions, {"person_id": "string", "ts": "timestamp", "revenue": "float64"})
+    m = None if messages is None else table(messages, {"person_id": "string", "ts": "timestamp", "event": "string"})
+    return Events(t, c, m, None, tuple(channels), ())
+
+
+def frame(ev: Events, cut=CUT, history=90, half_life=7.0) -> pd.DataFrame:
+    return features(ev, cut, history, half_life).to_pandas().sort_values("person_id", ignore_index=True)
+
+
+def rows(ev: Events) -> dict:
+    return {r["person_id"]: r for r in frame(ev).to_dict("records")}
+
+
+def test_features_worked_by_hand():
+    ev = events([("a", CUT - 2 * DAY, "email", "mobile"), ("a", CUT - 14 * DAY, "display", "desktop"),
+                 ("a", CUT - 14 * DAY, "display", "desktop"), ("b", CUT - 3 * DAY, "display", "mobile"),
+                 ("a", CUT, "email", "mobile"),  # at the cut: after it, unseen
+                 ("c", CUT - 100 * DAY, "email", "mobile")],  # before the 90 days of history
+                conversions=[("a", CUT - 7 * DAY, 50.0), ("a", CUT - 1 * DAY, 30.0), ("b", CUT + DAY, 10.0)],
+                messages=[("b", CUT - DAY, "opened"), ("b", CUT - DAY, "clicked"), ("b", CUT - DAY, "opened")])
+    got = rows(ev)
+    assert set(got) == {"a", "b"}  # c's only touch is older than the history; b's sale comes after
+    a, b = got["a"], got["b"]
+    # channel 0 is display, 1 email; each touch weighs 0.5 ** (age / 7)
+    assert (a["n_0"], a["n_1"]) == (2, 1)
+    assert (a["days_0"], a["days_1"]) == (14.0, 2.0)
+    assert a["exposure_0"] == pytest.approx(2 * 0.25) and a["exposure_1"] == pytest.approx(0.5 ** (2 / 7))
+    assert (a["touches"], a["days_first"], a["days_last"], a["devices"]) == (3, 14.0, 2.0, 2)
+    assert a["mobile_share"] == pytest.approx(1 / 3)
+    assert (a["conversions"], a["days_conversion"], a["revenue"]) == (2, 1.0, 80.0)
+    assert (a["opens"], a["clicks"], a["unsubscribed"]) == (0, 0, 0)
+    assert (b["n_0"], b["n_1"], b["exposure_1"]) == (1, 0, 0.0)
+    assert np.isnan(b["days_1"])  # never touched by email: no "days since"
+    assert (b["conversions"], b["revenue"], b["opens"], b["clicks"]) == (0, 0.0, 2, 1)
+    assert list(features(ev, CUT, 90, 7.0).columns) == ["person_id", *columns(ev)]
+
+
+def test_a_label_is_a_conversion_from_the_cut_to_before_the_horizon():
+    ev = events([], conversions=[("a", CUT, 1.0), ("b", CUT + 7 * DAY, 1.0), ("c", CUT - dt.timedelta(seconds=1), 1.0),
+                                 ("d", CUT + 7 * DAY - dt.timedelta(seconds=1), 1.0)])
+    got = set(labels(ev, CUT, 7).to_pandas().person_id)
+    assert got == {"a", "d"}
+
+
+def test_cutoffs_never_learn_what_the_check_looks_at():
+    cut = dt.datetime(2026, 12, 1)
+    held, training = cutoffs(cut, 7, 3)
+    assert held == dt.datetime(2026, 11, 24)
+    assert training == [dt.datetime(2026, 11, 17), dt.datetime(2026, 11, 10), dt.datetime(2026, 11, 3)]
+    assert all(t + 7 * DAY <= held for t in training)  # every training label ends by the held-out cut-off
+
+
+when = st.integers(min_value=-40 * 24, max_value=40 * 24).map(lambda h: CUT + dt.timedelta(hours=h))
+event = st.tuples(st.sampled_from("abc"), when, st.sampled_from(["display", "email"]),
+                  st.sampled_from(["mobile", "desktop"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(event, max_size=25), st.lists(st.tuples(st.sampled_from("abc"), when, st.floats(0, 500)), max_size=8),
+       st.lists(st.tuples(st.sampled_from("abc"), when, st.sampled_from(["opened", "clicked", "unsubscribed"])),
+                max_size=8))
+def test_features_know_nothing_after_their_cut_off(touches, conversions, messages):
+    """Every event at or after the cut-off taken away: the same features."""
+    before = ([e for e in touches if e[1] < CUT], [c for c in conversions if c[1] < CUT],
+              [m for m in messages if m[1] < CUT])
+    pd.testing.assert_frame_equal(frame(events(touches, conversions, messages)), frame(events(*before)),
+                                  check_dtype=False)
+
+
+def test_quality_worked_by_hand():
+    # 20 persons: the 2 highest scores convert, one more in the middle
+    p = np.linspace(0.01, 0.2, 20)
+    y = np.zeros(20, dtype=int)
+    y[[19, 18, 10]] = 1
+    figures, curve = quality(y, p)
+    assert figures["base_rate"] == pytest.approx(3 / 20)
+    assert figures["top_decile_rate"] == 1.0  # the top 2 both converted
+    assert figures["top_decile_lift"] == pytest.approx(20 / 3)
+    # AUC: of the 3 x 17 pairs, a converter ranks below a non-converter only for person 10
+    # (below persons 11-17, the 7 non-converters above it)
+    assert figures["auc"] == pytest.approx(1 - 7 / 51)
+    assert len(curve) == 10 and curve.persons.sum() == 20
+    assert curve.observed.tolist() == [0, 0, 0, 0, 0, 0.5, 0, 0, 0, 1.0]
+    assert curve.predicted.iloc[0] == pytest.approx(p[:2].mean())
+    ece = (curve.persons * (curve.predicted - curve.observed).abs()).sum() / 20
+    assert figures["calibration_error"] == pytest.approx(ece)
+
+
+def test_no_channel_is_worth_its_cost_when_its_gain_is_none():
+    offered = [Candidate("email", 0, 0.01, 0.5), Candidate("sms", 1, 0.05, 0.5)]
+    gain = np.array([[0.0, 0.0], [0.0, 0.002], [0.001, 0.002]])
+    channel, chosen = best(gain, offered, value=50.0)
+    # person 0: no gain; person 1: sms 0.002 x 50 = 0.10 > 0.05; person 2: email 0.05 - 0.01 = 0.04 <
+    # sms 0.10 - 0.05 = 0.05
+    assert channel.tolist() == [NONE, "sms", "sms"] and chosen.tolist() == [0.0, 0.002, 0.002]
+
+
+def test_costs_change_the_recommendation():
+    gain = np.array([[0.001, 0.002]])
+    cheap = [Candidate("email", 0, 0.001, 0.5), Candidate("sms", 1, 0.01, 0.5)]
+    dear = [Candidate("email", 0, 0.001, 0.5), Candidate("sms", 1, 0.09, 0.5)]
+    assert best(gain, cheap, 50.0)[0].tolist() == ["sms"]  # 0.1 - 0.01 > 0.05 - 0.001
+    assert best(gain, dear, 50.0)[0].tolist() == ["email"]  # 0.1 - 0.09 < 0.05 - 0.001
+    assert best(gain, dear, 0.0)[0].tolist() == [NONE]  # a conversion worth nothing: nothing is worth a cost
+    assert best(gain, [], 50.0)[0].tolist() == [NONE]  # nothing the advertiser pays for
+
+
+def test_the_summary_adds_up():
+    offered = [Candidate("email", 0, 0.01, 0.25), Candidate("sms", 1, 0.05, 0.75)]
+    gain = np.array([[0.0, 0.0], [0.0, 0.002], [0.004, 0.002]])
+    channel, _ = best(gain, offered, value=50.0)
+    per = summary(gain, channel, offered).set_index("channel")
+    assert per.persons.to_dict() == {"email": 1, "sms": 1, "none": 1}
+    assert per.recommended_gain.sum() == pytest.approx(0.002 + 0.004)
+    # the current mix: a quarter email, three quarters sms, for everyone
+    assert per.mix_gain.sum() == pytest.approx(0.75 * 0.002 + 0.25 * 0.004 + 0.75 * 0.002)

@@ -1,0 +1,166 @@
+"""Prediction wired in, on a simulated heterogeneous world: after `build_all` every profiled
+person has a propensity and a next best channel; the report, audiences on the scores, the
+exports, the person API, `parcours predict` and `parcours evaluate --predictions` read them."""
+
+import csv
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from parcours.api import create_app
+from parcours.audiences import Audience, export, person, size
+from parcours.cli import app
+from parcours.conditions import parse
+from parcours.ingest import load_file
+from parcours.jobs import build_all
+from parcours.predict.recommend import NONE
+from parcours.reports import run_report
+from parcours.simulate import simulate
+from parcours.workspace import Workspace
+
+END = dt.date(2026, 11, 23)
+AS_OF = END + dt.timedelta(days=2)  # the simulated days, all reported
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    sim = simulate(root / "data", persons=15_000, seed=11, days=56, end=END, scenario="heterogeneous")
+    ws = Workspace.init(root / "ws")
+    for name in ("touchpoints", "conversions", "identities", "crm", "costs", "messages"):
+        load_file(ws.warehouse, name, sim.files[name], crm=ws.config.crm)
+    done = build_all(ws.warehouse, ws.config, ws.path, as_of=AS_OF)
+    yield ws, done, root / "data"
+    ws.close()
+
+
+def test_every_profiled_person_is_scored_after_the_build(world):
+    ws, done, _ = world
+    got = done["predict"]
+    assert got["skipped"] == "" and got["training_cutoffs"] == 4
+    assert 0.55 < got["auc"] <= 1 and got["top_decile_lift"] > 1.5
+    p = ws.warehouse.table("profiles").to_pandas()
+    assert got["scored"] == len(p) and p.propensity.between(0, 1).all()
+    channels = set(ws.warehouse.table("prediction_channels").to_pandas().channel)
+    assert set(p.next_best_channel) <= channels and NONE in channels
+    assert (p.next_best_gain[p.next_best_channel == NONE] == 0).all()
+    assert (p.next_best_gain[p.next_best_channel != NONE] > 0).all()
+    # a person with no touch (a CRM customer who never came online) is scored like the others
+    untouched = p[p.touches == 0]
+    assert len(untouched) and untouched.propensity.notnull().all()
+
+
+def test_the_report_says_how_good_the_model_is(world):
+    ws, done, _ = world
+    r = run_report("propensity", ws.warehouse, ws.config)
+    assert r.table.decile.tolist() == list(range(1, 11))
+    assert r.table.persons.sum() == done["predict"]["held_out_rows"]
+    assert r.totals["auc"] == pytest.approx(done["predict"]["auc"])
+    assert r.headline == ["auc", "top_decile_lift", "calibration_error", "persons_scored"]
+    per = r.tables["next_best_channel"]
+    assert per.persons.sum() == done["predict"]["scored"] == r.totals["persons_scored"]
+    assert per[per.channel != NONE].mix.sum() == pytest.approx(1.0)
+    policy = r.tables["one_touch_each"].set_index("policy")
+    assert policy.loc["current_mix", "persons_touched"] == done["predict"]["scored"]
+    assert r.query["horizon_days"] == 7 and r.figure.data  # the calibration curve is drawn
+
+
+def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):
+    ws, _, _ = world
+    p = ws.warehouse.table("profiles").to_pandas()
+    high = float(p.propensity.quantile(0.9))
+    assert size(ws.warehouse, ws.config, parse({"field": "propensity", "op": ">=", "value": high})) == \
+        int((p.propensity >= high).sum())
+    top = p.next_best_channel.value_counts().index[0]
+    assert size(ws.warehouse, ws.config, parse({"next_best_channel": top})) == int((p.next_best_channel == top).sum())
+    a = Audience("likely", parse({"field": "propensity", "op": ">=", "value": high}))
+    export(ws.warehouse, ws.config, a, "csv", tmp_path / "likely.csv")
+    rows = list(csv.DictReader((tmp_path / "likely.csv").open()))
+    assert len(rows) == int((p.propensity >= high).sum()) and all(float(r["propensity"]) >= high for r in rows)
+    from parcours.audiences import refresh
+
+    refresh(ws.warehouse, ws.config, ws.path)  # the person cards
+    someone = p.sort_values("propensity").iloc[-1]
+    card = person(ws.warehouse, ws.config, someone.person_id)
+    assert card["propensity"] == pytest.approx(someone.propensity)
+    assert card["next_best_channel"] == someone.next_best_channel
+
+
+def test_predict_again_with_another_horizon_and_a_bad_one(world):
+    ws, _, _ = world
+    ws.close()
+    run = CliRunner().invoke
+    res = run(app, ["predict", "propensity", "--horizon", "5d", "-w", str(ws.path)])
+    assert res.exit_code == 0, res.output
+    assert "propensity to convert within 5 days" in res.output and "AUC" in res.output
+    res = run(app, ["predict", "propensity", "--horizon", "0d", "-w", str(ws.path)])
+    assert res.exit_code == 2 and "field --horizon: expected a number of days from 1 to 365" in res.output
+    res = run(app, ["report", "propensity", "-w", str(ws.path)])
+    assert res.exit_code == 0 and "Decile of the" in res.output and "AUC (held out)" in res.output
+    res = run(app, ["predict", "propensity", "-w", str(ws.path)])  # back to 7 days for the other tests
+    assert res.exit_code == 0
+
+
+def test_the_api_runs_predict_as_a_job_and_refuses_a_bad_horizon(world):
+    ws, _, _ = world
+    ws.close()
+    config = ws.path / "parcours.toml"
+    before = config.read_text()
+    token = 'tokens = [{ token = "writer-token-123456", scopes = ["write"] }]\n'
+    config.write_text(before.replace("tokens = []\n", token))
+    write = {"Authorization": "Bearer writer-token-123456"}
+    try:
+        with TestClient(create_app(ws.path)) as client:
+            for bad in (0, 400, "7d", True):
+                got = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": bad}, headers=write)
+                assert got.status_code == 400 and "horizon_days" in got.json()["error"], got.json()
+            job = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": 7}, headers=write).json()
+            while job["status"] in ("queued", "running"):
+                job = client.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
+            assert job["status"] == "done" and job["result"]["predict"]["scored"] > 0
+            page = client.get("/api/v1/reports/propensity?lang=fr", headers=write).json()
+            assert page["totals"]["auc"] > 0.5 and page["columns"]["decile"]["label"].startswith("Décile")
+    finally:
+        config.write_text(before)
+
+
+def test_evaluate_against_the_truth(world):
+    ws, _, data = world
+    ws.close()
+    res = CliRunner().invoke(app, ["evaluate", "--predictions", str(data), "-w", str(ws.path), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = dict(line.split(",", 1) for line in res.output.strip().splitlines()[1:])
+    assert float(rows["propensity AUC vs what happened"]) > 0.55
+    assert float(rows["propensity rank correlation with the true probability (Spearman)"]) > 0.3
+    recommended = float(rows["true incremental conversions: the recommendation"])
+    assert recommended > float(rows["true incremental conversions: a channel at random (expected)"]) * 0.5
+    res = CliRunner().invoke(app, ["evaluate", "--predictions", str(ws.path), "-w", str(ws.path)])
+    assert res.exit_code == 2 and "no propensity_truth.parquet" in res.output
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_propensity_page_draws_the_calibration_and_the_channels(world, lang):
+    from parcours.api import served
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ws, _, _ = world
+    ws.close()
+    with served(ws.path) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/reports/propensity?lang={lang}")
+        page.wait_for_selector("#chart .main-svg")
+        tiles = page.inner_text("#headline")
+        assert ("AUC (held out)" if lang == "en" else "AUC (période réservée)") in tiles
+        assert not page.is_visible("aside")  # no period, no filter: the chart takes the width
+        assert page.inner_text("#totals").startswith("As of" if lang == "en" else "Au")
+        page.click("[data-mode=expert]")
+        page.wait_for_selector("table.report[data-table=next_best_channel] tbody tr")
+        assert page.locator("table.report[data-table=table] tbody tr").count() == 10
+        browser.close()
+    assert errors == []
