@@ -164,3 +164,24 @@ def test_the_propensity_page_draws_the_calibration_and_the_channels(world, lang)
         assert page.locator("table.report[data-table=table] tbody tr").count() == 10
         browser.close()
     assert errors == []
+
+
+def test_predictions_of_an_older_build_say_so_and_a_build_without_them_drops_them(world, tmp_path):
+    import dataclasses
+    import shutil
+
+    from parcours.journeys import build_journeys
+
+    ws, _, _ = world
+    ws.close()
+    shutil.copytree(ws.path, tmp_path / "copy")
+    with Workspace(tmp_path / "copy") as copy:
+        build_journeys(copy.warehouse, copy.config, as_of=AS_OF + dt.timedelta(days=1))  # no prediction
+        r = run_report("propensity", copy.warehouse, copy.config)
+        assert [w.key for w in r.warnings] == ["stale_predictions"] and "2026-11-24" in r.warnings[0]
+        off = dataclasses.replace(copy.config, predict=dataclasses.replace(copy.config.predict, enabled=False))
+        done = build_all(copy.warehouse, off, copy.path, as_of=AS_OF + dt.timedelta(days=1))
+        assert "predict" not in done and not copy.warehouse.has("predictions")
+        r = run_report("propensity", copy.warehouse, copy.config)
+        assert r.empty.key == "no_predictions"
+        assert copy.warehouse.table("profiles").propensity.notnull().sum().execute() == 0

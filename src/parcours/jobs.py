@@ -103,6 +103,11 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     done["retention"] = dropped
     if config.predict.enabled:
         done["predict"] = predicted(wh, config, report)
+    else:  # no scores of an older build beside this one's
+        from parcours.predict import TABLES as PREDICTED
+
+        for name in PREDICTED:
+            wh.drop(name)
     if folder is not None:
         from parcours.audiences import refresh
         from parcours.webhooks import deliver

@@ -35,6 +35,8 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
         return ReportResult("propensity", pd.DataFrame(columns=["decile", "predicted", "observed", "persons"]),
                             {}, go.Figure(), applied, empty=NO_PREDICTIONS)
     q = wh.table("prediction_quality").to_pandas().iloc[0].to_dict()
+    warnings: list[str] = [] if pd.Timestamp(q["cut"]) == pd.Timestamp(meta["cut"]) else [
+        Message("stale_predictions", cut=f"{pd.Timestamp(q['cut']):%Y-%m-%d}")]
     applied |= {"held_out_cutoff": pd.Timestamp(q["held_out_cutoff"]).isoformat(sep=" "),
                 "horizon_days": int(q["horizon_days"])}
     curve = wh.table("prediction_calibration").to_pandas().sort_values("bin", ignore_index=True)
@@ -50,7 +52,7 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     tables = {"next_best_channel": channels[["channel", "persons", "mean_gain", "cost_per_touch", "mix"]],
               "one_touch_each": policy}
     return ReportResult("propensity", table, totals, escape_labels(_figure(table, channels)), applied,
-                        tables=tables, headline=list(HEADLINE))
+                        warnings=warnings, tables=tables, headline=list(HEADLINE))
 
 
 def _number(v):
