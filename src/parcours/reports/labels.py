@@ -385,9 +385,9 @@ MESSAGES: dict[str, Text] = {
                        "conversions to learn from.",
                        "Pas encore de prédictions : `parcours build` les fait ([predict] enabled) dès qu'il y a assez "
                        "de conversions pour apprendre."),
-    "stale_predictions": ("These predictions are as of the build cut at {cut}, not of the last build: `parcours "
+    "stale_predictions": ("These predictions are as of the build cut at {day}, not of the last build: `parcours "
                           "predict propensity` (or a build with [predict] enabled) makes them again.",
-                          "Ces prédictions datent de la construction coupée au {cut}, pas de la dernière : `parcours "
+                          "Ces prédictions datent de la construction coupée au {day}, pas de la dernière : `parcours "
                           "predict propensity` (ou une construction avec [predict] enabled) les refait."),
     "no_holdout": ("No holdout group in these journeys: the true lift needs entrants held out at random "
                    "(`held_out` events).",

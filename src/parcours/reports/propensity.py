@@ -33,10 +33,10 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     applied = {"cut": meta["cut"].isoformat(sep=" ")}
     if not wh.has("prediction_quality"):
         return ReportResult("propensity", pd.DataFrame(columns=["decile", "predicted", "observed", "persons"]),
-                            {}, go.Figure(), applied, empty=NO_PREDICTIONS)
+                            {}, go.Figure(), applied, warnings=[NO_PREDICTIONS], empty=NO_PREDICTIONS)
     q = wh.table("prediction_quality").to_pandas().iloc[0].to_dict()
     warnings: list[str] = [] if pd.Timestamp(q["cut"]) == pd.Timestamp(meta["cut"]) else [
-        Message("stale_predictions", cut=f"{pd.Timestamp(q['cut']):%Y-%m-%d}")]
+        Message("stale_predictions", day=f"{pd.Timestamp(q['cut']):%Y-%m-%d}")]
     applied |= {"held_out_cutoff": pd.Timestamp(q["held_out_cutoff"]).isoformat(sep=" "),
                 "horizon_days": int(q["horizon_days"])}
     curve = wh.table("prediction_calibration").to_pandas().sort_values("bin", ignore_index=True)
