@@ -81,6 +81,13 @@ def test_ingest_of_a_file_missing_a_column_exits_2_with_the_reason(tmp_path):
     assert res.exit_code == 2 and "missing required column(s): ts" in res.output
 
 
+@pytest.mark.parametrize("horizon", [10, 11])
+def test_simulate_with_a_horizon_not_below_the_days_names_the_option_and_writes_nothing(tmp_path, horizon):
+    res = run("simulate", "--persons", 50, "--days", 10, "--horizon", horizon, "--out", tmp_path / "data")
+    assert res.exit_code == 2 and "--horizon" in res.output and "10 days simulated" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "data").exists()
+
+
 def test_build_without_data_says_so(tmp_path):
     res = run("build", "-w", tmp_path)
     assert res.exit_code == 2 and "no warehouse" in res.output

@@ -136,6 +136,9 @@ def simulate(
     from parcours.simulate import simulate as run
 
     end_date = _date(end) if end else None
+    if horizon is not None and horizon >= days:
+        _fail(InvalidInput(f"{horizon} days is not fewer than the {days} days simulated (--days): the truth is "
+                           "taken that many days before the end", field="--horizon"))
     with _progress() as bar:
         task = bar.add_task("simulating persons", total=persons)
         try:
@@ -143,7 +146,7 @@ def simulate(
                       touches_per_person=touches_per_person, scenario=scenario.value, horizon=horizon,
                       progress=lambda done, total: bar.update(task, completed=done))
         except ValueError as exc:
-            _fail(InvalidInput(str(exc), field="--horizon"))
+            _fail(exc)
     out.print(f"{res.persons:,} persons, {res.touchpoints:,} touchpoints, "
               f"{res.conversions:,} conversions written to {out_dir}")
     for name, path in res.files.items():

@@ -15,7 +15,6 @@ included: the held-out figures are those of the same recipe on less data.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -122,18 +121,20 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         seconds["fit"] = time.perf_counter() - clock
         report("scoring persons")
         clock = time.perf_counter()
-        out = _score(wh, ev, config, model, cut)
+        persons, gain, offered, value = _score(wh, ev, config, model, cut)
         seconds["score"] = time.perf_counter() - clock
     finally:
         for name in TEMPS:
             wh.drop(name)
     figures |= {"train_rows": len(train), "held_out_rows": len(check), "training_cutoffs": len(training),
                 "horizon_days": s.horizon_days}
-    return dataclasses.replace(out, held_out_cutoff=held, figures=figures, curve=curve, seconds=seconds)
+    return Prediction(cut, held, figures, curve, persons, gain, offered, value, seconds)
 
 
-def _score(wh: Storage, ev: feats.Events, config: Config, model: Model, cut: dt.datetime) -> Prediction:
-    """Every profiled person's propensity at `cut` and their next best channel."""
+def _score(wh: Storage, ev: feats.Events, config: Config, model: Model,
+           cut: dt.datetime) -> tuple[pd.DataFrame, np.ndarray, list[Candidate], float]:
+    """Every profiled person's propensity at `cut` and their next best channel: (persons,
+    gain per candidate, the candidates, the value per conversion)."""
     s = config.predict
     profiled = wh.table("profiles").select("person_id")
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
@@ -151,7 +152,7 @@ def _score(wh: Storage, ev: feats.Events, config: Config, model: Model, cut: dt.
     channel, chosen = best(gain, offered, value)
     persons = pd.DataFrame({"person_id": frame.person_id, "propensity": p,
                             "next_best_channel": channel.astype(str), "next_best_gain": chosen})
-    return Prediction(cut, cut, {}, pd.DataFrame(), persons, gain, offered, value)
+    return persons, gain, offered, value
 
 
 def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.datetime) -> list[Candidate]:
@@ -169,18 +170,14 @@ def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.dateti
     return [Candidate(ch, ev.channels.index(ch), float(cost[ch]) / n[ch], n[ch] / total) for ch in paid]
 
 
-def totals(p: Prediction) -> dict[str, float]:
-    """What one touch per person is expected to bring: by the recommendation, by the current mix."""
-    channel = p.persons.next_best_channel.to_numpy()
-    sent = channel != NONE
-    by_name = {c.channel: c.cost_per_touch for c in p.candidates}
-    cost = np.array([c.cost_per_touch for c in p.candidates])
-    mix = np.array([c.mix for c in p.candidates])
-    n = len(p.persons)
-    return {"value_per_conversion": p.value, "recommended_conversions": float(p.persons.next_best_gain.sum()),
-            "recommended_cost": float(sum(by_name[ch] for ch in channel[sent])), "recommended_persons": int(sent.sum()),
-            "mix_conversions": float((p.gain @ mix).sum()) if p.candidates else 0.0,
-            "mix_cost": float(n * (cost @ mix)) if p.candidates else 0.0}
+def totals(p: Prediction, channels: pd.DataFrame) -> dict[str, float]:
+    """What one touch per person is expected to bring, by the recommendation and by the current
+    mix: `recommend.summary`'s rows (`channels`) added up."""
+    sent = channels[channels.channel != NONE]
+    return {"value_per_conversion": p.value, "recommended_conversions": float(channels.recommended_gain.sum()),
+            "recommended_cost": float((sent.persons * sent.cost_per_touch).sum()),
+            "recommended_persons": int(sent.persons.sum()), "mix_conversions": float(channels.mix_gain.sum()),
+            "mix_cost": float(len(p.persons) * (sent.cost_per_touch * sent.mix).sum())}
 
 
 def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None) -> Outcome:
@@ -191,10 +188,10 @@ def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step
         for name in TABLES:
             wh.drop(name)
         return Outcome(skipped=got)
-    figures = {**got.figures, **totals(got)}
+    channels = summary(got.gain, got.persons.next_best_channel.to_numpy(), got.candidates)
+    figures = {**got.figures, **totals(got, channels)}
     wh.replace("predictions", ibis.memtable(got.persons))
-    wh.replace("prediction_channels", ibis.memtable(summary(got.gain, got.persons.next_best_channel.to_numpy(),
-                                                            got.candidates)))
+    wh.replace("prediction_channels", ibis.memtable(channels))
     wh.replace("prediction_calibration", ibis.memtable(got.curve))
     wh.replace("prediction_quality", ibis.memtable(pd.DataFrame([{
         "cut": got.cut, "held_out_cutoff": got.held_out_cutoff, **figures,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 
@@ -47,12 +48,16 @@ def read_truth(folder: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _true_person(wh: Storage, persons_truth: pd.DataFrame) -> pd.Series:
-    """workspace person_id -> true person: the one of most of its visitor ids."""
+def _true_persons(wh: Storage, persons_truth: pd.DataFrame) -> pd.DataFrame:
+    """(person_id, person): each true person's one workspace person, the one with the most of
+    their visitor ids (a person split over unstitched devices is judged by one part, its
+    largest); each workspace person is the true person of most of its visitor ids."""
     p = wh.table("persons")
-    ids = p.filter(p.kind == "visitor").select(visitor_id="id", person_id="person_id").to_pandas()
-    m = ids.merge(persons_truth[["visitor_id", "person"]], on="visitor_id")
-    return m.groupby("person_id").person.agg(lambda s: s.mode().iloc[0])
+    ids = p.filter(p.kind == "visitor").select(visitor_id="id", person_id="person_id")
+    m = ids.join(ibis.memtable(persons_truth[["visitor_id", "person"]]), "visitor_id")
+    per = m.group_by("person_id").agg(person=m.person.mode(), ids=m.count())
+    ranked = per.mutate(r=ibis.row_number().over(group_by="person", order_by=[ibis.desc("ids"), "person_id"]))
+    return ranked.filter(ranked.r == 0).select("person_id", "person").to_pandas()
 
 
 def evaluate(wh: Storage, config: Config, folder: Path) -> tuple[pd.DataFrame, Prediction]:
@@ -65,14 +70,9 @@ def evaluate(wh: Storage, config: Config, folder: Path) -> tuple[pd.DataFrame, P
     got = predict_at(wh, config, cut)
     if isinstance(got, str):
         raise InvalidInput(f"no model at the truth's cut {cut:%Y-%m-%d}: {got}", field="--predictions")
-    who = _true_person(wh, truth["persons_truth"])
-    persons = got.persons.assign(person=got.persons.person_id.map(who)).dropna(subset=["person"])
-    persons = persons.assign(person=persons.person.astype(np.int64))
-    ids = wh.table("persons").to_pandas().groupby("person_id").size()
-    persons = persons.assign(_ids=persons.person_id.map(ids)).sort_values("_ids", ascending=False)
-    keep = ~persons.person.duplicated()  # one workspace person per true person: the most stitched
-    persons = persons[keep]
-    rows = persons.index.to_numpy()  # their rows in got.persons and got.gain
+    scored = got.persons.assign(_row=np.arange(len(got.persons)))
+    persons = scored.merge(_true_persons(wh, truth["persons_truth"]), on="person_id")
+    rows = persons._row.to_numpy()  # their rows in got.gain
     gain_model = got.gain[rows]
     t = pt.set_index("person").loc[persons.person]
     prob, happened = t.probability.to_numpy(), t.converted.to_numpy().astype(int)
