@@ -3,6 +3,7 @@ person has a propensity and a next best channel; the report, audiences on the sc
 exports, the person API, `parcours predict` and `parcours evaluate --predictions` read them."""
 
 import csv
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -17,17 +18,22 @@ from parcours.ingest import load_file
 from parcours.jobs import build_all
 from parcours.predict.recommend import NONE
 from parcours.reports import run_report
-from parcours.simulate import simulate
+from parcours.simulate import CHANNELS, simulate
 from parcours.workspace import Workspace
 
 END = dt.date(2026, 11, 23)
 AS_OF = END + dt.timedelta(days=2)  # the simulated days, all reported
 
 
+DEAD = "affiliation"  # paid for (0.30 a click) and no effect at all in this world
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
-    sim = simulate(root / "data", persons=15_000, seed=11, days=56, end=END, scenario="heterogeneous")
+    channels = tuple(dataclasses.replace(c, beta=0.0) if c.name == DEAD else c for c in CHANNELS)
+    sim = simulate(root / "data", persons=15_000, seed=11, days=56, end=END, scenario="heterogeneous",
+                   channels=channels)
     ws = Workspace.init(root / "ws")
     for name in ("touchpoints", "conversions", "identities", "crm", "costs", "messages"):
         load_file(ws.warehouse, name, sim.files[name], crm=ws.config.crm)
@@ -50,6 +56,17 @@ def test_every_profiled_person_is_scored_after_the_build(world):
     # a person with no touch (a CRM customer who never came online) is scored like the others
     untouched = p[p.touches == 0]
     assert len(untouched) and untouched.propensity.notnull().all()
+
+
+def test_a_channel_with_no_effect_is_not_recommended(world):
+    """Affiliation is paid for and, in this world, moves nobody: the model, which learnt that
+    from the data alone, recommends it to no one, while it recommends channels that work."""
+    ws, _, _ = world
+    p = ws.warehouse.table("profiles").to_pandas()
+    channels = ws.warehouse.table("prediction_channels").to_pandas().set_index("channel")
+    assert DEAD in channels.index and channels.loc[DEAD, "cost_per_touch"] > 0  # a candidate, with a cost
+    assert (p.next_best_channel == DEAD).mean() < 0.002
+    assert (p.next_best_channel.isin(["email", "sms"])).mean() > 0.5
 
 
 def test_the_report_says_how_good_the_model_is(world):
@@ -137,6 +154,10 @@ def test_evaluate_against_the_truth(world):
     assert float(rows["propensity rank correlation with the true probability (Spearman)"]) > 0.2
     recommended = float(rows["true incremental conversions: the recommendation"])
     assert recommended > float(rows["true incremental conversions: a channel at random (expected)"]) * 0.5
+    net = {k.split(": ", 1)[1].split(" (")[0]: float(v) for k, v in rows.items() if k.startswith("net value")}
+    # the truth's choice per person is worth the most; the best single channel at least the most used one
+    assert net["the truth's best channel"] >= max(net.values())
+    assert net["everyone the one channel worth most in hindsight"] >= net["everyone the most used channel"]
     res = CliRunner().invoke(app, ["evaluate", "--predictions", str(ws.path), "-w", str(ws.path)])
     assert res.exit_code == 2 and "no propensity_truth.parquet" in res.output
 

@@ -13,9 +13,10 @@ ids), and:
 - next best channel: the share of persons whose recommendation is the true best channel (by
   the same rule: the largest true gain x value - cost, else none), and the true incremental
   conversions and cost of one touch per person chosen by the recommendation, by the channel
-  of the current mix most used (for everyone), by a channel drawn at random, and by the
-  truth itself (the best any policy could do); and their net value (conversions x the value
-  per conversion - cost), what the recommendation maximises.
+  of the current mix most used (for everyone), by the one channel for everyone that the
+  truth says is worth most (what personalising must beat: it needs hindsight), by a channel
+  drawn at random, and by the truth itself (the best any policy could do); and their net
+  value (conversions x the value per conversion - cost), what the recommendation maximises.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def evaluate(wh: Storage, config: Config, folder: Path) -> tuple[pd.DataFrame, P
         return float(true_gain[np.arange(len(choice)), j][sent].sum()), float(cost[j][sent].sum())
 
     common = names[int(mix.argmax())] if names else NONE
+    # the one channel for everyone that the truth says is worth most: what personalising must beat
+    uniform = names[int((true_gain.sum(axis=0) * got.value - len(rec) * cost).argmax())] if names else NONE
     rows_out = [
         ("persons evaluated", len(persons)), ("horizon (days)", horizon), ("cut", f"{cut:%Y-%m-%d}"),
         ("propensity AUC vs what happened", figures["auc"]),
@@ -112,6 +115,8 @@ def evaluate(wh: Storage, config: Config, folder: Path) -> tuple[pd.DataFrame, P
     ]
     for label, choice in (("the recommendation", rec), (f"everyone the most used channel ({common})",
                                                         np.full(len(rec), common, dtype=object)),
+                          (f"everyone the one channel worth most in hindsight ({uniform})",
+                           np.full(len(rec), uniform, dtype=object)),
                           ("the truth's best channel (the most any policy could do)", true_channel)):
         conversions, spent = policy(choice)
         rows_out += [(f"true incremental conversions: {label}", conversions), (f"cost: {label}", spent),

@@ -37,7 +37,7 @@ class Candidate:
 
 
 def touched(features: pd.DataFrame, index: int) -> pd.DataFrame:
-    """The features with one more touch of channel `index` now."""
+    """The features (or the model's input) with one more touch of channel `index` now."""
     out = features.copy()
     out[f"n_{index}"] = out[f"n_{index}"].fillna(0) + 1
     out[f"days_{index}"] = 0.0
@@ -51,8 +51,9 @@ def touched(features: pd.DataFrame, index: int) -> pd.DataFrame:
 def gains(model: Model, features: pd.DataFrame, base: np.ndarray, candidates: list[Candidate]) -> np.ndarray:
     """[persons, candidates]: each candidate's gain in probability from one more touch."""
     out = np.zeros((len(features), len(candidates)))
+    x = model.frame(features)
     for j, c in enumerate(candidates):
-        out[:, j] = model.predict(touched(features, c.index)) - base
+        out[:, j] = model.predict_input(touched(x, c.index)) - base
     return out
 
 
