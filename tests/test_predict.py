@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from parcours.predict import cutoffs
 from parcours.predict.features import Events, columns, features, labels
 from parcours.predict.model import quality
-from parcours.predict.recommend import NONE, Candidate, best, summary
+from parcours.predict.recommend import NONE, Candidate, best, shrink, summary
 
 CUT = dt.datetime(2026, 11, 1)
 DAY = dt.timedelta(days=1)
@@ -137,8 +137,30 @@ def test_the_summary_adds_up():
     offered = [Candidate("email", 0, 0.01, 0.25), Candidate("sms", 1, 0.05, 0.75)]
     gain = np.array([[0.0, 0.0], [0.0, 0.002], [0.004, 0.002]])
     channel, _ = best(gain, offered, value=50.0)
-    per = summary(gain, channel, offered).set_index("channel")
+    per = summary(gain, channel, offered, np.array([0.5, 0.25])).set_index("channel")
     assert per.persons.to_dict() == {"email": 1, "sms": 1, "none": 1}
     assert per.recommended_gain.sum() == pytest.approx(0.002 + 0.004)
     # the current mix: a quarter email, three quarters sms, for everyone
     assert per.mix_gain.sum() == pytest.approx(0.75 * 0.002 + 0.25 * 0.004 + 0.75 * 0.002)
+    assert per.reliability.to_dict() == {"email": 0.5, "sms": 0.25, "none": 0.0}
+
+
+def test_gains_are_shrunk_to_the_channel_mean_by_how_well_the_halves_agree():
+    # email: the halves agree exactly (r = 1): each person's own gain, unshrunk
+    # sms: the halves' differences between persons are opposite (r = -1, taken as 0): the channel's mean
+    # display: a = (0, 1, 2, 3), b = (0, 1, 3, 2) (x 0.001); centred (-1.5, -0.5, 0.5, 1.5) and
+    #   (-1.5, -0.5, 1.5, 0.5): r = (2.25 + 0.25 + 0.75 + 0.75) / 5 = 0.8, reliability 1.6 / 1.8 = 8/9;
+    #   the halves' mean (0, 1, 2.5, 2.5) around 1.5: 1.5 + 8/9 x (-1.5, -0.5, 1, 1)
+    a = np.array([[0.001, 0.004, 0.0], [0.003, 0.0, 0.001], [0.002, 0.004, 0.002], [0.002, 0.0, 0.003]])
+    b = np.array([[0.001, 0.0, 0.0], [0.003, 0.004, 0.001], [0.002, 0.0, 0.003], [0.002, 0.004, 0.002]])
+    gain, reliability = shrink(a, b)
+    assert reliability == pytest.approx([1.0, 0.0, 8 / 9])
+    assert gain[:, 0] == pytest.approx([0.001, 0.003, 0.002, 0.002])
+    assert gain[:, 1] == pytest.approx([0.002] * 4)
+    assert gain[:, 2] * 1000 == pytest.approx([1.5 - 8 / 9 * 1.5, 1.5 - 8 / 9 * 0.5, 1.5 + 8 / 9, 1.5 + 8 / 9])
+    # a half that does not vary says nothing (no correlation): the channel's mean
+    flat, _ = shrink(np.array([[0.001], [0.003]]), np.array([[0.002], [0.002]]))
+    assert flat[:, 0] == pytest.approx([0.002, 0.002])
+    # one person: nothing to correlate, their mean gain is the channel's
+    one, r = shrink(np.array([[0.001, 0.002]]), np.array([[0.003, 0.002]]))
+    assert one.tolist() == [pytest.approx([0.002, 0.002])] and r.tolist() == [0.0, 0.0]

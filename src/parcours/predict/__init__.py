@@ -27,7 +27,7 @@ import pandas as pd
 from parcours.config import Config
 from parcours.journeys import require_built
 from parcours.predict import features as feats
-from parcours.predict.model import Model, fit, quality
+from parcours.predict.model import Halves, fit_halves, quality
 from parcours.predict.recommend import NONE, Candidate, best, gains, summary
 from parcours.profiles import SCORES
 from parcours.storage import Storage
@@ -46,7 +46,8 @@ class Prediction:
     figures: dict[str, float]
     curve: pd.DataFrame
     persons: pd.DataFrame  # person_id, propensity, next_best_channel, next_best_gain
-    gain: np.ndarray  # [persons, candidates]
+    gain: np.ndarray  # [persons, candidates], shrunk by the reliability
+    reliability: np.ndarray  # [candidates]: split-half, of the gains' differences between persons
     candidates: list[Candidate]
     value: float  # per conversion
     seconds: dict[str, float] = field(default_factory=dict)
@@ -114,27 +115,27 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         clock = time.perf_counter()
         columns = feats.columns(ev)
         train = _sample(train, s.max_training_rows)
-        learnt = fit(train, train.converted.to_numpy(), columns)
+        learnt = fit_halves(train, train.converted.to_numpy(), columns)
         figures, curve = quality(check.converted.to_numpy(), learnt.predict(check))
         every = _sample(pd.concat([train, check], ignore_index=True), s.max_training_rows)
-        model = fit(every, every.converted.to_numpy(), columns)
+        model = fit_halves(every, every.converted.to_numpy(), columns)
         seconds["fit"] = time.perf_counter() - clock
         report("scoring persons")
         clock = time.perf_counter()
-        persons, gain, offered, value = _score(wh, ev, config, model, cut)
+        persons, gain, reliability, offered, value = _score(wh, ev, config, model, cut)
         seconds["score"] = time.perf_counter() - clock
     finally:
         for name in TEMPS:
             wh.drop(name)
     figures |= {"train_rows": len(train), "held_out_rows": len(check), "training_cutoffs": len(training),
                 "horizon_days": s.horizon_days}
-    return Prediction(cut, held, figures, curve, persons, gain, offered, value, seconds)
+    return Prediction(cut, held, figures, curve, persons, gain, reliability, offered, value, seconds)
 
 
-def _score(wh: Storage, ev: feats.Events, config: Config, model: Model,
-           cut: dt.datetime) -> tuple[pd.DataFrame, np.ndarray, list[Candidate], float]:
+def _score(wh: Storage, ev: feats.Events, config: Config, model: Halves,
+           cut: dt.datetime) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[Candidate], float]:
     """Every profiled person's propensity at `cut` and their next best channel: (persons,
-    gain per candidate, the candidates, the value per conversion)."""
+    gain per candidate, each candidate's reliability, the candidates, the value per conversion)."""
     s = config.predict
     profiled = wh.table("profiles").select("person_id")
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
@@ -148,11 +149,11 @@ def _score(wh: Storage, ev: feats.Events, config: Config, model: Model,
     offered = candidates(wh, ev, since, cut)
     conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
     value = float(conv.revenue.mean().execute() or 0.0)
-    gain = gains(model, frame, p, offered)
+    gain, reliability = gains(model, frame, offered)
     channel, chosen = best(gain, offered, value)
     persons = pd.DataFrame({"person_id": frame.person_id, "propensity": p,
                             "next_best_channel": channel.astype(str), "next_best_gain": chosen})
-    return persons, gain, offered, value
+    return persons, gain, reliability, offered, value
 
 
 def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.datetime) -> list[Candidate]:
@@ -188,7 +189,7 @@ def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step
         for name in TABLES:
             wh.drop(name)
         return Outcome(skipped=got)
-    channels = summary(got.gain, got.persons.next_best_channel.to_numpy(), got.candidates)
+    channels = summary(got.gain, got.persons.next_best_channel.to_numpy(), got.candidates, got.reliability)
     figures = {**got.figures, **totals(got, channels)}
     wh.replace("predictions", ibis.memtable(got.persons))
     wh.replace("prediction_channels", ibis.memtable(channels))

@@ -6,9 +6,19 @@ features as they are, and as they would be with one more touch of the channel no
 count +1, days since 0, exposure +1, touches +1); the gain is the difference of the two
 predicted probabilities. Chosen over per-channel uplift models (T-learners) because a touch
 is not a yes/no treatment here but one more unit of a dose every person has some of, and one
-model fitted on every person serves every channel, including the rarely used ones. Its known
+model fitted on every person serves every channel, including the rarely used ones (fitted on
+the touches that followed each cut-off instead, the effects were too rare to learn). Its known
 limits: what the model learned is association, so a channel sent on intent (retargeting) looks
 better than it is, and boosted trees shrink small effects towards zero.
+
+A gain is the difference of two predictions, so its differences between persons are partly
+the fit's noise; the best of six noisy gains is chosen for its noise (the winner's curse), and
+a costly channel then wins where it should not. The two halves' models (`model.Halves`) give
+each channel's split-half reliability (the correlation of their gains over persons, r, made
+that of their mean: 2r / (1 + r)), and each person's gain is shrunk towards the channel's mean
+gain by it (`shrink`): the person's own gain where the halves agree, the channel's mean where
+they do not. With little to learn the recommendation becomes one channel for everyone, the
+one worth most on average.
 
 A touch is worth it when gain x value per conversion > cost per touch: the value is the mean
 revenue of the history's conversions, a channel's cost per touch its cost over its touches in
@@ -23,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from parcours.predict.model import Model
+from parcours.predict.model import Halves, Model
 
 NONE = "none"
 
@@ -48,13 +58,33 @@ def touched(features: pd.DataFrame, index: int) -> pd.DataFrame:
     return out
 
 
-def gains(model: Model, features: pd.DataFrame, base: np.ndarray, candidates: list[Candidate]) -> np.ndarray:
-    """[persons, candidates]: each candidate's gain in probability from one more touch."""
-    out = np.zeros((len(features), len(candidates)))
+def gains(halves: Halves, features: pd.DataFrame, candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+    """([persons, candidates] each candidate's gain in probability from one more touch, shrunk;
+    [candidates] each one's split-half reliability)."""
+    return shrink(_gains(halves.a, features, candidates), _gains(halves.b, features, candidates))
+
+
+def _gains(model: Model, features: pd.DataFrame, candidates: list[Candidate]) -> np.ndarray:
     x = model.frame(features)
+    base = model.predict_input(x)
+    out = np.zeros((len(features), len(candidates)))
     for j, c in enumerate(candidates):
         out[:, j] = model.predict_input(touched(x, c.index)) - base
     return out
+
+
+def shrink(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves' gains [persons, candidates] averaged and shrunk towards each candidate's
+    mean by its split-half reliability 2r / (1 + r), r their correlation over persons (0 when
+    they do not vary or disagree); and those reliabilities."""
+    mean = (a + b) / 2
+    r = np.zeros(a.shape[1])
+    for j in range(a.shape[1]):
+        if len(a) > 1 and a[:, j].std() > 0 and b[:, j].std() > 0:
+            r[j] = max(0.0, float(np.corrcoef(a[:, j], b[:, j])[0, 1]))
+    reliability = 2 * r / (1 + r)
+    centre = mean.mean(axis=0) if len(mean) else np.zeros(a.shape[1])
+    return centre + reliability * (mean - centre), reliability
 
 
 def best(gain: np.ndarray, candidates: list[Candidate], value: float) -> tuple[np.ndarray, np.ndarray]:
@@ -70,11 +100,12 @@ def best(gain: np.ndarray, candidates: list[Candidate], value: float) -> tuple[n
     return np.where(worth, names[pick], NONE), np.where(worth, gain[np.arange(len(gain)), pick], 0.0)
 
 
-def summary(gain: np.ndarray, channel: np.ndarray, candidates: list[Candidate]) -> pd.DataFrame:
+def summary(gain: np.ndarray, channel: np.ndarray, candidates: list[Candidate],
+            reliability: np.ndarray) -> pd.DataFrame:
     """Per candidate (and none): persons it is recommended to, their mean gain, its cost per
-    touch and share of the current mix; the expected incremental conversions of one touch per
-    person, by the recommendation and by the current mix, are `recommended_gain` and
-    `mix_gain` summed."""
+    touch, share of the current mix and split-half reliability; the expected incremental
+    conversions of one touch per person, by the recommendation and by the current mix, are
+    `recommended_gain` and `mix_gain` summed."""
     rows = []
     mix = np.array([c.mix for c in candidates])
     per_mix = gain @ mix if candidates else np.zeros(len(gain))
@@ -83,8 +114,8 @@ def summary(gain: np.ndarray, channel: np.ndarray, candidates: list[Candidate]) 
         rows.append({"channel": c.channel, "persons": int(mine.sum()),
                      "mean_gain": float(gain[mine, j].mean()) if mine.any() else 0.0,
                      "recommended_gain": float(gain[mine, j].sum()), "mix_gain": float(per_mix[mine].sum()),
-                     "cost_per_touch": c.cost_per_touch, "mix": c.mix})
+                     "cost_per_touch": c.cost_per_touch, "mix": c.mix, "reliability": float(reliability[j])})
     none = channel == NONE
     rows.append({"channel": NONE, "persons": int(none.sum()), "mean_gain": 0.0, "recommended_gain": 0.0,
-                 "mix_gain": float(per_mix[none].sum()), "cost_per_touch": 0.0, "mix": 0.0})
+                 "mix_gain": float(per_mix[none].sum()), "cost_per_touch": 0.0, "mix": 0.0, "reliability": 0.0})
     return pd.DataFrame(rows)

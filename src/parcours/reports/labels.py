@@ -273,6 +273,8 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "training_cutoffs": ("Training cut-offs", "Dates de coupure d'apprentissage", "count"),
     "horizon_days": ("Horizon (days)", "Horizon (jours)", "count"),
     "mean_gain": ("Mean gain in probability", "Gain moyen de probabilité", "share"),
+    "reliability": ("Reliability of the differences between persons", "Fiabilité des écarts entre personnes",
+                    "share"),
     "cost_per_touch": ("Cost per touch", "Coût par contact", "money"),
     "mix": ("Share of the current mix", "Part du mix actuel", "share"),
     "policy": ("One touch each, chosen by", "Un contact chacun, choisi selon", "text"),

@@ -4,9 +4,10 @@ period it did not learn from, and what it recommends.
 Reads what `parcours.predict` wrote after the last build: the held-out figures (AUC, log
 loss, Brier score, calibration error, the top decile's lift), the calibration curve (one row
 per decile of the prediction: predicted vs observed rate) and the next best channel per
-channel (persons, their mean gain, the channel's cost per touch and share of the current
-mix), with what one touch per person would bring by the recommendation and by the current
-mix. No period, level or filter: the figures are those of the model as of the last build.
+channel (persons, their mean gain, how reliable its gains' differences between persons are,
+the channel's cost per touch and share of the current mix), with what one touch per person
+would bring by the recommendation and by the current mix. No period, level or filter: the
+figures are those of the model as of the last build.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from parcours.storage import Storage
 HEADLINE = ("auc", "top_decile_lift", "calibration_error", "persons_scored")
 FIGURES = ("auc", "log_loss", "brier", "calibration_error", "top_decile_lift", "base_rate", "top_decile_rate",
            "persons_scored", "train_rows", "held_out_rows", "training_cutoffs", "horizon_days")
+CHANNEL_COLUMNS = ("channel", "persons", "mean_gain", "reliability", "cost_per_touch", "mix")
 NO_PREDICTIONS = Message("no_predictions")
 
 
@@ -49,8 +51,8 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
          "persons_touched": int(q["recommended_persons"])},
         {"policy": "current_mix", "conversions": q["mix_conversions"], "cost": q["mix_cost"],
          "persons_touched": totals["persons_scored"]}])
-    tables = {"next_best_channel": channels[["channel", "persons", "mean_gain", "cost_per_touch", "mix"]],
-              "one_touch_each": policy}
+    shown = [c for c in CHANNEL_COLUMNS if c in channels.columns]  # reliability: since 2026-12-02's builds
+    tables = {"next_best_channel": channels[shown], "one_touch_each": policy}
     return ReportResult("propensity", table, totals, escape_labels(_figure(table, channels)), applied,
                         warnings=warnings, tables=tables, headline=list(HEADLINE))
 
