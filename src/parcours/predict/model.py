@@ -8,8 +8,9 @@ are then calibrated by Platt scaling (`CalibratedClassifierCV(method="sigmoid")`
 of the training persons it did not learn from: a smooth monotone map, where isotonic's steps
 would make the next best channel's small differences of probability jump or vanish.
 
-Small trees (15 leaves of at least 200 persons) learning slowly (0.04): against the
-simulator's truth they ranked persons better than 31 leaves of 40 learning at 0.08.
+Small trees (15 leaves of at least 200 persons) learning slowly (0.04): on the 200,000-person
+heterogeneous world they did a little better than 31 leaves of 40 learning at 0.08 (held-out
+AUC 0.745 against 0.736), and their gains were less noisy.
 
 Two models, each fitted on its own half of the rows (`Halves`), averaged: the next best
 channel is a difference of two predictions, noisy from one fit to another, and two fits on
