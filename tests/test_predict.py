@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from parcours.predict import cutoffs
 from parcours.predict.features import Events, columns, features, labels
-from parcours.predict.model import quality
+from parcours.predict.model import MIN_CONVERSIONS, fit_halves, quality
 from parcours.predict.recommend import NONE, Candidate, best, shrink, summary
 
 CUT = dt.datetime(2026, 11, 1)
@@ -164,3 +164,15 @@ def test_gains_are_shrunk_to_the_channel_mean_by_how_well_the_halves_agree():
     # one person: nothing to correlate, their mean gain is the channel's
     one, r = shrink(np.array([[0.001, 0.002]]), np.array([[0.003, 0.002]]))
     assert one.tolist() == [pytest.approx([0.002, 0.002])] and r.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_halves_learn_from_as_few_as_min_conversions(seed):
+    """Each half gets half of the conversions, and each of its models keeps one to calibrate on
+    and two to learn from: MIN_CONVERSIONS in all are enough, whatever the random split."""
+    rng = np.random.default_rng(seed)
+    f = pd.DataFrame({"x": rng.random(400)})
+    y = np.zeros(400, dtype=np.int64)
+    y[rng.choice(400, MIN_CONVERSIONS, replace=False)] = 1
+    p = fit_halves(f, y, ["x"], seed=seed).predict(f)
+    assert p.shape == (400,) and ((p > 0) & (p < 1)).all()

@@ -27,7 +27,7 @@ import pandas as pd
 from parcours.config import Config
 from parcours.journeys import require_built
 from parcours.predict import features as feats
-from parcours.predict.model import Halves, fit_halves, quality
+from parcours.predict.model import MIN_CONVERSIONS, Halves, fit_halves, quality
 from parcours.predict.recommend import NONE, Candidate, best, gains, summary
 from parcours.profiles import SCORES
 from parcours.storage import Storage
@@ -106,10 +106,11 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         check = _frame(ev, held, config)
         train = pd.concat(frames, ignore_index=True) if frames else check.iloc[:0]
         positives, held_positives = int(train.converted.sum()), int(check.converted.sum())
-        if positives < s.min_conversions or held_positives == 0:
+        least = max(s.min_conversions, MIN_CONVERSIONS)
+        if positives < least or held_positives == 0:
             return (f"{positives} conversions within {s.horizon_days} days of the {len(training)} training cut-offs "
-                    f"and {held_positives} of the held-out one: too few to learn from (at least "
-                    f"{s.min_conversions}: [predict] min_conversions)")
+                    f"and {held_positives} of the held-out one: too few to learn from (at least {least}: "
+                    "[predict] min_conversions)")
         seconds["features"] = time.perf_counter() - clock
         report("fitting the propensity model")
         clock = time.perf_counter()

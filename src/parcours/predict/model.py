@@ -27,6 +27,9 @@ import numpy as np
 import pandas as pd
 
 CALIBRATION_SHARE = 0.2
+# the fewest conversions two halves learn from: each one to calibrate on and two to learn from
+# (early stopping keeps a part of them, by class, to check each iteration on)
+MIN_CONVERSIONS = 6
 BINS = 10  # of the calibration curve, by deciles of the prediction
 
 
@@ -67,9 +70,14 @@ class Halves:
 
 
 def fit_halves(features: pd.DataFrame, converted: np.ndarray, columns: list[str], seed: int = 0) -> Halves:
-    """`fit` on each half of the rows (split at random, reproducibly)."""
-    first = np.random.default_rng(seed).permutation(len(features)) < len(features) // 2
+    """`fit` on each half of the rows, split at random (reproducibly), each with half of the
+    conversions (at least MIN_CONVERSIONS in all: `predict_at` asks for them)."""
     y = np.asarray(converted)
+    rng = np.random.default_rng(seed)
+    first = np.zeros(len(y), dtype=bool)
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        first[rows[: len(rows) // 2]] = True
     return Halves(fit(features[first], y[first], columns, seed), fit(features[~first], y[~first], columns, seed + 1))
 
 
@@ -84,9 +92,9 @@ def fit(features: pd.DataFrame, converted: np.ndarray, columns: list[str], seed:
     X, y = model.frame(features), np.asarray(converted, dtype=np.int64)
     rng = np.random.default_rng(seed)
     held = rng.random(len(y)) < CALIBRATION_SHARE
-    if y[held].sum() == 0 or y[~held].sum() == 0:  # too few conversions to split: each half needs some
+    if y[held].sum() == 0 or y[~held].sum() < 2:  # too few conversions: one to calibrate on, two to learn from
         held = np.zeros(len(y), dtype=bool)
-        held[np.flatnonzero(y)[::2]] = True
+        held[np.flatnonzero(y)[::3]] = True
         held[rng.permutation(np.flatnonzero(y == 0))[: int(CALIBRATION_SHARE * (y == 0).sum())]] = True
     boosted = HistGradientBoostingClassifier(
         max_iter=600, learning_rate=0.04, max_leaf_nodes=15, min_samples_leaf=200, l2_regularization=1.0,
