@@ -141,16 +141,13 @@ def _score(wh: Storage, ev: feats.Events, config: Config, model: Halves,
     profiled = wh.table("profiles").select("person_id")
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
     frame = profiled.left_join(f, "person_id").drop("person_id_right").to_pandas()
-    for col in frame.columns:  # a person with no event in the history: no touch, no conversion
-        if col.startswith(("n_", "exposure_")) or col in ("touches", "conversions", "revenue", "opens", "clicks",
-                                                           "unsubscribed"):
-            frame[col] = frame[col].fillna(0)
-    p = model.predict(frame)
+    for col in filter(feats.counted, frame.columns):  # a person with no event in the history: no touch...
+        frame[col] = frame[col].fillna(0)
     since = cut - dt.timedelta(days=s.history_days)
     offered = candidates(wh, ev, since, cut)
     conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
     value = float(conv.revenue.mean().execute() or 0.0)
-    gain, reliability = gains(model, frame, offered)
+    p, gain, reliability = gains(model, frame, offered)
     channel, chosen = best(gain, offered, value)
     persons = pd.DataFrame({"person_id": frame.person_id, "propensity": p,
                             "next_best_channel": channel.astype(str), "next_best_gain": chosen})

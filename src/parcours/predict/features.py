@@ -139,10 +139,15 @@ def features(ev: Events, cut: dt.datetime, history_days: int, half_life_days: fl
     if ev.attributes is not None:
         cols = list(out.columns)
         out = out.left_join(ev.attributes, "person_id").select(*cols, *[f"attr_{k}" for k in ev.attribute_keys])
-    zero = {col: out[col].fill_null(0) for col in out.columns
-            if col.startswith(("n_", "exposure_")) or col in ("touches", "conversions", "revenue", "opens",
-                                                               "clicks", "unsubscribed")}
+    zero = {col: out[col].fill_null(0) for col in out.columns if counted(col)}
     return out.mutate(**zero).select("person_id", *columns(ev))
+
+
+def counted(column: str) -> bool:
+    """A count or a sum: 0, not missing, for a person with nothing to count (a "days since"
+    stays missing: there is no such day)."""
+    return column.startswith(("n_", "exposure_")) or column in ("touches", "conversions", "revenue", "opens",
+                                                                "clicks", "unsubscribed")
 
 
 def columns(ev: Events) -> list[str]:

@@ -58,19 +58,24 @@ def touched(features: pd.DataFrame, index: int) -> pd.DataFrame:
     return out
 
 
-def gains(halves: Halves, features: pd.DataFrame, candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-    """([persons, candidates] each candidate's gain in probability from one more touch, shrunk;
-    [candidates] each one's split-half reliability)."""
-    return shrink(_gains(halves.a, features, candidates), _gains(halves.b, features, candidates))
+def gains(halves: Halves, features: pd.DataFrame,
+          candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """([persons] the propensity, as `Halves.predict` gives it; [persons, candidates] each
+    candidate's gain in probability from one more touch, shrunk; [candidates] each one's
+    split-half reliability). The propensity is the gains' base: predicted once."""
+    base_a, a = _gains(halves.a, features, candidates)
+    base_b, b = _gains(halves.b, features, candidates)
+    return ((base_a + base_b) / 2, *shrink(a, b))
 
 
-def _gains(model: Model, features: pd.DataFrame, candidates: list[Candidate]) -> np.ndarray:
+def _gains(model: Model, features: pd.DataFrame, candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+    """(the probability as things are, each candidate's gain over it) by one model."""
     x = model.frame(features)
     base = model.predict_input(x)
     out = np.zeros((len(features), len(candidates)))
     for j, c in enumerate(candidates):
         out[:, j] = model.predict_input(touched(x, c.index)) - base
-    return out
+    return base, out
 
 
 def shrink(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
