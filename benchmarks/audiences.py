@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from simulated import workspace
 
 from parcours import Workspace
 from parcours.api import create_app
 from parcours.audiences import Book, refresh, size
 from parcours.conditions import Audience, parse
 
-BIN = Path(sys.executable).parent / "parcours"
 TABLES = ("touchpoints", "conversions", "identities", "crm", "messages")
 AUDIENCES = {
     "email_recent_no_order": {"all": [{"touched": "email", "within_days": 7},
@@ -40,26 +38,6 @@ AUDIENCES = {
     "welcome_openers": {"message": "opened", "journey": "welcome"},
     "big_spenders": {"any": [{"revenue_over": 300}, {"field": "conversions", "op": ">=", "value": 3}]},
 }
-
-
-def run(step: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(step, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def prepare(root: Path, persons: int) -> Path:
-    data, ws = root / "data", root / "ws"
-    if (root / ".built").exists():
-        return ws
-    took = run([str(BIN), "simulate", "--persons", str(persons), "--seed", "13", "--out", str(data)])
-    print(f"simulate {took:.0f} s", flush=True)
-    for t in TABLES:
-        print(f"ingest {t} {run([str(BIN), 'ingest', t, str(data / f'{t}.parquet'), '-w', str(ws)]):.0f} s",
-              flush=True)
-    print(f"build {run([str(BIN), 'build', '-w', str(ws)]):.0f} s", flush=True)
-    (root / ".built").touch()
-    return ws
 
 
 def percentiles(ms: list[float]) -> str:
@@ -73,7 +51,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=1_000_000)
     args = ap.parse_args()
     root = Path("bench-out/audiences") / str(args.persons)
-    path = prepare(root, args.persons)
+    path = workspace(root, ["--persons", str(args.persons), "--seed", "13"], TABLES, build=True)
     with Workspace(path) as ws:
         wh = ws.warehouse
         print(f"profiles: {wh.count('profiles'):,}")

@@ -15,12 +15,11 @@ entrants' true orders parcours links to them: what the identity graph costs the 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+from simulated import workspace
 
 from parcours import Workspace
 from parcours.query import Query
@@ -28,23 +27,7 @@ from parcours.reports import run_report
 from parcours.reports.messaging_lift import against_truth, lift
 from parcours.reports.messaging_metrics import TOTAL, Selection, engagement
 
-BIN = Path(sys.executable).parent / "parcours"
 TABLES = ("touchpoints", "conversions", "identities", "costs", "truth", "messages", "messages_truth")
-
-
-def prepare(root: Path, persons: int) -> Path:
-    data, ws = root / "data", root / "ws"
-    if (root / ".built").exists():
-        return ws
-    steps = [[str(BIN), "simulate", "--persons", str(persons), "--seed", "11", "--out", str(data)],
-             *[[str(BIN), "ingest", t, str(data / f"{t}.parquet"), "-w", str(ws)] for t in TABLES],
-             [str(BIN), "build", "-w", str(ws)]]
-    for step in steps:
-        t = time.perf_counter()
-        subprocess.run(step, check=True, stdout=subprocess.DEVNULL)
-        print(f"{' '.join(step[1:3]):<28} {time.perf_counter() - t:7.1f} s", flush=True)
-    (root / ".built").touch()
-    return ws
 
 
 def main() -> None:
@@ -52,7 +35,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=1_000_000)
     args = ap.parse_args()
     root = Path("bench-out/messaging") / str(args.persons)
-    ws_path = prepare(root, args.persons)
+    ws_path = workspace(root, ["--persons", str(args.persons), "--seed", "11"], TABLES, build=True)
     with Workspace(ws_path) as ws:
         wh = ws.warehouse
         print(f"messages: {wh.count('messages'):,} events; conversions {wh.count('conversions'):,}")

@@ -14,36 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from simulated import workspace
 
 from parcours import Workspace
 from parcours.predict.evaluate import evaluate
 
-BIN = Path(sys.executable).parent / "parcours"
 TABLES = ("touchpoints", "conversions", "identities", "crm", "costs", "messages")
-
-
-def step(args: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def prepare(root: Path, persons: int) -> Path:
-    data, ws = root / "data", root / "ws"
-    if (root / ".built").exists():
-        return ws
-    took = step([str(BIN), "simulate", "--persons", str(persons), "--seed", "5", "--days", "60",
-                 "--scenario", "heterogeneous", "--out", str(data)])
-    print(f"simulate {took:.0f} s", flush=True)
-    for t in TABLES:
-        print(f"ingest {t} {step([str(BIN), 'ingest', t, str(data / f'{t}.parquet'), '-w', str(ws)]):.0f} s",
-              flush=True)
-    (root / ".built").touch()
-    return ws
 
 
 def main() -> None:
@@ -52,7 +31,8 @@ def main() -> None:
     ap.add_argument("--no-evaluate", action="store_true")
     args = ap.parse_args()
     root = Path("bench-out/predict") / str(args.persons)
-    ws = prepare(root, args.persons)
+    ws = workspace(root, ["--persons", str(args.persons), "--seed", "5", "--days", "60", "--scenario",
+                          "heterogeneous"], TABLES, build=False)  # built below, timed with its prediction
     t = time.perf_counter()
     from parcours.jobs import build_all
 
