@@ -93,7 +93,32 @@ def test_crm_load_hashes_rejects_and_replaces_what_changed(ws):
     assert (moved.inserted, moved.updated, moved.already_loaded) == (1, 1, 0)
     rows = rows_of(ws, "crm", ["customer_id"])
     assert [(r["customer_id"], r["phone_sha256"], r["attributes"]) for r in rows] == [
-        ("C1", None, [("segment", "gold")]), ("C5", None, None), ("C6", None, None)]
+        ("C1", JANE_PHONE, [("segment", "gold")]), ("C5", None, None), ("C6", None, None)]  # no phone column: kept
+
+
+COLUMNS = {"user_id": "u1", "email": "jane.doe@example.com", "phone": "0612345678",
+           "attributes": '{"segment": "premium"}'}
+
+
+@given(given_columns=st.sets(st.sampled_from(sorted(COLUMNS))), blank=st.sets(st.sampled_from(sorted(COLUMNS))))
+@settings(max_examples=12, deadline=None)
+def test_a_crm_file_without_a_column_keeps_its_stored_values(tmp_path_factory, given_columns, blank):
+    """Issue 28.3: an extract of some columns updates those columns; a column it lacks keeps
+    the stored values (a blank cell of a column it has is a blank value)."""
+    from parcours import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("crm") / "ws")
+    load_rows(ws, "crm", [{"customer_id": "C1", **COLUMNS}])
+    before = rows_of(ws, "crm")[0]
+    load_rows(ws, "crm", [{"customer_id": "C1", **{c: "" if c in blank else COLUMNS[c] for c in given_columns}}])
+    after = rows_of(ws, "crm")[0]
+    stored_as = {"user_id": ["user_id"], "email": ["email_sha256"], "phone": ["phone_sha256"],
+                 "attributes": ["attributes"]}
+    for column, stored in stored_as.items():
+        for name in stored:
+            blanked = column in given_columns and column in blank
+            assert after[name] == (None if blanked else before[name]), (column, given_columns, blank)
+    ws.close()
 
 
 def test_plain_values_are_kept_only_when_the_config_says(ws):

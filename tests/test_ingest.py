@@ -1,13 +1,17 @@
+import csv
 import datetime as dt
 import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from builders import load_rows, rows_of, write_csv
 from parcours.errors import InvalidInput
 from parcours.ingest import load_file
+from parcours.schema import KEYS, TABLES
 
 TP = dict(event_id="e1", ts="2026-10-01T12:00:00+02:00", visitor_id="v1", device="Mobile",
           interaction="click", channel="display", pageviews="3", duration_s="12.5")
@@ -267,3 +271,104 @@ def test_a_file_cut_short_or_damaged_is_refused_whole(ws, tmp_path, damage):
     whole_gzip = tmp_path / "ok.csv.gz"
     whole_gzip.write_bytes(gzip.compress(write_csv(tmp_path / "ok.csv", rows[:3]).read_bytes()))
     assert load_file(ws.warehouse, "touchpoints", whole_gzip).inserted == 3  # a whole one loads
+
+
+# Issue 28.10 and 28.13: every text, date and identifier is checked as it comes in, and a rejects
+# file (which users are told to open) never runs a formula or carries a NUL byte.
+MINIMAL = {
+    "touchpoints": dict(event_id="e1", ts="2026-10-01", visitor_id="v1"),
+    "conversions": dict(conversion_id="c1", ts="2026-10-01", visitor_id="v1"),
+    "identities": dict(visitor_id="v1", user_id="u1"),
+    "costs": dict(date="2026-10-01", channel="display", cost="1"),
+    "crm": dict(customer_id="C1"),
+    "truth": dict(date="2026-10-01", channel="display", incremental_conversions="1"),
+    "messages": dict(event_id="m1", ts="2026-10-01", journey="j", step="s", channel="email",
+                     recipient="a@example.com", event="sent"),
+    "messages_truth": dict(journey="j", days_after_entry="1", incremental_conversions="1"),
+}
+TEXTS = [(t, f.name) for t, fs in TABLES.items() for f in fs
+         if f.type == "string" and not f.choices and not f.identifier and not f.plain]
+
+
+def _one_per_field(table: str, fields: list[str], value: str, start: int = 0) -> list[dict]:
+    """A row per field, that field given `value` (its key fields made unique from `start`)."""
+    rows = []
+    for i, name in enumerate(fields, start):
+        row = {k: (f"{v}{i}" if k in KEYS[table] and k not in ("date", "ts") else v)
+               for k, v in MINIMAL[table].items()}
+        if table in ("costs", "truth"):
+            row["channel"] = f"c{i}"
+        rows.append({**row, name: value})
+    return rows
+
+
+@pytest.mark.parametrize("table", sorted({t for t, _ in TEXTS}))
+def test_a_nul_or_control_character_is_refused_in_every_text_field(ws, table):
+    fields = [f for t, f in TEXTS if t == table]
+    rows = _one_per_field(table, fields, "a\x00b") + _one_per_field(table, fields, "a\x1bb", len(fields))
+    res = load_rows(ws, table, rows)
+    assert (res.inserted, res.rejected_rows) == (0, 2 * len(fields))
+    wanted = [(i + 1, f, "contains a control character (a NUL byte, say)") for i, f in enumerate(fields * 2)]
+    said = csv.DictReader(res.rejects_file.open(encoding="utf-8", newline=""))
+    assert sorted((int(r["row"]), r["field"], r["reason"]) for r in said) == sorted(wanted)
+    text = res.rejects_file.read_text(encoding="utf-8")
+    assert "\x00" not in text and "\x1b" not in text and "a\ufffdb" in text
+
+
+@pytest.mark.parametrize("table", ["costs", "truth"])
+@pytest.mark.parametrize(("day", "reason"), [("0001-01-01", "before 2000-01-01"), ("1999-12-31", "before 2000-01-01"),
+                                             ("9999-12-31", "in the future (after tomorrow)")])
+def test_a_date_outside_what_the_data_can_hold_is_refused(ws, table, day, reason):
+    res = load_rows(ws, table, [{**MINIMAL[table], "date": day}])
+    assert reasons(res) == [(1, "date", reason)]
+
+
+@given(st.sampled_from([(t, f.name) for t, fs in TABLES.items() for f in fs if f.token]),
+       st.sampled_from([" ", "\u202e", "\u200b", "\u00a0", "\t"]))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_an_id_with_a_space_or_an_invisible_character_is_refused(ws, where, mark):
+    table, name = where
+    res = load_rows(ws, table, [{**MINIMAL[table], name: f"id{mark}7"}])
+    assert reasons(res) == [(1, name, "not an id: it holds a space or an invisible character")]
+
+
+@pytest.mark.parametrize("email", ["😀@example.com", "jane\u202e@example.com", "jane@exa\u200bmple.com",
+                                   "jane@exam ple.com", "jane\x00@example.com", "jane@example..com"])
+def test_what_looks_like_an_email_but_is_not_is_refused(ws, email):
+    res = load_rows(ws, "crm", [{"customer_id": "C1", "email": email}])
+    assert [(r.field, r.reason) for r in res.rejects] == [("email", "not an email address (name@domain.tld)")]
+
+
+def test_an_email_and_a_hash_that_disagree_are_refused_not_one_taken(ws):
+    from parcours.identifiers import sha256
+
+    jane, john = "jane@example.com", sha256("john@example.com")
+    res = load_rows(ws, "crm", [{"customer_id": "C1", "email": jane, "email_sha256": john},
+                                {"customer_id": "C2", "email": jane, "email_sha256": sha256(jane).upper()},
+                                {"customer_id": "C3", "email": "", "email_sha256": john}])
+    assert reasons(res) == [(1, "email_sha256", "not the SHA-256 of the row's email")]
+    assert [(r["customer_id"], r["email_sha256"]) for r in rows_of(ws, "crm", ["customer_id"])] == [
+        ("C2", sha256(jane)), ("C3", john)]
+
+
+@pytest.mark.parametrize("value", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+def test_a_rejects_file_never_runs_a_formula(ws, value):
+    res = load_rows(ws, "touchpoints", [{**TP, "device": value}, {**TP, "event_id": "e2", "pageviews": value}])
+    cells = [r["value"] for r in csv.DictReader(res.rejects_file.open(encoding="utf-8", newline=""))]
+    assert cells == ["'" + value, "'" + value]
+    assert [r.value for r in res.rejects] == [value, value]  # said as written elsewhere (a terminal, the API)
+
+
+def test_an_id_is_one_token_alike_in_the_engine_and_in_python():
+    """identifiers.NOT_TOKEN (ingest, in the engine) and is_token (forget, in Python) say the
+    same of every character of the Basic Multilingual Plane."""
+    import duckdb
+
+    from parcours.identifiers import NOT_TOKEN, is_token
+
+    chars = pa.table({"c": [chr(i) for i in range(1, 0x10000) if not 0xD800 <= i <= 0xDFFF]})
+    con = duckdb.connect()
+    con.register("chars", chars)
+    said = con.execute("SELECT c, regexp_matches(c, ?) FROM chars", [NOT_TOKEN]).fetchall()
+    assert [hex(ord(c)) for c, broken in said if broken == is_token(c)] == []
+    assert not is_token("x" * 257) and is_token("x" * 256) and not is_token("")

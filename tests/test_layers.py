@@ -7,7 +7,7 @@ from pathlib import Path
 import parcours
 
 LAYERS = {
-    "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0, "identifiers": 0, "conditions": 0,
+    "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0, "identifiers": 0, "conditions": 0, "cells": 0,
     "simulate": 0,  # uses base only
     "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "ga4": 1, "workspace": 1,
     "inventory": 1,

@@ -4,15 +4,20 @@ in one transaction, with an audit line that holds no value; retention; consent."
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
+from fnmatch import fnmatch
 
+import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from builders import AS_OF, JANE, JANE_PHONE, A, C, day_at, load_rows, rows_of, who
 from parcours.audiences import Book, person, refresh
 from parcours.cli import app
 from parcours.conditions import Audience, parse
+from parcours.errors import InvalidInput
 from parcours.journeys import build_journeys
-from parcours.privacy import AUDIT_FILE, forget, retain
+from parcours.privacy import AUDIT_FILE, BY_PERSON, FILES, WITHOUT_PERSON_TABLES, WITHOUT_PERSONS, forget, retain
 
 A_VALUES = {"va1", "va2", "ua", "C1", JANE, JANE_PHONE, A, "jane.doe@example.com", "jane@x.fr"}
 
@@ -122,3 +127,88 @@ def test_a_forget_request_without_an_identifier_is_a_400(three):
             got = client.post("/api/v1/forget", json=body, headers=write)
             assert got.status_code == 400 and "field identifier" in got.json()["error"], body
         assert client.post("/api/v1/forget", json={"identifier": "vb"}).status_code == 401
+
+
+REJECTS_HEADER = "file,row,field,value,reason\n"
+
+
+def test_forget_blanks_only_the_persons_values_in_the_rejects_files(three):
+    """Issue 28.2: a line goes only where a field naming a person holds the person's value; a
+    row number, a reason or another field's value that happens to equal it stays."""
+    folder = three.path / "rejects"
+    folder.mkdir(exist_ok=True)
+    lines = ["x.csv,3,pageviews,1.5,not an integer",  # row 3, "3" nowhere as an id
+             "x.csv,4,visitor_id,va1,duplicate key of row 1",  # A's visitor id: blanked
+             "x.csv,5,ts,va1,not a valid timestamp",  # A's id as a timestamp: not A's data
+             "x.csv,6,revenue,x,not a finite number",
+             "x.csv,7,email,JANE.DOE@example.com ,duplicate key of row 2",  # A's email as written
+             "x.csv,8,user_id,'=ua,bad",  # a neutralised cell: not A's user id ua
+             "x.csv,9,user_id,ua,bad",  # A's user id
+             "x.csv,10,user_pseudo_id,va1,in the future"]  # a GA4 rejects file's id
+    (folder / "x.rejects.csv").write_text(REJECTS_HEADER + "\n".join(lines) + "\n")
+    kept = (folder / "x.rejects.csv").read_text()
+    for not_ids in ("3", "row"):
+        forget(three.warehouse, three.config, not_ids, three.path)
+        assert (folder / "x.rejects.csv").read_text() == kept, not_ids
+    with pytest.raises(InvalidInput, match="not an identifier"):
+        forget(three.warehouse, three.config, "not a finite number", three.path)
+    deleted = forget(three.warehouse, three.config, "jane.doe@example.com", three.path)
+    assert deleted["rejects/x.rejects.csv"] == 4
+    after = [line.split(",") for line in (folder / "x.rejects.csv").read_text().splitlines()[1:]]
+    assert [r[3] for r in after] == ["1.5", "", "va1", "x", "", "'=ua", "", ""]
+    assert [r[:3] + r[4:] for r in after] == [r[:3] + r[4:] for r in (line.split(",") for line in lines)]
+
+
+NO_IDENTIFIERS = ["not a finite number", "", "   ", "a\u202eb", "x" * 300, "v\x00a", "two words", "\u200b"]
+
+
+def test_what_is_no_identifier_is_refused_by_every_face(three):
+    from parcours.jobs import Jobs
+
+    for said in NO_IDENTIFIERS:
+        with pytest.raises(InvalidInput, match="field identifier: not an identifier|field identifier: forget takes"):
+            forget(three.warehouse, three.config, said, three.path)
+    jobs = Jobs(three.config, nullcontext, nullcontext, folder=three.path)
+    try:
+        for said in NO_IDENTIFIERS:
+            with pytest.raises(InvalidInput, match="field identifier"):
+                jobs.submit("forget", {"identifier": said})  # refused before the queue: the API's 400
+    finally:
+        jobs.stop()
+    three.close()
+    for said in NO_IDENTIFIERS[:4]:
+        res = CliRunner().invoke(app, ["forget", said, "-w", str(three.path)])
+        assert res.exit_code == 2 and "identifier" in res.output and "Traceback" not in res.output, res.output
+
+
+def test_every_file_and_table_a_workspace_writes_is_declared_and_erased(three):
+    """Issue 28.11: everything parcours writes into a workspace is either a place an erasure
+    reaches (`FILES`, the warehouse's tables) or declared to hold no person; after forget, none
+    of the person's ids is anywhere."""
+    from builders import ga4_export, write_ga4
+    from parcours.predict import TABLES as PREDICTED
+    from parcours.schema import TABLES
+
+    Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
+    refresh(three.warehouse, three.config, three.path)
+    load_rows(three, "touchpoints", [{"event_id": "bad", "ts": "never", "visitor_id": "va1"},
+                                     {"event_id": "bad", "ts": day_at(1), "visitor_id": "va1"}])
+    three.close()
+    export = write_ga4(ga4_export(), three.path.parent / "events_20261014.parquet")
+    CliRunner().invoke(app, ["ingest", "ga4", str(export), "-w", str(three.path)])
+    CliRunner().invoke(app, ["ingest", "touchpoints", str(three.path / "touchpoints-1.csv"), "-w", str(three.path)])
+    written = [p.relative_to(three.path).as_posix() for p in three.path.rglob("*") if p.is_file()]
+    undeclared = [p for p in written if not any(fnmatch(p, g) for g in (*FILES, *WITHOUT_PERSONS, "*.csv"))]
+    assert undeclared == []  # the test's own input files are CSVs at the top
+    assert any(fnmatch(p, "ga4/*.parquet") for p in written) and any(fnmatch(p, "rejects/*.csv") for p in written)
+    tables = set(three.warehouse.tables())
+    assert tables <= {*TABLES, *BY_PERSON, *WITHOUT_PERSON_TABLES, *PREDICTED}, tables
+    for identifier in ("jane.doe@example.com", "p1", "u1", "p2"):
+        forget(three.warehouse, three.config, identifier, three.path)
+    gone = A_VALUES | {"p1", "u1", "p2"}
+    assert not gone & every_value(three), where(three, gone & every_value(three))
+    for pattern in FILES:
+        for path in three.path.glob(pattern):
+            values = (set(pq.read_table(path).to_pandas().astype(str).to_numpy().ravel())
+                      if path.suffix == ".parquet" else set(path.read_text().replace("\n", ",").split(",")))
+            assert not gone & values, (path, gone & values)

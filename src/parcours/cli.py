@@ -276,7 +276,7 @@ def build(
         out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
     if sent.get("batches") or sent.get("failed"):
         out.print(f"webhook: {sent['batches']:,} batches ({sent['persons']:,} persons) delivered"
-                  + (f"; {sent['failed']:,} failed, sent again at the next build" if sent["failed"] else ""))
+                  + (f"; {sent['failed']:,} not, sent at the next build ({sent['reason']})" if sent["failed"] else ""))
 
 
 @app.command()

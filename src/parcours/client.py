@@ -2,7 +2,8 @@
 whose warehouse one process opens alone (DuckDB's file lock), `ingest`, `build`, `info` and
 `report` ask the server over HTTP, with the token it left in the workspace; the server loads
 and builds one job at a time and reads the last commit meanwhile (docs/architecture.md, "One
-writer, many readers"). The standard library's urllib is enough for a few JSON calls."""
+writer, many readers"). The standard library's urllib is enough for a few JSON calls; it
+follows no redirect and asks no proxy, since either would carry the token to another host."""
 
 from __future__ import annotations
 
@@ -12,10 +13,24 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from http.client import HTTPMessage
+from typing import IO, Any
 
 from parcours.errors import ParcoursError
 from parcours.workspace import Server
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would send the next request, token included, wherever it points."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage,
+                         newurl: str) -> urllib.request.Request | None:
+        fp.close()
+        raise ParcoursError(f"the server at {req.full_url} answered a redirect ({code}) to {newurl}: not followed")
+
+
+# the server is on this machine: a proxy named in the environment (http_proxy) is not asked
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 class Remote:
@@ -30,7 +45,7 @@ class Remote:
         request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST", headers={
             "Authorization": f"Bearer {self.server.token}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=600) as response:
+            with _OPENER.open(request, timeout=600) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:  # the server's one-line {"error": ...}
             try:

@@ -8,8 +8,10 @@ engine can compile them to expressions without second-guessing them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -84,7 +86,8 @@ class ActivationSettings:
     batch_size: int = 1000  # persons per POST
     retries: int = 3  # attempts per batch and run, with back-off; what still fails is sent at the next run
     backoff_s: float = 1.0  # the first wait; it doubles after each failed attempt
-    timeout_s: float = 10.0  # per request
+    timeout_s: float = 10.0  # bounds each attempt as a whole: connecting, sending, reading the answer
+    allow_networks: tuple[str, ...] = ()  # networks of receivers allowed though not public (CIDR): "127.0.0.0/8"
 
 
 @dataclass(frozen=True)
@@ -253,13 +256,44 @@ def _messaging(section: Any, source: str) -> MessagingSettings:
 
 
 def _activation(section: Any, source: str) -> ActivationSettings:
+    """`[activation]`: its scalar settings as any section's, `allow_networks` a list of networks,
+    and a webhook URL checked before anything is sent to it (docs/architecture.md, "Activation")."""
     if not isinstance(section, dict):
         raise ConfigError("expected a table of settings", file=source, field="activation")
-    settings = _settings(ActivationSettings, section, "activation", source)
-    if settings.webhook_url and not re.fullmatch(r"https?://\S+", settings.webhook_url):
-        raise ConfigError(f"expected an http:// or https:// URL, not {settings.webhook_url!r}", file=source,
-                          field="activation.webhook_url")
-    return settings
+    values = dict(section)
+    allowed = _strings(values.pop("allow_networks", []), "activation.allow_networks", source)
+    settings = _settings(ActivationSettings, values, "activation", source)
+    wrong = _webhook_url_fault(settings.webhook_url)
+    if wrong:
+        raise ConfigError(wrong, file=source, field="activation.webhook_url")
+    return dataclasses.replace(settings, allow_networks=tuple(
+        _network(n, f"activation.allow_networks[{i}]", source) for i, n in enumerate(allowed)))
+
+
+def _webhook_url_fault(url: str) -> str:
+    """What is wrong with a webhook URL ("" when nothing is, or none is set): http or https to
+    a host, without credentials (they would sit in the config; the receiver gets no login)."""
+    if not url:
+        return ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, _ = parts.hostname, parts.port  # a port out of range or not a number raises
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.username is not None or parts.password is not None:  # before the URL is ever quoted
+        return "credentials in the URL (user:password@) are refused"
+    if not re.fullmatch(r"https?://\S+", url):
+        return f"expected an http:// or https:// URL, not {url!r}"
+    return "" if host else "no host in the URL"
+
+
+def _network(value: str, where: str, source: str) -> str:
+    """A network of `allow_networks`, written as ipaddress writes it ("127.0.0.1" is 127.0.0.1/32)."""
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError as exc:
+        raise ConfigError(f'expected a network such as "10.0.0.0/8", or an address, not {value!r} ({exc})',
+                          file=source, field=where) from None
 
 
 def _audiences(section: Any, source: str) -> tuple[Audience, ...]:

@@ -12,20 +12,64 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # one @, a dot in the domain, no spaces
+# An id (of an event, a device, an account, a customer) is one token: at most MAX_TOKEN
+# characters, none of them a space, a control or an invisible format character (U+202E turns
+# the text around it, U+200B hides). NOT_TOKEN finds one in the engine (RE2), is_token in Python.
+MAX_TOKEN = 256
+NOT_TOKEN = r"[\s\p{Z}\p{C}]"
+
+
+_NOT_IN_TOKENS = frozenset(("Cc", "Cf", "Co", "Cs", "Zs", "Zl", "Zp"))  # RE2's \p{C} and \p{Z}
+
+
+def is_token(text: str) -> bool:
+    return 0 < len(text) <= MAX_TOKEN and not any(c.isspace() or unicodedata.category(c) in _NOT_IN_TOKENS
+                                                  for c in text)
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # the shape: one @, a dot in the domain, no spaces
 SHA256 = re.compile(r"[0-9a-f]{64}")
+_LOCAL_SIGNS = frozenset("!#$%&'*+/=?^_`{|}~.-")  # RFC 5322's atext and the dot
 
 
+def _word(c: str) -> bool:
+    """A letter, a mark or a digit of any script (an internationalised address has them);
+    never a symbol (an emoji), a control or an invisible format character (U+202E)."""
+    return unicodedata.category(c)[0] in "LMN"
+
+
+@lru_cache(maxsize=1 << 16)
 def normal_email(text: str) -> str | None:
-    """Trimmed and lower-cased; None when it is no email address."""
+    """Trimmed and lower-cased; None when it is no email address: one @, a local part of
+    letters, digits and RFC 5322's signs, a domain of dotted labels of letters, digits and
+    hyphens; at most 254 characters (RFC 5321)."""
     email = text.strip().lower()
-    return email if EMAIL.fullmatch(email) else None
+    if not EMAIL.fullmatch(email) or len(email) > 254:
+        return None
+    local, domain = email.split("@")
+    if len(local) > 64 or not all(_word(c) or c in _LOCAL_SIGNS for c in local):
+        return None
+    labels = domain.split(".")
+    if not all(labels) or not all(_word(c) or c == "-" for label in labels for c in label):
+        return None
+    return email
+
+
+EMAIL_FUNCTION = "parcours_email"  # normal_email as an engine function (DuckDB: registered by the warehouse)
+
+
+def email_arrow(email: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """normal_email over a batch, once per distinct text; null in, null out."""
+    distinct = pc.unique(email)
+    normal = pa.array([None if v is None else normal_email(v) for v in distinct.to_pylist()], pa.string())
+    return pc.take(normal, pc.index_in(email, distinct))
 
 
 @lru_cache(maxsize=1 << 16)

@@ -7,7 +7,6 @@ are 1-based data rows (CSV: the header is not a row, so row N is line N+1 of the
 
 from __future__ import annotations
 
-import csv
 import datetime
 import gzip
 import json
@@ -23,7 +22,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parcours import identifiers, schema
+from parcours import cells, identifiers, schema
 from parcours.config import CrmSettings
 from parcours.errors import InvalidInput
 from parcours.schema import Field
@@ -51,7 +50,7 @@ class LoadResult:
     updated: int = 0  # stored rows this file replaced (schema.LATEST_WINS tables)
     already_loaded: int = 0
     rejected_rows: int = 0
-    rejects: list[Reject] = field(default_factory=list)  # the first SAMPLE of them
+    rejects: list[Reject] = field(default_factory=list)  # the first `sample` of them
     rejects_file: Path | None = None  # all of them, when there are any
     ignored_columns: list[str] = field(default_factory=list)
 
@@ -62,18 +61,19 @@ SAMPLE = 20
 def load_file(wh: Storage, table: str, path: Path | str, *,
               rejects_file: Path | None = None,
               progress: Callable[[float], None] | None = None,
-              crm: CrmSettings | None = None) -> LoadResult:
+              crm: CrmSettings | None = None, sample: int | None = SAMPLE) -> LoadResult:
     """Validate `path` and insert its new valid rows into `table`, in one transaction.
     `crm`: how emails and phones are read (their country, whether plain values are kept).
 
-    Rejected rows (all of them) go to `rejects_file` as CSV: file,row,field,value,reason.
+    Rejected rows (all of them) go to `rejects_file` as CSV: file,row,field,value,reason, each
+    value as a spreadsheet shows it (`cells`); the result holds the first `sample` (None: all).
     """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput("no such file", file=str(path))
     check_whole(path)
     with wh.loader() as loader:
-        return _load_file(loader, table, path, rejects_file, progress, crm or CrmSettings())
+        return _load_file(loader, table, path, rejects_file, progress, crm or CrmSettings(), sample)
 
 
 def check_whole(path: Path) -> None:
@@ -93,7 +93,7 @@ def check_whole(path: Path) -> None:
 
 
 def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None,
-               progress: Callable[[float], None] | None, crm: CrmSettings) -> LoadResult:
+               progress: Callable[[float], None] | None, crm: CrmSettings, sample: int | None) -> LoadResult:
     fields = schema.fields(table)
     wh.ensure_canonical_tables()
     # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%.
@@ -103,14 +103,14 @@ def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None
                                                                          if f.identifier},
                                lambda pct: report(0.6 * pct))
         try:
-            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report, crm)
+            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report, crm, sample)
         finally:
             wh.drop_staged(staged)
 
 
 def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: Staged,
                  file: str, rejects_file: Path | None,
-                 report: Callable[[float], None], crm: CrmSettings) -> LoadResult:
+                 report: Callable[[float], None], crm: CrmSettings, sample: int | None) -> LoadResult:
     rows = staged.rows
     present = set(rows.columns) - {"_row"}
     missing = [f.name for f in fields if f.required and f.name not in present]
@@ -152,10 +152,12 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
     result.rows_read = wh.count(staged.rows_table) + wh.count(staged.broken_table)
     result.rejected_rows = int(rejects.row.nunique().execute())
     if result.rejected_rows:
-        result.rejects = [Reject(**r) for r in rejects.limit(SAMPLE).to_pyarrow().to_pylist()]
+        result.rejects = [Reject(**r) for r in rejects.limit(sample).to_pyarrow().to_pylist()]
         if rejects_file is not None:
             rejects_file.parent.mkdir(parents=True, exist_ok=True)
-            wh.con.to_csv(rejects, rejects_file)
+            written = rejects_file.with_name(rejects_file.name + ".part")  # whole or not at all
+            wh.con.to_csv(rejects.mutate(value=cells.neutralised(rejects.value)), written)
+            written.replace(rejects_file)
             result.rejects_file = rejects_file
 
     valid = rows.filter(rows._row.notin(rejects.row)) if result.rejected_rows else rows
@@ -167,7 +169,8 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
         seq = int(stored[schema.LOAD_SEQ].max().fill_null(0).execute()) + 1  # loads take turns
         new = valid.anti_join(stored, list(keys))
         if table in schema.LATEST_WINS:  # a stored key with other values: this row replaces it
-            known, same = valid.semi_join(stored, list(keys)), stored.view()
+            known = _kept_absent(valid.semi_join(stored, list(keys)), stored, fields, present, keys)
+            same = stored.view()
             changed = wh.materialize("_changed_rows", known.anti_join(
                 same, [known[c].identical_to(same[c]) for c in known.columns]))
             result.updated = wh.count("_changed_rows")
@@ -180,6 +183,23 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
         result.inserted = wh.count(table) - before - result.updated
     result.already_loaded = result.rows_read - result.rejected_rows - result.inserted - result.updated
     return result
+
+
+def _given(f: Field, present: set[str]) -> bool:
+    """Whether the file has a column that gives field `f` (an identifier's plain or hashed one)."""
+    return f.name in present or bool(f.identifier and f.identifier in present) or bool(f.plain and f.plain in present)
+
+
+def _kept_absent(known: ir.Table, stored: ir.Table, fields: tuple[Field, ...], present: set[str],
+                 keys: tuple[str, ...]) -> ir.Table:
+    """Rows replacing stored ones, with the stored value of every field the file has no column
+    for: an extract of some columns updates those columns, it does not blank the others."""
+    absent = [f.name for f in fields if not _given(f, present)]
+    if not absent:
+        return known
+    old = stored.select(*keys, **{f"_stored_{c}": stored[c] for c in absent})
+    j = known.join(old, list(keys))
+    return j.select(**{c: j[f"_stored_{c}"] if c in absent else j[c] for c in known.columns})
 
 
 def _identifier(rows: ir.Table, present: set[str], f: Field,
@@ -195,7 +215,7 @@ def _identifier(rows: ir.Table, present: set[str], f: Field,
     if plain_col in present:
         text = rows[plain_col].cast("string").strip().nullif("")
         if kind == "email":
-            normal = ibis.ifelse(text.lower().re_search(f"^{identifiers.EMAIL.pattern}$"), text.lower(), nothing)
+            normal = _email(text)
             bad = "not an email address (name@domain.tld)"
         else:
             normal = _e164(text, ibis.literal(crm.default_country))
@@ -207,9 +227,18 @@ def _identifier(rows: ir.Table, present: set[str], f: Field,
     if hash_col in present:
         given = rows[hash_col].cast("string").strip().lower().nullif("")
         ok = given.re_search(f"^{identifiers.SHA256.pattern}$")
-        reasons[hash_col] = ibis.ifelse(given.notnull() & ~ok, "not a SHA-256 hash (64 hex digits)", nothing)
+        # both given and not the same person: which is right cannot be told, so neither is taken
+        differ = ok & value.notnull() & (given != value)
+        reasons[hash_col] = ibis.cases((given.notnull() & ~ok, "not a SHA-256 hash (64 hex digits)"),
+                                       (differ.fill_null(False), f"not the SHA-256 of the row's {plain_col}"),
+                                       else_=nothing)
         value = ibis.ifelse(ok, given, nothing).coalesce(value)
     return value.cast("string").name(f.name), reasons
+
+
+@ibis.udf.scalar.builtin(name=identifiers.EMAIL_FUNCTION)
+def _email(email: str) -> str:  # type: ignore[empty-body]
+    """identifiers.email_arrow, which the loading warehouse registers."""
 
 
 @ibis.udf.scalar.builtin(name=identifiers.E164_FUNCTION)
@@ -238,20 +267,28 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     invalid = None  # the reason a present value that does not convert gets
     nonfinite: ir.BooleanValue | None = None  # a number that converts to NaN or an infinity
     bounds: list[tuple[ir.BooleanValue, str]] = []  # a value that converts, out of any sane range
+    after_tomorrow = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)).date()
     if target.is_string():
         value = text if text is not None else raw.cast("string")
         if f.choices:
             value = value.lower()
+        bounds = [(value.re_search(cells.CONTROL), "contains a control character (a NUL byte, say)")]
+        if f.token:
+            bounds += [(value.re_search(identifiers.NOT_TOKEN),
+                        "not an id: it holds a space or an invisible character"),
+                       (value.length() > identifiers.MAX_TOKEN,
+                        f"not an id: longer than {identifiers.MAX_TOKEN} characters")]
     elif target.is_timestamp():
         value = (text.try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
                  if text is not None else raw.try_cast("timestamp"))
         invalid = "not a valid timestamp"
-        after_tomorrow = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2)).date()
         bounds = [(value < ibis.timestamp(f"{schema.EARLIEST} 00:00:00"), f"before {schema.EARLIEST}"),
-                (value >= ibis.timestamp(f"{after_tomorrow} 00:00:00"), "in the future (after tomorrow)")]
+                  (value >= ibis.timestamp(f"{after_tomorrow} 00:00:00"), "in the future (after tomorrow)")]
     elif target.is_date():
         value = (text if text is not None else raw).try_cast("date")
         invalid = "not a valid date (YYYY-MM-DD)"
+        bounds = [(value < ibis.date(schema.EARLIEST), f"before {schema.EARLIEST}"),
+                  (value >= ibis.date(after_tomorrow), "in the future (after tomorrow)")]
     elif target.is_boolean():
         if text is not None:
             low = text.lower()
@@ -316,12 +353,12 @@ def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, columns: list[str]
     parts = [
         bad.filter(bad[f"_why_{c}"].notnull()).select(
             file=ibis.literal(file), row=bad._row.cast("int64"), field=ibis.literal(c),
-            value=bad[f"_raw_{c}"] if c in present else ibis.null("string"),
+            value=cells.shown(bad[f"_raw_{c}"]) if c in present else ibis.null("string"),
             reason=bad[f"_why_{c}"])
         for c in columns
     ]
     parts.append(dups.select(file=ibis.literal(file), row=dups._row.cast("int64"),
-                             field=ibis.literal(keys[0]), value=dups.value,
+                             field=ibis.literal(keys[0]), value=cells.shown(dups.value),
                              reason="duplicate key of row " + dups.first.cast("string")))
     parts.append(broken.select(file=ibis.literal(file), row=broken._row.cast("int64"),
                                field=ibis.literal("*"), value=ibis.null("string"),
@@ -340,10 +377,7 @@ def load_events(wh: Storage, table: str, events: list[dict], folder: Path,
     said = [{k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in e.items()}
             for e in events]
     path.write_text("".join(json.dumps(e, default=str) + "\n" for e in said), "utf-8")
-    rejects = folder / "rejects.csv"
-    res = load_file(wh, table, path, rejects_file=rejects, crm=crm) if events else LoadResult(str(path), table)
-    rows = list(csv.DictReader(rejects.open(encoding="utf-8"))) if res.rejected_rows else []
+    res = load_file(wh, table, path, crm=crm, sample=None) if events else LoadResult(str(path), table)
     return {"table": table, "received": len(events), "inserted": res.inserted, "updated": res.updated,
             "already_loaded": res.already_loaded, "rejected": [
-                {"row": int(r["row"]), "field": r["field"], "value": r["value"], "reason": r["reason"]}
-                for r in rows]}
+                {"row": r.row, "field": r.field, "value": r.value, "reason": r.reason} for r in res.rejects]}

@@ -48,7 +48,7 @@ class Job:
         return asdict(self)
 
 
-def _checked(command: str, params: Any) -> dict:
+def _checked(command: str, params: Any, config: Config) -> dict:
     """A job's parameters, or InvalidInput naming the key that is wrong. Build:
     {"as_of": "YYYY-MM-DD"?, "full": bool?}; ingest: {"loads": [{table, path, rejects_file?}]}."""
     if not isinstance(params, dict):
@@ -81,19 +81,23 @@ def _checked(command: str, params: Any) -> dict:
             raise InvalidInput("predict takes horizon_days: a whole number of days from 1 to 365", field="horizon_days")
         return params
     if command == "forget":
+        from parcours.privacy import kind_of
+
         said = params.get("identifier")
         if set(params) != {"identifier"} or not isinstance(said, str) or not said.strip():
             raise InvalidInput("forget takes identifier: a person, visitor, user or customer id, an email or a phone",
                                field="identifier")
+        kind_of(said, config.crm.default_country)  # refused now, not after the job queue reaches it
         return params
     raise InvalidInput("command is ingest, build, predict or forget", field="command")
 
 
 def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
-              report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
+              report: Callable[[str, float], None] = lambda step, pct: None, webhook: bool = True) -> dict:
     """What `parcours build` does, wherever it runs: drop rows past the retention (a full
     build then), build, predict (propensity, next best channel: into the profiles), refresh
-    the audiences (which may use the scores), deliver their changes to the webhook."""
+    the audiences (which may use the scores), deliver their changes to the webhook (not with
+    `webhook=False`: a server's Courier delivers them on its own thread once the build commits)."""
     from parcours.journeys import build_journeys, build_progress
     from parcours.privacy import retain
 
@@ -110,11 +114,13 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
             wh.drop(name)
     if folder is not None:
         from parcours.audiences import refresh
-        from parcours.webhooks import deliver
 
         report("refreshing audiences", 99.0)
         done["audiences"] = refresh(wh, config, folder)
-        done["webhook"] = plain(deliver(wh, config))
+        if webhook:
+            from parcours.webhooks import deliver
+
+            done["webhook"] = plain(deliver(wh, config))
     return done
 
 
@@ -155,11 +161,15 @@ class Jobs:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.waiting: queue.Queue[Job | None] = queue.Queue()
+        from parcours.webhooks import Courier
+
+        # webhooks on their own thread, on the loads' cursor: a slow receiver holds no job
+        self.courier = Courier(config, loading)
         self.worker = threading.Thread(target=self._work, name="parcours-jobs", daemon=True)
         self.worker.start()
 
     def submit(self, command: str, params: Any) -> Job:
-        params = _checked(command, params)
+        params = _checked(command, params, self.config)
         with self.lock:
             job = Job(next(self.ids), command, params)
             self.items[job.id] = job
@@ -181,6 +191,7 @@ class Jobs:
         """Finish the running job (a build cannot stop half-way: it commits or rolls back)."""
         self.waiting.put(None)
         self.worker.join()
+        self.courier.stop()  # within the attempt under way; what is not delivered goes at the next run
 
     def _work(self) -> None:
         while (job := self.waiting.get()) is not None:
@@ -202,13 +213,15 @@ class Jobs:
             as_of = job.params.get("as_of")
             with self.building() as wh:
                 done = build_all(wh, self.config, self.folder, dt.date.fromisoformat(as_of) if as_of else None,
-                                 bool(job.params.get("full")), report)
+                                 bool(job.params.get("full")), report, webhook=False)
             self.built()
+            self.courier.ask()  # the refresh's batches, now committed
             return done
         if job.command == "predict":
             with self.building() as wh:
                 done = predict_again(wh, self.config, self.folder, job.params.get("horizon_days"), report)
             self.built()
+            self.courier.ask()  # its refresh may have written batches too
             return done
         if job.command == "forget":
             from parcours.privacy import forget

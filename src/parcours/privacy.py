@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from parcours import identifiers
-from parcours.audiences import CARDS, CHANGES, MEMBERS
+from parcours import cells, identifiers, schema
+from parcours.audiences import CARDS, CHANGES, MEMBERS, SIZES
 from parcours.config import Config
+from parcours.errors import InvalidInput
+from parcours.predict import TABLES as PREDICTED
 from parcours.schema import KEYS, TABLES
 from parcours.storage import Storage
+from parcours.webhooks import DELIVERIES
 
 AUDIT_FILE = "privacy-audit.jsonl"
 BY_PERSON = ("persons", "journeys", "touches", "profiles", MEMBERS, CHANGES, CARDS, "customer_ids",
@@ -46,19 +55,27 @@ class Ids:
         return self.persons | self.visitors | self.users | self.customers | self.hashes | self.plain
 
 
-def _kind(identifier: str, country: str) -> str:
+def kind_of(identifier: str, country: str) -> str:
+    """hash, email, phone or id; InvalidInput for a text that is none of them (a sentence, a
+    blank, an invisible character), which no row can hold as a person's."""
     if identifiers.SHA256.fullmatch(identifier.strip().lower()):
         return "hash"
     if identifiers.normal_email(identifier):
         return "email"
-    return "phone" if identifiers.normal_phone(identifier, country) else "id"
+    if identifiers.normal_phone(identifier, country):
+        return "phone"
+    if identifiers.is_token(identifier.strip()):
+        return "id"
+    raise InvalidInput("not an identifier: a person, visitor, user or customer id (no spaces or invisible "
+                       "characters, at most 256), an email, a phone or a SHA-256 hash", field="identifier")
 
 
 def find(wh: Storage, config: Config, identifier: str) -> Ids:
     """The person's ids and hashes: from the built tables when they know the identifier,
     else the identifier itself under every name it could be."""
+    kind = kind_of(identifier, config.crm.default_country)
+    identifier = identifier.strip()
     ids = Ids(plain={identifier})
-    kind = _kind(identifier, config.crm.default_country)
     if kind in ("email", "phone", "hash"):
         hashed = identifiers.hashed("phone" if kind == "phone" else "email", identifier, config.crm.default_country)
         ids.hashes.add(hashed or identifier)
@@ -73,6 +90,13 @@ def find(wh: Storage, config: Config, identifier: str) -> Ids:
     if wh.has(CARDS):
         c = wh.table(CARDS)
         ids.persons |= set(c.filter(c.id.isin(list(ids.every()))).person_id.to_pyarrow().to_pylist())
+    if wh.has("profiles"):  # the cards are written by an audience refresh, which a build may not have run
+        f = wh.table("profiles")
+        for column, known in (("email_sha256", ids.hashes), ("phone_sha256", ids.hashes),
+                              ("customer_ids", ids.customers)):
+            if known:
+                u = f.select("person_id", value=f[column].unnest())
+                ids.persons |= set(u.filter(u.value.isin(sorted(known))).person_id.to_pyarrow().to_pylist())
     if wh.has("persons"):
         p = wh.table("persons")
         ids.persons |= set(p.filter(p.id.isin(list(ids.visitors | ids.users))).person_id.to_pyarrow().to_pylist())
@@ -97,7 +121,7 @@ def _conditions(t: ir.Table, ids: Ids) -> dict[str, list]:
 def forget(wh: Storage, config: Config, identifier: str, folder: Path) -> dict[str, int]:
     """Erase a person everywhere, in one transaction; returns the rows deleted per table (also
     in the workspace's audit file, with the time and the kind of identifier, not its value).
-    The workspace's rejects files lose the person's rows too."""
+    The workspace's files holding persons (`FILES`) lose the person's values too."""
     ids = find(wh, config, identifier)
     deleted: dict[str, int] = {}
     tables = [t for t in (*TABLES, *BY_PERSON) if wh.has(t)]
@@ -114,23 +138,81 @@ def forget(wh: Storage, config: Config, identifier: str, folder: Path) -> dict[s
             gone = before - wh.count(name)
             if gone:
                 deleted[name] = gone
-    deleted.update(_scrub(folder / "rejects", ids.every()))
-    audit(folder, "forget", _kind(identifier, config.crm.default_country), deleted)
+    for pattern, scrub in FILES.items():
+        for path in sorted(folder.glob(pattern)):
+            if n := scrub(path, ids, config.crm.default_country):
+                deleted[path.relative_to(folder).as_posix()] = n
+    audit(folder, "forget", kind_of(identifier, config.crm.default_country), deleted)
     return deleted
 
 
-def _scrub(rejects: Path, values: set[str]) -> dict[str, int]:
-    """Rejects files are the workspace's too: their lines naming the person go."""
-    out = {}
-    for path in sorted(rejects.glob("*.csv")) if rejects.is_dir() else []:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-        keep = [r for r in rows if not values & set(r)]
-        if len(keep) < len(rows):
-            with path.open("w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(keep)
-            out[f"rejects/{path.name}"] = len(rows) - len(keep)
-    return out
+def _names(value: str, ids: Ids, country: str) -> bool:
+    """Whether a value written in a file (a spreadsheet-safe cell: `cells`) names the person."""
+    if value.startswith("'") and value[1:].startswith(cells.RISKY):
+        value = value[1:]
+    if value in ids.every():
+        return True
+    said = value.strip()
+    return bool(said) and any(identifiers.hashed(kind, said, country) in ids.hashes for kind in ("email", "phone"))
+
+
+def _rejects(path: Path, ids: Ids, country: str) -> int:
+    """A rejects file (file,row,field,value,reason): the value of each line whose field names a
+    person (`PERSONAL`) and whose value is the person's is blanked; the line stays, saying which
+    row was refused and why. Returns the values erased."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0]) if rows else []
+    erased = 0
+    for row in rows:
+        if row.get("field") in PERSONAL and row.get("value") and _names(row["value"], ids, country):
+            row["value"], erased = "", erased + 1
+    if erased:
+        with _replacing(path) as part, part.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fields, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+    return erased
+
+
+def _parquet(path: Path, ids: Ids, country: str) -> int:
+    """A converted file (GA4's touchpoints, conversions, identities): the person's rows go.
+    Returns the rows erased."""
+    table = pq.read_table(path)
+    named = [pc.is_in(table[c], pa.array(sorted(ids.every()), pa.string())) for c in table.column_names
+             if c in PERSONAL and pa.types.is_string(table.schema.field(c).type)]
+    if not named:
+        return 0
+    hit = functools.reduce(pc.or_kleene, named).fill_null(False)
+    erased = int(pc.sum(hit).as_py() or 0)
+    if erased:
+        with _replacing(path) as part:
+            pq.write_table(table.filter(pc.invert(hit)), part)
+    return erased
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A file written whole beside `path`, then put in its place: never half of one."""
+    part = path.with_name(path.name + ".part")
+    try:
+        yield part
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+GA4_PERSONAL = ("user_pseudo_id", "user_id")  # TODO(lead): ga4.PERSONAL once ga4.py is free
+# Every column of a file or table that names a person: the canonical tables' personal fields and
+# the GA4 export's ids (a GA4 rejects file names its fields)
+PERSONAL = frozenset().union(*(schema.personal(t) for t in TABLES), GA4_PERSONAL)
+# Every file of a workspace that can hold a person's data, and how an erasure reaches it; the
+# files and derived tables that hold none (tests/test_privacy.py checks that a workspace holds
+# nothing else: a new place a person is written to cannot be forgotten).
+FILES = {"rejects/*.csv": _rejects, "ga4/*.parquet": _parquet}
+WITHOUT_PERSON_TABLES = ("build_meta", SIZES, DELIVERIES, *(t for t in PREDICTED if t not in BY_PERSON))
+WITHOUT_PERSONS = ("parcours.toml", "parcours.yaml", "parcours.yml", "audiences.json", AUDIT_FILE,
+                   ".parcours-server.json", "parcours.duckdb", "parcours.duckdb.wal")
 
 
 def retain(wh: Storage, config: Config, today: dt.date, folder: Path) -> dict[str, int]:

@@ -40,13 +40,18 @@ class Field:
     # "email" or "phone": the field is the plain, normalised identifier, stored only when the
     # config says so ([crm] keep_plain); otherwise always null.
     plain: str = ""
+    # an id (of an event, a device, an account, a customer): one token (identifiers.is_token)
+    token: bool = False
+    # the field names a person (an id, a recipient): what an erasure looks for, in the
+    # tables and in the rejects files (identifier and plain fields name a person too)
+    personal: bool = False
 
 
 TOUCHPOINTS = (
-    Field("event_id", "string", required=True),
+    Field("event_id", "string", required=True, token=True),
     Field("ts", "timestamp", required=True),
-    Field("visitor_id", "string", required=True),
-    Field("user_id", "string"),
+    Field("visitor_id", "string", required=True, token=True, personal=True),
+    Field("user_id", "string", token=True, personal=True),
     Field("device", "string", choices=DEVICES, default="other"),
     Field("interaction", "string", choices=INTERACTIONS, default="visit"),
     Field("channel", "string"),
@@ -68,10 +73,10 @@ TOUCHPOINTS = (
 )
 
 CONVERSIONS = (
-    Field("conversion_id", "string", required=True),
+    Field("conversion_id", "string", required=True, token=True),
     Field("ts", "timestamp", required=True),
-    Field("visitor_id", "string"),
-    Field("user_id", "string"),
+    Field("visitor_id", "string", token=True, personal=True),
+    Field("user_id", "string", token=True, personal=True),
     Field("device", "string", choices=DEVICES, default="other"),
     Field("kind", "string", choices=KINDS, default="sale"),
     Field("revenue", "float64", minimum=0, maximum=1e12, default=0.0),
@@ -81,7 +86,7 @@ CONVERSIONS = (
     Field("attributes", "map<string, string>"),
     # The buyer's CRM customer (a store sale's loyalty card, a call-centre order): the
     # conversion joins the CRM customer's person. `store`: where an offline sale was made.
-    Field("customer_id", "string"),
+    Field("customer_id", "string", token=True, personal=True),
     Field("store", "string"),
     # The buyer's email and phone (an online checkout's): how CRM customers are matched online.
     Field("email_sha256", "string", identifier="email"),
@@ -89,8 +94,8 @@ CONVERSIONS = (
 )
 
 IDENTITIES = (
-    Field("visitor_id", "string", required=True),
-    Field("user_id", "string", required=True),
+    Field("visitor_id", "string", required=True, token=True, personal=True),
+    Field("user_id", "string", required=True, token=True, personal=True),
     Field("ts", "timestamp"),
     # The login's email or phone (what the user signed in with): links CRM customers online.
     Field("email_sha256", "string", identifier="email"),
@@ -110,8 +115,8 @@ COSTS = (
 # that row's ids in the identity graph; `user_id` is the customer's site account when the CRM
 # knows it. Loading a customer again replaces the stored row (a CRM extract is a snapshot).
 CRM = (
-    Field("customer_id", "string", required=True),
-    Field("user_id", "string"),
+    Field("customer_id", "string", required=True, token=True, personal=True),
+    Field("user_id", "string", token=True, personal=True),
     Field("email_sha256", "string", identifier="email"),
     Field("phone_sha256", "string", identifier="phone"),
     Field("email", "string", plain="email"),
@@ -129,16 +134,16 @@ EMAIL, SMS = ("email",), ("sms",)
 # One row per message event of an automated email or SMS journey. A message is the pair
 # (step, recipient) within a journey.
 MESSAGES = (
-    Field("event_id", "string", required=True),
+    Field("event_id", "string", required=True, token=True),
     Field("ts", "timestamp", required=True),
     Field("journey", "string", required=True),
     Field("step", "string", required=True),
     Field("channel", "string", required=True, choices=MESSAGE_CHANNELS),
-    Field("recipient", "string", required=True),
+    Field("recipient", "string", required=True, personal=True),
     Field("event", "string", required=True, choices=MESSAGE_EVENTS,
           only_when=(("opened", "channel", EMAIL), ("bounced", "channel", EMAIL), ("undelivered", "channel", SMS))),
-    Field("user_id", "string"),
-    Field("visitor_id", "string"),
+    Field("user_id", "string", token=True, personal=True),
+    Field("visitor_id", "string", token=True, personal=True),
     Field("bounce_type", "string", choices=("hard", "soft")),
     Field("url", "string"),
     Field("user_agent", "string"),  # an open's: mail privacy proxies are recognised by it
@@ -197,6 +202,16 @@ LATEST_WINS = ("crm",)
 # ... per table, in commit order; 0 or null: before loads were numbered). A build reads the
 # rows up to the latest load and notes it, so the next build knows which rows are new.
 LOAD_SEQ = "load_seq"
+
+
+def personal(table: str) -> frozenset[str]:
+    """The columns of a `table` file that name a person: its personal fields, and each
+    identifier's hash and plain column (`email_sha256`, `email`)."""
+    out: set[str] = set()
+    for f in TABLES[table]:
+        if f.personal or f.identifier or f.plain:
+            out |= {f.name, f.identifier or f.plain} - {""}
+    return frozenset(out)
 
 
 def ibis_schema(table: str) -> ibis.Schema:

@@ -109,11 +109,12 @@ _COMPILED: dict[tuple[Hashable, pa.Schema], str] = {}  # a few per model and lay
 def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """parcours' own engine functions (Python, vectorised over Arrow batches), once per
     database (connections to one file in a process share its catalog)."""
-    if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?",
-                   [identifiers.E164_FUNCTION]).fetchone() != (0,):
-        return
-    con.create_function(identifiers.E164_FUNCTION, identifiers.e164_arrow, ["varchar", "varchar"], "varchar",
-                        type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
+    functions = ((identifiers.E164_FUNCTION, identifiers.e164_arrow, ["varchar", "varchar"]),
+                 (identifiers.EMAIL_FUNCTION, identifiers.email_arrow, ["varchar"]))
+    for name, function, arguments in functions:
+        if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]).fetchone() == (0,):
+            con.create_function(name, function, arguments, "varchar",  # type: ignore[arg-type]
+                                type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
 
 
 @functools.cache

@@ -1,6 +1,5 @@
 """ReportResult to CSV, XLSX and JSON. Text cells that a spreadsheet would run as a formula
-(starting with =, +, -, @, tab or carriage return) are neutralised with a leading quote
-(OWASP's CSV injection advice); numbers stay numbers."""
+are neutralised (`cells.neutralise`: OWASP's CSV injection advice); numbers stay numbers."""
 
 from __future__ import annotations
 
@@ -11,16 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from parcours.cells import neutralise
 from parcours.reports.labels import Message, Words, colour, name_of, translate_figure
 
-RISKY = ("=", "+", "-", "@", "\t", "\r")
 DECIMALS = {"share": 4, "pct": 1}  # a person's export rounds floats to this (else 2 decimals)
-
-
-def neutralise(value):
-    if isinstance(value, str) and value.startswith(RISKY):
-        return "'" + value
-    return value
 
 
 def _safe(df: pd.DataFrame) -> pd.DataFrame:
