@@ -189,6 +189,27 @@ def test_a_body_over_the_configured_size_is_refused_with_413(shop):
     assert shop.warehouse.count("touchpoints") == 11  # the shop's ten and the small one
 
 
+@pytest.mark.parametrize(("path", "method", "limit", "endpoint"), [
+    ("/api/v1/audiences/preview", "post", 256, "/api/v1/audiences"), ("/api/v1/audiences/many", "put", 256,
+                                                                      "/api/v1/audiences"),
+    ("/api/v1/jobs", "post", 64, "/api/v1/jobs"), ("/api/v1/forget", "post", 4, "/api/v1/forget")])
+def test_a_definition_takes_a_body_of_its_size_not_a_batch_of_events(shop, path, method, limit, endpoint):
+    """Issue 28.16: an audience, a job or an erasure is a small definition: a body of 100,000
+    values is refused before it is read, whatever `[api] max_body_mb` lets a batch carry."""
+    tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
+    (shop.path / "parcours.toml").write_text(f"[api]\ntokens = [{tokens}]\n")
+    auth = {"Authorization": f"Bearer {WRITE}", "Content-Type": "application/json"}
+    body = json.dumps({"when": {"attribute": "segment", "equals": [f"value-{i}" for i in range(100_000)]}})
+    with TestClient(create_app(shop.path)) as c:
+        for content in (body.encode(), (body[i:i + 4096].encode() for i in range(0, len(body), 4096))):
+            res = getattr(c, method)(path, content=content, headers=auth)
+            assert res.status_code == 413, res.text
+            assert res.json()["error"] == f"the body is over {limit} KB, the most {endpoint} takes"
+        small = c.post("/api/v1/audiences/preview", json={"when": {"attribute": "segment", "equals": ["a"] * 1001}},
+                       headers=auth)
+        assert small.status_code == 400 and "field when.equals: expected at most 1,000 values" in small.json()["error"]
+
+
 def test_reports_run_side_by_side_and_answer_as_they_would_alone(shop):
     """A real server, eight clients at once on every report (the kept answers are bypassed by
     distinct periods): every request answered, each as the same request alone."""

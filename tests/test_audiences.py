@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -177,9 +178,45 @@ def test_the_workspace_book_saves_lists_and_deletes(ws):
         book.delete("nope")
     book.delete("mobile")
     assert [a.name for a in book.all()] == ["buyers"]
-    (ws.path / "audiences.json").write_text('{"audiences": [{"name": "x", "when": {"device": "phone"}}]}')
-    with pytest.raises(InvalidInput, match=r"audiences.json, field audiences\[0\].when.device: expected one of"):
-        book.all()
+
+
+
+def test_a_saved_audience_this_version_cannot_run_is_said_and_skipped_and_kept(ws):
+    """Issue 28.12: an audience an older version saved (or whose funnel stage the config lost)
+    is reported and skipped, never fatal; saving another keeps it in the file as it was."""
+    old = [{"name": "x", "when": {"device": "phone"}}, {"name": "y", "when": {"stage_reached": "gone"}},
+           {"name": "z", "when": {"device": "mobile"}}, "not an audience"]
+    (ws.path / "audiences.json").write_text(json.dumps({"audiences": old}))
+    book = Book(ws.path, ws.config)
+    assert [a.name for a in book.all()] == ["z"]
+    assert book.problems == [
+        "audiences.json: audiences[0].when.device: expected one of desktop, mobile, tablet, other, not 'phone' "
+        "(audience 'x' skipped)",
+        "audiences.json: audiences[1].when.stage_reached: unknown funnel stage 'gone'; stages: awareness, "
+        "consideration, intent, cart (audience 'y' skipped)",
+        "audiences.json: audiences[3]: an audience is { name = \"...\", when = { ... } } (skipped)"]
+    book.save(Audience("w", parse({"device": "tablet"})))
+    kept = json.loads((ws.path / "audiences.json").read_text())["audiences"]
+    assert [e for e in kept if e in old] == [old[3], old[0], old[1]] and len(kept) == 5
+    assert [a.name for a in book.all()] == ["w", "z"]
+
+
+@pytest.mark.parametrize("when", [{"stage_reached": "checkout_v2"}, {"all": [{"device": "mobile"},
+                                  {"not": {"stage_reached": "nope"}}]}])
+def test_a_refused_audience_is_never_saved(ws, when):
+    book = Book(ws.path, ws.config)
+    with pytest.raises(InvalidInput, match="unknown funnel stage"):
+        book.save(Audience("bad", parse(when)))
+    assert not (ws.path / "audiences.json").exists() and book.all() == []
+
+
+@pytest.mark.parametrize(("when", "field"), [
+    ({"bought": "bags\x00"}, "when.bought"), ({"attribute": "segment", "equals": ["a", "b\x00c"]}, "when.equals[1]"),
+    ({"touched": "x" * 1001}, "when.touched"), ({"attribute": "segment", "equals": ["v"] * 1001}, "when.equals"),
+    ({"any": [{"bought": "\x1b[31m"}]}, "when.any[0].bought")])
+def test_a_condition_value_is_a_bounded_text_without_control_characters(when, field):
+    with pytest.raises(InvalidInput, match=f"field {re.escape(field)}: expected (a text of at most|at most 1,000)"):
+        parse(when)
 
 
 def test_a_bad_config_audience_is_a_config_error_naming_its_key(ws):
@@ -225,21 +262,39 @@ def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
         body["when"] = {"touched": "email"}
         assert client.put("/api/v1/audiences/quiet", json=body, headers=write).json()["size"] == 2
         listed = client.get("/api/v1/audiences", headers=read).json()
-        assert [(a["name"], a["size"], a["source"], a["when"], a["history"], a["overlap"]) for a in listed] == [
-            ("quiet", 2, "workspace", {"touched": "email"}, [], {})]  # no build has refreshed it yet
+        assert [(a["name"], a["size"], a["source"], a["when"], [h["size"] for h in a["history"]], a["overlap"])
+                for a in listed] == [("quiet", 2, "workspace", {"touched": "email"}, [2], {"quiet": 2})]
+        # issue 28.4: every report filters by it at once; an unknown audience is refused by name
+        everyone = client.get("/api/v1/reports/path-length?start=2026-11-01", headers=read).json()
+        assert client.put("/api/v1/audiences/bags", json={"when": {"revenue_over": 150}}, headers=write).json()[
+            "members_ready"]
+        summary = client.get("/api/v1/reports/path-length?audiences=bags&start=2026-11-01", headers=read).json()
+        assert (summary["totals"]["conversions"], everyone["totals"]["conversions"]) == (1, 3)  # C: 300, A: 100
+        assert client.delete("/api/v1/audiences/bags", headers=write).status_code == 200
+        bad = client.get("/api/v1/reports/path-length?audiences=nope", headers=read)
+        assert bad.status_code == 400 and "no audience named 'nope'; audiences: quiet" in bad.json()["error"]
+        # issue 28.12: a refused audience is not saved, and nothing breaks
+        refused = client.put("/api/v1/audiences/lost", json={"when": {"stage_reached": "checkout_v2"}}, headers=write)
+        assert refused.status_code == 400
+        assert "field when.stage_reached: unknown funnel stage" in refused.json()["error"]
+        assert [a["name"] for a in client.get("/api/v1/audiences", headers=read).json()] == ["quiet"]
         assert client.post("/api/v1/audiences/preview", json={"when": {"device": "tablet"}},
                            headers=read).json() == {"size": 1, "persons": 3}
         bad = client.post("/api/v1/audiences/preview", json={"when": {"device": "phone"}}, headers=read)
         assert bad.status_code == 400 and "field when.device: expected one of" in bad.json()["error"]
         bad = client.put("/api/v1/audiences/Not a name", json=body, headers=write)
         assert bad.status_code == 400 and "field audience.name" in bad.json()["error"]
-        assert client.get("/api/v1/audiences/nope", headers=read).status_code == 400
+        assert client.get("/api/v1/audiences/nope", headers=read).status_code == 404  # issue 28.23
+        assert client.delete("/api/v1/audiences/nope", headers=write).status_code == 404
         got = client.get("/api/v1/audiences/quiet/export?format=csv", headers=read)
         assert got.status_code == 200
         assert sorted(r["person_id"] for r in csv.DictReader(io.StringIO(got.text))) == [A, C]
         assert client.get("/api/v1/audiences/quiet/export?format=xml", headers=read).status_code == 422
         assert client.delete("/api/v1/audiences/quiet", headers=write).json() == {"deleted": "quiet"}
         assert client.get("/api/v1/audiences", headers=read).json() == []
+        gone = client.get("/api/v1/reports/path-length?audiences=quiet", headers=read)
+        assert gone.status_code in (400, 409)
+        assert "quiet" not in client.get("/api/v1/meta", headers=read).json()["audiences"]
 
 
 def test_the_api_tells_the_page_its_grammar_the_crm_match_and_each_audiences_past(three):
@@ -289,8 +344,19 @@ def test_the_command_line(three, tmp_path):
     assert res.exit_code == 0 and "2 persons, 1 rows" in res.output
     res = run(app, ["audience", "size", "--when", '{"device": }', *w])
     assert res.exit_code == 2 and "field --when: not JSON" in res.output
+    # issue 28.4: a report filters by it at once, and refuses an audience it does not know, by name
+    res = run(app, ["report", "path-length", "--audience", "phones", "--start", "2026-11-01", "--format", "json", *w])
+    assert res.exit_code == 0 and json.loads(res.stdout)["totals"]["conversions"] == 3, res.output
+    res = run(app, ["report", "path-length", "--audience", "phone", *w])
+    assert res.exit_code == 2 and "no audience named 'phone'; audiences: phones" in res.output, res.output
     res = run(app, ["audience", "delete", "phones", *w])
     assert res.exit_code == 0 and run(app, ["audience", "list", *w]).output.startswith("no audience yet")
+    # issue 28.12: a saved audience this version cannot run is said and skipped by the build, never fatal
+    (three.path / "audiences.json").write_text('{"audiences": [{"name": "x", "when": {"stage_reached": "gone"}}]}')
+    res = run(app, ["build", *w])
+    assert res.exit_code == 0 and "audiences[0].when.stage_reached: unknown funnel stage 'gone'" in res.output
+    res = run(app, ["audience", "save", "y", "--when", '{"stage_reached": "nope"}', *w])
+    assert res.exit_code == 2 and "field when.stage_reached: unknown funnel stage 'nope'" in res.output, res.output
 
 
 def test_before_a_build_an_audience_is_saved_and_its_size_waits(ws):
@@ -347,6 +413,42 @@ def test_each_build_keeps_sizes_who_joined_and_left_and_the_person_cards(three):
     assert person(wh, three.config, "nobody@example.com") is None and person(wh, three.config, "v:zz") is None
     assert person(wh, three.config, "vb")["attributes"] is None
     assert person(wh, three.config, "ua")["attributes"] == {"segment": "premium"}
+
+
+def test_saving_or_deleting_one_audience_refreshes_it_as_a_whole_refresh_would(three):
+    """An audience saved between builds: its members, size and the cards of who joined or left
+    it are written at once (refresh(only=...)), the same rows a whole refresh writes."""
+    from builders import rows_of
+    from parcours.audiences import refresh
+
+    book, wh = Book(three.path, three.config), three.warehouse
+
+    def tables() -> tuple:
+        cards = sorted((r["id"], r["person_id"], tuple(r["audiences"])) for r in rows_of(three, "person_cards"))
+        members = sorted((r["audience"], r["person_id"]) for r in rows_of(three, "audience_members"))
+        t = wh.table("audience_sizes")
+        sizes = sorted((r["audience"], r["size"]) for r in t.filter(t.built_at == t.built_at.max()).to_pyarrow()
+                       .to_pylist())
+        return cards, members, sizes
+
+    book.save(Audience("phones", parse({"device": "mobile"})))
+    book.save(Audience("buyers", parse({"converted": True})))
+    refresh(wh, three.config, three.path)
+    for step in ("edit", "add", "delete"):
+        if step == "edit":
+            book.save(Audience("phones", parse({"device": "tablet"})))
+            name = "phones"
+        elif step == "add":
+            book.save(Audience("big", parse({"revenue_over": 150})))
+            name = "big"
+        else:
+            book.delete("buyers")
+            name = "buyers"
+        refresh(wh, three.config, three.path, only=name)
+        one = tables()
+        refresh(wh, three.config, three.path)
+        assert tables() == one, step
+    assert tables()[1] == [("big", C), ("phones", B)]
 
 
 def test_the_person_api(three):

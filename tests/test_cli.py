@@ -74,6 +74,17 @@ def test_ingest_exits_1_on_rejects_unless_allowed(tmp_path):
     assert res.exit_code == 0 and "0 loaded, 1 already loaded, 1 rejected" in res.output
 
 
+def test_what_a_file_holds_is_printed_as_written_never_read_as_markup(tmp_path):
+    """A value or a file name that looks like the terminal's markup (`[/]`, `[bold]`) is
+    printed as it is: no traceback, no text lost (issue 28's class of items 17 and 18)."""
+    bad = tmp_path / "tp[x].csv"
+    bad.write_text("event_id,ts,visitor_id,channel\ne1,2026-10-01,v1,[bold]display[/]\ne2,[/],v2,x\n")
+    res = run("ingest", "touchpoints", bad, "-w", tmp_path / "ws")
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "tp[x].csv: 2 rows read, 1 loaded" in res.output
+    assert "row 2, field ts: not a valid timestamp (value '[/]')" in res.output
+
+
 def test_ingest_of_a_file_missing_a_column_exits_2_with_the_reason(tmp_path):
     bad = tmp_path / "tp.csv"
     bad.write_text("event_id,visitor_id\ne1,v1\n")

@@ -27,7 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.config import Config
-from parcours.errors import NotBuilt, ParcoursError, WarehouseBusy
+from parcours.errors import NotBuilt, NotFound, ParcoursError, WarehouseBusy
 from parcours.jobs import Jobs, plain
 from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
@@ -37,6 +37,7 @@ from parcours.storage import Storage
 from parcours.workspace import Workspace
 
 MAX_BATCH = 10_000  # events per POST
+REFRESH_WAIT_S = 30.0  # how long saving an audience waits for its members
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -148,20 +149,33 @@ class Answers:
         return Response(body, media_type=media, headers=headers)
 
 
+# The bodies of the endpoints that take a definition, not data: an audience's condition (a
+# list of values is bounded too: conditions.MAX_VALUES), a job, an erasure. Batches of events
+# take up to `[api] max_body_mb`.
+BODY_LIMITS = {"/api/v1/audiences": 256 * 1024, "/api/v1/jobs": 64 * 1024, "/api/v1/forget": 4 * 1024}
+
+
 class BodyTooLarge(HTTPException):
     """Raised as a chunked body passes the limit (FastAPI answers an HTTPException as it is)."""
 
-    def __init__(self, limit: int):
-        super().__init__(413, _too_large(limit))
+    def __init__(self, limit: int, path: str):
+        super().__init__(413, _too_large(limit, path))
 
 
-def _too_large(limit: int) -> str:
+def _endpoint(path: str) -> str | None:
+    return next((prefix for prefix in BODY_LIMITS if path.startswith(prefix)), None)
+
+
+def _too_large(limit: int, path: str) -> str:
+    if (endpoint := _endpoint(path)) is not None:
+        return f"the body is over {limit // 1024:,} KB, the most {endpoint} takes"
     return f"the body is over {limit / 2**20:.3g} MB ([api] max_body_mb)"
 
 
 class BodyLimit:
-    """A request body larger than the workspace's `[api] max_body_mb` is refused with a 413
-    before it is read whole: by its Content-Length, or, sent in chunks, as it passes."""
+    """A request body larger than its endpoint takes (`BODY_LIMITS`, else the workspace's
+    `[api] max_body_mb`) is refused with a 413 before it is read whole: by its Content-Length,
+    or, sent in chunks, as it passes."""
 
     def __init__(self, app: Any, limit: Callable[[], int]):
         self.app, self.limit = app, limit
@@ -170,10 +184,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        limit = self.limit()
+        path = scope["path"]
+        endpoint = _endpoint(path)
+        limit = BODY_LIMITS[endpoint] if endpoint is not None else self.limit()
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if not length.isdigit() or int(length) > limit:
-            await self._refuse(send, limit)
+            await self._refuse(send, limit, path)
             return
         seen, started = 0, False
 
@@ -182,7 +198,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge(limit)
+                raise BodyTooLarge(limit, path)
             return message
 
         async def sending(message: dict) -> None:
@@ -194,11 +210,11 @@ class BodyLimit:
             await self.app(scope, counted, sending)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, limit)
+                await self._refuse(send, limit, path)
 
     @staticmethod
-    async def _refuse(send: Callable, limit: int) -> None:
-        body = json.dumps({"error": _too_large(limit)}).encode()
+    async def _refuse(send: Callable, limit: int, path: str) -> None:
+        body = json.dumps({"error": _too_large(limit, path)}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -343,7 +359,8 @@ def create_app(workspace: Path | str, url: str | None = None,
 
     @app.exception_handler(ParcoursError)
     async def parcours_error(request: Request, exc: ParcoursError):
-        status = 409 if isinstance(exc, NotBuilt) else 503 if isinstance(exc, WarehouseBusy) else 400
+        status = (409 if isinstance(exc, NotBuilt) else 503 if isinstance(exc, WarehouseBusy)
+                  else 404 if isinstance(exc, NotFound) else 400)
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     @app.get("/api/v1", dependencies=[allowed("read")])
@@ -540,20 +557,30 @@ def create_app(workspace: Path | str, url: str | None = None,
         with reading() as wh:
             return sized([found], wh)[0]
 
+    def refreshed(name: str) -> dict:
+        """The audience's members written now (a job, in turn with loads and builds), waited
+        for a while: not ready when a long job runs first (its build refreshes every audience)."""
+        job = state["jobs"].submit("audience", {"name": name})
+        ready = job.ended.wait(REFRESH_WAIT_S) and job.status == "done"
+        return {"members_ready": ready, **({"members_error": job.error} if job.error else {})}
+
     @app.put("/api/v1/audiences/{name}", dependencies=[allowed("write")])
     def audience_save(name: str, body: AudienceBody) -> dict:
-        """Create or replace a workspace audience."""
+        """Create or replace a workspace audience; its members are written at once (every report
+        can filter by it), or, while a build runs, by that build (`members_ready` says which)."""
         from parcours.conditions import audience
 
         a = audience({"name": name, "description": body.description, "when": body.when}, "audience", "workspace")
         book().save(a)
+        ready = refreshed(name)
         with reading() as wh:
-            return sized([a], wh)[0]
+            return {**sized([a], wh)[0], **ready}
 
     @app.delete("/api/v1/audiences/{name}", dependencies=[allowed("write")])
     def audience_delete(name: str) -> dict:
-        """Delete a workspace audience."""
+        """Delete a workspace audience (its members go at once)."""
         book().delete(name)
+        refreshed(name)
         return {"deleted": name}
 
     @app.get("/api/v1/audiences/{name}/export", dependencies=[allowed("read")],

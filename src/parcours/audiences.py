@@ -16,16 +16,18 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
 from parcours import identifiers
-from parcours.conditions import Audience, Combine, Condition, Test, audience, check_name
+from parcours.conditions import Audience, Combine, Condition, Test, audience, check, check_name
 from parcours.config import Config
-from parcours.errors import InvalidInput, NotBuilt
+from parcours.errors import InvalidInput, NotBuilt, NotFound
 from parcours.journeys import require_built
 from parcours.profiles import SCORES
+from parcours.schema import CARDS, CHANGES, MEMBERS, SIZES
 from parcours.storage import Storage
 
 FILE = "audiences.json"
@@ -113,12 +115,18 @@ def size(wh: Storage, config: Config, condition: Condition) -> int:
 
 
 class Book:
-    """The workspace's audiences: the config's (read-only) and audiences.json's."""
+    """The workspace's audiences: the config's (read-only) and audiences.json's.
+
+    A saved audience this version cannot run (written by an older one, or a funnel stage
+    since removed from the config) is skipped and said in `problems`, never fatal; saving
+    another keeps it in the file as it was."""
 
     def __init__(self, folder: Path, config: Config):
         self.path, self.config = Path(folder) / FILE, config
+        self.problems: list[str] = []  # the saved audiences skipped, and why
 
-    def _saved(self) -> list[Audience]:
+    def _entries(self) -> list:
+        """The file's entries as written ([] without a file); InvalidInput when it is no such file."""
         if not self.path.exists():
             return []
         try:
@@ -128,13 +136,37 @@ class Book:
         items = raw.get("audiences") if isinstance(raw, dict) else None
         if not isinstance(items, list):
             raise InvalidInput('expected {"audiences": [...]}', file=str(self.path))
+        return items
+
+    def _read(self) -> list[tuple[Audience | None, Any]]:
+        """Each entry with its audience, or None (and a problem said) when it cannot run here."""
+        out: list[tuple[Audience | None, Any]] = []
+        for i, raw in enumerate(self._entries()):
+            at = f"audiences[{i}]"
+            try:
+                a = audience({k: v for k, v in raw.items() if k != "source"} if isinstance(raw, dict) else raw,
+                             at, "workspace")
+                check(a.when, self.config.funnel_stages, f"{at}.when")
+                out.append((a, raw))
+            except InvalidInput as exc:
+                name = raw.get("name") if isinstance(raw, dict) else None
+                self.problems.append(f"{self.path.name}: {exc.field}: {exc.reason} (audience "
+                                     f"{name!r} skipped)" if isinstance(name, str) else
+                                     f"{self.path.name}: {exc.field}: {exc.reason} (skipped)")
+                out.append((None, raw))
+        return out
+
+    def _saved(self) -> list[Audience]:
+        if not self.path.exists():
+            return []
         try:
-            return [audience({k: v for k, v in a.items() if k != "source"} if isinstance(a, dict) else a,
-                             f"audiences[{i}]", "workspace") for i, a in enumerate(items)]
-        except InvalidInput as exc:
-            raise InvalidInput(exc.reason, file=str(self.path), field=exc.field) from None
+            return [a for a, _ in self._read() if a is not None]
+        except InvalidInput as exc:  # no audience can be read: said, and none run
+            self.problems.append(str(exc))
+            return []
 
     def all(self) -> list[Audience]:
+        self.problems = []
         own = {a.name for a in self.config.audiences}
         return [*self.config.audiences, *(a for a in self._saved() if a.name not in own)]
 
@@ -143,32 +175,40 @@ class Book:
             if a.name == name:
                 return a
         known = ", ".join(a.name for a in self.all()) or "none yet"
-        raise InvalidInput(f"no audience named {name!r}; audiences: {known}", field="name")
+        raise NotFound(f"no audience named {name!r}; audiences: {known}", field="name")
 
     def save(self, new: Audience) -> None:
-        """Create or replace a workspace audience (a config one is edited in parcours.toml)."""
+        """Create or replace a workspace audience (a config one is edited in parcours.toml),
+        checked against the workspace first: a refused audience is never written."""
         self._editable(new.name)
-        self._write([*(a for a in self._saved() if a.name != new.name), new])
+        check(new.when, self.config.funnel_stages)
+        self._write([(a, raw) for a, raw in self._read() if (a.name if a else _name(raw)) != new.name]
+                    + [(new, None)])
 
     def delete(self, name: str) -> None:
         self._editable(name)
-        saved = self._saved()
-        if not any(a.name == name for a in saved):
+        kept = self._read()
+        if not any((a.name if a else _name(raw)) == name for a, raw in kept):
             self.get(name)  # says which exist
-        self._write([a for a in saved if a.name != name])
+        self._write([(a, raw) for a, raw in kept if (a.name if a else _name(raw)) != name])
 
     def _editable(self, name: str) -> None:
         check_name(name)
         if any(a.name == name for a in self.config.audiences):
             raise InvalidInput(f"audience {name!r} is defined in {self.config.source}: edit it there", field="name")
 
-    def _write(self, audiences: list[Audience]) -> None:
-        text = json.dumps({"audiences": [{k: v for k, v in a.plain().items() if k != "source"}
-                                         for a in sorted(audiences, key=lambda a: a.name)]}, indent=2)
+    def _write(self, entries: list[tuple[Audience | None, Any]]) -> None:
+        """The file anew: each audience as this version writes it, an entry it cannot run as it was."""
+        plain = [raw if a is None else {k: v for k, v in a.plain().items() if k != "source"} for a, raw in entries]
+        text = json.dumps({"audiences": sorted(plain, key=lambda e: str(_name(e)))}, indent=2)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".audiences-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
         os.replace(tmp, self.path)  # readers see the old file or the new one, never half of one
+
+
+def _name(raw: Any) -> Any:
+    return raw.get("name") if isinstance(raw, dict) else None
 
 
 def export(wh: Storage, config: Config, a: Audience, fmt: str, out: Path) -> dict[str, int]:
@@ -208,17 +248,19 @@ def _customer_match(m: ir.Table, out: Path, n: int) -> dict[str, int]:
 
 
 
-# Written after each build (`refresh`): who is in each audience, each audience's size at each
-# build, who joined or left each audience at each refresh (what webhooks deliver), and each
-# identifier's person with its audiences (what the person API reads).
-MEMBERS, SIZES, CHANGES, CARDS = "audience_members", "audience_sizes", "audience_changes", "person_cards"
 
 
-def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
+def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None) -> dict[str, int]:
     """Bring the audience tables up to the last build, in one transaction; returns each
-    audience's size. Run after every build (the faces and the server's jobs do)."""
+    audience's size. Run after every build (the faces and the server's jobs do); with `only`,
+    after that audience was saved or deleted: its members, size and changes, and the cards of
+    the persons who joined or left it (work in proportion to it, not to every audience)."""
     meta = require_built(wh)
-    found = Book(folder, config).all()
+    book = Book(folder, config)
+    every = book.all()
+    if only is not None and not wh.has(CARDS):
+        only = None  # nothing refreshed yet: everything now
+    found = [a for a in every if only is None or a.name == only]
     p = wh.table("profiles")
     ref = ibis.timestamp(meta["cut"])
     built_at = ibis.literal(meta["built_at"]).cast("timestamp")
@@ -228,6 +270,8 @@ def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
     with wh.transaction():
         new = wh.materialize("_members", ibis.union(*parts) if parts else empty)
         old = wh.table(MEMBERS) if wh.has(MEMBERS) else empty
+        if only is not None:
+            old = wh.materialize("_members_before", old.filter(old.audience == only))
         keys = ["audience", "person_id"]
         joined = new.anti_join(old, keys).mutate(change=ibis.literal("joined"))
         left = old.anti_join(new, keys).filter(lambda t: t.audience.isin([a.name for a in found]) if found
@@ -244,11 +288,16 @@ def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
             for a in found]
         _append(wh, CHANGES, changes)
         if wh.has(SIZES):  # a second refresh of one build (an audience edited) replaces its sizes
-            wh.delete(SIZES, "built_at", wh.table(SIZES).filter(lambda t: t.built_at == built_at).select("built_at"))
+            s = wh.table(SIZES)
+            again = s.built_at == built_at if only is None else (s.built_at == built_at) & (s.audience == only)
+            wh.replace(SIZES, wh.materialize("_sizes_kept", s.filter(~again)))  # a row per build and audience
         if sizes:
             _append(wh, SIZES, ibis.union(*sizes).select("built_at", "as_of", "audience", "size"))
-        wh.replace(MEMBERS, new)
-        wh.replace(CARDS, _cards(wh.table("persons"), p, new))
+        if only is None:
+            wh.replace(MEMBERS, new)
+            wh.replace(CARDS, _cards(wh.table("persons"), p, new))
+        else:
+            _replace_one(wh, only, new, old, p)
         wh.index(CARDS, "id")
         wh.index("profiles", "person_id")
     t = wh.table(SIZES) if wh.has(SIZES) else None
@@ -256,6 +305,20 @@ def refresh(wh: Storage, config: Config, folder: Path) -> dict[str, int]:
         return {}
     rows = t.filter(t.built_at == built_at).to_pyarrow().to_pylist()
     return {r["audience"]: int(r["size"]) for r in rows}
+
+
+def _replace_one(wh: Storage, name: str, new: ir.Table, old: ir.Table, p: ir.Table) -> None:
+    """Audience `name`'s members become `new` (its members before: `old`); the cards of the
+    persons who joined or left it are written again."""
+    moved = wh.materialize("_moved", new.select("person_id").union(old.select("person_id"), distinct=True))
+    m = wh.table(MEMBERS)
+    others = wh.materialize("_members_others", m.filter(m.audience != name).semi_join(moved, "person_id"))
+    wh.delete(MEMBERS, "audience", m.filter(m.audience == name).select("audience").limit(1))
+    wh.insert(MEMBERS, new)
+    persons = wh.table("persons").semi_join(moved, "person_id")
+    cards = _cards(persons, p.semi_join(moved, "person_id"), others.union(new.semi_join(moved, "person_id")))
+    wh.delete(CARDS, "person_id", moved)
+    wh.insert(CARDS, cards)
 
 
 def _append(wh: Storage, name: str, rows: ir.Table) -> None:
@@ -276,6 +339,14 @@ def _cards(persons: ir.Table, profiles: ir.Table, members: ir.Table) -> ir.Table
     every = ibis.union(*ids, distinct=True)
     j = every.left_join(own, "person_id").select("id", every.person_id, "audiences")
     return j.mutate(audiences=j.audiences.coalesce(ibis.literal([], type="array<string>")))
+
+
+def current(wh: Storage) -> list[str]:
+    """The audiences of the last refresh (those a report can filter by), empty ones included."""
+    if not wh.has(SIZES):
+        return []
+    s = wh.table(SIZES)
+    return sorted(s.filter(s.built_at == s.built_at.max()).audience.to_pyarrow().to_pylist())
 
 
 def history(wh: Storage) -> ir.Table:

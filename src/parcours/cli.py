@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from parcours.workspace import Workspace
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False)  # it prints data (a channel named `[/]`): never read as markup
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -153,6 +153,16 @@ def simulate(
         out.print(f"  {name:<14} {path}")
 
 
+def _print_rejects(rejects: list, count: int, files: bool = False) -> None:
+    """The first rejects of a load (row, field, reason, value; the file too when several were
+    read at once), and whether more follow."""
+    for r in rejects:
+        out.print(f"  {r.file + ': ' if files else ''}row {r.row}, field {r.field}: {r.reason}"
+                  + (f" (value {r.value!r})" if r.value is not None else ""))
+    if count > len(rejects):
+        out.print("  ...")
+
+
 @app.command()
 def ingest(
     table: Annotated[TableName, typer.Argument(
@@ -184,11 +194,17 @@ def ingest(
             from parcours.ga4 import convert
 
             try:
-                got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()))
+                got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()),
+                              rejects_dir=rejects_dir or ws.path / "rejects")
             except ParcoursError as exc:
                 _fail(exc)
             out.print(f"ga4: {got.events:,} events read; {got.sessions_without_id:,} without a session id or a "
-                      "user_pseudo_id (consent mode) give no touchpoint")
+                      f"user_pseudo_id (consent mode) give no touchpoint; {got.rejected:,} rejected")
+            if got.rejected:
+                any_rejected = True
+                _print_rejects(got.rejects, got.rejected, files=True)
+                for f in got.rejects_files:
+                    out.print(f"  all rejects: {f}")
             loads = list(got.files.items())
         for name, path in loads:
             target = (rejects_dir or ws.path / "rejects") / f"{path.name}.rejects.csv"
@@ -211,11 +227,7 @@ def ingest(
                 out.print(f"  ignored columns: {', '.join(res.ignored_columns)}")
             if res.rejected_rows:
                 any_rejected = True
-                for r in res.rejects:
-                    out.print(f"  row {r.row}, field {r.field}: {r.reason}"
-                              + (f" (value {r.value!r})" if r.value is not None else ""))
-                if res.rejected_rows > len(res.rejects):
-                    out.print("  ...")
+                _print_rejects(res.rejects, res.rejected_rows)
                 out.print(f"  all rejects: {res.rejects_file}")
     if any_rejected and not allow_rejects:
         err.print("[bold red]some rows were rejected:[/] the valid rows are loaded, the rejected ones are in the "
@@ -253,6 +265,7 @@ def build(
                 else:
                     done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
                 sizes, sent, dropped = done.pop("audiences", {}), done.pop("webhook", {}), done.pop("retention", {})
+                skipped = done.pop("audience_problems", [])
                 predicted = done.pop("predict", {})
                 res = BuildResult.from_plain(done)
                 bar.update(task, completed=100, description="built")
@@ -274,6 +287,8 @@ def build(
                   f"(`parcours report propensity`)")
     if sizes:
         out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
+    for problem in skipped:
+        err.print(escape(f"warning: {problem}"))
     if sent.get("batches") or sent.get("failed"):
         out.print(f"webhook: {sent['batches']:,} batches ({sent['persons']:,} persons) delivered"
                   + (f"; {sent['failed']:,} not, sent at the next build ({sent['reason']})" if sent["failed"] else ""))
@@ -404,7 +419,7 @@ def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, boots
 
     scope = Scope(ws.warehouse, ws.config, Query.from_params({"start": start, "end": end}))
     for w in scope.warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(str(w))}")
     err.print(f"conversions from {scope.start} to {scope.end}")
     period = (dt.datetime.combine(scope.start, dt.time()),
               dt.datetime.combine(scope.end + dt.timedelta(days=1), dt.time()))
@@ -481,7 +496,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
     from parcours.workspace import Workspace
 
     if name not in CATALOGUE:
-        err.print(f"[bold red]error:[/] unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
+        err.print(f"[bold red]error:[/] {escape(f'unknown report {name!r}; reports: {chr(44).join(CATALOGUE)}')}")
         raise typer.Exit(2)
     if fmt is ReportFormat.xlsx and output is None:
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
@@ -504,7 +519,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
             _fail(exc)
         words = Words("en", ws.config)
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(str(w))}")
     if fmt is ReportFormat.table:
         _print_report(result, words)
     elif fmt is ReportFormat.json:
@@ -536,7 +551,7 @@ def _report_from(remote: Any, name: str, params: dict, fmt: ReportFormat, output
     if fmt is ReportFormat.table:
         said = remote.json(f"/api/v1/reports/{name}", params)
         for w in said["warnings"]:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(f"[yellow]warning:[/] {escape(str(w))}")
         _print_report(ReportResult(name, pd.DataFrame(said["table"]), said["totals"], None, said["query"]), words)
         return
     extra = {"delimiter": delimiter, "bom": str(bom).lower()} if fmt is ReportFormat.csv else {}
@@ -868,7 +883,7 @@ def _require_workspace(ws: Workspace) -> None:
     from parcours.engines import warehouse_exists
 
     if not warehouse_exists(ws.path, ws.config.warehouse):
-        err.print(f"[bold red]error:[/] no warehouse in {ws.path}; load data with `parcours ingest` first")
+        err.print(f"[bold red]error:[/] {escape(f'no warehouse in {ws.path}; load data with `parcours ingest` first')}")
         raise typer.Exit(2)
 
 
@@ -940,10 +955,13 @@ def audience_list(workspace: WorkspaceOpt = Path(".")) -> None:
     from parcours.workspace import Workspace
 
     ws = Workspace(workspace)
-    found = Book(ws.path, ws.config).all()
+    book = Book(ws.path, ws.config)
+    found = book.all()
+    for problem in book.problems:
+        err.print(escape(f"warning: {problem}"))
     if not found:
-        out.print(escape("no audience yet: `parcours audience save NAME --when '{...}'` or [[audiences]] in "
-                         "parcours.toml"))
+        out.print("no audience yet: `parcours audience save NAME --when '{...}'` or [[audiences]] in "
+                         "parcours.toml")
         return
     sizes = _sizes(workspace, [a.name for a in found])
     t = Table()
@@ -972,16 +990,22 @@ def audience_show(name: Annotated[str, typer.Argument(help="The audience.")],
 def audience_save(name: Annotated[str, typer.Argument(help="The audience: lower-case letters, digits, - and _.")],
                   when: WhenOpt, description: Annotated[str, typer.Option(help="What it is for.")] = "",
                   workspace: WorkspaceOpt = Path(".")) -> None:
-    """Create an audience, or replace one saved before (audiences.json); prints its size."""
+    """Create an audience, or replace one saved before (audiences.json); its members are written
+    at once, so every report can filter by it; prints its size."""
     from parcours.audiences import Book
     from parcours.conditions import audience
+    from parcours.jobs import refresh_audience
     from parcours.workspace import Workspace
 
     raw, _ = _condition(when)
-    ws = Workspace(workspace)
-    a = audience({"name": name, "description": description, "when": raw}, "audience", "workspace")
-    Book(ws.path, ws.config).save(a)
-    n = _sizes(workspace, [name]).get(name)
+    remote = _server(workspace)
+    if remote is not None:  # the server saves it and writes its members
+        n = remote.put(f"/api/v1/audiences/{name}", {"description": description, "when": raw})["size"]
+    else:
+        with Workspace(workspace) as ws:
+            a = audience({"name": name, "description": description, "when": raw}, "audience", "workspace")
+            Book(ws.path, ws.config).save(a)
+            n = (refresh_audience(ws.warehouse, ws.config, ws.path, name) or {}).get(name)
     out.print(f"saved audience {name}: " + ("not built yet (`parcours build`)" if n is None else f"{n:,} persons"))
 
 
@@ -990,10 +1014,16 @@ def audience_delete(name: Annotated[str, typer.Argument(help="The audience.")],
                     workspace: WorkspaceOpt = Path(".")) -> None:
     """Delete a saved audience (one of parcours.toml is deleted there)."""
     from parcours.audiences import Book
+    from parcours.jobs import refresh_audience
     from parcours.workspace import Workspace
 
-    ws = Workspace(workspace)
-    Book(ws.path, ws.config).delete(name)
+    remote = _server(workspace)
+    if remote is not None:
+        remote.delete(f"/api/v1/audiences/{name}")
+    else:
+        with Workspace(workspace) as ws:
+            Book(ws.path, ws.config).delete(name)
+            refresh_audience(ws.warehouse, ws.config, ws.path, name)
     out.print(f"deleted audience {name}")
 
 

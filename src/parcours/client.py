@@ -37,12 +37,13 @@ class Remote:
     def __init__(self, server: Server, poll: float = 0.3):
         self.server, self.poll = server, poll
 
-    def _call(self, path: str, body: Any = None, params: dict | None = None) -> bytes:
+    def _call(self, path: str, body: Any = None, params: dict | None = None, method: str | None = None) -> bytes:
         url = self.server.url + path
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST", headers={
+        method = method or ("GET" if body is None else "POST")
+        request = urllib.request.Request(url, data=data, method=method, headers={
             "Authorization": f"Bearer {self.server.token}", "Content-Type": "application/json"})
         try:
             with _OPENER.open(request, timeout=600) as response:
@@ -65,6 +66,12 @@ class Remote:
 
     def post(self, path: str, body: Any) -> Any:
         return json.loads(self._call(path, body=body))
+
+    def put(self, path: str, body: Any) -> Any:
+        return json.loads(self._call(path, body=body, method="PUT"))
+
+    def delete(self, path: str) -> Any:
+        return json.loads(self._call(path, method="DELETE"))
 
     def run(self, command: str, progress: Callable[[str, float], None] = lambda step, pct: None,
             **params: Any) -> dict:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from parcours.cells import CONTROL
 from parcours.errors import InvalidInput
 from parcours.schema import DEVICES
 
@@ -27,6 +28,7 @@ OPS = (">", ">=", "<", "<=", "=", "!=")
 # profile columns `field` compares (propensity and next_best_gain: the scores of parcours.predict)
 NUMERIC_FIELDS = ("touches", "conversions", "revenue", "stage_rank", "propensity", "next_best_gain")
 MAX_NODES, MAX_DEPTH = 200, 10
+MAX_VALUES, MAX_TEXT = 1_000, 1_000  # values of one list, characters of one text: bounded like report filters
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -141,18 +143,29 @@ def _parse(raw: Any, at: str, depth: int, count: list[int]) -> Condition:
     return Test(key, _value(raw[key], kind.value, f"{at}.{key}"), tuple(sorted(more)))
 
 
+def _text(raw: Any, at: str) -> str:
+    """A value a profile can hold: no blank, no control character (a NUL byte), bounded."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("expected a text", field=at)
+    if len(raw) > MAX_TEXT or re.search(CONTROL, raw):
+        raise InvalidInput(f"expected a text of at most {MAX_TEXT:,} characters, without control characters",
+                           field=at)
+    return raw
+
+
 def _value(raw: Any, key: Key, at: str) -> Any:
     if key.value in ("text", "choice", "op"):
-        if not isinstance(raw, str) or not raw.strip():
-            raise InvalidInput("expected a text", field=at)
-        if key.choices and raw not in key.choices:
-            raise InvalidInput(f"expected one of {', '.join(key.choices)}, not {raw!r}", field=at)
-        return raw
+        text = _text(raw, at)
+        if key.choices and text not in key.choices:
+            raise InvalidInput(f"expected one of {', '.join(key.choices)}, not {text!r}", field=at)
+        return text
     if key.value == "texts":
         values = [raw] if isinstance(raw, str) else raw
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        if not isinstance(values, list) or not values:
             raise InvalidInput("expected a text or a list of texts", field=at)
-        return tuple(values)
+        if len(values) > MAX_VALUES:
+            raise InvalidInput(f"expected at most {MAX_VALUES:,} values, not {len(values):,}", field=at)
+        return tuple(_text(v, f"{at}[{i}]") for i, v in enumerate(values))
     if key.value == "bool":
         if not isinstance(raw, bool):
             raise InvalidInput("expected true or false", field=at)
@@ -164,6 +177,17 @@ def _value(raw: Any, key: Key, at: str) -> Any:
             raise InvalidInput("expected a whole number of days, 1 to 3660", field=at)
         return int(raw)
     return float(raw)
+
+
+def check(condition: Condition, stages: tuple[str, ...], at: str = "when") -> None:
+    """What only the workspace knows, checked before a condition is saved or run: its funnel
+    stages. InvalidInput names the key (`when.all[1].stage_reached`)."""
+    if isinstance(condition, Combine):
+        for i, c in enumerate(condition.items):
+            check(c, stages, f"{at}.not" if condition.how == "not" else f"{at}.{condition.how}[{i}]")
+    elif condition.kind == "stage_reached" and condition.value not in stages:
+        known = ", ".join(stages) or "none: [funnel] stages is empty"
+        raise InvalidInput(f"unknown funnel stage {condition.value!r}; stages: {known}", field=f"{at}.stage_reached")
 
 
 def grammar() -> list[dict]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from parcours.conditions import Audience, audience
+from parcours.conditions import Audience, audience, check
 from parcours.errors import ConfigError, InvalidInput
 from parcours.identifiers import known_country
 
@@ -212,6 +212,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
                           file=source, field="crm.default_country")
     ch = data.get("channels", {})
     funnel = data.get("funnel", {})
+    stages = tuple(_strings(funnel.get("stages", []), "funnel.stages", source))
     groups: dict[str, str] = {}
     for group, members in data.get("channel_groups", {}).items():
         for channel in _strings(members, f"channel_groups.{group}", source):
@@ -229,7 +230,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         channel_names=_names(ch.get("names", {}), source),
         media_plan_rules=_rules(data.get("media_plans", []), "media_plans", ("name",),
                                 ("name",), source),
-        funnel_stages=tuple(_strings(funnel.get("stages", []), "funnel.stages", source)),
+        funnel_stages=stages,
         funnel_rules=_rules(funnel.get("rules", []), "funnel.rules", ("stage",), ("stage",),
                             source),
         reports=rp,
@@ -238,7 +239,7 @@ def parse_config(data: dict, source: str = "defaults") -> Config:
         activation=_activation(data.get("activation", {}), source),
         privacy=_settings(PrivacySettings, data.get("privacy", {}), "privacy", source),
         predict=_settings(PredictSettings, data.get("predict", {}), "predict", source),
-        audiences=_audiences(data.get("audiences", []), source),
+        audiences=_audiences(data.get("audiences", []), stages, source),
         tokens=_tokens(data.get("api", {}), source),
         max_body_mb=_max_body(data.get("api", {}), source),
         source=source,
@@ -296,7 +297,7 @@ def _network(value: str, where: str, source: str) -> str:
                           file=source, field=where) from None
 
 
-def _audiences(section: Any, source: str) -> tuple[Audience, ...]:
+def _audiences(section: Any, stages: tuple[str, ...], source: str) -> tuple[Audience, ...]:
     """`[[audiences]]`: name, description, when (the condition grammar of conditions.py)."""
     if not isinstance(section, list):
         raise ConfigError("expected [[audiences]] tables", file=source, field="audiences")
@@ -304,6 +305,7 @@ def _audiences(section: Any, source: str) -> tuple[Audience, ...]:
     for i, raw in enumerate(section):
         try:
             a = audience(raw, f"audiences[{i}]", "config")
+            check(a.when, stages, f"audiences[{i}].when")
         except InvalidInput as exc:
             raise ConfigError(exc.reason, file=source, field=exc.field) from None
         if any(a.name == b.name for b in out):

@@ -23,6 +23,10 @@ class InvalidInput(ParcoursError):
         self.file, self.row, self.field, self.reason = file, row, field, message
 
 
+class NotFound(InvalidInput):
+    """What the input names does not exist (an audience, a person): a 404 over HTTP."""
+
+
 class ConfigError(InvalidInput):
     """The workspace configuration is wrong."""
 

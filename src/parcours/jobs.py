@@ -6,6 +6,7 @@ readers")."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import itertools
@@ -43,9 +44,10 @@ class Job:
     error: str | None = None
     submitted: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     finished: str | None = None
+    ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def describe(self) -> dict:
-        return asdict(self)
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "ended"}
 
 
 def _checked(command: str, params: Any, config: Config) -> dict:
@@ -80,6 +82,13 @@ def _checked(command: str, params: Any, config: Config) -> dict:
                                                                      or not 1 <= days <= 365)):
             raise InvalidInput("predict takes horizon_days: a whole number of days from 1 to 365", field="horizon_days")
         return params
+    if command == "audience":
+        from parcours.conditions import check_name
+
+        if set(params) != {"name"}:
+            raise InvalidInput("audience takes name: the audience saved or deleted", field="name")
+        check_name(params["name"])
+        return params
     if command == "forget":
         from parcours.privacy import kind_of
 
@@ -89,7 +98,7 @@ def _checked(command: str, params: Any, config: Config) -> dict:
                                field="identifier")
         kind_of(said, config.crm.default_country)  # refused now, not after the job queue reaches it
         return params
-    raise InvalidInput("command is ingest, build, predict or forget", field="command")
+    raise InvalidInput("command is ingest, build, predict, forget or audience", field="command")
 
 
 def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
@@ -113,15 +122,30 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
         for name in PREDICTED:
             wh.drop(name)
     if folder is not None:
-        from parcours.audiences import refresh
+        from parcours.audiences import Book, refresh
 
         report("refreshing audiences", 99.0)
         done["audiences"] = refresh(wh, config, folder)
+        book = Book(folder, config)
+        book.all()
+        done["audience_problems"] = book.problems  # saved audiences this build skipped, and why
         if webhook:
             from parcours.webhooks import deliver
 
             done["webhook"] = plain(deliver(wh, config))
     return done
+
+
+def refresh_audience(wh: Storage, config: Config, folder: Path, name: str) -> dict[str, int] | None:
+    """After audience `name` was saved or deleted: its members now, if a build made profiles
+    (None before one: the first build refreshes every audience)."""
+    from parcours.audiences import refresh
+    from parcours.errors import NotBuilt
+
+    try:
+        return refresh(wh, config, folder, only=name)
+    except NotBuilt:
+        return None
 
 
 def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
@@ -204,6 +228,7 @@ class Jobs:
             except Exception as exc:  # noqa: BLE001 (the server lives on; the job says what broke)
                 job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
             job.finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            job.ended.set()
 
     def _run(self, job: Job) -> Any:
         def report(step: str, percent: float) -> None:
@@ -223,6 +248,14 @@ class Jobs:
             self.built()
             self.courier.ask()  # its refresh may have written batches too
             return done
+        if job.command == "audience":
+            if self.folder is None:
+                raise InvalidInput("this server has no workspace folder holding audiences", field="command")
+            with self.building() as wh:
+                sizes = refresh_audience(wh, self.config, self.folder, job.params["name"])
+            self.built()
+            self.courier.ask()  # its members joined: a batch for the webhook
+            return {"audiences": sizes}
         if job.command == "forget":
             from parcours.privacy import forget
 

@@ -25,12 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from parcours import cells, identifiers, schema
-from parcours.audiences import CARDS, CHANGES, MEMBERS, SIZES
+from parcours import cells, ga4, identifiers, schema
 from parcours.config import Config
 from parcours.errors import InvalidInput
 from parcours.predict import TABLES as PREDICTED
-from parcours.schema import KEYS, TABLES
+from parcours.schema import CARDS, CHANGES, KEYS, MEMBERS, SIZES, TABLES
 from parcours.storage import Storage
 from parcours.webhooks import DELIVERIES
 
@@ -202,10 +201,9 @@ def _replacing(path: Path) -> Iterator[Path]:
         part.unlink(missing_ok=True)
 
 
-GA4_PERSONAL = ("user_pseudo_id", "user_id")  # TODO(lead): ga4.PERSONAL once ga4.py is free
 # Every column of a file or table that names a person: the canonical tables' personal fields and
 # the GA4 export's ids (a GA4 rejects file names its fields)
-PERSONAL = frozenset().union(*(schema.personal(t) for t in TABLES), GA4_PERSONAL)
+PERSONAL = frozenset().union(*(schema.personal(t) for t in TABLES), ga4.PERSONAL)
 # Every file of a workspace that can hold a person's data, and how an erasure reaches it; the
 # files and derived tables that hold none (tests/test_privacy.py checks that a workspace holds
 # nothing else: a new place a person is written to cannot be forgotten).

@@ -198,6 +198,13 @@ KEYS: dict[str, tuple[str, ...]] = {
 # (the latest load wins); elsewhere a stored key keeps its first row.
 LATEST_WINS = ("crm",)
 
+# Written by each audience refresh (after a build, or when an audience is saved): who is in
+# each audience, each audience's size at each build, who joined or left each audience at each
+# refresh (what webhooks deliver), and each identifier's person with its audiences (what the
+# person API reads). An answer filtered by an audience depends on the first three.
+MEMBERS, SIZES, CHANGES, CARDS = "audience_members", "audience_sizes", "audience_changes", "person_cards"
+REFRESHED = (MEMBERS, SIZES, CHANGES)
+
 # Stored on every row besides its fields, never read from a file: which load brought it (1, 2,
 # ... per table, in commit order; 0 or null: before loads were numbered). A build reads the
 # rows up to the latest load and notes it, so the next build knows which rows are new.

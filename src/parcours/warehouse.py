@@ -253,14 +253,16 @@ class Warehouse:
         return int(self.table(name).count().execute()) if self.has(name) else 0
 
     def data_version(self) -> tuple:
-        """The raw tables' row counts (loads only add rows) and the build's time: two plain
-        queries, asked before every kept answer is given (Ibis would compile five)."""
+        """The raw tables' row counts (loads add rows, an erasure deletes some), the audience
+        refreshes' (an audience saved between builds) and the build's time: two plain queries,
+        asked before every kept answer is given (Ibis would compile five)."""
+        counted = (*schema.TABLES, *schema.REFRESHED)
         if self.store is not None:
             built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
-            return (*(self.count(name) for name in schema.TABLES), built, self.store.version())
+            return (*(self.count(name) if self.has(name) else 0 for name in counted), built, self.store.version())
         names = {row[0] for row in self._raw.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-        parts = [f"(SELECT count(*) FROM {_ident(n)})" if n in names else "0" for n in schema.TABLES]
+        parts = [f"(SELECT count(*) FROM {_ident(n)})" if n in names else "0" for n in counted]
         parts.append("(SELECT max(built_at) FROM build_meta)" if "build_meta" in names else "NULL")
         row = self._raw.execute("SELECT " + ", ".join(parts)).fetchone()
         return (*(row or ()), None)
@@ -413,7 +415,7 @@ class Warehouse:
 
     def _stage(self, path: Path, fmt: str, staged: Staged, columns: dict[str, str],
                progress: Callable[[float], None] | None) -> None:
-        src = _sql_str(str(path))
+        src = _sql_str(re.sub(r"([*?\[])", r"[\1]", str(path.absolute())))  # a name, never a pattern
         self._raw.execute(f'CREATE TABLE "{staged.broken_table}" (_row BIGINT, reason VARCHAR)')
         if fmt == "parquet":
             staged.columns = [f.name for f in pq.read_schema(path)]

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 
 import ibis
 
-from parcours.audiences import CHANGES
 from parcours.config import ActivationSettings, Config
+from parcours.schema import CHANGES
 from parcours.storage import Storage
 
 DELIVERIES = "audience_deliveries"

@@ -19,12 +19,13 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from parcours.audiences import MEMBERS
+from parcours.audiences import current
 from parcours.config import Config
-from parcours.errors import NotBuilt
+from parcours.errors import InvalidInput, NotBuilt
 from parcours.journeys import require_built
 from parcours.query import DEFAULT_DAYS, SPECS, Query, Text, by_language
 from parcours.reports.labels import Column, Message, Words
+from parcours.schema import MEMBERS
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
@@ -167,9 +168,13 @@ class Scope:
             out.append(j.new_customer == q.new_customer)
         for attribute, values in q.crm:
             out.append(j.attributes.get(attribute).isin(values))
-        if q.audiences:  # persons in any of them as of the last build (audiences.refresh)
-            if not self.wh.has(MEMBERS):
-                raise NotBuilt("no audience refreshed yet: save one (`parcours audience save`) and build")
+        if q.audiences:  # persons in any of them as of the last refresh (a build's, or the audience's save)
+            known = current(self.wh)
+            if not known:
+                raise NotBuilt("no audience refreshed yet: save one (`parcours audience save`) after a build")
+            if unknown := [a for a in q.audiences if a not in known]:
+                raise InvalidInput(f"no audience named {unknown[0]!r}; audiences: {', '.join(known)}",
+                                   field="audiences")
             m = self.wh.table(MEMBERS)
             out.append(j.person_id.isin(m.filter(m.audience.isin(q.audiences)).person_id))
         if q.categories:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import ibis
 
-from parcours.audiences import MEMBERS
+from parcours.audiences import current
 from parcours.config import Config
 from parcours.errors import NotBuilt
 from parcours.journeys import require_built
@@ -67,7 +67,7 @@ def _facts(wh: Storage, config: Config) -> dict:
         "sub_channels": _distinct(t, "sub_channel"), "channel_groups": _distinct(t, "channel_group"),
         "media_plans": _distinct(t, "media_plan"), "funnel_stages": list(meta["funnel_stages"]),
         "categories": [x for x in cats if x is not None], "crm": crm,
-        "audiences": _distinct(wh.table(MEMBERS), "audience") if wh.has(MEMBERS) else [],  # as of the last refresh
+        "audiences": current(wh),  # as of the last refresh, which saving an audience runs
     }
 
 
