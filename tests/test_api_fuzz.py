@@ -11,9 +11,12 @@ TOKEN = "t" * 24
 
 
 def test_no_server_errors(shop):
-    (shop.path / "parcours.toml").write_text(f'[api]\ntokens = [{{ token = "{TOKEN}", scopes = ["read", "write"] }}]\n')
+    # schemathesis calls the app as the host "testserver": a name this workspace lets clients use
+    (shop.path / "parcours.toml").write_text(f'[api]\nhosts = ["testserver"]\n'
+                                             f'tokens = [{{ token = "{TOKEN}", scopes = ["read", "write"] }}]\n')
     app = create_app(shop.path)
-    with TestClient(app):  # runs the start-up: the workspace is open for every generated call
+    # runs the start-up: the workspace is open for every generated call
+    with TestClient(app, base_url="http://127.0.0.1"):
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [op.ok() for op in schema.get_all_operations()]
         # with fields, models, info, the three of jobs, six of audiences, conditions, profiles, persons, forget

@@ -134,8 +134,8 @@ for _ in range(11):
 
 
 @pytest.mark.parametrize(("when", "field", "reason"), [
-    ([], "when", "a condition is an object"),
-    ({}, "when", "a condition is an object"),
+    ([], "when", "a condition is one test"),
+    ({}, "when", "a condition is one test"),
     ({"touched": "email", "device": "mobile"}, "when", "expected exactly one of"),
     ({"smelled": "roses"}, "when", "expected exactly one of"),
     ({"all": []}, "when.all", "non-empty list"),
@@ -194,7 +194,8 @@ def test_a_saved_audience_this_version_cannot_run_is_said_and_skipped_and_kept(w
         "(audience 'x' skipped)",
         "audiences.json: audiences[1].when.stage_reached: unknown funnel stage 'gone'; stages: awareness, "
         "consideration, intent, cart (audience 'y' skipped)",
-        "audiences.json: audiences[3]: an audience is { name = \"...\", when = { ... } } (skipped)"]
+        "audiences.json: audiences[3]: an audience is an object: a name, a description if any, and its condition "
+        "(when) (skipped)"]
     book.save(Audience("w", parse({"device": "tablet"})))
     kept = json.loads((ws.path / "audiences.json").read_text())["audiences"]
     assert [e for e in kept if e in old] == [old[3], old[0], old[1]] and len(kept) == 5
@@ -253,7 +254,7 @@ def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
     three.__dict__.pop("config", None)
     read = {"Authorization": "Bearer reader-token-123456"}
     write = {"Authorization": "Bearer writer-token-123456"}
-    with TestClient(create_app(three.path)) as client:
+    with TestClient(create_app(three.path), base_url="http://127.0.0.1") as client:
         assert client.get("/api/v1/audiences", headers=read).json() == []
         body = {"description": "email, no order", "when": {"all": [{"touched": "email"}, {"converted": False}]}}
         assert client.put("/api/v1/audiences/quiet", json=body, headers=read).status_code == 403
@@ -304,7 +305,7 @@ def test_the_api_tells_the_page_its_grammar_the_crm_match_and_each_audiences_pas
     book = Book(three.path, three.config)
     book.save(Audience("emailed", parse({"touched": "email"})))
     book.save(Audience("desktop", parse({"device": "desktop"})))
-    with TestClient(create_app(three.path)) as client:
+    with TestClient(create_app(three.path), base_url="http://127.0.0.1") as client:
         kinds = client.get("/api/v1/conditions").json()
         assert [k["kind"] for k in kinds] == list(KINDS)
         touched = kinds[0]
@@ -455,10 +456,20 @@ def test_the_person_api(three):
     from parcours.audiences import refresh
 
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
-    with TestClient(create_app(three.path)) as client:
+    with TestClient(create_app(three.path), base_url="http://127.0.0.1") as client:
         assert client.get("/api/v1/persons/ua").status_code == 409  # no refresh yet: a build makes one
         refresh(three.warehouse, three.config, three.path)
         got = client.get("/api/v1/persons/Jane.Doe@example.com")
         assert got.status_code == 200 and got.json()["audiences"] == ["buyers"]
         assert got.json()["channels"] == ["direct", "display", "email"] and got.json()["stage"] == "cart"
         assert client.get("/api/v1/persons/someone-else").status_code == 404
+
+
+def test_an_export_for_people_never_runs_an_id_as_a_formula(ws, tmp_path):
+    """Issue 28.13's class: an id from data that a spreadsheet would run (`=1+2`) is written as
+    text in an audience's CSV export, as in every file parcours writes for people."""
+    load_rows(ws, "touchpoints", [{"event_id": "x", "ts": day_at(1), "visitor_id": "=1+2", "device": "mobile"}])
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
+    export(ws.warehouse, ws.config, Audience("phones", parse({"device": "mobile"})), "csv", tmp_path / "a.csv")
+    row = next(csv.DictReader((tmp_path / "a.csv").open(encoding="utf-8")))
+    assert (row["person_id"], row["visitor_ids"]) == ("v:=1+2", "'=1+2")

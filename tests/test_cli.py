@@ -273,3 +273,19 @@ def test_a_report_table_reads_at_100_columns(built, monkeypatch):
     assert lines[-1].startswith("Conversions ") and " EUR · " in lines[-1]
     wide = run("report", "model-comparison", "-w", root / "ws", "--format", "csv")
     assert "linear_roas" in wide.output  # a file has every measure
+
+
+@pytest.mark.parametrize("said", [
+    '{"url": 5, "pid": 1, "token": "t"}', '{"url": "http://x", "pid": "1", "token": "t"}',
+    '{"url": "http://x", "pid": -1, "token": "t"}', '{"url": "ftp://x", "pid": 1, "token": 2}',
+    '{"url": "http://x", "pid": 99999999999, "token": "t"}', "not json", "[]"])
+def test_a_damaged_server_file_names_no_server(tmp_path, said):
+    """`.parcours-server.json` is read by every command: a damaged one is no live server, never a
+    traceback (the next `parcours serve` writes it anew)."""
+    from parcours.workspace import SERVER_FILE, Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.path / SERVER_FILE).write_text(said)
+    assert ws.server() is None
+    res = run("info", "-w", ws.path)
+    assert "Traceback" not in res.output and res.exit_code in (0, 2), res.output

@@ -34,13 +34,13 @@ def test_the_report_command_has_one_option_per_query_field():
 
 
 def test_the_api_has_one_parameter_per_query_field(tmp_path):
-    spec = TestClient(create_app(tmp_path)).get("/openapi.json").json()
+    spec = TestClient(create_app(tmp_path), base_url="http://127.0.0.1").get("/openapi.json").json()
     params = {p["name"] for p in spec["paths"]["/api/v1/reports/{name}"]["get"]["parameters"]}
     assert params - {"name", "format", "delimiter", "bom", "lang", "authorization"} == set(SPECS)
 
 
 def test_the_api_serves_the_declarations(tmp_path):
-    with TestClient(create_app(tmp_path)) as api:
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1") as api:
         fields = {f["name"]: f for f in api.get("/api/v1/fields").json()}
         assert list(fields) == list(SPECS)
         assert fields["collapse"]["reports"] == ["top-paths"]

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from builders import GA4_DAY, ga4_event, ga4_export, rows_of, write_ga4
 from parcours.cli import app
-from parcours.errors import InvalidInput
+from parcours.errors import InvalidInput, ParcoursError
 from parcours.ga4 import convert
 
 
@@ -234,7 +234,7 @@ def test_a_failure_while_writing_replaces_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(ga4, "CONVERSIONS", "SELECT error('No space left on device') AS conversion_id")
     (tmp_path / "smaller").mkdir()
     smaller = write_ga4(ga4_export()[:4], tmp_path / "smaller" / "events_20261014.json")
-    with pytest.raises(InvalidInput, match="No space left on device"):
+    with pytest.raises(ParcoursError, match="No space left on device"):  # a full disk, said as one (DiskFull)
         convert([smaller], out)  # touchpoints written (they differ now), then conversions fail
     assert files_in(out) == before  # not replaced, and no temporary file left
 

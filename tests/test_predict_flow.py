@@ -130,7 +130,7 @@ def test_the_api_runs_predict_as_a_job_and_refuses_a_bad_horizon(world):
     config.write_text(before.replace("tokens = []\n", token))
     write = {"Authorization": "Bearer writer-token-123456"}
     try:
-        with TestClient(create_app(ws.path)) as client:
+        with TestClient(create_app(ws.path), base_url="http://127.0.0.1") as client:
             for bad in (0, 400, "7d", True):
                 got = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": bad}, headers=write)
                 assert got.status_code == 400 and "horizon_days" in got.json()["error"], got.json()

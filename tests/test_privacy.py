@@ -122,7 +122,7 @@ def test_a_forget_request_without_an_identifier_is_a_400(three):
         '[api]\ntokens = [{ token = "writer-token-123456", scopes = ["write"] }]\n')
     three.__dict__.pop("config", None)
     write = {"Authorization": "Bearer writer-token-123456"}
-    with TestClient(create_app(three.path)) as client:
+    with TestClient(create_app(three.path), base_url="http://127.0.0.1") as client:
         for body in ({}, {"identifier": ""}, {"identifier": 3}, {"identifier": "x", "also": 1}):
             got = client.post("/api/v1/forget", json=body, headers=write)
             assert got.status_code == 400 and "field identifier" in got.json()["error"], body

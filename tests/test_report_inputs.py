@@ -15,6 +15,7 @@ from builders import AS_OF, load_rows
 from parcours.api import create_app
 from parcours.attribution.catalogue import NAMES
 from parcours.cli import app
+from parcours.errors import InvalidInput
 from parcours.journeys import build_journeys
 from parcours.query import LEVELS, MAX_VALUES, SPECS, Query, cli_option
 from parcours.reports import CATALOGUE, run_report
@@ -34,7 +35,7 @@ def as_json(result) -> dict:
 @pytest.mark.parametrize("case", EMPTY)
 def test_a_query_matching_nothing_is_an_empty_answer(shop, case):
     for name in CATALOGUE:
-        query = Query(**{k: v for k, v in EMPTY[case].items() if k in ("start", "end") or name != "summary"})
+        query = Query(**{k: v for k, v in EMPTY[case].items() if k in CATALOGUE[name].fields})
         r = run_report(name, shop.warehouse, shop.config, query)
         assert r.is_empty and r.totals.get("conversions", 0) == 0, name  # messaging: no message, no conversion
         assert (r.empty or NO_MATCH) in r.warnings and not any("Low volume" in w for w in r.warnings), name
@@ -44,8 +45,8 @@ def test_a_query_matching_nothing_is_an_empty_answer(shop, case):
 
 
 def test_the_page_shows_the_empty_state_over_the_api(shop):
-    with TestClient(create_app(shop.path)) as api:
-        for name in CATALOGUE:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
+        for name in (n for n, r in CATALOGUE.items() if r.period):
             r = api.get(f"/api/v1/reports/{name}", params={"start": "2030-01-01", "end": "2030-01-02"})
             assert r.status_code == 200, (name, r.text)
             assert r.json()["empty"] is True, name
@@ -60,13 +61,13 @@ def test_the_page_shows_the_empty_state_over_the_api(shop):
     ({"min_revenue": "inf"}, "min_revenue"),
 ])
 def test_bad_parameters_are_a_4xx_naming_the_field(shop, params, message):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         r = api.get("/api/v1/reports/time-lag", params=params)
     assert r.status_code in (400, 422) and message in r.json()["error"]
 
 
 def test_a_value_given_twice_is_asked_once(shop):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         r = api.get("/api/v1/reports/model-comparison", params={"models": ["markov"] * 50}).json()
     assert [c for c in r["table"][0] if c.startswith("markov")] == ["markov_conversions", "markov_value",
                                                                      "markov_vs_last_pct", "markov_cpa",
@@ -125,7 +126,7 @@ def check_result(name: str, body: dict) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(params=QUERIES, name=st.sampled_from(list(CATALOGUE)))
 def test_any_query_through_every_face(shop, params, name):
-    with TestClient(create_app(shop.path), raise_server_exceptions=False) as api:
+    with TestClient(create_app(shop.path), raise_server_exceptions=False, base_url="http://127.0.0.1") as api:
         for report in CATALOGUE:  # the API: every report, never a 5xx, valid JSON, sums that hold
             r = api.get(f"/api/v1/reports/{report}", params=params)
             assert r.status_code in (200, 400), (report, params, r.text)
@@ -133,7 +134,7 @@ def test_any_query_through_every_face(shop, params, name):
                 check_result(report, r.json())
     try:  # the library
         result = run_report(name, shop.warehouse, shop.config, Query.from_params(params))
-    except ValueError:
+    except (ValueError, InvalidInput):  # a bad value, or a field this report does not read
         result = None
     if result is not None:
         check_result(name, as_json(result))
@@ -168,6 +169,12 @@ def test_a_label_is_text_in_every_chart(evil_shop):
     for name in CATALOGUE:
         figure = run_report(name, evil_shop.warehouse, evil_shop.config, Query()).figure.to_json()
         assert "<a href" not in figure, name
+    # an axis's order too (issue 28.17), in either language
+    with TestClient(create_app(evil_shop.path), base_url="http://127.0.0.1") as api:
+        for name in CATALOGUE:
+            for lang in ("en", "fr"):
+                figure = json.dumps(api.get(f"/api/v1/reports/{name}", params={"lang": lang}).json()["figure"])
+                assert "<a href" not in figure, (name, lang)
     r = run_report("model-comparison", evil_shop.warehouse, evil_shop.config, Query(models=("linear",)))
     assert set(r.figure.to_dict()["data"][0]["x"]) == {"&lt;a href=\"https://example.com\"&gt;evil&lt;/a&gt;",
                                                        "AT&amp;T"}
@@ -189,11 +196,12 @@ def test_every_chart_text_has_its_french(shop):
     from parcours.reports.labels import FRENCH
 
     missing = set()
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         for name in CATALOGUE:
-            for extra in ({}, {"distinct": "true"}, {"models": "linear,markov"}):
-                en = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", **extra}).json()["figure"]
-                fr = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", "lang": "fr", **extra})
+            for extra in ({"start": "2026-10-01"}, {"distinct": "true"}, {"models": "linear,markov"}):
+                extra = {k: v for k, v in extra.items() if k in CATALOGUE[name].fields}
+                en = api.get(f"/api/v1/reports/{name}", params=extra).json()["figure"]
+                fr = api.get(f"/api/v1/reports/{name}", params={"lang": "fr", **extra})
                 missing |= chart_texts(en) - set(FRENCH)
                 texts = chart_texts(fr.json()["figure"])
                 assert not texts & (set(FRENCH) - set(FRENCH.values())), name  # nothing left in English
@@ -201,10 +209,29 @@ def test_every_chart_text_has_its_french(shop):
 
 
 def test_french_charts_name_models_and_series_in_french(shop):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         fr = api.get("/api/v1/reports/model-comparison", params={"models": "last_touch,markov", "lang": "fr"}).json()
         assert [t["name"] for t in fr["figure"]["data"]] == ["Dernier contact", "Chaîne de Markov"]
         fr = api.get("/api/v1/reports/velocity", params={"lang": "fr"}).json()
         assert {t.get("name") for t in fr["figure"]["data"]} >= {"jours (médiane)", "jours (90e centile)"}
         en = api.get("/api/v1/reports/model-comparison", params={"models": "last_touch"}).json()
         assert en["figure"]["data"][0]["name"] == "Last touch"
+
+
+def test_a_filter_a_report_does_not_read_is_refused_by_every_face_naming_it(shop):
+    """Issue 28.6: a report never drops a filter silently (the summary's total under a device
+    filter was the unfiltered one): the library raises, the API answers 400 and the command
+    exits 2, each naming the filter and the report; a field the report reads is still taken."""
+    cases = [(name, field) for name, r in CATALOGUE.items() for field in ("devices", "journey", "min_revenue", "top")
+             if field not in r.fields]
+    values = {"devices": "mobile", "journey": "welcome", "min_revenue": "10", "top": "3"}
+    assert ("summary", "devices") in cases and ("time-lag", "journey") in cases
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
+        for name, field in cases:
+            with pytest.raises(InvalidInput, match=f"field {field}: the {name} report does not read"):
+                run_report(name, shop.warehouse, shop.config, Query.from_params({field: values[field]}))
+            got = api.get(f"/api/v1/reports/{name}", params={field: values[field]})
+            assert got.status_code == 400 and f"the {name} report does not read" in got.json()["error"], (name, field)
+    shop.close()
+    res = CliRunner().invoke(app, ["report", "summary", "--device", "mobile", "-w", str(shop.path)])
+    assert res.exit_code == 2 and "field devices: the summary report does not read Devices used" in res.output

@@ -15,6 +15,8 @@ import datetime as dt
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builders import AS_OF
 from parcours.query import Query
@@ -45,10 +47,15 @@ def test_a_period_past_d_minus_2_is_cut_and_says_so(shop):
 def test_time_lag(shop):
     r = report(shop, "time-lag")
     got = {b: (c, v) for b, c, v in zip(r.table.bucket, r.table.conversions, r.table.revenue, strict=True) if c}
-    assert got == {"1": (1, 50), "2": (1, 30), "3": (1, 20), "13-30": (1, 100), "(no touch)": (1, 10)}
-    cum = dict(zip(r.table.bucket, r.table.cumulative_share, strict=True))
-    assert (cum["<1"], cum["1"], cum["3"], cum["12"], cum["13-30"], cum["(no touch)"]) == \
-        pytest.approx((0, 0.2, 0.6, 0.6, 0.8, 1.0))
+    assert got == {"1": (1, 50), "2": (1, 30), "3": (1, 20), "14": (1, 100), "(no touch)": (1, 10)}
+    # the buckets follow the 30-day lookback, a day each: bars of one width, nothing past 30 days
+    assert r.table.bucket.tolist() == ["<1", *map(str, range(1, 31)), "(no touch)"]
+    cum = dict(zip(r.table.bucket, r.table.cumulative_share_touched, strict=True))
+    assert (cum["<1"], cum["1"], cum["3"], cum["13"], cum["14"], cum["30"]) == \
+        pytest.approx((0, 0.25, 0.75, 0.75, 1.0, 1.0))  # of the 4 conversions with a touch
+    assert math.isnan(cum["(no touch)"]) and r.table.share.sum() == pytest.approx(1.0)
+    line = r.figure.data[1]
+    assert list(line.x)[-1] == "30"  # the cumulative line ends on the last lag, not on "(no touch)"
     lag_a = 14.0  # lags in days: 1, 2, 3, 14 (E has none)
     assert r.totals["median_days"] == pytest.approx(2.5)
     assert r.totals["p90_days"] == pytest.approx(3 + 0.7 * (lag_a - 3))  # linear interpolation
@@ -310,3 +317,28 @@ def test_a_period_entirely_after_the_cut_reports_nothing_and_says_why(shop):
     assert r.totals["conversions"] == 0 and (r.query["start"], r.query["end"]) == ("2026-11-22", "2026-10-15")
     assert any("nothing to report" in w for w in r.warnings)
     assert Query(min_revenue=0).as_dict()["min_revenue"] == 0
+
+
+@pytest.mark.parametrize(("lookback", "labels"), [
+    (1, ["<1", "1"]), (7, ["<1", "1", "2", "3", "4", "5", "6", "7"]),
+    (30, ["<1", *map(str, range(1, 31))]),
+    (90, ["0-6", "7-13", "14-20", "21-27", "28-34", "35-41", "42-48", "49-55", "56-62", "63-69", "70-76",
+          "77-83", "84-90"]),
+    (365, ["0-29", "30-59", "60-89", "90-119", "120-149", "150-179", "180-209", "210-239", "240-269", "270-299",
+           "300-329", "330-359", "360-365"])])
+def test_time_lag_buckets_follow_the_lookback(lookback, labels):
+    from parcours.reports.time_lag import buckets
+
+    assert [label for label, _ in buckets(lookback)] == labels
+
+
+@given(st.integers(1, 3660))
+def test_time_lag_buckets_cover_every_day_of_any_lookback_once(lookback):
+    from parcours.reports.time_lag import buckets
+
+    found = buckets(lookback)
+    starts = [first for _, first in found]
+    assert starts == sorted(set(starts)) and starts[0] == 0 and starts[-1] <= lookback
+    assert int(found[-1][0].split("-")[-1]) == lookback  # the last bucket ends with the lookback
+    widths = {b - a for a, b in zip(starts, starts[1:], strict=False)}
+    assert len(widths) <= 1 and len(found) <= 32  # one width (the last may be cut short); a chart's worth

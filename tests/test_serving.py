@@ -72,7 +72,7 @@ def test_jobs_api_refuses_what_it_cannot_run(shop):
     shop.close()
     tokens = '[{ token = "wwwwwwwwwwwwwwwwwwww", scopes = ["write"] }]'
     (shop.path / "parcours.toml").write_text(f"[api]\ntokens = {tokens}\n")
-    with TestClient(create_app(shop.path, "http://testserver")) as api:
+    with TestClient(create_app(shop.path, "http://127.0.0.1"), base_url="http://127.0.0.1") as api:
         local = {"Authorization": "Bearer " + json.loads((shop.path / SERVER_FILE).read_text())["token"]}
         write = {"Authorization": "Bearer " + "w" * 20}
         for body, field in [({"command": "drop"}, "command"), ({"command": "build", "as_of": "soon"}, "as_of"),

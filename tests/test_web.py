@@ -21,16 +21,34 @@ def server(shop):
         yield base
 
 
-@pytest.fixture
-def page():
+def _browsing(viewport: dict):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
-        pg = browser.new_page(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+        pg = browser.new_page(viewport=viewport, accept_downloads=True)
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         yield pg
         browser.close()
         assert errors == []
+
+
+@pytest.fixture
+def page():
+    yield from _browsing({"width": 1300, "height": 900})
+
+
+@pytest.fixture
+def phone():
+    """A phone's width: the filters fold, the charts fit 390 pixels."""
+    yield from _browsing({"width": 390, "height": 844})
+
+
+def overlapping(boxes: list[dict]) -> list[tuple[int, int]]:
+    """The pairs of boxes (bounding_box()) that overlap by more than a pixel."""
+    def cross(a, b):
+        return (min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"]) > 1
+                and min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"]) > 1)
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if cross(boxes[i], boxes[j])]
 
 
 def totals(page) -> str:
@@ -48,7 +66,10 @@ def test_every_page_renders_its_chart_and_its_table(server, page, name):
     url = f"{server}/" if name == "summary" else f"{server}/reports/{name}"
     page.goto(url + "?start=2026-10-01&end=2026-10-31")
     page.wait_for_selector("#chart .main-svg")
-    assert "conversions" in totals(page)
+    if name == "summary":  # its figures are tiles up front: the totals line says the period
+        assert page.inner_text("#headline dt").lower().startswith("conversions")
+    else:
+        assert "conversions" in totals(page)
     page.click("[data-mode=expert]")
     page.wait_for_selector("table.report[data-table=table] tbody tr")
     assert "mode=expert" in page.url
@@ -89,7 +110,7 @@ def test_an_export_downloads_a_file_that_parses(server, page):
 
 def test_only_the_filters_a_page_takes_are_shown(server, page):
     page.goto(f"{server}/")
-    totals(page)
+    page.wait_for_selector("main[aria-busy=false]")  # answered (today's summary of the shop is empty)
     assert not page.is_visible("select[name=level]") and page.is_visible("input[name=start]")
     page.goto(f"{server}/reports/assists")
     totals(page)
@@ -164,7 +185,10 @@ def test_an_empty_answer_says_so_in_place_of_the_chart(server, page, lang):
     page.goto(f"{server}/reports/velocity?start=2030-01-01&end=2030-01-02&lang={lang}")
     page.wait_for_selector("#empty:not([hidden])")
     assert not page.is_visible("#chart") and not page.is_visible("#tables")
-    assert page.inner_text("#empty").startswith("Aucune conversion" if lang == "fr" else "No conversion")
+    # why it is empty: the period starts after the last day reported (not "widen the filters")
+    said = "La période commence après le dernier jour présenté" if lang == "fr" else "The period starts after"
+    assert page.inner_text("#empty").startswith(said)
+    assert page.inner_text("#totals") == ""  # no row of zeros under a period that is not one
     page.click("[data-mode=expert]")
     page.wait_for_selector("#empty:not([hidden])")
     assert not page.is_visible("#tables")
@@ -319,6 +343,7 @@ def test_messaging_with_no_message_says_so(messaging, page):
     page.wait_for_selector("#empty:not([hidden])")
     assert page.inner_text("#empty").startswith("No message matches this journey")
     assert not page.is_visible("#chart") and not page.is_visible("#headline")
+    assert "No message matches" not in page.inner_text("#warnings")  # said once, in its place
 
 
 @pytest.fixture
@@ -391,7 +416,7 @@ def test_saving_without_a_token_asks_for_one(audiences, page):
     size_says(page, "1 personnes")  # C is new; A returning; B never bought
     page.fill("#name", "new")
     page.click("#save")
-    page.wait_for_selector("#saved.error:has-text('write scope')")
+    page.wait_for_selector("#saved.error:has-text(\"jeton d'écriture\")")  # the server's refusal, in French
     assert page.is_visible("#token")
 
 
@@ -404,7 +429,7 @@ def test_a_nested_condition_is_edited_as_json_and_a_mistake_names_its_key(audien
     size_says(page, "3 persons")  # A and C (email, mobile), B (tablet)
     assert page.is_visible("#nested") and not page.is_visible("#add")
     page.fill("#json", '{"all": [{"touched": "email", "within_days": 0}]}')
-    page.wait_for_selector("#size.error:has-text('when.all[0].within_days')")
+    page.wait_for_selector("#size.error:has-text('Test 1 › in the last … days')")  # the row's words, not its keys
     assert page.locator("#tests li").count() == 1  # a builder's shape again: drawn as a row
     page.fill("#json", '{"all": [')
     page.wait_for_selector("#size.error:has-text('JSON')")
@@ -421,8 +446,10 @@ def test_the_audience_page_before_a_build_says_so(ws, page):
         page.wait_for_selector("#none:not([hidden])")
 
 
-@pytest.mark.parametrize("lang", ["en", "fr"])
-def test_the_audience_charts_draw_sizes_and_overlaps(three, page, lang):
+@pytest.fixture
+def refreshed(three):
+    """The audience page's server with two audiences refreshed by a build: `emailed` (A, C)
+    and `desktop` (A)."""
     from parcours.audiences import Book, refresh
     from parcours.conditions import Audience, parse
 
@@ -431,16 +458,173 @@ def test_the_audience_charts_draw_sizes_and_overlaps(three, page, lang):
     book.save(Audience("desktop", parse({"device": "desktop"})))
     refresh(three.warehouse, three.config, three.path)
     with served(three.path) as base:
-        page.goto(f"{base}/audiences?lang={lang}")
-        page.wait_for_selector("#overlap .main-svg")
-        page.wait_for_selector("#history .main-svg")
-        cells = page.locator("#overlap text.textpoint, #overlap .heatmaplayer text").evaluate_all(
-            "els => els.map((e) => e.textContent)")
-        # rows by name: every desktop person (A) is emailed; of the emailed (A, C), half are desktop
-        shares = ["100%", "100%", "50%", "100%"] if lang == "en" else ["100\xa0%", "100\xa0%", "50\xa0%", "100\xa0%"]
-        assert cells == shares
-        page.click("[data-mode=expert]")
-        page.wait_for_selector("table.report[data-table=overlap] tbody tr")
-        assert not page.is_visible("#charts")
-        sizes = page.locator("table.report[data-table=audiences] tbody tr").all_inner_texts()
-        assert [r.split("\t")[:2] for r in sizes] == [["desktop", "1"], ["emailed", "2"]]
+        yield base
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_audience_charts_draw_sizes_and_overlaps(refreshed, page, lang):
+    page.goto(f"{refreshed}/audiences?lang={lang}")
+    page.wait_for_selector("#overlap .main-svg")
+    page.wait_for_selector("#history .main-svg")
+    cells = page.locator("#overlap text.textpoint, #overlap .heatmaplayer text").evaluate_all(
+        "els => els.map((e) => e.textContent)")
+    # rows by name: every desktop person (A) is emailed; of the emailed (A, C), half are desktop
+    shares = ["100%", "100%", "50%", "100%"] if lang == "en" else ["100\xa0%", "100\xa0%", "50\xa0%", "100\xa0%"]
+    assert cells == shares
+    page.click("[data-mode=expert]")
+    page.wait_for_selector("table.report[data-table=overlap] tbody tr")
+    assert not page.is_visible("#charts")
+    sizes = page.locator("table.report[data-table=audiences] tbody tr").all_inner_texts()
+    assert [r.split("\t")[:2] for r in sizes] == [["desktop", "1"], ["emailed", "2"]]
+
+
+def test_a_refused_request_leaves_only_its_reason(server, page):
+    page.goto(f"{server}/reports/time-lag?lang=fr")
+    page.wait_for_selector("#chart .main-svg")
+    page.fill("input[name=start]", "2026-10-20")
+    page.fill("input[name=end]", "2026-10-10")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#empty.error:not([hidden])")
+    assert page.inner_text("#empty").startswith("La période commence")  # the server's reason, in French
+    assert page.locator("#chart .main-svg").count() == 0 and not page.is_visible("#chart")
+    assert page.inner_text("#totals") == "" and not page.is_visible("#headline")
+    assert page.locator("#warnings li").count() == 0  # said once, in place of the report
+
+
+def test_a_shared_drill_down_link_names_its_channel_in_the_breadcrumb(server, page):
+    page.goto(f"{server}/reports/model-comparison?mode=expert&models=linear&level=source&parent=channel%3Dpaid_search")
+    page.wait_for_selector("table.report[data-table=table] td:text-is('google')")
+    assert page.locator("#crumbs > *").all_inner_texts() == ["All", "Paid search"]
+
+
+def test_the_flow_table_names_each_step_s_channel(server, page):
+    import re
+
+    page.goto(f"{server}/reports/top-paths?mode=expert&lang=fr")
+    page.wait_for_selector("table.report[data-table=flow] tbody tr")
+    cells = page.locator("table.report[data-table=flow] tbody td").all_inner_texts()
+    assert "1. Recherche payante" in cells or "2. Recherche payante" in cells
+    assert [c for c in cells if re.fullmatch(r"\d+\. [a-z_]+", c)] == []
+
+
+def test_on_a_phone_apply_folds_the_filters_and_brings_the_report_loading(server, phone):
+    phone.goto(f"{server}/reports/time-lag")
+    assert "conversions 5" in totals(phone)
+    phone.click("#filter-box summary")
+    phone.select_option("select[name=new_customer]", "true")
+    phone.locator("#filters button[type=submit]").scroll_into_view_if_needed()
+    busy, folded, top = phone.evaluate("""() => { document.getElementById("filters").requestSubmit();
+        const main = document.querySelector("main");
+        return [main.getAttribute("aria-busy"), !document.getElementById("filter-box").open,
+                main.getBoundingClientRect().top]; }""")
+    assert busy == "true" and folded and 0 <= top < 200  # the report in view, not a screen below
+    phone.wait_for_selector("#totals:has-text('conversions 3')")
+    assert phone.get_attribute("main", "aria-busy") == "false"
+
+
+def test_on_a_phone_no_chart_toolbar_covers_the_legend(server, phone):
+    phone.goto(f"{server}/reports/model-comparison")
+    phone.wait_for_selector("#chart .main-svg")
+    assert phone.locator("#chart .legend").count() == 1
+    assert phone.locator("#chart .modebar-btn").count() == 0
+
+
+def test_on_a_phone_every_time_lag_bucket_is_labelled_and_none_overlaps(server, phone):
+    phone.goto(f"{server}/reports/time-lag")
+    phone.wait_for_selector("main[aria-busy=false] #chart .main-svg")  # drawn, and fitted
+    buckets = phone.evaluate("document.getElementById('chart')._fullLayout.xaxis._categories.length")
+    labels = [b for b in (t.bounding_box() for t in phone.locator("#chart .xtick text").all()) if b]
+    assert len(labels) == buckets > 8
+    assert overlapping(labels) == []
+
+
+def test_on_a_phone_the_flow_s_labels_stay_apart_and_in_the_chart(server, phone):
+    phone.goto(f"{server}/reports/top-paths?lang=fr")
+    phone.wait_for_selector("main[aria-busy=false] #chart .sankey .node-label")
+    chart = phone.locator("#chart").bounding_box()
+    labels = [b for b in (t.bounding_box() for t in phone.locator("#chart .node-label").all()) if b and b["width"]]
+    assert len(labels) > 3 and overlapping(labels) == []
+    assert all(chart["x"] <= b["x"] and b["x"] + b["width"] <= chart["x"] + chart["width"] for b in labels)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_a_failed_report_export_says_so(server, page, lang):
+    """A refusal (here, the server busy with a build) is said where the page's warnings are."""
+    page.goto(f"{server}/reports/assists?lang={lang}")
+    totals(page)
+    page.route("**/api/v1/reports/assists?*format=csv*", lambda route: route.fulfill(
+        status=503, json={"error": "the warehouse is busy: try again in a minute"}))
+    page.click("[data-format=csv]")
+    said = page.locator("#warnings li.error")
+    said.wait_for()
+    prefix = "L'export a échoué :" if lang == "fr" else "Export failed:"
+    assert said.inner_text() == f"{prefix} the warehouse is busy: try again in a minute"
+    assert page.is_enabled("[data-format=csv]") and page.is_visible("#chart")  # the report stays
+
+
+def test_every_api_call_of_a_report_page_says_its_language(server, page):
+    asked = []
+    page.on("request", lambda r: "/api/v1/" in r.url and asked.append(r.url))
+    page.goto(f"{server}/reports/assists?lang=fr")
+    page.wait_for_selector("#chart .main-svg")
+    with page.expect_download():
+        page.click("[data-format=xlsx]")
+    assert len(asked) >= 6 and [u for u in asked if "lang=fr" not in u] == []
+
+
+@pytest.fixture
+def emailed(three):
+    """The audience page's server with one saved audience, `emailed` (touched email in the last
+    30 days), and the book that holds it."""
+    from parcours.audiences import Book
+    from parcours.conditions import Audience, parse
+
+    book = Book(three.path, three.config)
+    book.save(Audience("emailed", parse({"touched": "email", "within_days": 30})))
+    with served(three.path) as base:
+        yield base, book
+
+
+def test_a_saved_condition_is_said_in_words(emailed, page):
+    base, _ = emailed
+    page.goto(f"{base}/audiences?lang=fr&mode=expert")
+    row = page.locator("#list .audience[data-audience=emailed]")
+    row.wait_for()
+    said = "A touché le levier E-mail, dans les 30 derniers jours"
+    assert said in row.inner_text()
+    page.wait_for_selector("table.report[data-table=audiences] tbody tr")
+    assert said in page.inner_text("table.report[data-table=audiences]")
+    assert "touched" not in page.inner_text("main") and "parcours.toml" not in page.inner_text("main")
+
+
+def test_a_failed_audience_export_says_so_by_its_row(emailed, page):
+    base, book = emailed
+    page.goto(f"{base}/audiences?lang=fr")
+    row = page.locator("#list .audience[data-audience=emailed]")
+    row.wait_for()
+    book.delete("emailed")  # behind the page's back
+    row.locator("button[data-format=csv]").click()
+    said = row.locator(".failed")
+    said.wait_for()
+    assert said.inner_text().startswith("L'export a échoué : ") and "emailed" in said.inner_text()
+
+
+def test_every_api_call_of_the_audience_page_says_its_language(audiences, page):
+    base, _ = audiences
+    asked = []
+    page.on("request", lambda r: "/api/v1/" in r.url and asked.append(r.url))
+    page.goto(f"{base}/audiences?lang=fr")
+    page.wait_for_selector("#headline:has-text('Personnes profilées')")
+    page.click("#add")
+    page.locator("#tests li select.kind").select_option("customer")
+    size_says(page, "1 personnes")
+    assert any("/preview" in u for u in asked) and [u for u in asked if "lang=fr" not in u] == []
+
+
+def test_the_chart_toolbar_is_one_png_button_above_the_legend(refreshed, page):
+    page.goto(f"{refreshed}/audiences?lang=en")
+    page.wait_for_selector("#history .main-svg")
+    page.hover("#history .nsewdrag")  # Plotly shows its toolbar on hover
+    assert page.locator("#history .modebar-btn").count() == 1
+    assert overlapping([page.locator("#history .modebar").bounding_box(),
+                        page.locator("#history .legend").bounding_box()]) == []

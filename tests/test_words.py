@@ -4,6 +4,7 @@ export for people is written in the page's language."""
 
 import csv
 import io
+import re
 
 import openpyxl
 import pytest
@@ -15,7 +16,19 @@ from parcours.config import parse_config
 from parcours.errors import ConfigError
 from parcours.query import Query
 from parcours.reports import CATALOGUE, run_report
-from parcours.reports.labels import COLUMNS, FRENCH, MESSAGES, VALUES, Message, Words, _model_column
+from parcours.reports.labels import (
+    COLUMNS,
+    FRENCH,
+    MESSAGES,
+    VALUES,
+    Column,
+    Columns,
+    Fields,
+    Message,
+    Values,
+    Words,
+    _model_column,
+)
 from parcours.workspace import Workspace
 
 VARIANTS = ({"distinct": "true"}, {"models": "linear,markov"}, {"measure": "value"}, {"level": "source"})
@@ -24,13 +37,14 @@ VARIANTS = ({"distinct": "true"}, {"models": "linear,markov"}, {"measure": "valu
 def answers(api, lang="fr"):
     for name, report in CATALOGUE.items():
         for extra in ({}, *(v for v in VARIANTS if set(v) <= set(report.fields))):
-            res = api.get(f"/api/v1/reports/{name}", params={"start": "2026-10-01", "lang": lang, **extra})
+            start = {"start": "2026-10-01"} if "start" in report.fields else {}
+            res = api.get(f"/api/v1/reports/{name}", params={**start, "lang": lang, **extra})
             assert res.status_code == 200, (name, extra, res.text)
             yield name, extra, res.json()
 
 
 def test_every_column_and_secondary_table_has_its_words(shop):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         for name, _, body in answers(api):
             for column in body["columns"]:
                 known = column in COLUMNS or _model_column(column) or column in VALUES or column == "row"
@@ -41,7 +55,7 @@ def test_every_column_and_secondary_table_has_its_words(shop):
 
 def test_every_tooltip_label_is_said_in_french(shop):
     english = set()
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         for name, _, body in answers(api, "en"):
             for trace in body["figure"]["data"]:
                 templates = [trace.get("hovertemplate")]
@@ -60,7 +74,7 @@ def test_every_tooltip_label_is_said_in_french(shop):
 
 
 def test_french_numbers_in_charts_and_names_of_values(shop):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         fr = api.get("/api/v1/reports/mono-channel", params={"lang": "fr"}).json()
         assert fr["figure"]["layout"]["separators"] == ", "
         assert set(fr["figure"]["data"][0]["x"]) == {"Accès direct", "E-mail"}  # the channels, by name
@@ -74,16 +88,25 @@ def test_french_numbers_in_charts_and_names_of_values(shop):
 
 
 def test_every_warning_is_said_in_both_languages():
-    parts = {"day": "2026-10-13", "rows": 3, "columns": "x", "total": 1915.5, "limit": 30, "column": "c",
-             "filters": "kinds", "built": 5, "raw": 6, "diff": "+20.0%"}
+    parts = {"day": "2026-10-13", "rows": 3, "columns": Columns(["revenue"]), "total": 1915.5, "limit": 30,
+             "column": Column("conversions"), "filters": Fields(["kinds", "min_revenue"]), "built": 5, "raw": 6,
+             "diff": "+20.0%", "values": Values(("channel", ("paid_search", "email"), 2)), "of": Column("devices"),
+             "low": -12.5, "high": 30.0}
     for key in MESSAGES:
         message = Message(key, **parts)
         assert str(message) == message.said("en") and message.said("fr") != message.said("en"), key
     assert Message("low_volume", total=1915.5, limit=30).said("fr").startswith("Faible volume : 1\u202f915,50")
+    # no internal name in a message: filters, columns and rows are said by their labels and names
+    assert Message("rates_left_out", **parts).said("fr").startswith(
+        "Les taux demandent les parcours sans conversion, qu'un filtre types de conversion, chiffre d'affaires minimum")
+    assert Message("low_rows", **parts) == ("3 row(s) under 30 conversions, flagged low volume: Paid search, Email "
+                                            "and 2 more.")
+    assert Message("not_computed", **parts).said("fr").endswith("pour Chiffre d'affaires (EUR) (division par 0) : "
+                                                              "laissées vides.")
 
 
 def test_a_french_page_exports_csv_for_a_french_spreadsheet(shop):
-    with TestClient(create_app(shop.path)) as api:
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
         res = api.get("/api/v1/reports/assists", params={"format": "csv", "lang": "fr"})
         text = res.content.decode("utf-8")
         assert text.startswith("\ufeffLevier;Conversions au dernier contact;CA au dernier contact (EUR);")
@@ -143,3 +166,43 @@ def test_engagement_says_time_in_hours(shop):
     r = run_report("engagement", shop.warehouse, shop.config, Query())
     assert r.table.set_index("row").time_on_site_hours["direct"] == pytest.approx(330 / 3600)
     assert Words("en").column("engagement") == ("Engagement (pageviews + minutes)", "number")
+
+
+PAGE_REFUSALS = [  # what a page can be refused: report parameters, audience conditions and saves
+    ("get", "/api/v1/reports/path-length", {"min_revenue": "-1"}, None),
+    ("get", "/api/v1/reports/path-length", {"start": "2026-10-20", "end": "2026-10-01"}, None),
+    ("get", "/api/v1/reports/path-length", {"start": "20/10/2026"}, None),
+    ("get", "/api/v1/reports/path-length", {"devices": "phone"}, None),
+    ("get", "/api/v1/reports/top-paths", {"top": "0"}, None),
+    ("get", "/api/v1/reports/summary", {"new_customer": "true"}, None),
+    ("get", "/api/v1/reports/path-length", {"audiences": "nope"}, None),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"all": [{"touched": "email", "within_days": 0}]}}),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"any": [{"device": "phone"}]}}),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"not": {"touched": ""}}}),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"stage_reached": "checkout_v2"}}),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"touched": "email", "within": 3}}),
+    ("post", "/api/v1/audiences/preview", None, {"when": []}),
+    ("post", "/api/v1/audiences/preview", None, {"when": {"attribute": "segment", "equals": ["a"] * 1001}}),
+    ("put", "/api/v1/audiences/Bad Name", None, {"when": {"device": "mobile"}}),
+    ("get", "/api/v1/nothing-here", None, None),
+]
+
+
+def test_a_page_reads_every_refusal_in_its_language_by_labels_not_internal_names(shop):
+    """Issue 28.23: the pages ask with `lang`; a refusal is then said in that language, its
+    field by the label the page shows (`Chiffre d'affaires minimum`, `Test 1 › dans les …
+    derniers jours`), never by its internal name (`min_revenue`, `when.all[0].within_days`)."""
+    from parcours.reports.refusals import said
+
+    internal = re.compile(r"\b[a-z]+_[a-z_]+\b|when\.|\[\d\]|Input should")
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
+        for method, path, params, body in PAGE_REFUSALS:
+            raw = getattr(api, method)(path, params=params or {}, **({"json": body} if body else {}))
+            assert 400 <= raw.status_code < 500 and set(raw.json()) == {"error"}, (path, raw.text)
+            assert said(raw.json()["error"], "fr")[1], f"not said: {raw.json()['error']!r}"
+            for lang in ("en", "fr"):
+                got = getattr(api, method)(path, params={**(params or {}), "lang": lang},
+                                           **({"json": body} if body else {}))
+                message = got.json()["error"]
+                assert got.status_code == raw.status_code and not internal.search(message), (lang, message)
+                assert (message != raw.json()["error"]) or lang == "en", (lang, message)

@@ -23,7 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 DESKTOP, PHONE = {"width": 1400, "height": 900}, {"width": 390, "height": 844}
 
 
-REPORT_DRAWN = "#chart .main-svg, table.report tbody tr, #empty:not([hidden])"
+REPORT_DRAWN = "main[aria-busy=false]"  # answered and drawn (a chart, tables, or why there are none)
 AUDIENCES_DRAWN = "#overlap .main-svg, table.report tbody tr, #none:not([hidden])"
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import tempfile
 import threading
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
@@ -24,12 +25,13 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Reques
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.config import Config
-from parcours.errors import NotBuilt, NotFound, ParcoursError, WarehouseBusy
+from parcours.errors import DiskFull, NotBuilt, NotFound, ParcoursError, ReadOnlyWorkspace, WarehouseBusy, storage_error
 from parcours.jobs import Jobs, plain
-from parcours.query import DEFAULTS, DRILL, LEVELS, SPECS, by_language
+from parcours.query import DEFAULTS, DRILL, LANGUAGES, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
 from parcours.schema import DEVICES, KINDS, ORIGINS
@@ -39,7 +41,7 @@ from parcours.workspace import Workspace
 MAX_BATCH = 10_000  # events per POST
 REFRESH_WAIT_S = 30.0  # how long saving an audience waits for its members
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")  # this machine's names: always answered
 
 
 class AudienceBody(BaseModel):
@@ -56,6 +58,14 @@ class AudienceCondition(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     when: dict
+
+
+def _problem(error: dict) -> str:
+    """One of pydantic's validation errors in one line: the parameter and why (a body that is
+    not JSON said so, with where it broke)."""
+    if error.get("type") == "json_invalid":
+        return f"the body is not JSON: {error.get('ctx', {}).get('error', 'invalid')} at character {error['loc'][-1]}"
+    return f"{'.'.join(map(str, error['loc'][1:])) or error['loc'][0]}: {error['msg']}"
 
 
 def _param(name: str) -> tuple[Any, Any]:
@@ -220,6 +230,36 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class HostCheck:
+    """A request whose Host is not one this server answers to is refused (400) before anything
+    reads: this machine's names, the host it is served at, and `[api] hosts`. Without it a page
+    of another site could point its own name at 127.0.0.1 and read an API open on loopback
+    (DNS rebinding)."""
+
+    def __init__(self, app: Any, allowed: Callable[[], frozenset[str]]):
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = _host_of(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed():
+                body = json.dumps({"error": f"Host {host or '(none)'!r} is not one this server answers to: add it to "
+                                           "[api] hosts in the workspace config"}).encode()
+                await send({"type": "http.response.start", "status": 400, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _host_of(header: str) -> str:
+    """A Host header's host, without its port: `[::1]:8000` -> `::1`, `Example.com.` -> `example.com`."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0].rstrip(".") if host.count(":") == 1 else host.rstrip(".")
+
+
 def create_app(workspace: Path | str, url: str | None = None,
                announce: Callable[[str], None] | None = None) -> FastAPI:
     """The API over one workspace (opened at start-up, closed at shutdown). Told the `url` it
@@ -344,24 +384,40 @@ def create_app(workspace: Path | str, url: str | None = None,
                 raise HTTPException(403, f"this token lacks the {scope} scope")
         return Depends(check)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    def refused(request: Request, message: str, status: int) -> JSONResponse:
+        """Every refusal as {"error": one line}: for a page (which asks with `lang`), said in its
+        language, fields by their labels; for a program, as raised."""
+        from parcours.reports.refusals import said
+
+        lang = request.query_params.get("lang")
+        if lang in LANGUAGES:
+            message = said(message, lang)[0]
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the router's own (404, 405)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return refused(request, str(exc.detail), exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def bad_params(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": problems}, status_code=422)
+        return refused(request, "; ".join(_problem(e) for e in exc.errors()), 422)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return refused(request, str(exc), 400)
 
     @app.exception_handler(ParcoursError)
     async def parcours_error(request: Request, exc: ParcoursError):
-        status = (409 if isinstance(exc, NotBuilt) else 503 if isinstance(exc, WarehouseBusy)
-                  else 404 if isinstance(exc, NotFound) else 400)
-        return JSONResponse({"error": str(exc)}, status_code=status)
+        status = (409 if isinstance(exc, NotBuilt) else 503 if isinstance(exc, WarehouseBusy | ReadOnlyWorkspace)
+                  else 507 if isinstance(exc, DiskFull) else 404 if isinstance(exc, NotFound) else 400)
+        return refused(request, str(exc), status)
+
+    @app.exception_handler(OSError)
+    async def storage_failed(request: Request, exc: OSError):
+        said = storage_error(exc, state["ws"].path)  # a file a request writes, on a full or read-only disk
+        if said is None:
+            raise exc
+        return await parcours_error(request, said)
 
     @app.get("/api/v1", dependencies=[allowed("read")])
     def index() -> dict:
@@ -543,9 +599,10 @@ def create_app(workspace: Path | str, url: str | None = None,
         """The size a condition would have, as of the last build, out of every person profiled:
         what the page shows while you edit."""
         from parcours.audiences import size
-        from parcours.conditions import parse
+        from parcours.conditions import check, parse
 
         condition = parse(body.when)
+        check(condition, state["ws"].config.funnel_stages)
         with reading() as wh:
             return {"size": size(wh, state["ws"].config, condition),
                     "persons": int(wh.table("profiles").count().execute())}
@@ -630,7 +687,11 @@ def create_app(workspace: Path | str, url: str | None = None,
     from parcours.reports import CATALOGUE
     from parcours.web import mount_web
 
+    served_at = frozenset({_host_of(urllib.parse.urlsplit(url).netloc)} if url else set())
+    hosts = frozenset(LOOPBACK) | served_at
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)  # JSON, CSV and pages
+    app.add_middleware(HostCheck, allowed=lambda: hosts | frozenset(state["ws"].config.hosts) if "ws" in state
+                       else hosts)
     app.add_middleware(BodyLimit, limit=lambda: int(state["ws"].config.max_body_mb * 1024 * 1024))
 
     asks = {name: {f: SPECS[f].page for f in r.fields if SPECS[f].page is not None} for name, r in CATALOGUE.items()}
@@ -664,8 +725,12 @@ def served(workspace: Path | str) -> Iterator[str]:
         thread.join(10)
 
 
-def check_bind(host: str, has_tokens: bool) -> None:
-    """Serving beyond this machine needs tokens: reads are open only on loopback."""
+def check_bind(host: str, has_tokens: bool, hosts: tuple[str, ...] = ()) -> None:
+    """Serving beyond this machine needs tokens (reads are open only on loopback), and on every
+    address the names clients use (a request naming another host is refused)."""
     if host not in LOOPBACK and not has_tokens:
         raise ValueError(f"refusing to serve on {host} without tokens: add [api] tokens to the workspace "
                          "config, or serve on 127.0.0.1")
+    if host in ("0.0.0.0", "::") and not hosts:
+        raise ValueError(f"serving on {host}: say the names clients reach this server by in [api] hosts (e.g. "
+                         'hosts = ["parcours.example.com"]); a request naming another host is refused')

@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 
 from parcours import identifiers
+from parcours.cells import neutralise
 from parcours.conditions import Audience, Combine, Condition, Test, audience, check, check_name
 from parcours.config import Config
 from parcours.errors import InvalidInput, NotBuilt, NotFound
@@ -229,6 +230,7 @@ def export(wh: Storage, config: Config, a: Audience, fmt: str, out: Path) -> dic
     if fmt == "csv":
         flat = m.mutate(**{c: m[c].join("|") for c in columns[1:]})  # lists joined; scores as they are
         df = flat.to_pandas()
+        df[columns] = df[columns].map(neutralise)  # an id from data that a spreadsheet would run stays text
         df.to_csv(out, index=False)
         return {"members": n, "rows": n}
     return _customer_match(m, out, n)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from parcours.errors import InvalidInput, ParcoursError
+from parcours.errors import InvalidInput, ParcoursError, storage_error
 from parcours.query import DEFAULTS, LEVELS, SPECS, cli_option
 
 if TYPE_CHECKING:
@@ -43,6 +43,12 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except ParcoursError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a file parcours writes itself, on a full or read-only disk
+            said = storage_error(exc)
+            if said is None:
+                raise
+            err.print(f"[bold red]error:[/] {escape(str(said))}")
             raise typer.Exit(2) from None
 
 
@@ -115,7 +121,9 @@ def simulate(
     persons: Annotated[int, typer.Option(min=1, help="Number of people to simulate.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
     days: Annotated[int, typer.Option(min=1, help="Length of the simulated period.")] = 90,
-    end: Annotated[str | None, typer.Option(help="Last simulated day, YYYY-MM-DD. Default: today (UTC).")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="Last simulated day, YYYY-MM-DD, before today. Default: yesterday (UTC): nothing happens after "
+             "now.")] = None,
     fmt: Annotated[SimFormat, typer.Option("--format", help="File format.")] = SimFormat.parquet,
     touches_per_person: Annotated[float, typer.Option(help="Average touches per person.")] = 10.0,
     scenario: Annotated[Scenario, typer.Option(
@@ -614,7 +622,7 @@ def list_reports(fmt: Annotated[OutFormat, typer.Option("--format", help="Output
 
     _print_table(pd.DataFrame([{"report": r.name, "question": r.question[0],
                                 "options": ", ".join(cli_option(o) for o in r.options),
-                                "today included": r.realtime} for r in CATALOGUE.values()]), fmt)
+                                "today included": r.describe()["today_included"]} for r in CATALOGUE.values()]), fmt)
 
 
 @app.command(name="models")
@@ -646,7 +654,7 @@ def serve(
     with Workspace(workspace) as ws:
         _require_workspace(ws)
         try:
-            check_bind(host, bool(ws.config.tokens))
+            check_bind(host, bool(ws.config.tokens), ws.config.hosts)
         except ValueError as exc:
             _fail(exc)
     out.print(f"parcours serving {workspace} on http://{host}:{port}  (API: /api/v1, OpenAPI: /openapi.json)")
@@ -792,7 +800,9 @@ def _print_table(df, fmt: OutFormat) -> None:
     from rich.table import Table
 
     if fmt is OutFormat.csv:
-        sys.stdout.write(df.to_csv(index=False))
+        from parcours.cells import neutralise
+
+        sys.stdout.write(df.map(neutralise).to_csv(index=False))
     elif fmt is OutFormat.json:
         sys.stdout.write(df.to_json(orient="records") + "\n")
     else:

@@ -113,7 +113,8 @@ def _parse(raw: Any, at: str, depth: int, count: list[int]) -> Condition:
     if count[0] > MAX_NODES or depth > MAX_DEPTH:
         raise InvalidInput(f"a condition holds at most {MAX_NODES} tests, {MAX_DEPTH} levels deep", field=at)
     if not isinstance(raw, dict) or not raw:
-        raise InvalidInput("a condition is an object such as { touched = \"email\" } or { all = [...] }", field=at)
+        raise InvalidInput('a condition is one test, such as {"touched": "email"}, or a combination of tests: '
+                           '{"all": [...]}, {"any": [...]}, {"not": {...}}', field=at)
     chosen = [k for k in raw if k in KINDS or k in COMBINATORS]
     if len(chosen) != 1:
         known = ", ".join((*COMBINATORS, *KINDS))
@@ -233,7 +234,8 @@ class Audience:
 def audience(raw: Any, at: str, source: str) -> Audience:
     """An audience from its plain form: { name, description?, when }."""
     if not isinstance(raw, dict):
-        raise InvalidInput("an audience is { name = \"...\", when = { ... } }", field=at)
+        raise InvalidInput("an audience is an object: a name, a description if any, and its condition (when)",
+                           field=at)
     unknown = set(raw) - {"name", "description", "when", "source"}
     if unknown:
         raise InvalidInput("unknown key; an audience takes name, description, when", field=f"{at}.{sorted(unknown)[0]}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class ParcoursError(Exception):
     """Base of every error parcours raises on purpose."""
@@ -41,3 +43,30 @@ class WarehouseBusy(ParcoursError):
 
 class OutOfMemory(ParcoursError):
     """The engine hit its memory limit; the message says which setting to change."""
+
+
+class DiskFull(ParcoursError):
+    """A disk parcours writes to (the workspace, the engine's temp directory) is full; nothing
+    of the command was written, and the message names where."""
+
+
+class ReadOnlyWorkspace(ParcoursError):
+    """The workspace (its folder or its database) cannot be written; the message names it."""
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def storage_error(exc: OSError, where: object = None) -> ParcoursError | None:
+    """A file parcours failed to write (rejects, audiences.json, an export, the workspace
+    itself) as what the user fixes on the machine, naming the path (the file's, else `where`,
+    else the workspace's); None for another OSError."""
+    path = exc.filename or where or "the workspace"
+    if exc.errno in FULL_ERRNOS:
+        return DiskFull(f"the disk holding {path} is full ({exc.strerror}): free space there and run the "
+                        "command again; what was stored before is kept")
+    if exc.errno in READ_ONLY_ERRNOS:
+        return ReadOnlyWorkspace(f"{path} cannot be written ({exc.strerror}): make it writable, or work on a "
+                                 "copy of the workspace")
+    return None

@@ -44,6 +44,7 @@ import duckdb
 from parcours import schema
 from parcours.errors import InvalidInput
 from parcours.ingest import SAMPLE, Reject
+from parcours.warehouse import storage_fault
 
 LEAD_EVENTS = ("generate_lead", "sign_up")
 NO_VALUE = ("(direct)", "(none)", "(not set)", "")
@@ -99,7 +100,7 @@ def convert(paths: list[Path], out: Path, lead_events: tuple[str, ...] = LEAD_EV
     with tempfile.TemporaryDirectory(prefix=".ga4-spill-", dir=out.parent if out.parent.is_dir() else None) as spill:
         con = duckdb.connect(config={"temp_directory": spill})
         try:
-            with _engine_errors(paths):
+            with _engine_errors(paths, out, spill):
                 return _convert(con, paths, parquet, out, lead_events, rejects_dir or out)
         finally:
             con.close()
@@ -158,12 +159,16 @@ def _kind(paths: list[Path]) -> bool:
 
 
 @contextmanager
-def _engine_errors(paths: list[Path]) -> Iterator[None]:
+def _engine_errors(paths: list[Path], out: Path, spill: str) -> Iterator[None]:
     """What DuckDB cannot read (malformed JSON, a damaged Parquet file) or write as one line
-    naming the files; DuckDB's message says the line or the byte."""
+    naming the files; DuckDB's message says the line or the byte. A full or read-only disk is
+    said as such, never blamed on the export."""
     try:
         yield
     except (duckdb.Error, UnicodeDecodeError) as exc:
+        said = storage_fault(" ".join(_reason(exc).split()), out / "ga4", spill)
+        if said is not None:
+            raise said from None
         reason = _reason(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
         raise InvalidInput(f"cannot convert this GA4 export: {reason}", file=", ".join(map(str, paths))) from None
 

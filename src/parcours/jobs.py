@@ -22,7 +22,7 @@ from typing import Any
 
 from parcours.config import Config
 from parcours.errors import InvalidInput, ParcoursError
-from parcours.schema import TABLES
+from parcours.schema import EARLIEST, TABLES
 from parcours.storage import Storage
 
 
@@ -62,9 +62,12 @@ def _checked(command: str, params: Any, config: Config) -> dict:
             raise InvalidInput("true or false", field="full")
         if params.get("as_of") is not None:
             try:
-                dt.date.fromisoformat(str(params["as_of"]))
+                day = dt.date.fromisoformat(str(params["as_of"]))
             except ValueError:
                 raise InvalidInput("not a date (YYYY-MM-DD)", field="as_of") from None
+            if not dt.date.fromisoformat(EARLIEST) <= day <= dt.datetime.now(dt.UTC).date():
+                raise InvalidInput(f"{day} is not a day between {EARLIEST} and today: the days it would report are "
+                                   "not over, or no data is that old", field="as_of")
         return params
     if command == "ingest":
         loads = params.get("loads")

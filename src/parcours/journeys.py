@@ -22,11 +22,11 @@ import pandas as pd
 
 from parcours.channels import classify
 from parcours.config import Config
-from parcours.errors import NotBuilt
+from parcours.errors import InvalidInput, NotBuilt
 from parcours.exprs import in_order
 from parcours.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
 from parcours.profiles import profiles
-from parcours.schema import LOAD_SEQ
+from parcours.schema import EARLIEST, LOAD_SEQ
 from parcours.storage import Storage
 
 TOUCH_COLUMNS = ("event_id", "ts", "channel", "source", "campaign", "media_plan",
@@ -84,7 +84,29 @@ def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
     the rules changed. Same input, same tables, either way. Then the profiles, whole, in a
     second one."""
     with wh.engine_errors():
+        if as_of is not None:
+            check_as_of(wh, config, as_of)
         return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step, full)
+
+
+def check_as_of(wh: Storage, config: Config, as_of: dt.date) -> None:
+    """A day to build as of that the data can support, or InvalidInput naming `as_of`: not
+    after today (the days it would report are not over), and with events before its cut (else
+    the build would replace every journey served with none)."""
+    today = dt.datetime.now(dt.UTC).date()
+    if as_of > today:
+        raise InvalidInput(f"{as_of} is after today ({today}): the days it would report are not over yet",
+                           field="as_of")
+    if as_of < dt.date.fromisoformat(EARLIEST):
+        raise InvalidInput(f"{as_of} is before {EARLIEST}: no event parcours loads is that old", field="as_of")
+    cut = report_cut(as_of, config.journeys.report_lag_days)
+    firsts = [wh.table(t).ts.min().execute() for t in ("touchpoints", "conversions") if wh.has(t)]
+    first = min((f for f in firsts if f is not None and not pd.isna(f)), default=None)
+    if first is not None and first >= cut:
+        raise InvalidInput(f"nothing happened before its cut ({cut:%Y-%m-%d}): the data starts {first:%Y-%m-%d}, "
+                           f"so the earliest day to build as of is "
+                           f"{first.date() + dt.timedelta(days=config.journeys.report_lag_days):%Y-%m-%d}",
+                           field="as_of")
 
 
 def rules_digest(config: Config) -> str:

@@ -33,7 +33,15 @@ from ibis.backends.sql.datatypes import DuckDBType
 
 from parcours import identifiers, schema
 from parcours.config import WarehouseSettings
-from parcours.errors import InvalidInput, NotBuilt, OutOfMemory, WarehouseBusy
+from parcours.errors import (
+    DiskFull,
+    InvalidInput,
+    NotBuilt,
+    OutOfMemory,
+    ParcoursError,
+    ReadOnlyWorkspace,
+    WarehouseBusy,
+)
 from parcours.storage import Staged
 from parcours.tablestore import ParquetStore
 
@@ -75,6 +83,52 @@ def _bytes(size: str) -> int:
         raise ValueError(f"not a size: {size!r}")
     power = " KMGT".index(m.group(2).upper() or " ")
     return int(float(m.group(1)) * (1024 if m.group(3) else 1000) ** power)
+
+
+# How the OS reasons DuckDB quotes read: a disk (or quota) that is full, a path it may not write.
+FULL = ("No space left on device", "Disk quota exceeded", "File too large")
+READ_ONLY = ("Read-only file system", "Permission denied", "Operation not permitted")
+
+
+def storage_fault(said: str, database: Path, temp: str) -> ParcoursError | None:
+    """A failure to write a file (DuckDB's `Could not write file "...": reason`, `Cannot open file`,
+    `Failed to create directory`; an OSError said alike), as the user fixes it; None for another
+    (a file parcours may not read is the caller's to say: only `database`'s folder is written).
+    Also for DuckDB connections of parcours' own beside the warehouse (a GA4 conversion's)."""
+    reason = next((r for r in (*FULL, *READ_ONLY) if r in said), None)
+    if reason is None:
+        return None
+    quoted = re.search(r'"([^"]+)"', said)
+    path = quoted.group(1) if quoted else str(database)
+    spill = "duckdb_temp_storage" in path or (temp not in ("", "?") and path.startswith(temp))
+    folder = database.parent
+    if reason in READ_ONLY and not (spill or Path(path).is_relative_to(folder) or folder.is_relative_to(path)):
+        return None
+    where = f"the temp directory DuckDB spills to ({temp})" if spill else path
+    if reason in FULL:
+        holding = where if spill else f"the disk holding {path}"
+        larger = ", or set [warehouse] temp_directory to a folder on a larger disk" if spill else ""
+        return DiskFull(f"{holding} is full ({reason}): free space there{larger} and run the command again; "
+                        "what was stored before is kept")
+    instead = ", or set [warehouse] temp_directory to a folder it may write" if spill else ", or work on a copy"
+    return ReadOnlyWorkspace(f"{where} cannot be written ({reason}): parcours writes the workspace's database "
+                             f"file and its folder; make them writable{instead}")
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [""])[0]
+
+
+def _connection_settings(path: Path, settings: WarehouseSettings) -> dict[str, str]:
+    """What the connection is opened with (config.py checked each is one DuckDB runs within)."""
+    config = {}
+    if settings.memory_limit:
+        config["memory_limit"] = settings.memory_limit
+    if settings.threads:
+        config["threads"] = str(settings.threads)
+    if settings.temp_directory:  # relative to the warehouse file's folder
+        config["temp_directory"] = str(path.parent / settings.temp_directory)
+    return config
 
 
 def _sql_str(text: str) -> str:
@@ -138,33 +192,38 @@ class Warehouse:
         self._pending: dict[str, list[Path]] = {}  # store parts written in this transaction
         self._replaced: set[str] = set()  # store tables this transaction writes anew (their parts replace all)
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        config = {}
-        if settings.memory_limit:
-            config["memory_limit"] = settings.memory_limit
-        if settings.threads:
-            config["threads"] = str(settings.threads)
-        if settings.temp_directory:  # relative to the warehouse file's folder
-            config["temp_directory"] = str(self.path.parent / settings.temp_directory)
+        self._tables: dict[str, ir.Table] = {}  # handles of KEPT tables (saves a catalog query each)
+        with self._opening():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = ibis.duckdb.connect(str(self.path), **_connection_settings(self.path, settings))
+            self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
+            # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
+            self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
+            # Progress is tracked for our own bars (query_progress), never printed by DuckDB.
+            self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+            # A load killed mid-way leaves its staging tables: this process holds the file
+            # alone (DuckDB's lock), so no load of another is running, and they go.
+            for t in self.con.list_tables(like=f"^{STAGE}"):
+                self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+            self._add_missing_columns()
+            _register_functions(self._raw)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Opening the file: what stops it (another process holding it, a full disk, a folder or
+        file parcours may not write, a file that is no DuckDB database) is one line naming it."""
         try:
-            self.con = ibis.duckdb.connect(str(self.path), **config)
+            with self.engine_errors():
+                yield
         except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
+            if "Could not set lock" in str(exc):
                 raise WarehouseBusy(f"{self.path} is in use by another parcours process; "
                                     "try again when it has finished") from None
-            raise
-        self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
-        self._tables: dict[str, ir.Table] = {}  # handles of KEPT tables (saves a catalog query each)
-        # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
-        self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
-        # Progress is tracked for our own bars (query_progress), never printed by DuckDB.
-        self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
-        # A load killed mid-way leaves its staging tables: this process holds the file
-        # alone (DuckDB's lock), so no load of another is running, and they go.
-        for t in self.con.list_tables(like=f"^{STAGE}"):
-            self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
-        self._add_missing_columns()
-        _register_functions(self._raw)
+            raise InvalidInput(f"cannot open the warehouse: {_first_line(exc).removeprefix('IO Error: ')}",
+                               file=str(self.path)) from None
+        except OSError as exc:  # its folder cannot be made
+            raise InvalidInput(f"cannot make the warehouse's folder: {exc.strerror or exc}",
+                               file=str(exc.filename or self.path.parent)) from None
 
     def _add_missing_columns(self) -> None:
         """A warehouse from an earlier parcours gets the canonical columns added since, null
@@ -342,15 +401,46 @@ class Warehouse:
 
     @contextmanager
     def engine_errors(self) -> Iterator[None]:
-        """Turn the engine's running out of memory into an error that says what to change."""
+        """The engine's failures that are fixed outside parcours, said as such: running out of
+        memory (which setting to change), a full disk or temp directory, a path parcours may
+        not write (each naming the path). A failed write leaves what was stored before as it
+        was: a load or a build is one transaction, which DuckDB rolls back."""
         try:
             yield
-        except duckdb.OutOfMemoryException as exc:
-            limit = self._raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-            raise OutOfMemory(
-                f"the warehouse ran out of memory (memory_limit {limit}): raise "
+        except duckdb.Error as exc:
+            said = self._said(exc)
+            if said is None:
+                raise
+            raise said from None
+        except OSError as exc:  # a folder or file parcours writes itself (said as DuckDB says its own)
+            said = storage_fault(f'"{exc.filename or self.path}": {exc.strerror}', self.path,
+                                  self._current("temp_directory"))
+            if said is None:
+                raise
+            raise said from None
+
+    def _said(self, exc: duckdb.Error) -> ParcoursError | None:
+        """What the user fixes about this engine error, said; None when it is nothing of the kind."""
+        text = " ".join(str(exc).split())
+        if "max_temp_directory_size" in text:  # DuckDB reports a full temp directory as out of memory
+            return DiskFull(f"the temp directory DuckDB spills to ({self._current('temp_directory')}) is full "
+                            f"(max_temp_directory_size {self._current('max_temp_directory_size')}, by default 90% "
+                            "of its disk's free space when the warehouse opened): free space on that disk, or set "
+                            "[warehouse] temp_directory to a folder on a larger one; what was stored before is kept")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return OutOfMemory(
+                f"the warehouse ran out of memory (memory_limit {self._current('memory_limit')}): raise "
                 "[warehouse] memory_limit in parcours.toml, or lower threads; "
-                f"DuckDB said: {str(exc).splitlines()[0]}") from None
+                f"DuckDB said: {_first_line(exc)}")
+        return storage_fault(text, self.path, self._current("temp_directory"))
+
+    def _current(self, setting: str) -> str:
+        """A DuckDB setting's value, to be said in an error ("?" when the connection cannot tell)."""
+        try:
+            row = self._raw.execute(f"SELECT current_setting('{_sql_str(setting)}')").fetchone()
+        except (AttributeError, duckdb.Error):  # not open yet, or not answering
+            return "?"
+        return str(row[0]) if row else "?"
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

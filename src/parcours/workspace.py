@@ -75,12 +75,15 @@ class Workspace:
 
     # --- the server holding the warehouse ------------------------------------------------
     def server(self) -> Server | None:
-        """The live server registered on this workspace, if any (a killed one's file is stale)."""
+        """The live server registered on this workspace, if any (a killed one's file is stale;
+        a damaged one names no server: the next `parcours serve` writes it anew)."""
         try:
             found = Server(**json.loads((self.path / SERVER_FILE).read_text("utf-8")))
         except (OSError, ValueError, TypeError):
             return None
-        return found if _alive(found.pid) else None
+        named = (type(found.pid) is int and 0 < found.pid < 2**31 and isinstance(found.token, str)
+                 and isinstance(found.url, str) and found.url.startswith(("http://", "https://")))
+        return found if named and _alive(found.pid) else None
 
     @contextmanager
     def serving(self, url: str) -> Iterator[Server]:

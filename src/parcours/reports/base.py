@@ -23,12 +23,13 @@ from parcours.audiences import current
 from parcours.config import Config
 from parcours.errors import InvalidInput, NotBuilt
 from parcours.journeys import require_built
-from parcours.query import DEFAULT_DAYS, SPECS, Query, Text, by_language
-from parcours.reports.labels import Column, Message, Words
+from parcours.query import DEFAULT_DAYS, DEFAULTS, SPECS, Query, Text, by_language
+from parcours.reports.labels import Column, Columns, Message, Values, Words
 from parcours.schema import MEMBERS
 from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
+LOW_NAMED = 10  # rows a low-volume warning names (the table flags them all)
 NO_MATCH = Message("no_match")
 # Filters on what only a conversion carries: journeys without a conversion cannot pass them.
 CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
@@ -84,6 +85,7 @@ class Scope:
         self.meta = require_built(wh)  # cut, built_at, funnel_stages, last_conversion...
         self.wh, self.config, self.query = wh, config, query
         self.warnings: list[str] = []  # Messages, said again in the page's language
+        self.empty: Message | None = None  # why the answer is empty before anything is computed
         self.cut: dt.datetime = self.meta["cut"]
         last_day = (self.cut - dt.timedelta(days=1)).date()  # D-2
         end = query.end
@@ -91,11 +93,13 @@ class Scope:
             seen = self.meta["last_conversion"]
             end = min(last_day, seen.date()) if seen is not None else last_day
         elif end > last_day:
-            self.warnings.append(Message("cut", day=last_day))
+            if query.start is None or query.start <= last_day:  # a period wholly after it is said below
+                self.warnings.append(Message("cut", day=last_day))
             end = last_day
         start = query.start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            self.warnings.append(Message("after_last_day", day=last_day))
+            self.empty = Message("after_last_day", day=last_day)
+            self.warnings.append(self.empty)
         self.start, self.end = start, end
         self.low_volume = config.reports.low_volume
 
@@ -123,9 +127,13 @@ class Scope:
 
     def filtered(self) -> bool:
         """Whether any filter beyond the period applies (conversion or journey shape)."""
+        return bool(self.filters())
+
+    def filters(self) -> list[str]:
+        """The filters beyond the period that apply (conversion or journey shape)."""
         q = self.query
-        return bool(self.conversion_filtered()) or any(getattr(q, name) not in ((), None, False)
-                                                      for name in SHAPE_FILTERS)
+        shape = [name for name in SHAPE_FILTERS if getattr(q, name) not in ((), None, False)]
+        return self.conversion_filtered() + shape
 
     def conversion_filtered(self) -> list[str]:
         q = self.query
@@ -232,7 +240,7 @@ class Scope:
         if undefined:
             warnings.append(undefined)
         tables = {name: finite_table(t)[0] for name, t in (tables or {}).items()}
-        if total == 0:
+        if total == 0 and self.empty is None:
             warnings.append(NO_MATCH)
         elif total is not None and total < self.low_volume:
             warnings.append(Message("low_volume", total=total, limit=self.low_volume))
@@ -240,9 +248,14 @@ class Scope:
             table = table.assign(low_volume=table[volume] < self.low_volume)
             low = int(table.low_volume.sum())
             if low and total != 0:  # of an empty answer, the one message is that it is empty
-                warnings.append(Message("low_rows", rows=low, limit=self.low_volume, column=Column(volume)))
+                key = "row" if "row" in table.columns else table.columns[0]  # what a row is (a length, a lag)
+                flagged = [str(v) for v in table[key][table.low_volume].tolist()[:LOW_NAMED]]
+                named = Values((self.query.level if key == "row" else None, tuple(flagged), low - len(flagged)))
+                said = dict(rows=low, limit=self.low_volume, column=Column(volume), values=named)
+                warnings.append(Message("low_rows", **said) if key == "row" else
+                                Message("low_rows_of", **said, of=Column(key)))  # what the values are
         return ReportResult(name, table.reset_index(drop=True), totals, escape_labels(figure), self.applied(),
-                            warnings, tables)
+                            warnings, tables, empty=self.empty)
 
 
 @dataclass(frozen=True)
@@ -283,7 +296,14 @@ class Report:
         """Whether a row can be drilled into (channel > source > campaign)."""
         return self.rows and not self.realtime
 
+    def unread(self, query: Query) -> list[str]:
+        """The fields `query` sets that this report does not read: said, never silently dropped."""
+        return [name for name in SPECS if name not in self.fields and getattr(query, name) != DEFAULTS[name]]
+
     def __call__(self, wh: Storage, config: Config, query: Query) -> ReportResult:
+        if unread := self.unread(query):
+            raise InvalidInput(f"the {self.name} report does not read {SPECS[unread[0]].label[0]}: it would be "
+                               "ignored", field=unread[0])
         with wh.engine_errors():
             if self.realtime:
                 return self.run(wh, config, query)
@@ -329,6 +349,11 @@ def escape_labels(figure: Any) -> Any:
                 trace[key] = esc(list(trace[key]) if not isinstance(trace[key], str) else trace[key])
         if trace.type == "sankey":
             trace.node.label = esc(list(trace.node.label or []))
+    for name in figure.layout:  # an axis's order and tick texts name the same values as its data
+        axis = figure.layout[name] if name.startswith(("xaxis", "yaxis")) else None
+        for key in ("categoryarray", "ticktext"):
+            if axis is not None and axis[key] is not None:
+                axis[key] = esc(list(axis[key]))
     return figure
 
 
@@ -350,7 +375,7 @@ def finite_table(table: pd.DataFrame) -> tuple[pd.DataFrame, Message | None]:
     columns = [str(c) for c in numbers.columns if infinite[c].any()]
     rows = int(infinite.any(axis=1).sum())
     table = table.replace([math.inf, -math.inf], math.nan)
-    return table, Message("not_computed", rows=rows, columns=", ".join(columns))
+    return table, Message("not_computed", rows=rows, columns=Columns(columns))
 
 
 def _any_of(array: ir.ArrayValue, values: tuple[str, ...]) -> ir.BooleanValue:

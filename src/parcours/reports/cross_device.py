@@ -62,7 +62,7 @@ def run(scope: Scope):
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
     fig = go.Figure(go.Heatmap(z=grid.to_numpy().tolist(), x=list(grid.columns), y=list(grid.index),
-                               colorscale="Blues", texttemplate="%{z:,}",
+                               colorscale="Blues", texttemplate="%{z:,}", showscale=False,  # each cell says its number
                                hovertemplate=tooltip("first touch on: %{y}", ("converted on", "%{x}"),
                                                      ("conversions", "%{z:,}"))))
     fig.update_layout(xaxis_title="converting device", yaxis_title="first-touch device")

@@ -13,14 +13,14 @@ import ibis
 import plotly.graph_objects as go
 
 from parcours.reports.base import Report, Scope, register, share
-from parcours.reports.labels import Message, tooltip
+from parcours.reports.labels import Fields, Message, tooltip
 
 LEVELS = ("low", "medium", "high")
 
 
 def run(scope: Scope):
     settings = scope.config.reports
-    warnings = [] if scope.rates else [Message("rates_left_out", filters=", ".join(scope.conversion_filtered()))]
+    warnings = [] if scope.rates else [Message("rates_left_out", filters=Fields(scope.conversion_filtered()))]
     t = scope.touches(everyone=True)
     # one pass: (journey, row) pairs first, so journeys per row need no distinct count
     p = t.group_by(["journey_id", "row"]).agg(

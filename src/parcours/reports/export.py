@@ -13,7 +13,7 @@ import pandas as pd
 from parcours.cells import neutralise
 from parcours.reports.labels import Message, Words, colour, name_of, translate_figure
 
-DECIMALS = {"share": 4, "pct": 1}  # a person's export rounds floats to this (else 2 decimals)
+DECIMALS = {"share": 4, "rate": 6, "points": 6, "pct": 1}  # a person's export rounds floats to this (else 2)
 
 
 def _safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -22,6 +22,19 @@ def _safe(df: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(neutralise)
     out.columns = [neutralise(str(c)) for c in out.columns]
+    return out
+
+
+def _whole(table: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Counts that are whole numbers written as such (107, not 107.0), in every report alike;
+    a fractional count (a data-driven model's credit) stays a decimal."""
+    words, out = Words("en"), table
+    for col in table.columns:
+        values = table[col]
+        if pd.api.types.is_float_dtype(values) and words.column(str(col), level)[1] == "count":
+            finite = values.dropna()
+            if len(finite) and finite.map(float.is_integer).all():
+                out = out.assign(**{col: values.astype("Int64")})
     return out
 
 
@@ -49,7 +62,8 @@ def to_csv(result, path=None, delimiter: str = ",", bom: bool = False, words: Wo
     With `words`, for people: labelled columns, named values, and in French decimal commas."""
     if delimiter not in (",", ";", "\t"):
         raise ValueError("delimiter must be ',', ';' or a tab")
-    table = for_people(result, result.table, words) if words else result.table
+    table = _whole(result.table, result.query.get("level", "channel"))
+    table = for_people(result, table, words) if words else table
     decimal = "," if words and words.lang == "fr" else "."
     if decimal == delimiter:
         raise ValueError("a decimal comma needs another delimiter: ';' or a tab")
@@ -74,6 +88,7 @@ def to_xlsx(result, path=None, words: Words | None = None):
     formats = {"int": book.add_format({"num_format": "#,##0"}),
                "float": book.add_format({"num_format": "#,##0.00"}),
                "share": book.add_format({"num_format": "0.0%"}),
+               "rate": book.add_format({"num_format": "0.000%"}),  # small probabilities stay apart
                "date": book.add_format({"num_format": "yyyy-mm-dd"})}
     if words:
         formats["money"] = book.add_format({"num_format": f'#,##0.00 "{words.currency}"'})
@@ -104,15 +119,17 @@ def to_xlsx(result, path=None, words: Words | None = None):
 def _sheet(book, name: str, df: pd.DataFrame, bold, formats, result, words: Words | None) -> None:
     ws = book.add_worksheet(name)
     level = result.query.get("level", "channel")
-    units = {c: words.column(str(c), level)[1] for c in df.columns} if words else {}
+    units = {c: (words or Words("en")).column(str(c), level)[1] for c in df.columns}
     shown = for_people(result, df, words) if words else df
     ws.write_row(0, 0, [neutralise(str(c)) for c in shown.columns], bold)
     ws.freeze_panes(1, 1)
     for c, col in enumerate(df.columns):
         s = shown.iloc[:, c]
-        fmt = formats.get("money") if units.get(col) == "money" else _format(col, s, formats)
+        unit = units.get(col)
+        fmt = formats.get(unit) if unit in ("money", "rate", "points") and words else _format(col, s, formats)
+        fmt = formats["rate"] if unit in ("rate", "points") else fmt
         for r, v in enumerate(s.tolist(), start=1):
-            if v is None or (isinstance(v, float) and math.isnan(v)):
+            if not isinstance(v, list | tuple | dict) and pd.isna(v):  # None, NaN, NaT, NA: an empty cell
                 continue
             if isinstance(v, bool):
                 ws.write_boolean(r, c, v)

@@ -170,13 +170,19 @@ def colour(value: str) -> str:
     return PALETTE[int(hashlib.sha1(value.encode()).hexdigest(), 16) % len(PALETTE)]
 
 
-Unit = Literal["text", "count", "number", "money", "share", "pct", "ratio", "days", "hours", "bool", "date"]
+# share: a part of a whole (1 decimal of percent); rate: a probability that may be small (2
+# significant digits: 0.032%, so deciles stay apart); points: a difference of two rates, in
+# percentage points
+Unit = Literal["text", "count", "number", "money", "share", "rate", "points", "pct", "ratio", "days", "hours", "bool",
+               "date"]
 
 COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "conversions": ("Conversions", "Conversions", "count"),
     "revenue": ("Revenue", "Chiffre d'affaires", "money"),
     "share": ("Share of conversions", "Part des conversions", "share"),
     "cumulative_share": ("Cumulative share", "Part cumulée", "share"),
+    "cumulative_share_touched": ("Cumulative share of the conversions with a touch",
+                                 "Part cumulée des conversions avec un contact", "share"),
     "low_volume": ("Low volume", "Faible volume", "bool"),
     "cost": ("Cost", "Coût", "money"),
     "truth_conversions": ("True incremental conversions (simulated)", "Conversions incrémentales vraies (simulées)",
@@ -231,8 +237,8 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "mono_device": ("Single device", "Un seul appareil", "bool"),
     "mono_device_conversions": ("Single-device conversions", "Conversions mono-appareil", "count"),
     "mono_device_share": ("Single-device share", "Part mono-appareil", "share"),
-    "mono_channel_conversions": ("Single-value conversions", "Conversions d'une seule valeur", "count"),
-    "mono_channel_share": ("Single-value share", "Part d'une seule valeur", "share"),
+    "mono_channel_conversions": ("Single-{level} conversions", "Conversions mono-{level}", "count"),
+    "mono_channel_share": ("Single-{level} share", "Part mono-{level}", "share"),
     "share_of_conversions": ("Share of all conversions", "Part de toutes les conversions", "share"),
     "share_of_last_touch": ("Alone / last-touch conversions", "Seul / conversions au dernier contact", "ratio"),
     # velocity
@@ -251,34 +257,39 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "date": ("Date", "Date", "date"),
     "channel": ("Channel", "Levier", "text"),
     "journeys_conversions": ("Conversions in the journeys", "Conversions des parcours", "count"),
-    "summary_conversions_until_cut": ("Conversions here until the cut", "Conversions ici jusqu'à la coupure",
-                                      "count"),
+    "summary_conversions_until_cut": ("Conversions in this summary, up to the D-2 cut",
+                                      "Conversions de cette synthèse, jusqu'à la coupure J-2", "count"),
     "difference": ("Difference", "Écart", "share"),
     "measure": ("Measure", "Mesure", "text"),
     # propensity
     "decile": ("Decile of the prediction (10 = highest)", "Décile de la prédiction (10 = le plus haut)", "count"),
-    "predicted": ("Predicted conversion rate", "Taux de conversion prédit", "share"),
-    "observed": ("Observed conversion rate", "Taux de conversion observé", "share"),
+    "predicted": ("Predicted conversion rate", "Taux de conversion prédit", "rate"),
+    "observed": ("Observed conversion rate", "Taux de conversion observé", "rate"),
     "persons": ("Persons", "Personnes", "count"),
     "auc": ("AUC (held out)", "AUC (période réservée)", "ratio"),
     "log_loss": ("Log loss", "Log loss", "ratio"),
     "brier": ("Brier score", "Score de Brier", "ratio"),
-    "calibration_error": ("Calibration error", "Erreur de calibration", "share"),
+    "calibration_error": ("Calibration error (mean gap between predicted and observed rates, percentage points)",
+                          "Erreur de calibration (écart moyen entre taux prédits et observés, en points de "
+                          "pourcentage)", "points"),
     "top_decile_lift": ("Top decile lift", "Lift du premier décile", "ratio"),
-    "base_rate": ("Base conversion rate", "Taux de conversion de base", "share"),
-    "top_decile_rate": ("Top decile's conversion rate", "Taux de conversion du premier décile", "share"),
+    "base_rate": ("Base conversion rate", "Taux de conversion de base", "rate"),
+    "top_decile_rate": ("Top decile's conversion rate", "Taux de conversion du premier décile", "rate"),
     "persons_scored": ("Persons scored", "Personnes notées", "count"),
     "train_rows": ("Training rows", "Lignes d'apprentissage", "count"),
     "held_out_rows": ("Held-out persons", "Personnes de la période réservée", "count"),
     "training_cutoffs": ("Training cut-offs", "Dates de coupure d'apprentissage", "count"),
     "horizon_days": ("Horizon (days)", "Horizon (jours)", "count"),
-    "mean_gain": ("Mean gain in probability", "Gain moyen de probabilité", "share"),
+    "mean_gain": ("Mean gain in probability", "Gain moyen de probabilité", "rate"),
     "reliability": ("Reliability of the differences between persons", "Fiabilité des écarts entre personnes",
                     "share"),
     "cost_per_touch": ("Cost per touch", "Coût par contact", "money"),
     "mix": ("Share of the current mix", "Part du mix actuel", "share"),
     "policy": ("One touch each, chosen by", "Un contact chacun, choisi selon", "text"),
     "persons_touched": ("Persons touched", "Personnes contactées", "count"),
+    "cost_per_conversion": ("Cost per expected conversion", "Coût par conversion attendue", "money"),
+    "best": ("The better choice (lower cost per conversion)", "Le meilleur choix (coût par conversion plus bas)",
+             "bool"),
     # messaging
     "journey": ("Journey", "Scénario", "text"),
     "recipient": ("Recipient", "Destinataire", "text"),
@@ -287,6 +298,8 @@ COLUMNS: dict[str, tuple[str, str, Unit]] = {
     "deliveries": ("Deliveries", "Délivrés", "count"),
     "delivery_rate": ("Delivery rate", "Taux de délivrabilité", "share"),
     "bounces": ("Bounces", "Rebonds", "count"),
+    "hard_bounces": ("Hard bounces (address invalid)", "Rebonds durs (adresse invalide)", "count"),
+    "soft_bounces": ("Soft bounces (temporary)", "Rebonds temporaires", "count"),
     "bounce_rate": ("Bounce rate", "Taux de rebond", "share"),
     "undelivered": ("Undelivered (SMS)", "Non délivrés (SMS)", "count"),
     "undelivered_rate": ("Undelivered rate (SMS)", "Taux de non-délivrance (SMS)", "share"),
@@ -367,8 +380,14 @@ MESSAGES: dict[str, Text] = {
                    "significant.",
                    "Faible volume : {total} conversions dans ce résultat (moins de {limit}) ; les chiffres "
                    "peuvent ne pas être significatifs."),
-    "low_rows": ("{rows} row(s) under {limit} {column}: flagged low volume.",
-                 "{rows} ligne(s) sous {limit} {column} : signalées en faible volume."),
+    "low_rows_of": ("{rows} row(s) under {limit} {column}, flagged low volume: {of} {values}.",
+                    "{rows} ligne(s) sous {limit} {column}, signalées en faible volume : {of} {values}."),
+    "low_rows": ("{rows} row(s) under {limit} {column}, flagged low volume: {values}.",
+                 "{rows} ligne(s) sous {limit} {column}, signalées en faible volume : {values}."),
+    "cost_filtered": ("Cost, cost per conversion and revenue per cost are left out: spend is known by day, "
+                      "channel, source and campaign, and cannot follow the {filters} filter.",
+                      "Coût, coût par conversion et chiffre d'affaires par coût non affichés : les dépenses sont "
+                      "connues par jour, levier, source et campagne, et ne peuvent pas suivre le filtre {filters}."),
     "rates_left_out": ("Rates need journeys without a conversion, which a {filters} filter cannot select: "
                        "rates left out.",
                        "Les taux demandent les parcours sans conversion, qu'un filtre {filters} ne peut pas "
@@ -391,6 +410,19 @@ MESSAGES: dict[str, Text] = {
                           "predict propensity` (or a build with [predict] enabled) makes them again.",
                           "Ces prédictions datent de la construction coupée au {day}, pas de la dernière : `parcours "
                           "predict propensity` (ou une construction avec [predict] enabled) les refait."),
+    "lift_signs": ("The incremental orders and revenue go opposite ways: the revenue's 95% interval ({low} to {high}) "
+                   "holds 0, so this holdout cannot tell the journeys' revenue effect from none (big orders are "
+                   "rare, and a few of them in either group swing the revenue).",
+                   "Les commandes et le chiffre d'affaires incrémentaux vont en sens contraires : l'intervalle à 95 % "
+                   "du chiffre d'affaires ({low} à {high}) contient 0, ce groupe témoin ne distingue donc pas l'effet "
+                   "des scénarios sur le chiffre d'affaires d'une absence d'effet (les grosses commandes sont rares, "
+                   "et quelques-unes dans un groupe ou l'autre font basculer le chiffre d'affaires)."),
+    "lift_signs_real": ("The incremental orders and revenue go opposite ways, and the revenue's 95% interval ({low} "
+                        "to {high}) leaves out 0: the journeys bring orders of smaller amounts than the held-out "
+                        "group's.",
+                        "Les commandes et le chiffre d'affaires incrémentaux vont en sens contraires, et "
+                        "l'intervalle à 95 % du chiffre d'affaires ({low} à {high}) exclut 0 : les scénarios "
+                        "amènent des commandes de plus petit montant que celles du groupe témoin."),
     "no_holdout": ("No holdout group in these journeys: the true lift needs entrants held out at random "
                    "(`held_out` events).",
                    "Pas de groupe témoin dans ces scénarios : le vrai effet demande des entrants tenus à l'écart "
@@ -404,6 +436,19 @@ MESSAGES: dict[str, Text] = {
 
 class Column(str):
     """A column's key inside a message: said by its label."""
+
+
+class Columns(tuple):
+    """Columns' keys inside a message: said by their labels, joined."""
+
+
+class Fields(tuple):
+    """Query fields inside a message (the filters applied): said by their labels, joined."""
+
+
+class Values(tuple):
+    """A result's row values inside a message (the rows flagged), said by their names:
+    (level, values, how many more there are)."""
 
 
 class Message(str):
@@ -424,8 +469,19 @@ class Message(str):
 
 
 def _part(value: Any, lang: str) -> str:
+    i = LANGUAGES.index(lang)
     if isinstance(value, Column):
         return Words(lang).column(value)[0].lower()
+    if isinstance(value, Columns):
+        return ", ".join(Words(lang).column(c)[0] for c in value)
+    if isinstance(value, Fields):
+        return ", ".join(SPECS[f].label[i].lower() for f in value)
+    if isinstance(value, Values):
+        level, values, more = value
+        names = Words(lang).names(level)
+        said = ", ".join(str(name_of(v, names)) for v in values)
+        other = f" et {more:,} autre{'s' if more > 1 else ''}"
+        return said + ((f" and {more:,} more" if lang == "en" else other) if more else "")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
@@ -461,10 +517,13 @@ class Words:
         if name in COLUMNS:
             entry = COLUMNS[name]
             label, unit = entry[self.i], entry[2]
+            if "{level}" in label:  # said of the rows' level: single-channel, single-source...
+                label = label.format(level=SPECS["level"].value_labels[level][self.i].lower())
         elif (model := _model_column(name)) is not None:
             spec, measure = model
             what = MEASURES[measure]
-            label, unit = f"{spec.label[self.i]}: {what[self.i]}", what[2]
+            sep = " : " if self.lang == "fr" else ": "  # French sets a space before a colon
+            label, unit = f"{spec.label[self.i]}{sep}{what[self.i]}", what[2]
         elif name in self.values:  # a crosstab's columns are values (devices, origins)
             return self.values[name][self.i], "count"
         else:
@@ -537,7 +596,8 @@ def translate_figure(figure: dict, lang: str, words: Words | None = None, level:
         lines = []
         for line in template.split("<br>"):
             m = _LINE.match(line)
-            lines.append(words.text(m["label"]) + m["rest"] if m and not line.startswith("%") else line)
+            rest = " " + m["rest"] if m and lang == "fr" and m["rest"].startswith(":") else m and m["rest"]
+            lines.append(words.text(m["label"]) + rest if m and not line.startswith("%") else line)
         return "<br>".join(lines)
 
     def titled(part: dict | None) -> None:

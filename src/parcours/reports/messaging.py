@@ -46,8 +46,8 @@ from parcours.storage import Storage
 HEADLINE = ("sends", "open_rate", "click_rate", "orders", "revenue", "incremental_orders")
 FUNNEL = {"sends": "sent", "deliveries": "delivered", "opened": "opened", "clicked": "clicked", "orders": "ordered"}
 SHADES = ("#1f3a5f", "#3d6a99", "#6f9fcf", "#76b7b2", "#f28e2b")  # dark to light down the funnel; orders stand out
-EMAIL_ONLY = ("bounces", "bounce_rate", "opened", "total_opens", "open_rate", "machine_opens",
-              "clicks_per_unique_opens")
+EMAIL_ONLY = ("bounces", "hard_bounces", "soft_bounces", "bounce_rate", "opened", "total_opens", "open_rate",
+              "machine_opens", "clicks_per_unique_opens")
 SMS_ONLY = ("undelivered", "undelivered_rate")
 FRONT = ("sends", "deliveries", "open_rate", "click_rate", "orders", "revenue")  # what the journey analysis leads with
 # a recipient's row: what they received, opened, clicked and bought (their rates say nothing more)
@@ -83,18 +83,21 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     won = None  # each order and the message that earned it, once built
     if built:
         settings = config.messaging
-        won = attributed_orders(wh, selection, settings.attribution_window_days, settings.attribute_to)
+        won = attributed_orders(wh, selection, settings.attribution_window_days, settings.attribute_to,
+                                settings.order_kinds)
         rows = order_columns(rows, won, keys)
         steps = rows if query.by == "step" else order_columns(steps, won, KEYS["step"])
         total = order_columns(pd.DataFrame([{**total, "_all": TOTAL}]), won, KEYS[TOTAL]).iloc[0].to_dict()
-        gain = lift(wh, selection, settings.lift_window_days)
+        gain = lift(wh, selection, settings.lift_window_days, kinds=settings.order_kinds)
         if len(gain) and _truth_applies(wh, selection):  # simulated data: the truth beside the estimate
             true = true_lift(wh.table("messages_truth").to_pandas(), settings.lift_window_days)
             gain = gain.merge(true, left_on="journey", right_index=True, how="left")
         if len(gain):
             tables["lift"] = gain
-            total |= {"incremental_orders": float(gain.incremental_orders.sum()),
-                      "incremental_revenue": float(gain.incremental_revenue.sum())}
+            total.update(summed_lift(gain))
+            if (total["incremental_orders"] > 0) != (total["incremental_revenue"] > 0):  # said, not left a riddle
+                low, high = total["incremental_revenue_low"], total["incremental_revenue_high"]
+                warnings.append(Message("lift_signs" if low <= 0 <= high else "lift_signs_real", low=low, high=high))
         else:
             warnings.append(Message("no_holdout"))
         credit = step_credit(wh, config, selection, query.models)
@@ -109,14 +112,28 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
         table.insert(keys.index("journey") + 1, "status",
                      table.journey.map(lambda j: "paused" if j in config.messaging.paused else "active"))
     table = _arranged(table, query.by, keys)
-    numbers = {k: _number(total.get(k)) for k in (*shown, "incremental_orders", "incremental_revenue")
-               if k != "first_sent" and k in total}
+    numbers = {k: _number(total.get(k)) for k in (*shown, *SUMMED) if k != "first_sent" and k in total}
     headline = [m for m in (query.headline or HEADLINE) if m in numbers and m not in gone]
     link = {"set": {"journey": "journey", "step": "step"}, "and": {"by": "recipient"}} if query.by == "step" else None
     figure = _figure(steps.sort_values(["journey", "first_sent"], ignore_index=True), tables.get("lift"), won)
     return ReportResult("messaging", table, numbers, escape_labels(figure), applied, warnings, tables,
                         headline=headline, link=link, page_rows=PAGE_ROWS if query.by == "recipient" else None,
                         verbatim=VERBATIM)
+
+
+SUMMED = tuple(f"incremental_{what}{end}" for what in ("orders", "revenue") for end in ("", "_low", "_high"))
+
+
+def summed_lift(gain: pd.DataFrame) -> dict[str, float]:
+    """The journeys' lifts added up, with a 95% interval: each journey's holdout is its own
+    random draw, so the variances add (half-widths in quadrature)."""
+    out: dict[str, float] = {}
+    for what in ("orders", "revenue"):
+        value = float(gain[f"incremental_{what}"].sum())
+        half = float(((gain[f"incremental_{what}_high"] - gain[f"incremental_{what}_low"]) / 2).pow(2).sum()) ** 0.5
+        out |= {f"incremental_{what}": value, f"incremental_{what}_low": value - half,
+                f"incremental_{what}_high": value + half}
+    return out
 
 
 def _built(wh: Storage) -> bool:
@@ -169,8 +186,10 @@ def _figure(steps: pd.DataFrame, gain: pd.DataFrame | None = None, won: pd.DataF
                         row_heights=[0.6, 0.4] if lifted else None, subplot_titles=titles)
     for (column, name), shade in zip(FUNNEL.items(), SHADES, strict=True):
         if column in steps:
-            fig.add_trace(go.Bar(x=labels, y=steps[column].fillna(0).tolist(), name=name, marker_color=shade,
-                                 texttemplate="%{y:,}", textposition="outside", textfont_size=10,
+            drawn = [None if v != v else v for v in steps[column].astype(float).tolist()]  # an SMS open: no bar
+            fig.add_trace(go.Bar(x=labels, y=drawn, name=name, marker_color=shade,
+                                 texttemplate=["" if v is None else "%{y:,}" for v in drawn],  # no "0" for no bar
+                                 textposition="outside", textfont_size=10,
                                  hovertemplate=tooltip("%{x}", (name, "%{y:,}"))), row=1, col=1)
     fig.update_yaxes(title_text="messages", row=1, col=1)
     fig.update_xaxes(autotickangles=[0, -35, -90])  # crowded labels lean left: none pushes the plot aside

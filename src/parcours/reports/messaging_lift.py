@@ -3,8 +3,9 @@
 A journey's entrants are persons (a recipient no identity graph names counts by the user or
 visitor id its messages carry, else as its own person):
 the sent group entered and was sent something, the holdout group entered and was held out
-(`held_out`, and nothing sent). Each entrant's orders are their person's conversions from
-the day they entered to `window_days` later (the entry day included). The journey's
+(`held_out`, and nothing sent). Each entrant's orders are their person's orders (sales unless
+`[messaging] order_kinds` says otherwise, up to now) from the day they entered to
+`window_days` later (the entry day included). The journey's
 incremental orders are what the sent group bought beyond what it would have bought had it
 been held out:
 
@@ -25,7 +26,7 @@ from statistics import NormalDist
 import ibis
 import pandas as pd
 
-from parcours.reports.messaging_metrics import Selection, events, with_persons
+from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, with_persons
 from parcours.storage import Storage
 
 # the answer first (incremental orders and revenue, their intervals), then what it is made of
@@ -34,9 +35,11 @@ LIFT_COLUMNS = ("incremental_orders", "incremental_orders_low", "incremental_ord
                 "orders_per_entrant", "orders_per_held_out")
 
 
-def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:
+def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0.95,
+         kinds: tuple[str, ...] = ("sale",)) -> pd.DataFrame:
     """One row per journey with a holdout group (LIFT_COLUMNS); no holdout, no row. The
-    selection's step is ignored: the holdout is the journey's."""
+    selection's step is ignored: the holdout is the journey's. Orders are `kinds` of
+    conversions (`orders_of_persons`)."""
     m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
     m = with_persons(wh, m)
     # who entered: the person; else the user id or visitor id the message names (the same
@@ -48,8 +51,8 @@ def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0
     e = e.filter(e._held | e._sent).mutate(held=e._held & ~e._sent)
     held_journeys = e.filter(e.held).select("journey").distinct()
     e = e.semi_join(held_journeys, "journey")
-    c = wh.table("journeys")
-    c = c.filter(c.converted).select(cperson="person_id", day=c.conv_ts.date(), revenue=c.revenue)
+    c = orders_of_persons(wh, kinds)
+    c = c.select("cperson", day=c.conv_ts.date(), revenue=c.revenue)
     first = e.entry.date()
     j = e.join(c, [e.person_id == c.cperson, c.day >= first, c.day < first + ibis.interval(days=window_days)])
     bought = j.group_by(["journey", "_who"]).agg(orders=j.count(), spent=j.revenue.sum())

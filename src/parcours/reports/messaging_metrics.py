@@ -28,7 +28,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.config import ATTRIBUTE_TO
-from parcours.identity import with_person
+from parcours.identity import with_customers, with_person
 from parcours.journeys import require_built
 from parcours.message_events import MESSAGE, machine_open, with_delivery
 from parcours.query import MESSAGE_ROWS as BY
@@ -48,7 +48,8 @@ RATES = {
     "unsubscribe_rate": ("unsubscribed", "deliveries"),
     "abuse_rate": ("abuse_reports", "deliveries"),
 }
-COLUMNS = ("sends", "deliveries", "delivery_rate", "bounces", "bounce_rate", "undelivered", "undelivered_rate",
+COLUMNS = ("sends", "deliveries", "delivery_rate", "bounces", "hard_bounces", "soft_bounces", "bounce_rate",
+           "undelivered", "undelivered_rate",
            "opened", "total_opens", "open_rate", "machine_opens", "clicked", "total_clicks", "click_rate",
            "clicks_per_unique_opens", "unsubscribed", "unsubscribe_rate", "abuse_reports", "abuse_rate",
            "first_sent")
@@ -101,9 +102,10 @@ def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
 
 
 # What is summed from messages to rows (the totals add these up again): each a count.
-ADDITIVE = ("sends", "email_sends", "sms_sends", "deliveries", "email_deliveries", "bounces", "undelivered",
-            "opened", "total_opens", "machine_opens", "clicked", "total_clicks", "opened_and_clicked",
-            "unsubscribed", "abuse_reports")
+ADDITIVE = ("sends", "email_sends", "sms_sends", "deliveries", "email_deliveries", "bounces", "hard_bounces",
+            "soft_bounces", "undelivered", "opened", "total_opens", "machine_opens", "clicked", "total_clicks",
+            "opened_and_clicked", "unsubscribed", "abuse_reports")
+EMAIL_OPENS = ("opened", "total_opens", "machine_opens")  # an SMS has no open to track: not applicable, not 0
 
 
 def engagement(wh: Storage, by: str = "journey", journey: str | None = None, step: str | None = None,
@@ -116,23 +118,28 @@ def engagement(wh: Storage, by: str = "journey", journey: str | None = None, ste
     selection = selection or Selection(journey, step)
     m = events(wh, selection)
     opened = (m.event == "opened") & (~m._machine if not selection.machine_opens else ibis.literal(True))
-    sent, delivered = m.event == "sent", m.event == "delivered"
+    sent, delivered, bounced = m.event == "sent", m.event == "delivered", m.event == "bounced"
+    # an email clicked was opened, its pixel blocked or not (as Mailchimp counts it)
+    clicked_email = (m.event == "clicked") & (m.channel == "email")
     per = m.group_by([*MESSAGE, "channel", "_all"]).agg(
-        sends=_count(sent), deliveries=_count(delivered), bounces=_count(m.event == "bounced"),
+        sends=_count(sent), deliveries=_count(delivered), bounces=_count(bounced),
+        hard_bounces=_count(bounced & (m.bounce_type == "hard")),
+        soft_bounces=_count(bounced & (m.bounce_type == "soft")),
         undelivered=_count(m.event == "undelivered"), total_opens=_count(opened), machine_opens=_count(m._machine),
         total_clicks=_count(m.event == "clicked"), abuse_reports=_count(m.event == "complained"),
-        first_sent=ibis.ifelse(sent, m.ts, None).min(), _opened=opened.any(), _clicked=(m.event == "clicked").any(),
-        _unsubscribed=(m.event == "unsubscribed").any())
+        first_sent=ibis.ifelse(sent, m.ts, None).min(), _opened=(opened | clicked_email).any(),
+        _clicked=(m.event == "clicked").any(), _unsubscribed=(m.event == "unsubscribed").any())
     email, sms = per.channel == "email", per.channel == "sms"
     rows = per.group_by(keys).agg(
-        **{c: per[c].sum() for c in ("sends", "deliveries", "bounces", "undelivered", "total_opens",
-                                     "machine_opens", "total_clicks", "abuse_reports")},
+        **{c: per[c].sum() for c in ("sends", "deliveries", "bounces", "hard_bounces", "soft_bounces", "undelivered",
+                                     "total_opens", "machine_opens", "total_clicks", "abuse_reports")},
         email_sends=ibis.ifelse(email, per.sends, 0).sum(), sms_sends=ibis.ifelse(sms, per.sends, 0).sum(),
         email_deliveries=ibis.ifelse(email, per.deliveries, 0).sum(), opened=_count(per._opened),
         clicked=_count(per._clicked), opened_and_clicked=_count(per._opened & per._clicked),
-        unsubscribed=_count(per._unsubscribed), first_sent=per.first_sent.min(),
+        unsubscribed=_count(per._unsubscribed), first_sent=per.first_sent.min(), _emails=_count(email),
         recipients=ibis.ifelse(per.deliveries > 0, per.recipient, None).nunique())
     df = with_rates(rows.to_pandas())
+    df[list(EMAIL_OPENS)] = df[list(EMAIL_OPENS)].astype(float).where(df._emails > 0)  # no email: no open to count
     shown = [*keys, *COLUMNS, *((*ADDITIVE, "recipients") if detail else ())]
     return df[list(dict.fromkeys(shown))].sort_values(keys, ignore_index=True)
 
@@ -146,7 +153,8 @@ def with_rates(df: pd.DataFrame) -> pd.DataFrame:
 def totals(rows: pd.DataFrame, recipients: int | None = None) -> dict:
     """The row of everything from `engagement(..., detail=True)`'s rows (their counts add
     up; rates are made again). Distinct recipients do not add up: give them."""
-    row: dict[str, Any] = {c: int(rows[c].sum()) for c in ADDITIVE}
+    sums = {c: rows[c].sum(min_count=1) for c in ADDITIVE}  # opens of SMS only rows: none to add
+    row: dict[str, Any] = {c: float("nan") if pd.isna(v) else int(v) for c, v in sums.items()}
     row["first_sent"] = rows.first_sent.min() if len(rows) else None
     row["recipients"] = recipients
     return with_rates(pd.DataFrame([row])).iloc[0].to_dict()
@@ -155,20 +163,35 @@ def totals(rows: pd.DataFrame, recipients: int | None = None) -> dict:
 ORDER_COLUMNS = ("orders", "order_rate", "revenue", "average_order_revenue", "revenue_per_recipient")
 
 
-def attributed_orders(wh: Storage, selection: Selection, window_days: float = 5, on: str = "clicked") -> pd.DataFrame:
-    """One row per conversion earned by a message: (conversion_id, journey, step, channel,
-    recipient, revenue): the last message its person acted `on` (clicked, or opened by a
-    person) within `window_days` before it. Small (at most the conversions): rows are
+def orders_of_persons(wh: Storage, kinds: tuple[str, ...] = ("sale",)) -> ir.Table:
+    """The conversions that are orders (`kinds`: sales unless `[messaging] order_kinds` says
+    otherwise; a lead is no order) up to now, today's included, each with its person in the
+    identity graph (of its visitor or user id, or of its CRM customer): (conversion_id,
+    revenue, cperson, conv_ts). Read from the loaded conversions, not the journeys (cut at
+    D-2); a person the last build did not know has no orders yet."""
+    require_built(wh)
+    now = ibis.timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    c = wh.table("conversions")
+    c = c.filter(c.kind.isin(list(kinds)), c.ts <= now)
+    if wh.has("customer_ids"):
+        c = with_customers(c, wh.table("customer_ids"))
+    c = with_person(c, wh.table("persons"))
+    return c.filter(c.person_id.notnull()).select("conversion_id", "revenue", cperson="person_id", conv_ts="ts")
+
+
+def attributed_orders(wh: Storage, selection: Selection, window_days: float = 5, on: str = "clicked",
+                      kinds: tuple[str, ...] = ("sale",)) -> pd.DataFrame:
+    """One row per order earned by a message (`orders_of_persons`): (conversion_id, journey,
+    step, channel, recipient, revenue): the last message its person acted `on` (clicked, or
+    opened by a person) within `window_days` before it. Small (at most the orders): rows are
     rolled up from it in pandas, for any `by`."""
     if on not in ATTRIBUTE_TO:
         raise ValueError(f"orders go to the last message acted on: on must be {' or '.join(ATTRIBUTE_TO)}")
-    require_built(wh)
     m = events(wh, selection, machine=on == "opened")
     acted = m.filter(m.event == on)
     acted = with_persons(wh, acted.filter(~acted._machine) if on == "opened" else acted)
     acted = acted.filter(acted.person_id.notnull())
-    c = wh.table("journeys")
-    c = c.filter(c.converted).select("conversion_id", "revenue", cperson="person_id", conv_ts="conv_ts")
+    c = orders_of_persons(wh, kinds)
     window = ibis.interval(seconds=int(round(window_days * 86400)))
     j = c.join(acted, [c.cperson == acted.person_id, acted.ts <= c.conv_ts, acted.ts >= c.conv_ts - window])
     last = ibis.window(group_by=j.conversion_id, order_by=[ibis.desc(j.ts), ibis.desc(j.event_id)])

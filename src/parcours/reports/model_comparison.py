@@ -65,7 +65,8 @@ def run(scope: Scope):
         value = c.value.tolist() + ([num(all_.none_value) or 0.0] if none else [])
         table[f"{name}_conversions"] = conv
         table[f"{name}_value"] = value
-        table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base, strict=True)]
+        if name != BASELINE:  # last touch against itself is no comparison
+            table[f"{name}_vs_last_pct"] = [(a - b) / b * 100 if b else None for a, b in zip(conv, base, strict=True)]
         if biased:
             table[f"{name}_vs_counterfactual"] = [a - b for a, b in zip(conv, reference, strict=True)]
         if cost is not None:
@@ -82,8 +83,8 @@ def run(scope: Scope):
         table["truth_scaled"] = true * (touched / sum(truth.values()))
         if biased:
             table["truth_vs_counterfactual"] = table.truth_scaled - pd.Series(reference)
-    if cost is not None:
-        table.insert(1, "cost", table.row.map(cost).fillna(0.0))
+    if cost is not None:  # blank where no spend was loaded (an unpaid channel), not 0
+        table.insert(1, "cost", table.row.map(cost))
     table = table.sort_values(f"{models[0]}_conversions", ascending=False, ignore_index=True)
     totals = {"conversions": float(all_.n), "revenue": num(all_.revenue) or 0.0}
     if not parent:
@@ -92,7 +93,7 @@ def run(scope: Scope):
     if measure in ("cpa", "roas") and cost is None:
         measure = "conversions"  # no cost loaded: no CPA or ROAS to draw
     number = AXES[measure][1] + (f" {scope.config.reports.currency}" if measure in ("value", "cpa") else "")
-    series = [(MODELS[m].label[0], f"{m}_{measure}") for m in models]
+    series = [(MODELS[m].label[0], f"{m}_{measure}") for m in models if f"{m}_{measure}" in table.columns]
     if TRUTH_DRAWN.get(measure) in table.columns:
         series.append((TRUTH, TRUTH_DRAWN[measure]))
     drawn = table[table.row != NO_TOUCH] if measure == "vs_counterfactual" else table  # 0 under every model

@@ -46,15 +46,27 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     channels = wh.table("prediction_channels").to_pandas()
     totals = {k: _number(q.get(k)) for k in FIGURES if k != "persons_scored"}
     totals["persons_scored"] = int(channels.persons.sum())
-    policy = pd.DataFrame([
-        {"policy": "recommended", "conversions": q["recommended_conversions"], "cost": q["recommended_cost"],
-         "persons_touched": int(q["recommended_persons"])},
-        {"policy": "current_mix", "conversions": q["mix_conversions"], "cost": q["mix_cost"],
-         "persons_touched": totals["persons_scored"]}])
+    policy = _policies(q, totals["persons_scored"])
     shown = [c for c in CHANNEL_COLUMNS if c in channels.columns]  # reliability: since 2026-12-02's builds
     tables = {"next_best_channel": channels[shown], "one_touch_each": policy}
     return ReportResult("propensity", table, totals, escape_labels(_figure(table, channels)), applied,
                         warnings=warnings, tables=tables, headline=list(HEADLINE))
+
+
+def _policies(q: dict, scored: int) -> pd.DataFrame:
+    """One touch each, by the recommendation or by the current mix: the expected conversions,
+    their cost, and which is the better choice (the lower cost per expected conversion; the
+    one that brings any, when the other brings none)."""
+    policy = pd.DataFrame([
+        {"policy": "recommended", "conversions": q["recommended_conversions"], "cost": q["recommended_cost"],
+         "persons_touched": int(q["recommended_persons"])},
+        {"policy": "current_mix", "conversions": q["mix_conversions"], "cost": q["mix_cost"],
+         "persons_touched": scored}])
+    worth = policy.conversions.where(policy.conversions > 0)
+    policy["cost_per_conversion"] = policy.cost / worth
+    ranked = policy.cost_per_conversion.fillna(float("inf"))
+    policy["best"] = (ranked == ranked.min()) & (policy.conversions > 0)
+    return policy.sort_values("best", ascending=False, ignore_index=True)
 
 
 def _number(v):
@@ -78,8 +90,8 @@ def _figure(curve: pd.DataFrame, channels: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Bar(y=shown.channel.tolist(), x=shown.persons.tolist(), orientation="h", showlegend=False,
                          marker_color="#f2b134", name="persons",
                          hovertemplate=tooltip("%{y}", ("persons", "%{x:,}"))), row=2, col=1)
-    fig.update_xaxes(title_text="predicted", tickformat=".1%", row=1, col=1)
-    fig.update_yaxes(title_text="observed", tickformat=".1%", row=1, col=1)
+    fig.update_xaxes(title_text="predicted", tickformat=".2%", row=1, col=1)  # small rates: deciles apart
+    fig.update_yaxes(title_text="observed", tickformat=".2%", row=1, col=1)
     fig.update_xaxes(title_text="persons", row=2, col=1)
     fig.update_yaxes(automargin=True, row=2, col=1)
     fig.update_layout(height=760, legend={"orientation": "h", "y": 1.06, "x": 0})

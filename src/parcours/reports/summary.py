@@ -25,7 +25,8 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
     end = min(end or today, today)
     start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     lo = ibis.timestamp(dt.datetime.combine(start, dt.time()))
-    hi = ibis.timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # an event stamped later (a clock ahead) has not happened
+    hi = ibis.timestamp(min(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), now))
     lookback = ibis.interval(days=config.journeys.lookback_days)
     c = wh.table("conversions")
     c = c.filter(c.ts >= lo, c.ts < hi).select("conversion_id", "visitor_id", "revenue", conv_ts="ts")
@@ -67,7 +68,8 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
                      for ch, g in by.groupby("channel")])
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")
     applied = {"start": start.isoformat(), "end": end.isoformat(), "today_included": end == today}
-    return ReportResult("summary", by, totals, escape_labels(fig), applied, warnings)
+    return ReportResult("summary", by, totals, escape_labels(fig), applied, warnings,
+                        headline=["conversions", "revenue"])  # the reconciliation: its warning, the expert view
 
 
 def run(wh: Storage, config: Config, query: Query) -> ReportResult:

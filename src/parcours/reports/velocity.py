@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from parcours.reports.base import Report, Scope, num, register
-from parcours.reports.labels import Message, tooltip
+from parcours.reports.labels import Fields, Message, tooltip
 
 CONVERSION = "conversion"
 
@@ -70,7 +70,7 @@ def run(scope: Scope):
     totals = {"conversions": float(reached_counts[-1]), "journeys": float(num(a["_journeys"]) or 0)}
     result = scope.result("velocity", table, totals, _figure(table), tables={"by_entry": rows}, volume="journeys")
     if not scope.rates:
-        result.warnings.append(Message("rates_left_out", filters=", ".join(scope.conversion_filtered())))
+        result.warnings.append(Message("rates_left_out", filters=Fields(scope.conversion_filtered())))
     return result
 
 

@@ -235,9 +235,13 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     if off is not None and off not in names:
         raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
     world = (scenario, None if off is None else names.index(off))
+    today = dt.datetime.now(dt.UTC).date()
+    end = end or today - dt.timedelta(days=1)  # the last whole day: nothing it writes happens after now
+    if end >= today:
+        raise ValueError(f"end {end} is not before today ({today}): every simulated day must be over, or its "
+                         "events would happen after now")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    end = end or dt.datetime.now(dt.UTC).date()
     start = end - dt.timedelta(days=days - 1)
     t0 = int(dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC).timestamp())
     rows, camp_channel, journey_camps = _campaign_catalogue(channels)

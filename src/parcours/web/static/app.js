@@ -8,7 +8,8 @@ Object.assign(I18N.en, {filters: "Filters", apply: "Apply", drill: "Click a row 
 Object.assign(I18N.fr, {filters: "Filtres", apply: "Appliquer",
   drill: "Cliquez une ligne ou une barre pour descendre d'un niveau", open: "Cliquez pour voir ses destinataires",
   cell: "Cliquez une case pour voir ces parcours", of: "des conversions", chosen: "choisis", as_of: "Au",
-  empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."});let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
+  empty: "Aucune conversion ne correspond à cette période et à ces filtres. Élargissez la période ou retirez un filtre."});
+let DRILL = {};  // level -> the level a click on a row goes down to (/api/v1/meta)
 const LOCAL = ["mode", "lang"];  // page state the API does not take
 
 const REPORT = document.body.dataset.report;
@@ -36,7 +37,9 @@ function splitList(text) {
 
 function apiParams(extra = {}) {
   const p = new URLSearchParams();
-  for (const [k, v] of params) if (!LOCAL.includes(k)) p.append(k, v);
+  // the fields this report reads: the URL may keep another report's filters (the API refuses them)
+  const reads = REPORT in catalogue ? new Set(report().fields) : null;
+  for (const [k, v] of params) if (!LOCAL.includes(k) && (!reads || reads.has(k))) p.append(k, v);
   for (const [k, v] of Object.entries(ASKS)) if (!params.has(k)) p.set(k, v);
   p.set("lang", lang());
   for (const [k, v] of Object.entries(extra)) p.set(k, v);
@@ -201,15 +204,35 @@ document.getElementById("filters").addEventListener("submit", (event) => {
   for (const [k, vs] of Object.entries(crm)) next.append("crm", escapeValue(`${k}=${vs.join("|")}`));
   if (next.get("level") === (params.get("level") || "channel")) for (const p of params.getAll("parent")) next.append("parent", p);
   go(next);
+  if (narrow.matches) toResults();
 });
 
+// On a phone the results are a screenful below the filters: Apply folds them and brings the
+// report (loading, then answered) into view.
+function toResults() {
+  document.getElementById("filter-box").open = false;
+  document.querySelector("main").scrollIntoView({block: "start"});
+}
+
 for (const b of document.querySelectorAll("[data-format]")) b.addEventListener("click", async () => {
-  const blob = await (await api(`/api/v1/reports/${REPORT}`, apiParams({format: b.dataset.format}))).blob();  // for people, in the page's language
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = `${REPORT}.${b.dataset.format}`;
-  document.body.append(a); a.click(); a.remove();
+  b.disabled = true;  // written on the server: a large one takes a moment
+  try {
+    const blob = await (await api(`/api/v1/reports/${REPORT}`, apiParams({format: b.dataset.format}))).blob();  // for people, in the page's language
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${REPORT}.${b.dataset.format}`;
+    document.body.append(a); a.click(); a.remove();
+  } catch (error) {
+    document.querySelector("#warnings .export")?.remove();  // the latest failure, once
+    warn(`${t("export_failed")} ${error.message}`, "error export");
+  } finally {
+    b.disabled = false;
+  }
 });
+
+function warn(text, className = "") {  // one more line among the page's warnings
+  document.getElementById("warnings").append(Object.assign(document.createElement("li"), {textContent: text, className}));
+}
 
 function drillable(value) {
   const level = params.get("level") || "channel";
@@ -239,16 +262,24 @@ function headline(result) {
     const tile = Object.assign(document.createElement("div"), {className: "tile"});
     tile.append(Object.assign(document.createElement("dt"), {textContent: columnLabel(k, true)}),
                 Object.assign(document.createElement("dd"), {textContent: cell(result.totals[k], k) || "–"}));
+    const [low, high] = [result.totals[`${k}_low`], result.totals[`${k}_high`]];
+    if (typeof low === "number" && typeof high === "number") {  // an estimate says how sure it is
+      tile.append(Object.assign(document.createElement("small"),
+                                {className: "interval", textContent: `${t("interval")} ${cell(low, k)} – ${cell(high, k)}`}));
+    }
     return tile;
   }));
 }
 
+// The drill-down's way back: All > Paid search > google (shown once a row was drilled into).
 function crumbs() {
   const nav = document.getElementById("crumbs");
   const parents = params.getAll("parent");
-  if (!report().drill) { nav.replaceChildren(); return; }
-  const items = [["", t("everything")],
-                 ...parents.map((p, i) => [i + 1, named(splitList(p)[0].split("=").slice(1).join("="))])];
+  if (!report().drill || !parents.length) { nav.replaceChildren(); return; }
+  const items = [["", t("everything")], ...parents.map((p, i) => {
+    const [level, ...value] = splitList(p)[0].split("=");
+    return [i + 1, nameAt(level, value.join("="))];
+  })];
   nav.replaceChildren(...items.map(([depth, label], i) => {
     const a = document.createElement(i === items.length - 1 ? "span" : "a");
     a.textContent = label;
@@ -270,13 +301,23 @@ function crumbs() {
 
 let shown = {columns: {}, names: {}, currency: "EUR"};  // the last answer's labels, units and names
 
-// A value by its name (a channel, a device, a stage), and each step of a path by theirs.
+// A value by its name (a channel, a device, a stage), each step of a path by theirs, and a
+// flow's numbered step ("2. paid_search") by its.
 function named(v) {
   const names = shown.names || {};
   if (typeof v !== "string") return v;
   if (v in names) return names[v];
   for (const sep of [" > ", " → "]) if (v.includes(sep)) return v.split(sep).map((p) => names[p] ?? p).join(sep);
+  const step = v.match(/^(\d+)\. (.+)$/);
+  if (step && step[2] in names) return `${step[1]}. ${names[step[2]]}`;
   return v;
+}
+
+// A value of a level by its name, before any answer names it (/api/v1/meta): channel names
+// only for channels, since a source may be called "email" (as the server's Words.names).
+function nameAt(level, value) {
+  if (level !== "channel" && value in (meta.channels || {})) return value;
+  return said(meta.names[value]) || value;
 }
 
 const columnLabel = (col, short = false) => (shown.columns[col] || {})[short ? "short" : "label"] || col.replaceAll("_", " ");
@@ -291,6 +332,11 @@ function cell(v, col) {
   if (typeof v !== "number") return (shown.verbatim || []).includes(col) ? String(v) : String(named(v));
   if (unit === "money") return n({style: "currency", currency: shown.currency || "EUR"});
   if (unit === "share") return n({style: "percent", maximumFractionDigits: 1});
+  // a probability that may be small: two significant digits, so 0.031% and 0.052% stay apart
+  if (unit === "rate") return n({style: "percent", minimumSignificantDigits: 2, maximumSignificantDigits: 2});
+  if (unit === "points") {  // a difference of two rates, in percentage points
+    return new Intl.NumberFormat(lang(), {maximumSignificantDigits: 2}).format(v * 100) + " pt";
+  }
   if (unit === "pct") return n({maximumFractionDigits: 1, signDisplay: "exceptZero"}) + " %";
   if (unit === "count") return n({maximumFractionDigits: Number.isInteger(v) ? 0 : 1});
   if (unit === "ratio") return n({maximumFractionDigits: 2});
@@ -380,27 +426,95 @@ function paths(result) {
   }));
 }
 
+// The report's figure as this screen draws it. On a phone: a legend at the right goes above the
+// plot (one the figure put under its chart stays there), the margins shrink, subplot titles get
+// smaller, and so do the flow's labels, without the step number their column already says.
+function fitted(figure) {
+  const layout = {...figure.layout, margin: {t: 30}};
+  if (!narrow.matches) return [figure.data, layout];
+  const titled = (layout.annotations || []).some((a) => a.yref === "paper" && a.y >= 1);  // a subplot title over the top
+  const legend = layout.legend || {};
+  if (legend.orientation !== "h" || (legend.y ?? 1) >= 1) {  // above the plot, and above its title
+    const top = titled ? 1 + 28 / ((layout.height || 450) - 110) : 1.02;
+    layout.legend = {...legend, orientation: "h", x: 0, xanchor: "left", y: top, yanchor: "bottom"};
+    if (legend.title) layout.legend.title = {...legend.title, side: "top"};  // the entries get the whole width
+    const entries = figure.data.filter((trace) => trace.showlegend !== false && trace.name).length;
+    if (!layout.height && entries > 3) layout.height = Math.min(720, 420 + 20 * entries);  // the plot keeps its height
+  }
+  const flow = figure.data.some((trace) => trace.type === "sankey");
+  layout.margin = {t: titled ? 30 : 10, l: flow ? 4 : 40, r: flow ? 4 : 10};
+  layout.annotations = (layout.annotations || []).map((a) => (a.xref === "paper" ? {...a, font: {...(a.font || {}), size: 13}} : a));
+  return [figure.data.map((trace) => (trace.type === "sankey" ? narrowFlow(trace) : trace)), layout];
+}
+
+function narrowFlow(trace) {
+  const label = (trace.node.label || []).map((l) => String(l).replace(/^\d+\. /, ""));
+  return {...trace, textfont: {...(trace.textfont || {}), size: 10}, node: {...trace.node, label, thickness: 10, pad: 8}};
+}
+
+// While a request runs the previous answer stays, dimmed, under "Loading…".
+function busy(on) {
+  const main = document.querySelector("main");
+  main.classList.toggle("loading", on);
+  main.setAttribute("aria-busy", String(on));
+  if (on) document.getElementById("warnings").replaceChildren(
+    Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
+}
+
+// Nothing to draw (an empty answer, a refused request): its message alone, where the report
+// was; none of the previous answer's figures stays.
+function nothing(text, refused = false) {
+  document.getElementById("totals").textContent = "";
+  document.getElementById("headline").hidden = true;
+  document.getElementById("paths").hidden = true;
+  const chart = document.getElementById("chart");
+  chart.hidden = true;
+  if (window.Plotly && chart.data) Plotly.purge(chart);
+  const tables = document.getElementById("tables");
+  tables.hidden = true;
+  tables.replaceChildren();
+  const empty = document.getElementById("empty");
+  empty.textContent = text;
+  empty.classList.toggle("error", refused);
+  empty.hidden = false;
+}
+
+let asking = 0;  // the latest load: an older answer arriving late is dropped
+
 async function load() {
+  const mine = ++asking;
   translate();
   crumbs();
   document.getElementById("title").textContent = title(REPORT);
   document.getElementById("question").textContent = said(report().questions) || "";
   const warnings = document.getElementById("warnings");
-  warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: t("loading"), className: "info"}));
+  busy(true);
+  const answer = prefetched || json(`/api/v1/reports/${REPORT}`, apiParams());
+  prefetched = null;  // the start-up request answers the first load only
   let result;
   try {
-    result = await (prefetched || json(`/api/v1/reports/${REPORT}`, apiParams()));
+    result = await answer;
   } catch (error) {
-    warnings.replaceChildren(Object.assign(document.createElement("li"), {textContent: error.message}));
+    if (mine !== asking) return;
+    warnings.replaceChildren();
+    nothing(error.message, true);
+    busy(false);
     return;
-  } finally {
-    prefetched = null;
   }
+  if (mine !== asking) return;
   shown = result;
-  warnings.replaceChildren(...result.warnings.map((w) => Object.assign(document.createElement("li"), {textContent: w})));
-  const q = result.query;
-  applied = q;  // the period and, say, the models drawn by default: the form shows them
+  warnings.replaceChildren(...result.warnings.filter((w) => w !== result.empty_text)  // said once, in its place
+    .map((w) => Object.assign(document.createElement("li"), {textContent: w})));
+  applied = result.query;  // the period and, say, the models drawn by default: the form shows them
   fillForm();
+  if (result.empty ?? result.totals.conversions === 0) nothing(result.empty_text || t("empty"));  // not blank axes nor zeros
+  else await draw(result);
+  if (mine === asking) busy(false);  // drawn: aria-busy says so
+}
+
+async function draw(result) {  // an answer: its period and totals, then its chart or its tables
+  const q = result.query;
+  document.getElementById("empty").hidden = true;
   const up = result.headline && result.headline.length ? 0 : 4;  // headline tiles say the figures themselves
   const period = q.start ? `${date(q.start)} → ${date(q.end)}` : q.cut ? `${t("as_of")} ${date(q.cut)}` : "";
   document.getElementById("totals").textContent = period + Object.entries(result.totals)
@@ -408,47 +522,41 @@ async function load() {
   const chart = document.getElementById("chart");
   const tables = document.getElementById("tables");
   const list = document.getElementById("paths");
-  const empty = document.getElementById("empty");
-  empty.hidden = !(result.empty ?? result.totals.conversions === 0);  // an empty answer says so, not blank axes
-  if (result.empty_text) empty.textContent = result.empty_text;
-  headline(empty.hidden ? result : {headline: []});
-  chart.hidden = mode() === "expert" || !empty.hidden;
-  tables.hidden = mode() !== "expert" || !empty.hidden;
+  headline(result);
+  chart.hidden = mode() === "expert";
+  tables.hidden = mode() !== "expert";
   list.hidden = chart.hidden || report().chart !== "paths";
-  if (!empty.hidden) return;
-  if (mode() !== "expert") {
-    if (!list.hidden) paths(result);
-    const layout = {...result.figure.layout, margin: {t: 30}};
-    if (narrow.matches) {  // a phone: the legend above the plot, which keeps the width
-      layout.legend = {...(layout.legend || {}), orientation: "h", x: 0, y: 1.02, yanchor: "bottom"};
-      layout.margin = {t: 10, l: 40, r: 10};
-      layout.xaxis = {...(layout.xaxis || {}), automargin: true};
-    }
-    await plot(chart, result.figure.data, layout);
-    chart.removeAllListeners && chart.removeAllListeners("plotly_click");
-    // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
-    // the chart draws rows by their names, HTML-escaped by the server
-    const rows = new Map(result.table.map((r) => [escaped(named(r.row)), r.row]));
-    const keys = new Map(Object.entries(result.names || {}).map(([k, v]) => [escaped(v), k]));
-    const key = (v) => keys.get(String(v)) ?? String(v);
-    chart.title = report().chart === "heatmap" ? t("cell") : "";
-    chart.on("plotly_click", (e) => {
-      const point = e.points[0];
-      if (report().chart === "heatmap") {  // a cell: the journeys of that device pair
-        const next = new URLSearchParams(params);
-        next.delete("first_device"); next.delete("converting_device");
-        if (key(point.y) !== "(no touch)") next.set("first_device", key(point.y));
-        next.set("converting_device", key(point.x));
-        go(next);
-        return;
-      }
-      const row = rows.get(String(point.x));
-      if (row !== undefined && drillable(row)) drill(row);
-    });
-  } else {
+  if (mode() === "expert") {
     tables.replaceChildren(table(result.table, "table"), ...Object.entries(result.tables).flatMap(([name, rows]) =>
       [Object.assign(document.createElement("h3"), {textContent: (result.titles || {})[name] || name}), table(rows, name)]));
+    return;
   }
+  if (!list.hidden) paths(result);
+  await plot(chart, ...fitted(result.figure), REPORT);
+  clicks(chart, result);
+}
+
+function clicks(chart, result) {  // what a click on the chart asks next
+  chart.removeAllListeners && chart.removeAllListeners("plotly_click");
+  // a bar drills down only when it stands for a row (a time-lag bucket or a funnel stage does not);
+  // the chart draws rows by their names, HTML-escaped by the server
+  const rows = new Map(result.table.map((r) => [escaped(named(r.row)), r.row]));
+  const keys = new Map(Object.entries(result.names || {}).map(([k, v]) => [escaped(v), k]));
+  const key = (v) => keys.get(String(v)) ?? String(v);
+  chart.title = report().chart === "heatmap" ? t("cell") : "";
+  chart.on("plotly_click", (e) => {
+    const point = e.points[0];
+    if (report().chart === "heatmap") {  // a cell: the journeys of that device pair
+      const next = new URLSearchParams(params);
+      next.delete("first_device"); next.delete("converting_device");
+      if (key(point.y) !== "(no touch)") next.set("first_device", key(point.y));
+      next.set("converting_device", key(point.x));
+      go(next);
+      return;
+    }
+    const row = rows.get(String(point.x));
+    if (row !== undefined && drillable(row)) drill(row);
+  });
 }
 
 (async () => {

@@ -6,18 +6,18 @@
 Object.assign(I18N.en, {
   question: "Who do your journeys describe, and how many are they? Build a condition, see its size, save it and hand its members to the tools that send and advertise.",
   new: "New audience", edit: "Edit audience", who: "Persons who meet", these: "of these conditions:", all: "all", any: "any",
-  add: "+ Add a condition", remove: "Remove", not: "not", json: "As JSON (for parcours.toml and the API)",
+  add: "+ Add a condition", remove: "Remove", not: "not", json: "As JSON (for the API)", and: "and", or: "or",
   nested: "This condition nests groups the builder does not draw: edit it as JSON below.",
   name: "Name (a-z, 0-9, - and _)", description: "What it is for", save: "Save", clear: "New",
   saved_audiences: "Saved audiences", history: "Size at each build", overlap: "Overlap",
   overlap_note: "Each row: the share of its audience also in the column's audience, as of the last build.",
-  none: "No audience yet: build a condition above and save it, or declare [[audiences]] in parcours.toml.",
+  none: "No audience yet: build a condition above and save it.",
   persons: "persons", of_profiled: "of the {n} persons profiled", pick: "Add a condition to see how many persons meet it.",
   profiled: "Persons profiled", as_of: "as of {d}", customers: "CRM customers", linked: "Linked online",
-  match: "match rate", no_crm: "No CRM loaded: parcours ingest crm FILE", count_audiences: "Audiences",
+  match: "match rate", no_crm: "No CRM loaded yet", count_audiences: "Audiences",
   token_help: "Saving needs a token with the write scope: parcours serve prints a link that carries this machine's.",
   saved: "Saved {name}: {n} persons. Its size history starts at the next build.", deleted: "Deleted {name}.",
-  confirm: "Delete the audience {name}?", config: "parcours.toml (read-only here)", workspace: "saved here",
+  confirm: "Delete the audience {name}?", config: "the workspace's configuration (read-only here)", workspace: "this page",
   one_build: "One build so far: each audience is a point; the next builds draw its line.",
   not_refreshed: "Audiences saved since the last build are in no chart until the next build.",
   size: "Persons", share: "Share of profiled", previous: "Previous build", change: "Change", defined: "Defined in",
@@ -28,19 +28,19 @@ Object.assign(I18N.fr, {
   question: "Qui vos parcours décrivent-ils, et combien sont-ils ? Composez une condition, voyez sa taille, enregistrez-la et confiez ses membres aux outils qui envoient et font de la publicité.",
   new: "Nouvelle audience", edit: "Modifier l'audience", who: "Les personnes qui remplissent", these: "de ces conditions :",
   all: "toutes", any: "au moins une", add: "+ Ajouter une condition", remove: "Retirer", not: "non",
-  json: "En JSON (pour parcours.toml et l'API)",
+  json: "En JSON (pour l'API)", and: "et", or: "ou",
   nested: "Cette condition imbrique des groupes que l'éditeur ne dessine pas : modifiez-la en JSON ci-dessous.",
   name: "Nom (a-z, 0-9, - et _)", description: "À quoi elle sert", save: "Enregistrer", clear: "Nouvelle",
   saved_audiences: "Audiences enregistrées", history: "Taille à chaque construction", overlap: "Recouvrement",
   overlap_note: "Chaque ligne : la part de son audience qui est aussi dans l'audience de la colonne, à la dernière construction.",
-  none: "Aucune audience : composez une condition ci-dessus et enregistrez-la, ou déclarez [[audiences]] dans parcours.toml.",
+  none: "Aucune audience : composez une condition ci-dessus et enregistrez-la.",
   persons: "personnes", of_profiled: "sur les {n} personnes profilées", pick: "Ajoutez une condition pour voir combien de personnes la remplissent.",
   profiled: "Personnes profilées", as_of: "au {d}", customers: "Clients CRM", linked: "Reliés en ligne",
-  match: "taux de rapprochement", no_crm: "Aucun CRM chargé : parcours ingest crm FICHIER", count_audiences: "Audiences",
+  match: "taux de rapprochement", no_crm: "Aucun CRM chargé pour l'instant", count_audiences: "Audiences",
   token_help: "Enregistrer demande un jeton d'écriture : parcours serve affiche un lien qui porte celui de cette machine.",
   saved: "{name} enregistrée : {n} personnes. Son historique de taille commence à la prochaine construction.",
-  deleted: "{name} supprimée.", confirm: "Supprimer l'audience {name} ?", config: "parcours.toml (lecture seule ici)",
-  workspace: "enregistrée ici",
+  deleted: "{name} supprimée.", confirm: "Supprimer l'audience {name} ?",
+  config: "la configuration de l'espace de travail (lecture seule ici)", workspace: "cette page",
   one_build: "Une seule construction pour l'instant : chaque audience est un point ; les suivantes tracent sa courbe.",
   not_refreshed: "Les audiences enregistrées depuis la dernière construction apparaîtront après la prochaine.",
   size: "Personnes", share: "Part des profilés", previous: "Construction précédente", change: "Évolution",
@@ -83,6 +83,36 @@ function offered(key, row) {  // the values a text key suggests: a list of /api/
 function choiceText(key, v) {
   if (key.choice_labels[v]) return said(key.choice_labels[v]);
   return named(v);
+}
+
+// A condition in words, as the builder labels its parts ("Touched the channel Email, in the
+// last 7 days and not (Used the device Desktop)"), never in its keys.
+function sayCondition(when, inner = false) {
+  if (!when || typeof when !== "object" || Array.isArray(when)) return JSON.stringify(when);
+  const [how] = Object.keys(when);
+  if (how === "not" && Object.keys(when).length === 1) return `${t("not")} (${sayCondition(when.not)})`;
+  if (["all", "any"].includes(how) && Array.isArray(when[how])) {
+    const words = when[how].map((c) => sayCondition(c, true)).join(` ${t(how === "all" ? "and" : "or")} `);
+    return inner && when[how].length > 1 ? `(${words})` : words;
+  }
+  const kind = kindOf(Object.keys(when).find((k) => kindOf(k)));
+  if (!kind) return JSON.stringify(when);
+  const value = when[kind.kind];
+  const parts = [kind.value === "bool" ? (value === false ? `${t("not")} (${said(kind.labels)})` : said(kind.labels))
+    : `${said(kind.labels)} ${sayValue(kind, value)}`];
+  for (const [name, key] of Object.entries(kind.more)) {
+    if (!(name in when)) continue;
+    const label = said(key.labels) || "";
+    parts.push(label.includes("…") ? label.replace("…", sayValue(key, when[name])) : `${label} ${sayValue(key, when[name])}`);
+  }
+  return parts.join(", ");
+}
+
+function sayValue(key, v) {  // a test's value by its name: a channel's, a choice's label, yes or no
+  if (Array.isArray(v)) return v.map((x) => sayValue(key, x)).join(", ");
+  if (typeof v === "boolean") return t(v ? "yes_value" : "no_value");
+  if (key.value === "choice" || key.offers === "channels") return choiceText(key, v);
+  return typeof v === "number" ? new Intl.NumberFormat(lang()).format(v) : String(v);
 }
 
 // One control for one key of a test: a list when its values are known, else a box.
@@ -278,6 +308,19 @@ async function download(name, format) {
   document.body.append(a); a.click(); a.remove();
 }
 
+// An export from an audience's row: a failure says so in that row, by its buttons.
+async function exported(row, button, name, format) {
+  row.querySelector(".failed")?.remove();
+  button.disabled = true;
+  try {
+    await download(name, format);
+  } catch (error) {
+    row.append(el("p", {className: "failed error", role: "alert", textContent: `${t("export_failed")} ${error.message}`}));
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function remove(a) {
   if (!confirm(fill("confirm", {name: a.name}))) return;
   const out = document.getElementById("saved");
@@ -311,10 +354,7 @@ function list() {  // one row per audience: its size as a bar, what it is, its a
     actions.append(editButton, ...EXPORTS.map(([format, label]) => {
       const b = el("button", {type: "button", textContent: label, className: "export"});
       b.dataset.format = format;
-      b.addEventListener("click", () => download(a.name, format).catch((error) => {
-        document.getElementById("saved").className = "error";
-        document.getElementById("saved").textContent = error.message;
-      }));
+      b.addEventListener("click", () => exported(row, b, a.name, format));
       return b;
     }));
     if (a.source === "workspace") {
@@ -324,7 +364,8 @@ function list() {  // one row per audience: its size as a bar, what it is, its a
       actions.append(del);
     }
     row.append(el("span", {className: "name"}, el("b", {textContent: a.name}),
-                  el("small", {textContent: a.description || (a.source === "config" ? t("config") : "")})),
+                  el("small", {textContent: a.description || (a.source === "config" ? t("config") : "")}),
+                  el("small", {className: "condition", textContent: sayCondition(a.when)})),
                size, actions, bar);
     return row;
   }));
@@ -352,7 +393,7 @@ function charts() {  // sizes build after build, and who is in two audiences
     y: a.history.map((h) => h.size), hovertemplate: `${a.name}: %{y:,} ${t("persons")}<extra>%{x|%d %b %Y %H:%M}</extra>`,
   })), {margin: {t: 10, l: 60, r: 10}, yaxis: {title: {text: t("size")}, rangemode: "tozero", tickformat: ",d"},
         xaxis: {type: "date", tickformat: "%d %b %Y", ...(builds < 2 ? around(refreshed[0].history[0].built_at) : {})}, showlegend: true,
-        legend: phone ? {orientation: "h", y: -0.25} : {}, height: phone ? 380 : 340});
+        legend: phone ? {orientation: "h", y: -0.25} : {}, height: phone ? 380 : 340}, "audience-sizes");
   const names = refreshed.map((a) => a.name).filter((n) => (saved.find((a) => a.name === n).overlap[n] || 0) > 0);
   const z = names.map((a) => names.map((b) => {
     const o = saved.find((x) => x.name === a).overlap;
@@ -366,7 +407,7 @@ function charts() {  // sizes build after build, and who is in two audiences
     hovertemplate: `%{y} → %{x}: %{text} (%{customdata:,} ${t("persons")})<extra></extra>`,
   }], {margin: {t: 10, r: 10}, yaxis: {autorange: "reversed", automargin: true}, xaxis: {automargin: true},
        font: {size: phone ? 10 : 12},
-       height: Math.max(260, 70 + 48 * names.length)});
+       height: Math.max(260, 70 + 48 * names.length)}, "audience-overlaps");
 }
 
 function tables() {  // expert mode: the figures, whole
@@ -374,7 +415,7 @@ function tables() {  // expert mode: the figures, whole
   box.hidden = mode() !== "expert";
   if (box.hidden) return;
   const as = {count: (v) => count(v), share: (v) => percent(v), signed: (v) => (v > 0 ? "+" : "") + count(v),
-              when: (v) => moment(v), text: (v) => v, plain: (v) => v};
+              when: (v) => moment(v), text: (v) => v, plain: (v) => v, words: (v) => v};
   const table = (name, columns, rows) => {  // columns: [word, format]; a number is right-aligned
     const wrap = el("div", {className: "table-wrap"});
     const tab = el("table", {className: "report"});
@@ -387,7 +428,7 @@ function tables() {  // expert mode: the figures, whole
         const [, format] = columns[i];
         const td = tr.insertCell();
         td.textContent = v == null ? "" : as[format](v);
-        td.className = ["count", "share", "signed"].includes(format) ? "num" : format === "text" && i > 0 ? "code" : "";
+        td.className = ["count", "share", "signed"].includes(format) ? "num" : format === "words" ? "words" : "";
       });
     }
     wrap.append(tab);
@@ -396,10 +437,10 @@ function tables() {  // expert mode: the figures, whole
   box.replaceChildren(
     el("h3", {textContent: t("saved_audiences")}),
     table("audiences", [["audience", "text"], ["size", "count"], ["share", "share"], ["previous", "count"], ["change", "signed"],
-                        ["defined", "plain"], ["condition", "text"]], saved.map((a) => [
+                        ["defined", "plain"], ["condition", "words"]], saved.map((a) => [
       a.name, a.size, facts && a.size != null ? a.size / facts.persons : null, previous(a),
       previous(a) == null || a.size == null ? null : a.size - previous(a),
-      t(a.source === "config" ? "config" : "workspace"), JSON.stringify(a.when)])),
+      t(a.source === "config" ? "config" : "workspace"), sayCondition(a.when)])),
     el("h3", {textContent: t("history")}),
     table("history", [["audience", "plain"], ["built", "when"], ["size", "count"]],
           saved.flatMap((a) => a.history.map((h) => [a.name, h.built_at, h.size]))),

@@ -7,9 +7,15 @@
 // audience condition labels come from the API, declared once in Python.
 const I18N = {
   en: {simple: "Simple", expert: "Expert", token: "API token", everything: "All", loading: "Loading…",
-       yes: "yes", no: "no", search: "Search", audiences: "Audiences"},
+       yes: "yes", no: "no", search: "Search", audiences: "Audiences", export_failed: "Export failed:",
+       interval: "95% interval:",
+       server_failed: "The server could not answer ({status}). Try again, or tell whoever runs parcours.",
+       unreachable: "The server cannot be reached: is parcours serve still running?"},
   fr: {simple: "Mode simple", expert: "Mode expert", token: "Jeton d'API", everything: "Tous",
-       loading: "Chargement…", yes: "oui", no: "non", search: "Rechercher", audiences: "Audiences"},
+       loading: "Chargement…", yes: "oui", no: "non", search: "Rechercher", audiences: "Audiences",
+       export_failed: "L'export a échoué :", interval: "intervalle à 95 % :",
+       server_failed: "Le serveur n'a pas pu répondre ({status}). Réessayez, ou prévenez qui administre parcours.",
+       unreachable: "Le serveur est injoignable : parcours serve tourne-t-il toujours ?"},
 };
 
 const REPORTS = document.body.dataset.reports.split(",");
@@ -30,20 +36,27 @@ const t = (key) => (I18N[lang()] || I18N.en)[key] || I18N.en[key] || key;
 const said = (texts) => (texts || {})[lang()] || (texts || {}).en;  // an {en, fr} pair in the page's language
 const title = (name) => said((catalogue[name] || {}).titles) || name;
 
-// A call of the API with the page's token if it has one; a refusal shows the token box and
-// throws the server's one-line error.
+// A call of the API with the page's token if it has one, in the page's language (`lang`: the
+// server says its refusals in it); a refusal shows the token box and throws the server's
+// one-line error.
 async function api(path, query, init = {}) {
   const headers = {...(init.headers || {})};
   const token = localStorage.getItem("parcours-token");
   if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(query ? `${path}?${query}` : path, {...init, headers});
+  const asked = new URLSearchParams(query || "");
+  if (!asked.has("lang")) asked.set("lang", lang());
+  const res = await fetch(`${path}?${asked}`, {...init, headers}).catch(() => { throw new Error(t("unreachable")); });
   if (res.status === 401 || res.status === 403) document.getElementById("token").hidden = false;
-  if (!res.ok) {
-    let message = res.statusText;
-    try { message = (await res.json()).error; } catch (e) { /* not JSON */ }
-    throw new Error(message);
-  }
+  if (!res.ok) throw new Error(await refusal(res));
   return res;
+}
+
+async function refusal(res) {  // the server's one line; a failure with no words of its own is said here
+  try {
+    const line = (await res.json()).error;
+    if (line) return line;
+  } catch (e) { /* not JSON: a proxy's page, a crash */ }
+  return t("server_failed").replace("{status}", res.status);
 }
 
 const json = (path, query) => api(path, query).then((res) => res.json());
@@ -101,7 +114,11 @@ const plotlyReady = new Promise((resolve) => document.addEventListener("DOMConte
 const narrow = window.matchMedia("(max-width: 900px)");  // a phone, or a narrow window
 
 // Plotly's French: month and day names, decimal comma and a space between thousands.
-const PLOTLY_FR = {moduleType: "locale", name: "fr", dictionary: {}, format: {
+const PLOTLY_FR = {moduleType: "locale", name: "fr", dictionary: {
+  "Download plot as a png": "Télécharger le graphique (PNG)", "Download plot": "Télécharger le graphique",
+  "Taking snapshot - this may take a few seconds": "Capture en cours…", "Snapshot succeeded": "Capture réussie",
+  "Sorry, there was a problem downloading your snapshot!": "La capture n'a pas pu être téléchargée.",
+  "Double-click to zoom back out": "Double-cliquez pour revenir à la vue entière"}, format: {
   days: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
   shortDays: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
   months: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
@@ -110,9 +127,33 @@ const PLOTLY_FR = {moduleType: "locale", name: "fr", dictionary: {}, format: {
   date: "%d/%m/%Y", decimal: ",", thousands: "\u202f"}};
 let registered = false;  // Plotly knows PLOTLY_FR
 
-async function plot(el, data, layout) {  // a chart in the page's language, fitted to its width
+// A chart in the page's language, fitted to its width. Plotly's toolbar keeps only "download
+// as PNG", shown on hover above the plot (never over a legend), and none on a phone, where a
+// tap would show it over the legend.
+async function plot(el, data, layout, name = "parcours") {
   await plotlyReady;
   if (!registered) { Plotly.register(PLOTLY_FR); registered = true; }
   const separators = lang() === "fr" ? ", " : ".,";  // decimal comma, a space between thousands
-  return Plotly.react(el, data, {autosize: true, separators, ...layout}, {responsive: true, displaylogo: false, locale: lang()});
+  const margin = {...(layout.margin || {})};
+  if (!narrow.matches) margin.t = Math.max(margin.t ?? 0, 32);  // the toolbar's row
+  await Plotly.react(el, data, {autosize: true, separators, ...layout, margin}, {
+    responsive: true, displaylogo: false, locale: lang(), displayModeBar: narrow.matches ? false : "hover",
+    modeBarButtons: [["toImage"]], toImageButtonOptions: {filename: name}});
+  return everyCategory(el);
+}
+
+// Plotly skips category labels that do not fit (a time lag's buckets, on a phone): every
+// label is drawn, turned and smaller on a narrow screen. An axis's type is known once drawn.
+function everyCategory(el) {
+  const update = {};
+  for (const [name, axis] of Object.entries(el._fullLayout || {})) {
+    if (!/^[xy]axis\d*$/.test(name) || axis.type !== "category") continue;
+    if (!(axis._categories || []).length || axis._categories.length > 40) continue;
+    Object.assign(update, {[`${name}.tickmode`]: "linear", [`${name}.tick0`]: 0, [`${name}.dtick`]: 1,
+                           [`${name}.automargin`]: true});
+    if (narrow.matches) update[`${name}.tickfont.size`] = 10;
+    if (narrow.matches && name.startsWith("x")) Object.assign(update, {[`${name}.tickangle`]: "auto",
+                                                                       [`${name}.autotickangles`]: [0, -90]});
+  }
+  return Object.keys(update).length ? Plotly.relayout(el, update) : el;
 }
