@@ -289,3 +289,14 @@ def test_a_damaged_server_file_names_no_server(tmp_path, said):
     assert ws.server() is None
     res = run("info", "-w", ws.path)
     assert "Traceback" not in res.output and res.exit_code in (0, 2), res.output
+
+
+def test_the_report_list_says_today_included_only_of_reports_counting_up_to_now():
+    """Issue 28.9: the list said the propensity report includes today; its cut is D-2."""
+    import json
+
+    res = run("reports", "--format", "json")
+    assert res.exit_code == 0, res.output
+    said = {r["report"]: r["today included"] for r in json.loads(res.output)}
+    assert {name for name, today in said.items() if today} == {"summary", "messaging"}
+    assert said["propensity"] is False

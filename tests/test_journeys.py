@@ -213,3 +213,17 @@ def test_the_journey_summary_in_passes_equals_one_pass(ws, tmp_path):
     assert all(p.num_rows > 0 for p in parts)
     assert pa.concat_tables(parts).sort_by("journey_id").equals(whole)
     assert whole.equals(wh.table("journeys").order_by("journey_id").to_pyarrow())
+
+
+@pytest.mark.parametrize(("as_of", "said"), [
+    (dt.date(9999, 12, 31), "is after today"), (dt.date(1, 1, 1), "is before 2000-01-01"),
+    (dt.date(1999, 1, 1), "is before 2000-01-01"), (dt.date(2026, 10, 1), "nothing happened before its cut")])
+def test_a_day_the_data_cannot_support_is_refused_and_the_served_tables_kept(shop, as_of, said):
+    """Issue 28.8: `--as-of` 1999 replaced every served journey with none; 9999 reported days
+    not over; 0001 crashed (OverflowError)."""
+    from parcours.errors import InvalidInput
+
+    before = shop.warehouse.count("journeys")
+    with pytest.raises(InvalidInput, match=f"field as_of: .*{said}"):
+        build_journeys(shop.warehouse, shop.config, as_of=as_of)
+    assert shop.warehouse.count("journeys") == before > 0

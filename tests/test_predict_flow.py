@@ -83,6 +83,17 @@ def test_the_report_says_how_good_the_model_is(world):
     policy = r.tables["one_touch_each"].set_index("policy")
     assert policy.loc["current_mix", "persons_touched"] == done["predict"]["scored"]
     assert r.query["horizon_days"] == 7 and r.figure.data  # the calibration curve is drawn
+    # issue 28.25: the better one-touch choice is said, by the lower cost per expected conversion
+    cheaper = (policy.cost / policy.conversions).idxmin()
+    assert policy.best.tolist().count(True) == 1 and policy.loc[cheaper, "best"]
+    assert policy.loc[cheaper, "cost_per_conversion"] == pytest.approx(policy.loc[cheaper, "cost"]
+                                                                       / policy.loc[cheaper, "conversions"])
+    # rates keep two significant digits (deciles of 0.03% and 0.04% read apart); the calibration
+    # error is a difference of rates, in percentage points
+    from parcours.reports.labels import COLUMNS
+
+    assert {COLUMNS[c][2] for c in ("predicted", "observed", "base_rate")} == {"rate"}
+    assert COLUMNS["calibration_error"][2] == "points"
 
 
 def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):

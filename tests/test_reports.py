@@ -342,3 +342,23 @@ def test_time_lag_buckets_cover_every_day_of_any_lookback_once(lookback):
     assert int(found[-1][0].split("-")[-1]) == lookback  # the last bucket ends with the lookback
     widths = {b - a for a, b in zip(starts, starts[1:], strict=False)}
     assert len(widths) <= 1 and len(found) <= 32  # one width (the last may be cut short); a chart's worth
+
+
+@pytest.mark.parametrize("only", [dict(devices=("mobile",)), dict(origins=("online",)), dict(kinds=("sale",)),
+                                  dict(new_customer=True), dict(min_revenue=1.0),
+                                  dict(crm=(("segment", ("family",)),))])
+def test_cost_measures_are_left_out_under_a_filter_spend_cannot_follow(shop, only):
+    """Issue 28.7: spend is known by day, channel, source and campaign; under a device (origin,
+    kind...) filter a channel's whole spend would be divided by its filtered conversions."""
+    r = report(shop, "model-comparison", models=("linear",), **only)
+    assert not {"cost", "linear_cpa", "linear_roas"} & set(r.table.columns)
+    assert any(w.startswith("Cost, cost per conversion and revenue per cost are left out") for w in r.warnings)
+    whole = report(shop, "model-comparison", models=("linear",), measure="cpa")
+    assert rows(whole)["display"]["linear_cpa"] == pytest.approx(50 / (5 / 6))  # unfiltered: the same spend
+    assert not any("left out" in w for w in whole.warnings)
+
+
+def test_an_unpaid_channel_has_no_cost_where_a_paid_one_outside_the_period_has_0(shop):
+    d = rows(report(shop, "model-comparison", models=("linear",)))
+    assert math.isnan(d["direct"]["cost"]) and math.isnan(d["direct"]["linear_cpa"])  # nothing loaded for direct
+    assert d["email"]["cost"] == 0  # spend loaded, on other days

@@ -76,6 +76,9 @@ def test_jobs_api_refuses_what_it_cannot_run(shop):
         local = {"Authorization": "Bearer " + json.loads((shop.path / SERVER_FILE).read_text())["token"]}
         write = {"Authorization": "Bearer " + "w" * 20}
         for body, field in [({"command": "drop"}, "command"), ({"command": "build", "as_of": "soon"}, "as_of"),
+                            ({"command": "build", "as_of": "9999-12-31"}, "as_of"),  # days not over (issue 28.8)
+                            ({"command": "build", "as_of": "1999-01-01"}, "as_of"),
+                            ({"command": "build", "as_of": "0001-01-01"}, "as_of"),
                             ({"command": "build", "when": 1}, "when"),
                             ({"command": "ingest", "loads": [{"table": "nope", "path": "/x"}]}, "loads[0]"),
                             ({"command": "ingest", "loads": [{"table": "costs", "path": "x.csv"}]}, "loads[0].path")]:

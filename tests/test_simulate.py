@@ -274,3 +274,17 @@ def test_crm_customers_are_the_account_holders_written_as_people_write(sim):
     assert conv[conv.origin == "online"].email.notna().all() and conv[conv.origin == "online"].customer_id.isna().all()
     logins = read(sim, "identities").to_pandas()
     assert (logins.email.map(identifiers.normal_email) == "client" + logins.user_id.str[1:] + "@example.com").all()
+
+
+def test_nothing_simulated_happens_after_now(tmp_path):
+    """Issue 28.9: touchpoints ran to 23:59 today and sends into the future, which ingest
+    accepted and the real-time summary counted. The period ends yesterday; `end` must be over."""
+    today = dt.datetime.now(dt.UTC).date()
+    out = simulate(tmp_path / "now", persons=300, seed=4, days=20)
+    midnight = dt.datetime.combine(today, dt.time())
+    for table in ("touchpoints", "conversions", "messages"):
+        last = pc.max(pq.read_table(out.files[table], columns=["ts"]).column("ts")).as_py()
+        assert last is not None and pd.Timestamp(last).tz_localize(None) < pd.Timestamp(midnight), table
+    for end in (today, today + dt.timedelta(days=3)):
+        with pytest.raises(ValueError, match=f"end {end} is not before today"):
+            simulate(tmp_path / "later", persons=300, seed=4, days=20, end=end)

@@ -9,6 +9,8 @@ import re
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builders import build_shop
 from parcours.api import create_app
@@ -17,9 +19,11 @@ from parcours.errors import ConfigError
 from parcours.query import Query
 from parcours.reports import CATALOGUE, run_report
 from parcours.reports.labels import (
+    COLOURS,
     COLUMNS,
     FRENCH,
     MESSAGES,
+    PALETTE,
     VALUES,
     Column,
     Columns,
@@ -28,6 +32,7 @@ from parcours.reports.labels import (
     Values,
     Words,
     _model_column,
+    colours,
 )
 from parcours.workspace import Workspace
 
@@ -206,3 +211,51 @@ def test_a_page_reads_every_refusal_in_its_language_by_labels_not_internal_names
                 message = got.json()["error"]
                 assert got.status_code == raw.status_code and not internal.search(message), (lang, message)
                 assert (message != raw.json()["error"]) or lang == "en", (lang, message)
+
+
+@given(st.sets(st.text(min_size=1, max_size=12), max_size=40),
+       st.sets(st.sampled_from(sorted(COLOURS)), max_size=len(COLOURS)))
+def test_a_chart_draws_no_two_values_alike_while_colours_last(others, channels):
+    shown = others | channels
+    got = colours(sorted(shown))
+    assert got.keys() == shown and got == colours(shown)  # every value, the same whatever the order
+    assert all(got[v] == COLOURS[v] for v in channels)  # a channel's own colour on every chart
+    free = set(PALETTE) - {COLOURS[v] for v in channels}
+    if len(shown - COLOURS.keys()) <= len(free):
+        assert len(set(got.values())) == len(shown)
+
+
+def test_top_paths_by_source_give_each_source_one_colour_in_chips_and_flow(shop):
+    """Sources are no channels: a hash into ten colours made two of them alike."""
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
+        body = api.get("/api/v1/reports/top-paths", params={"level": "source", "top": 20}).json()
+    chips = body["colours"]
+    sources = set(chips) - COLOURS.keys()
+    assert len(sources) >= 6 and len({chips[s] for s in sources}) == len(sources)
+    node = body["figure"]["data"][0]["node"]
+    for label, drawn in zip(node["label"], node["color"], strict=True):
+        value = label.split(". ", 1)[-1]
+        assert value not in chips or chips[value] == drawn, label
+
+
+def test_counts_read_whole_in_every_csv_and_the_columns_say_what_they_count(shop):
+    """Issue 28.28: a CSV said `107.0` in one report and `529` in another; mono-channel said
+    "Single-value conversions" at every level; last touch had a "% vs last touch" of itself."""
+    with TestClient(create_app(shop.path), base_url="http://127.0.0.1") as api:
+        for name, extra, body in answers(api, "en"):
+            counts = [c for c, said in body["columns"].items() if said["unit"] == "count"]
+            start = {"start": "2026-10-01"} if "start" in CATALOGUE[name].fields else {}
+            text = api.get(f"/api/v1/reports/{name}", params={**start, **extra, "format": "csv"}).text
+            table = list(csv.DictReader(io.StringIO(text)))
+            for c in counts:  # a column of whole counts reads 107, not 107.0 (credit shares keep decimals)
+                said = [row[c] for row in table if row.get(c)]
+                if all(float(v).is_integer() for v in said):
+                    assert [v for v in said if not re.fullmatch(r"-?\d+", v)] == [], (name, extra, c)
+            if name == "model-comparison":
+                assert "last_touch_vs_last_pct" not in body["columns"], extra
+        for level, en, fr in (("channel", "Single-channel conversions", "Conversions mono-levier"),
+                              ("source", "Single-source conversions", "Conversions mono-support")):
+            said = {lang: api.get("/api/v1/reports/mono-channel", params={"level": level, "lang": lang}).json()
+                    for lang in ("en", "fr")}
+            assert said["en"]["columns"]["mono_channel_conversions"]["label"] == en
+            assert said["fr"]["columns"]["mono_channel_conversions"]["label"] == fr

@@ -242,7 +242,7 @@ class Scope:
         tables = {name: finite_table(t)[0] for name, t in (tables or {}).items()}
         if total == 0 and self.empty is None:
             warnings.append(NO_MATCH)
-        elif total is not None and total < self.low_volume:
+        elif total and total < self.low_volume:  # of an empty answer, the one message is that it is empty
             warnings.append(Message("low_volume", total=total, limit=self.low_volume))
         if volume and volume in table.columns and len(table):
             table = table.assign(low_volume=table[volume] < self.low_volume)

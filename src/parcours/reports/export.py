@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from parcours.cells import neutralise
-from parcours.reports.labels import Message, Words, colour, name_of, translate_figure
+from parcours.reports.labels import Message, Words, colours, name_of, translate_figure
 
 DECIMALS = {"share": 4, "rate": 6, "points": 6, "pct": 1}  # a person's export rounds floats to this (else 2)
 
@@ -190,4 +190,4 @@ def _colours(table: pd.DataFrame) -> dict[str, str]:
     for col in ("row", "path", "channel"):
         if col in table.columns:
             values |= {part for v in table[col].dropna().astype(str) for part in v.split(" > ")}
-    return {v: colour(v) for v in sorted(values)}
+    return colours(values)

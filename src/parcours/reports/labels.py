@@ -20,6 +20,8 @@ from parcours.attribution.registry import MODELS
 from parcours.query import LANGUAGES, SPECS, Text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from parcours.config import Config
 
 FRENCH = {
@@ -154,20 +156,27 @@ VALUES: dict[str, Text] = {
 CHANNEL_LEVELS = ("channel",)  # the levels whose rows are channels
 
 # One colour per channel on every chart and chip (a colour-blind-safe palette after Tableau 10);
-# a channel not listed gets one of PALETTE by a stable hash of its name.
+# other values (sources, campaigns, unlisted channels) share a chart's free colours of PALETTE
+# (Tableau 20), no two alike while there are colours left.
 COLOURS = {"paid_search": "#4e79a7", "display": "#f28e2b", "affiliation": "#e15759", "email": "#76b7b2",
            "sms": "#59a14f", "social": "#edc948", "direct": "#b07aa1", "organic_search": "#ff9da7",
            "referral": "#9c755f", "store": "#2f4b7c", "call_centre": "#8cd17d", "other_campaigns": "#bab0ac",
-           "conversion": "#1f3a5f", "(no touch)": "#cbd2d9"}
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac")
+           "conversion": "#1f3a5f", "(no touch)": "#cbd2d9", "...": "#e5e8eb"}  # "...": a flow's longer paths
+PALETTE = ("#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63", "#499894",
+           "#86bcb6", "#e15759", "#ff9d9a", "#79706e", "#bab0ac", "#d37295", "#fabfd2", "#b07aa1", "#d4a6c8",
+           "#9d7660", "#d7b5a6")
 
 
-def colour(value: str) -> str:
-    """The colour of a value, the same on every page (a hash that does not change per run)."""
-    if value in COLOURS:
-        return COLOURS[value]
-    return PALETTE[int(hashlib.sha1(value.encode()).hexdigest(), 16) % len(PALETTE)]
+def colours(values: Iterable[str]) -> dict[str, str]:
+    """The colour of each value one chart shows: a channel's own; the others distinct from every
+    colour already drawn (while PALETTE lasts), each by a stable hash among those left."""
+    shown = set(values)
+    out = {v: COLOURS[v] for v in shown if v in COLOURS}
+    free = [c for c in PALETTE if c not in out.values()]
+    for v in sorted(shown - out.keys()):
+        free = free or list(PALETTE)  # more values than colours: they repeat, as they must
+        out[v] = free.pop(int(hashlib.sha1(v.encode()).hexdigest(), 16) % len(free))
+    return out
 
 
 # share: a part of a whole (1 decimal of percent); rate: a probability that may be small (2

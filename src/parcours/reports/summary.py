@@ -15,7 +15,7 @@ from parcours.channels import channel_only
 from parcours.config import Config
 from parcours.query import DEFAULT_DAYS, Query
 from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, escape_labels, register
-from parcours.reports.labels import Message, colour, tooltip
+from parcours.reports.labels import Message, colours, tooltip
 from parcours.storage import Storage
 
 
@@ -63,7 +63,8 @@ def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.d
         totals.update(journeys_conversions=built, summary_conversions_until_cut=raw, difference=diff)
         if abs(diff) > config.reports.summary_tolerance:
             warnings.append(Message("summary_gap", built=built, raw=raw, diff=f"{diff:+.1%}"))
-    fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist(), marker_color=colour(ch),
+    drawn = colours(by.channel)
+    fig = go.Figure([go.Bar(name=ch, x=g.date.tolist(), y=g.conversions.tolist(), marker_color=drawn[ch],
                             hovertemplate=tooltip("%{x|%e %b %Y}", ("%{fullData.name}", "%{y:,}")))
                      for ch, g in by.groupby("channel")])
     fig.update_layout(barmode="stack", yaxis_title="last-touch conversions")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from parcours.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
-from parcours.reports.labels import colour, tooltip
+from parcours.reports.labels import colours, tooltip
 
 SEP = " > "
 FLOW_STEPS = 4
@@ -61,14 +61,16 @@ def _flow(links: pd.DataFrame) -> go.Figure:
     """The flow of the top paths: a node per step and value, one colour per value at every step."""
     names = sorted(set(links.source) | set(links.target), key=lambda s: (s[0] if s[0].isdigit() else "9", s))
     index = {n: i for i, n in enumerate(names)}
-    colours = [colour(n.split(". ", 1)[1] if n[0].isdigit() else n) for n in names]
+    value = {n: n.split(". ", 1)[1] if n[0].isdigit() else n for n in names}  # "2. email" is email
+    drawn = colours(value.values())  # one per value, as the chips have them
+    colour = [drawn[value[n]] for n in names]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        node={"label": names, "pad": 14, "thickness": 16, "color": colours,
+        node={"label": names, "pad": 14, "thickness": 16, "color": colour,
               "hovertemplate": tooltip("%{label}", ("conversions", "%{value:,}"))},
         link={"source": links.source.map(index).tolist(), "target": links.target.map(index).tolist(),
               "value": links.conversions.tolist(),
-              "color": [colours[index[s]] + "66" for s in links.source],  # the source's colour, light
+              "color": [colour[index[s]] + "66" for s in links.source],  # the source's colour, light
               "hovertemplate": tooltip("%{source.label} → %{target.label}", ("conversions", "%{value:,}"))}))
     fig.update_layout(font_size=12, height=460)
     return fig

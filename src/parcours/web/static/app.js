@@ -444,7 +444,39 @@ function fitted(figure) {
   const flow = figure.data.some((trace) => trace.type === "sankey");
   layout.margin = {t: titled ? 30 : 10, l: flow ? 4 : 40, r: flow ? 4 : 10};
   layout.annotations = (layout.annotations || []).map((a) => (a.xref === "paper" ? {...a, font: {...(a.font || {}), size: 13}} : a));
-  return [figure.data.map((trace) => (trace.type === "sankey" ? narrowFlow(trace) : trace)), layout];
+  const data = figure.data.map((trace) => (trace.type === "sankey" ? narrowFlow(trace) : trace));
+  return tall(data, layout) ? sideways(data, layout) : [data, layout];
+}
+
+// More bars than a phone's width can label (a month of daily time-lag buckets) are drawn
+// sideways: one row each, every label read, in the order the columns had from the top down.
+const TALL = 16;
+function tall(data, layout) {
+  const bars = data.filter((trace) => trace.type === "bar" && trace.orientation !== "h");
+  return (layout.xaxis || {}).type === "category" && bars.length > 0 && !layout.grid
+    && data.every((trace) => ["bar", "scatter"].includes(trace.type) && !trace.xaxis)
+    && Math.max(...bars.map((trace) => (trace.x || []).length)) > TALL;
+}
+
+function sideways(data, layout) {
+  const swap = (text) => (typeof text === "string" ? text.replace(/%\{([xy])/g, (_, a) => `%{${a === "x" ? "y" : "x"}`) : text);
+  const turned = data.map((trace) => ({
+    ...trace, x: trace.y, y: trace.x, hovertemplate: swap(trace.hovertemplate), texttemplate: swap(trace.texttemplate),
+    ...(trace.type === "bar" ? {orientation: "h"} : {}),
+    ...(trace.yaxis === "y2" ? {xaxis: "x2", yaxis: "y"} : {}),
+  }));
+  const rows = Math.max(...data.map((trace) => (trace.x || []).length));
+  const {xaxis, yaxis, yaxis2, ...rest} = layout;
+  const height = Math.max(layout.height || 0, 160 + 22 * rows);
+  const turnedLayout = {
+    ...rest, height, yaxis: {...xaxis, tickangle: 0, autorange: "reversed"}, xaxis: {...yaxis},
+    margin: {...layout.margin, l: 10, t: yaxis2 ? 70 : layout.margin.t},
+  };
+  if (yaxis2) {  // its ticks along the top, under the legend, which names it
+    turnedLayout.xaxis2 = {...yaxis2, title: undefined, overlaying: "x", side: "top"};
+    turnedLayout.legend = {...layout.legend, y: 1 + 28 / (height - 130), yanchor: "bottom"};
+  }
+  return [turned, turnedLayout];
 }
 
 function narrowFlow(trace) {
