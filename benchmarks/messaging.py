@@ -72,7 +72,8 @@ def with_true_identities(data: Path, window: int) -> pd.DataFrame:
     e = m.groupby(["journey", "person"]).agg(entry=("ts", "min"), held=("event", lambda s: (s == "held_out").any()),
                                              sent=("event", lambda s: (s == "sent").any())).reset_index()
     e = e[e.held | e.sent].assign(held=lambda f: f.held & ~f.sent)
-    c = pd.read_parquet(data / "conversions.parquet", columns=["ts", "visitor_id", "user_id"])
+    c = pd.read_parquet(data / "conversions.parquet", columns=["ts", "visitor_id", "user_id", "kind"])
+    c = c[c.kind == "sale"]  # orders, as the report counts them (a lead is no order)
     who = pd.read_parquet(data / "persons_truth.parquet").set_index("visitor_id").person
     c["person"] = c.visitor_id.map(who).fillna(c.user_id.str.extract(r"(\d+)$")[0].astype(float))
     x = e.merge(c.assign(day=c.ts.dt.floor("D"))[["person", "day"]], on="person", how="left")

@@ -342,6 +342,8 @@ def test_the_estimate_is_set_beside_the_simulators_truth(ws):
     assert got.error == pytest.approx(0.5 - 0.6) and bool(got.covered)
     with pytest.raises(ValueError, match="lacks column"):
         against_truth(ws.warehouse, truth.drop(columns="days_after_entry"))
+    sales = truth.assign(incremental_orders=[0.1, 0.3, 9.0, 3.0])  # the sales among the conversions
+    assert against_truth(ws.warehouse, sales, window_days=14).iloc[0].true_incremental_orders == pytest.approx(0.4)
 
 
 def event_sets():

@@ -231,6 +231,8 @@ def test_without_messages_the_data_is_what_it_was_and_the_journeys_have_no_lift_
     assert clicks > 0 and sim.touchpoints == plain.touchpoints + clicks  # the clicks, and only them, added
     lift = read(sim, "messages_truth").to_pandas()
     assert lift.incremental_conversions.sum() > 0 and mine.sum() >= clicks
+    # the sales among them, which the report's orders are (a lead is no order): fewer, never more
+    assert 0 < lift.incremental_orders.sum() <= lift.incremental_conversions.sum()
     dead = tuple(dataclasses.replace(c, beta=0.0) if c.name in ("email", "sms") else c for c in CHANNELS)
     none = simulate(tmp_path / "dead", persons=2000, seed=3, end=END, channels=dead)
     assert read(none, "messages_truth").to_pandas().incremental_conversions.abs().sum() == 0
@@ -243,6 +245,8 @@ def test_the_email_truth_holds_its_journeys_and_is_the_world_without_email(sim, 
     assert set(sent.channel) == {"sms"}  # the entrants are the same; no email goes out
     gained = truth[truth.channel == "email"].incremental_conversions.sum()
     assert gained > 0 and without.conversions == sim.conversions - gained
+    lift = read(sim, "messages_truth").to_pandas()  # the journeys' orders are their sales: leads left out
+    assert 0 < lift.incremental_orders.sum() < lift.incremental_conversions.sum()
 
 
 def test_the_crm_adds_identifiers_and_changes_no_draw(sim, tmp_path):

@@ -168,6 +168,7 @@ MESSAGES_TRUTH = (
     Field("journey", "string", required=True),
     Field("days_after_entry", "int64", required=True, minimum=0, maximum=1e6),
     Field("incremental_conversions", "float64", required=True, maximum=1e12),
+    Field("incremental_orders", "float64", maximum=1e12),  # the sales among them (a lead is no order)
     Field("incremental_revenue", "float64", default=0.0, maximum=1e12),
 )
 

@@ -96,14 +96,19 @@ TRUTH_COLUMNS = ("true_incremental_orders", "true_incremental_revenue")
 
 
 def true_lift(truth: pd.DataFrame, window_days: int) -> pd.DataFrame:
-    """Per journey, the simulator's true incremental conversions and revenue over the first
-    `window_days` after entry (TRUTH_COLUMNS, the journey as index)."""
+    """Per journey, the simulator's true incremental orders and revenue over the first
+    `window_days` after entry (TRUTH_COLUMNS, the journey as index). Orders are its sales
+    (`incremental_orders`), as the estimate counts them (`[messaging] order_kinds`); a truth
+    that does not tell its sales apart gives its conversions of every kind."""
     missing = {"journey", "days_after_entry", "incremental_conversions", "incremental_revenue"} - set(truth)
     if missing:
         raise ValueError(f"the messages truth lacks column(s) {', '.join(sorted(missing))}: "
                          "give the messages_truth file `parcours simulate` writes")
-    kept = truth[truth.days_after_entry < window_days].groupby("journey")
-    return kept[["incremental_conversions", "incremental_revenue"]].sum().set_axis(list(TRUTH_COLUMNS), axis=1)
+    orders = truth.incremental_conversions
+    if "incremental_orders" in truth:
+        orders = truth.incremental_orders.fillna(orders)
+    kept = truth.assign(_orders=orders)[truth.days_after_entry < window_days].groupby("journey")
+    return kept[["_orders", "incremental_revenue"]].sum().set_axis(list(TRUTH_COLUMNS), axis=1)
 
 
 def against_truth(wh: Storage, truth: pd.DataFrame, window_days: int = 14, ci: float = 0.95) -> pd.DataFrame:

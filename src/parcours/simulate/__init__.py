@@ -248,7 +248,7 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     writers = _Writers(out, fmt)
     costs = np.zeros((days, len(rows)))
     truth = np.zeros((len(channels) + 1, days, 2))  # [channel or base, day, (conv, revenue)]
-    lift = np.zeros((len(JOURNEYS), days, 2))  # [journey, days after entry, (conv, revenue)]
+    lift = np.zeros((len(JOURNEYS), days, 3))  # [journey, days after entry, (conv, revenue, orders)]
     by_channel = np.zeros(len(channels), dtype=np.int64)
     n_tp = n_conv = 0
     for first in range(0, persons, CHUNK):
@@ -404,9 +404,9 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     truth[C, :, 0] = base_only.sum(axis=0)
     truth[C, :, 1] = (base_only * value).sum(axis=0)
 
-    lift = np.zeros((len(JOURNEYS), D, 2))
+    lift = np.zeros((len(JOURNEYS), D, 3))
     if msg is not None:
-        lift = _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D)
+        lift = _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, ~is_lead, P, D)
 
     predicted = {}
     if horizon:
@@ -450,11 +450,12 @@ def _decayed(daily: np.ndarray) -> np.ndarray:
     return E
 
 
-def _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D) -> np.ndarray:
-    """Per journey and day after entry, the conversions (and revenue) of its sent entrants
-    that would not have happened without its messages (their clicks' touches and what they
-    did unseen), on the same draws: [journey, days after entry, (conversions, revenue)]."""
-    lift = np.zeros((len(JOURNEYS), D, 2))
+def _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, sale, P, D) -> np.ndarray:
+    """Per journey and day after entry, the conversions (and revenue, and the sales among
+    them) of its sent entrants that would not have happened without its messages (their
+    clicks' touches and what they did unseen), on the same draws: [journey, days after entry,
+    (conversions, revenue, orders)]."""
+    lift = np.zeros((len(JOURNEYS), D, 3))
     for ji, (person, entry_day) in enumerate(msg.entrants):
         E_without = E.copy()
         t, u = msg.touches, msg.unseen
@@ -472,6 +473,7 @@ def _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, P, D) -> np.
         inside = after >= 0
         np.add.at(lift[ji, :, 0], after[inside], gained[inside])
         np.add.at(lift[ji, :, 1], after[inside], (gained * value[person])[inside])
+        np.add.at(lift[ji, :, 2], after[inside], (gained * sale[person])[inside])
     return lift
 
 
@@ -648,6 +650,7 @@ def _lift_table(lift: np.ndarray) -> pa.Table:
         "journey": pa.array([JOURNEYS[i].name for i in ji]),
         "days_after_entry": pa.array(d.astype(np.int64)),
         "incremental_conversions": pa.array(lift[ji, d, 0]),
+        "incremental_orders": pa.array(lift[ji, d, 2]),
         "incremental_revenue": pa.array(np.round(lift[ji, d, 1], 2)),
     })
 
