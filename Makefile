@@ -68,7 +68,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install $(CHROMIUM) $(JAVA) lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 check: lint
 	$(BIN)/python -m pytest -n 2 -q -m "not spark and not browser"

@@ -300,3 +300,10 @@ def test_the_report_list_says_today_included_only_of_reports_counting_up_to_now(
     said = {r["report"]: r["today included"] for r in json.loads(res.output)}
     assert {name for name, today in said.items() if today} == {"summary", "messaging"}
     assert said["propensity"] is False
+
+
+@pytest.mark.parametrize("args", [["build", "--as-of", ""], ["simulate", "--end", "", "--persons", "10"]])
+def test_an_empty_day_is_refused_not_taken_for_today(tmp_path, args):
+    """The API refused `"as_of": ""`; the command built as of today (a variant of issue 28.8)."""
+    res = run(*args, *(["-w", tmp_path / "ws"] if args[0] == "build" else ["--out", tmp_path / "d"]))
+    assert res.exit_code == 2 and "'' is not a date (YYYY-MM-DD)" in res.output, res.output

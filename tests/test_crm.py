@@ -100,17 +100,26 @@ COLUMNS = {"user_id": "u1", "email": "jane.doe@example.com", "phone": "061234567
            "attributes": '{"segment": "premium"}'}
 
 
-@given(given_columns=st.sets(st.sampled_from(sorted(COLUMNS))), blank=st.sets(st.sampled_from(sorted(COLUMNS))))
-@settings(max_examples=12, deadline=None)
-def test_a_crm_file_without_a_column_keeps_its_stored_values(tmp_path_factory, given_columns, blank):
+@given(given_columns=st.sets(st.sampled_from(sorted(COLUMNS))), blank=st.sets(st.sampled_from(sorted(COLUMNS))),
+       fmt=st.sampled_from(["csv", "jsonl", "parquet"]))
+@settings(max_examples=18, deadline=None)
+def test_a_crm_file_without_a_column_keeps_its_stored_values(tmp_path_factory, given_columns, blank, fmt):
     """Issue 28.3: an extract of some columns updates those columns; a column it lacks keeps
-    the stored values (a blank cell of a column it has is a blank value)."""
+    the stored values (a blank cell of a column it has is a blank value), in every format (a
+    JSON Lines file's missing key blanked them)."""
+    import pandas as pd
+
     from parcours import Workspace
 
-    ws = Workspace.init(tmp_path_factory.mktemp("crm") / "ws")
+    root = tmp_path_factory.mktemp("crm")
+    ws = Workspace.init(root / "ws")
     load_rows(ws, "crm", [{"customer_id": "C1", **COLUMNS}])
     before = rows_of(ws, "crm")[0]
-    load_rows(ws, "crm", [{"customer_id": "C1", **{c: "" if c in blank else COLUMNS[c] for c in given_columns}}])
+    extract = pd.DataFrame([{"customer_id": "C1", **{c: "" if c in blank else COLUMNS[c] for c in given_columns}}])
+    path = root / f"extract.{fmt}"
+    {"csv": lambda: extract.to_csv(path, index=False), "parquet": lambda: extract.to_parquet(path),
+     "jsonl": lambda: extract.to_json(path, orient="records", lines=True)}[fmt]()
+    load_file(ws.warehouse, "crm", path)
     after = rows_of(ws, "crm")[0]
     stored_as = {"user_id": ["user_id"], "email": ["email_sha256"], "phone": ["phone_sha256"],
                  "attributes": ["attributes"]}

@@ -176,3 +176,17 @@ def test_two_halves_learn_from_as_few_as_min_conversions(seed):
     y[rng.choice(400, MIN_CONVERSIONS, replace=False)] = 1
     p = fit_halves(f, y, ["x"], seed=seed).predict(f)
     assert p.shape == (400,) and ((p > 0) & (p < 1)).all()
+
+
+def test_a_number_known_for_too_few_persons_to_split_on_is_no_crash():
+    """A channel touched by three persons (launched yesterday): its columns are empty in a half,
+    and the estimator's binning failed on a number known for no one (the build crashed)."""
+    rng = np.random.default_rng(3)
+    f = pd.DataFrame({"x": rng.random(3000), "rare": np.nan})
+    f.loc[[5, 17, 2900], "rare"] = 1.0
+    y = (rng.random(3000) < 0.1 + 0.2 * f.x).astype(np.int64)
+    halves = fit_halves(f, y, ["x", "rare"], seed=1)
+    assert {*halves.a.unknown, *halves.b.unknown} == {"rare"}
+    p = halves.predict(f)
+    assert ((p > 0) & (p < 1)).all() and np.corrcoef(p, f.x)[0, 1] > 0.5  # x, known to all, still counts
+    assert halves.predict(f.assign(rare=1.0)) == pytest.approx(p)  # nothing learnt from three persons

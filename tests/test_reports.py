@@ -362,3 +362,10 @@ def test_an_unpaid_channel_has_no_cost_where_a_paid_one_outside_the_period_has_0
     d = rows(report(shop, "model-comparison", models=("linear",)))
     assert math.isnan(d["direct"]["cost"]) and math.isnan(d["direct"]["linear_cpa"])  # nothing loaded for direct
     assert d["email"]["cost"] == 0  # spend loaded, on other days
+
+
+def test_cost_measures_at_a_level_spend_is_not_known_by_are_left_out_and_said(shop):
+    r = report(shop, "model-comparison", models=("linear",), level="device")
+    assert "cost" not in r.table.columns
+    assert ("Cost, cost per conversion and revenue per cost are left out: spend is known by day, channel, source "
+            "and campaign, not by device.") in r.warnings

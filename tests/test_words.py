@@ -28,6 +28,7 @@ from parcours.reports.labels import (
     Column,
     Columns,
     Fields,
+    Level,
     Message,
     Values,
     Words,
@@ -96,7 +97,7 @@ def test_every_warning_is_said_in_both_languages():
     parts = {"day": "2026-10-13", "rows": 3, "columns": Columns(["revenue"]), "total": 1915.5, "limit": 30,
              "column": Column("conversions"), "filters": Fields(["kinds", "min_revenue"]), "built": 5, "raw": 6,
              "diff": "+20.0%", "values": Values(("channel", ("paid_search", "email"), 2)), "of": Column("devices"),
-             "low": -12.5, "high": 30.0}
+             "low": -12.5, "high": 30.0, "level": Level("media_plan")}
     for key in MESSAGES:
         message = Message(key, **parts)
         assert str(message) == message.said("en") and message.said("fr") != message.said("en"), key
@@ -104,6 +105,7 @@ def test_every_warning_is_said_in_both_languages():
     # no internal name in a message: filters, columns and rows are said by their labels and names
     assert Message("rates_left_out", **parts).said("fr").startswith(
         "Les taux demandent les parcours sans conversion, qu'un filtre types de conversion, chiffre d'affaires minimum")
+    assert Message("cost_level", **parts).said("fr").endswith("pas par plan média.")
     assert Message("low_rows", **parts) == ("3 row(s) under 30 conversions, flagged low volume: Paid search, Email "
                                             "and 2 more.")
     assert Message("not_computed", **parts).said("fr").endswith("pour Chiffre d'affaires (EUR) (division par 0) : "

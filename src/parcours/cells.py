@@ -15,7 +15,11 @@ from typing import Any
 import ibis.expr.types as ir
 
 RISKY = ("=", "+", "-", "@", "\t", "\r")
-CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # no text anyone typed holds these (tab and line ends may)
+# No text anyone typed holds these (tab and line ends may): C0 and C1 controls (U+0085 is a
+# line end to some readers) and the Unicode line and paragraph separators, which end a line
+# of JavaScript and of some CSV readers. One pattern for RE2 and Python: \x escapes, and the
+# two separators written as themselves.
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + "\u2028\u2029" + "]"
 SHOWN_FOR_CONTROL = "\ufffd"
 
 

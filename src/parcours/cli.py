@@ -143,7 +143,7 @@ def simulate(
     """
     from parcours.simulate import simulate as run
 
-    end_date = _date(end) if end else None
+    end_date = _date(end) if end is not None else None
     if horizon is not None and horizon >= days:
         _fail(InvalidInput(f"{horizon} days is not fewer than the {days} days simulated (--days): the truth is "
                            "taken that many days before the end", field="--horizon"))
@@ -257,7 +257,7 @@ def build(
     from parcours.journeys import BuildResult
     from parcours.workspace import Workspace
 
-    day = _date(as_of) if as_of else None
+    day = _date(as_of) if as_of is not None else None  # "" is no day (it built as of today)
     remote = _server(workspace)
     with Workspace(workspace) as ws:
         _require_workspace(ws)

@@ -23,15 +23,23 @@ import pyarrow.compute as pc
 # characters, none of them a space, a control or an invisible format character (U+202E turns
 # the text around it, U+200B hides). NOT_TOKEN finds one in the engine (RE2), is_token in Python.
 MAX_TOKEN = 256
-NOT_TOKEN = r"[\s\p{Z}\p{C}]"
+# Unicode's default-ignorable characters that are letters or marks, not format characters: a
+# grapheme joiner, Hangul fillers, variation selectors. They show as nothing, like U+200B.
+_INVISIBLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xE0100, 0xE01EF))
+NOT_TOKEN = r"[\s\p{Z}\p{C}" + "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in _INVISIBLE) + "]"  # RE2
 
 
 _NOT_IN_TOKENS = frozenset(("Cc", "Cf", "Co", "Cs", "Zs", "Zl", "Zp"))  # RE2's \p{C} and \p{Z}
 
 
+def _invisible(c: str) -> bool:
+    return any(a <= ord(c) <= b for a, b in _INVISIBLE)
+
+
 def is_token(text: str) -> bool:
-    return 0 < len(text) <= MAX_TOKEN and not any(c.isspace() or unicodedata.category(c) in _NOT_IN_TOKENS
-                                                  for c in text)
+    return 0 < len(text) <= MAX_TOKEN and not any(
+        c.isspace() or unicodedata.category(c) in _NOT_IN_TOKENS or _invisible(c) for c in text)
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # the shape: one @, a dot in the domain, no spaces

@@ -268,6 +268,11 @@ def _duplicates(rows: ir.Table, keys: dict[str, ir.Value]) -> ir.Table:
                                                 value=j[next(iter(keys))].cast("string"))
 
 
+def _any_control(texts: ir.ArrayValue) -> ir.BooleanValue:
+    """Whether a list's texts (a list column, a map's keys or values) hold a control character."""
+    return texts.filter(lambda x: x.re_search(cells.CONTROL)).length() > 0
+
+
 def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     """(typed value, reason it is invalid or null) for one field.
 
@@ -323,13 +328,14 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
         value = ibis.ifelse(nonfinite, ibis.null(target), value)
     elif target.is_array():
         if text is not None:
-            # "a|b" in CSV; '["a","b"]' when a JSON array was read as text.
-            parts = ibis.ifelse(text.startswith("["),
-                                text.re_replace(r'[\[\]"]', "").split(","), text.split("|"))
+            # "a|b" in CSV; '["a","b"]' when a JSON array was read as text (its escapes decoded:
+            # "beaut\u00e9" is beauté; one that is no JSON array is not a list)
+            parts = ibis.ifelse(text.startswith("["), text.try_cast("json").cast(target), text.split("|"))
             value = parts.map(lambda x: x.strip()).filter(lambda x: x != "")
         else:
             value = raw.try_cast(target)
         invalid = "not a list of strings"
+        bounds = [(_any_control(value).fill_null(False), "contains a control character (a NUL byte, say)")]
     elif target.is_map():
         if text is not None:
             js = text.try_cast("json")
@@ -337,6 +343,8 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
         else:
             value = raw.try_cast(target)
         invalid = "not a JSON object of attributes"
+        bounds = [((_any_control(value.keys()) | _any_control(value.values())).fill_null(False),
+                   "contains a control character (a NUL byte, say)")]
     else:  # pragma: no cover - schema only uses the types above
         raise TypeError(f"no validation for {target}")
 

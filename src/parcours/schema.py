@@ -139,7 +139,7 @@ MESSAGES = (
     Field("journey", "string", required=True),
     Field("step", "string", required=True),
     Field("channel", "string", required=True, choices=MESSAGE_CHANNELS),
-    Field("recipient", "string", required=True, personal=True),
+    Field("recipient", "string", required=True, token=True, personal=True),  # an address or a number
     Field("event", "string", required=True, choices=MESSAGE_EVENTS,
           only_when=(("opened", "channel", EMAIL), ("bounced", "channel", EMAIL), ("undelivered", "channel", SMS))),
     Field("user_id", "string", token=True, personal=True),

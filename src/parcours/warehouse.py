@@ -512,10 +512,13 @@ class Warehouse:
             select = ", ".join(_ident(c) for c in columns if c in staged.columns)
             sql = (f"SELECT file_row_number + 1 AS _row, {select} "
                    f"FROM read_parquet('{src}', file_row_number=true)")
-        elif fmt == "json":
-            staged.columns = list(columns)  # read_json sees only the keys it is given
+        elif fmt == "json":  # the keys some record has: a key no record has is no column of the file
+            staged.columns = sorted(k for (k,) in self._raw.execute(
+                f"SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects('{src}', "
+                "format='newline_delimited', ignore_errors=true)").fetchall())
             cols = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in columns)
-            sql = (f"SELECT row_number() OVER () AS _row, * FROM read_json('{src}', "
+            select = "".join(f", {_ident(c)}" for c in columns if c in staged.columns)
+            sql = (f"SELECT row_number() OVER () AS _row{select} FROM read_json('{src}', "
                    f"format='newline_delimited', columns={{{cols}}})")
         else:
             delim, staged.columns = _csv_header(path)

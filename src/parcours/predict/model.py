@@ -31,6 +31,7 @@ CALIBRATION_SHARE = 0.2
 # (early stopping keeps a part of them, by class, to check each iteration on)
 MIN_CONVERSIONS = 6
 BINS = 10  # of the calibration curve, by deciles of the prediction
+LEAF = 200  # the fewest persons a leaf holds: a number known for fewer can never split one
 
 
 @dataclass
@@ -38,12 +39,17 @@ class Model:
     columns: list[str]
     categories: dict[str, list[str]]  # each attribute column's values, as at the fit
     estimator: Any = field(repr=False)
+    unknown: frozenset[str] = frozenset()  # numbers the fit knew for fewer than LEAF persons: 0
 
     def frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The estimator's input: numbers as floats, attributes as the fit's categories."""
+        """The estimator's input: numbers as floats, attributes as the fit's categories; a
+        number too rarely known to split on is 0 for everyone (the estimator's binning fails
+        on a number known for no one, say a channel launched yesterday)."""
         out = pd.DataFrame(index=features.index)
         for col in self.columns:
-            if col in self.categories:
+            if col in self.unknown:
+                out[col] = 0.0
+            elif col in self.categories:
                 out[col] = pd.Categorical(features[col], categories=self.categories[col])
             else:
                 out[col] = pd.to_numeric(features[col], errors="coerce").astype("float64")
@@ -96,8 +102,11 @@ def fit(features: pd.DataFrame, converted: np.ndarray, columns: list[str], seed:
         held = np.zeros(len(y), dtype=bool)
         held[np.flatnonzero(y)[::3]] = True
         held[rng.permutation(np.flatnonzero(y == 0))[: int(CALIBRATION_SHARE * (y == 0).sum())]] = True
+    known = X[~held].notna().sum()
+    model.unknown = frozenset(c for c in columns if c not in categories and known[c] < LEAF)
+    X = model.frame(features)
     boosted = HistGradientBoostingClassifier(
-        max_iter=600, learning_rate=0.04, max_leaf_nodes=15, min_samples_leaf=200, l2_regularization=1.0,
+        max_iter=600, learning_rate=0.04, max_leaf_nodes=15, min_samples_leaf=LEAF, l2_regularization=1.0,
         categorical_features="from_dtype", early_stopping=True, validation_fraction=0.15, n_iter_no_change=40,
         random_state=seed)
     boosted.fit(X[~held], y[~held])

@@ -4,7 +4,7 @@ and campaign)."""
 from __future__ import annotations
 
 from parcours.reports.base import Scope
-from parcours.reports.labels import Fields, Message
+from parcours.reports.labels import Fields, Level, Message
 
 COST_LEVELS = ("channel", "source", "campaign")
 
@@ -14,7 +14,11 @@ def costs_by_row(scope: Scope) -> dict[str, float] | None:
     or under a filter spend cannot follow (it is known by day, channel, source and campaign:
     a store-sales filter would divide all of a channel's spend by its store sales), said."""
     q, wh = scope.query, scope.wh
-    if not wh.has("costs") or q.level not in COST_LEVELS or any(lv not in COST_LEVELS for lv, _ in q.parent):
+    if not wh.has("costs"):
+        return None
+    if q.level not in COST_LEVELS or any(lv not in COST_LEVELS for lv, _ in q.parent):
+        level = next(lv for lv in (q.level, *(lv for lv, _ in q.parent)) if lv not in COST_LEVELS)
+        scope.warnings.append(Message("cost_level", level=Level(level)))
         return None
     if filters := scope.filters():
         scope.warnings.append(Message("cost_filtered", filters=Fields(filters)))

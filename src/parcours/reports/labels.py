@@ -397,6 +397,10 @@ MESSAGES: dict[str, Text] = {
                       "channel, source and campaign, and cannot follow the {filters} filter.",
                       "Coût, coût par conversion et chiffre d'affaires par coût non affichés : les dépenses sont "
                       "connues par jour, levier, source et campagne, et ne peuvent pas suivre le filtre {filters}."),
+    "cost_level": ("Cost, cost per conversion and revenue per cost are left out: spend is known by day, "
+                   "channel, source and campaign, not by {level}.",
+                   "Coût, coût par conversion et chiffre d'affaires par coût non affichés : les dépenses sont "
+                   "connues par jour, levier, source et campagne, pas par {level}."),
     "rates_left_out": ("Rates need journeys without a conversion, which a {filters} filter cannot select: "
                        "rates left out.",
                        "Les taux demandent les parcours sans conversion, qu'un filtre {filters} ne peut pas "
@@ -451,6 +455,10 @@ class Columns(tuple):
     """Columns' keys inside a message: said by their labels, joined."""
 
 
+class Level(str):
+    """A report level inside a message (device, media plan): said by the level's label."""
+
+
 class Fields(tuple):
     """Query fields inside a message (the filters applied): said by their labels, joined."""
 
@@ -483,6 +491,8 @@ def _part(value: Any, lang: str) -> str:
         return Words(lang).column(value)[0].lower()
     if isinstance(value, Columns):
         return ", ".join(Words(lang).column(c)[0] for c in value)
+    if isinstance(value, Level):
+        return SPECS["level"].value_labels[value][i].lower()
     if isinstance(value, Fields):
         return ", ".join(SPECS[f].label[i].lower() for f in value)
     if isinstance(value, Values):
