@@ -16,9 +16,8 @@ def costs_by_row(scope: Scope) -> dict[str, float] | None:
     q, wh = scope.query, scope.wh
     if not wh.has("costs"):
         return None
-    if q.level not in COST_LEVELS or any(lv not in COST_LEVELS for lv, _ in q.parent):
-        level = next(lv for lv in (q.level, *(lv for lv, _ in q.parent)) if lv not in COST_LEVELS)
-        scope.warnings.append(Message("cost_level", level=Level(level)))
+    if off := [lv for lv in (q.level, *(lv for lv, _ in q.parent)) if lv not in COST_LEVELS]:
+        scope.warnings.append(Message("cost_level", level=Level(off[0])))
         return None
     if filters := scope.filters():
         scope.warnings.append(Message("cost_filtered", filters=Fields(filters)))
