@@ -2,8 +2,8 @@
 
 import pytest
 
-from parcours.attribution import NO_TOUCH, Markov, OrderedShapley, Shapley, attributed, credited_touches
-from parcours.attribution.catalogue import NAMES, make_model
+from parcours.attribution import NAMES, NO_TOUCH, Markov, OrderedShapley, Shapley, attributed, credited_touches
+from parcours.attribution.catalogue import make_model
 
 
 def table(ws, model, level="channel"):

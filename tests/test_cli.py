@@ -282,7 +282,8 @@ def test_a_report_table_reads_at_100_columns(built, monkeypatch):
 def test_a_damaged_server_file_names_no_server(tmp_path, said):
     """`.parcours-server.json` is read by every command: a damaged one is no live server, never a
     traceback (the next `parcours serve` writes it anew)."""
-    from parcours.workspace import SERVER_FILE, Workspace
+    from parcours import Workspace
+    from parcours.workspace import SERVER_FILE
 
     ws = Workspace.init(tmp_path / "ws")
     (ws.path / SERVER_FILE).write_text(said)

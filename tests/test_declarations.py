@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import parcours
 from parcours.api import create_app
-from parcours.attribution import RuleModel
-from parcours.attribution.catalogue import NAMES, make_model
+from parcours.attribution import NAMES, RuleModel
+from parcours.attribution.catalogue import make_model
 from parcours.attribution.registry import MODELS
 from parcours.cli import app
 from parcours.query import DEFAULTS, SPECS, Query, cli_option
@@ -114,3 +114,62 @@ def test_any_text_parameters_give_a_query_or_a_value_error_naming_the_field(para
 def test_a_number_that_is_not_finite_is_refused(text):
     with pytest.raises(ValueError, match="min_revenue: .* is not a finite number"):
         Query.from_params({"min_revenue": text})
+
+
+def test_every_error_a_user_causes_is_a_parcours_error_and_the_matching_builtin():
+    from parcours.errors import ConfigError, DeclarationError, InvalidInput, NotFound, ParcoursError
+
+    for cls in (InvalidInput, NotFound, ConfigError, DeclarationError):
+        assert issubclass(cls, ParcoursError) and issubclass(cls, ValueError)
+    with pytest.raises(InvalidInput):  # a library call raises the family, which is also what Python code expects
+        Query.from_params({"top": "many"})
+    with pytest.raises(ValueError, match="top"):
+        Query.from_params({"top": "many"})
+
+
+def test_no_bare_builtin_error_is_raised_in_the_code():
+    """What parcours refuses is a ParcoursError (which faces map once), never a bare ValueError."""
+    wrong = [f"{path.relative_to(PACKAGE)}:{n}" for path in PACKAGE.rglob("*.py")
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\b(raise|_fail\()\s*ValueError\b", line)]
+    assert wrong == []
+
+
+def test_every_filter_says_what_it_reads_and_the_reports_follow_the_declaration():
+    from parcours.errors import DeclarationError
+    from parcours.query import Spec
+    from parcours.reports.base import CONVERSION_FILTERS, SHAPE_FILTERS
+
+    filters = {name for name, spec in SPECS.items() if spec.group == "filter"}
+    assert set(CONVERSION_FILTERS) | set(SHAPE_FILTERS) == filters
+    assert not set(CONVERSION_FILTERS) & set(SHAPE_FILTERS)
+    with pytest.raises(DeclarationError, match="a filter says what it reads"):
+        Spec("list", ("New filter", "Nouveau filtre"), ("", ""), "filter")  # forgetting it fails at import
+    with pytest.raises(DeclarationError):
+        Spec("list", ("An option", "Une option"), ("", ""), "option", reads="shape")
+
+
+def test_every_model_module_registers_whatever_its_order():
+    """The package imports each of its modules, so a model module nobody imports still joins
+    the registry, and NAMES (menu order) lists every registered model."""
+    import importlib
+    import pkgutil
+    import sys
+
+    import parcours.attribution as package
+
+    assert all(f"parcours.attribution.{m.name}" in sys.modules for m in pkgutil.iter_modules(package.__path__))
+    assert tuple(sorted(MODELS, key=lambda n: MODELS[n].order)) == NAMES and len(NAMES) == len(MODELS)
+    assert importlib.import_module("parcours.attribution").NAMES is NAMES
+    for name in NAMES:  # each model answers the interface, not its class, whatever it is
+        model = make_model(name)
+        assert model.data_driven == MODELS[name].data_driven and model.on_paths == MODELS[name].on_paths
+
+
+def test_a_customer_is_new_or_returning_in_the_same_words_everywhere():
+    from parcours.conditions import CHOICES
+
+    labels = SPECS["new_customer"].value_labels
+    for value, said in (("true", CHOICES["new"]), ("false", CHOICES["returning"])):
+        for lang in (0, 1):  # the builder's word is the filter's, in the singular
+            assert labels[value][lang].lower().startswith(said[lang].rstrip("s").rstrip("x")[:5]), (value, lang)

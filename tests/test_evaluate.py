@@ -26,7 +26,8 @@ def test_truth_keeps_built_days_and_leaves_out_the_base():
 
 
 def test_every_model_in_every_world_in_one_table(tmp_path):
-    from parcours.attribution.catalogue import NAMES, make_model
+    from parcours.attribution import NAMES
+    from parcours.attribution.catalogue import make_model
     from parcours.attribution.evaluate import evaluate_worlds
 
     steps = []

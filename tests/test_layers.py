@@ -15,7 +15,8 @@ LAYERS = {
     "attribution": 3, "audiences": 3, "webhooks": 3, "privacy": 3, "predict": 3,
     "reports": 4,
     "jobs": 5,
-    "cli": 9, "api": 9, "web": 9, "client": 9,
+    "front": 8, "client": 8,
+    "cli": 9, "api": 9, "web": 9,
 }
 PACKAGE = Path(parcours.__file__).parent
 

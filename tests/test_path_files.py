@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from parcours.attribution import Linear, Markov, OrderedShapley, paths_from_frame, paths_from_warehouse
-from parcours.attribution.catalogue import NAMES, attribute_paths, make_model
+from parcours.attribution import NAMES, Linear, Markov, OrderedShapley, paths_from_frame, paths_from_warehouse
+from parcours.attribution.catalogue import attribute_paths, make_model
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import converting_touches, touch_credits
 from parcours.cli import app

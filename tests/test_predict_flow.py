@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from parcours import Workspace
 from parcours.api import create_app
 from parcours.audiences import Audience, export, person, size
 from parcours.cli import app
@@ -19,7 +20,6 @@ from parcours.jobs import build_all
 from parcours.predict.recommend import NONE
 from parcours.reports import run_report
 from parcours.simulate import CHANNELS, simulate
-from parcours.workspace import Workspace
 
 END = dt.date(2026, 11, 23)
 AS_OF = END + dt.timedelta(days=2)  # the simulated days, all reported

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from builders import AS_OF, load_rows
 from parcours.api import create_app
-from parcours.attribution.catalogue import NAMES
+from parcours.attribution import NAMES
 from parcours.cli import app
 from parcours.errors import InvalidInput
 from parcours.journeys import build_journeys

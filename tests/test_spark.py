@@ -18,7 +18,7 @@ import pytest
 
 from builders import AS_OF
 from parcours import Workspace
-from parcours.attribution.catalogue import NAMES
+from parcours.attribution import NAMES
 from parcours.errors import InvalidInput
 from parcours.ingest import load_file
 from parcours.journeys import build_journeys

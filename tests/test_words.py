@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import build_shop
+from parcours import Workspace
 from parcours.api import create_app
 from parcours.config import parse_config
 from parcours.errors import ConfigError
@@ -35,7 +36,6 @@ from parcours.reports.labels import (
     _model_column,
     colours,
 )
-from parcours.workspace import Workspace
 
 VARIANTS = ({"distinct": "true"}, {"models": "linear,markov"}, {"measure": "value"}, {"level": "source"})
 

@@ -30,13 +30,13 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from parcours.config import Config
 from parcours.errors import DiskFull, NotBuilt, NotFound, ParcoursError, ReadOnlyWorkspace, WarehouseBusy, storage_error
+from parcours.front import Workspace
 from parcours.jobs import Jobs, plain
 from parcours.query import DEFAULTS, DRILL, LANGUAGES, LEVELS, SPECS, by_language
 from parcours.query import Query as ReportQuery
 from parcours.reports.labels import VALUES, Words
 from parcours.schema import DEVICES, KINDS, ORIGINS
 from parcours.storage import Storage
-from parcours.workspace import Workspace
 
 MAX_BATCH = 10_000  # events per POST
 REFRESH_WAIT_S = 30.0  # how long saving an audience waits for its members
@@ -453,7 +453,7 @@ def create_app(workspace: Path | str, url: str | None = None,
     @app.get("/api/v1/models", dependencies=[allowed("read")])
     def models() -> list[dict]:
         """Every attribution model: name, labels (en, fr), data-driven or not, parameters."""
-        from parcours.attribution.catalogue import NAMES
+        from parcours.attribution import NAMES
         from parcours.attribution.registry import MODELS
 
         return [MODELS[n].describe() for n in NAMES]

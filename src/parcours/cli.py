@@ -22,13 +22,13 @@ from typer.core import TyperGroup
 
 from parcours.errors import InvalidInput, ParcoursError, storage_error
 from parcours.query import DEFAULTS, LEVELS, SPECS, cli_option
+from parcours.schema import TABLES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rich.progress import Progress, TaskID
 
-    from parcours.workspace import Workspace
 
 out = Console(soft_wrap=True, markup=False)  # it prints data (a channel named `[/]`): never read as markup
 err = Console(stderr=True, soft_wrap=True)
@@ -62,16 +62,9 @@ WorkspaceOpt = Annotated[Path, typer.Option(
     help="Workspace folder (config parcours.toml and warehouse). Default: current folder.")]
 
 
-class TableName(StrEnum):
-    touchpoints = "touchpoints"
-    conversions = "conversions"
-    identities = "identities"
-    costs = "costs"
-    crm = "crm"  # the CRM's customers: emails and phones hashed at load
-    truth = "truth"  # simulated data's true incremental conversions (truth.parquet)
-    messages = "messages"  # email and SMS journeys' message events
-    messages_truth = "messages_truth"  # simulated data's true lift of each messaging journey
-    ga4 = "ga4"  # a GA4 BigQuery export, into touchpoints, conversions and identities
+# the tables `parcours ingest` loads (schema.TABLES), and ga4: a GA4 BigQuery export, converted
+# into touchpoints, conversions and identities
+TableName = StrEnum("TableName", {name: name for name in (*TABLES, "ga4")})  # type: ignore[misc]
 
 
 class SimFormat(StrEnum):
@@ -100,6 +93,16 @@ def _advance(bar: Progress, task: TaskID) -> Callable[[float], None]:
     return lambda pct: bar.update(task, completed=pct)
 
 
+def _told(said: str) -> None:
+    """What the front door says on the way (a server holds the workspace), on stderr."""
+    err.print(escape(said))
+
+
+def _moved(bar: Progress, task: TaskID) -> Callable[[str, float], None]:
+    """A job's progress (step, percent done) on a bar."""
+    return lambda step, pct: bar.update(task, description=step, completed=pct)
+
+
 def _fail(exc: Exception) -> NoReturn:
     """Exit 2 with the error's message (printed as is: messages name [sections] of the config)."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}")
@@ -109,7 +112,7 @@ def _fail(exc: Exception) -> NoReturn:
 @app.command()
 def init(workspace: WorkspaceOpt = Path(".")) -> None:
     """Create a workspace: the folder and a parcours.toml holding every default setting."""
-    from parcours.workspace import Workspace
+    from parcours.front import Workspace
 
     ws = Workspace.init(workspace)
     out.print(f"workspace ready at {ws.path}")
@@ -149,12 +152,9 @@ def simulate(
                            "taken that many days before the end", field="--horizon"))
     with _progress() as bar:
         task = bar.add_task("simulating persons", total=persons)
-        try:
-            res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
-                      touches_per_person=touches_per_person, scenario=scenario.value, horizon=horizon,
-                      progress=lambda done, total: bar.update(task, completed=done))
-        except ValueError as exc:
-            _fail(exc)
+        res = run(out_dir, persons=persons, seed=seed, days=days, end=end_date, fmt=fmt.value,
+                  touches_per_person=touches_per_person, scenario=scenario.value, horizon=horizon,
+                  progress=lambda done, total: bar.update(task, completed=done))
     out.print(f"{res.persons:,} persons, {res.touchpoints:,} touchpoints, "
               f"{res.conversions:,} conversions written to {out_dir}")
     for name, path in res.files.items():
@@ -191,21 +191,17 @@ def ingest(
     Bad rows never enter the warehouse: each is reported with file, row, field and reason,
     and all of them are written to a rejects file.
     """
-    from parcours.ingest import load_file
-    from parcours.workspace import Workspace
+    from parcours.front import Workspace, open_workspace
 
     any_rejected = False
-    remote = _server(workspace)
-    with Workspace.init(workspace) as ws:
+    Workspace.init(workspace)
+    with open_workspace(workspace, _told) as ws:
         loads = [(table.value, path) for path in files]
-        if table is TableName.ga4:
+        if table.value == "ga4":
             from parcours.ga4 import convert
 
-            try:
-                got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()),
-                              rejects_dir=rejects_dir or ws.path / "rejects")
-            except ParcoursError as exc:
-                _fail(exc)
+            got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()),
+                          rejects_dir=rejects_dir or ws.path / "rejects")
             out.print(f"ga4: {got.events:,} events read; {got.sessions_without_id:,} without a session id or a "
                       f"user_pseudo_id (consent mode) give no touchpoint; {got.rejected:,} rejected")
             if got.rejected:
@@ -216,18 +212,9 @@ def ingest(
             loads = list(got.files.items())
         for name, path in loads:
             target = (rejects_dir or ws.path / "rejects") / f"{path.name}.rejects.csv"
-            try:
-                with _progress() as bar:
-                    task = bar.add_task(f"loading {path.name}", total=100)
-                    if remote is None:
-                        res = load_file(ws.warehouse, name, path, rejects_file=target,
-                                        progress=_advance(bar, task), crm=ws.config.crm)
-                    else:
-                        moved = _advance(bar, task)
-                        res = _loaded(remote.run("ingest", lambda step, pct, moved=moved: moved(pct), loads=[
-                            {"table": name, "path": str(path.resolve()), "rejects_file": str(target.resolve())}]))
-            except ParcoursError as exc:
-                _fail(exc)
+            with _progress() as bar:
+                task = bar.add_task(f"loading {path.name}", total=100)
+                res = ws.load(name, path, rejects_file=target, progress=_moved(bar, task))
             out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
                       + (f"{res.updated:,} updated, " if res.updated else "")
                       + f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
@@ -253,49 +240,36 @@ def build(
 ) -> None:
     """Stitch identities and bring persons, journeys and touches up to date (deterministic:
     an incremental build gives the tables a full one would)."""
-    from parcours.jobs import build_all
-    from parcours.journeys import BuildResult
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
     day = _date(as_of) if as_of is not None else None  # "" is no day (it built as of today)
-    remote = _server(workspace)
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        try:
-            with _progress() as bar:
-                task = bar.add_task("building", total=100)
+    with open_workspace(workspace, _told) as ws, _progress() as bar:
+        task = bar.add_task("building", total=100)
+        done = ws.build(day, full, _moved(bar, task))
+        bar.update(task, completed=100, description="built")
+        config = ws.config
+    _print_built(done, config)
 
-                def moved(step: str, pct: float) -> None:  # each step, and each pass of one
-                    bar.update(task, description=step, completed=pct)
 
-                if remote is None:
-                    done = build_all(ws.warehouse, ws.config, ws.path, day, full, moved)
-                else:
-                    done = remote.run("build", moved, as_of=day and day.isoformat(), full=full)
-                sizes, sent, dropped = done.pop("audiences", {}), done.pop("webhook", {}), done.pop("retention", {})
-                skipped = done.pop("audience_problems", [])
-                predicted = done.pop("predict", {})
-                res = BuildResult.from_plain(done)
-                bar.update(task, completed=100, description="built")
-        except ParcoursError as exc:
-            _fail(exc)
-    out.print(f"built up to {res.cut - dt.timedelta(seconds=1):%Y-%m-%d} (D-{ws.config.journeys.report_lag_days} "
+def _print_built(done: Any, config: Any) -> None:
+    res, predicted, sent = done.result, done.predict, done.webhook
+    out.print(f"built up to {res.cut - dt.timedelta(seconds=1):%Y-%m-%d} (D-{config.journeys.report_lag_days} "
               f"of {res.as_of}): {res.persons:,} persons, {res.journeys:,} journeys "
               f"({res.converting:,} converting), {res.touches:,} touches; "
               + ("every person rebuilt" if res.rebuilt is None else f"{res.rebuilt:,} persons rebuilt (incremental)"))
-    if dropped:
-        out.print(f"retention ({ws.config.privacy.retention_days} days): dropped "
-                  + ", ".join(f"{n:,} {t}" for t, n in dropped.items()))
+    if done.retention:
+        out.print(f"retention ({config.privacy.retention_days} days): dropped "
+                  + ", ".join(f"{n:,} {t}" for t, n in done.retention.items()))
     if predicted.get("skipped"):
         out.print(f"predictions: none ({predicted['skipped']})")
     elif predicted:
         out.print(f"predictions: {predicted['scored']:,} persons scored; propensity within "
-                  f"{ws.config.predict.horizon_days} days on the held-out cut-off: AUC {predicted['auc']:.3f}, "
+                  f"{config.predict.horizon_days} days on the held-out cut-off: AUC {predicted['auc']:.3f}, "
                   f"top decile {predicted['top_decile_lift']:.1f}x the base rate "
                   f"(`parcours report propensity`)")
-    if sizes:
-        out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in sizes.items()))
-    for problem in skipped:
+    if done.audiences:
+        out.print("audiences: " + ", ".join(f"{name} {n:,}" for name, n in done.audiences.items()))
+    for problem in done.audience_problems:
         err.print(escape(f"warning: {problem}"))
     if sent.get("batches") or sent.get("failed"):
         out.print(f"webhook: {sent['batches']:,} batches ({sent['persons']:,} persons) delivered"
@@ -307,13 +281,10 @@ def info(workspace: WorkspaceOpt = Path(".")) -> None:
     """Row counts, date ranges, channels, persons and the stitched share."""
     from rich.table import Table
 
-    from parcours.inventory import Facts, describe
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    remote = _server(workspace)
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        facts = describe(ws.warehouse) if remote is None else Facts(**remote.json("/api/v1/info"))
+    with open_workspace(workspace, _told) as ws:
+        facts = ws.info()
     t = Table(title=f"workspace {ws.path}")
     t.add_column("table")
     t.add_column("rows", justify="right")
@@ -368,34 +339,28 @@ def attribute(
     reports' period (printed; --start and --end change it)."""
     from parcours.attribution.catalogue import make_model
     from parcours.attribution.registry import MODELS
-    from parcours.workspace import Workspace
 
     try:
         w = tuple(float(x) for x in weights.split(","))
-        if len(w) != 3:
-            raise ValueError
     except ValueError:
-        raise typer.BadParameter("--weights takes three numbers: first,middle,last") from None
-    try:
-        m = make_model(model, order=order, half_life_days=half_life, weights=w)
+        w = ()
+    if len(w) != 3:
+        raise typer.BadParameter("--weights takes three numbers: first,middle,last")
+    params = {"order": order, "half_life_days": half_life, "weights": w}
+    if paths is None:
+        table = _attribute_warehouse(workspace, model, level, fit_level, ci, samples, start, end, **params)
+    else:
+        m = make_model(model, **params)
         if ci is not None and not MODELS[model].data_driven:
             driven = ", ".join(n for n, spec in MODELS.items() if spec.data_driven)
-            raise ValueError(f"--ci is for the data-driven models ({driven})")
+            _fail(InvalidInput(f"--ci is for the data-driven models ({driven})"))
         bootstrap = None if ci is None else dict(
             make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
-        if paths is not None:
-            columns = (path_column, conversions_column, nulls_column, value_column)
+        columns = (path_column, conversions_column, nulls_column, value_column)
+        try:
             table = _attribute_file(m, paths, delimiter, path_sep, columns, bootstrap, collapse_repeats)
-        else:
-            with Workspace(workspace) as ws:
-                _require_workspace(ws)
-                if "direct" in MODELS[model].params:
-                    m = make_model(model, direct=ws.config.direct_channels)
-                table = _attribute_warehouse(m, ws, level, fit_level, bootstrap, start, end)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(exc)
-    except ParcoursError as exc:
-        _fail(exc)
+        except FileNotFoundError as exc:
+            _fail(exc)
     _print_table(table, fmt)
 
 
@@ -408,35 +373,27 @@ def _attribute_file(model, path: Path, delimiter: str, path_sep: str,
 
     try:
         p = read_paths(path, *columns, sep=path_sep, delimiter=delimiter, collapse=collapse)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
     table = attribute_paths(model, p)
     if bootstrap:
         table = table.join(intervals(p, per_touch=False, **bootstrap), on="channel")
     return table
 
 
-def _attribute_warehouse(model, ws: Workspace, level: str, fit_level: str, bootstrap, start: str | None,
-                         end: str | None):
+def _attribute_warehouse(workspace: Path, model: str, level: str, fit_level: str, ci: float | None,
+                         samples: int, start: str | None, end: str | None, **params: Any) -> Any:
     """The warehouse: per-touch credits summed at `level` (data-driven models fitted at
     `fit_level`), over the conversions of the reports' period, which it prints."""
-    from parcours.attribution import attributed
-    from parcours.attribution.intervals import warehouse_intervals
-    from parcours.query import Query
-    from parcours.reports.base import Scope
+    from parcours.front import open_workspace
 
-    scope = Scope(ws.warehouse, ws.config, Query.from_params({"start": start, "end": end}))
-    for w in scope.warnings:
+    with open_workspace(workspace, _told) as ws:
+        done = ws.attribute(model, level, fit_level, ci, samples, _date(start) if start else None,
+                            _date(end) if end else None, **params)
+    for w in done.warnings:
         err.print(f"[yellow]warning:[/] {escape(str(w))}")
-    err.print(f"conversions from {scope.start} to {scope.end}")
-    period = (dt.datetime.combine(scope.start, dt.time()),
-              dt.datetime.combine(scope.end + dt.timedelta(days=1), dt.time()))
-    table = attributed(model, ws.warehouse, level, fit_level, period).to_pandas()
-    if bootstrap:
-        bounds = warehouse_intervals(model, ws.warehouse, level, fit_level, ci=bootstrap["ci"],
-                                     samples=bootstrap["samples"], period=period)
-        table = table.join(bounds, on=level)
-    return table.sort_values("conversions", ascending=False, ignore_index=True)
+    err.print(f"conversions from {done.start} to {done.end}")
+    return done.table
 
 
 class ReportFormat(StrEnum):
@@ -498,98 +455,38 @@ def _query_params(options: dict[str, Any]) -> dict[str, Any]:
 def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, delimiter: str, bom: bool,
            **options: Any) -> None:
     """One report of the catalogue (`parcours reports` lists them), as a table or a file."""
+    from parcours.front import open_workspace
     from parcours.query import Query
-    from parcours.reports import CATALOGUE, run_report
+    from parcours.reports import CATALOGUE
     from parcours.reports.labels import Words
-    from parcours.workspace import Workspace
 
     if name not in CATALOGUE:
-        err.print(f"[bold red]error:[/] {escape(f'unknown report {name!r}; reports: {chr(44).join(CATALOGUE)}')}")
-        raise typer.Exit(2)
+        _fail(InvalidInput(f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}"))
     if fmt is ReportFormat.xlsx and output is None:
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
-    remote = _server(workspace)
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        params = _query_params(options)
-        if fmt is ReportFormat.table:  # on screen, what a page shows when not told (one measure...)
-            asks = {f: SPECS[f].page for f in CATALOGUE[name].fields if SPECS[f].page is not None}
-            params = {**{k: str(v) for k, v in asks.items()}, **{k: v for k, v in params.items() if v}}
-        try:
-            query = Query.from_params(params)  # checked here: a bad option is the same one line
-            if remote is not None:
-                _report_from(remote, name, params, fmt, output, delimiter, bom, Words("en", ws.config))
-                return
-            result = run_report(name, ws.warehouse, ws.config, query)
-        except ValueError as exc:
-            _fail(exc)
-        except ParcoursError as exc:
-            _fail(exc)
-        words = Words("en", ws.config)
+    params = _query_params(options)
+    if fmt is ReportFormat.table:  # on screen, what a page shows when not told (one measure...)
+        asks = {f: SPECS[f].page for f in CATALOGUE[name].fields if SPECS[f].page is not None}
+        params = {**{k: str(v) for k, v in asks.items()}, **{k: v for k, v in params.items() if v}}
+    query = Query.from_params(params)  # checked here: a bad option is the same one line
+    if fmt is ReportFormat.csv and delimiter not in (",", ";", "\t"):
+        raise typer.BadParameter("delimiter must be ',', ';' or a tab")
+    with open_workspace(workspace, _told) as ws:
+        if fmt is not ReportFormat.table:
+            body = ws.export(name, query, fmt.value, delimiter=delimiter, bom=bom)
+        else:
+            result = ws.report(name, query)
+            words = Words("en", ws.config)
+    if fmt is not ReportFormat.table:
+        if output is None:
+            sys.stdout.write(body.decode("utf-8"))
+        else:
+            output.write_bytes(body)
+            err.print(f"written to {output}")
+        return
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(str(w))}")
-    if fmt is ReportFormat.table:
-        _print_report(result, words)
-    elif fmt is ReportFormat.json:
-        import json
-        text = json.dumps(result.to_dict(), default=str) + "\n"
-        output.write_text(text, "utf-8") if output else sys.stdout.write(text)
-    elif fmt is ReportFormat.csv:
-        try:
-            text = result.to_csv(output, delimiter=delimiter, bom=bom)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-        if output is None:
-            sys.stdout.write(text)
-    else:
-        result.to_xlsx(output)
-    if output is not None:
-        err.print(f"written to {output}")
-
-
-def _report_from(remote: Any, name: str, params: dict, fmt: ReportFormat, output: Path | None, delimiter: str,
-                 bom: bool, words: Any) -> None:
-    """`report` answered by the server holding the workspace: the same result, written alike
-    (a JSON file is the API's, which also holds the figure and the columns' words)."""
-    import pandas as pd
-
-    from parcours.reports import ReportResult
-
-    params = {k: v for k, v in params.items() if v not in (None, [], "")}  # as a URL carries them
-    if fmt is ReportFormat.table:
-        said = remote.json(f"/api/v1/reports/{name}", params)
-        for w in said["warnings"]:
-            err.print(f"[yellow]warning:[/] {escape(str(w))}")
-        _print_report(ReportResult(name, pd.DataFrame(said["table"]), said["totals"], None, said["query"]), words)
-        return
-    extra = {"delimiter": delimiter, "bom": str(bom).lower()} if fmt is ReportFormat.csv else {}
-    body = remote.get(f"/api/v1/reports/{name}", {**params, "format": fmt.value, **extra})
-    if output is None:
-        sys.stdout.write(body.decode("utf-8"))
-    else:
-        output.write_bytes(body)
-        err.print(f"written to {output}")
-
-
-def _server(workspace: Path) -> Any:
-    """The client of the server holding this workspace, if one runs (said on stderr)."""
-    from parcours.client import Remote
-    from parcours.workspace import Workspace
-
-    server = Workspace(workspace).server()
-    if server is None:
-        return None
-    err.print(f"parcours serve (pid {server.pid}) holds this workspace: asking it at {server.url}")
-    return Remote(server)
-
-
-def _loaded(result: dict) -> Any:
-    """A load the server ran, as the LoadResult a direct load gives."""
-    from parcours.ingest import LoadResult, Reject
-
-    d = result["loads"][0]
-    return LoadResult(**{**d, "rejects": [Reject(**r) for r in d["rejects"]],
-                         "rejects_file": d["rejects_file"] and Path(d["rejects_file"])})
+    _print_report(result, words)
 
 
 _P = inspect.Parameter
@@ -631,7 +528,7 @@ def list_models(fmt: Annotated[OutFormat, typer.Option("--format", help="Output 
     """The attribution models: name, data-driven or rule-based, parameters."""
     import pandas as pd
 
-    from parcours.attribution.catalogue import NAMES
+    from parcours.attribution import NAMES
     from parcours.attribution.registry import MODELS
 
     _print_table(pd.DataFrame([{"model": n, "label": MODELS[n].label[0], "data-driven": MODELS[n].data_driven,
@@ -649,10 +546,10 @@ def serve(
     import uvicorn
 
     from parcours.api import check_bind, create_app
-    from parcours.workspace import Workspace
+    from parcours.front import Workspace
 
     with Workspace(workspace) as ws:
-        _require_workspace(ws)
+        ws.require_warehouse()
         try:
             check_bind(host, bool(ws.config.tokens), ws.config.hosts)
         except ValueError as exc:
@@ -665,15 +562,12 @@ def serve(
 
 
 def _evaluate_predictions(workspace: Path, folder: Path, fmt: OutFormat) -> None:
+    from parcours.front import Workspace
     from parcours.predict.evaluate import evaluate as judge
-    from parcours.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        try:
-            table, _ = judge(ws.warehouse, ws.config, folder)
-        except ParcoursError as exc:
-            _fail(exc)
+        ws.require_warehouse()
+        table, _ = judge(ws.warehouse, ws.config, folder)
     if fmt == OutFormat.table:
         out.print("predictions as of the simulation's cut vs its truth:")
         table = table.assign(value=[f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else v
@@ -684,15 +578,15 @@ def _evaluate_predictions(workspace: Path, folder: Path, fmt: OutFormat) -> None
 def _evaluate_lift(workspace: Path, truth: Path, fmt: OutFormat) -> None:
     import pandas as pd
 
+    from parcours.front import Workspace
     from parcours.reports.messaging_lift import against_truth
-    from parcours.workspace import Workspace
 
     frame = pd.read_parquet(truth) if truth.suffix == ".parquet" else pd.read_csv(truth)
     with Workspace(workspace) as ws:
         window = ws.config.messaging.lift_window_days
         table = against_truth(ws.warehouse, frame, window)
     if table.empty:
-        _fail(ValueError("no journey of the truth has a holdout group in this workspace: load its messages "
+        _fail(InvalidInput("no journey of the truth has a holdout group in this workspace: load its messages "
                          "(`parcours ingest messages`) and build"))
     if fmt != OutFormat.table:  # a file's columns, whole
         _print_table(table.round(3), fmt)
@@ -742,11 +636,12 @@ def evaluate(
 
     import pandas as pd
 
-    from parcours.attribution.catalogue import NAMES, make_model
+    from parcours.attribution import NAMES
+    from parcours.attribution.catalogue import make_model
     from parcours.attribution.evaluate import evaluate as run
     from parcours.attribution.evaluate import evaluate_worlds
+    from parcours.front import Workspace
     from parcours.simulate import WORLDS
-    from parcours.workspace import Workspace
 
     def models(config) -> dict:
         chosen = {name: make_model(name, direct=config.direct_channels) for name in NAMES}
@@ -754,7 +649,7 @@ def evaluate(
         return chosen
 
     if scenario is not None and truth is not None:
-        _fail(ValueError("--scenario simulates its own truth: give --truth or --scenario, not both"))
+        _fail(InvalidInput("--scenario simulates its own truth: give --truth or --scenario, not both"))
     if messages_truth is not None:
         _evaluate_lift(workspace, messages_truth, fmt)
         return
@@ -764,7 +659,7 @@ def evaluate(
     if scenario is not None:
         worlds = list(WORLDS) if scenario == "all" else [scenario]
         if worlds[0] not in WORLDS:
-            _fail(ValueError(f"--scenario: unknown world {scenario!r}; worlds: all, {', '.join(WORLDS)}"))
+            _fail(InvalidInput(f"--scenario: unknown world {scenario!r}; worlds: all, {', '.join(WORLDS)}"))
         with tempfile.TemporaryDirectory(prefix="parcours-worlds-") as scratch, _progress() as bar:
             task = bar.add_task("worlds", total=None)
             table = evaluate_worlds(out_dir or Path(scratch), worlds, models, persons=persons, seed=seed,
@@ -781,17 +676,14 @@ def evaluate(
         elif exists and ws.warehouse.has("truth") and ws.warehouse.count("truth"):
             frame = ws.warehouse.table("truth").to_pandas()
         else:
-            _fail(ValueError("evaluate needs --truth, a workspace with the simulator's truth loaded "
+            _fail(InvalidInput("evaluate needs --truth, a workspace with the simulator's truth loaded "
                              "(`parcours ingest truth`), or --scenario"))
-        _require_workspace(ws)
-        try:
-            with _progress() as bar:
-                task = bar.add_task("scoring models", total=None)
-                table = run(ws.warehouse, frame, models(ws.config), samples=samples,
-                            progress=lambda done, total, name: bar.update(
-                                task, completed=done, total=total, description=f"scoring {name}" if name else "scored"))
-        except ParcoursError as exc:
-            _fail(exc)
+        ws.require_warehouse()
+        with _progress() as bar:
+            task = bar.add_task("scoring models", total=None)
+            table = run(ws.warehouse, frame, models(ws.config), samples=samples,
+                        progress=lambda done, total, name: bar.update(
+                            task, completed=done, total=total, description=f"scoring {name}" if name else "scored"))
     _print_table(table, fmt)
 
 
@@ -889,14 +781,6 @@ def _cell(column: str, value: object) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-def _require_workspace(ws: Workspace) -> None:
-    from parcours.engines import warehouse_exists
-
-    if not warehouse_exists(ws.path, ws.config.warehouse):
-        err.print(f"[bold red]error:[/] {escape(f'no warehouse in {ws.path}; load data with `parcours ingest` first')}")
-        raise typer.Exit(2)
-
-
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -938,48 +822,27 @@ def _condition(text: str) -> Any:
     return raw, parse(raw, "--when")
 
 
-def _sizes(workspace: Path, names: list[str]) -> dict[str, int | None]:
-    """Each audience's size as of the last build (None before one), asked of the server if one runs."""
-    from parcours.audiences import Book, size
-    from parcours.errors import NotBuilt
-    from parcours.workspace import Workspace
-
-    remote = _server(workspace)
-    if remote is not None:
-        return {a["name"]: a["size"] for a in remote.json("/api/v1/audiences")}
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        book = Book(ws.path, ws.config)
-        try:
-            return {n: size(ws.warehouse, ws.config, book.get(n).when) for n in names}
-        except NotBuilt:
-            return dict.fromkeys(names)
-
-
 @audience_app.command(name="list")
 def audience_list(workspace: WorkspaceOpt = Path(".")) -> None:
     """Every audience: name, size as of the last build, where it is defined, description."""
     from rich.table import Table
 
-    from parcours.audiences import Book
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    ws = Workspace(workspace)
-    book = Book(ws.path, ws.config)
-    found = book.all()
-    for problem in book.problems:
+    with open_workspace(workspace, _told) as ws:
+        found = ws.audiences()
+        problems = ws.audience_problems()
+    for problem in problems:
         err.print(escape(f"warning: {problem}"))
     if not found:
         out.print("no audience yet: `parcours audience save NAME --when '{...}'` or [[audiences]] in "
-                         "parcours.toml")
+                  "parcours.toml")
         return
-    sizes = _sizes(workspace, [a.name for a in found])
     t = Table()
     for col in ("audience", "persons", "defined in", "description"):
         t.add_column(col, justify="right" if col == "persons" else "left")
     for a in found:
-        n = sizes.get(a.name)
-        t.add_row(a.name, "not built" if n is None else f"{n:,}", a.source, a.description)
+        t.add_row(a.name, "not built" if a.size is None else f"{a.size:,}", a.source, a.description)
     out.print(t)
 
 
@@ -988,11 +851,11 @@ def audience_show(name: Annotated[str, typer.Argument(help="The audience.")],
                   workspace: WorkspaceOpt = Path(".")) -> None:
     """One audience's definition (JSON) and size."""
     from parcours.audiences import Book
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    ws = Workspace(workspace)
-    a = Book(ws.path, ws.config).get(name)
-    n = _sizes(workspace, [name]).get(name)
+    with open_workspace(workspace, _told) as ws:
+        a = Book(ws.path, ws.config).get(name)
+        n = next((s.size for s in ws.audiences() if s.name == name), None)
     sys.stdout.write(json.dumps({**a.plain(), "size": n}, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -1002,20 +865,11 @@ def audience_save(name: Annotated[str, typer.Argument(help="The audience: lower-
                   workspace: WorkspaceOpt = Path(".")) -> None:
     """Create an audience, or replace one saved before (audiences.json); its members are written
     at once, so every report can filter by it; prints its size."""
-    from parcours.audiences import Book
-    from parcours.conditions import audience
-    from parcours.jobs import refresh_audience
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
     raw, _ = _condition(when)
-    remote = _server(workspace)
-    if remote is not None:  # the server saves it and writes its members
-        n = remote.put(f"/api/v1/audiences/{name}", {"description": description, "when": raw})["size"]
-    else:
-        with Workspace(workspace) as ws:
-            a = audience({"name": name, "description": description, "when": raw}, "audience", "workspace")
-            Book(ws.path, ws.config).save(a)
-            n = (refresh_audience(ws.warehouse, ws.config, ws.path, name) or {}).get(name)
+    with open_workspace(workspace, _told) as ws:
+        n = ws.save_audience(name, raw, description)
     out.print(f"saved audience {name}: " + ("not built yet (`parcours build`)" if n is None else f"{n:,} persons"))
 
 
@@ -1023,34 +877,21 @@ def audience_save(name: Annotated[str, typer.Argument(help="The audience: lower-
 def audience_delete(name: Annotated[str, typer.Argument(help="The audience.")],
                     workspace: WorkspaceOpt = Path(".")) -> None:
     """Delete a saved audience (one of parcours.toml is deleted there)."""
-    from parcours.audiences import Book
-    from parcours.jobs import refresh_audience
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    remote = _server(workspace)
-    if remote is not None:
-        remote.delete(f"/api/v1/audiences/{name}")
-    else:
-        with Workspace(workspace) as ws:
-            Book(ws.path, ws.config).delete(name)
-            refresh_audience(ws.warehouse, ws.config, ws.path, name)
+    with open_workspace(workspace, _told) as ws:
+        ws.delete_audience(name)
     out.print(f"deleted audience {name}")
 
 
 @audience_app.command(name="size")
 def audience_size(when: WhenOpt, workspace: WorkspaceOpt = Path(".")) -> None:
     """How many persons a condition holds, as of the last build, without saving it."""
-    from parcours.audiences import size
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    raw, condition = _condition(when)
-    remote = _server(workspace)
-    if remote is not None:
-        n = remote.post("/api/v1/audiences/preview", {"when": raw})["size"]
-    else:
-        with Workspace(workspace) as ws:
-            _require_workspace(ws)
-            n = size(ws.warehouse, ws.config, condition)
+    raw, _ = _condition(when)
+    with open_workspace(workspace, _told) as ws:
+        n = ws.audience_size(raw)
     out.print(f"{n:,} persons")
 
 
@@ -1062,18 +903,12 @@ def audience_export(name: Annotated[str, typer.Argument(help="The audience.")],
                         "Google Ads' customer list upload (Email, Phone hashes)."))] = ExportFormat.csv,
                     workspace: WorkspaceOpt = Path(".")) -> None:
     """Write an audience's members for an activation tool."""
-    from parcours.audiences import Book, export
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    remote = _server(workspace)
-    if remote is not None:
-        output.write_bytes(remote.get(f"/api/v1/audiences/{name}/export", {"format": fmt.value}))
-        out.print(f"{output}: written by the server")
-        return
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        counts = export(ws.warehouse, ws.config, Book(ws.path, ws.config).get(name), fmt.value, output)
-    out.print(f"{output}: {counts['members']:,} persons, {counts['rows']:,} rows")
+    with open_workspace(workspace, _told) as ws:
+        counts = ws.export_audience(name, fmt.value, output)
+    out.print(f"{output}: written by the server" if counts is None
+              else f"{output}: {counts['members']:,} persons, {counts['rows']:,} rows")
 
 
 predict_app = typer.Typer(help="Predictions as of the last build: who converts next, and each person's next best "
@@ -1101,28 +936,13 @@ def predict_propensity(
     """Fit the propensity model on earlier cut-offs, check it on the latest one (never reading past
     a cut-off), score every person and recommend each their next best channel; into the profiles.
     Prints the held-out figures (`parcours report propensity` has the calibration curve)."""
-    from parcours.jobs import predict_again
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
     days = _days(horizon, "--horizon")
-    remote = _server(workspace)
-    try:
-        with _progress() as bar:
-            task = bar.add_task("predicting", total=100)
-
-            def moved(step: str, pct: float) -> None:
-                bar.update(task, description=step, completed=pct)
-
-            if remote is None:
-                with Workspace(workspace) as ws:
-                    _require_workspace(ws)
-                    done = predict_again(ws.warehouse, ws.config, ws.path, days, moved)
-            else:
-                done = remote.run("predict", moved, horizon_days=days)
-            bar.update(task, completed=100, description="predicted")
-    except ParcoursError as exc:
-        _fail(exc)
-    got = done["predict"]
+    with open_workspace(workspace, _told) as ws, _progress() as bar:
+        task = bar.add_task("predicting", total=100)
+        got = ws.predict(days, _moved(bar, task))
+        bar.update(task, completed=100, description="predicted")
     if got.get("skipped"):
         out.print(f"no model: {got['skipped']}")
         return
@@ -1144,19 +964,11 @@ def forget(identifier: Annotated[str, typer.Argument(help=(
     """Erase a person from every table, raw and derived, in one transaction (the right to
     erasure), and from the rejects files; an audit line (when, which tables, how many rows; never
     the values) goes to privacy-audit.jsonl."""
-    from parcours.privacy import AUDIT_FILE
-    from parcours.privacy import forget as erase
-    from parcours.workspace import Workspace
+    from parcours.front import open_workspace
 
-    remote = _server(workspace)
-    with Workspace(workspace) as ws:
-        _require_workspace(ws)
-        if remote is None:
-            deleted = erase(ws.warehouse, ws.config, identifier, ws.path)
-        else:
-            deleted = remote.run("forget", identifier=identifier)["deleted"]
+    with open_workspace(workspace, _told) as ws:
+        deleted = ws.forget(identifier)
     if not deleted:
         out.print("no row holds this identifier: nothing to erase (the audit notes the request)")
         return
     out.print("erased: " + ", ".join(f"{n:,} rows of {t}" for t, n in deleted.items()))
-    out.print(f"audit: {ws.path / AUDIT_FILE}; run `parcours build` to recompute the reports without them")

@@ -72,7 +72,7 @@ KINDS: dict[str, Kind] = {
 }
 # the choices' names in the builder (devices are named by /api/v1/meta, like everywhere)
 CHOICES: dict[str, Text] = {
-    "new": ("new", "nouveau"), "returning": ("returning", "fidèle"),
+    "new": ("new", "nouveau"), "returning": ("returning", "ancien"),
     "opened": ("opened a message", "a ouvert un message"), "clicked": ("clicked a message", "a cliqué un message"),
     "unsubscribed": ("unsubscribed", "s'est désabonné"), "touches": ("touches", "contacts"),
     "conversions": ("conversions", "conversions"), "revenue": ("revenue", "chiffre d'affaires"),

@@ -1,4 +1,7 @@
-"""One exception hierarchy; faces turn it into a CLI message, an HTTP 4xx or a page message."""
+"""One exception hierarchy; each face maps it once (the CLI: one line and exit 2; HTTP: a 4xx
+naming the field; the pages: a message). An error a user causes is also the matching built-in
+(`InvalidInput` is a `ValueError`, as ibis's `IbisInputError`), so code that catches the
+built-in keeps working, and the HTTP client raises these same classes."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ class ParcoursError(Exception):
     """Base of every error parcours raises on purpose."""
 
 
-class InvalidInput(ParcoursError):
+class InvalidInput(ParcoursError, ValueError):
     """Input the user gave is wrong; says which file, row and field when it knows them."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
@@ -31,6 +34,11 @@ class NotFound(InvalidInput):
 
 class ConfigError(InvalidInput):
     """The workspace configuration is wrong."""
+
+
+class DeclarationError(ParcoursError, ValueError):
+    """The code declares something wrong (two reports or models of one name, a report option
+    the Query lacks): a developer's error, raised when the declaration is imported."""
 
 
 class NotBuilt(ParcoursError):

@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from parcours import schema
 from parcours.storage import Storage
 
-_TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "costs": "date", "truth": "date",
-         "messages": "ts", "journeys": "conv_ts", "touches": "ts"}
-
 
 @dataclass
 class Facts:
@@ -59,7 +56,7 @@ def _describe(wh: Storage) -> Facts:
         if not wh.has(name):
             continue
         t = wh.table(name)
-        col = _TIME.get(name)
+        col = schema.TIME_COLUMNS.get(name)
         if col:
             row = t.aggregate(n=t.count(), lo=t[col].min(), hi=t[col].max()).to_pyarrow().to_pylist()[0]
             facts.tables[name] = (row["n"], row["lo"], row["hi"])

@@ -36,7 +36,7 @@ from parcours.webhooks import DELIVERIES
 AUDIT_FILE = "privacy-audit.jsonl"
 BY_PERSON = ("persons", "journeys", "touches", "profiles", MEMBERS, CHANGES, CARDS, "customer_ids",
              "predictions")  # derived
-RAW_TIME = {"touchpoints": "ts", "conversions": "ts", "identities": "ts", "messages": "ts"}  # what retention drops
+RAW_TIME = {t: schema.TIME_COLUMNS[t] for t in ("touchpoints", "conversions", "identities", "messages")}  # dropped
 
 
 @dataclass

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from parcours.errors import DeclarationError, InvalidInput
 from parcours.schema import DEVICES, KINDS, ORIGINS
 
 LEVELS = ("channel", "source", "campaign", "media_plan", "sub_channel", "channel_group", "device")
@@ -67,6 +68,14 @@ class Spec:
     control: Literal["form", "drill"] = "form"  # the web sets `drill` fields by clicking rows
     page: Any = None  # what a page asks when its URL does not say (the library answers in full)
     verbatim: bool = False  # its values are the data's own names, shown as written (a journey "cart")
+    # a filter's test: on what only a conversion carries (journeys without one fail it), or on
+    # the journey's shape (its channels and devices); every report honours or refuses it by this
+    reads: Literal["conversion", "shape"] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.group == "filter") != (self.reads is not None):
+            raise DeclarationError(f"filter {self.label[0]!r}: a filter says what it reads (conversion or shape), "
+                                   "and only a filter does")
 
     @property
     def multiple(self) -> bool:
@@ -90,7 +99,7 @@ class Query:
         en=("To", "Last conversion day, YYYY-MM-DD (cut at D-2)."),
         fr=("Au", "Dernier jour de conversion, AAAA-MM-JJ (coupé à J-2)."))
     kinds: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--kind", choices=KINDS,
+        (), "list", "filter", reads="conversion", cli="--kind", choices=KINDS,
         en=("Conversion kinds", "Conversion kinds (any of)."),
         fr=("Types de conversion", "Types de conversion (l'un d'eux)."))
     level: str = _spec(
@@ -126,61 +135,61 @@ class Query:
         fr=("Top N", "Nombre de lignes gardées (séquences, parcours)."))
     # filters, combined with AND; empty means no filter
     new_customer: bool | None = _spec(
-        None, "bool", "filter",
+        None, "bool", "filter", reads="conversion",
         cli="--customers",
         value_labels={"": ("All", "Tous"), "true": ("New", "Nouveaux"), "false": ("Returning", "Anciens")},
         en=("Customers", "new or returning customers."),
         fr=("Clients", "nouveaux (new) ou anciens (returning) clients."))
     crm: tuple[tuple[str, tuple[str, ...]], ...] = _spec(
-        (), "crm", "filter", values="crm",
+        (), "crm", "filter", reads="conversion", values="crm",
         en=("CRM attributes", "CRM attribute filter, attribute=a|b (repeatable)."),
         fr=("Attributs CRM", "Filtre sur un attribut CRM, attribut=a|b (répétable)."))
     categories: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--category", values="categories",
+        (), "list", "filter", reads="conversion", cli="--category", values="categories",
         en=("Categories", "Product categories (any of)."),
         fr=("Catégories", "Catégories de produits (l'une d'elles)."))
     audiences: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--audience", values="audiences",
+        (), "list", "filter", reads="conversion", cli="--audience", values="audiences",
         en=("Audiences", "Journeys of persons in any of these audiences (as of the last build)."),
         fr=("Audiences", "Parcours des personnes de l'une de ces audiences (au dernier calcul)."))
     with_channels: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--with-channel", values="channels",
+        (), "list", "filter", reads="shape", cli="--with-channel", values="channels",
         en=("With channels", "Journeys with any of these channels."),
         fr=("Avec les leviers", "Parcours passés par l'un de ces leviers."))
     without_channels: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--without-channel", values="channels",
+        (), "list", "filter", reads="shape", cli="--without-channel", values="channels",
         en=("Without channels", "Journeys with none of these channels."),
         fr=("Sans les leviers", "Parcours passés par aucun de ces leviers."))
     first_channel: tuple[str, ...] = _spec(
-        (), "list", "filter", values="channels",
+        (), "list", "filter", reads="shape", values="channels",
         en=("First channel", "Journeys whose first touch is on one of these channels."),
         fr=("Premier levier", "Parcours dont le premier contact est sur l'un de ces leviers."))
     last_channel: tuple[str, ...] = _spec(
-        (), "list", "filter", values="channels",
+        (), "list", "filter", reads="shape", values="channels",
         en=("Last channel", "Journeys whose last touch is on one of these channels."),
         fr=("Dernier levier", "Parcours dont le dernier contact est sur l'un de ces leviers."))
     devices: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--device", choices=DEVICES,
+        (), "list", "filter", reads="shape", cli="--device", choices=DEVICES,
         en=("Devices used", "Journeys that used any of these device types."),
         fr=("Appareils utilisés", "Parcours passés par l'un de ces types d'appareil."))
     first_device: tuple[str, ...] = _spec(
-        (), "list", "filter", choices=DEVICES,
+        (), "list", "filter", reads="shape", choices=DEVICES,
         en=("First-touch device", "Journeys whose first touch is on one of these device types."),
         fr=("Appareil du premier contact", "Parcours dont le premier contact est sur l'un de ces appareils."))
     converting_device: tuple[str, ...] = _spec(
-        (), "list", "filter", choices=(*DEVICES, *ORIGINS[1:]),
+        (), "list", "filter", reads="conversion", choices=(*DEVICES, *ORIGINS[1:]),
         en=("Converting device", "Conversions on one of these devices, or in store or by call centre."),
         fr=("Appareil de conversion", "Conversions sur l'un de ces appareils, en magasin ou par téléphone."))
     mono_device: bool = _spec(
-        False, "bool", "filter",
+        False, "bool", "filter", reads="shape",
         en=("Single device only", "Only journeys on a single device type."),
         fr=("Un seul appareil", "Seulement les parcours sur un seul type d'appareil."))
     origins: tuple[str, ...] = _spec(
-        (), "list", "filter", cli="--origin", choices=ORIGINS,
+        (), "list", "filter", reads="conversion", cli="--origin", choices=ORIGINS,
         en=("Origin", "Where the conversion happened: online, store, call_centre."),
         fr=("Origine", "Lieu de la conversion : online, store, call_centre."))
     min_revenue: float | None = _spec(
-        None, "float", "filter", minimum=0,
+        None, "float", "filter", reads="conversion", minimum=0,
         en=("Minimum revenue", "Minimum revenue of a conversion."),
         fr=("Chiffre d'affaires minimum", "Chiffre d'affaires minimum d'une conversion."))
     # report options
@@ -229,9 +238,9 @@ class Query:
             _check(name, spec, value)
         for lv, _ in self.parent:
             if lv not in LEVELS:
-                raise ValueError(f"parent: drill-down level must be one of {', '.join(LEVELS)}")
+                raise InvalidInput(f"parent: drill-down level must be one of {', '.join(LEVELS)}")
         if self.start and self.end and self.start > self.end:
-            raise ValueError(f"period starts ({self.start}) after it ends ({self.end})")
+            raise InvalidInput(f"period starts ({self.start}) after it ends ({self.end})")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Query:
@@ -240,7 +249,7 @@ class Query:
         Every bad value raises ValueError naming the parameter."""
         unknown = set(params) - set(SPECS)
         if unknown:
-            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(SPECS)}")
+            raise InvalidInput(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(SPECS)}")
         out = {}
         for name, raw in params.items():
             if raw in (None, "", []):
@@ -249,13 +258,13 @@ class Query:
             try:
                 out[name] = PARSERS[kind](_values(raw) if kind in _LIST_KINDS else _one(raw))
             except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+                raise InvalidInput(f"{name}: {exc}") from None
         return cls(**out)
 
     def drill(self, value: str) -> Query:
         """The query one level down under `value` of this level (channel > source > campaign)."""
         if self.level not in DRILL:
-            raise ValueError(f"no level below {self.level}")
+            raise InvalidInput(f"no level below {self.level}")
         return replace(self, parent=(*self.parent, (self.level, value)), level=DRILL[self.level])
 
     def as_dict(self) -> dict[str, Any]:
@@ -273,24 +282,24 @@ def _check(name: str, spec: Spec, value: Any) -> None:
     """A field's declared bounds and choices; text without control characters (an engine
     cuts a string at a NUL byte, and no name holds one)."""
     if spec.multiple and len(value) > MAX_VALUES:
-        raise ValueError(f"{name}: at most {MAX_VALUES} values ({len(value)} given)")
+        raise InvalidInput(f"{name}: at most {MAX_VALUES} values ({len(value)} given)")
     bad_text = [t for t in _texts(value) if any(ord(ch) < 32 and ch != "\t" for ch in t)]
     if bad_text:
-        raise ValueError(f"{name}: {bad_text[0]!r} holds a control character")
+        raise InvalidInput(f"{name}: {bad_text[0]!r} holds a control character")
     if spec.choices and value is not None:
         values = value if isinstance(value, tuple) else (value,)
         bad = [v for v in values if v not in spec.choices]
         if bad:
             if not spec.multiple:
-                raise ValueError(f"{name} must be one of {', '.join(spec.choices)}")
-            raise ValueError(f"{name}: unknown {', '.join(map(repr, bad))}; expected {', '.join(spec.choices)}")
+                raise InvalidInput(f"{name} must be one of {', '.join(spec.choices)}")
+            raise InvalidInput(f"{name}: unknown {', '.join(map(repr, bad))}; expected {', '.join(spec.choices)}")
     if value is None or not isinstance(value, int | float) or isinstance(value, bool):
         return
     if spec.minimum is not None and value < spec.minimum:
-        raise ValueError(f"{name} must be at least {spec.minimum:g}" if spec.kind == "int"
+        raise InvalidInput(f"{name} must be at least {spec.minimum:g}" if spec.kind == "int"
                          else f"{name} must be >= {spec.minimum:g}")
     if spec.maximum is not None and value > spec.maximum:
-        raise ValueError(f"{name} must be at most {spec.maximum:g}")
+        raise InvalidInput(f"{name} must be at most {spec.maximum:g}")
 
 
 def _texts(value: Any) -> list[str]:
@@ -305,7 +314,7 @@ def _texts(value: Any) -> list[str]:
 def _one(raw: Any) -> str:
     if isinstance(raw, list | tuple):
         if len(raw) != 1:
-            raise ValueError("takes one value")
+            raise InvalidInput("takes one value")
         raw = raw[0]
     return str(raw).strip()
 
@@ -336,7 +345,7 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise InvalidInput(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _bool(text: str) -> bool:
@@ -345,7 +354,7 @@ def _bool(text: str) -> bool:
         return True
     if low in ("false", "0", "no", "returning"):
         return False
-    raise ValueError(f"{text!r} is not true or false")
+    raise InvalidInput(f"{text!r} is not true or false")
 
 
 def _pairs(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -353,7 +362,7 @@ def _pairs(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"{item!r} is not level=value")
+            raise InvalidInput(f"{item!r} is not level=value")
         out.append((key.strip(), value.strip()))
     return tuple(out)
 
@@ -366,16 +375,16 @@ def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
+        raise InvalidInput(f"{text!r} is not a whole number") from None
 
 
 def _float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
+        raise InvalidInput(f"{text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
+        raise InvalidInput(f"{text!r} is not a finite number")
     return value
 
 

@@ -195,6 +195,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "messages_truth": ("journey", "days_after_entry"),
 }
 
+# When each row happened: the column a table's date range, its retention and an as-of read
+# use (the built tables' too: a journey ends at its conversion, a touch happened at its time).
+TIME_COLUMNS: dict[str, str] = {
+    "touchpoints": "ts", "conversions": "ts", "identities": "ts", "costs": "date", "truth": "date",
+    "messages": "ts", "journeys": "conv_ts", "touches": "ts",
+}
+
 # Tables where a row whose key is stored replaces the stored row when any value differs
 # (the latest load wins); elsewhere a stored key keeps its first row.
 LATEST_WINS = ("crm",)

@@ -80,7 +80,7 @@ def _bytes(size: str) -> int:
     """DuckDB's size text ("11.1 GiB", "953.6 MiB", "2GB") in bytes."""
     m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B\s*", size, re.IGNORECASE)
     if not m:
-        raise ValueError(f"not a size: {size!r}")
+        raise InvalidInput(f"not a size: {size!r}")
     power = " KMGT".index(m.group(2).upper() or " ")
     return int(float(m.group(1)) * (1024 if m.group(3) else 1000) ** power)
 

@@ -1,7 +1,8 @@
 """A workspace is a folder: its config (`parcours.toml`), its warehouse, and while `parcours
 serve` runs on a warehouse one process holds (DuckDB), the server's address: other parcours
 commands on the workspace then ask the server rather than the file (docs/architecture.md,
-"One writer, many readers")."""
+"One writer, many readers"). `Folder` is what the layers below the front door need of it;
+`parcours.Workspace` (front.py) adds every job as a method."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Self
 
 from parcours.config import CONFIG_NAMES, Config, default_config_text, load_config
-from parcours.engines import open_warehouse
+from parcours.engines import open_warehouse, warehouse_exists
+from parcours.errors import NotBuilt
 from parcours.storage import Storage
 
 SERVER_FILE = ".parcours-server.json"
@@ -41,12 +44,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class Workspace:
+class Folder:
+    """The workspace's folder: its config, its warehouse (opened on first use), its server."""
+
     def __init__(self, path: Path | str = "."):
         self.path = Path(path).resolve()
 
     @classmethod
-    def init(cls, path: Path | str = ".") -> Workspace:
+    def init(cls, path: Path | str = ".") -> Self:
         """Create the folder and a config holding every default, to be edited."""
         ws = cls(path)
         ws.path.mkdir(parents=True, exist_ok=True)
@@ -67,10 +72,19 @@ class Workspace:
             self.warehouse.close()
             del self.__dict__["warehouse"]
 
-    def __enter__(self) -> Workspace:
+    def has_warehouse(self) -> bool:
+        """Whether data was ever loaded here (opening the warehouse would create it)."""
+        return warehouse_exists(self.path, self.config.warehouse)
+
+    def require_warehouse(self) -> None:
+        """NotBuilt, saying what to do, when no data was ever loaded here."""
+        if not self.has_warehouse():
+            raise NotBuilt(f"no warehouse in {self.path}; load data with `parcours ingest` first")
+
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- the server holding the warehouse ------------------------------------------------

@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 import ibis
 import ibis.expr.types as ir
@@ -56,7 +57,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
+from parcours.attribution.credit import fitted_model
+from parcours.attribution.model import FitSource, Model, weighted
 from parcours.attribution.registry import register_model
+from parcours.errors import InvalidInput
 from parcours.journeys import require_built
 from parcours.query import LEVELS
 from parcours.storage import Storage
@@ -100,7 +104,7 @@ class Exposure:
         conversions)."""
         for lv in (level, split_level or level):
             if lv not in LEVELS:
-                raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+                raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
         meta = require_built(wh)
         cut_day = (meta["cut"] - _EPOCH).days
         j = wh.table("journeys")
@@ -171,10 +175,9 @@ class Exposure:
         return self.count * (q ** self.a0 - q ** (self.a1 + 1)) / (1 - q) * (self.a1 >= self.a0)
 
 
-@register_model("counterfactual", 12, ("Counterfactual (hazard)", "Contrefactuel (risque)"), data_driven=True,
-                on_paths=False)
+@register_model("counterfactual", 12, ("Counterfactual (hazard)", "Contrefactuel (risque)"))
 @dataclass
-class Counterfactual:
+class Counterfactual(Model):
     """`Counterfactual().fit(Exposure.from_warehouse(wh))`; `touch_weight(t)` is each
     touch's fitted effect as an engine expression (credit.py normalises it per journey)."""
 
@@ -183,6 +186,33 @@ class Counterfactual:
     beta: dict[str, float] = field(default_factory=dict, init=False)  # per feature
     base_share: float = field(default=float("nan"), init=False)  # of fitted conversions
     loglik: float = field(default=float("nan"), init=False)
+    data_driven = True
+    on_paths = False
+
+    def fit_on(self, source: FitSource) -> Counterfactual:
+        """Fitted on every journey's exposure (its rows, millions at scale, are not kept)."""
+        return replace(self).fit(Exposure.from_warehouse(source.wh, source.fit_level))
+
+    def weights_by_value(self) -> dict[str, dict[str, float]]:
+        return {"_click": self.betas(view=False), "_view": self.betas(view=True)}
+
+    def touch_credit(self, t: ir.Table, weights: Mapping[str, ir.FloatingValue]) -> ir.FloatingValue:
+        return weighted(t, self.touch_weight(t, weights["_click"], weights["_view"]))
+
+    def draws(self, wh: Storage, level: str, fit_level: str, samples: int, seed: int, incremental: bool,
+              period: tuple[dt.datetime, dt.datetime] | None) -> Iterator[pd.Series]:
+        """Journeys resampled and the model refitted on their exposure (`incremental`: its
+        incremental conversions, over every journey)."""
+        x = Exposure.from_warehouse(wh, fit_level, split_level=level)
+        within = None if period is None or incremental else x.ending(*period)
+        return bootstrap(self._fitted(wh, fit_level), x, samples, seed, incremental, within)
+
+    def own_incremental(self, wh: Storage) -> pd.Series:
+        return self._fitted(wh).incremental(Exposure.from_warehouse(wh))
+
+    def _fitted(self, wh: Storage, fit_level: str = "channel") -> Counterfactual:
+        """This model fitted on the warehouse's build (once per build: credit.fitted_model)."""
+        return cast(Counterfactual, fitted_model(self, wh, fit_level))  # fit_on returns its own kind
 
     def fit(self, x: Exposure) -> Counterfactual:
         """No conversion to fit on is an answer too: no effect, nothing credited."""

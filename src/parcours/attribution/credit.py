@@ -20,9 +20,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from parcours.attribution.counterfactual import Counterfactual, Exposure
+from parcours.attribution.model import FitSource, Model
 from parcours.attribution.paths import paths_from_warehouse
-from parcours.attribution.rules import RuleModel, converting_touches, credit
+from parcours.attribution.rules import converting_touches
+from parcours.errors import InvalidInput
 from parcours.journeys import require_built
 from parcours.query import LEVELS
 from parcours.storage import Storage
@@ -30,60 +31,53 @@ from parcours.storage import Storage
 NO_TOUCH = "(no touch)"
 
 
-def credited_touches(model, wh: Storage, fit_level: str = "channel") -> ir.Table:
+def credited_touches(model: Model, wh: Storage, fit_level: str = "channel") -> ir.Table:
     """The touches of converting journeys with `credit` (share of the conversion) and `value`."""
     t = credit_columns({"m": model}, wh, fit_level).rename(credit="credit_m")
     return t.mutate(value=t.credit * t.revenue)
 
 
-def credit_columns(models: dict[str, object], wh: Storage, fit_level: str = "channel",
+def credit_columns(models: dict[str, Model], wh: Storage, fit_level: str = "channel",
                    build: dict | None = None) -> ir.Table:
     """The touches of converting journeys with one `credit_<name>` column per model, in one
     pass over the touches (model comparison asks for many models at once). `build`: the
     build's facts when the caller has read them already."""
     if fit_level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
     t = converting_touches(wh)
-    fitted = {n: fitted_model(m, wh, fit_level, build) for n, m in models.items() if not isinstance(m, RuleModel)}
-    by_value: dict[str, dict[str, float]] = {}
-    for n, f in fitted.items():
-        if isinstance(f, Counterfactual):
-            by_value |= {f"{n}_click": f.betas(view=False), f"{n}_view": f.betas(view=True)}
-        else:
-            by_value[n] = f.weights()
+    fitted = {n: fitted_model(m, wh, fit_level, build) for n, m in models.items()}
+    by_value = {f"{n}{suffix}": w for n, f in fitted.items() for suffix, w in f.weights_by_value().items()}
     if by_value:
         t = _join_weights(t, fit_level, by_value)
     cols = {}
-    for n, m in models.items():
-        if isinstance(m, RuleModel):
-            cols[f"credit_{n}"] = credit(m, t)
-        elif isinstance(fitted[n], Counterfactual):
-            cols[f"credit_{n}"] = _weighted(t, fitted[n].touch_weight(t, t[f"_w_{n}_click"], t[f"_w_{n}_view"]))
-        else:
-            cols[f"credit_{n}"] = _weighted(t, t[f"_w_{n}"])
+    for n, f in fitted.items():
+        joined = {suffix: t[f"_w_{n}{suffix}"] for suffix in f.weights_by_value()}
+        cols[f"credit_{n}"] = f.touch_credit(t, joined)
     return t.mutate(**cols).drop(*(f"_w_{n}" for n in by_value))
 
 
 _CACHE: dict[tuple, Any] = {}
 
 
-def fitted_model(model, wh: Storage, fit_level: str = "channel", build: dict | None = None):
+def fitted_model(model: Model, wh: Storage, fit_level: str = "channel", build: dict | None = None) -> Model:
     """A data-driven model fitted on this build of the warehouse, once per build (the fit
-    reads every journey; reports ask for it again and again): on the paths, or, for the
-    counterfactual model, on every journey's exposure."""
+    reads every journey; reports ask for it again and again); a rule model as it is."""
+    if not model.data_driven:
+        return model
     built_at = (build or require_built(wh))["built_at"]
     paths_key = (str(wh.path), str(built_at), fit_level)
-    params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)
+    params = tuple((f.name, getattr(model, f.name)) for f in dataclasses.fields(model) if f.init)  # type: ignore[arg-type]
     fit_key = (*paths_key, type(model).__name__, params)
     if fit_key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        if isinstance(model, Counterfactual):  # its rows (millions at scale) are not kept once fitted
-            _CACHE[fit_key] = dataclasses.replace(model).fit(Exposure.from_warehouse(wh, fit_level))
-            return _CACHE[fit_key]
-        if paths_key not in _CACHE:  # the paths, few, shared by the path models fitted on this build
-            _CACHE[paths_key] = paths_from_warehouse(wh, fit_level)
-        _CACHE[fit_key] = dataclasses.replace(model).fit(_CACHE[paths_key])
+
+        def paths() -> Any:  # the paths, few, shared by the path models fitted on this build
+            if paths_key not in _CACHE:
+                _CACHE[paths_key] = paths_from_warehouse(wh, fit_level)
+            return _CACHE[paths_key]
+
+        _CACHE[fit_key] = model.fit_on(FitSource(wh, fit_level, paths))
     return _CACHE[fit_key]
 
 
@@ -96,20 +90,13 @@ def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]])
     return j.mutate(**{f"_w_{n}": j[f"_w_{n}"].fill_null(0.0) for n in weights})
 
 
-def _weighted(t: ir.Table, w: ir.FloatingValue) -> ir.FloatingValue:
-    """w / the journey's total; evenly when all its touches weigh 0 (negative weights count
-    as 0: the join clips them)."""
-    total = w.sum().over(ibis.window(group_by=t.journey_id))
-    return ibis.ifelse(total > 0, w / total, 1.0 / t.n.cast("float64"))
-
-
-def attributed(model, wh: Storage, level: str = "channel", fit_level: str = "channel",
+def attributed(model: Model, wh: Storage, level: str = "channel", fit_level: str = "channel",
                period: tuple[dt.datetime, dt.datetime] | None = None) -> ir.Table:
     """(level, conversions, value) under `model`; journeys without touches included. With a
     `period` [from, until), only the conversions in it (data-driven models are still fitted
     on every built journey, as in the reports)."""
     if level not in LEVELS:
-        raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
     c = credited_touches(model, wh, fit_level)
     j = wh.table("journeys")
     j = j.filter(j.converted)

@@ -21,17 +21,16 @@ from typing import Any
 
 import pandas as pd
 
-from parcours.attribution.counterfactual import Counterfactual, Exposure
-from parcours.attribution.credit import NO_TOUCH, attributed, fitted_model
+from parcours.attribution.credit import NO_TOUCH, attributed
 from parcours.attribution.intervals import warehouse_intervals
-from parcours.attribution.rules import RuleModel
+from parcours.attribution.model import Model
 from parcours.config import Config
 from parcours.ingest import load_file
 from parcours.journeys import build_journeys
 from parcours.schema import TRUTH_BASE
 from parcours.simulate import simulate
 from parcours.storage import Storage
-from parcours.workspace import Workspace
+from parcours.workspace import Folder
 
 INCREMENTAL = "(incremental)"  # the counterfactual model's second row: its incremental conversions
 
@@ -61,7 +60,7 @@ def coverage(attributed_by_channel: pd.Series, bounds: pd.DataFrame, truth: pd.S
     return float(((b.lo <= truth) & (truth <= b.hi)).mean())
 
 
-def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float = 0.9,
+def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Model], ci: float = 0.9,
              samples: int = 100, progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
     """One row per model: nmae, and for data-driven models the interval coverage at `ci`.
     `progress(done, total, model)` hears before each model (the bootstraps take minutes)."""
@@ -73,12 +72,12 @@ def evaluate(wh: Storage, truth: pd.DataFrame, models: dict[str, Any], ci: float
             progress(i, len(models), name)
         a = attributed(model, wh, "channel").to_pandas().set_index("channel").conversions
         row = {"model": name, "nmae": nmae(a, t), "ci_coverage": float("nan")}
-        if not isinstance(model, RuleModel):
+        if model.data_driven:
             bounds = warehouse_intervals(model, wh, ci=ci, samples=samples)
             row["ci_coverage"] = coverage(a, bounds, t)
         rows.append(row)
-        if isinstance(model, Counterfactual):  # and its own counterfactual, beside its credits
-            inc = fitted_model(model, wh).incremental(Exposure.from_warehouse(wh))
+        inc = model.own_incremental(wh)
+        if inc is not None:  # a model's own counterfactual, beside its credits
             bounds = warehouse_intervals(model, wh, ci=ci, samples=samples, incremental=True)
             rows.append({"model": f"{name} {INCREMENTAL}", "nmae": nmae(inc, t),
                          "ci_coverage": coverage(inc, bounds, t)})
@@ -99,7 +98,7 @@ def evaluate_worlds(folder: Path, worlds: list[str], models: Callable[[Config], 
     for world in worlds:
         progress(f"{world}: simulating")
         data = simulate(folder / world / "data", persons=persons, seed=seed, days=days, end=end, scenario=world)
-        with Workspace.init(folder / world / "ws") as ws:
+        with Folder.init(folder / world / "ws") as ws:
             progress(f"{world}: loading and building")
             for name in ("touchpoints", "conversions", "identities", "costs", "truth"):
                 load_file(ws.warehouse, name, data.files[name])

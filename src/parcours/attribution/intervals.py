@@ -8,27 +8,36 @@ interval is the central `ci` share of the resampled results (percentile bootstra
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from parcours.attribution.counterfactual import Counterfactual, Exposure, bootstrap
-from parcours.attribution.credit import fitted_model
-from parcours.attribution.markov import Markov, PathSteps
 from parcours.attribution.paths import (
     arrow_series,
     collapse_repeats,
     distinct,
     flatten,
     list_array,
-    paths_from_warehouse,
 )
+from parcours.errors import InvalidInput
 from parcours.storage import Storage
+
+
+class PathModel(Protocol):
+    """What a bootstrap asks of a path model (model.py's `PathModel`, which imports this module)."""
+
+    def refit(self, resampler: Resampler, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Any: ...
+
+
+class Model(Protocol):
+    """What `warehouse_intervals` asks of any model (model.py's `Model`)."""
+
+    def draws(self, wh: Storage, level: str, fit_level: str, samples: int, seed: int, incremental: bool,
+              period: tuple[dt.datetime, dt.datetime] | None) -> Iterable[pd.Series]: ...
 
 
 class Resampler:
@@ -56,20 +65,24 @@ class Resampler:
                          else self.conv)
         self.nulls = self.paths.nulls.to_numpy(float)
         self.value = self.paths.value.to_numpy(float)
-        self._steps: dict[int, PathSteps] = {}
+        self._kept: dict[Hashable, Any] = {}
 
-    def fit(self, model, conv, nulls, value):
-        """`model` fitted on the paths (collapsed, unless told) with these journey counts.
-        Markov's counts are linear in them, so its transitions are listed once and reweighted
-        here."""
+    def fit(self, model: PathModel, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Any:
+        """`model` fitted on the paths (collapsed, unless told) with these journey counts."""
         k = len(self.collapsed)
-        c, n, v = (np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value))
-        if isinstance(model, Markov):
-            if model.order not in self._steps:
-                self._steps[model.order] = PathSteps(self.collapsed, model.order)
-            return model.fit_counts(self._steps[model.order].counts(c, n, v))
-        return model.fit(pd.DataFrame({"path": self.collapsed, "conversions": c.round().astype("int64"),
-                                       "nulls": n.round().astype("int64"), "value": v}))
+        return model.refit(self, *(np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value)))
+
+    def frame(self, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+        """The paths with these counts (one per distinct path fitted), as a model fits them."""
+        return pd.DataFrame({"path": self.collapsed, "conversions": conv.round().astype("int64"),
+                             "nulls": nulls.round().astype("int64"), "value": value})
+
+    def kept(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """What a model prepares once for every draw (Markov's transitions: its counts are
+        linear in the journeys', so they are listed once and reweighted)."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
 
     def split(self, weights: dict[str, float], conv) -> pd.Series:
         """Each path's conversions spread over its steps in proportion to their channel's
@@ -94,22 +107,26 @@ class Resampler:
             yield conv, c[2 * k:], conv * mean_value, c[:k]
 
 
-def intervals(paths: pd.DataFrame, make_model: Callable[[], object], per_touch: bool = True,
+def intervals(paths: pd.DataFrame, make_model: Callable[[], PathModel], per_touch: bool = True,
               ci: float = 0.9, samples: int = 100, seed: int = 0) -> pd.DataFrame:
     """(lo, hi) per channel. per_touch: the statistic of `attributed` (warehouse, fitted on
     collapsed paths); else the model's own credits (weights x conversions) fitted on the
     paths as they are, as printed for path files."""
     _check(ci)
+    return _bounds(draws(paths, make_model, per_touch, samples, seed), ci)
+
+
+def draws(paths: pd.DataFrame, make_model: Callable[[], PathModel], per_touch: bool = True,
+          samples: int = 100, seed: int = 0) -> Iterator[pd.Series]:
+    """A path model's credits per channel (see `intervals`) under each resample."""
     r = Resampler(paths, collapse=per_touch)
-    draws = []
     for conv, nulls, value, reported in r.resamples(samples, seed):
         fitted = r.fit(make_model(), conv, nulls, value)
-        draws.append(r.split(fitted.weights(), reported) if per_touch
-                     else fitted.credits().set_index("channel").conversions)
-    return _bounds(draws, ci)
+        yield (r.split(fitted.weights(), reported) if per_touch
+               else fitted.credits().set_index("channel").conversions)
 
 
-def warehouse_intervals(model, wh: Storage, level: str = "channel", fit_level: str = "channel",
+def warehouse_intervals(model: Model, wh: Storage, level: str = "channel", fit_level: str = "channel",
                         ci: float = 0.9, samples: int = 100, seed: int = 0, incremental: bool = False,
                         period: tuple[dt.datetime, dt.datetime] | None = None) -> pd.DataFrame:
     """(lo, hi) per value of `level` of a data-driven model's per-touch credits on the
@@ -118,18 +135,12 @@ def warehouse_intervals(model, wh: Storage, level: str = "channel", fit_level: s
     the counterfactual model resamples journeys and refits on their exposure (`incremental`:
     of its incremental conversions instead, over every journey)."""
     _check(ci)
-    if isinstance(model, Counterfactual):
-        x = Exposure.from_warehouse(wh, fit_level, split_level=level)
-        within = None if period is None or incremental else x.ending(*period)
-        return _bounds(bootstrap(fitted_model(model, wh, fit_level), x, samples, seed, incremental, within), ci)
-    raw = paths_from_warehouse(wh, fit_level, collapse=False, split_level=level if level != fit_level else None,
-                               period=period)
-    return intervals(raw, functools.partial(dataclasses.replace, model), ci=ci, samples=samples, seed=seed)
+    return _bounds(model.draws(wh, level, fit_level, samples, seed, incremental, period), ci)
 
 
 def _check(ci: float) -> None:
     if not 0 < ci < 1:
-        raise ValueError("ci must be between 0 and 1, e.g. 0.9")
+        raise InvalidInput("ci must be between 0 and 1, e.g. 0.9")
 
 
 def _bounds(draws: Iterable[pd.Series], ci: float) -> pd.DataFrame:

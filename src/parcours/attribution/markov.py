@@ -26,8 +26,11 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from parcours.attribution.intervals import Resampler
+from parcours.attribution.model import PathModel
 from parcours.attribution.paths import flatten, list_array, positions
 from parcours.attribution.registry import register_model
+from parcours.errors import InvalidInput
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = ">"
@@ -48,7 +51,7 @@ class PathSteps:
         pid, code, values = flatten(paths)
         lens, position = positions(pid, len(paths))
         if (lens == 0).any():
-            raise ValueError("a path has no step")
+            raise InvalidInput("a path has no step")
         pos = position - 1  # 0-based: steps back from the path's start
         state = code
         for k in range(1, order):  # fold in the step k back (0 before the path starts)
@@ -89,10 +92,10 @@ def _frame(paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
     return (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
 
 
-@register_model("markov", 8, ("Markov chain", "Chaîne de Markov"), data_driven=True,
+@register_model("markov", 8, ("Markov chain", "Chaîne de Markov"),
                 params={"order": "order of the chain: states are k-grams of the path"})
 @dataclass
-class Markov:
+class Markov(PathModel):
     """`Markov(order=2).fit(paths)`; `credits()` gives conversions and value per channel."""
 
     order: int = 1
@@ -105,10 +108,15 @@ class Markov:
 
     def __post_init__(self):
         if self.order not in (1, 2, 3, 4):
-            raise ValueError("order must be 1, 2, 3 or 4")
+            raise InvalidInput("order must be 1, 2, 3 or 4")
 
     def fit(self, paths: ir.Table | pd.DataFrame) -> Markov:
         return self.fit_counts(transitions(paths, self.order))
+
+    def refit(self, resampler: Resampler, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Markov:
+        """Its counts are linear in the journeys': the transitions are listed once per resampler."""
+        steps = resampler.kept(("markov", self.order), lambda: PathSteps(resampler.collapsed, self.order))
+        return self.fit_counts(steps.counts(conv, nulls, value))
 
     def fit_counts(self, counts: pd.DataFrame) -> Markov:
         """Fit on transition counts (src, dst, n, value), e.g. reweighted for a bootstrap."""

@@ -26,13 +26,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from parcours.attribution.model import PathModel
 from parcours.attribution.paths import flatten, list_array, positions
 from parcours.attribution.registry import register_model
 
 
-@register_model("ordered_shapley", 10, ("Ordered Shapley", "Shapley ordonné"), data_driven=True)
+@register_model("ordered_shapley", 10, ("Ordered Shapley", "Shapley ordonné"))
 @dataclass
-class OrderedShapley:
+class OrderedShapley(PathModel):
     """`OrderedShapley().fit(paths)`; `credits()` per channel, `positions` per (channel, position)."""
 
     values: dict[str, float] = field(default_factory=dict, init=False)  # phi per channel

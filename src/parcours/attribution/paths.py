@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from parcours.errors import InvalidInput
 from parcours.exprs import in_order
 from parcours.journeys import require_built
 from parcours.query import LEVELS
@@ -37,9 +38,9 @@ def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = T
     conversions in it (models are fitted on all, credits are reported for a period)."""
     for lv in (level, split_level or level):
         if lv not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+            raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
     if split_level and collapse:
-        raise ValueError("split_level needs uncollapsed paths (one step per touch)")
+        raise InvalidInput("split_level needs uncollapsed paths (one step per touch)")
     require_built(wh)
     t = wh.table("touches")
     steps = {"path": in_order(t[level], t.position)}
@@ -89,9 +90,9 @@ def read_paths(file: Path | str, path: str = "path", conversions: str = "convers
         table = pacsv.read_csv(file, parse_options=pacsv.ParseOptions(delimiter=delimiter),
                                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(named, pa.string())))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ValueError(f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
+        raise InvalidInput(f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
     if table.num_rows == 0:
-        raise ValueError("no path to attribute: the file has a header and no rows")
+        raise InvalidInput("no path to attribute: the file has a header and no rows")
     return paths_from_arrow(table, path, conversions, nulls, value, sep, collapse)
 
 
@@ -110,14 +111,14 @@ def paths_from_arrow(table: pa.Table, path: str, conversions: str, nulls: str | 
     with consecutive repeats collapsed (email > email > search is email > search)."""
     missing = [c for c in (path, conversions, nulls, value) if c and c not in table.column_names]
     if missing:
-        raise ValueError(f"missing column(s): {', '.join(missing)}")
+        raise InvalidInput(f"missing column(s): {', '.join(missing)}")
     text = pc.cast(table[path], pa.string()).combine_chunks().fill_null("")
     parts = pc.split_pattern(text, sep)
     flat = pc.utf8_trim_whitespace(parts.flatten())
     kept = pc.not_equal(pc.utf8_length(flat), 0)
     lens = np.bincount(pc.list_parent_indices(parts).filter(kept).to_numpy(), minlength=len(text))
     if (lens == 0).any():
-        raise ValueError(f"column {path!r}: empty path on data row(s) {_rows(lens == 0)}")
+        raise InvalidInput(f"column {path!r}: empty path on data row(s) {_rows(lens == 0)}")
     lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
                                      flat.filter(kept))
     return pd.DataFrame({
@@ -139,7 +140,7 @@ def _numbers(column: pa.ChunkedArray | pa.Array, name: str, count: bool) -> np.n
         blank = pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True)
         bad = pc.and_(pc.invert(blank), pc.invert(pc.match_substring_regex(arr, _NUMBER)))
         if pc.any(bad).as_py():
-            raise ValueError(f"column {name!r}: not a number on data row(s) {_rows(bad)}")
+            raise InvalidInput(f"column {name!r}: not a number on data row(s) {_rows(bad)}")
         arr = pc.if_else(blank, "0", arr)
     numbers = pc.cast(arr, pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
     if count:
@@ -147,7 +148,7 @@ def _numbers(column: pa.ChunkedArray | pa.Array, name: str, count: bool) -> np.n
     else:
         wrong, what = ~np.isfinite(numbers), "not a finite number"
     if wrong.any():
-        raise ValueError(f"column {name!r}: {what} on data row(s) {_rows(wrong)}")
+        raise InvalidInput(f"column {name!r}: {what} on data row(s) {_rows(wrong)}")
     return numbers
 
 

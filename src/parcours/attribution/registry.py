@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from parcours.errors import DeclarationError
 from parcours.query import Text, by_language
 
-T = TypeVar("T", bound=type)
+if TYPE_CHECKING:
+    from parcours.attribution.model import Model
+
+T = TypeVar("T", bound="type[Model]")
 
 
 @dataclass(frozen=True)
@@ -21,11 +25,11 @@ class ModelSpec:
     name: str
     order: int  # place in lists
     label: Text
-    data_driven: bool  # fitted on the paths (converting and not), or a rule per touch
+    data_driven: bool  # fitted (the class's `data_driven`: model.py), or a rule per touch
     cls: type
     params: dict[str, str] = field(default_factory=dict)  # keyword -> what it sets
     build: Callable[..., Any] | None = None  # params -> model; default: the class itself
-    on_paths: bool = True  # works on aggregated paths (a path file); False: needs touch times
+    on_paths: bool = True  # the class's `on_paths` (model.py)
 
     def make(self, **params: Any) -> Any:
         """The model with those of `params` it takes (the others are ignored)."""
@@ -41,16 +45,22 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, order: int, label: Text, *, data_driven: bool,
+def register_model(name: str, order: int, label: Text, *,
                    params: dict[str, str] | None = None,
-                   build: Callable[..., Any] | None = None, on_paths: bool = True) -> Callable[[T], T]:
+                   build: Callable[..., Any] | None = None) -> Callable[[T], T]:
     """Class decorator: the model joins the registry under `name` (also its `name` attribute)."""
 
     def add(cls: T) -> T:
         if name in MODELS:
-            raise ValueError(f"two models are called {name!r}")
-        MODELS[name] = ModelSpec(name, order, label, data_driven, cls, dict(params or {}), build, on_paths)
-        cls.name = name  # type: ignore[attr-defined]
+            raise DeclarationError(f"two models are called {name!r}")
+        MODELS[name] = ModelSpec(name, order, label, cls.data_driven, cls, dict(params or {}), build,
+                                 cls.on_paths)
+        cls.name = name
         return cls
 
     return add
+
+
+def names() -> tuple[str, ...]:
+    """The registered models in menu order (complete once `parcours.attribution` is imported)."""
+    return tuple(sorted(MODELS, key=lambda name: MODELS[name].order))

@@ -6,20 +6,45 @@ Credits are weights normalised per journey, so each journey's credits sum to 1 c
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
+from parcours.attribution.model import Model
+from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import register_model
+from parcours.errors import InvalidInput
 from parcours.journeys import require_built
 from parcours.storage import Storage
+from parcours.warehouse import in_memory
 
 
-class RuleModel:
+class RuleModel(Model):
     """A weight per touch; `touch_credits` normalises it per journey."""
 
-    name: str
+    def touch_credit(self, t: ir.Table, weights: Mapping[str, ir.FloatingValue]) -> ir.FloatingValue:
+        return credit(self, t)
+
+    def credits_on_paths(self, paths: pd.DataFrame) -> pd.DataFrame:
+        """Each distinct converting path is one journey of clicks, weighted by its conversions
+        (as ChannelAttribution's heuristic models read them)."""
+        converting = paths[paths.conversions > 0].reset_index(drop=True)
+        pid, code, names = flatten(converting.path)
+        lens, position = positions(pid, len(converting))
+        steps = pa.table({
+            "journey_id": pid, "channel": pa.array(names[code], pa.string()),
+            "position": position, "n": lens[pid], "is_last": position == lens[pid],
+            "interaction": pa.array(np.full(len(code), "click")),
+            "conversions": converting.conversions.to_numpy(float)[pid],
+            "revenue": converting.value.to_numpy(float)[pid],
+        })
+        return in_memory(steps, functools.partial(_path_credits, self), key=("path credits", self))
 
     def weight(self, t: ir.Table) -> ir.FloatingValue:  # pragma: no cover - interface
         raise NotImplementedError
@@ -30,7 +55,7 @@ class RuleModel:
         return None
 
 
-@register_model("first_touch", 1, ("First touch", "Premier contact"), data_driven=False)
+@register_model("first_touch", 1, ("First touch", "Premier contact"))
 @dataclass(frozen=True)
 class FirstTouch(RuleModel):
 
@@ -41,7 +66,7 @@ class FirstTouch(RuleModel):
         return ibis.literal(1.0)
 
 
-@register_model("last_touch", 2, ("Last touch", "Dernier contact"), data_driven=False)
+@register_model("last_touch", 2, ("Last touch", "Dernier contact"))
 @dataclass(frozen=True)
 class LastTouch(RuleModel):
     """The journey's last touch; a view only when the journey has nothing but views."""
@@ -54,7 +79,7 @@ class LastTouch(RuleModel):
         return ibis.literal(1.0)  # exactly one touch per journey is_last
 
 
-@register_model("last_non_direct", 3, ("Last non-direct touch", "Dernier contact non direct"), data_driven=False,
+@register_model("last_non_direct", 3, ("Last non-direct touch", "Dernier contact non direct"),
                 params={"direct": "the direct channels, which lose to any other"})
 @dataclass(frozen=True)
 class LastNonDirect(RuleModel):
@@ -75,7 +100,7 @@ class LastNonDirect(RuleModel):
         return ibis.literal(1.0)  # positions are unique: one key is the largest
 
 
-@register_model("linear", 4, ("Linear", "Linéaire"), data_driven=False)
+@register_model("linear", 4, ("Linear", "Linéaire"))
 @dataclass(frozen=True)
 class Linear(RuleModel):
 
@@ -86,7 +111,7 @@ class Linear(RuleModel):
         return t.n.cast("float64")
 
 
-@register_model("custom", 7, ("Custom weights", "Pondération personnalisée"), data_driven=False,
+@register_model("custom", 7, ("Custom weights", "Pondération personnalisée"),
                 params={"weights": "first, middle and last weights"},
                 build=lambda weights=(0.4, 0.2, 0.4): Custom(*weights))
 @dataclass(frozen=True)
@@ -102,7 +127,7 @@ class Custom(RuleModel):
 
     def __post_init__(self):
         if min(self.first, self.middle, self.last) < 0 or self.first + self.middle + self.last <= 0:
-            raise ValueError("custom weights must be >= 0 and not all 0")
+            raise InvalidInput("custom weights must be >= 0 and not all 0")
 
     def weight(self, t):
         return ibis.cases(
@@ -117,7 +142,7 @@ class Custom(RuleModel):
                           else_=float(self.first + self.middle + self.last))
 
 
-@register_model("position_based", 5, ("Position-based (40/20/40)", "En U (40/20/40)"), data_driven=False)
+@register_model("position_based", 5, ("Position-based (40/20/40)", "En U (40/20/40)"))
 @dataclass(frozen=True)
 class PositionBased(Custom):
     """40/20/40 by default: first and last 40% each, 20% shared by the middle touches;
@@ -134,17 +159,19 @@ class PositionBased(Custom):
         return ibis.ifelse(t.n <= 2, 1.0, float(self.first + self.middle + self.last))
 
 
-@register_model("time_decay", 6, ("Time decay", "Dégressif dans le temps"), data_driven=False,
-                params={"half_life_days": "half-life of a touch's weight, in days"}, on_paths=False)
+@register_model("time_decay", 6, ("Time decay", "Dégressif dans le temps"),
+                params={"half_life_days": "half-life of a touch's weight, in days"})
 @dataclass(frozen=True)
 class TimeDecay(RuleModel):
     """weight = 2^(-age / half_life), age = conversion time - touch time (normalised)."""
+
+    on_paths = False  # needs touch times
 
     half_life_days: float = 7.0
 
     def __post_init__(self):
         if self.half_life_days <= 0:
-            raise ValueError("half_life_days must be > 0")
+            raise InvalidInput("half_life_days must be > 0")
 
     def weight(self, t):
         age_days = (t.conv_ts.epoch_seconds() - t.ts.epoch_seconds()).cast("float64") / 86400.0
@@ -169,3 +196,10 @@ def touch_credits(model: RuleModel, touches: ir.Table) -> ir.Table:
     """`touches` with `credit` (sums to 1 per journey) and `value` (sums to its revenue)."""
     w = touches.mutate(credit=credit(model, touches))
     return w.mutate(value=w.credit * w.revenue)
+
+
+def _path_credits(model: RuleModel, t: ir.Table) -> ir.Table:
+    """A rule model's credits per channel over a table of path steps."""
+    c = touch_credits(model, t)
+    out = c.group_by("channel").agg(conversions=(c.credit * c.conversions).sum(), value=c.value.sum())
+    return out.order_by([ibis.desc("conversions"), "channel"])

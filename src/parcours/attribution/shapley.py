@@ -36,25 +36,27 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from parcours.attribution.model import PathModel
 from parcours.attribution.ordered import OrderedShapley
 from parcours.attribution.paths import flatten
 from parcours.attribution.registry import register_model
+from parcours.errors import InvalidInput
 
 MAX_EXACT = 20
 MAX_SAMPLED = 62  # channel sets are bit masks in an int64
 
 
-@register_model("shapley", 9, ("Shapley value", "Valeur de Shapley"), data_driven=True)
+@register_model("shapley", 9, ("Shapley value", "Valeur de Shapley"))
 @dataclass
 class Shapley(OrderedShapley):
     """Shapley values of the conversion-count game: `Shapley().fit(paths)`, `credits()` per
     channel (the per-channel totals of `OrderedShapley`, whose fit computes them)."""
 
 
-@register_model("shapley_rate", 11, ("Shapley (conversion rate)", "Shapley (taux de conversion)"),
-                data_driven=True)  # short: a phone's chart legend holds it
+# the label is short: a phone's chart legend holds it
+@register_model("shapley_rate", 11, ("Shapley (conversion rate)", "Shapley (taux de conversion)"))
 @dataclass
-class ShapleyRate:
+class ShapleyRate(PathModel):
     """`ShapleyRate().fit(paths)`; `credits()` gives conversions and value per channel.
 
     Beyond MAX_EXACT channels (up to 62) phi is estimated from `samples` random orders of
@@ -74,7 +76,7 @@ class ShapleyRate:
         pid, code, values = flatten(df.path)
         channels = sorted(values)  # the encoding's dictionary: every value once
         if len(channels) > MAX_SAMPLED:
-            raise ValueError(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
+            raise InvalidInput(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
                              "choose a coarser level (channel or channel_group)")
         bit = np.left_shift(1, np.searchsorted(channels, values)).astype(np.int64)
         masks = np.zeros(len(df), dtype=np.int64)

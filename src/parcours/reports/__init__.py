@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 from parcours.config import Config
+from parcours.errors import InvalidInput
 from parcours.query import Query
 from parcours.reports import base
 from parcours.reports.base import Report, ReportResult, Scope
@@ -29,7 +30,7 @@ def run_report(name: str, wh: Storage, config: Config, query: Query | None = Non
     """One report of the catalogue on a warehouse, read from one snapshot: its several
     queries see the same build even if one commits meanwhile."""
     if name not in CATALOGUE:
-        raise ValueError(f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
+        raise InvalidInput(f"unknown report {name!r}; reports: {', '.join(CATALOGUE)}")
     with wh.snapshot():
         return CATALOGUE[name](wh, config, query or Query())
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from parcours.audiences import current
 from parcours.config import Config
-from parcours.errors import InvalidInput, NotBuilt
+from parcours.errors import DeclarationError, InvalidInput, NotBuilt
 from parcours.journeys import require_built
 from parcours.query import DEFAULT_DAYS, DEFAULTS, SPECS, Query, Text, by_language
 from parcours.reports.labels import Column, Columns, Message, Values, Words
@@ -31,11 +31,10 @@ from parcours.storage import Storage
 NO_TOUCH = "(no touch)"
 LOW_NAMED = 10  # rows a low-volume warning names (the table flags them all)
 NO_MATCH = Message("no_match")
-# Filters on what only a conversion carries: journeys without a conversion cannot pass them.
-CONVERSION_FILTERS = ("kinds", "new_customer", "crm", "audiences", "categories", "origins",
-                      "min_revenue", "converting_device")
-SHAPE_FILTERS = ("with_channels", "without_channels", "first_channel", "last_channel", "devices",
-                 "first_device", "mono_device")
+# Filters on what only a conversion carries (journeys without one cannot pass them), and on the
+# journey's shape: each filter's declaration says which (`Spec.reads`).
+CONVERSION_FILTERS = tuple(name for name, spec in SPECS.items() if spec.reads == "conversion")
+SHAPE_FILTERS = tuple(name for name, spec in SPECS.items() if spec.reads == "shape")
 
 
 @dataclass
@@ -280,7 +279,7 @@ class Report:
     def __post_init__(self) -> None:
         unknown = [o for o in self.options if o not in SPECS or SPECS[o].group != "option"]
         if unknown:
-            raise ValueError(f"report {self.name}: {', '.join(unknown)} are not Query options")
+            raise DeclarationError(f"report {self.name}: {', '.join(unknown)} are not Query options")
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -325,7 +324,7 @@ CATALOGUE: dict[str, Report] = {}  # every report by name, filled by `register` 
 def register(report: Report) -> Report:
     """Add a report to the catalogue (each report module calls it for its own)."""
     if report.name in CATALOGUE:
-        raise ValueError(f"two reports are called {report.name!r}")
+        raise DeclarationError(f"two reports are called {report.name!r}")
     CATALOGUE[report.name] = report
     return report
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from parcours.cells import neutralise
+from parcours.errors import InvalidInput
 from parcours.reports.labels import Message, Words, colours, name_of, translate_figure
 
 DECIMALS = {"share": 4, "rate": 6, "points": 6, "pct": 1}  # a person's export rounds floats to this (else 2)
@@ -61,12 +62,12 @@ def to_csv(result, path=None, delimiter: str = ",", bom: bool = False, words: Wo
     """UTF-8 text (with a BOM for spreadsheet users if asked); written to `path` if given.
     With `words`, for people: labelled columns, named values, and in French decimal commas."""
     if delimiter not in (",", ";", "\t"):
-        raise ValueError("delimiter must be ',', ';' or a tab")
+        raise InvalidInput("delimiter must be ',', ';' or a tab")
     table = _whole(result.table, result.query.get("level", "channel"))
     table = for_people(result, table, words) if words else table
     decimal = "," if words and words.lang == "fr" else "."
     if decimal == delimiter:
-        raise ValueError("a decimal comma needs another delimiter: ';' or a tab")
+        raise InvalidInput("a decimal comma needs another delimiter: ';' or a tab")
     text = _safe(table).to_csv(index=False, sep=delimiter, lineterminator="\n", decimal=decimal)
     data = ("\ufeff" if bom else "") + text
     if path is None:

@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from parcours.attribution.registry import MODELS
+from parcours.errors import InvalidInput
 from parcours.query import LANGUAGES, SPECS, Text
 
 if TYPE_CHECKING:
@@ -512,7 +513,7 @@ class Words:
 
     def __init__(self, lang: str, config: Config | None = None):
         if lang not in LANGUAGES:
-            raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}")
+            raise InvalidInput(f"lang must be one of {', '.join(LANGUAGES)}")
         self.lang, self.i = lang, LANGUAGES.index(lang)
         self.currency = config.reports.currency if config else "EUR"
         self.values = {**VALUES, **(config.channel_names if config else {})}

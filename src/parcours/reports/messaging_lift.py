@@ -26,6 +26,7 @@ from statistics import NormalDist
 import ibis
 import pandas as pd
 
+from parcours.errors import InvalidInput
 from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, with_persons
 from parcours.storage import Storage
 
@@ -102,7 +103,7 @@ def true_lift(truth: pd.DataFrame, window_days: int) -> pd.DataFrame:
     that does not tell its sales apart gives its conversions of every kind."""
     missing = {"journey", "days_after_entry", "incremental_conversions", "incremental_revenue"} - set(truth)
     if missing:
-        raise ValueError(f"the messages truth lacks column(s) {', '.join(sorted(missing))}: "
+        raise InvalidInput(f"the messages truth lacks column(s) {', '.join(sorted(missing))}: "
                          "give the messages_truth file `parcours simulate` writes")
     orders = truth.incremental_conversions
     if "incremental_orders" in truth:

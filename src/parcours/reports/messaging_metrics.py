@@ -28,6 +28,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.config import ATTRIBUTE_TO
+from parcours.errors import InvalidInput
 from parcours.identity import with_customers, with_person
 from parcours.journeys import require_built
 from parcours.message_events import MESSAGE, machine_open, with_delivery
@@ -93,7 +94,7 @@ def events(wh: Storage, selection: Selection, machine: bool = True) -> ir.Table:
 
 def _keys(by: str) -> list[str]:
     if by not in KEYS:
-        raise ValueError(f"by must be one of {', '.join(BY)}")
+        raise InvalidInput(f"by must be one of {', '.join(BY)}")
     return KEYS[by]
 
 
@@ -186,7 +187,7 @@ def attributed_orders(wh: Storage, selection: Selection, window_days: float = 5,
     opened by a person) within `window_days` before it. Small (at most the orders): rows are
     rolled up from it in pandas, for any `by`."""
     if on not in ATTRIBUTE_TO:
-        raise ValueError(f"orders go to the last message acted on: on must be {' or '.join(ATTRIBUTE_TO)}")
+        raise InvalidInput(f"orders go to the last message acted on: on must be {' or '.join(ATTRIBUTE_TO)}")
     m = events(wh, selection, machine=on == "opened")
     acted = m.filter(m.event == on)
     acted = with_persons(wh, acted.filter(~acted._machine) if on == "opened" else acted)

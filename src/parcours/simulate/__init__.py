@@ -61,6 +61,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from parcours.errors import InvalidInput
 from parcours.simulate import crm as crm_data
 from parcours.simulate import prediction
 from parcours.simulate.crm import attributes_json
@@ -222,23 +223,23 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     (no touch of it, its effect gone): the world its truth is measured against.
     """
     if fmt not in ("parquet", "csv"):
-        raise ValueError("fmt must be 'parquet' or 'csv'")
+        raise InvalidInput("fmt must be 'parquet' or 'csv'")
     if scenario not in WORLDS:
-        raise ValueError(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
+        raise InvalidInput(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
     names = [c.name for c in channels]
     needs = NEEDS.get(scenario, ())
     if not set(needs) <= set(names):
-        raise ValueError(f"the {scenario} world needs the {' and '.join(needs)} channels")
+        raise InvalidInput(f"the {scenario} world needs the {' and '.join(needs)} channels")
     horizon = min(HORIZON, days - 1) if horizon is None else horizon
     if not 0 <= horizon < days:
-        raise ValueError(f"horizon must be 0 to {days - 1} days (fewer than the days simulated)")
+        raise InvalidInput(f"horizon must be 0 to {days - 1} days (fewer than the days simulated)")
     if off is not None and off not in names:
-        raise ValueError(f"unknown channel {off!r}; channels: {', '.join(names)}")
+        raise InvalidInput(f"unknown channel {off!r}; channels: {', '.join(names)}")
     world = (scenario, None if off is None else names.index(off))
     today = dt.datetime.now(dt.UTC).date()
     end = end or today - dt.timedelta(days=1)  # the last whole day: nothing it writes happens after now
     if end >= today:
-        raise ValueError(f"end {end} is not before today ({today}): every simulated day must be over, or its "
+        raise InvalidInput(f"end {end} is not before today ({today}): every simulated day must be over, or its "
                          "events would happen after now")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
