@@ -550,10 +550,7 @@ def serve(
 
     with Workspace(workspace) as ws:
         ws.require_warehouse()
-        try:
-            check_bind(host, bool(ws.config.tokens), ws.config.hosts)
-        except ValueError as exc:
-            _fail(exc)
+        check_bind(host, bool(ws.config.tokens), ws.config.hosts)
     out.print(f"parcours serving {workspace} on http://{host}:{port}  (API: /api/v1, OpenAPI: /openapi.json)")
     here = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
     app_ = create_app(workspace, f"http://{here}:{port}",

@@ -16,15 +16,7 @@ from collections.abc import Callable
 from http.client import HTTPMessage
 from typing import IO, Any
 
-from parcours.errors import (
-    DiskFull,
-    InvalidInput,
-    NotBuilt,
-    NotFound,
-    ParcoursError,
-    ReadOnlyWorkspace,
-    WarehouseBusy,
-)
+from parcours.errors import ParcoursError, error_of
 from parcours.workspace import Server
 
 
@@ -35,18 +27,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
                          newurl: str) -> urllib.request.Request | None:
         fp.close()
         raise ParcoursError(f"the server at {req.full_url} answered a redirect ({code}) to {newurl}: not followed")
-
-
-# the server's status -> the error the library raises (api.py maps them the other way)
-STATUS_ERRORS: dict[int, type[ParcoursError]] = {400: InvalidInput, 422: InvalidInput, 404: NotFound, 409: NotBuilt,
-                                                 503: WarehouseBusy, 507: DiskFull, 413: InvalidInput}
-
-
-def error_of(status: int, said: str) -> ParcoursError:
-    """The library's error for a server's refusal (a 503 on a read-only workspace says so)."""
-    if status == 503 and "cannot be written" in said:
-        return ReadOnlyWorkspace(said)
-    return STATUS_ERRORS.get(status, ParcoursError)(said)
 
 
 # the server is on this machine: a proxy named in the environment (http_proxy) is not asked

@@ -62,6 +62,29 @@ class ReadOnlyWorkspace(ParcoursError):
     """The workspace (its folder or its database) cannot be written; the message names it."""
 
 
+# Each error's HTTP status: the first class an error is an instance of gives it (a subclass
+# before its base). The API answers with it; the HTTP client raises the class back from it.
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotBuilt, 409), (WarehouseBusy, 503), (ReadOnlyWorkspace, 503), (DiskFull, 507), (NotFound, 404),
+    (InvalidInput, 400), (ParcoursError, 400), (ValueError, 400),
+)
+
+
+def status_of(exc: Exception) -> int:
+    return next(status for kind, status in STATUS if isinstance(exc, kind))
+
+
+def error_of(status: int, message: str) -> ParcoursError:
+    """The error a server's refusal stands for (422, 413: the input too); ParcoursError when the
+    status is no error of the family. A 503 is a busy warehouse unless it says it cannot write."""
+    if status == 503 and "cannot be written" in message:
+        return ReadOnlyWorkspace(message)
+    if status in (413, 422):
+        return InvalidInput(message)
+    kind = next((k for k, code in STATUS if code == status and issubclass(k, ParcoursError)), ParcoursError)
+    return kind(message)
+
+
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
