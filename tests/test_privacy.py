@@ -168,7 +168,7 @@ def test_what_is_no_identifier_is_refused_by_every_face(three):
     for said in NO_IDENTIFIERS:
         with pytest.raises(InvalidInput, match="field identifier: not an identifier|field identifier: forget takes"):
             forget(three.warehouse, three.config, said, three.path)
-    jobs = Jobs(three.config, nullcontext, nullcontext, folder=three.path)
+    jobs = Jobs(three.config, nullcontext, nullcontext, door=lambda wh: three)
     try:
         for said in NO_IDENTIFIERS:
             with pytest.raises(InvalidInput, match="field identifier"):

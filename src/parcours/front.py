@@ -33,11 +33,12 @@ from parcours.config import Config
 from parcours.errors import InvalidInput, NotBuilt, ParcoursError
 from parcours.ingest import LoadResult, Reject, load_file
 from parcours.inventory import Facts, describe
-from parcours.jobs import build_all, predict_again, refresh_audience
+from parcours.jobs import build_all, plain, predict_again, refresh_audience
 from parcours.journeys import BuildResult
 from parcours.query import LEVELS, Query
 from parcours.reports import CATALOGUE, ReportResult, run_report
 from parcours.reports.base import Scope
+from parcours.storage import Storage
 from parcours.workspace import Folder
 
 Progress = Callable[[str, float], None]  # (step, percent done)
@@ -64,6 +65,11 @@ class Built:
         done = dict(done)
         extra = {f.name: done.pop(f.name) for f in dataclasses.fields(cls) if f.name != "result" and f.name in done}
         return cls(BuildResult.from_plain(done), **extra)
+
+    def plain(self) -> dict[str, Any]:
+        """As JSON carries it: the journeys' figures, and beside them what followed."""
+        return {**plain(self.result), **{f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                                         if f.name != "result"}}
 
 
 @dataclass
@@ -137,6 +143,17 @@ def _report_known(name: str) -> None:
 class Workspace(Folder):
     """A workspace this process reads and writes itself (`Folder`: its config and warehouse)."""
 
+    webhooks = True  # a build delivers the audiences' changes itself (a server's courier does it apart)
+
+    @classmethod
+    def over(cls, path: Path, warehouse: Storage, config: Config, webhooks: bool = True) -> Workspace:
+        """The workspace at `path` working through a warehouse already open (a server's job
+        cursor, which the server closes): the jobs it runs call these same methods."""
+        ws = cls(path)
+        ws.__dict__.update(warehouse=warehouse, config=config)
+        ws.webhooks = webhooks
+        return ws
+
     def load(self, table: str, path: Path, rejects_file: Path | None = None,
              progress: Progress = _quiet) -> LoadResult:
         """Validate a file and load its rows (one transaction; loading it again adds nothing)."""
@@ -147,7 +164,8 @@ class Workspace(Folder):
         """Persons, journeys, touches and profiles up to D-2 of `as_of`, then predictions,
         audiences and their webhook."""
         self.require_warehouse()
-        return Built.from_plain(build_all(self.warehouse, self.config, self.path, as_of, full, progress))
+        return Built.from_plain(build_all(self.warehouse, self.config, self.path, as_of, full, progress,
+                                          webhook=self.webhooks))
 
     def report(self, name: str, query: Query | None = None) -> ReportResult:
         _report_known(name)

@@ -179,10 +179,10 @@ class Jobs:
     writes through (a load on its own cursor, so data keeps landing during a build)."""
 
     def __init__(self, config: Config, loading: Callable[[], AbstractContextManager[Storage]],
-                 building: Callable[[], AbstractContextManager[Storage]], keep: int = 100,
-                 built: Callable[[], None] = lambda: None, folder: Path | None = None):
+                 building: Callable[[], AbstractContextManager[Storage]], door: Callable[[Storage], Any],
+                 keep: int = 100, built: Callable[[], None] = lambda: None):
         self.config, self.loading, self.building, self.keep = config, loading, building, keep
-        self.folder = folder  # the workspace: its audiences are refreshed after each build
+        self.door = door  # the workspace working through a cursor: its methods are the jobs (front.py)
         self.built = built  # told after each build commits (the server computes the pages' answers)
         self.items: OrderedDict[int, Job] = OrderedDict()
         self.lock = threading.Lock()
@@ -237,39 +237,12 @@ class Jobs:
         def report(step: str, percent: float) -> None:
             job.step, job.percent = step, percent
 
-        if job.command == "build":
-            as_of = job.params.get("as_of")
+        if job.command in ("build", "predict", "audience", "forget"):
             with self.building() as wh:
-                done = build_all(wh, self.config, self.folder, dt.date.fromisoformat(as_of) if as_of else None,
-                                 bool(job.params.get("full")), report, webhook=False)
-            self.built()
-            self.courier.ask()  # the refresh's batches, now committed
+                done = self._write(job, self.door(wh), report)
+            self.built()  # the pages' answers are computed again
+            self.courier.ask()  # what the write's refresh batched for the webhook, now committed
             return done
-        if job.command == "predict":
-            with self.building() as wh:
-                done = predict_again(wh, self.config, self.folder, job.params.get("horizon_days"), report)
-            self.built()
-            self.courier.ask()  # its refresh may have written batches too
-            return done
-        if job.command == "audience":
-            if self.folder is None:
-                raise InvalidInput("this server has no workspace folder holding audiences", field="command")
-            with self.building() as wh:
-                sizes = refresh_audience(wh, self.config, self.folder, job.params["name"])
-            self.built()
-            self.courier.ask()  # its members joined: a batch for the webhook
-            return {"audiences": sizes}
-        if job.command == "forget":
-            from parcours.privacy import forget
-
-            if self.folder is None:
-                raise InvalidInput("this server has no workspace folder to audit in", field="command")
-            with self.building() as wh:
-                erased = forget(wh, self.config, job.params["identifier"], self.folder)
-            self.built()  # the pages' answers are computed again without the person
-            return {"deleted": erased}
-        from parcours.ingest import load_file
-
         results: list[dict] = []
         job.result = {"loads": results}  # what loaded before a file that fails stays said
         loads = job.params["loads"]
@@ -277,10 +250,23 @@ class Jobs:
             name = Path(load["path"]).name
             rejects = load.get("rejects_file")
 
-            def moved(pct: float, i: int = i, name: str = name) -> None:
-                report(f"loading {name}", (100 * i + pct) / len(loads))
+            def moved(step: str, pct: float, i: int = i) -> None:
+                report(step, (100 * i + pct) / len(loads))
             report(f"loading {name}", 100 * i / len(loads))
             with self.loading() as wh:
-                results.append(plain(load_file(wh, load["table"], load["path"], progress=moved, crm=self.config.crm,
-                                               rejects_file=Path(rejects) if rejects else None)))
+                results.append(plain(self.door(wh).load(load["table"], Path(load["path"]), progress=moved,
+                                                        rejects_file=Path(rejects) if rejects else None)))
         return job.result
+
+    @staticmethod
+    def _write(job: Job, ws: Any, report: Callable[[str, float], None]) -> Any:
+        """A build, predictions, an audience's refresh or an erasure, by the workspace's method."""
+        if job.command == "build":
+            as_of = job.params.get("as_of")
+            return ws.build(dt.date.fromisoformat(as_of) if as_of else None, bool(job.params.get("full")),
+                            report).plain()
+        if job.command == "predict":
+            return {"predict": ws.predict(job.params.get("horizon_days"), report)}
+        if job.command == "audience":
+            return {"audiences": refresh_audience(ws.warehouse, ws.config, ws.path, job.params["name"])}
+        return {"deleted": ws.forget(job.params["identifier"])}

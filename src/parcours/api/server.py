@@ -120,7 +120,8 @@ class Server:
                     self.local = stack.enter_context(ws.serving(self.url)).token
                     if self.announce is not None:
                         self.announce(f"{self.url}/audiences?token={self.local}")
-            self._jobs = Jobs(ws.config, self.loading, lambda: self.own("build"), built=self.built, folder=ws.path)
+            self._jobs = Jobs(ws.config, self.loading, lambda: self.own("build"), built=self.built,
+                              door=lambda wh: Workspace.over(ws.path, wh, ws.config, webhooks=False))
             first = threading.Thread(target=self.warm, daemon=True)
             first.start()
             yield
