@@ -25,9 +25,9 @@ from fastapi.testclient import TestClient
 from simulated import workspace
 
 from parcours import Workspace
-from parcours.api import create_app
-from parcours.audiences import Book, refresh, size
-from parcours.conditions import Audience, parse
+from parcours.activation.audiences import Book, refresh, size
+from parcours.contract.conditions import Audience, parse
+from parcours.faces.api import create_app
 
 TABLES = ("touchpoints", "conversions", "identities", "crm", "messages")
 AUDIENCES = {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-PARCOURS = [sys.executable, "-m", "parcours.cli"]
+PARCOURS = [sys.executable, "-m", "parcours.faces.cli"]
 
 
 def run(args: list[str]) -> tuple[float, float]:

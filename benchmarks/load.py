@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="every request a query not asked before")
     args = ap.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "parcours.cli", "serve", "-w", args.workspace,
+    server = subprocess.Popen([sys.executable, "-m", "parcours.faces.cli", "serve", "-w", args.workspace,
                                "--port", str(port)], stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

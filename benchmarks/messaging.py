@@ -22,7 +22,7 @@ import pandas as pd
 from simulated import workspace
 
 from parcours import Workspace
-from parcours.query import Query
+from parcours.contract.query import Query
 from parcours.reports import run_report
 from parcours.reports.messaging_lift import against_truth, lift
 from parcours.reports.messaging_metrics import TOTAL, Selection, engagement

@@ -34,7 +34,7 @@ def main() -> None:
     ws = workspace(root, ["--persons", str(args.persons), "--seed", "5", "--days", "60", "--scenario",
                           "heterogeneous"], TABLES, build=False)  # built below, timed with its prediction
     t = time.perf_counter()
-    from parcours.jobs import build_all
+    from parcours.front.jobs import build_all
 
     with Workspace(ws) as w:
         done = build_all(w.warehouse, w.config, w.path)

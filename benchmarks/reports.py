@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from parcours import Workspace
-from parcours.query import Query
+from parcours.contract.query import Query
 from parcours.reports import REPORTS, run_report
 
 QUERIES = {

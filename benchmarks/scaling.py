@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-PARCOURS = [sys.executable, "-m", "parcours.cli"]
+PARCOURS = [sys.executable, "-m", "parcours.faces.cli"]
 TABLES = ("touchpoints", "conversions", "identities", "costs")
 
 

@@ -2,7 +2,7 @@
 
 Times, each as a new process (median and max of `--runs`):
 - `parcours --help` (target: under 0.3 s);
-- `import parcours.cli`;
+- `import parcours.faces.cli`;
 - `parcours attribute --paths` on a four-path file, with markov and with linear.
 
     .venv/bin/python benchmarks/startup.py [--runs 9]
@@ -37,11 +37,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = Path(tmp) / "paths.csv"
         paths.write_text(PATHS)
-        cli = [sys.executable, "-m", "parcours.cli"]
+        cli = [sys.executable, "-m", "parcours.faces.cli"]
         attribute = [*cli, "attribute", "--paths", str(paths), "--nulls-column", "total_null", "--model"]
         cases = {
             "parcours --help": [*cli, "--help"],
-            "import parcours.cli": [sys.executable, "-c", "import parcours.cli"],
+            "import parcours.faces.cli": [sys.executable, "-c", "import parcours.faces.cli"],
             "attribute --paths (markov)": [*attribute, "markov"],
             "attribute --paths (linear)": [*attribute, "linear"],
         }

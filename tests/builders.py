@@ -10,8 +10,8 @@ import itertools
 from pathlib import Path
 
 from parcours import Workspace
-from parcours.ingest import LoadResult, load_file
-from parcours.journeys import build_journeys
+from parcours.build.journeys import build_journeys
+from parcours.contract.ingest import LoadResult, load_file
 
 AS_OF = dt.date(2026, 11, 23)
 _files = itertools.count()
@@ -342,7 +342,7 @@ A, B, C = "v:va1", "v:vb", "v:vc"  # build_three's persons
 
 def who(ws, when) -> set[str]:
     """The persons of an audience condition."""
-    from parcours.audiences import members
-    from parcours.conditions import parse
+    from parcours.activation.audiences import members
+    from parcours.contract.conditions import parse
 
     return set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())

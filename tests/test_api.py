@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
-from parcours.api import check_bind, create_app
+from parcours.faces.api import check_bind, create_app
 
 WRITE, READ = "w" * 20, "r" * 20
 
@@ -144,7 +144,7 @@ def test_the_plotly_bundle_is_the_plotly_js_of_the_plotly_package():
 
     import plotly
 
-    from parcours.web import PLOTLY_JS
+    from parcours.faces.web import PLOTLY_JS
 
     full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
     version = re.search(r"plotly\.js v([\d.]+)", full)[1]
@@ -216,7 +216,7 @@ def test_reports_run_side_by_side_and_answer_as_they_would_alone(shop):
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    from parcours.api import served
+    from parcours.faces.api import served
     from parcours.reports import CATALOGUE
 
     def get(url):
@@ -289,7 +289,7 @@ def test_a_request_naming_another_host_is_refused(shop, host):
 
 
 def test_serving_on_every_address_needs_the_names_clients_use():
-    from parcours.api import check_bind
+    from parcours.faces.api import check_bind
 
     with pytest.raises(ValueError, match=r"say the names clients reach this server by in \[api\] hosts"):
         check_bind("0.0.0.0", True)

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from parcours.api import create_app
+from parcours.faces.api import create_app
 
 TOKEN = "t" * 24
 

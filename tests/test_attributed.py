@@ -45,7 +45,7 @@ def test_conversions_without_any_touch_are_all_no_touch_under_every_model(ws, na
     import datetime as dt
 
     from builders import load_rows
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
 
     load_rows(ws, "conversions", [dict(conversion_id="o1", ts="2026-10-01T10:00:00Z", user_id="u1", revenue="10")])
     build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))

@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from builders import AS_OF, JANE, JANE_PHONE, A, B, C, day_at, load_rows, who
 from parcours import Workspace
-from parcours.api import create_app
-from parcours.audiences import TESTS, Book, export, members
-from parcours.cli import app
-from parcours.conditions import KINDS, Audience, parse, plain
+from parcours.activation.audiences import TESTS, Book, export, members
+from parcours.build.journeys import build_journeys
+from parcours.contract.conditions import KINDS, Audience, parse, plain
 from parcours.errors import InvalidInput
-from parcours.journeys import build_journeys
+from parcours.faces.api import create_app
+from parcours.faces.cli import app
 
 EVERYONE = {A, B, C}
 
@@ -221,7 +221,7 @@ def test_a_condition_value_is_a_bounded_text_without_control_characters(when, fi
 
 
 def test_a_bad_config_audience_is_a_config_error_naming_its_key(ws):
-    from parcours.config import load_config
+    from parcours.contract.config import load_config
     from parcours.errors import ConfigError
 
     (ws.path / "parcours.toml").write_text(
@@ -299,8 +299,8 @@ def test_the_api_saves_sizes_previews_exports_and_refuses_with_the_key(three):
 
 
 def test_the_api_tells_the_page_its_grammar_the_crm_match_and_each_audiences_past(three):
-    from parcours.audiences import refresh
-    from parcours.conditions import KINDS
+    from parcours.activation.audiences import refresh
+    from parcours.contract.conditions import KINDS
 
     book = Book(three.path, three.config)
     book.save(Audience("emailed", parse({"touched": "email"})))
@@ -325,7 +325,7 @@ def test_the_api_tells_the_page_its_grammar_the_crm_match_and_each_audiences_pas
 
 
 def test_an_audience_history_before_any_refresh_is_empty(three):
-    from parcours.audiences import history, standing
+    from parcours.activation.audiences import history, standing
 
     assert history(three.warehouse).to_pyarrow().num_rows == 0
     assert standing(three.warehouse) == {}
@@ -380,7 +380,7 @@ def test_a_workspace_can_be_reopened(three):
 
 def test_each_build_keeps_sizes_who_joined_and_left_and_the_person_cards(three):
     from builders import rows_of
-    from parcours.audiences import history, overlap, person, refresh
+    from parcours.activation.audiences import history, overlap, person, refresh
 
     book = Book(three.path, three.config)
     book.save(Audience("phones", parse({"device": "mobile"})))
@@ -420,7 +420,7 @@ def test_saving_or_deleting_one_audience_refreshes_it_as_a_whole_refresh_would(t
     """An audience saved between builds: its members, size and the cards of who joined or left
     it are written at once (refresh(only=...)), the same rows a whole refresh writes."""
     from builders import rows_of
-    from parcours.audiences import refresh
+    from parcours.activation.audiences import refresh
 
     book, wh = Book(three.path, three.config), three.warehouse
 
@@ -453,7 +453,7 @@ def test_saving_or_deleting_one_audience_refreshes_it_as_a_whole_refresh_would(t
 
 
 def test_the_person_api(three):
-    from parcours.audiences import refresh
+    from parcours.activation.audiences import refresh
 
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
     with TestClient(create_app(three.path), base_url="http://127.0.0.1") as client:

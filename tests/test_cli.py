@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from parcours.cli import app
+from parcours.faces.cli import app
 
 runner = CliRunner()
 
@@ -37,7 +37,8 @@ def test_build_in_passes_under_a_small_memory_limit_gives_the_same_journeys(buil
     need is raised so that a 2,000-touch workspace needs passes under a limit DuckDB runs in."""
     import shutil
 
-    from parcours import Workspace, journeys
+    from parcours import Workspace
+    from parcours.build import journeys
     monkeypatch.setattr(journeys, "LIST_BYTES_PER_TOUCH", 50_000)
     root, output = built
     ws = tmp_path / "small"
@@ -259,7 +260,7 @@ def test_attribute_with_intervals_on_a_path_file(tmp_path):
 def test_a_report_table_reads_at_100_columns(built, monkeypatch):
     """Labelled columns and named values as on the page, one measure per model (what a page
     shows when not told), no line past 100 columns, the columns that do not fit named."""
-    from parcours import cli
+    from parcours.faces import cli
 
     root, _ = built
     monkeypatch.setattr(cli.out, "_width", 100)
@@ -283,7 +284,7 @@ def test_a_damaged_server_file_names_no_server(tmp_path, said):
     """`.parcours-server.json` is read by every command: a damaged one is no live server, never a
     traceback (the next `parcours serve` writes it anew)."""
     from parcours import Workspace
-    from parcours.workspace import SERVER_FILE
+    from parcours.engine.workspace import SERVER_FILE
 
     ws = Workspace.init(tmp_path / "ws")
     (ws.path / SERVER_FILE).write_text(said)

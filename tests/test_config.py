@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import load_rows, rows_of
-from parcours.config import (
+from parcours.build.journeys import build_journeys
+from parcours.contract.config import (
     MAX_MEMORY,
     MIN_MEMORY,
     SECTIONS,
@@ -23,7 +24,6 @@ from parcours.config import (
     parse_config,
 )
 from parcours.errors import ConfigError
-from parcours.journeys import build_journeys
 
 
 def test_defaults_ship_the_usual_channels(tmp_path):
@@ -198,7 +198,7 @@ def test_an_empty_yaml_config_is_the_defaults(tmp_path):
 def test_every_command_says_a_bad_config_in_one_line_and_exits_2(tmp_path, text):
     from typer.testing import CliRunner
 
-    from parcours.cli import app
+    from parcours.faces.cli import app
 
     if text is None:  # a folder where the file should be
         (tmp_path / "parcours.toml").mkdir()
@@ -328,7 +328,7 @@ def test_the_defaults_file_says_each_setting_as_its_dataclass_does():
 @given(st.from_regex(r"\d{1,4}(\.\d{1,2})? ?[KMGT]i?B", fullmatch=True))
 @settings(max_examples=60, deadline=None)
 def test_a_memory_size_the_config_takes_is_one_duckdb_takes(size):
-    from parcours.warehouse import _bytes
+    from parcours.engine.warehouse import _bytes
 
     expected = memory_bytes(size)
     if expected is None or not MIN_MEMORY <= expected <= MAX_MEMORY:

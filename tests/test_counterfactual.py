@@ -14,7 +14,7 @@ from parcours.attribution import NO_TOUCH, Counterfactual, attributed, credited_
 from parcours.attribution.counterfactual import HALF_LIVES, Exposure
 from parcours.attribution.credit import fitted_model
 from parcours.attribution.intervals import warehouse_intervals
-from parcours.journeys import build_journeys
+from parcours.build.journeys import build_journeys
 
 
 def exposure(converted, days, rows, features, fit=None) -> Exposure:

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builders import AS_OF, JANE, JANE_PHONE, load_rows, rows_of
-from parcours import identifiers
-from parcours.config import CrmSettings
-from parcours.ingest import load_file
-from parcours.journeys import build_journeys
+from parcours.build.journeys import build_journeys
+from parcours.contract import identifiers
+from parcours.contract.config import CrmSettings
+from parcours.contract.ingest import load_file
 
 
 def test_the_documented_vectors():

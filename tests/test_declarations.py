@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parcours
-from parcours.api import create_app
 from parcours.attribution import NAMES, RuleModel
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.registry import MODELS
-from parcours.cli import app
-from parcours.query import DEFAULTS, SPECS, Query, cli_option
+from parcours.contract.query import DEFAULTS, SPECS, Query, cli_option
+from parcours.faces.api import create_app
+from parcours.faces.cli import app
 from parcours.reports import CATALOGUE, REPORTS, Report
 from parcours.reports.summary import run as run_summary
 
@@ -78,7 +78,8 @@ def test_a_report_cannot_declare_an_option_that_is_not_one():
 
 
 def test_the_faces_do_not_special_case_a_report():
-    faces = [PACKAGE / "cli.py", *sorted((PACKAGE / "api").glob("*.py")), PACKAGE / "web" / "static" / "app.js"]
+    faces = [PACKAGE / "faces" / "cli.py", *sorted((PACKAGE / "faces" / "api").glob("*.py")),
+             PACKAGE / "faces" / "web" / "static" / "app.js"]
     pattern = re.compile(r"""(==|!=|===|!==)\s*["'](summary|model-comparison|messaging)["']""")
     assert [f.name for f in faces if pattern.search(f.read_text())] == []
 
@@ -136,8 +137,8 @@ def test_no_bare_builtin_error_is_raised_in_the_code():
 
 
 def test_every_filter_says_what_it_reads_and_the_reports_follow_the_declaration():
+    from parcours.contract.query import Spec
     from parcours.errors import DeclarationError
-    from parcours.query import Spec
     from parcours.reports.base import CONVERSION_FILTERS, SHAPE_FILTERS
 
     filters = {name for name, spec in SPECS.items() if spec.group == "filter"}
@@ -167,7 +168,7 @@ def test_every_model_module_registers_whatever_its_order():
 
 
 def test_a_customer_is_new_or_returning_in_the_same_words_everywhere():
-    from parcours.conditions import CHOICES
+    from parcours.contract.conditions import CHOICES
 
     labels = SPECS["new_customer"].value_labels
     for value, said in (("true", CHOICES["new"]), ("false", CHOICES["returning"])):

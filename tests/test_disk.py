@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from parcours.cli import app
-from parcours.config import WarehouseSettings
+from parcours.contract.config import WarehouseSettings
+from parcours.engine.warehouse import Warehouse
 from parcours.errors import DiskFull, OutOfMemory, ReadOnlyWorkspace
-from parcours.warehouse import Warehouse
+from parcours.faces.cli import app
 
 SPILLS = "SELECT i, md5(i::varchar) AS a FROM range(3000000) r(i) ORDER BY a"  # 3M rows: beyond 64MB
 linux_only = pytest.mark.skipif(not Path("/sys/kernel").is_dir() or not Path("/dev/full").exists(),

@@ -47,7 +47,7 @@ def test_every_model_in_every_world_in_one_table(tmp_path):
 def test_evaluate_asks_for_a_truth_or_a_world(tmp_path):
     from typer.testing import CliRunner
 
-    from parcours.cli import app
+    from parcours.faces.cli import app
 
     res = CliRunner().invoke(app, ["evaluate", "-w", str(tmp_path)])
     assert res.exit_code == 2 and "evaluate needs --truth" in res.output

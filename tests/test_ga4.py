@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from builders import GA4_DAY, ga4_event, ga4_export, rows_of, write_ga4
-from parcours.cli import app
+from parcours.contract.ga4 import convert
 from parcours.errors import InvalidInput, ParcoursError
-from parcours.ga4 import convert
+from parcours.faces.cli import app
 
 
 def ingest(ws_path, *files):
@@ -38,7 +38,7 @@ def test_a_ga4_export_becomes_sessions_conversions_and_identities(tmp_path, suff
     assert "duplicate key of row 2 (value 'T1')" in res.output
     assert "needs a visitor_id, a user_id or a customer_id" in res.output
     with Workspace(tmp_path / "ws") as ws:
-        from parcours.channels import classify
+        from parcours.build.channels import classify
 
         tps = {t["event_id"]: t for t in rows_of(ws, "touchpoints")}
         assert set(tps) == {"p1.11", "p1.12", "p2.21", "p3.31"}  # a session each; none without ids
@@ -226,7 +226,7 @@ def test_a_refused_export_leaves_no_file_and_keeps_the_earlier_ones(tmp_path):
 
 
 def test_a_failure_while_writing_replaces_no_file(tmp_path, monkeypatch):
-    from parcours import ga4
+    from parcours.contract import ga4
 
     out = tmp_path / "out"
     convert([write_ga4(ga4_export(), tmp_path / "events_20261014.json")], out)

@@ -3,7 +3,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import load_rows
-from parcours.identity import stitch
+from parcours.build.identity import stitch
 
 
 def tp(event_id, visitor, user=""):

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import load_rows, rows_of, write_csv
+from parcours.contract.ingest import load_file
+from parcours.contract.schema import KEYS, TABLES
 from parcours.errors import InvalidInput
-from parcours.ingest import load_file
-from parcours.schema import KEYS, TABLES
 
 TP = dict(event_id="e1", ts="2026-10-01T12:00:00+02:00", visitor_id="v1", device="Mobile",
           interaction="click", channel="display", pageviews="3", duration_s="12.5")
@@ -229,7 +229,7 @@ def test_typed_files_and_posted_batches_refuse_numbers_no_one_measured(ws, tmp_p
     POSTed batch's JSON NaN: each row refused with its reason, the others loaded."""
     import math
 
-    from parcours.ingest import load_events
+    from parcours.contract.ingest import load_events
 
     path = tmp_path / "tp.parquet"
     pq.write_table(pa.table({
@@ -351,7 +351,7 @@ def test_what_looks_like_an_email_but_is_not_is_refused(ws, email):
 
 
 def test_an_email_and_a_hash_that_disagree_are_refused_not_one_taken(ws):
-    from parcours.identifiers import sha256
+    from parcours.contract.identifiers import sha256
 
     jane, john = "jane@example.com", sha256("john@example.com")
     res = load_rows(ws, "crm", [{"customer_id": "C1", "email": jane, "email_sha256": john},
@@ -375,7 +375,7 @@ def test_an_id_is_one_token_alike_in_the_engine_and_in_python():
     same of every character of the Basic Multilingual Plane."""
     import duckdb
 
-    from parcours.identifiers import NOT_TOKEN, is_token
+    from parcours.contract.identifiers import NOT_TOKEN, is_token
 
     chars = pa.table({"c": [chr(i) for i in (*range(1, 0x10000), 0xE0100, 0xE01EF, 0xE01F0, 0x1F600)
                             if not 0xD800 <= i <= 0xDFFF]})

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from builders import AS_OF, load_rows, rows_of
-from parcours.journeys import build_journeys, report_cut
+from parcours.build.journeys import build_journeys, report_cut
 
 
 def touch(event_id, ts, visitor="v1", channel="display", interaction="click", **more):
@@ -145,7 +145,7 @@ def test_workspace_config_changes_the_journey_rules(ws):
 
 
 def test_rebuilding_gives_the_same_tables(ws, tmp_path):
-    from parcours.ingest import load_file
+    from parcours.contract.ingest import load_file
     from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=800, seed=3, end=dt.date(2026, 11, 23)).files
     for table in ("touchpoints", "conversions", "identities"):
@@ -197,8 +197,8 @@ def test_the_journey_summary_in_passes_equals_one_pass(ws, tmp_path):
     together are exactly the one-pass table (no journey lost, none twice)."""
     import pyarrow as pa
 
-    from parcours.ingest import load_file
-    from parcours.journeys import _conversions, _journeys
+    from parcours.build.journeys import _conversions, _journeys
+    from parcours.contract.ingest import load_file
     from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=800, seed=4, end=dt.date(2026, 11, 23)).files
     for table in ("touchpoints", "conversions", "identities"):

@@ -6,51 +6,68 @@ from pathlib import Path
 
 import parcours
 
-LAYERS = {
-    "errors": 0, "schema": 0, "config": 0, "query": 0, "exprs": 0, "identifiers": 0, "conditions": 0, "cells": 0,
-    "simulate": 0,  # uses base only
-    "storage": 1, "tablestore": 1, "warehouse": 1, "spark": 1, "engines": 1, "ingest": 1, "ga4": 1, "workspace": 1,
-    "inventory": 1,
-    "channels": 2, "identity": 2, "journeys": 2, "message_events": 2, "profiles": 2,
-    "attribution": 3, "audiences": 3, "webhooks": 3, "privacy": 3, "predict": 3,
+FOLDERS = {  # each folder (or top module) of src/parcours and its layer
+    "errors": 0, "contract": 0, "simulate": 0,
+    "engine": 1,
+    "build": 2,
+    "attribution": 3, "predict": 3, "activation": 3,
     "reports": 4,
-    "jobs": 5,
-    "front": 8, "client": 8,
-    "cli": 9, "api": 9, "web": 9,
+    "front": 8,
+    "faces": 9,
 }
+# the modules whose layer is not their folder's: the data contract's loads write through the
+# engine; the server's job queue sits below the front door whose methods it calls
+MODULES = {"contract.ingest": 1, "contract.ga4": 1, "contract.inventory": 1, "front.jobs": 5}
 PACKAGE = Path(parcours.__file__).parent
 
 
-def parcours_imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("parcours"):
-            parts = node.module.split(".")
-            names.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
-        elif isinstance(node, ast.Import):
-            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("parcours."))
-    return names
-
-
 def modules() -> dict[str, Path]:
-    """Top-level modules and packages (a package's files share its layer)."""
-    found = {p.stem: [p] for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
-    found.update({d.name: sorted(d.glob("*.py")) for d in PACKAGE.iterdir()
-                  if d.is_dir() and (d / "__init__.py").exists()})
+    """Every module of the package by its dotted name under parcours ("contract.schema",
+    "faces.api.app"; a package by its folder's name: "front")."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts:
+            found[".".join(parts)] = path
     return found
 
 
-def test_every_module_has_a_layer():
-    assert set(modules()) == set(LAYERS)
+def layer(name: str) -> int:
+    """A module's layer: its own when declared, else its folder's."""
+    for declared, n in MODULES.items():
+        if name == declared or name.startswith(declared + "."):
+            return n
+    return FOLDERS[name.split(".")[0]]
+
+
+def parcours_imports(path: Path, known: set[str]) -> set[str]:
+    """The modules of the package `path` imports, at any depth of its code."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("parcours"):
+            base = node.module.removeprefix("parcours").lstrip(".")
+            for a in node.names:
+                sub = f"{base}.{a.name}" if base else a.name
+                names.add(sub if sub in known else base)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.removeprefix("parcours.") for a in node.names if a.name.startswith("parcours."))
+    return names - {""}
+
+
+def test_every_folder_has_a_layer():
+    assert {name.split(".")[0] for name in modules()} == set(FOLDERS)
+    assert set(MODULES) <= set(modules())
 
 
 def test_imports_point_down_only():
+    found = modules()
     wrong = []
-    for name, paths in modules().items():
-        layer = LAYERS[name]
-        for imported in set().union(*(parcours_imports(p) for p in paths)) - {name}:
-            if LAYERS[imported] > layer or (name == "simulate" and imported != "errors"):
-                wrong.append(f"{name} (layer {layer}) imports {imported} (layer {LAYERS[imported]})")
+    for name, path in found.items():
+        for imported in parcours_imports(path, set(found)) - {name}:
+            if layer(imported) > layer(name) or (name.startswith("simulate") and imported.split(".")[0] not in (
+                    "errors", "simulate")):
+                wrong.append(f"{name} (layer {layer(name)}) imports {imported} (layer {layer(imported)})")
     assert wrong == []
 
 
@@ -66,7 +83,7 @@ def module_graph() -> dict[str, set[str]]:
         edges = graph.setdefault(name, set())
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("parcours"):
-                for a in node.names:  # `from parcours import schema` depends on parcours.schema
+                for a in node.names:  # `from parcours import schema` depends on parcours.contract.schema
                     sub = f"{node.module}.{a.name}"
                     edges.add(sub if sub in files else node.module)
             elif isinstance(node, ast.Import):
@@ -94,22 +111,21 @@ def test_only_the_storage_layer_knows_the_engine():
     """No code path above the warehouse branches on the backend: no engine imports, no
     reading of `engine`, no backend names in code (comments may say what they work around)."""
     wrong = []
-    for name, paths in modules().items():
+    for name, path in modules().items():
         # config: the setting itself; ga4: reads an export with DuckDB whatever the engine, as loads do
-        if name in {"storage", "warehouse", "spark", "tablestore", "engines", "config", "ga4"}:
+        if name.startswith("engine") or name in {"contract.config", "contract.ga4"}:
             continue
-        for path in paths:
-            tree = ast.parse(path.read_text())
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                    wrong += [f"{path.name} imports {m}" for m in mods
-                              if m.split(".")[0] in ("duckdb", "pyspark") or "backends" in m]
-                elif isinstance(node, ast.Attribute) and node.attr in ("engine", "_raw", "_session"):
-                    wrong.append(f"{path.name}:{node.lineno} reads .{node.attr}")
-                elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                        and node.value.lower() in ("duckdb", "spark", "pyspark"):
-                    wrong.append(f"{path.name}:{node.lineno} names {node.value!r}")
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                wrong += [f"{path.name} imports {m}" for m in mods
+                          if m.split(".")[0] in ("duckdb", "pyspark") or "backends" in m]
+            elif isinstance(node, ast.Attribute) and node.attr in ("engine", "_raw", "_session"):
+                wrong.append(f"{path.name}:{node.lineno} reads .{node.attr}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and node.value.lower() in ("duckdb", "spark", "pyspark"):
+                wrong.append(f"{path.name}:{node.lineno} names {node.value!r}")
     assert wrong == []
 
 

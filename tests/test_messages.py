@@ -121,7 +121,7 @@ def test_orders_go_to_the_last_message_clicked_within_the_window(ws):
     """u1 clicks w1 then w2 and buys 2 days after w2's click (w2's order), and again 7 days
     after (outside 5 days: nobody's); visitor v2 clicks c1 and buys an hour later; u3 only
     opened w1 (an order only when opens count)."""
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
     from parcours.reports.messaging_metrics import orders
 
     def e(eid, step, recipient, event, minutes, **extra):
@@ -174,7 +174,7 @@ def test_orders_need_a_build_and_a_known_act(ws):
 # -- the report `messaging` ------------------------------------------------------------------
 
 def test_the_report_answers_from_messages_alone_steps_in_sending_order(ws):
-    from parcours.query import Query
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     sample(ws)
@@ -193,7 +193,7 @@ def test_the_report_answers_from_messages_alone_steps_in_sending_order(ws):
 def test_an_sms_only_journey_has_no_email_columns_and_a_paused_one_says_so(ws):
     import dataclasses
 
-    from parcours.query import Query
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     sample(ws)
@@ -207,7 +207,7 @@ def test_an_sms_only_journey_has_no_email_columns_and_a_paused_one_says_so(ws):
 
 
 def test_no_message_is_an_answer_that_says_so(ws):
-    from parcours.query import Query
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     r = run_report("messaging", ws.warehouse, ws.config, Query())
@@ -223,7 +223,7 @@ def test_no_message_is_an_answer_that_says_so(ws):
 
 
 def test_machine_opens_can_count_as_opens(ws):
-    from parcours.query import Query
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     sample(ws)
@@ -239,7 +239,7 @@ def lift_workspace(ws):
     """Journey j: u1..u4 sent (u1 by email and SMS: one person), u5 and u6 held out; u7 is a
     recipient no identity names. Orders within 14 days of entry: u1 two, u2 one, u5 one;
     u3's order comes 15 days after its entry (outside)."""
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
 
     day = 24 * 60
     rows, n = [], iter(range(100))
@@ -288,8 +288,8 @@ def test_the_true_lift_is_sent_minus_held_out_per_entrant_worked_out_by_hand(ws)
 
 
 def test_no_holdout_no_lift_and_the_report_says_why(ws):
-    from parcours.journeys import build_journeys
-    from parcours.query import Query
+    from parcours.build.journeys import build_journeys
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     sample(ws)  # cart's holdout has one entrant and nobody sent... but welcome has none
@@ -305,8 +305,8 @@ def test_each_step_earns_the_credit_of_the_touches_its_clicks_became(ws):
     click has no touch within 2 minutes (its visit 10 minutes later is not the click's)."""
     import pytest
 
-    from parcours.journeys import build_journeys
-    from parcours.query import Query
+    from parcours.build.journeys import build_journeys
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     rows = [dict(event_id=f"m{i}", ts=at(t), journey="welcome", step="w1", channel="email", recipient=r,
@@ -403,7 +403,7 @@ def test_the_cli_reports_messaging_and_scores_the_lift_against_a_truth_file(ws):
     import pandas as pd
     from typer.testing import CliRunner
 
-    from parcours.cli import app
+    from parcours.faces.cli import app
 
     lift_workspace(ws)
     run = CliRunner().invoke
@@ -426,7 +426,7 @@ def test_the_cli_reports_messaging_and_scores_the_lift_against_a_truth_file(ws):
 
 
 def test_a_contact_reached_by_email_and_sms_is_one_entrant_even_unknown_to_the_identity_graph(ws):
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
     from parcours.reports.messaging_lift import lift
     from parcours.reports.messaging_metrics import Selection
 
@@ -447,7 +447,7 @@ def test_a_contact_reached_by_email_and_sms_is_one_entrant_even_unknown_to_the_i
 def test_loaded_truth_stands_beside_the_estimate_for_the_whole_period_only(ws):
     import pytest
 
-    from parcours.query import Query
+    from parcours.contract.query import Query
     from parcours.reports import run_report
 
     lift_workspace(ws)
@@ -471,9 +471,9 @@ def test_orders_are_sales_up_to_now_never_leads(ws):
     no order; the kind filter the report does not read is refused, not ignored."""
     import pytest
 
+    from parcours.build.journeys import build_journeys
+    from parcours.contract.query import Query
     from parcours.errors import InvalidInput
-    from parcours.journeys import build_journeys
-    from parcours.query import Query
     from parcours.reports import run_report
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

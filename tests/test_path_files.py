@@ -17,7 +17,7 @@ from parcours.attribution import NAMES, Linear, Markov, OrderedShapley, paths_fr
 from parcours.attribution.catalogue import attribute_paths, make_model
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import converting_touches, touch_credits
-from parcours.cli import app
+from parcours.faces.cli import app
 
 
 def run(*args):

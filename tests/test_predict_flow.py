@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from parcours import Workspace
-from parcours.api import create_app
-from parcours.audiences import Audience, export, person, size
-from parcours.cli import app
-from parcours.conditions import parse
-from parcours.ingest import load_file
-from parcours.jobs import build_all
+from parcours.activation.audiences import Audience, export, person, size
+from parcours.contract.conditions import parse
+from parcours.contract.ingest import load_file
+from parcours.faces.api import create_app
+from parcours.faces.cli import app
+from parcours.front.jobs import build_all
 from parcours.predict.recommend import NONE
 from parcours.reports import run_report
 from parcours.simulate import CHANNELS, simulate
@@ -108,7 +108,7 @@ def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):
     export(ws.warehouse, ws.config, a, "csv", tmp_path / "likely.csv")
     rows = list(csv.DictReader((tmp_path / "likely.csv").open()))
     assert len(rows) == int((p.propensity >= high).sum()) and all(float(r["propensity"]) >= high for r in rows)
-    from parcours.audiences import refresh
+    from parcours.activation.audiences import refresh
 
     refresh(ws.warehouse, ws.config, ws.path)  # the person cards
     someone = p.sort_values("propensity").iloc[-1]
@@ -177,7 +177,7 @@ def test_evaluate_against_the_truth(world):
 @pytest.mark.browser
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_the_propensity_page_draws_the_calibration_and_the_channels(world, lang):
-    from parcours.api import served
+    from parcours.faces.api import served
 
     sync_api = pytest.importorskip("playwright.sync_api")
     ws, _, _ = world
@@ -204,7 +204,7 @@ def test_predictions_of_an_older_build_say_so_and_a_build_without_them_drops_the
     import dataclasses
     import shutil
 
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
 
     ws, _, _ = world
     ws.close()

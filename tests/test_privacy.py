@@ -12,12 +12,20 @@ import pytest
 from typer.testing import CliRunner
 
 from builders import AS_OF, JANE, JANE_PHONE, A, C, day_at, load_rows, rows_of, who
-from parcours.audiences import Book, person, refresh
-from parcours.cli import app
-from parcours.conditions import Audience, parse
+from parcours.activation.audiences import Book, person, refresh
+from parcours.activation.privacy import (
+    AUDIT_FILE,
+    BY_PERSON,
+    FILES,
+    WITHOUT_PERSON_TABLES,
+    WITHOUT_PERSONS,
+    forget,
+    retain,
+)
+from parcours.build.journeys import build_journeys
+from parcours.contract.conditions import Audience, parse
 from parcours.errors import InvalidInput
-from parcours.journeys import build_journeys
-from parcours.privacy import AUDIT_FILE, BY_PERSON, FILES, WITHOUT_PERSON_TABLES, WITHOUT_PERSONS, forget, retain
+from parcours.faces.cli import app
 
 A_VALUES = {"va1", "va2", "ua", "C1", JANE, JANE_PHONE, A, "jane.doe@example.com", "jane@x.fr"}
 
@@ -116,7 +124,7 @@ def test_touches_without_consent_reach_no_person_level_output(ws):
 def test_a_forget_request_without_an_identifier_is_a_400(three):
     from fastapi.testclient import TestClient
 
-    from parcours.api import create_app
+    from parcours.faces.api import create_app
 
     (three.path / "parcours.toml").write_text(
         '[api]\ntokens = [{ token = "writer-token-123456", scopes = ["write"] }]\n')
@@ -163,7 +171,7 @@ NO_IDENTIFIERS = ["not a finite number", "", "   ", "a\u202eb", "x" * 300, "v\x0
 
 
 def test_what_is_no_identifier_is_refused_by_every_face(three):
-    from parcours.jobs import Jobs
+    from parcours.front.jobs import Jobs
 
     for said in NO_IDENTIFIERS:
         with pytest.raises(InvalidInput, match="field identifier: not an identifier|field identifier: forget takes"):
@@ -186,8 +194,8 @@ def test_every_file_and_table_a_workspace_writes_is_declared_and_erased(three):
     reaches (`FILES`, the warehouse's tables) or declared to hold no person; after forget, none
     of the person's ids is anywhere."""
     from builders import ga4_export, write_ga4
+    from parcours.contract.schema import TABLES
     from parcours.predict import TABLES as PREDICTED
-    from parcours.schema import TABLES
 
     Book(three.path, three.config).save(Audience("buyers", parse({"converted": True})))
     refresh(three.warehouse, three.config, three.path)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from builders import AS_OF, DAY, JANE, JANE_PHONE, build_two_persons, day_at, load_rows, rows_of
-from parcours.journeys import build_journeys
-from parcours.profiles import PROFILE_COLUMNS
+from parcours.build.journeys import build_journeys
+from parcours.build.profiles import PROFILE_COLUMNS
 
 
 def test_every_column_ofbuild_two_persons(ws):

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from builders import AS_OF, load_rows
 from parcours import Workspace
-from parcours.cli import app
-from parcours.journeys import build_journeys
-from parcours.query import Query
+from parcours.build.journeys import build_journeys
+from parcours.contract.query import Query
+from parcours.faces.cli import app
 from parcours.reports import REPORTS, run_report, summary
 from parcours.reports.export import neutralise
 from parcours.simulate import simulate
@@ -28,7 +28,7 @@ def sim(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     simulate(root / "data", persons=3000, seed=3, days=90, end=AS_OF)
     ws = Workspace.init(root / "ws")
-    from parcours.ingest import load_file
+    from parcours.contract.ingest import load_file
     for table in ("touchpoints", "conversions", "identities", "costs"):
         load_file(ws.warehouse, table, root / "data" / f"{table}.parquet")
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from builders import AS_OF, load_rows
-from parcours.api import create_app
 from parcours.attribution import NAMES
-from parcours.cli import app
+from parcours.build.journeys import build_journeys
+from parcours.contract.query import LEVELS, MAX_VALUES, SPECS, Query, cli_option
 from parcours.errors import InvalidInput
-from parcours.journeys import build_journeys
-from parcours.query import LEVELS, MAX_VALUES, SPECS, Query, cli_option
+from parcours.faces.api import create_app
+from parcours.faces.cli import app
 from parcours.reports import CATALOGUE, run_report
 from parcours.reports.base import NO_MATCH
 

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import AS_OF
-from parcours.query import Query
+from parcours.contract.query import Query
 from parcours.reports import run_report, summary
 
 
@@ -276,8 +276,8 @@ def test_drill_down_sums_to_the_parent_row(shop):
 ])
 def test_each_filter_alone_and_combined(shop, filters, expected):
     if "audiences" in filters:
-        from parcours.audiences import Book, refresh
-        from parcours.conditions import Audience, parse
+        from parcours.activation.audiences import Book, refresh
+        from parcours.contract.conditions import Audience, parse
 
         book = Book(shop.path, shop.config)
         book.save(Audience("mass", parse({"attribute": "segment", "equals": "mass"})))

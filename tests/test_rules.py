@@ -21,7 +21,7 @@ from parcours.attribution import (
     touch_credits,
 )
 from parcours.attribution.rules import converting_touches
-from parcours.journeys import build_journeys
+from parcours.build.journeys import build_journeys
 
 
 def by_channel(ws, model):

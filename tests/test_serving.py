@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 
 from builders import AS_OF, write_csv
 from parcours import Workspace
-from parcours.api import create_app, served
-from parcours.cli import app
+from parcours.engine.tablestore import ParquetStore
+from parcours.engine.workspace import SERVER_FILE
+from parcours.faces.api import create_app, served
+from parcours.faces.cli import app
 from parcours.simulate import simulate
-from parcours.tablestore import ParquetStore
-from parcours.workspace import SERVER_FILE
 
-PARCOURS = [sys.executable, "-m", "parcours.cli"]
+PARCOURS = [sys.executable, "-m", "parcours.faces.cli"]
 SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "1g"\n'
 runner = CliRunner()
 
@@ -119,7 +119,7 @@ def test_a_replaced_part_outlives_its_manifest_for_readers_still_on_it(tmp_path,
     first = commit(True)
     second = commit(True)  # replaces the first: a reader may still be on it
     assert store.parts("t") == [second] and first.exists()
-    monkeypatch.setattr("parcours.tablestore.GRACE", 0.0)
+    monkeypatch.setattr("parcours.engine.tablestore.GRACE", 0.0)
     third = commit(False)
     assert store.parts("t") == [second, third] and not first.exists()
 
@@ -210,7 +210,7 @@ def test_serve_keeps_answering_while_other_processes_load_and_build(tmp_path, en
 
 def test_a_report_reads_one_snapshot_while_a_build_commits(shop):
     from builders import load_rows
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
 
     wh = shop.warehouse
     reader = wh.reader()

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from builders import rows_of
-from parcours.channels import classify
-from parcours.ingest import load_file
+from parcours.build.channels import classify
+from parcours.contract.ingest import load_file
 from parcours.simulate import CHANNELS, TARGETED, WORLDS, simulate
 
 END = dt.date(2026, 11, 23)
@@ -259,7 +259,7 @@ def test_the_crm_adds_identifiers_and_changes_no_draw(sim, tmp_path):
 
 
 def test_crm_customers_are_the_account_holders_written_as_people_write(sim):
-    from parcours import identifiers
+    from parcours.contract import identifiers
 
     crm = read(sim, "crm").to_pandas()
     truth = read(sim, "crm_truth").to_pandas().set_index("customer_id").person

@@ -19,13 +19,13 @@ import pytest
 from builders import AS_OF
 from parcours import Workspace
 from parcours.attribution import NAMES
+from parcours.build.journeys import build_journeys
+from parcours.contract.ingest import load_file
+from parcours.contract.query import DEFAULTS, Query
+from parcours.engine.spark import SparkWarehouse
 from parcours.errors import InvalidInput
-from parcours.ingest import load_file
-from parcours.journeys import build_journeys
-from parcours.query import DEFAULTS, Query
 from parcours.reports import REPORTS, run_report, summary
 from parcours.simulate import simulate
-from parcours.spark import SparkWarehouse
 
 pytestmark = pytest.mark.spark
 
@@ -99,8 +99,8 @@ AUDIENCES = [
 
 
 def test_audiences_give_the_same_members(pair):
-    from parcours.audiences import members
-    from parcours.conditions import parse
+    from parcours.activation.audiences import members
+    from parcours.contract.conditions import parse
 
     duck, spark = pair
     for when in AUDIENCES:
@@ -207,7 +207,7 @@ def test_spark_tables_are_parquet_named_by_one_manifest(pair, monkeypatch):
     for name, parts in before.items():
         assert all(p.exists() and str(p.relative_to(store.root)) in retired for p in parts), name
         assert store.parts(name) != parts
-    monkeypatch.setattr("parcours.tablestore.GRACE", 0.0)
+    monkeypatch.setattr("parcours.engine.tablestore.GRACE", 0.0)
     build_journeys(spark.warehouse, spark.config, as_of=AS_OF, full=True)
     assert not any(p.exists() for parts in before.values() for p in parts)
     assert spark.warehouse.count("touches") == n_touches
@@ -269,7 +269,7 @@ def test_two_loads_of_one_file_at_once_store_it_once(tmp_path):
     rows = "".join(f"e{i},2026-11-01 10:00:00,v{i % 97},click\n" for i in range(N))
     path = tmp_path / "tp.csv"
     path.write_text("event_id,ts,visitor_id,interaction\n" + rows)
-    cmd = [sys.executable, "-m", "parcours.cli", "ingest", "touchpoints", str(path), "-w", str(ws.path)]
+    cmd = [sys.executable, "-m", "parcours.faces.cli", "ingest", "touchpoints", str(path), "-w", str(ws.path)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]

@@ -1,11 +1,11 @@
-"""Each Spark SQL fix in parcours.spark.Compiler, as golden SQL: fast, no JVM (pyspark is only
+"""Each Spark SQL fix in parcours.engine.spark.Compiler, as golden SQL: fast, no JVM (pyspark is only
 imported). Each case also shows what Ibis's own Spark compiler says, so a test fails if the
 fix stops applying (as the lstrip/rstrip fix once silently did) or if Ibis fixes it upstream."""
 
 import pytest
 
 ibis = pytest.importorskip("ibis")
-spark = pytest.importorskip("parcours.spark")  # needs the spark extra, not Java
+spark = pytest.importorskip("parcours.engine.spark")  # needs the spark extra, not Java
 from ibis.backends.sql.compilers.pyspark import PySparkCompiler  # noqa: E402
 
 T = ibis.table({"x": "float64", "s": "string", "ts": "timestamp"}, name="t")

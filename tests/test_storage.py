@@ -1,13 +1,13 @@
-"""The engine contract (parcours.storage): both warehouses have every method the layers above
+"""The engine contract (parcours.engine.storage): both warehouses have every method the layers above
 call, with the contract's parameters, as Ibis checks each backend against its base."""
 
 import inspect
 
 import pytest
 
-from parcours.engines import open_warehouse
-from parcours.storage import FileLoader, Storage
-from parcours.warehouse import Warehouse
+from parcours.engine.engines import open_warehouse
+from parcours.engine.storage import FileLoader, Storage
+from parcours.engine.warehouse import Warehouse
 
 
 def contract_methods(protocol) -> dict[str, inspect.Signature]:
@@ -32,7 +32,7 @@ def test_the_duckdb_warehouse_is_a_file_loader():
 
 
 def test_the_spark_warehouse_satisfies_the_contract():
-    spark = pytest.importorskip("parcours.spark")
+    spark = pytest.importorskip("parcours.engine.spark")
     assert signature_problems(spark.SparkWarehouse, Storage) == []
 
 
@@ -46,7 +46,7 @@ def test_the_check_finds_a_missing_or_different_method():
 
 
 def test_open_warehouse_returns_the_contract(tmp_path):
-    from parcours.config import WarehouseSettings
+    from parcours.contract.config import WarehouseSettings
 
     wh = open_warehouse(tmp_path, WarehouseSettings())
     try:

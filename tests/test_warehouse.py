@@ -9,7 +9,7 @@ import pytest
 
 from builders import load_rows
 from parcours import Workspace
-from parcours.warehouse import Warehouse
+from parcours.engine.warehouse import Warehouse
 
 
 def test_pinned_engine_versions_create_replace_and_list_tables(tmp_path):
@@ -42,7 +42,7 @@ def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
     small = tmp_path / "small.parquet"
     pq.write_table(pq.read_table(files["touchpoints"]).slice(0, 1000), small)
     ws_dir = tmp_path / "ws"
-    cmd = [sys.executable, "-m", "parcours.cli"]
+    cmd = [sys.executable, "-m", "parcours.faces.cli"]
     subprocess.run([*cmd, "ingest", "touchpoints", str(small), "-w", str(ws_dir)], check=True,
                    capture_output=True)
     total = pq.read_metadata(files["touchpoints"]).num_rows
@@ -92,7 +92,7 @@ def test_a_warehouse_held_by_another_process_gives_a_clear_error(tmp_path):
 
 
 def test_running_out_of_memory_says_which_setting_to_change(tmp_path):
-    from parcours.config import WarehouseSettings
+    from parcours.contract.config import WarehouseSettings
     from parcours.errors import OutOfMemory
     wh = Warehouse(tmp_path / "w.duckdb", WarehouseSettings(memory_limit="20MB", threads=1))
     big = wh.con.sql("SELECT list(range) AS l FROM range(20000000)")
@@ -103,7 +103,7 @@ def test_running_out_of_memory_says_which_setting_to_change(tmp_path):
 
 
 def test_passes_keep_a_step_within_half_the_memory_limit(tmp_path):
-    from parcours.config import WarehouseSettings
+    from parcours.contract.config import WarehouseSettings
     wh = Warehouse(tmp_path / "w.duckdb", WarehouseSettings(memory_limit="100MB"))
     # DuckDB says "95.3 MiB" = 99,929,292 bytes; half is 49,964,646; 800 MB / that = 16.01
     assert wh.passes(1_000_000, 800) == 17
@@ -115,7 +115,7 @@ def test_passes_keep_a_step_within_half_the_memory_limit(tmp_path):
 def test_the_data_version_changes_when_data_lands_or_a_build_finishes(ws):
     """What the API checks its kept answers against (a load that adds nothing keeps it)."""
     from builders import AS_OF, build_shop
-    from parcours.journeys import build_journeys
+    from parcours.build.journeys import build_journeys
 
     before = ws.warehouse.data_version()
     assert ws.warehouse.data_version() == before

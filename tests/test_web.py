@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from parcours.api import served
+from parcours.faces.api import served
 from parcours.reports import REPORTS
 
 pytestmark = pytest.mark.browser
@@ -132,7 +132,7 @@ def test_french_from_the_switch(server, page):
 def test_the_filter_panel_is_the_declared_query_fields(server, page):
     """One declaration: the page's fields (the form, and the breadcrumb for the drill-down)
     are the Query fields, on every page (those a report does not read are hidden)."""
-    from parcours.query import SPECS
+    from parcours.contract.query import SPECS
 
     page.goto(f"{server}/reports/top-paths")
     totals(page)
@@ -450,8 +450,8 @@ def test_the_audience_page_before_a_build_says_so(ws, page):
 def refreshed(three):
     """The audience page's server with two audiences refreshed by a build: `emailed` (A, C)
     and `desktop` (A)."""
-    from parcours.audiences import Book, refresh
-    from parcours.conditions import Audience, parse
+    from parcours.activation.audiences import Book, refresh
+    from parcours.contract.conditions import Audience, parse
 
     book = Book(three.path, three.config)
     book.save(Audience("emailed", parse({"touched": "email"})))
@@ -579,8 +579,8 @@ def test_every_api_call_of_a_report_page_says_its_language(server, page):
 def emailed(three):
     """The audience page's server with one saved audience, `emailed` (touched email in the last
     30 days), and the book that holds it."""
-    from parcours.audiences import Book
-    from parcours.conditions import Audience, parse
+    from parcours.activation.audiences import Book
+    from parcours.contract.conditions import Audience, parse
 
     book = Book(three.path, three.config)
     book.save(Audience("emailed", parse({"touched": "email", "within_days": 30})))

@@ -28,10 +28,10 @@ import pytest
 
 from builders import AS_OF, A, B, C, build_three, day_at, load_rows
 from parcours import Workspace
-from parcours.audiences import Book, refresh
-from parcours.conditions import Audience, parse
-from parcours.journeys import build_journeys
-from parcours.webhooks import Courier, deliver, pending, refusal
+from parcours.activation.audiences import Book, refresh
+from parcours.activation.webhooks import Courier, deliver, pending, refusal
+from parcours.build.journeys import build_journeys
+from parcours.contract.conditions import Audience, parse
 
 LOCAL = '["127.0.0.0/8"]'  # where the tests' receivers listen
 
@@ -389,7 +389,7 @@ def test_an_https_receiver_is_reached_by_its_name_and_its_certificate_checked(tw
     ("http://[::1/", "not a valid URL"),
 ])
 def test_a_bad_webhook_url_is_a_config_error(tmp_path, url, reason):
-    from parcours.config import load_config
+    from parcours.contract.config import load_config
     from parcours.errors import ConfigError
 
     (tmp_path / "parcours.toml").write_text(f'[activation]\nwebhook_url = "{url}"\n')
@@ -405,7 +405,7 @@ def test_a_bad_webhook_url_is_a_config_error(tmp_path, url, reason):
     ("[3]", "activation.allow_networks", "expected a string or a list of strings"),
 ])
 def test_a_bad_allowed_network_is_a_config_error_naming_its_place(tmp_path, value, field, reason):
-    from parcours.config import load_config
+    from parcours.contract.config import load_config
     from parcours.errors import ConfigError
 
     (tmp_path / "parcours.toml").write_text(f"[activation]\nallow_networks = {value}\n")
@@ -415,7 +415,7 @@ def test_a_bad_allowed_network_is_a_config_error_naming_its_place(tmp_path, valu
 
 
 def test_allowed_networks_are_read_as_networks(tmp_path):
-    from parcours.config import load_config
+    from parcours.contract.config import load_config
 
     (tmp_path / "parcours.toml").write_text('[activation]\nallow_networks = ["127.0.0.1", "10.0.0.0/8", "FD00::/8"]\n')
     assert load_config(tmp_path).activation.allow_networks == ("127.0.0.1/32", "10.0.0.0/8", "fd00::/8")
@@ -497,9 +497,9 @@ def test_a_courier_run_that_breaks_is_said_and_the_next_ask_works(two):
 # --- the CLI's side of a server (client.py): the same urllib, the same traps ------------------
 
 def test_the_cli_client_follows_no_redirect_and_uses_no_proxy(monkeypatch):
-    from parcours.client import Remote
+    from parcours.engine.workspace import Server
     from parcours.errors import ParcoursError
-    from parcours.workspace import Server
+    from parcours.front.client import Remote
 
     elsewhere = Receiver()
     moved = Receiver(fail=1, status=302, extra={"Location": f"{elsewhere.base}/steal"})

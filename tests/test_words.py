@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from builders import build_shop
 from parcours import Workspace
-from parcours.api import create_app
-from parcours.config import parse_config
+from parcours.contract.config import parse_config
+from parcours.contract.query import Query
 from parcours.errors import ConfigError
-from parcours.query import Query
+from parcours.faces.api import create_app
 from parcours.reports import CATALOGUE, run_report
 from parcours.reports.labels import (
     COLOURS,

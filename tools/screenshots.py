@@ -4,7 +4,7 @@ README shows the main ones).
 
     .venv/bin/python tools/screenshots.py --workspace demo [--out docs/screenshots]
 
-It serves the workspace itself (`parcours.api.served`, on a free loopback port) and
+It serves the workspace itself (`parcours.faces.api.served`, on a free loopback port) and
 drives Debian's Chromium. It fails when a page does not draw, or logs a console error.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from parcours.api import served
+from parcours.faces.api import served
 from parcours.reports import CATALOGUE
 
 CHROMIUM = "/usr/bin/chromium"

@@ -60,10 +60,10 @@ from scipy.optimize import minimize
 from parcours.attribution.credit import fitted_model
 from parcours.attribution.model import FitSource, Model, weighted
 from parcours.attribution.registry import register_model
+from parcours.build.journeys import require_built
+from parcours.contract.query import LEVELS
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.journeys import require_built
-from parcours.query import LEVELS
-from parcours.storage import Storage
 
 HALF_LIVES = (0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 14.0)  # days
 MIN_IDENTIFIED = 100  # conversions of identified persons needed to fit on them alone

@@ -23,10 +23,10 @@ import pandas as pd
 from parcours.attribution.model import FitSource, Model
 from parcours.attribution.paths import paths_from_warehouse
 from parcours.attribution.rules import converting_touches
+from parcours.build.journeys import require_built
+from parcours.contract.query import LEVELS
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.journeys import require_built
-from parcours.query import LEVELS
-from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
 

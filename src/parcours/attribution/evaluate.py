@@ -24,13 +24,13 @@ import pandas as pd
 from parcours.attribution.credit import NO_TOUCH, attributed
 from parcours.attribution.intervals import warehouse_intervals
 from parcours.attribution.model import Model
-from parcours.config import Config
-from parcours.ingest import load_file
-from parcours.journeys import build_journeys
-from parcours.schema import TRUTH_BASE
+from parcours.build.journeys import build_journeys
+from parcours.contract.config import Config
+from parcours.contract.ingest import load_file
+from parcours.contract.schema import TRUTH_BASE
+from parcours.engine.storage import Storage
+from parcours.engine.workspace import Folder
 from parcours.simulate import simulate
-from parcours.storage import Storage
-from parcours.workspace import Folder
 
 INCREMENTAL = "(incremental)"  # the counterfactual model's second row: its incremental conversions
 

@@ -23,8 +23,8 @@ from parcours.attribution.paths import (
     flatten,
     list_array,
 )
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.storage import Storage
 
 
 class PathModel(Protocol):

@@ -22,8 +22,8 @@ import pandas as pd
 
 from parcours.attribution.intervals import draws
 from parcours.attribution.paths import paths_from_warehouse
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.storage import Storage
 
 if TYPE_CHECKING:
     from parcours.attribution.intervals import Resampler

@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from parcours.build.journeys import require_built
+from parcours.contract.exprs import in_order
+from parcours.contract.query import LEVELS
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.exprs import in_order
-from parcours.journeys import require_built
-from parcours.query import LEVELS
-from parcours.storage import Storage
 
 
 def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = True,

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from parcours.contract.query import Text, by_language
 from parcours.errors import DeclarationError
-from parcours.query import Text, by_language
 
 if TYPE_CHECKING:
     from parcours.attribution.model import Model

@@ -19,10 +19,10 @@ import pyarrow as pa
 from parcours.attribution.model import Model
 from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import register_model
+from parcours.build.journeys import require_built
+from parcours.engine.storage import Storage
+from parcours.engine.warehouse import in_memory
 from parcours.errors import InvalidInput
-from parcours.journeys import require_built
-from parcours.storage import Storage
-from parcours.warehouse import in_memory
 
 
 class RuleModel(Model):

@@ -24,13 +24,13 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from parcours.config import Config
-from parcours.journeys import require_built
+from parcours.build.journeys import require_built
+from parcours.build.profiles import SCORES
+from parcours.contract.config import Config
+from parcours.engine.storage import Storage
 from parcours.predict import features as feats
 from parcours.predict.model import MIN_CONVERSIONS, Halves, fit_halves, quality
 from parcours.predict.recommend import NONE, Candidate, best, gains, summary
-from parcours.profiles import SCORES
-from parcours.storage import Storage
 
 TABLES = ("predictions", "prediction_quality", "prediction_calibration", "prediction_channels")
 TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes")

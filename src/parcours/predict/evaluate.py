@@ -28,12 +28,12 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from parcours.config import Config
+from parcours.contract.config import Config
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
 from parcours.predict import Prediction, predict_at
 from parcours.predict.model import quality
 from parcours.predict.recommend import NONE, best
-from parcours.storage import Storage
 
 FILES = ("propensity_truth", "channel_truth", "persons_truth")
 

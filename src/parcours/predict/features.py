@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from parcours.channels import classify
-from parcours.config import Config
-from parcours.identity import with_customers, with_person
-from parcours.message_events import machine_open, with_delivery
-from parcours.storage import Storage
+from parcours.build.channels import classify
+from parcours.build.identity import with_customers, with_person
+from parcours.build.message_events import machine_open, with_delivery
+from parcours.contract.config import Config
+from parcours.engine.storage import Storage
 
 PER_CHANNEL = {"n": "touches of the channel", "days": "days since its last touch",
                "exposure": "its decayed exposure"}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from parcours.config import Config
+from parcours.contract.config import Config
+from parcours.contract.query import Query
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.query import Query
 from parcours.reports import base
 from parcours.reports.base import Report, ReportResult, Scope
 from parcours.reports.summary import summary
-from parcours.storage import Storage
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

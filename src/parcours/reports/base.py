@@ -19,14 +19,14 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from parcours.audiences import current
-from parcours.config import Config
+from parcours.activation.audiences import current
+from parcours.build.journeys import require_built
+from parcours.contract.config import Config
+from parcours.contract.query import DEFAULT_DAYS, DEFAULTS, SPECS, Query, Text, by_language
+from parcours.contract.schema import MEMBERS
+from parcours.engine.storage import Storage
 from parcours.errors import DeclarationError, InvalidInput, NotBuilt
-from parcours.journeys import require_built
-from parcours.query import DEFAULT_DAYS, DEFAULTS, SPECS, Query, Text, by_language
 from parcours.reports.labels import Column, Columns, Message, Values, Words
-from parcours.schema import MEMBERS
-from parcours.storage import Storage
 
 NO_TOUCH = "(no touch)"
 LOW_NAMED = 10  # rows a low-volume warning names (the table flags them all)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parcours.attribution.paths import collapse_repeats, list_array
-from parcours.exprs import in_order
+from parcours.contract.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
 from parcours.reports.labels import tooltip
 

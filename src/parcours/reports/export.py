@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from parcours.cells import neutralise
+from parcours.contract.cells import neutralise
 from parcours.errors import InvalidInput
 from parcours.reports.labels import Message, Words, colours, name_of, translate_figure
 

@@ -17,13 +17,13 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from parcours.attribution.registry import MODELS
+from parcours.contract.query import LANGUAGES, SPECS, Text
 from parcours.errors import InvalidInput
-from parcours.query import LANGUAGES, SPECS, Text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from parcours.config import Config
+    from parcours.contract.config import Config
 
 FRENCH = {
     # axes, legends, subplot titles, annotations

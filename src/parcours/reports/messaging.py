@@ -21,10 +21,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from parcours.config import Config
+from parcours.build.journeys import require_built
+from parcours.contract.config import Config
+from parcours.contract.query import Query
+from parcours.engine.storage import Storage
 from parcours.errors import NotBuilt
-from parcours.journeys import require_built
-from parcours.query import Query
 from parcours.reports.base import Report, ReportResult, escape_labels, register
 from parcours.reports.labels import Message, tooltip
 from parcours.reports.messaging_credit import step_credit
@@ -41,7 +42,6 @@ from parcours.reports.messaging_metrics import (
     order_columns,
     totals,
 )
-from parcours.storage import Storage
 
 HEADLINE = ("sends", "open_rate", "click_rate", "orders", "revenue", "incremental_orders")
 FUNNEL = {"sends": "sent", "deliveries": "delivered", "opened": "opened", "clicked": "clicked", "orders": "ordered"}

@@ -16,9 +16,9 @@ import pandas as pd
 
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
-from parcours.config import Config
+from parcours.contract.config import Config
+from parcours.engine.storage import Storage
 from parcours.reports.messaging_metrics import Selection, events, with_persons
-from parcours.storage import Storage
 
 CLICK_SECONDS = 120
 DEFAULT_MODELS = ("last_touch", "linear", "position_based", "markov")

@@ -26,9 +26,9 @@ from statistics import NormalDist
 import ibis
 import pandas as pd
 
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
 from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, with_persons
-from parcours.storage import Storage
 
 # the answer first (incremental orders and revenue, their intervals), then what it is made of
 LIFT_COLUMNS = ("incremental_orders", "incremental_orders_low", "incremental_orders_high", "incremental_revenue",

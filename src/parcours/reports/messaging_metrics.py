@@ -5,7 +5,7 @@ A message is the pair (step, recipient) within a journey. Counts of events ("tot
 count every event; "opened", "clicked" and "unsubscribed" count messages that had the event
 at least once. Rates are fractions, None where their denominator is 0. Machine opens (a mail
 privacy proxy fetching the tracking pixel, not a person) are counted apart and left out of
-`opened`, `total_opens` and the rates (which they are: `parcours.message_events`).
+`opened`, `total_opens` and the rates (which they are: `parcours.build.message_events`).
 
 Orders (`orders`, needs conversions and a build): a conversion goes to the last message its
 person clicked (or opened, by a person) within `window_days` before it, the person found
@@ -27,13 +27,13 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from parcours.config import ATTRIBUTE_TO
+from parcours.build.identity import with_customers, with_person
+from parcours.build.journeys import require_built
+from parcours.build.message_events import MESSAGE, machine_open, with_delivery
+from parcours.contract.config import ATTRIBUTE_TO
+from parcours.contract.query import MESSAGE_ROWS as BY
+from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.identity import with_customers, with_person
-from parcours.journeys import require_built
-from parcours.message_events import MESSAGE, machine_open, with_delivery
-from parcours.query import MESSAGE_ROWS as BY
-from parcours.storage import Storage
 
 TOTAL = "(all)"  # `by` for one row of everything selected
 KEYS = {"journey": ["journey"], "step": ["journey", "step"], "channel": ["channel"], "recipient": ["recipient"],

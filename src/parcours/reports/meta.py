@@ -6,11 +6,11 @@ import datetime as dt
 
 import ibis
 
-from parcours.audiences import current
-from parcours.config import Config
+from parcours.activation.audiences import current
+from parcours.build.journeys import require_built
+from parcours.contract.config import Config
+from parcours.engine.storage import Storage
 from parcours.errors import NotBuilt
-from parcours.journeys import require_built
-from parcours.storage import Storage
 
 MAX_VALUES = 200  # per CRM attribute
 

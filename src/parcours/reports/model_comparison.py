@@ -12,10 +12,10 @@ import plotly.graph_objects as go
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
 from parcours.attribution.registry import MODELS
+from parcours.contract.schema import TRUTH_BASE
 from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
 from parcours.reports.costs import costs_by_row
 from parcours.reports.labels import tooltip
-from parcours.schema import TRUTH_BASE
 
 DEFAULT_MODELS = ("last_touch", "first_touch", "linear", "position_based", "time_decay", "markov",
                   "shapley")

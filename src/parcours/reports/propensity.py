@@ -16,12 +16,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from parcours.config import Config
-from parcours.journeys import require_built
-from parcours.query import Query
+from parcours.build.journeys import require_built
+from parcours.contract.config import Config
+from parcours.contract.query import Query
+from parcours.engine.storage import Storage
 from parcours.reports.base import Report, ReportResult, escape_labels, register
 from parcours.reports.labels import Message, tooltip
-from parcours.storage import Storage
 
 HEADLINE = ("auc", "top_decile_lift", "calibration_error", "persons_scored")
 FIGURES = ("auc", "log_loss", "brier", "calibration_error", "top_decile_lift", "base_rate", "top_decile_rate",

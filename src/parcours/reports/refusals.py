@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from parcours.conditions import KINDS
-from parcours.query import LANGUAGES, SPECS
+from parcours.contract.conditions import KINDS
+from parcours.contract.query import LANGUAGES, SPECS
 
 # (English reason, as raised, with named groups) -> (English, French) as said to a person
 REASONS: list[tuple[str, tuple[str, str]]] = [

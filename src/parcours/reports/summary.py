@@ -11,12 +11,12 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
-from parcours.channels import channel_only
-from parcours.config import Config
-from parcours.query import DEFAULT_DAYS, Query
+from parcours.build.channels import channel_only
+from parcours.contract.config import Config
+from parcours.contract.query import DEFAULT_DAYS, Query
+from parcours.engine.storage import Storage
 from parcours.reports.base import NO_MATCH, NO_TOUCH, Report, ReportResult, escape_labels, register
 from parcours.reports.labels import Message, colours, tooltip
-from parcours.storage import Storage
 
 
 def summary(wh: Storage, config: Config, start: dt.date | None = None, end: dt.date | None = None,

@@ -7,7 +7,7 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
-from parcours.exprs import in_order
+from parcours.contract.exprs import in_order
 from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
 from parcours.reports.labels import colours, tooltip
 
