@@ -84,7 +84,7 @@ class Resampler:
             self._kept[key] = make()
         return self._kept[key]
 
-    def split(self, weights: dict[str, float], conv) -> pd.Series:
+    def split(self, weights: dict[str, float], conv: np.ndarray) -> pd.Series:
         """Each path's conversions spread over its steps in proportion to their channel's
         weight (evenly when all weigh 0): the per-touch rule of `attributed`, on paths."""
         by_code = np.array([max(weights.get(c, 0.0), 0.0) for c in self.channels])
@@ -94,7 +94,7 @@ class Resampler:
         credit = np.bincount(self.split_code, share * conv[self.step_path], len(self.split_names))
         return pd.Series(credit, index=self.split_names)
 
-    def resamples(self, samples: int, seed: int):
+    def resamples(self, samples: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """(conversions, nulls, value, reported conversions) per path, of journeys drawn with
         replacement: the cells (path, reported conversion | other conversion | null)."""
         rng = np.random.default_rng(seed)

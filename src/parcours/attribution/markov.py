@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike
 
 from parcours.attribution.intervals import Resampler
 from parcours.attribution.model import PathModel
-from parcours.attribution.paths import flatten, list_array, positions
+from parcours.attribution.paths import Paths, flatten, list_array, positions
 from parcours.attribution.registry import register_model
 from parcours.errors import InvalidInput
 
@@ -46,7 +47,7 @@ class PathSteps:
     Vectorised over the steps: a state is the factorised tuple of its last `order` step
     codes, named once per distinct state."""
 
-    def __init__(self, paths, order: int = 1):
+    def __init__(self, paths: Paths, order: int = 1) -> None:
         paths = list_array(paths)
         pid, code, values = flatten(paths)
         lens, position = positions(pid, len(paths))
@@ -70,7 +71,7 @@ class PathSteps:
         self.edge, key = pd.factorize(src * (n + 3) + self.dst)
         self.edges = pd.DataFrame({"src": self.names[key // (n + 3)], "dst": self.names[key % (n + 3)]})
 
-    def counts(self, conversions, nulls, value) -> pd.DataFrame:
+    def counts(self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> pd.DataFrame:
         """(src, dst, n, value) when path i was taken by conversions[i] + nulls[i] journeys."""
         conv, null = np.asarray(conversions, float)[self.pid], np.asarray(nulls, float)[self.pid]
         is_conv, is_null = self.dst == len(self.names) - 2, self.dst == len(self.names) - 1
@@ -106,7 +107,7 @@ class Markov(PathModel):
     conversion_rate: float = field(default=0.0, init=False)  # x[start]
     states: int = field(default=0, init=False)  # transient states of the fitted chain
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.order not in (1, 2, 3, 4):
             raise InvalidInput("order must be 1, 2, 3 or 4")
 

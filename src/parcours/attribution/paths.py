@@ -10,7 +10,9 @@ path exports) is taken as written, each step a touch, unless asked to collapse.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 import ibis
 import numpy as np
@@ -18,12 +20,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from numpy.typing import ArrayLike
 
 from parcours.build.journeys import require_built
 from parcours.contract.exprs import in_order
 from parcours.contract.query import LEVELS
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
+
+# a column of paths: lists of steps, as Arrow (a list array), a pandas Series or plain lists
+Paths: TypeAlias = pa.Array | pa.ChunkedArray | pd.Series | Sequence[Sequence[str]]
 
 
 def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = True,
@@ -152,19 +158,19 @@ def _numbers(column: pa.ChunkedArray | pa.Array, name: str, count: bool) -> np.n
     return numbers
 
 
-def _rows(mask) -> str:
+def _rows(mask: ArrayLike) -> str:
     """The first data rows (1-based) where `mask` holds, for an error message."""
     at = np.flatnonzero(np.asarray(mask, dtype=bool))
     return ", ".join(str(i + 1) for i in at[:10]) + (f" and {len(at) - 10:,} more" if len(at) > 10 else "")
 
 
-def list_array(paths) -> pa.ListArray:
+def list_array(paths: Paths) -> pa.ListArray:
     """A column of paths (lists, arrays, or an Arrow-backed Series) as one Arrow list array."""
     arr = paths if isinstance(paths, pa.Array | pa.ChunkedArray) else pa.array(paths)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def flatten(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def flatten(paths: Paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every step of every path: (path index, value code, values), codes index the values."""
     arr = list_array(paths)
     encoded = arr.flatten().dictionary_encode()
@@ -179,7 +185,7 @@ def positions(pid: np.ndarray, paths: int) -> tuple[np.ndarray, np.ndarray]:
     return lens, np.arange(len(pid)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
 
 
-def collapse_repeats(paths) -> pa.ListArray:
+def collapse_repeats(paths: Paths) -> pa.ListArray:
     """email > email > search is email > search, on a whole column at once."""
     arr = list_array(paths)
     pid, flat = pc.list_parent_indices(arr).to_numpy(), arr.flatten()
@@ -192,7 +198,7 @@ def collapse_repeats(paths) -> pa.ListArray:
                                     flat.filter(pa.array(keep)))
 
 
-def distinct(paths) -> tuple[np.ndarray, np.ndarray]:
+def distinct(paths: Paths) -> tuple[np.ndarray, np.ndarray]:
     """The distinct paths of a column: each one's first row, and each row's distinct path."""
     keys = pc.binary_join(list_array(paths), "\x1f").to_numpy(zero_copy_only=False)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)

@@ -59,10 +59,10 @@ class RuleModel(Model):
 @dataclass(frozen=True)
 class FirstTouch(RuleModel):
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         return ibis.ifelse(t.position == 1, 1.0, 0.0)
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return ibis.literal(1.0)
 
 
@@ -72,10 +72,10 @@ class LastTouch(RuleModel):
     """The journey's last touch; a view only when the journey has nothing but views."""
 
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         return ibis.ifelse(t.is_last, 1.0, 0.0)
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return ibis.literal(1.0)  # exactly one touch per journey is_last
 
 
@@ -88,7 +88,7 @@ class LastNonDirect(RuleModel):
 
     direct: tuple[str, ...] = ("direct",)
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         # Rank every touch once (non-direct click 3, non-direct view 2, the journey's last
         # touch 1, others 0), then position within rank: one window picks the winner.
         other = ~t.channel.isin(self.direct)
@@ -96,7 +96,7 @@ class LastNonDirect(RuleModel):
         key = rank.cast("int64") * 1_000_000_000 + t.position
         return ibis.ifelse(key == key.max().over(ibis.window(group_by=t.journey_id)), 1.0, 0.0)
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return ibis.literal(1.0)  # positions are unique: one key is the largest
 
 
@@ -104,10 +104,10 @@ class LastNonDirect(RuleModel):
 @dataclass(frozen=True)
 class Linear(RuleModel):
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         return ibis.literal(1.0)
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return t.n.cast("float64")
 
 
@@ -125,11 +125,11 @@ class Custom(RuleModel):
     middle: float = 1.0
     last: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if min(self.first, self.middle, self.last) < 0 or self.first + self.middle + self.last <= 0:
             raise InvalidInput("custom weights must be >= 0 and not all 0")
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         return ibis.cases(
             (t.n == 1, 1.0),
             (t.position == 1, float(self.first)),
@@ -137,7 +137,7 @@ class Custom(RuleModel):
             else_=float(self.middle) / (t.n - 2).cast("float64"),
         )
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return ibis.cases((t.n == 1, 1.0), (t.n == 2, float(self.first + self.last)),
                           else_=float(self.first + self.middle + self.last))
 
@@ -152,10 +152,10 @@ class PositionBased(Custom):
     middle: float = 0.2
     last: float = 0.4
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         return ibis.ifelse(t.n == 2, 0.5, super().weight(t))
 
-    def total(self, t):
+    def total(self, t: ir.Table) -> ir.FloatingValue | None:
         return ibis.ifelse(t.n <= 2, 1.0, float(self.first + self.middle + self.last))
 
 
@@ -169,11 +169,11 @@ class TimeDecay(RuleModel):
 
     half_life_days: float = 7.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.half_life_days <= 0:
             raise InvalidInput("half_life_days must be > 0")
 
-    def weight(self, t):
+    def weight(self, t: ir.Table) -> ir.FloatingValue:
         age_days = (t.conv_ts.epoch_seconds() - t.ts.epoch_seconds()).cast("float64") / 86400.0
         return ibis.literal(2.0).pow(-age_days / self.half_life_days)
 

@@ -147,7 +147,8 @@ def _shapley(v: np.ndarray, n: int) -> np.ndarray:
     return phi
 
 
-def _sampled(masks, conv, seen, n, samples, rng) -> tuple[np.ndarray, np.ndarray]:
+def _sampled(masks: np.ndarray, conv: np.ndarray, seen: np.ndarray, n: int, samples: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error of each channel's marginal contribution over random orders."""
     contrib = np.zeros((samples, n))
     for k in range(samples):

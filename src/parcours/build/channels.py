@@ -7,6 +7,8 @@ stay unknown read "(none)", as analytics tools show them, so drill-downs have no
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import ibis
 import ibis.expr.types as ir
 
@@ -91,7 +93,7 @@ def _classify_rows(tp: ir.Table, config: Config) -> ir.Table:
     ).drop("referrer_host", "utm", "_rule")
 
 
-def _first(tp: ir.Table, rules, value, default) -> ir.Value:
+def _first(tp: ir.Table, rules: Sequence[Rule], value: Callable[[Rule], ir.Value], default: ir.Value) -> ir.Value:
     """The value of the first rule whose conditions all hold (rules are ordered)."""
     if not rules:
         return default

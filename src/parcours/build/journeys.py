@@ -178,22 +178,11 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
         step("classifying touches")
         touches = classify(tp_raw.join(assigned, "event_id"), config).select(
             "journey_id", "person_id", "position", "n", "is_last", *TOUCH_COLUMNS, *JOURNEY_ON_TOUCH)
-        if stale is None:
-            touches = wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
-        else:  # the stale persons' rows go; their persons' new rows come, written once
-            for name in ("touches", "journeys", "persons"):
-                wh.delete(name, "person_id", stale)
-            wh.insert("touches", touches)
-            t = wh.table("touches")  # a rebuilt person's id is new to the rows left
-            touches = t.filter(t.person_id.isin(persons.select("person_id").distinct().person_id))
+        touches = _write_touches(wh, touches, persons, stale)
         # The journey summary collects each journey's lists (channels, devices), aggregate
         # states no engine spills well: past the warehouse's memory it is done in passes,
         # each over the journeys of one hash bucket.
-        passes = wh.passes(touches.count().execute(), LIST_BYTES_PER_TOUCH)
-        for b in range(passes):
-            step(f"summarising journeys ({b + 1}/{passes})" if passes > 1 else "summarising journeys")
-            part = _journeys(touches, conv, config.funnel_stages, bucket=(b, passes))
-            wh.replace("journeys", part) if b == 0 and stale is None else wh.insert("journeys", part)
+        _write_journeys(wh, touches, conv, config, stale is None, step)
         journeys = wh.table("journeys")
         step("writing tables")
         if stale is None:
@@ -202,20 +191,8 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.insert("persons", persons)
         wh.replace("customer_ids", ids)  # the next build compares its own to these
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
-        wh.replace("build_meta", ibis.memtable({
-            "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
-                                         dtype="datetime64[us]"),  # the default period ends here
-            "version": [BUILD_VERSION],
-            "built_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],  # tells builds apart
-            "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
-            "post_view_days": [float(rules.post_view_days)],
-            "report_lag_days": [rules.report_lag_days], "config": [config.source],
-            "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
-            "rules": [rules_digest(config)], "incremental": [stale is not None],
-            **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in seqs},
-            **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
-               for k, v in crm_matches(crm, ids, links, wh.table("persons"), prefix).items()},
-        }))
+        wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, last, seqs, stale is not None, crm_matches(
+            crm, ids, links, wh.table("persons"), prefix))))
     rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
     for name in BUILD_TEMPS:  # the build's intermediates leave the memory the profiles need
         wh.drop(name)
@@ -224,6 +201,66 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     # Outside a transaction (one holding every intermediate's versions needs several times the
     # memory): the passes go to a scratch table, and one statement replaces the profiles.
     step("profiling persons")
+    _write_profiles(wh, config, whole, crm, cut)
+    j = wh.table("journeys")
+    return BuildResult(
+        as_of=as_of, cut=cut,
+        persons=int(wh.table("persons").person_id.nunique().execute()),
+        journeys=int(j.count().execute()),
+        converting=int(j.converted.sum().execute() or 0),
+        touches=wh.count("touches"),
+        rebuilt=rebuilt,
+    )
+
+
+def _write_journeys(wh: Storage, touches: ir.Table, conv: ir.Table, config: Config, whole: bool,
+                    step: Callable[[str], None]) -> None:
+    """The journeys summarised from `touches` and written (replacing the table when `whole`,
+    else added), in passes over hash buckets of journeys when their lists need them."""
+    passes = wh.passes(touches.count().execute(), LIST_BYTES_PER_TOUCH)
+    for b in range(passes):
+        step(f"summarising journeys ({b + 1}/{passes})" if passes > 1 else "summarising journeys")
+        part = _journeys(touches, conv, config.funnel_stages, bucket=(b, passes))
+        wh.replace("journeys", part) if b == 0 and whole else wh.insert("journeys", part)
+
+
+def _write_touches(wh: Storage, touches: ir.Table, persons: ir.Table, stale: ir.Table | None) -> ir.Table:
+    """The classified touches written (all of them, or the stale persons' replaced): the
+    touches the journeys are summarised from."""
+    if stale is None:
+        return wh.replace("touches", touches)  # unsorted: sorting ~all rows was the build's memory peak
+    # the stale persons' rows go; their persons' new rows come, written once
+    for name in ("touches", "journeys", "persons"):
+        wh.delete(name, "person_id", stale)
+    wh.insert("touches", touches)
+    t = wh.table("touches")  # a rebuilt person's id is new to the rows left
+    return t.filter(t.person_id.isin(persons.select("person_id").distinct().person_id))
+
+
+def _meta(config: Config, as_of: dt.date, cut: dt.datetime, last: dt.datetime | None, seqs: dict[str, int],
+          incremental: bool, matches: dict[str, int]) -> dict[str, object]:
+    """The columns of build_meta's one row (`last`: the last conversion's time, or None;
+    `matches`: how the CRM met the site)."""
+    rules = config.journeys
+    return {
+        "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
+                                     dtype="datetime64[us]"),  # the default period ends here
+        "version": [BUILD_VERSION],
+        "built_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],  # tells builds apart
+        "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
+        "post_view_days": [float(rules.post_view_days)],
+        "report_lag_days": [rules.report_lag_days], "config": [config.source],
+        "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
+        "rules": [rules_digest(config)], "incremental": [incremental],
+        **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in seqs},
+        **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
+           for k, v in matches.items()},
+    }
+
+
+def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm: ir.Table,
+                    cut: dt.datetime) -> None:
+    """The profiles written whole, in passes when the lists are too long for one."""
     every = wh.table("persons")
     passes = wh.passes(wh.count("touches"), LIST_BYTES_PER_TOUCH)  # lists again: in passes when short
     for b in range(passes):
@@ -235,15 +272,6 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     wh.replace("profiles", wh.table("_profiles"))
     for name in PROFILE_TEMPS:
         wh.drop(name)
-    j = wh.table("journeys")
-    return BuildResult(
-        as_of=as_of, cut=cut,
-        persons=int(wh.table("persons").person_id.nunique().execute()),
-        journeys=int(j.count().execute()),
-        converting=int(j.converted.sum().execute() or 0),
-        touches=wh.count("touches"),
-        rebuilt=rebuilt,
-    )
 
 
 def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime) -> tuple[ir.Table, ir.Table]:

@@ -82,14 +82,7 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
 
     hashes = _hashes(crm_rows, with_person(conversions, persons), with_person(identities, persons))
 
-    per_channel = t.group_by(["person_id", "channel"]).agg(n=t.count(), last=t.ts.max())
-    entry = ibis.struct({"channel": per_channel.channel, "n": per_channel.n, "last": per_channel.last})
-    channel_maps = per_channel.group_by("person_id").agg(_e=entry.collect())  # engines sort structs field by field
-    e = channel_maps._e.sort()
-    channels = e.map(lambda x: x["channel"])
-    channel_maps = channel_maps.select("person_id", channels=channels,
-                                       channel_touches=ibis.map(channels, e.map(lambda x: x["n"])),
-                                       channel_last_ts=ibis.map(channels, e.map(lambda x: x["last"])))
+    channel_maps = _channel_maps(t)
     rank = ibis.cases(*((t.funnel_stage == s, i + 1) for i, s in enumerate(stages)), else_=0) if stages \
         else ibis.literal(0)
     touch_facts = t.group_by("person_id").agg(first_ts=t.ts.min(), last_ts=t.ts.max(), touches=t.count(),
@@ -114,6 +107,25 @@ def profiles(persons: ir.Table, touches: ir.Table, journeys: ir.Table, conversio
         cols = list(out.columns)
         out = keep(f"_profile_out{i % 2}", out.left_join(part, "person_id").select(
             *cols, *[c for c in part.columns if c != "person_id"]))
+    return _profile_columns(out, stages)
+
+
+def _channel_maps(t: ir.Table) -> ir.Table:
+    """(person_id, channels, channel_touches, channel_last_ts): each person's channels, sorted,
+    with their touches and last touch."""
+    per_channel = t.group_by(["person_id", "channel"]).agg(n=t.count(), last=t.ts.max())
+    entry = ibis.struct({"channel": per_channel.channel, "n": per_channel.n, "last": per_channel.last})
+    channel_maps = per_channel.group_by("person_id").agg(_e=entry.collect())  # engines sort structs field by field
+    e = channel_maps._e.sort()
+    channels = e.map(lambda x: x["channel"])
+    return channel_maps.select("person_id", channels=channels,
+                               channel_touches=ibis.map(channels, e.map(lambda x: x["n"])),
+                               channel_last_ts=ibis.map(channels, e.map(lambda x: x["last"])))
+
+
+def _profile_columns(out: ir.Table, stages: tuple[str, ...]) -> ir.Table:
+    """The profile's columns (PROFILE_COLUMNS) from the joined parts: empty lists, zeros and
+    falses where a part had no row; the scores null until parcours.predict writes them."""
     empty = ibis.literal([], type=STRINGS)
     devices = out._devices.coalesce(empty).concat(out._conv_devices.coalesce(empty)).unique().sort()
     stage = ibis.cases(*((out.stage_rank == i + 1, s) for i, s in enumerate(stages)),

@@ -22,7 +22,7 @@ import math
 import re
 import tomllib
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -643,7 +643,7 @@ def _rules(items: Any, where: str, required: tuple[str, ...], allowed: tuple[str
     return tuple(rules)
 
 
-def _conditions(when: Any, at: str, source: str):
+def _conditions(when: Any, at: str, source: str) -> Iterator[Condition]:
     if not isinstance(when, dict):
         raise ConfigError("'when' must be a table of conditions", file=source, field=at)
     for key, value in when.items():

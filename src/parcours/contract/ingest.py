@@ -282,6 +282,34 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     target = dt.dtype(f.type)
     text = raw.strip().nullif("") if raw.type().is_string() else None
     present = text.notnull() if text is not None else raw.notnull()
+    value, invalid, nonfinite, bounds = _converted(raw, text, f, target)
+
+    checks = []
+    if f.required:
+        checks.append((~present, "missing"))
+    if nonfinite is not None:
+        checks.append((nonfinite, "not a finite number"))
+    if invalid:
+        checks.append((present & value.isnull(), invalid))
+    if f.choices:
+        checks.append((value.notnull() & ~value.isin(f.choices),
+                       "must be one of " + ", ".join(f.choices)))
+    if f.minimum is not None:
+        checks.append((value < f.minimum, f"must be >= {f.minimum:g}"))
+    if f.maximum is not None:
+        checks.append((value > f.maximum, f"must be <= {f.maximum:g}"))
+    checks += bounds
+    why = ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")
+    if f.default is not None:
+        value = ibis.ifelse(present, value, ibis.literal(f.default, type=target))
+    return value.cast(target).name(f.name), why.cast("string")
+
+
+def _converted(raw: ir.Column, text: ir.StringValue | None, f: Field, target: dt.DataType) -> tuple[
+        ir.Value, str | None, ir.BooleanValue | None, list[tuple[ir.BooleanValue, str]]]:
+    """(value converted to the field's type, the reason a present value that does not convert
+    gets, whether a number converted to NaN or an infinity, the checks of a value out of any
+    sane range) for one field; `text`: the trimmed text, None for typed input."""
     invalid = None  # the reason a present value that does not convert gets
     nonfinite: ir.BooleanValue | None = None  # a number that converts to NaN or an infinity
     bounds: list[tuple[ir.BooleanValue, str]] = []  # a value that converts, out of any sane range
@@ -347,26 +375,7 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
                    "contains a control character (a NUL byte, say)")]
     else:  # pragma: no cover - schema only uses the types above
         raise TypeError(f"no validation for {target}")
-
-    checks = []
-    if f.required:
-        checks.append((~present, "missing"))
-    if nonfinite is not None:
-        checks.append((nonfinite, "not a finite number"))
-    if invalid:
-        checks.append((present & value.isnull(), invalid))
-    if f.choices:
-        checks.append((value.notnull() & ~value.isin(f.choices),
-                       "must be one of " + ", ".join(f.choices)))
-    if f.minimum is not None:
-        checks.append((value < f.minimum, f"must be >= {f.minimum:g}"))
-    if f.maximum is not None:
-        checks.append((value > f.maximum, f"must be <= {f.maximum:g}"))
-    checks += bounds
-    why = ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")
-    if f.default is not None:
-        value = ibis.ifelse(present, value, ibis.literal(f.default, type=target))
-    return value.cast(target).name(f.name), why.cast("string")
+    return value, invalid, nonfinite, bounds
 
 
 def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, columns: list[str],

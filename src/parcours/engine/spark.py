@@ -13,10 +13,11 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -64,7 +65,7 @@ class Compiler(PySparkCompiler):
     # SIMPLE_OPS entries replace any visit_ method a subclass defines: drop them to use ours.
     SIMPLE_OPS = {op: f for op, f in PySparkCompiler.SIMPLE_OPS.items() if op not in (ops.LStrip, ops.RStrip)}
 
-    def visit_NonNullLiteral(self, op, *, value, dtype):
+    def visit_NonNullLiteral(self, op: ops.Literal, *, value: Any, dtype: dt.DataType) -> sge.Expression:
         # `86400.0` is a DECIMAL literal in Spark SQL: x / 86400.0 kept 7 decimal places.
         if dtype.is_floating() and math.isfinite(value):
             return self.cast(repr(float(value)), dtype)
@@ -72,16 +73,16 @@ class Compiler(PySparkCompiler):
 
     # Ibis trims ' \t\n\r\v\f', but Spark reads '\v' and '\f' as 'v' and 'f' and trimmed
     # those letters ("facebook" became "acebook"). Java's \s is the same six characters.
-    def visit_Strip(self, op, *, arg):
+    def visit_Strip(self, op: ops.Strip, *, arg: sge.Expression) -> sge.Expression:
         return self.f.regexp_replace(arg, sge.convert(r"^\s+|\s+$"), sge.convert(""))
 
-    def visit_LStrip(self, op, *, arg):
+    def visit_LStrip(self, op: ops.LStrip, *, arg: sge.Expression) -> sge.Expression:
         return self.f.regexp_replace(arg, sge.convert(r"^\s+"), sge.convert(""))
 
-    def visit_RStrip(self, op, *, arg):
+    def visit_RStrip(self, op: ops.RStrip, *, arg: sge.Expression) -> sge.Expression:
         return self.f.regexp_replace(arg, sge.convert(r"\s+$"), sge.convert(""))
 
-    def visit_ExtractEpochSeconds(self, op, *, arg):
+    def visit_ExtractEpochSeconds(self, op: ops.ExtractEpochSeconds, *, arg: sge.Expression) -> sge.Expression:
         # unix_timestamp drops the fraction of a second; DuckDB's epoch keeps it.
         return self.f.unix_micros(self.cast(arg, dt.timestamp)) / self.cast("1000000.0", dt.float64)
 
@@ -97,14 +98,16 @@ class ArrowBackend(PySparkBackend):
 
     compiler = Compiler()
 
-    def to_pyarrow(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs) -> pa.Table:
+    def to_pyarrow(self, expr: ir.Expr, /, *, params: Mapping[ir.Scalar, Any] | None = None,
+                   limit: int | str | None = None, **kwargs: Any) -> pa.Table:
         self._run_pre_execute_hooks(expr)
         table_expr = expr.as_table()
         sql = self.compile(table_expr, params=params, limit=limit, **kwargs)
         table = PyArrowData.convert_table(self._session.sql(sql).toArrow(), table_expr.schema())
         return expr.__pyarrow_result__(table)
 
-    def execute(self, expr: ir.Expr, /, *, params=None, limit=None, **kwargs):
+    def execute(self, expr: ir.Expr, /, *, params: Mapping[ir.Scalar, Any] | None = None,
+                limit: int | str | None = None, **kwargs: Any) -> pd.DataFrame | pd.Series | Any:
         table = self.to_pyarrow(expr.as_table(), params=params, limit=limit, **kwargs)
         df = pd.DataFrame({  # as ibis.backends.duckdb.Backend.execute does
             name: (col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type)
@@ -136,7 +139,7 @@ class SparkWarehouse:
         return spark
 
     @cached_property
-    def con(self):
+    def con(self) -> ArrowBackend:
         if ibis.options.pyspark is None:  # what ibis.pyspark.connect does first
             ArrowBackend.register_options()
         con = ArrowBackend()

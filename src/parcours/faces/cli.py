@@ -27,7 +27,11 @@ from parcours.errors import InvalidInput, ParcoursError, storage_error
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pandas as pd
     from rich.progress import Progress, TaskID
+
+    from parcours.attribution.model import Model
+    from parcours.contract.config import Config
 
 
 out = Console(soft_wrap=True, markup=False)  # it prints data (a channel named `[/]`): never read as markup
@@ -364,8 +368,9 @@ def attribute(
     _print_table(table, fmt)
 
 
-def _attribute_file(model, path: Path, delimiter: str, path_sep: str,
-                    columns: tuple[str, str, str | None, str | None], bootstrap, collapse: bool):
+def _attribute_file(model: Model, path: Path, delimiter: str, path_sep: str,
+                    columns: tuple[str, str, str | None, str | None], bootstrap: dict[str, Any] | None,
+                    collapse: bool) -> pd.DataFrame:
     """A path file: the model's own credits (as ChannelAttribution prints them)."""
     from parcours.attribution.catalogue import attribute_paths
     from parcours.attribution.intervals import intervals
@@ -629,22 +634,6 @@ def evaluate(
     nmae: attributed conversions scaled to the true total, sum |attributed - true| / sum true.
     ci_coverage (data-driven models): share of channels whose truth lies in the 90% bootstrap
     interval."""
-    import tempfile
-
-    import pandas as pd
-
-    from parcours.attribution import NAMES
-    from parcours.attribution.catalogue import make_model
-    from parcours.attribution.evaluate import evaluate as run
-    from parcours.attribution.evaluate import evaluate_worlds
-    from parcours.front import Workspace
-    from parcours.simulate import WORLDS
-
-    def models(config) -> dict:
-        chosen = {name: make_model(name, direct=config.direct_channels) for name in NAMES}
-        chosen["markov_order2"] = make_model("markov", order=2)
-        return chosen
-
     if scenario is not None and truth is not None:
         _fail(InvalidInput("--scenario simulates its own truth: give --truth or --scenario, not both"))
     if messages_truth is not None:
@@ -654,17 +643,18 @@ def evaluate(
         _evaluate_predictions(workspace, predictions, fmt)
         return
     if scenario is not None:
-        worlds = list(WORLDS) if scenario == "all" else [scenario]
-        if worlds[0] not in WORLDS:
-            _fail(InvalidInput(f"--scenario: unknown world {scenario!r}; worlds: all, {', '.join(WORLDS)}"))
-        with tempfile.TemporaryDirectory(prefix="parcours-worlds-") as scratch, _progress() as bar:
-            task = bar.add_task("worlds", total=None)
-            table = evaluate_worlds(out_dir or Path(scratch), worlds, models, persons=persons, seed=seed,
-                                    days=days, samples=samples,
-                                    progress=lambda step: bar.update(task, description=step))
-        _print_table(table, fmt)
+        _evaluate_worlds(scenario, out_dir, persons, seed, days, samples, fmt)
         return
+    _evaluate_models(workspace, truth, samples, fmt)
+
+
+def _evaluate_models(workspace: Path, truth: Path | None, samples: int, fmt: OutFormat) -> None:
+    """Every model of the workspace against the truth (--truth, or its loaded `truth` table)."""
+    import pandas as pd
+
+    from parcours.attribution.evaluate import evaluate as run
     from parcours.engine.engines import warehouse_exists
+    from parcours.front import Workspace
 
     with Workspace(workspace) as ws:
         exists = warehouse_exists(ws.path, ws.config.warehouse)
@@ -678,13 +668,42 @@ def evaluate(
         ws.require_warehouse()
         with _progress() as bar:
             task = bar.add_task("scoring models", total=None)
-            table = run(ws.warehouse, frame, models(ws.config), samples=samples,
+            table = run(ws.warehouse, frame, _evaluated_models(ws.config), samples=samples,
                         progress=lambda done, total, name: bar.update(
                             task, completed=done, total=total, description=f"scoring {name}" if name else "scored"))
     _print_table(table, fmt)
 
 
-def _print_table(df, fmt: OutFormat) -> None:
+def _evaluated_models(config: Config) -> dict[str, Model]:
+    """Every model of the catalogue, with the config's direct channels, and Markov of order 2."""
+    from parcours.attribution import NAMES
+    from parcours.attribution.catalogue import make_model
+
+    chosen = {name: make_model(name, direct=config.direct_channels) for name in NAMES}
+    chosen["markov_order2"] = make_model("markov", order=2)
+    return chosen
+
+
+def _evaluate_worlds(scenario: str, out_dir: Path | None, persons: int, seed: int, days: int, samples: int,
+                     fmt: OutFormat) -> None:
+    """--scenario: the world (or `all` of them) simulated, built and every model scored there."""
+    import tempfile
+
+    from parcours.attribution.evaluate import evaluate_worlds
+    from parcours.simulate import WORLDS
+
+    worlds = list(WORLDS) if scenario == "all" else [scenario]
+    if worlds[0] not in WORLDS:
+        _fail(InvalidInput(f"--scenario: unknown world {scenario!r}; worlds: all, {', '.join(WORLDS)}"))
+    with tempfile.TemporaryDirectory(prefix="parcours-worlds-") as scratch, _progress() as bar:
+        task = bar.add_task("worlds", total=None)
+        table = evaluate_worlds(out_dir or Path(scratch), worlds, _evaluated_models, persons=persons, seed=seed,
+                                days=days, samples=samples,
+                                progress=lambda step: bar.update(task, description=step))
+    _print_table(table, fmt)
+
+
+def _print_table(df: pd.DataFrame, fmt: OutFormat) -> None:
     import pandas as pd
     from rich.table import Table
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Report, Scope, register
+from parcours.reports.base import Report, ReportResult, Scope, register
 from parcours.reports.labels import tooltip
 
 ROLES = ("introducer", "assister", "closer")
 COLOURS = {"closer": "#2a9d8f", "introducer": "#e9c46a", "assister": "#577590"}
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     j = scope.journeys()
     t = scope.touches()
     pair = t.group_by(["journey_id", "row"]).agg(last=t.is_last.any(), first=(t.position == 1).any())

@@ -13,7 +13,8 @@ import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, SupportsFloat, overload
 
 import ibis
 import ibis.expr.types as ir
@@ -27,6 +28,9 @@ from parcours.contract.schema import MEMBERS
 from parcours.engine.storage import Storage
 from parcours.errors import DeclarationError, InvalidInput, NotBuilt
 from parcours.reports.labels import Column, Columns, Message, Values, Words
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 NO_TOUCH = "(no touch)"
 LOW_NAMED = 10  # rows a low-volume warning names (the table flags them all)
@@ -64,11 +68,22 @@ class ReportResult:
         """The figure as JSON, written once however many languages it is translated into."""
         return self.figure.to_json()
 
-    def to_csv(self, path=None, delimiter: str = ",", bom: bool = False, words: Words | None = None):
+    @overload
+    def to_csv(self, path: None = None, delimiter: str = ",", bom: bool = False,
+               words: Words | None = None) -> str: ...
+    @overload
+    def to_csv(self, path: str | Path, delimiter: str = ",", bom: bool = False,
+               words: Words | None = None) -> str | Path: ...
+    def to_csv(self, path: str | Path | None = None, delimiter: str = ",", bom: bool = False,
+               words: Words | None = None) -> str | Path:
         from parcours.reports.export import to_csv
         return to_csv(self, path, delimiter=delimiter, bom=bom, words=words)
 
-    def to_xlsx(self, path=None, words: Words | None = None):
+    @overload
+    def to_xlsx(self, path: None = None, words: Words | None = None) -> bytes: ...
+    @overload
+    def to_xlsx(self, path: str | Path, words: Words | None = None) -> str | Path: ...
+    def to_xlsx(self, path: str | Path | None = None, words: Words | None = None) -> bytes | str | Path:
         from parcours.reports.export import to_xlsx
         return to_xlsx(self, path, words=words)
 
@@ -228,7 +243,7 @@ class Scope:
         return {"conversions": float(row["conversions"]), "revenue": float(row["revenue"] or 0.0)}
 
     # -- results ----------------------------------------------------------------------
-    def result(self, name: str, table: pd.DataFrame, totals: dict, figure, *,
+    def result(self, name: str, table: pd.DataFrame, totals: dict, figure: go.Figure, *,
                tables: dict | None = None, volume: str | None = "conversions") -> ReportResult:
         """The ReportResult, with low-volume flags on `table` (by its `volume` column). An empty
         answer says so, with its totals at zero; numbers that are not finite never leave."""
@@ -387,6 +402,6 @@ def share(part: pd.Series, whole: float) -> pd.Series:
     return part / whole if whole else part * 0.0
 
 
-def num(x) -> float | None:
+def num(x: SupportsFloat | None) -> float | None:
     """A float, or None for a missing or NaN engine value."""
     return None if x is None or x != x else float(x)

@@ -16,14 +16,14 @@ import pyarrow.compute as pc
 
 from parcours.attribution.paths import collapse_repeats, list_array
 from parcours.contract.exprs import in_order
-from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
+from parcours.reports.base import NO_TOUCH, Report, ReportResult, Scope, register, share
 from parcours.reports.labels import tooltip
 
 BUCKETS = ("0", "1", "2", "3+")  # 0: offline conversion with no touch
 SEP = " > "
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     q = scope.query
     j = scope.journeys()
     t = scope.touches(in_parent=False)

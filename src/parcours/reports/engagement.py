@@ -12,13 +12,13 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Report, Scope, register, share
+from parcours.reports.base import Report, ReportResult, Scope, register, share
 from parcours.reports.labels import Fields, Message, tooltip
 
 LEVELS = ("low", "medium", "high")
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     settings = scope.config.reports
     warnings = [] if scope.rates else [Message("rates_left_out", filters=Fields(scope.conversion_filtered()))]
     t = scope.touches(everyone=True)

@@ -7,12 +7,40 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import pandas as pd
 
 from parcours.contract.cells import neutralise
 from parcours.errors import InvalidInput
 from parcours.reports.labels import Message, Words, colours, name_of, translate_figure
+
+if TYPE_CHECKING:
+    from xlsxwriter.format import Format
+    from xlsxwriter.workbook import Workbook
+
+
+class Result(Protocol):
+    """What the exports read of a report's answer: base.ReportResult (base imports this module,
+    so a protocol here rather than an import back, which would make an import circle)."""
+
+    name: str
+    table: pd.DataFrame
+    totals: dict
+    query: dict
+    warnings: list[str]
+    tables: dict[str, pd.DataFrame]
+    headline: list[str]
+    link: dict | None
+    empty: Message | None
+    page_rows: int | None
+    verbatim: tuple[str, ...]
+
+    @property
+    def is_empty(self) -> bool: ...
+
+    @property
+    def figure_json(self) -> str: ...
 
 DECIMALS = {"share": 4, "rate": 6, "points": 6, "pct": 1}  # a person's export rounds floats to this (else 2)
 
@@ -39,7 +67,7 @@ def _whole(table: pd.DataFrame, level: str) -> pd.DataFrame:
     return out
 
 
-def for_people(result, table: pd.DataFrame, words: Words) -> pd.DataFrame:
+def for_people(result: Result, table: pd.DataFrame, words: Words) -> pd.DataFrame:
     """The table as a person reads it in `words`' language: columns by their labels (money
     with its currency), values (channels, devices, stages) by their names."""
     level = result.query.get("level", "channel")
@@ -58,7 +86,14 @@ def for_people(result, table: pd.DataFrame, words: Words) -> pd.DataFrame:
     return out
 
 
-def to_csv(result, path=None, delimiter: str = ",", bom: bool = False, words: Words | None = None):
+@overload
+def to_csv(result: Result, path: None = None, delimiter: str = ",", bom: bool = False,
+           words: Words | None = None) -> str: ...
+@overload
+def to_csv(result: Result, path: str | Path, delimiter: str = ",", bom: bool = False,
+           words: Words | None = None) -> str | Path: ...
+def to_csv(result: Result, path: str | Path | None = None, delimiter: str = ",", bom: bool = False,
+           words: Words | None = None) -> str | Path:
     """UTF-8 text (with a BOM for spreadsheet users if asked); written to `path` if given.
     With `words`, for people: labelled columns, named values, and in French decimal commas."""
     if delimiter not in (",", ";", "\t"):
@@ -76,7 +111,11 @@ def to_csv(result, path=None, delimiter: str = ",", bom: bool = False, words: Wo
     return path
 
 
-def to_xlsx(result, path=None, words: Words | None = None):
+@overload
+def to_xlsx(result: Result, path: None = None, words: Words | None = None) -> bytes: ...
+@overload
+def to_xlsx(result: Result, path: str | Path, words: Words | None = None) -> str | Path: ...
+def to_xlsx(result: Result, path: str | Path | None = None, words: Words | None = None) -> bytes | str | Path:
     """The table on a first sheet (typed cells, number formats, frozen header, filters), the
     query as applied on a second, secondary tables after; bytes, or written to `path`. With
     `words`, for people: labelled columns, named values, amounts in the currency."""
@@ -117,7 +156,8 @@ def to_xlsx(result, path=None, words: Words | None = None):
     return path
 
 
-def _sheet(book, name: str, df: pd.DataFrame, bold, formats, result, words: Words | None) -> None:
+def _sheet(book: Workbook, name: str, df: pd.DataFrame, bold: Format, formats: dict[str, Format], result: Result,
+           words: Words | None) -> None:
     ws = book.add_worksheet(name)
     level = result.query.get("level", "channel")
     units = {c: (words or Words("en")).column(str(c), level)[1] for c in df.columns}
@@ -145,7 +185,7 @@ def _sheet(book, name: str, df: pd.DataFrame, bold, formats, result, words: Word
         ws.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
 
 
-def _format(col: str, s: pd.Series, formats):
+def _format(col: str, s: pd.Series, formats: dict[str, Format]) -> Format | None:
     if "share" in col or col.endswith("_rate"):
         return formats["share"]
     if pd.api.types.is_integer_dtype(s):
@@ -155,13 +195,13 @@ def _format(col: str, s: pd.Series, formats):
     return None
 
 
-def to_dict(result, words: Words | None = None) -> dict:
+def to_dict(result: Result, words: Words | None = None) -> dict[str, Any]:
     """JSON-ready: records with NaN as null, keys as computed. With `words`, what a page needs
     to show it: the warnings in that language, each column's label and unit, the names of the
     values, the currency and the figure translated."""
     def records(df: pd.DataFrame) -> list[dict]:
         return json.loads(df.to_json(orient="records", date_format="iso"))
-    out = {"report": result.name, "query": result.query, "totals": result.totals,
+    out: dict[str, Any] = {"report": result.name, "query": result.query, "totals": result.totals,
            "warnings": [str(w) for w in result.warnings], "table": records(result.table),
            "tables": {k: records(v) for k, v in result.tables.items()},
            "headline": result.headline, "link": result.link, "empty": result.is_empty,

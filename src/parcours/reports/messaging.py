@@ -16,6 +16,7 @@ where a journey held entrants out, what it really brought beside its last-click 
 from __future__ import annotations
 
 import datetime as dt
+from typing import SupportsFloat
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -225,7 +226,7 @@ def _empty(query: Query, applied: dict, why: Message = NO_MESSAGES) -> ReportRes
                         headline=[], empty=why, verbatim=VERBATIM)
 
 
-def _number(v) -> float | None:
+def _number(v: SupportsFloat | None) -> float | None:
     return None if v is None or v != v else float(v)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import ibis.expr.types as ir
 
 from parcours.activation.audiences import current
 from parcours.build.journeys import require_built
@@ -71,5 +72,5 @@ def _facts(wh: Storage, config: Config) -> dict:
     }
 
 
-def _distinct(t, column: str) -> list[str]:
+def _distinct(t: ir.Table, column: str) -> list[str]:
     return t.select(column).distinct().order_by(column)[column].to_pyarrow().to_pylist()

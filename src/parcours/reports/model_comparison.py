@@ -13,7 +13,7 @@ from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
 from parcours.attribution.registry import MODELS
 from parcours.contract.schema import TRUTH_BASE
-from parcours.reports.base import NO_TOUCH, Report, Scope, num, register
+from parcours.reports.base import NO_TOUCH, Report, ReportResult, Scope, num, register
 from parcours.reports.costs import costs_by_row
 from parcours.reports.labels import tooltip
 
@@ -35,7 +35,7 @@ AXES = {"conversions": ("attributed conversions", "%{y:,.1f}", ""),
         "roas": ("revenue per cost", "%{y:,.2f}", "")}
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     q, wh = scope.query, scope.wh
     models = list(q.models or DEFAULT_MODELS)
     j = scope.journeys()

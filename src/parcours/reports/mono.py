@@ -6,13 +6,13 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Report, Scope, register, share
+from parcours.reports.base import Report, ReportResult, Scope, register, share
 from parcours.reports.labels import tooltip
 
 MULTI_DEVICE, NO_DEVICE = "multi-device", "(no device)"
 
 
-def mono_device(scope: Scope):
+def mono_device(scope: Scope) -> ReportResult:
     j = scope.journeys()
     row = ibis.cases((j.n_devices == 1, j.devices[0]), (j.n_devices == 0, NO_DEVICE), else_=MULTI_DEVICE)
     by = j.group_by(device=row).agg(conversions=j.count(), revenue=j.revenue.sum()).to_pandas()
@@ -31,7 +31,7 @@ def mono_device(scope: Scope):
     return scope.result("mono-device", by, totals, fig)
 
 
-def mono_channel(scope: Scope):
+def mono_channel(scope: Scope) -> ReportResult:
     j = scope.journeys()
     t = scope.touches(in_parent=False)
     per = t.group_by("journey_id").agg(values=t.row.nunique(), only=t.row.max())

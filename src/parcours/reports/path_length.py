@@ -7,13 +7,13 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import Report, Scope, num, register, share
+from parcours.reports.base import Report, ReportResult, Scope, num, register, share
 from parcours.reports.labels import tooltip
 
 BUCKETS = tuple(map(str, range(0, 12))) + ("12+",)
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     q = scope.query
     j = scope.journeys()
     t = scope.touches(in_parent=False)

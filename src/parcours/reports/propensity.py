@@ -44,9 +44,9 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
     curve = wh.table("prediction_calibration").to_pandas().sort_values("bin", ignore_index=True)
     table = curve.assign(decile=curve["bin"] + 1)[["decile", "predicted", "observed", "persons"]]
     channels = wh.table("prediction_channels").to_pandas()
-    totals = {k: _number(q.get(k)) for k in FIGURES if k != "persons_scored"}
-    totals["persons_scored"] = int(channels.persons.sum())
-    policy = _policies(q, totals["persons_scored"])
+    totals: dict[str, float | None] = {k: _number(q.get(k)) for k in FIGURES if k != "persons_scored"}
+    scored = totals["persons_scored"] = int(channels.persons.sum())
+    policy = _policies(q, scored)
     shown = [c for c in CHANNEL_COLUMNS if c in channels.columns]  # reliability: since 2026-12-02's builds
     tables = {"next_best_channel": channels[shown], "one_touch_each": policy}
     return ReportResult("propensity", table, totals, escape_labels(_figure(table, channels)), applied,
@@ -69,7 +69,7 @@ def _policies(q: dict, scored: int) -> pd.DataFrame:
     return policy.sort_values("best", ascending=False, ignore_index=True)
 
 
-def _number(v):
+def _number(v: float | None) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ibis
 import plotly.graph_objects as go
 
-from parcours.reports.base import NO_TOUCH, Report, Scope, num, register, share
+from parcours.reports.base import NO_TOUCH, Report, ReportResult, Scope, num, register, share
 from parcours.reports.labels import tooltip
 
 WIDTHS = (1, 7, 30, 91, 365)  # a day, a week, a month, a quarter, a year: the first that makes at most
@@ -36,7 +36,7 @@ def bucket(days: ibis.Value, lookback: int) -> ibis.Value:
     return ibis.cases((days.isnull(), NO_TOUCH), *cases, else_=found[-1][0])
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     j = scope.journeys()
     days = (j.lag_s / 86400).floor().cast("int64")
     lookback = scope.config.journeys.lookback_days

@@ -8,14 +8,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from parcours.contract.exprs import in_order
-from parcours.reports.base import NO_TOUCH, Report, Scope, register, share
+from parcours.reports.base import NO_TOUCH, Report, ReportResult, Scope, register, share
 from parcours.reports.labels import colours, tooltip
 
 SEP = " > "
 FLOW_STEPS = 4
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     q = scope.query
     j = scope.journeys()
     t = scope.touches(in_parent=False)

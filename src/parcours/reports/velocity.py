@@ -21,13 +21,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from parcours.reports.base import Report, Scope, num, register
+from parcours.reports.base import Report, ReportResult, Scope, num, register
 from parcours.reports.labels import Fields, Message, tooltip
 
 CONVERSION = "conversion"
 
 
-def run(scope: Scope):
+def run(scope: Scope) -> ReportResult:
     stages = list(scope.meta["funnel_stages"])
     j = scope.journeys(everyone=True)
     touched = [j.stage_ts[i] for i in range(len(stages))] + [ibis.ifelse(j.converted, j.conv_ts, None)]

@@ -65,7 +65,8 @@ from parcours.errors import InvalidInput
 from parcours.simulate import crm as crm_data
 from parcours.simulate import prediction
 from parcours.simulate.crm import attributes_json
-from parcours.simulate.messages import JOURNEYS, SOURCES, simulate_messages
+from parcours.simulate.messages import JOURNEYS, SOURCES, Messages, simulate_messages
+from parcours.simulate.prediction import Hazard, Terms
 
 CHUNK = 20_000  # persons per chunk; fixed so results do not depend on the total
 DECAY = 0.8
@@ -140,17 +141,17 @@ def _terms(E: np.ndarray, beta: np.ndarray, off: frozenset[int]) -> np.ndarray:
     return np.tensordot(b, E, 1)
 
 
-def _additive(E, k, beta, off, ctx):
+def _additive(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int], ctx: dict[str, Any]) -> Terms:
     return k * (BASE + _terms(E, beta, off)), 0.0
 
 
-def _selection(E, k, beta, off, ctx):
+def _selection(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int], ctx: dict[str, Any]) -> Terms:
     b = beta.copy()
     b[ctx["targeted"]] *= TARGETED_EFFECT
     return k * (BASE * (1 + INTENT_LIFT * ctx["intent"]) + _terms(E, b, off)), 0.0
 
 
-def _synergy(E, k, beta, off, ctx):
+def _synergy(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int], ctx: dict[str, Any]) -> Terms:
     s, d = ctx["idx"]["paid_search"], ctx["idx"]["display"]
     rest = _terms(E, beta, off | {s})
     if s in off:
@@ -159,11 +160,11 @@ def _synergy(E, k, beta, off, ctx):
     return k * (BASE + rest + beta[s] * E[s] * boost), 0.0
 
 
-def _saturation(E, k, beta, off, ctx):
+def _saturation(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int], ctx: dict[str, Any]) -> Terms:
     return k * (BASE + _terms(SATURATION * (1 - np.exp(-E / SATURATION)), beta, off)), 0.0
 
 
-def _offline(E, k, beta, off, ctx):
+def _offline(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int], ctx: dict[str, Any]) -> Terms:
     drivers = ctx["drivers"]
     online = beta.copy()
     online[drivers] *= ONLINE_KEEP
@@ -172,7 +173,7 @@ def _offline(E, k, beta, off, ctx):
     return k * (BASE + _terms(E, online, off)), k * (OFFLINE_BASE + _terms(E, only, off))
 
 
-WORLDS: dict[str, Callable] = {"additive": _additive, "selection": _selection, "synergy": _synergy,
+WORLDS: dict[str, Hazard] = {"additive": _additive, "selection": _selection, "synergy": _synergy,
                                "saturation": _saturation, "offline": _offline,
                                "heterogeneous": prediction.heterogeneous}  # equations: the docstring
 
@@ -186,7 +187,8 @@ class SimulationResult:
     touches_by_channel: dict[str, int]
 
 
-def _campaign_catalogue(channels):
+def _campaign_catalogue(channels: tuple[Channel, ...]) -> tuple[
+        list[tuple[int, str, str]], np.ndarray, dict[tuple[str, str], int]]:
     """Flat arrays over every (channel, source, campaign), to draw and to aggregate costs;
     then the campaigns of the messaging journeys' clicks (source by channel, campaign the
     journey), drawn by no other touch: `ch_idx` covers the drawn ones only."""
@@ -196,12 +198,38 @@ def _campaign_catalogue(channels):
     names = [c.name for c in channels]
     journey_camps = {}
     for journey in JOURNEYS:
-        for ch in {s.channel for s in journey.steps} & set(names):
+        stepped = {s.channel for s in journey.steps}
+        for ch in [n for n in names if n in stepped]:  # in the channels' order: a set's varies by process
             row = (names.index(ch), SOURCES[ch], journey.name)
             if row not in rows:
                 rows.append(row)
             journey_camps[(journey.name, ch)] = rows.index(row)
     return rows, ch_idx, journey_camps
+
+
+def _checked(fmt: str, scenario: str, names: list[str], days: int, horizon: int | None, off: str | None,
+             end: dt.date | None) -> tuple[tuple[str, int | None], int, dt.date]:
+    """The simulation's arguments checked: (world: scenario and the index of the channel switched
+    off, horizon, last day)."""
+    if fmt not in ("parquet", "csv"):
+        raise InvalidInput("fmt must be 'parquet' or 'csv'")
+    if scenario not in WORLDS:
+        raise InvalidInput(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
+    needs = NEEDS.get(scenario, ())
+    if not set(needs) <= set(names):
+        raise InvalidInput(f"the {scenario} world needs the {' and '.join(needs)} channels")
+    horizon = min(HORIZON, days - 1) if horizon is None else horizon
+    if not 0 <= horizon < days:
+        raise InvalidInput(f"horizon must be 0 to {days - 1} days (fewer than the days simulated)")
+    if off is not None and off not in names:
+        raise InvalidInput(f"unknown channel {off!r}; channels: {', '.join(names)}")
+    world = (scenario, None if off is None else names.index(off))
+    today = dt.datetime.now(dt.UTC).date()
+    end = end or today - dt.timedelta(days=1)  # the last whole day: nothing it writes happens after now
+    if end >= today:
+        raise InvalidInput(f"end {end} is not before today ({today}): every simulated day must be over, or its "
+                         "events would happen after now")
+    return world, horizon, end
 
 
 def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 90,
@@ -222,25 +250,7 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
     `scenario` picks the world (WORLDS); `off` switches one channel off on the same draws
     (no touch of it, its effect gone): the world its truth is measured against.
     """
-    if fmt not in ("parquet", "csv"):
-        raise InvalidInput("fmt must be 'parquet' or 'csv'")
-    if scenario not in WORLDS:
-        raise InvalidInput(f"unknown scenario {scenario!r}; scenarios: {', '.join(WORLDS)}")
-    names = [c.name for c in channels]
-    needs = NEEDS.get(scenario, ())
-    if not set(needs) <= set(names):
-        raise InvalidInput(f"the {scenario} world needs the {' and '.join(needs)} channels")
-    horizon = min(HORIZON, days - 1) if horizon is None else horizon
-    if not 0 <= horizon < days:
-        raise InvalidInput(f"horizon must be 0 to {days - 1} days (fewer than the days simulated)")
-    if off is not None and off not in names:
-        raise InvalidInput(f"unknown channel {off!r}; channels: {', '.join(names)}")
-    world = (scenario, None if off is None else names.index(off))
-    today = dt.datetime.now(dt.UTC).date()
-    end = end or today - dt.timedelta(days=1)  # the last whole day: nothing it writes happens after now
-    if end >= today:
-        raise InvalidInput(f"end {end} is not before today ({today}): every simulated day must be over, or its "
-                         "events would happen after now")
+    world, horizon, end = _checked(fmt, scenario, [c.name for c in channels], days, horizon, off, end)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = end - dt.timedelta(days=days - 1)
@@ -291,21 +301,37 @@ def simulate(out: Path | str, persons: int = 10_000, seed: int = 0, days: int = 
                             {c.name: int(n) for c, n in zip(channels, by_channel, strict=True)})
 
 
-def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_channel, world, mrng=None,
-                    journey_camps=None, horizon=0, start=None):
-    C = len(channels)
-    scenario, off = world
-    idx = {c.name: i for i, c in enumerate(channels)}
-    # People: devices, accounts, CRM profile, propensity.
+@dataclass(frozen=True)
+class _People:
+    """A chunk's persons: devices, accounts, CRM profile, propensity, favourite channel."""
+
+    n_dev: np.ndarray
+    dev_type: np.ndarray
+    account: np.ndarray
+    logged: np.ndarray
+    prior_customer: np.ndarray
+    propensity: np.ndarray
+    favourite: np.ndarray
+
+
+Touches = tuple[np.ndarray, ...]  # owner, day, sec, channel, camp, is_view, offline, dev, cart
+
+
+def _draw_people(rng: np.random.Generator, channels: tuple[Channel, ...], P: int) -> _People:
     n_dev = rng.choice([1, 2, 3], size=P, p=[0.55, 0.35, 0.10])
     dev_type = rng.choice(3, size=(P, 3), p=[0.45, 0.45, 0.10])
     account = rng.random(P) < 0.55
     logged = (rng.random((P, 3)) < np.array([0.85, 0.7, 0.7])) & account[:, None]
     prior_customer = rng.random(P) < 0.35
     propensity = rng.gamma(2.0, 0.5, size=P)
-    favourite = rng.choice(C, size=P, p=[c.share for c in channels])
+    favourite = rng.choice(len(channels), size=P, p=[c.share for c in channels])
+    return _People(n_dev, dev_type, account, logged, prior_customer, propensity, favourite)
 
-    # Touches: how many, when, which channel, device, source, campaign.
+
+def _draw_touches(rng: np.random.Generator, channels: tuple[Channel, ...], people: _People, P: int, D: int,
+                  per_person: float, camp_channel: np.ndarray) -> Touches:
+    """Touches: how many, when, which channel, device, source, campaign (none at the cart yet)."""
+    C = len(channels)
     counts = rng.poisson(rng.gamma(1.0, per_person, size=P))
     T = int(counts.sum())
     owner = np.repeat(np.arange(P), counts)
@@ -313,7 +339,7 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     sec = rng.integers(0, 86400, size=T)
     order = np.lexsort((sec, day, owner))
     owner, day, sec = owner[order], day[order], sec[order]
-    channel = np.where(rng.random(T) < 0.4, favourite[owner],
+    channel = np.where(rng.random(T) < 0.4, people.favourite[owner],
                        rng.choice(C, size=T, p=[c.share for c in channels]))
     camp = np.empty(T, dtype=np.int64)
     for ci in range(C):
@@ -322,57 +348,60 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
         camp[mask] = rng.choice(choices, size=int(mask.sum()))
     is_view = rng.random(T) < np.array([c.view_share for c in channels])[channel]
     offline = np.isin(channel, [i for i, c in enumerate(channels) if c.name in OFFLINE])
+    n_dev = people.n_dev
     dev = np.minimum((rng.random(T) * n_dev[owner]).astype(np.int64), n_dev[owner] - 1)
-    ctx: dict[str, Any] = {"idx": idx, "base": BASE}
     cart = np.zeros(T, dtype=bool)  # a visit that reached the cart: intent people can see
-    if scenario == "selection":  # intent shows: a morning visit to the cart; targeting follows it
-        intent = rng.random((P, D)) < INTENT_RATE
-        ctx["intent"], ctx["targeted"] = intent, [idx[n] for n in TARGETED if n in idx]
-        targeted = np.isin(channel, ctx["targeted"])
-        moved = _sent_on_intent(rng, intent, owner, day, targeted)
-        sec = np.where(moved != day, 43_200 + rng.integers(0, 43_200, size=T), sec)  # the afternoon
-        day = moved
-        vp, vd = np.nonzero(intent)  # one morning visit per intent day, to the cart
-        n = len(vp)
-        direct, organic = idx["direct"], idx["organic_search"]
-        vchannel = rng.choice([direct, organic], size=n)
-        vcamp = np.where(vchannel == direct, np.flatnonzero(camp_channel == direct)[0],
-                         np.flatnonzero(camp_channel == organic)[0])
-        vdev = np.minimum((rng.random(n) * n_dev[vp]).astype(np.int64), n_dev[vp] - 1)
-        added = (vp, vd, rng.integers(0, 43_200, size=n), vchannel, vcamp, np.zeros(n, bool), np.zeros(n, bool),
-                 vdev, np.ones(n, bool))
-        mine = (owner, day, sec, channel, camp, is_view, offline, dev, cart)
-        joined = [np.concatenate(pair) for pair in zip(mine, added, strict=True)]
-        owner, day, sec = joined[:3]
-        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(np.lexsort((sec, day, owner)), *joined)
-    if scenario == "offline":
-        ctx["drivers"] = [idx[n] for n in OFFLINE_DRIVERS if n in idx]
-    carts = None
-    if mrng is not None:  # each person's first cart-stage touch (before any switch-off: journeys start there)
-        stage = cart | ((np.arange(len(owner)) - np.searchsorted(owner, owner)) >= 9)
-        first_cart = np.unique(owner[stage], return_index=True)[1]
-        at = np.flatnonzero(stage)[first_cart]
-        carts = (owner[at], day[at] * 86400 + sec[at])
-    if off is not None:  # switched off: its touches never happen
-        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
-            channel != off, owner, day, sec, channel, camp, is_view, offline, dev, cart)
-    msg = None
-    if mrng is not None and carts is not None:  # the journeys' messages; their clicks become touches
-        msg = simulate_messages(mrng, first, P, D, idx, journey_camps, account, n_dev, carts, off)
-        mt = msg.touches
-        n = len(mt["owner"])
-        added = (mt["owner"], mt["t"] // 86400, mt["t"] % 86400, mt["channel"], mt["camp"], np.zeros(n, bool),
-                 np.zeros(n, bool), mt["dev"], np.zeros(n, bool))
-        mine = (owner, day, sec, channel, camp, is_view, offline, dev, cart)
-        joined = [np.concatenate(pair) for pair in zip(mine, added, strict=True)]
-        owner, day, sec, channel, camp, is_view, offline, dev, cart = _take(
-            np.lexsort((joined[2], joined[1], joined[0])), *joined)
-    weight = np.where(is_view, VIEW_WEIGHT, 1.0)
-    if scenario == "heterogeneous":  # from the touches that happen (display's early days)
-        ctx["factor"], ctx["touches"] = prediction.effects(first, P, D, dev_type, owner, day, channel, idx, C)
+    return owner, day, sec, channel, camp, is_view, offline, dev, cart
 
-    # Conversions: the world's hazard from decayed exposure; the same draws for every world.
-    U = rng.random((P, D))
+
+def _selection_touches(rng: np.random.Generator, touches: Touches, n_dev: np.ndarray, P: int, D: int,
+                       idx: dict[str, int], camp_channel: np.ndarray, ctx: dict[str, Any]) -> Touches:
+    """The selection world: intent shows (a morning visit to the cart, by direct or organic
+    search), and the targeted channels' touches follow it; sets ctx's intent and targeted."""
+    owner, day, sec, channel, camp, is_view, offline, dev, cart = touches
+    T = len(owner)
+    intent = rng.random((P, D)) < INTENT_RATE
+    ctx["intent"], ctx["targeted"] = intent, [idx[n] for n in TARGETED if n in idx]
+    targeted = np.isin(channel, ctx["targeted"])
+    moved = _sent_on_intent(rng, intent, owner, day, targeted)
+    sec = np.where(moved != day, 43_200 + rng.integers(0, 43_200, size=T), sec)  # the afternoon
+    day = moved
+    vp, vd = np.nonzero(intent)  # one morning visit per intent day, to the cart
+    n = len(vp)
+    direct, organic = idx["direct"], idx["organic_search"]
+    vchannel = rng.choice([direct, organic], size=n)
+    vcamp = np.where(vchannel == direct, np.flatnonzero(camp_channel == direct)[0],
+                     np.flatnonzero(camp_channel == organic)[0])
+    vdev = np.minimum((rng.random(n) * n_dev[vp]).astype(np.int64), n_dev[vp] - 1)
+    added = (vp, vd, rng.integers(0, 43_200, size=n), vchannel, vcamp, np.zeros(n, bool), np.zeros(n, bool),
+             vdev, np.ones(n, bool))
+    mine = (owner, day, sec, channel, camp, is_view, offline, dev, cart)
+    joined = [np.concatenate(pair) for pair in zip(mine, added, strict=True)]
+    owner, day, sec = joined[:3]
+    return _take(np.lexsort((sec, day, owner)), *joined)
+
+
+def _first_carts(touches: Touches) -> tuple[np.ndarray, np.ndarray]:
+    """Each person's first cart-stage touch: (persons, seconds from t0)."""
+    owner, day, sec, cart = touches[0], touches[1], touches[2], touches[8]
+    stage = cart | ((np.arange(len(owner)) - np.searchsorted(owner, owner)) >= 9)
+    first_cart = np.unique(owner[stage], return_index=True)[1]
+    at = np.flatnonzero(stage)[first_cart]
+    return owner[at], day[at] * 86400 + sec[at]
+
+
+def _with_message_touches(touches: Touches, mt: dict[str, np.ndarray]) -> Touches:
+    """The touches and the messages' clicks, in order."""
+    n = len(mt["owner"])
+    added = (mt["owner"], mt["t"] // 86400, mt["t"] % 86400, mt["channel"], mt["camp"], np.zeros(n, bool),
+             np.zeros(n, bool), mt["dev"], np.zeros(n, bool))
+    joined = [np.concatenate(pair) for pair in zip(touches, added, strict=True)]
+    return _take(np.lexsort((joined[2], joined[1], joined[0])), *joined)
+
+
+def _exposure(C: int, owner: np.ndarray, day: np.ndarray, channel: np.ndarray, weight: np.ndarray,
+              msg: Messages | None, P: int, D: int) -> np.ndarray:
+    """Decayed exposure [channel, person, day] of the touches, and of what messages do unseen."""
     E = np.zeros((C, P, D))
     for ci in range(C):
         m = channel == ci
@@ -383,7 +412,74 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
             daily += np.bincount(u["owner"][mu] * D + u["t"][mu] // 86400, weights=u["weight"][mu],
                                  minlength=P * D).reshape(P, D)
         E[ci] = _decayed(daily)
-    k = propensity[:, None]
+    return E
+
+
+def _channel_truth(converts: np.ndarray, converting: Callable[[frozenset[int]], np.ndarray],
+                   value: np.ndarray, C: int, D: int) -> np.ndarray:
+    """[channel or base, day, (conversions, revenue)] that would not happen without it."""
+    truth = np.zeros((C + 1, D, 2))
+    for ci in range(C):
+        gained = converts & ~converting(frozenset({ci}))
+        truth[ci, :, 0] = gained.sum(axis=0)
+        truth[ci, :, 1] = (gained * value).sum(axis=0)
+    base_only = converts & converting(frozenset(range(C)))
+    truth[C, :, 0] = base_only.sum(axis=0)
+    truth[C, :, 1] = (base_only * value).sum(axis=0)
+    return truth
+
+
+def _touch_costs(channels: tuple[Channel, ...], day: np.ndarray, camp: np.ndarray, channel: np.ndarray,
+                 is_view: np.ndarray, D: int, n_rows: int) -> np.ndarray:
+    """Cost [day, campaign row] of the touches: views by CPM, the rest by CPC."""
+    costs = np.zeros((D, n_rows))
+    unit = np.where(is_view, np.array([c.cpm / 1000 for c in channels])[channel],
+                    np.array([c.cpc for c in channels])[channel])
+    np.add.at(costs, (day, camp), unit)
+    return costs
+
+
+def _messages_table(msg: Messages, t0: int) -> pa.Table:
+    """The messages' events with their timestamps."""
+    return msg.events.append_column("ts", _ts(t0, *np.divmod(
+        msg.events["t"].to_numpy(), 86400))).drop(["t"]).select(
+        ["event_id", "ts", *[n for n in msg.events.column_names if n not in ("event_id", "t")]])
+
+
+def _simulate_chunk(rng: np.random.Generator, channels: tuple[Channel, ...], first: int, P: int, D: int,
+                    t0: int, per_person: float, rows: list[tuple[int, str, str]], camp_channel: np.ndarray,
+                    world: tuple[str, int | None], mrng: np.random.Generator | None = None,
+                    journey_camps: dict[tuple[str, str], int] | None = None, horizon: int = 0,
+                    start: dt.date | None = None) -> dict[str, Any]:
+    C = len(channels)
+    scenario, off = world
+    idx = {c.name: i for i, c in enumerate(channels)}
+    people = _draw_people(rng, channels, P)
+    n_dev, dev_type, account = people.n_dev, people.dev_type, people.account
+    touches = _draw_touches(rng, channels, people, P, D, per_person, camp_channel)
+    ctx: dict[str, Any] = {"idx": idx, "base": BASE}
+    if scenario == "selection":  # intent shows: a morning visit to the cart; targeting follows it
+        touches = _selection_touches(rng, touches, n_dev, P, D, idx, camp_channel, ctx)
+    if scenario == "offline":
+        ctx["drivers"] = [idx[n] for n in OFFLINE_DRIVERS if n in idx]
+    carts = None
+    if mrng is not None:  # each person's first cart-stage touch (before any switch-off: journeys start there)
+        carts = _first_carts(touches)
+    if off is not None:  # switched off: its touches never happen
+        touches = _take(touches[3] != off, *touches)
+    msg = None
+    if mrng is not None and carts is not None:  # the journeys' messages; their clicks become touches
+        msg = simulate_messages(mrng, first, P, D, idx, journey_camps or {}, account, n_dev, carts, off)
+        touches = _with_message_touches(touches, msg.touches)
+    owner, day, sec, channel, camp, is_view, offline, dev, cart = touches
+    weight = np.where(is_view, VIEW_WEIGHT, 1.0)
+    if scenario == "heterogeneous":  # from the touches that happen (display's early days)
+        ctx["factor"], ctx["touches"] = prediction.effects(first, P, D, dev_type, owner, day, channel, idx, C)
+
+    # Conversions: the world's hazard from decayed exposure; the same draws for every world.
+    U = rng.random((P, D))
+    E = _exposure(C, owner, day, channel, weight, msg, P, D)
+    k = people.propensity[:, None]
     beta = np.array([c.beta for c in channels])
     hazard = WORLDS[scenario]
 
@@ -396,21 +492,14 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     revenue_draw = np.round(rng.lognormal(4.2, 0.6, size=(P, D)), 2)
     is_lead = rng.random((P, D)) < 0.15
     value = np.where(is_lead, 0.0, revenue_draw)
-    truth = np.zeros((C + 1, D, 2))
-    for ci in range(C):
-        gained = converts & ~converting(frozenset({ci}))
-        truth[ci, :, 0] = gained.sum(axis=0)
-        truth[ci, :, 1] = (gained * value).sum(axis=0)
-    base_only = converts & converting(frozenset(range(C)))
-    truth[C, :, 0] = base_only.sum(axis=0)
-    truth[C, :, 1] = (base_only * value).sum(axis=0)
+    truth = _channel_truth(converts, converting, value, C, D)
 
     lift = np.zeros((len(JOURNEYS), D, 3))
     if msg is not None:
         lift = _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, ~is_lead, P, D)
 
     predicted = {}
-    if horizon:
+    if horizon and start is not None:
         predicted = dict(zip(("propensity_truth", "channel_truth"), prediction.truth(
             E, k, beta, ctx, hazard, converts, first, horizon, DECAY, [c.name for c in channels],
             start + dt.timedelta(days=D - horizon)), strict=True))
@@ -419,25 +508,20 @@ def _simulate_chunk(rng, channels, first, P, D, t0, per_person, rows, camp_chann
     offline_share = None
     if scenario == "offline":  # offline with the offline hazard's share, on a draw of its own
         total = (on + off_line)[conv_p, conv_d]
-        offline_share = np.divide(off_line[conv_p, conv_d], total, out=np.zeros(len(conv_p)), where=total > 0)
+        offline_share = np.divide(np.asarray(off_line)[conv_p, conv_d], total, out=np.zeros(len(conv_p)),
+                                  where=total > 0)
     conversions = _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec,
-                                                dev, offline, dev_type, account, logged,
-                                                prior_customer, is_lead, value, channel, offline_share)
+                               dev, offline, dev_type, account, people.logged,
+                               people.prior_customer, is_lead, value, channel, offline_share)
     touchpoints = _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, cart,
-                               dev_type, account, logged, t0, rows)
-    identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, logged, t0, D)
-    costs = np.zeros((D, len(rows)))
-    unit = np.where(is_view, np.array([c.cpm / 1000 for c in channels])[channel],
-                    np.array([c.cpc for c in channels])[channel])
-    np.add.at(costs, (day, camp), unit)
+                               dev_type, account, people.logged, t0, rows)
+    identities, persons_truth = _identities(rng, first, P, n_dev, dev_type, people.logged, t0, D)
     out = {"touchpoints": touchpoints, "conversions": conversions, "identities": identities,
-           "persons_truth": persons_truth, "costs": costs, "truth": truth,
-           "account": account, "buyer": conv_p,
+           "persons_truth": persons_truth, "costs": _touch_costs(channels, day, camp, channel, is_view, D, len(rows)),
+           "truth": truth, "account": account, "buyer": conv_p,
            "by_channel": np.bincount(channel, minlength=C), **predicted}
     if msg is not None:
-        out["messages"] = msg.events.append_column("ts", _ts(t0, *np.divmod(
-            msg.events["t"].to_numpy(), 86400))).drop(["t"]).select(
-            ["event_id", "ts", *[n for n in msg.events.column_names if n not in ("event_id", "t")]])
+        out["messages"] = _messages_table(msg, t0)
         out["lift"] = lift
     return out
 
@@ -451,7 +535,9 @@ def _decayed(daily: np.ndarray) -> np.ndarray:
     return E
 
 
-def _journey_lift(msg, E, k, beta, ctx, hazard, converts, U, value, sale, P, D) -> np.ndarray:
+def _journey_lift(msg: Messages, E: np.ndarray, k: np.ndarray, beta: np.ndarray, ctx: dict[str, Any],
+                  hazard: Hazard, converts: np.ndarray, U: np.ndarray, value: np.ndarray, sale: np.ndarray,
+                  P: int, D: int) -> np.ndarray:
     """Per journey and day after entry, the conversions (and revenue, and the sales among
     them) of its sent entrants that would not have happened without its messages (their
     clicks' touches and what they did unseen), on the same draws: [journey, days after entry,
@@ -483,7 +569,8 @@ def _take(rows: np.ndarray, *arrays: np.ndarray) -> tuple[Any, ...]:
     return tuple(a[rows] for a in arrays)
 
 
-def _sent_on_intent(rng, intent: np.ndarray, owner: np.ndarray, day: np.ndarray, targeted: np.ndarray) -> np.ndarray:
+def _sent_on_intent(rng: np.random.Generator, intent: np.ndarray, owner: np.ndarray, day: np.ndarray,
+                    targeted: np.ndarray) -> np.ndarray:
     """Days of the touches, the targeted ones moved (SENT_ON_INTENT of them) to a random
     intent day of their person, when the person has one."""
     per_person = intent.sum(axis=1)
@@ -509,8 +596,10 @@ def _ts(t0: int, day: np.ndarray, sec: np.ndarray) -> pa.Array:
     return pa.array((t0 + day * 86400 + sec) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
 
 
-def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, offline, dev, cart, dev_type,
-                 account, logged, t0, rows):
+def _touchpoints(rng: np.random.Generator, channels: tuple[Channel, ...], first: int, owner: np.ndarray,
+                 day: np.ndarray, sec: np.ndarray, channel: np.ndarray, camp: np.ndarray, is_view: np.ndarray,
+                 offline: np.ndarray, dev: np.ndarray, cart: np.ndarray, dev_type: np.ndarray,
+                 account: np.ndarray, logged: np.ndarray, t0: int, rows: list[tuple[int, str, str]]) -> pa.Table:
     T = len(owner)
     names = np.array([c.name for c in channels])
     src = np.array([r[1] for r in rows])[camp]
@@ -532,7 +621,7 @@ def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, 
     ordinal = np.arange(T) - np.searchsorted(owner, owner)  # touch number within person
     stage = STAGES[np.minimum(ordinal // 3, 3)]
 
-    def opt(values, mask):
+    def opt(values: np.ndarray, mask: np.ndarray) -> pa.Array:
         return pc.if_else(pa.array(mask, type=pa.bool_()), pa.array(values, type=pa.string()), None)
 
     return pa.table({
@@ -556,8 +645,11 @@ def _touchpoints(rng, channels, first, owner, day, sec, channel, camp, is_view, 
     })
 
 
-def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev, offline, dev_type,
-                 account, logged, prior_customer, is_lead, value, channel, offline_share=None):
+def _conversions(rng: np.random.Generator, channels: tuple[Channel, ...], conv_p: np.ndarray,
+                 conv_d: np.ndarray, first: int, t0: int, owner: np.ndarray, day: np.ndarray, sec: np.ndarray,
+                 dev: np.ndarray, offline: np.ndarray, dev_type: np.ndarray, account: np.ndarray,
+                 logged: np.ndarray, prior_customer: np.ndarray, is_lead: np.ndarray, value: np.ndarray,
+                 channel: np.ndarray, offline_share: np.ndarray | None = None) -> pa.Table:
     n = len(conv_p)
     # The last touch before the conversion's day ends decides device and time.
     key_touch = owner.astype(np.int64) * 10**6 + day * 86400 // 100 + sec // 100
@@ -616,7 +708,8 @@ def _conversions(rng, channels, conv_p, conv_d, first, t0, owner, day, sec, dev,
     })
 
 
-def _identities(rng, first, P, n_dev, dev_type, logged, t0, D):
+def _identities(rng: np.random.Generator, first: int, P: int, n_dev: np.ndarray, dev_type: np.ndarray,
+                logged: np.ndarray, t0: int, D: int) -> tuple[pa.Table, pa.Table]:
     p, d = np.nonzero(logged & (np.arange(3)[None, :] < n_dev[:, None]))
     when = rng.integers(0, D * 86400, size=len(p))
     ident = pa.table({
@@ -632,7 +725,8 @@ def _identities(rng, first, P, n_dev, dev_type, logged, t0, D):
     return ident, truth
 
 
-def _costs_table(channels, costs: np.ndarray, rows, start: dt.date) -> pa.Table:
+def _costs_table(channels: tuple[Channel, ...], costs: np.ndarray, rows: list[tuple[int, str, str]],
+                 start: dt.date) -> pa.Table:
     d, c = np.nonzero(costs)
     return pa.table({
         "date": pa.array([start + dt.timedelta(days=int(x)) for x in d], type=pa.date32()),
@@ -656,7 +750,7 @@ def _lift_table(lift: np.ndarray) -> pa.Table:
     })
 
 
-def _truth_table(channels, truth: np.ndarray, start: dt.date) -> pa.Table:
+def _truth_table(channels: tuple[Channel, ...], truth: np.ndarray, start: dt.date) -> pa.Table:
     names = [c.name for c in channels] + ["(base)"]  # schema.TRUTH_BASE (simulate imports no schema)
     ci, d = (a.ravel() for a in np.meshgrid(np.arange(len(names)), np.arange(truth.shape[1]), indexing="ij"))
     return pa.table({
@@ -670,7 +764,7 @@ def _truth_table(channels, truth: np.ndarray, start: dt.date) -> pa.Table:
 class _Writers:
     """One file per table, written chunk by chunk."""
 
-    def __init__(self, out: Path, fmt: str):
+    def __init__(self, out: Path, fmt: str) -> None:
         self.out, self.fmt = out, fmt
         self.open: dict[str, Any] = {}
 

@@ -62,6 +62,7 @@ SEEN_WEIGHT, OPEN_WEIGHT = 0.2, 0.5  # exposure a delivered message, and a perso
 PROXY_AGENT = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 GENERIC_AGENT = "Mozilla/5.0"
 READER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+MESSAGE_CHANNELS = ("email", "sms")  # the events' channel codes
 EVENT_NAMES = ("sent", "delivered", "bounced", "opened", "clicked", "unsubscribed", "complained",
                "undelivered", "held_out")
 
@@ -84,8 +85,8 @@ class _Events:
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in (
             "person", "t", "journey", "step", "channel", "event", "bounce", "agent", "url")}
 
-    def add(self, person, t, journey: int, step: int, channel: int, event: str, bounce=None, agent=None,
-            url: bool = False) -> None:
+    def add(self, person: np.ndarray, t: np.ndarray, journey: int, step: int, channel: int, event: str,
+            bounce: np.ndarray | None = None, agent: np.ndarray | None = None, url: bool = False) -> None:
         n = len(person)
         self.cols["person"].append(person)
         self.cols["t"].append(t)
@@ -101,6 +102,9 @@ class _Events:
         return {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in self.cols.items()}
 
 
+_Parts = list[tuple[np.ndarray, ...]]  # blocks of columns, stacked by _stack
+
+
 def simulate_messages(rng: np.random.Generator, first: int, P: int, D: int, channel_index: dict[str, int],
                       camps: dict[tuple[str, str], int], account: np.ndarray, n_dev: np.ndarray,
                       carts: tuple[np.ndarray, np.ndarray], off: int | None) -> Messages:
@@ -110,86 +114,28 @@ def simulate_messages(rng: np.random.Generator, first: int, P: int, D: int, chan
     draws) and then vanish, with everything they did."""
     horizon = D * 86400
     ev = _Events()
-    clicks: list[tuple[np.ndarray, ...]] = []
-    unseen: list[tuple[np.ndarray, ...]] = []
+    clicks: _Parts = []
+    unseen: _Parts = []
     entrants = []
-    channels = ("email", "sms")
     for ji, journey in enumerate(JOURNEYS):
-        if journey.entry == "signup":
-            person = np.flatnonzero(account & (rng.random(P) < journey.rate))
-            t_entry = rng.integers(0, horizon, size=len(person))
-        else:
-            person, t_entry = (a[account[carts[0]]] for a in carts)
+        person, t_entry = _entries(rng, journey, P, horizon, account, carts)
         held = rng.random(len(person)) < HOLDOUT
-        ev.add(person[held], t_entry[held], ji, 0, channels.index(journey.steps[0].channel), "held_out")
+        ev.add(person[held], t_entry[held], ji, 0, MESSAGE_CHANNELS.index(journey.steps[0].channel), "held_out")
         person, t_entry = person[~held], t_entry[~held]
         entrants.append((person, t_entry // 86400))
         stopped = np.zeros(len(person), dtype=bool)
         for si, step in enumerate(journey.steps):
-            ch = step.channel
-            ci, c = channel_index.get(ch), channels.index(ch)
+            ci = channel_index.get(step.channel)
             if ci is None:
                 continue
             t_sent = t_entry + int(step.delay_days * 86400) + rng.integers(0, 600, size=len(person))
             go = ~stopped & (t_sent < horizon)
-            p, ts = person[go], t_sent[go]
-            n = len(p)
-            ev.add(p, ts, ji, si, c, "sent")
-            delivered = rng.random(n) < DELIVERED[ch]
-            t_del = ts + rng.integers(1, 60, size=n)
-            failed = ~delivered
-            if ch == "email":
-                hard = rng.random(n) < HARD_BOUNCE
-                ev.add(p[failed], t_del[failed], ji, si, c, "bounced", bounce=hard[failed].astype(np.int64))
-                stop = failed & hard
-            else:
-                ev.add(p[failed], t_del[failed], ji, si, c, "undelivered")
-                stop = np.zeros(n, dtype=bool)
-            ev.add(p[delivered], t_del[delivered], ji, si, c, "delivered")
-            unseen.append((p[delivered], t_del[delivered], np.full(int(delivered.sum()), ci),
-                           np.full(int(delivered.sum()), SEEN_WEIGHT), np.full(int(delivered.sum()), ji)))
-            clicked_t = []
-            if ch == "email":
-                machine = delivered & (rng.random(n) < MACHINE_OPEN)
-                agent = (rng.random(n) >= PROXY_AGENT_SHARE).astype(np.int64)  # 0: proxy, 1: generic
-                ev.add(p[machine], t_del[machine] + rng.integers(1, 9, size=n)[machine], ji, si, c, "opened",
-                       agent=agent[machine])
-                human = delivered & (rng.random(n) < HUMAN_OPEN)
-                t_open = t_del + 60 + rng.exponential(4 * 3600, size=n).astype(np.int64)
-                ev.add(p[human], t_open[human], ji, si, c, "opened", agent=np.full(int(human.sum()), 2))
-                unseen.append((p[human], t_open[human], np.full(int(human.sum()), ci),
-                               np.full(int(human.sum()), OPEN_WEIGHT), np.full(int(human.sum()), ji)))
-                again = human & (rng.random(n) < REOPEN)
-                t_again = t_open + 60 + rng.exponential(86400, size=n).astype(np.int64)
-                ev.add(p[again], t_again[again], ji, si, c, "opened", agent=np.full(int(again.sum()), 2))
-                after_open = human & (rng.random(n) < CLICK_AFTER_OPEN)
-                blind = delivered & ~human & (rng.random(n) < CLICK_BLIND)
-                t_click = np.where(after_open, t_open + 5 + rng.exponential(120, size=n).astype(np.int64),
-                                   t_del + 60 + rng.exponential(4 * 3600, size=n).astype(np.int64))
-                clicked = after_open | blind
-            else:
-                clicked = delivered & (rng.random(n) < SMS_CLICK)
-                t_click = t_del + 10 + rng.exponential(1800, size=n).astype(np.int64)
-            clicked_t.append((clicked, t_click))
-            reclick = clicked & (rng.random(n) < RECLICK)
-            clicked_t.append((reclick, t_click + 30 + rng.exponential(3600, size=n).astype(np.int64)))
-            for mask, t in clicked_t:
-                ev.add(p[mask], t[mask], ji, si, c, "clicked", url=True)
-                clicks.append((p[mask], t[mask], np.full(int(mask.sum()), ci),
-                               np.full(int(mask.sum()), camps[(journey.name, ch)]), np.full(int(mask.sum()), ji)))
-            unsubscribed = delivered & (rng.random(n) < UNSUBSCRIBE[ch])
-            ev.add(p[unsubscribed], t_del[unsubscribed] + rng.exponential(6 * 3600, size=n).astype(np.int64)[
-                unsubscribed], ji, si, c, "unsubscribed")
-            stop |= unsubscribed
-            if ch == "email":
-                complained = delivered & (rng.random(n) < COMPLAINT)
-                ev.add(p[complained], t_del[complained] + rng.exponential(86400, size=n).astype(np.int64)[
-                    complained], ji, si, c, "complained")
-                stop |= complained
+            stop = _send(rng, ev, clicks, unseen, person[go], t_sent[go], ji, si, ci,
+                         camps[(journey.name, step.channel)], step.channel)
             stopped[np.flatnonzero(go)[stop]] = True
     a = ev.arrays()
     off_channel = [c for c, i in channel_index.items() if i == off]
-    off_code = channels.index(off_channel[0]) if off_channel and off_channel[0] in channels else -1
+    off_code = MESSAGE_CHANNELS.index(off_channel[0]) if off_channel and off_channel[0] in MESSAGE_CHANNELS else -1
     keep = (a["t"] < horizon) & ((a["channel"] != off_code) | (a["event"] == EVENT_NAMES.index("held_out")))
     a = {k: v[keep] for k, v in a.items()}  # what happens after today has not happened
     touches = _stack(clicks, ("owner", "t", "channel", "camp", "journey"), horizon, off)
@@ -197,6 +143,83 @@ def simulate_messages(rng: np.random.Generator, first: int, P: int, D: int, chan
                                 n_dev[touches["owner"]] - 1)
     return Messages(_table(first, a), touches,
                     _stack(unseen, ("owner", "t", "channel", "weight", "journey"), horizon, off), entrants)
+
+
+def _entries(rng: np.random.Generator, journey: Journey, P: int, horizon: int, account: np.ndarray,
+             carts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Who enters the journey, and when (seconds from t0)."""
+    if journey.entry == "signup":
+        person = np.flatnonzero(account & (rng.random(P) < journey.rate))
+        return person, rng.integers(0, horizon, size=len(person))
+    person, t_entry = (a[account[carts[0]]] for a in carts)
+    return person, t_entry
+
+
+def _send(rng: np.random.Generator, ev: _Events, clicks: _Parts, unseen: _Parts, p: np.ndarray, ts: np.ndarray,
+          ji: int, si: int, ci: int, camp: int, ch: str) -> np.ndarray:
+    """Step `si` of journey `ji` sent in channel `ch` (catalogue index `ci`) to persons `p` at
+    `ts`: its events drawn into `ev`, its clicks' touches (campaign row `camp`) and the exposure
+    it adds unseen appended; returns whom it stops (a hard bounce, an unsubscribe, a complaint)."""
+    c = MESSAGE_CHANNELS.index(ch)
+    n = len(p)
+    ev.add(p, ts, ji, si, c, "sent")
+    delivered = rng.random(n) < DELIVERED[ch]
+    t_del = ts + rng.integers(1, 60, size=n)
+    failed = ~delivered
+    if ch == "email":
+        hard = rng.random(n) < HARD_BOUNCE
+        ev.add(p[failed], t_del[failed], ji, si, c, "bounced", bounce=hard[failed].astype(np.int64))
+        stop = failed & hard
+    else:
+        ev.add(p[failed], t_del[failed], ji, si, c, "undelivered")
+        stop = np.zeros(n, dtype=bool)
+    ev.add(p[delivered], t_del[delivered], ji, si, c, "delivered")
+    unseen.append((p[delivered], t_del[delivered], np.full(int(delivered.sum()), ci),
+                   np.full(int(delivered.sum()), SEEN_WEIGHT), np.full(int(delivered.sum()), ji)))
+    if ch == "email":
+        clicked, t_click = _email_opens(rng, ev, unseen, p, t_del, delivered, ji, si, c, ci)
+    else:
+        clicked = delivered & (rng.random(n) < SMS_CLICK)
+        t_click = t_del + 10 + rng.exponential(1800, size=n).astype(np.int64)
+    reclick = clicked & (rng.random(n) < RECLICK)
+    for mask, t in ((clicked, t_click), (reclick, t_click + 30 + rng.exponential(3600, size=n).astype(np.int64))):
+        ev.add(p[mask], t[mask], ji, si, c, "clicked", url=True)
+        clicks.append((p[mask], t[mask], np.full(int(mask.sum()), ci),
+                       np.full(int(mask.sum()), camp), np.full(int(mask.sum()), ji)))
+    unsubscribed = delivered & (rng.random(n) < UNSUBSCRIBE[ch])
+    ev.add(p[unsubscribed], t_del[unsubscribed] + rng.exponential(6 * 3600, size=n).astype(np.int64)[
+        unsubscribed], ji, si, c, "unsubscribed")
+    stop |= unsubscribed
+    if ch == "email":
+        complained = delivered & (rng.random(n) < COMPLAINT)
+        ev.add(p[complained], t_del[complained] + rng.exponential(86400, size=n).astype(np.int64)[
+            complained], ji, si, c, "complained")
+        stop |= complained
+    return stop
+
+
+def _email_opens(rng: np.random.Generator, ev: _Events, unseen: _Parts, p: np.ndarray, t_del: np.ndarray,
+                 delivered: np.ndarray, ji: int, si: int, c: int, ci: int) -> tuple[np.ndarray, np.ndarray]:
+    """An email's opens (by proxies and by people, some twice) drawn into `ev`, people's opens'
+    exposure appended to `unseen`; returns who clicks (after an open, or blind) and when."""
+    n = len(p)
+    machine = delivered & (rng.random(n) < MACHINE_OPEN)
+    agent = (rng.random(n) >= PROXY_AGENT_SHARE).astype(np.int64)  # 0: proxy, 1: generic
+    ev.add(p[machine], t_del[machine] + rng.integers(1, 9, size=n)[machine], ji, si, c, "opened",
+           agent=agent[machine])
+    human = delivered & (rng.random(n) < HUMAN_OPEN)
+    t_open = t_del + 60 + rng.exponential(4 * 3600, size=n).astype(np.int64)
+    ev.add(p[human], t_open[human], ji, si, c, "opened", agent=np.full(int(human.sum()), 2))
+    unseen.append((p[human], t_open[human], np.full(int(human.sum()), ci),
+                   np.full(int(human.sum()), OPEN_WEIGHT), np.full(int(human.sum()), ji)))
+    again = human & (rng.random(n) < REOPEN)
+    t_again = t_open + 60 + rng.exponential(86400, size=n).astype(np.int64)
+    ev.add(p[again], t_again[again], ji, si, c, "opened", agent=np.full(int(again.sum()), 2))
+    after_open = human & (rng.random(n) < CLICK_AFTER_OPEN)
+    blind = delivered & ~human & (rng.random(n) < CLICK_BLIND)
+    t_click = np.where(after_open, t_open + 5 + rng.exponential(120, size=n).astype(np.int64),
+                       t_del + 60 + rng.exponential(4 * 3600, size=n).astype(np.int64))
+    return after_open | blind, t_click
 
 
 def _stack(parts: list[tuple[np.ndarray, ...]], names: tuple[str, ...], horizon: int,

@@ -31,6 +31,9 @@ import pyarrow as pa
 
 from parcours.simulate.crm import segment, tier
 
+Terms = tuple[np.ndarray, np.ndarray | float]  # a world's (online, offline) hazard [person, day]
+Hazard = Callable[[np.ndarray, np.ndarray, np.ndarray, frozenset[int], dict[str, Any]], Terms]  # E, k, beta, off, ctx
+
 EARLY_TOUCHES = 3  # display works before a person's third touch
 MOBILE, DESKTOP = 1, 0  # DEVICE_TYPES' indexes
 # channel -> (who it works for, its factor there, its factor elsewhere)
@@ -64,7 +67,8 @@ def _late(touches: np.ndarray, off: frozenset[int]) -> np.ndarray:
     return (np.cumsum(daily, axis=1) - daily) >= EARLY_TOUCHES
 
 
-def heterogeneous(E, k, beta, off, ctx):
+def heterogeneous(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset[int],
+                  ctx: dict[str, Any]) -> Terms:
     """lambda = k (base + sum_c beta_c factor_c E_c), display's term 0 on late days (counted
     without the channels switched off: the world without them has fewer touches)."""
     b = beta.copy()
@@ -77,7 +81,7 @@ def heterogeneous(E, k, beta, off, ctx):
     return k * (ctx["base"] + terms), 0.0
 
 
-def truth(E: np.ndarray, k: np.ndarray, beta: np.ndarray, ctx: dict[str, Any], hazard: Callable,
+def truth(E: np.ndarray, k: np.ndarray, beta: np.ndarray, ctx: dict[str, Any], hazard: Hazard,
           converts: np.ndarray, first: int, horizon: int, decay: float, names: list[str],
           cut: dt.date) -> tuple[pa.Table, pa.Table]:
     """(propensity_truth: person, cut, horizon_days, probability, converted;

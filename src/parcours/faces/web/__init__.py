@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -56,7 +57,7 @@ def mount_web(app: FastAPI, reports: list[str], home: str, asks: dict[str, dict]
         return Response(PLOTLY_JS.read_bytes(), media_type="text/javascript", headers=headers)
 
     @app.middleware("http")
-    async def cache_static(request: Request, call_next):
+    async def cache_static(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         if request.url.path.startswith("/static/") and "v" in request.query_params and response.status_code == 200:
             response.headers["Cache-Control"] = FOREVER
@@ -65,19 +66,19 @@ def mount_web(app: FastAPI, reports: list[str], home: str, asks: dict[str, dict]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home_page(request: Request):
+    def home_page(request: Request) -> Response:
         return templates.TemplateResponse(request, "page.html", {"report": home, "reports": reports, "script": "app.js",
                                                                  "asks": asks.get(home, {})})
 
     @app.get("/reports/{name}", response_class=HTMLResponse, include_in_schema=False)
-    def page(request: Request, name: str):
+    def page(request: Request, name: str) -> Response:
         if name not in reports:
             raise HTTPException(404, f"unknown report {name!r}")
         return templates.TemplateResponse(request, "page.html", {"report": name, "reports": reports, "script": "app.js",
                                                                  "asks": asks.get(name, {})})
 
     @app.get("/audiences", response_class=HTMLResponse, include_in_schema=False)
-    def audiences_page(request: Request):
+    def audiences_page(request: Request) -> Response:
         """Build a condition and see its size, save it, export it; sizes build after build and overlaps."""
         return templates.TemplateResponse(request, "audiences.html", {"report": "audiences", "reports": reports,
                                                                       "script": "audiences.js", "asks": {}})
