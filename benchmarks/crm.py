@@ -128,7 +128,7 @@ def main() -> None:
     with Workspace(spaces["site"]) as ws:
         t = time.perf_counter()
         with ws.warehouse.loader() as wh:  # the load's hashing alone, on the stored file read again
-            from parcours.contract.ingest import load_file
+            from parcours.load.ingest import load_file
             res = load_file(wh, "crm", root / "data" / "crm.parquet", crm=ws.config.crm)
         again = time.perf_counter() - t
     print(f"CRM file: {rows:,} customers; loading it again (every row read, hashed, compared): {again:.1f} s "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
-from parcours.contract.ingest import LoadResult, load_file
+from parcours.load.ingest import LoadResult, load_file
 
 AS_OF = dt.date(2026, 11, 23)
 _files = itertools.count()

@@ -15,7 +15,7 @@ from builders import AS_OF, JANE, JANE_PHONE, load_rows, rows_of
 from parcours.build.journeys import build_journeys
 from parcours.contract import identifiers
 from parcours.contract.config import CrmSettings
-from parcours.contract.ingest import load_file
+from parcours.load.ingest import load_file
 
 
 def test_the_documented_vectors():

@@ -10,13 +10,13 @@ import pytest
 
 import parcours
 from builders import AS_OF, write_csv
-from parcours.contract.ingest import LoadResult
-from parcours.contract.inventory import Facts
 from parcours.contract.query import Query
 from parcours.errors import InvalidInput, NotBuilt, NotFound
 from parcours.faces.api import served
 from parcours.front import AudienceSize, Built, Door, RemoteWorkspace, Workspace, open_workspace
 from parcours.front.jobs import plain
+from parcours.load.ingest import LoadResult
+from parcours.load.inventory import Facts
 from parcours.reports import ReportResult
 
 

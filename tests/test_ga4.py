@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from builders import GA4_DAY, ga4_event, ga4_export, rows_of, write_ga4
-from parcours.contract.ga4 import convert
 from parcours.errors import InvalidInput, ParcoursError
 from parcours.faces.cli import app
+from parcours.load.ga4 import convert
 
 
 def ingest(ws_path, *files):
@@ -226,7 +226,7 @@ def test_a_refused_export_leaves_no_file_and_keeps_the_earlier_ones(tmp_path):
 
 
 def test_a_failure_while_writing_replaces_no_file(tmp_path, monkeypatch):
-    from parcours.contract import ga4
+    from parcours.load import ga4
 
     out = tmp_path / "out"
     convert([write_ga4(ga4_export(), tmp_path / "events_20261014.json")], out)

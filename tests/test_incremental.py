@@ -17,7 +17,7 @@ import pytest
 from builders import AS_OF, load_rows
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
-from parcours.contract.ingest import load_file
+from parcours.load.ingest import load_file
 from parcours.simulate import simulate
 
 INPUTS = ("touchpoints", "conversions", "identities")

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import load_rows, rows_of, write_csv
-from parcours.contract.ingest import load_file
 from parcours.contract.schema import KEYS, TABLES
 from parcours.errors import InvalidInput
+from parcours.load.ingest import load_file
 
 TP = dict(event_id="e1", ts="2026-10-01T12:00:00+02:00", visitor_id="v1", device="Mobile",
           interaction="click", channel="display", pageviews="3", duration_s="12.5")
@@ -229,7 +229,7 @@ def test_typed_files_and_posted_batches_refuse_numbers_no_one_measured(ws, tmp_p
     POSTed batch's JSON NaN: each row refused with its reason, the others loaded."""
     import math
 
-    from parcours.contract.ingest import load_events
+    from parcours.load.ingest import load_events
 
     path = tmp_path / "tp.parquet"
     pq.write_table(pa.table({

@@ -145,7 +145,7 @@ def test_workspace_config_changes_the_journey_rules(ws):
 
 
 def test_rebuilding_gives_the_same_tables(ws, tmp_path):
-    from parcours.contract.ingest import load_file
+    from parcours.load.ingest import load_file
     from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=800, seed=3, end=dt.date(2026, 11, 23)).files
     for table in ("touchpoints", "conversions", "identities"):
@@ -198,7 +198,7 @@ def test_the_journey_summary_in_passes_equals_one_pass(ws, tmp_path):
     import pyarrow as pa
 
     from parcours.build.journeys import _conversions, _journeys
-    from parcours.contract.ingest import load_file
+    from parcours.load.ingest import load_file
     from parcours.simulate import simulate
     files = simulate(tmp_path / "sim", persons=800, seed=4, end=dt.date(2026, 11, 23)).files
     for table in ("touchpoints", "conversions", "identities"):

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from parcours import Workspace
 from parcours.activation.audiences import Audience, export, person, size
 from parcours.contract.conditions import parse
-from parcours.contract.ingest import load_file
 from parcours.faces.api import create_app
 from parcours.faces.cli import app
 from parcours.front.jobs import build_all
+from parcours.load.ingest import load_file
 from parcours.predict.recommend import NONE
 from parcours.reports import run_report
 from parcours.simulate import CHANNELS, simulate

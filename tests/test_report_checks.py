@@ -28,7 +28,7 @@ def sim(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     simulate(root / "data", persons=3000, seed=3, days=90, end=AS_OF)
     ws = Workspace.init(root / "ws")
-    from parcours.contract.ingest import load_file
+    from parcours.load.ingest import load_file
     for table in ("touchpoints", "conversions", "identities", "costs"):
         load_file(ws.warehouse, table, root / "data" / f"{table}.parquet")
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)

@@ -20,10 +20,10 @@ from builders import AS_OF
 from parcours import Workspace
 from parcours.attribution import NAMES
 from parcours.build.journeys import build_journeys
-from parcours.contract.ingest import load_file
 from parcours.contract.query import DEFAULTS, Query
 from parcours.engine.spark import SparkWarehouse
 from parcours.errors import InvalidInput
+from parcours.load.ingest import load_file
 from parcours.reports import REPORTS, run_report, summary
 from parcours.simulate import simulate
 

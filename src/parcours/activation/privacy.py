@@ -26,11 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from parcours.activation.webhooks import DELIVERIES
-from parcours.contract import cells, ga4, identifiers, schema
+from parcours.contract import cells, identifiers, schema
 from parcours.contract.config import Config
 from parcours.contract.schema import CARDS, CHANGES, KEYS, MEMBERS, SIZES, TABLES
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
+from parcours.load import ga4
 from parcours.predict import TABLES as PREDICTED
 
 AUDIT_FILE = "privacy-audit.jsonl"

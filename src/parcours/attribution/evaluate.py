@@ -26,10 +26,10 @@ from parcours.attribution.intervals import warehouse_intervals
 from parcours.attribution.model import Model
 from parcours.build.journeys import build_journeys
 from parcours.contract.config import Config
-from parcours.contract.ingest import load_file
 from parcours.contract.schema import TRUTH_BASE
 from parcours.engine.storage import Storage
 from parcours.engine.workspace import Folder
+from parcours.load.ingest import load_file
 from parcours.simulate import simulate
 
 INCREMENTAL = "(incremental)"  # the counterfactual model's second row: its incremental conversions

@@ -202,7 +202,7 @@ def ingest(
     with open_workspace(workspace, _told) as ws:
         loads = [(table.value, path) for path in files]
         if table.value == "ga4":
-            from parcours.contract.ga4 import convert
+            from parcours.load.ga4 import convert
 
             got = convert(files, ws.path / "ga4", tuple(e.strip() for e in lead_events.split(",") if e.strip()),
                           rejects_dir=rejects_dir or ws.path / "rejects")

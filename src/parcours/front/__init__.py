@@ -30,14 +30,14 @@ from parcours.build.journeys import BuildResult
 from parcours.contract.conditions import audience as audience_of
 from parcours.contract.conditions import parse
 from parcours.contract.config import Config
-from parcours.contract.ingest import LoadResult, Reject, load_file
-from parcours.contract.inventory import Facts, describe
 from parcours.contract.query import LEVELS, Query
 from parcours.engine.storage import Storage
 from parcours.engine.workspace import Folder
 from parcours.errors import InvalidInput, NotBuilt, ParcoursError
 from parcours.front.client import Remote
 from parcours.front.jobs import build_all, plain, predict_again, refresh_audience
+from parcours.load.ingest import LoadResult, Reject, load_file
+from parcours.load.inventory import Facts, describe
 from parcours.reports import CATALOGUE, ReportResult, run_report
 from parcours.reports.base import Scope
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from parcours.contract.inventory import describe
 from parcours.faces.api.server import READ, ServerDep
 from parcours.front.jobs import plain
+from parcours.load.inventory import describe
 
 front = APIRouter()  # the index, first in /openapi.json; `router` (the rest) comes last
 router = APIRouter()

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, HTTPException
 
-from parcours.contract.ingest import load_events
 from parcours.faces.api.server import READ, WRITE, Server, ServerDep
+from parcours.load.ingest import load_events
 
 MAX_BATCH = 10_000  # events per POST
 

@@ -42,9 +42,9 @@ from typing import Any, TypeAlias
 import duckdb
 
 from parcours.contract import schema
-from parcours.contract.ingest import SAMPLE, Reject
 from parcours.engine.warehouse import storage_fault
 from parcours.errors import InvalidInput
+from parcours.load.ingest import SAMPLE, Reject
 
 LEAD_EVENTS = ("generate_lead", "sign_up")
 NO_VALUE = ("(direct)", "(none)", "(not set)", "")
