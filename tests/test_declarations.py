@@ -177,3 +177,18 @@ def test_a_customer_is_new_or_returning_in_the_same_words_everywhere():
     for value, said in (("true", CHOICES["new"]), ("false", CHOICES["returning"])):
         for lang in (0, 1):  # the builder's word is the filter's, in the singular
             assert labels[value][lang].lower().startswith(said[lang].rstrip("s").rstrip("x")[:5]), (value, lang)
+
+
+def test_the_attribute_command_has_one_option_per_declared_model_parameter():
+    from parcours.contract.model_params import PARAMS
+
+    command = typer.main.get_command(app).commands["attribute"]
+    options = {opt for p in command.params for opt in p.opts if opt.startswith("--")}
+    assert {p.cli for p in PARAMS.values() if p.cli} <= options
+    taken = {name for spec in MODELS.values() for name in spec.params}
+    assert taken == set(PARAMS)  # each declared parameter is some model's, and each model's is declared
+    from parcours.attribution.registry import register_model
+    from parcours.errors import DeclarationError
+
+    with pytest.raises(DeclarationError, match="not declared in contract/model_params.py"):
+        register_model("mine", 99, ("Mine", "Le mien"), params=("alpha",))(RuleModel)

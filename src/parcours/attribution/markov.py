@@ -94,7 +94,7 @@ def _frame(paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
 
 
 @register_model("markov", 8, ("Markov chain", "Chaîne de Markov"),
-                params={"order": "order of the chain: states are k-grams of the path"})
+                params=("order",))
 @dataclass
 class Markov(PathModel):
     """`Markov(order=2).fit(paths)`; `credits()` gives conversions and value per channel."""

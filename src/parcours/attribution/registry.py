@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from parcours.contract.model_params import PARAMS
 from parcours.contract.query import Text, by_language
 from parcours.errors import DeclarationError
 
@@ -27,7 +28,7 @@ class ModelSpec:
     label: Text
     data_driven: bool  # fitted (the class's `data_driven`: model.py), or a rule per touch
     cls: type
-    params: dict[str, str] = field(default_factory=dict)  # keyword -> what it sets
+    params: dict[str, str] = field(default_factory=dict)  # keyword -> what it sets (PARAMS' help)
     build: Callable[..., Any] | None = None  # params -> model; default: the class itself
     on_paths: bool = True  # the class's `on_paths` (model.py)
 
@@ -46,14 +47,16 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, order: int, label: Text, *,
-                   params: dict[str, str] | None = None,
+                   params: tuple[str, ...] = (),
                    build: Callable[..., Any] | None = None) -> Callable[[T], T]:
     """Class decorator: the model joins the registry under `name` (also its `name` attribute)."""
 
     def add(cls: T) -> T:
         if name in MODELS:
             raise DeclarationError(f"two models are called {name!r}")
-        MODELS[name] = ModelSpec(name, order, label, cls.data_driven, cls, dict(params or {}), build,
+        if unknown := [p for p in params if p not in PARAMS]:
+            raise DeclarationError(f"model {name}: {', '.join(unknown)} not declared in contract/model_params.py")
+        MODELS[name] = ModelSpec(name, order, label, cls.data_driven, cls, {p: PARAMS[p].help for p in params}, build,
                                  cls.on_paths)
         cls.name = name
         return cls

@@ -80,7 +80,7 @@ class LastTouch(RuleModel):
 
 
 @register_model("last_non_direct", 3, ("Last non-direct touch", "Dernier contact non direct"),
-                params={"direct": "the direct channels, which lose to any other"})
+                params=("direct",))
 @dataclass(frozen=True)
 class LastNonDirect(RuleModel):
     """The last touch outside the direct channel(s); direct only when there is nothing else.
@@ -112,7 +112,7 @@ class Linear(RuleModel):
 
 
 @register_model("custom", 7, ("Custom weights", "Pondération personnalisée"),
-                params={"weights": "first, middle and last weights"},
+                params=("weights",),
                 build=lambda weights=(0.4, 0.2, 0.4): Custom(*weights))
 @dataclass(frozen=True)
 class Custom(RuleModel):
@@ -160,7 +160,7 @@ class PositionBased(Custom):
 
 
 @register_model("time_decay", 6, ("Time decay", "Dégressif dans le temps"),
-                params={"half_life_days": "half-life of a touch's weight, in days"})
+                params=("half_life_days",))
 @dataclass(frozen=True)
 class TimeDecay(RuleModel):
     """weight = 2^(-age / half_life), age = conversion time - touch time (normalised)."""

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from parcours.contract.model_params import PARAMS
 from parcours.contract.query import DEFAULTS, LEVELS, SPECS, cli_option
 from parcours.contract.schema import TABLES
 from parcours.errors import InvalidInput, ParcoursError, storage_error
@@ -307,7 +308,6 @@ class OutFormat(StrEnum):
     json = "json"
 
 
-@app.command()
 def attribute(
     model: Annotated[str, typer.Option(help="An attribution model (`parcours models` lists them).")],
     workspace: WorkspaceOpt = Path("."),
@@ -315,9 +315,6 @@ def attribute(
     fit_level: Annotated[str, typer.Option(
         help="Data-driven models are fitted on paths at this level, then each journey is split "
              "over its touches, so every --level adds up to the same channel totals.")] = "channel",
-    order: Annotated[int, typer.Option(min=1, max=4, help="Markov order (states are k-grams).")] = 1,
-    half_life: Annotated[float, typer.Option(help="time_decay half-life, in days.")] = 7.0,
-    weights: Annotated[str, typer.Option(help="custom: first,middle,last weights.")] = "0.4,0.2,0.4",
     paths: Annotated[Path | None, typer.Option(
         help="Attribute an aggregated path file (ChannelAttribution / GA layout) instead of the warehouse.",
         dir_okay=False)] = None,
@@ -338,19 +335,15 @@ def attribute(
         metavar="YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Warehouse: last day (cut at D-2).", metavar="YYYY-MM-DD")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.table,
+    **options: Any,
 ) -> None:
     """Attributed conversions and value per channel (or level) under one model, over the
-    reports' period (printed; --start and --end change it)."""
+    reports' period (printed; --start and --end change it). The models' parameters are options
+    too (registry.PARAMS)."""
     from parcours.attribution.catalogue import make_model
     from parcours.attribution.registry import MODELS
 
-    try:
-        w = tuple(float(x) for x in weights.split(","))
-    except ValueError:
-        w = ()
-    if len(w) != 3:
-        raise typer.BadParameter("--weights takes three numbers: first,middle,last")
-    params = {"order": order, "half_life_days": half_life, "weights": w}
+    params = {name: _model_param(name, options[name]) for name in options}
     if paths is None:
         table = _attribute_warehouse(workspace, model, level, fit_level, ci, samples, start, end, **params)
     else:
@@ -359,13 +352,47 @@ def attribute(
             driven = ", ".join(n for n, spec in MODELS.items() if spec.data_driven)
             _fail(InvalidInput(f"--ci is for the data-driven models ({driven})"))
         bootstrap = None if ci is None else dict(
-            make_model=lambda: make_model(model, order=order), ci=ci, samples=samples)
+            make_model=lambda: make_model(model, **params), ci=ci, samples=samples)
         columns = (path_column, conversions_column, nulls_column, value_column)
         try:
             table = _attribute_file(m, paths, delimiter, path_sep, columns, bootstrap, collapse_repeats)
         except FileNotFoundError as exc:
             _fail(exc)
     _print_table(table, fmt)
+
+
+def _model_param(name: str, value: Any) -> Any:
+    """An option's value as the model takes it (numbers: a tuple of as many as the default's)."""
+    param = PARAMS[name]
+    if param.kind != "numbers":
+        return value
+    try:
+        numbers = tuple(float(x) for x in str(value).split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != len(param.default):
+        raise typer.BadParameter(f"{param.cli} takes {len(param.default)} numbers separated by commas ({param.help})")
+    return numbers
+
+
+def _model_option(name: str) -> inspect.Parameter:
+    """The `parcours attribute` option of one model parameter, from its declaration."""
+    param = PARAMS[name]
+    kind: Any = {"int": int, "float": float, "numbers": str}[param.kind]
+    default = ",".join(f"{x:g}" for x in param.default) if param.kind == "numbers" else param.default
+    whole = param.kind == "int"
+    option = typer.Option(param.cli, help=param.help + ".", min=param.minimum if whole else None,
+                          max=param.maximum if whole else None)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
+
+
+_attribute_signature = inspect.signature(attribute, eval_str=True)
+_attribute_signature = _attribute_signature.replace(parameters=[
+    *(p for p in _attribute_signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD),
+    *(_model_option(name) for name, param in PARAMS.items() if param.cli)])
+attribute.__signature__ = _attribute_signature  # type: ignore[attr-defined]
+attribute.__annotations__ = {p.name: p.annotation for p in _attribute_signature.parameters.values()}
+app.command()(attribute)
 
 
 def _attribute_file(model: Model, path: Path, delimiter: str, path_sep: str,
@@ -471,8 +498,7 @@ def report(name: str, workspace: Path, fmt: ReportFormat, output: Path | None, d
         raise typer.BadParameter("--format xlsx writes a file: give --output FILE.xlsx")
     params = _query_params(options)
     if fmt is ReportFormat.table:  # on screen, what a page shows when not told (one measure...)
-        asks = {f: SPECS[f].page for f in CATALOGUE[name].fields if SPECS[f].page is not None}
-        params = {**{k: str(v) for k, v in asks.items()}, **{k: v for k, v in params.items() if v}}
+        params = {**{k: str(v) for k, v in CATALOGUE[name].page.items()}, **{k: v for k, v in params.items() if v}}
     query = Query.from_params(params)  # checked here: a bad option is the same one line
     if fmt is ReportFormat.csv and delimiter not in (",", ";", "\t"):
         raise typer.BadParameter("delimiter must be ',', ';' or a tab")

@@ -306,6 +306,12 @@ class Report:
                      and (self.rows or s.group != "view"))
 
     @property
+    def page(self) -> dict[str, Any]:
+        """What its page asks when the URL does not say (one measure, a headline...): the
+        fields it reads that declare a `page` value; the library answers in full without."""
+        return {f: SPECS[f].page for f in self.fields if SPECS[f].page is not None}
+
+    @property
     def drill(self) -> bool:
         """Whether a row can be drilled into (channel > source > campaign)."""
         return self.rows and not self.realtime

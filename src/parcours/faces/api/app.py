@@ -15,7 +15,6 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from parcours.contract.query import SPECS
 from parcours.errors import InvalidInput
 from parcours.faces.api import admin, audiences, data, persons, reports
 from parcours.faces.api.errors import handle_errors
@@ -45,8 +44,7 @@ def create_app(workspace: Path | str, url: str | None = None,
     app.add_middleware(HostCheck, allowed=server.allowed_hosts)
     app.add_middleware(BodyLimit, limit=server.body_limit)
 
-    asks = {name: {f: SPECS[f].page for f in r.fields if SPECS[f].page is not None} for name, r in CATALOGUE.items()}
-    mount_web(app, list(CATALOGUE), home="summary", asks=asks)
+    mount_web(app, list(CATALOGUE), home="summary", asks={name: r.page for name, r in CATALOGUE.items()})
     return app
 
 

@@ -17,7 +17,6 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import Response
 
 from parcours.contract.config import Config
-from parcours.contract.query import SPECS
 from parcours.contract.query import Query as ReportQuery
 from parcours.engine.storage import Storage
 from parcours.errors import ParcoursError
@@ -182,7 +181,7 @@ class Server:
             for name in names:
                 if self.closing:
                     return
-                page = {f: str(SPECS[f].page) for f in CATALOGUE[name].fields if SPECS[f].page is not None}
+                page = {f: str(v) for f, v in CATALOGUE[name].page.items()}
                 with suppress(ParcoursError, ValueError), self.own("warm") as wh:
                     self.answers.answer(name, ReportQuery.from_params(page), wh, self.ws.config)
 
