@@ -80,3 +80,24 @@ def journeys(ws):
 def three(ws):
     """Persons A, B, C of the profile and audience tests (builders.build_three), built."""
     return ws
+
+
+# --- with xdist (`-n 2 --dist loadgroup`, pyproject's addopts): what is built once runs on one worker.
+# Under `--dist load` the tests of a module are split between the workers, and a module-scoped
+# fixture (a simulated workspace) is built on each; a Spark test starts a JVM on each.
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Each Spark test to the worker of the others (one JVM, started once); the tests of a
+    module that share a module-scoped fixture of their module to one worker (built once)."""
+    for item in items:
+        if item.get_closest_marker("spark"):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+            continue
+        module = getattr(item, "module", None)
+        shared = module is not None and any(
+            d.scope in ("module", "class", "package") and getattr(d.func, "__module__", None) == module.__name__
+            for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(module.__name__))
