@@ -87,17 +87,25 @@ def three(ws):
 # fixture (a simulated workspace) is built on each; a Spark test starts a JVM on each.
 
 
+def _group(config, item, name: str) -> None:
+    item.add_marker(pytest.mark.xdist_group(name))
+    # xdist (3.8) tells the group by a "@name" it appends to `item._nodeid`, which pytest 9.2 no
+    # longer reads (a node's id is `item._id`): appended here so the groups hold on either.
+    if getattr(config.option, "loadgroup", False) and hasattr(item, "_id") and "@" not in item.nodeid:
+        item._id = type(item._id).parse(f"{item.nodeid}@{name}")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config, items):
     """Each Spark test to the worker of the others (one JVM, started once); the tests of a
     module that share a module-scoped fixture of their module to one worker (built once)."""
     for item in items:
         if item.get_closest_marker("spark"):
-            item.add_marker(pytest.mark.xdist_group("spark"))
+            _group(config, item, "spark")
             continue
         module = getattr(item, "module", None)
         shared = module is not None and any(
             d.scope in ("module", "class", "package") and getattr(d.func, "__module__", None) == module.__name__
             for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)
         if shared:
-            item.add_marker(pytest.mark.xdist_group(module.__name__))
+            _group(config, item, module.__name__)
