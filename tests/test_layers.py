@@ -83,7 +83,7 @@ def module_graph() -> dict[str, set[str]]:
         edges = graph.setdefault(name, set())
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("parcours"):
-                for a in node.names:  # `from parcours import schema` depends on parcours.contract.schema
+                for a in node.names:  # `from parcours.contract import schema` depends on parcours.contract.schema
                     sub = f"{node.module}.{a.name}"
                     edges.add(sub if sub in files else node.module)
             elif isinstance(node, ast.Import):

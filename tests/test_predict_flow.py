@@ -5,6 +5,7 @@ exports, the person API, `parcours predict` and `parcours evaluate --predictions
 import csv
 import dataclasses
 import datetime as dt
+import shutil
 
 import pytest
 from fastapi.testclient import TestClient
@@ -96,63 +97,65 @@ def test_the_report_says_how_good_the_model_is(world):
     assert COLUMNS["calibration_error"][2] == "points"
 
 
-def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):
-    ws, _, _ = world
-    p = ws.warehouse.table("profiles").to_pandas()
-    high = float(p.propensity.quantile(0.9))
-    assert size(ws.warehouse, ws.config, parse({"field": "propensity", "op": ">=", "value": high})) == \
-        int((p.propensity >= high).sum())
-    top = p.next_best_channel.value_counts().index[0]
-    assert size(ws.warehouse, ws.config, parse({"next_best_channel": top})) == int((p.next_best_channel == top).sum())
-    a = Audience("likely", parse({"field": "propensity", "op": ">=", "value": high}))
-    export(ws.warehouse, ws.config, a, "csv", tmp_path / "likely.csv")
-    rows = list(csv.DictReader((tmp_path / "likely.csv").open()))
-    assert len(rows) == int((p.propensity >= high).sum()) and all(float(r["propensity"]) >= high for r in rows)
-    from parcours.activation.audiences import refresh
-
-    refresh(ws.warehouse, ws.config, ws.path)  # the person cards
-    someone = p.sort_values("propensity").iloc[-1]
-    card = person(ws.warehouse, ws.config, someone.person_id)
-    assert card["propensity"] == pytest.approx(someone.propensity)
-    assert card["next_best_channel"] == someone.next_best_channel
-
-
-def test_predict_again_with_another_horizon_and_a_bad_one(world):
+def _own_copy(world, tmp_path):
+    """The world's workspace for a test that writes to it: a copy (the world is shared read-only)."""
     ws, _, _ = world
     ws.close()
+    return shutil.copytree(ws.path, tmp_path / "ws")
+
+
+def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):
+    with Workspace(_own_copy(world, tmp_path)) as ws:  # a refresh writes the person cards
+        p = ws.warehouse.table("profiles").to_pandas()
+        high = float(p.propensity.quantile(0.9))
+        assert size(ws.warehouse, ws.config, parse({"field": "propensity", "op": ">=", "value": high})) == \
+            int((p.propensity >= high).sum())
+        top = p.next_best_channel.value_counts().index[0]
+        assert size(ws.warehouse, ws.config, parse({"next_best_channel": top})) == \
+            int((p.next_best_channel == top).sum())
+        a = Audience("likely", parse({"field": "propensity", "op": ">=", "value": high}))
+        export(ws.warehouse, ws.config, a, "csv", tmp_path / "likely.csv")
+        rows = list(csv.DictReader((tmp_path / "likely.csv").open()))
+        assert len(rows) == int((p.propensity >= high).sum()) and all(float(r["propensity"]) >= high for r in rows)
+        from parcours.activation.audiences import refresh
+
+        refresh(ws.warehouse, ws.config, ws.path)  # the person cards
+        someone = p.sort_values("propensity").iloc[-1]
+        card = person(ws.warehouse, ws.config, someone.person_id)
+        assert card["propensity"] == pytest.approx(someone.propensity)
+        assert card["next_best_channel"] == someone.next_best_channel
+
+
+def test_predict_again_with_another_horizon_and_a_bad_one(world, tmp_path):
+    path = _own_copy(world, tmp_path)
     run = CliRunner().invoke
-    res = run(app, ["predict", "propensity", "--horizon", "5d", "-w", str(ws.path)])
+    res = run(app, ["predict", "propensity", "--horizon", "5d", "-w", str(path)])
     assert res.exit_code == 0, res.output
     assert "propensity to convert within 5 days" in res.output and "AUC" in res.output
-    res = run(app, ["predict", "propensity", "--horizon", "0d", "-w", str(ws.path)])
+    res = run(app, ["predict", "propensity", "--horizon", "0d", "-w", str(path)])
     assert res.exit_code == 2 and "field --horizon: expected a number of days from 1 to 365" in res.output
-    res = run(app, ["report", "propensity", "-w", str(ws.path)])
+    res = run(app, ["report", "propensity", "-w", str(path)])
     assert res.exit_code == 0 and "Decile of the" in res.output and "AUC (held out)" in res.output
-    res = run(app, ["predict", "propensity", "-w", str(ws.path)])  # back to 7 days for the other tests
+    res = run(app, ["predict", "propensity", "-w", str(path)])  # and back to the default 7 days
     assert res.exit_code == 0
 
 
-def test_the_api_runs_predict_as_a_job_and_refuses_a_bad_horizon(world):
-    ws, _, _ = world
-    ws.close()
-    config = ws.path / "parcours.toml"
-    before = config.read_text()
+def test_the_api_runs_predict_as_a_job_and_refuses_a_bad_horizon(world, tmp_path):
+    path = _own_copy(world, tmp_path)
+    config = path / "parcours.toml"
     token = 'tokens = [{ token = "writer-token-123456", scopes = ["write"] }]\n'
-    config.write_text(before.replace("tokens = []\n", token))
+    config.write_text(config.read_text().replace("tokens = []\n", token))
     write = {"Authorization": "Bearer writer-token-123456"}
-    try:
-        with TestClient(create_app(ws.path), base_url="http://127.0.0.1") as client:
-            for bad in (0, 400, "7d", True):
-                got = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": bad}, headers=write)
-                assert got.status_code == 400 and "horizon_days" in got.json()["error"], got.json()
-            job = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": 7}, headers=write).json()
-            while job["status"] in ("queued", "running"):
-                job = client.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
-            assert job["status"] == "done" and job["result"]["predict"]["scored"] > 0
-            page = client.get("/api/v1/reports/propensity?lang=fr", headers=write).json()
-            assert page["totals"]["auc"] > 0.5 and page["columns"]["decile"]["label"].startswith("Décile")
-    finally:
-        config.write_text(before)
+    with TestClient(create_app(path), base_url="http://127.0.0.1") as client:
+        for bad in (0, 400, "7d", True):
+            got = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": bad}, headers=write)
+            assert got.status_code == 400 and "horizon_days" in got.json()["error"], got.json()
+        job = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": 7}, headers=write).json()
+        while job["status"] in ("queued", "running"):
+            job = client.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
+        assert job["status"] == "done" and job["result"]["predict"]["scored"] > 0
+        page = client.get("/api/v1/reports/propensity?lang=fr", headers=write).json()
+        assert page["totals"]["auc"] > 0.5 and page["columns"]["decile"]["label"].startswith("Décile")
 
 
 def test_evaluate_against_the_truth(world):

@@ -4,6 +4,8 @@ import sys
 import time
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -36,9 +38,22 @@ def _files_state(ws_dir):
     return tuple((p.name, p.stat().st_size) for p in sorted(ws_dir.glob("parcours.duckdb*")))
 
 
-def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
+def _touchpoints_loading_for_seconds(folder):
+    """A touchpoints file whose load writes for some seconds (about 150,000 rows), for the kills
+    to land inside it: 3,000 simulated persons' touchpoints five times over, each copy's event
+    ids its own (simulating 15,000 persons would take five times as long and prove nothing more)."""
     from parcours.simulate import simulate
-    files = simulate(tmp_path / "sim", persons=60_000, seed=1).files
+    one = pq.read_table(simulate(folder / "sim", persons=3_000, seed=1).files["touchpoints"])
+    at = one.schema.get_field_index("event_id")
+    big = pa.concat_tables([one.set_column(at, "event_id", pc.binary_join_element_wise(one["event_id"], f"~{k}", ""))
+                            for k in range(5)])
+    assert pc.count_distinct(big["event_id"]).as_py() == big.num_rows
+    pq.write_table(big, folder / "touchpoints.parquet")
+    return {"touchpoints": folder / "touchpoints.parquet"}
+
+
+def test_a_killed_load_leaves_the_warehouse_as_it_was(tmp_path):
+    files = _touchpoints_loading_for_seconds(tmp_path)
     small = tmp_path / "small.parquet"
     pq.write_table(pq.read_table(files["touchpoints"]).slice(0, 1000), small)
     ws_dir = tmp_path / "ws"

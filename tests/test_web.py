@@ -21,26 +21,35 @@ def server(shop):
         yield base
 
 
-def _browsing(viewport: dict):
+@pytest.fixture(scope="session")
+def browser():
+    """One chromium a worker; each test browses in a context of its own (a fresh profile: no
+    cookie, storage or cache of another test's), which opens in a fraction of a launch."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        pg = browser.new_page(viewport=viewport, accept_downloads=True)
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        yield pg
-        browser.close()
-        assert errors == []
+        launched = p.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+def _browsing(browser, viewport: dict):
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert errors == []
 
 
 @pytest.fixture
-def page():
-    yield from _browsing({"width": 1300, "height": 900})
+def page(browser):
+    yield from _browsing(browser, {"width": 1300, "height": 900})
 
 
 @pytest.fixture
-def phone():
+def phone(browser):
     """A phone's width: the filters fold, the charts fit 390 pixels."""
-    yield from _browsing({"width": 390, "height": 844})
+    yield from _browsing(browser, {"width": 390, "height": 844})
 
 
 def overlapping(boxes: list[dict]) -> list[tuple[int, int]]:
@@ -168,16 +177,12 @@ def test_unticking_a_default_on_option_sends_it(server, page):
     page.wait_for_url("**collapse=false**")
 
 
-def test_on_a_phone_the_report_comes_first_and_the_filters_fold(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        pg = browser.new_page(viewport={"width": 390, "height": 844})
-        pg.goto(f"{server}/reports/assists")
-        totals(pg)
-        assert not pg.is_visible("select[name=level]") and pg.is_visible("#chart .main-svg")
-        pg.click("#filter-box summary")
-        assert pg.is_visible("select[name=level]")
-        browser.close()
+def test_on_a_phone_the_report_comes_first_and_the_filters_fold(server, phone):
+    phone.goto(f"{server}/reports/assists")
+    totals(phone)
+    assert not phone.is_visible("select[name=level]") and phone.is_visible("#chart .main-svg")
+    phone.click("#filter-box summary")
+    assert phone.is_visible("select[name=level]")
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])

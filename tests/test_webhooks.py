@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from builders import AS_OF, A, B, C, build_three, day_at, load_rows
+from builders import AS_OF, A, B, C, day_at, load_rows
 from parcours import Workspace
 from parcours.activation.audiences import Book, refresh
 from parcours.activation.webhooks import Courier, deliver, pending, refusal
@@ -147,12 +147,11 @@ def _until(done: Callable[[], bool], seconds: float = 30.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def refreshed(tmp_path_factory):
+def refreshed(tmp_path_factory, built_workspace):
     """build_three with a buyers audience refreshed: two batches pending (A and C joined, a
     person a batch), never sent. Built once; each test delivers from its own copy."""
-    ws = Workspace.init(tmp_path_factory.mktemp("refreshed") / "ws")
+    ws = Workspace(shutil.copytree(built_workspace("three"), tmp_path_factory.mktemp("refreshed") / "ws"))
     try:
-        build_three(ws)
         _configure(ws, "", batch=1, allow=None)
         Book(ws.path, ws.config).save(Audience("buyers", parse({"converted": True})))
         refresh(ws.warehouse, ws.config, ws.path)
