@@ -162,7 +162,8 @@ print(min(times))
 
 
 def path_file(file: Path, delimiter: str) -> None:
-    from parcours.attribution.catalogue import NAMES, attribute_paths, make_model
+    from parcours.attribution import NAMES
+    from parcours.attribution.catalogue import attribute_paths, make_model
     from parcours.attribution.paths import read_paths
 
     def read():

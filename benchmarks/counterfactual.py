@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from parcours import Workspace
-from parcours.attribution import Counterfactual, attributed
-from parcours.attribution.catalogue import NAMES, make_model
+from parcours.attribution import NAMES, Counterfactual, attributed
+from parcours.attribution.catalogue import make_model
 from parcours.attribution.counterfactual import Exposure
 from parcours.attribution.evaluate import evaluate_worlds
 from parcours.simulate import WORLDS
