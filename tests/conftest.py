@@ -18,6 +18,10 @@ from hypothesis import settings
 from builders import build_rule_journeys, build_shop, build_three
 from parcours import Workspace
 
+# One core a worker: `make test` runs two workers on two cores, and scikit-learn's OpenMP threads
+# (the propensity model) would otherwise take both cores from under the other worker's Spark.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Hypothesis: no deadline (a shared CI machine's pauses are no failure of the code under test);
 # the example counts are each test's own (@settings). HYPOTHESIS_PROFILE picks another profile.
 settings.register_profile("ci", deadline=None)
@@ -95,10 +99,17 @@ def _group(config, item, name: str) -> None:
         item._id = type(item._id).parse(f"{item.nodeid}@{name}")
 
 
+# The groups that take minutes, sent first (`--no-loadscope-reorder` in pyproject keeps this
+# order; xdist would send the groups of most tests first): the other worker runs the short
+# tests meanwhile, and the run does not end on one worker busy with a long group.
+FIRST = ("spark", "test_predict_flow", "test_serving", "test_warehouse", "test_incremental")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config, items):
     """Each Spark test to the worker of the others (one JVM, started once); the tests of a
-    module that share a module-scoped fixture of their module to one worker (built once)."""
+    module that share a module-scoped fixture of their module to one worker (built once);
+    the long groups first."""
     for item in items:
         if item.get_closest_marker("spark"):
             _group(config, item, "spark")
@@ -109,3 +120,10 @@ def pytest_collection_modifyitems(config, items):
             for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)
         if shared:
             _group(config, item, module.__name__)
+    items.sort(key=lambda item: next((i for i, name in enumerate(FIRST) if _first_key(item, name)), len(FIRST)))
+
+
+def _first_key(item, name: str) -> bool:
+    if name == "spark":
+        return item.get_closest_marker("spark") is not None
+    return getattr(item, "module", None) is not None and item.module.__name__ == name

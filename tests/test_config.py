@@ -224,6 +224,7 @@ BAD_TEXTS = {
     "warehouse.parquet_path": ["", ".", "tables/"],
     "warehouse.spark_master": ["", "local [*]"],
     "warehouse.spark_memory": ["", "4", "100m", "4gb", "4 g", "-4g"],
+    "warehouse.spark_conf": ["", "spark.x", "spark.x=", "sql.codegen=false", "spark x=1", " spark.x=1"],
     "reports.currency": ["", "eur", "EURO", "€"],
     "messaging.attribute_to": ["delivered", "Clicked", ""],
     "messaging.paused": ["", "   "],

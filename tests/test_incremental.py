@@ -7,6 +7,7 @@ visitor, and rows loaded before the last build that the moved cut now lets in.""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pandas as pd
 import pyarrow as pa
@@ -14,14 +15,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from builders import AS_OF, load_rows
+from builders import AS_OF, SPARK, load_rows
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
 from parcours.load.ingest import load_file
 from parcours.simulate import simulate
 
 INPUTS = ("touchpoints", "conversions", "identities")
-SPARK = '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
 DAY = dt.datetime.combine(AS_OF - dt.timedelta(days=1), dt.time())  # the new day's midnight
 
 
@@ -117,12 +117,26 @@ def data(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def whole(data, tmp_path_factory):
+    """A full build of every row on DuckDB, what an incremental build on either engine must
+    equal (the parity test shows a full build is the same on both): (its result, its tables,
+    its folder, read-only)."""
+    full = _workspace(tmp_path_factory.mktemp("full") / "ws", "duckdb")
+    load_rows(full, "crm", CRM)
+    for table in INPUTS:
+        for part in ("before", "after"):
+            load_file(full.warehouse, table, data / "parts" / f"{table}-{part}.parquet")
+        load_rows(full, table, OLD[table] + NEW[table])
+    with full:
+        return build_journeys(full.warehouse, full.config, as_of=AS_OF), _tables(full), full.path
+
+
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
-def test_incremental_build_equals_full_build(data, tmp_path, engine):
-    inc, full = _workspace(tmp_path / "inc", engine), _workspace(tmp_path / "full", engine)
+def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
+    inc = _workspace(tmp_path / "inc", engine)
     parts = data / "parts"
-    for w in (inc, full):
-        load_rows(w, "crm", CRM)
+    load_rows(inc, "crm", CRM)
     for table in INPUTS:
         load_file(inc.warehouse, table, parts / f"{table}-before.parquet")
         load_rows(inc, table, OLD[table])
@@ -131,15 +145,12 @@ def test_incremental_build_equals_full_build(data, tmp_path, engine):
     for table in INPUTS:
         load_file(inc.warehouse, table, parts / f"{table}-after.parquet")
         load_rows(inc, table, NEW[table])
-        for part in ("before", "after"):
-            load_file(full.warehouse, table, parts / f"{table}-{part}.parquet")
-        load_rows(full, table, OLD[table] + NEW[table])
     res = build_journeys(inc.warehouse, inc.config, as_of=AS_OF)
-    whole = build_journeys(full.warehouse, full.config, as_of=AS_OF)
-    assert res.rebuilt is not None and 0 < res.rebuilt < whole.persons / 2  # only what changed
+    full, want, _ = whole
+    assert res.rebuilt is not None and 0 < res.rebuilt < full.persons / 2  # only what changed
     assert (res.persons, res.journeys, res.converting, res.touches) == \
-        (whole.persons, whole.journeys, whole.converting, whole.touches)
-    got, want = _tables(inc), _tables(full)
+        (full.persons, full.journeys, full.converting, full.touches)
+    got = _tables(inc)
     for name in want:
         # sums of floats differ in their last bit with the order rows are added in
         pd.testing.assert_frame_equal(got[name], want[name], check_like=True, obj=name, rtol=1e-12)
@@ -154,14 +165,10 @@ def test_incremental_build_equals_full_build(data, tmp_path, engine):
     again = build_journeys(inc.warehouse, inc.config, as_of=AS_OF)  # nothing new: nobody rebuilt
     assert again.rebuilt == 0 and _tables(inc)["touches"].equals(got["touches"])
     inc.close()
-    full.close()
 
 
-def test_a_rules_change_or_full_rebuilds_everything(data, tmp_path):
-    ws = Workspace.init(tmp_path / "ws")
-    for table in INPUTS:
-        load_file(ws.warehouse, table, data / "data" / f"{table}.parquet")
-    assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt is None
+def test_a_rules_change_or_full_rebuilds_everything(whole, tmp_path):
+    ws = Workspace(shutil.copytree(whole[2], tmp_path / "ws"))  # built in full, as of AS_OF
     assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt == 0
     assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF, full=True).rebuilt is None
     assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF - dt.timedelta(days=3)).rebuilt is None  # cut went back

@@ -42,7 +42,7 @@ LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measur
 BUILD_TEMPS = ("_edges", "_vlabel", "_vlabel_next", "_persons", "_conv", "_tp", "_assigned", "_touched", "_stale",
                "_scope", *(f"_scope_{t}" for t in INPUTS))
 PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1")
-BUILD_VERSION = 5  # bump when the derived tables change shape: readers then ask for a rebuild
+BUILD_VERSION = 6  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass

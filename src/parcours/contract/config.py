@@ -279,6 +279,9 @@ class WarehouseSettings:
     spark_memory: str = _setting("4g", 'a JVM size such as "4g", of 512m at least', test=_jvm_memory)
     # shuffle partitions
     spark_partitions: int = _setting(0, "a number of partitions from 0 (4 per core) to 100,000", low=0, high=100_000)
+    # any other Spark setting, as spark-defaults.conf would give it
+    spark_conf: tuple[str, ...] = _setting((), 'a Spark setting such as "spark.sql.codegen.wholeStage=false"',
+                                           test=lambda v: bool(re.fullmatch(r"spark\.[\w.-]+=\S.*", v)))
 
 
 @dataclass(frozen=True)

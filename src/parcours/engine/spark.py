@@ -29,9 +29,11 @@ import pyarrow.types as pat
 import sqlglot.expressions as sge
 from ibis.backends.duckdb.converter import DuckDBPandasData
 from ibis.backends.pyspark import Backend as PySparkBackend
+from ibis.backends.pyspark.datatypes import PySparkType
 from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 from ibis.formats.pyarrow import PyArrowData
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import IntegralType
 
 from parcours.contract import schema
 from parcours.contract.config import WarehouseSettings
@@ -43,7 +45,11 @@ from parcours.errors import NotBuilt, OutOfMemory
 def session(settings: WarehouseSettings) -> SparkSession:
     """One session per process (Spark's rule); the first workspace's settings start it."""
     cores = os.cpu_count() or 2
-    return (SparkSession.builder.master(settings.spark_master).appName("parcours")
+    builder = SparkSession.builder
+    for setting in settings.spark_conf:
+        key, value = setting.split("=", 1)
+        builder = builder.config(key.strip(), value.strip())
+    return (builder.master(settings.spark_master).appName("parcours")
             .config("spark.driver.memory", settings.spark_memory)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -52,6 +58,12 @@ def session(settings: WarehouseSettings) -> SparkSession:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate())
+
+
+def _release(checkpointed: DataFrame) -> None:
+    """Free a local checkpoint's blocks now (`unpersist` does not: they belong to the RDD
+    under its plan, freed otherwise only when the JVM collects it)."""
+    checkpointed._jdf.queryExecution().logical().rdd().unpersist(False)
 
 
 class Compiler(PySparkCompiler):
@@ -127,7 +139,7 @@ class SparkWarehouse:
         self._tag = f"w{uuid.uuid4().hex[:8]}"  # view names of this warehouse (one session, many)
         self._scratch = self.folder / ".scratch" / self._tag
         self._tables: dict[str, ir.Table] = {}
-        self._temp: dict[str, Path] = {}  # materialized name -> its scratch folder
+        self._temp: dict[str, DataFrame] = {}  # materialized name -> its checkpointed rows
         self._pending: dict[str, tuple[bool, list[Path]]] | None = None  # in a transaction
         self._seen = self.store.version()  # the manifest our table handles were read from
 
@@ -157,6 +169,8 @@ class SparkWarehouse:
             for name in list(self._tables) + list(self._temp):
                 self.spark.catalog.dropTempView(self._view(name))
         self._tables.clear()
+        for df in self._temp.values():
+            _release(df)
         self._temp.clear()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
@@ -239,8 +253,19 @@ class SparkWarehouse:
         """Every load and build commits to the store's manifest: no Spark job to ask."""
         return self.store.version()
 
+    def _rows(self, expr: ir.Table) -> DataFrame:
+        """The expression's rows, its integers as wide as Ibis declares them: Spark's are
+        narrower at places (an array's length and a row number are INT, DuckDB's BIGINT), and
+        a table written with them would not be the table DuckDB writes."""
+        self.con._run_pre_execute_hooks(expr)  # registers in-memory tables first
+        df = self.spark.sql(self.con.compile(expr))
+        wide = {name: PySparkType.from_ibis(ty) for name, ty in expr.schema().items() if ty.is_integer()}
+        narrow = [f.name for f in df.schema.fields if f.name in wide and isinstance(f.dataType, IntegralType)
+                  and f.dataType != wide[f.name]]
+        return df.withColumns({name: df[name].cast(wide[name]) for name in narrow}) if narrow else df
+
     def _write(self, expr: ir.Table, path: Path) -> None:
-        self.con.to_parquet(expr, str(path))  # registers in-memory tables first
+        self._rows(expr).write.parquet(str(path))
 
     def _change(self, name: str, replace: bool, part: Path) -> ir.Table:
         assert self._pending is not None, "parts change inside a transaction"
@@ -281,19 +306,20 @@ class SparkWarehouse:
 
     def materialize(self, name: str, expr: ir.Table,
                     progress: Callable[[float], None] | None = None) -> ir.Table:
-        """An intermediate table, written to scratch Parquet (no lineage to replan)."""
-        path = self._scratch / f"{name.lstrip('_')}-{uuid.uuid4().hex[:8]}"
-        self._write(expr, path)
-        self.spark.read.parquet(str(path)).createOrReplaceTempView(self._view(name))
-        old, self._temp[name] = self._temp.get(name), path
+        """An intermediate table, computed now and kept by Spark's block manager (memory, then
+        the executors' disks): no lineage to replan, and no Parquet written and read back,
+        which took half of a small build's time (29 s of 56 s at 600 persons)."""
+        df = self._rows(expr).localCheckpoint(eager=True)
+        df.createOrReplaceTempView(self._view(name))
+        old, self._temp[name] = self._temp.get(name), df
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _release(old)
         return self.con.table(self._view(name))
 
     def drop(self, name: str) -> None:
         self._tables.pop(name, None)
-        if (path := self._temp.pop(name, None)) is not None:
-            shutil.rmtree(path, ignore_errors=True)
+        if (df := self._temp.pop(name, None)) is not None:
+            _release(df)
         self.spark.catalog.dropTempView(self._view(name))
         if name in self.store.names():
             self.store.drop(name)
