@@ -170,9 +170,10 @@ def test_serve_keeps_answering_while_other_processes_load_and_build(tmp_path, en
                 answers.append((time.monotonic(), path, str(exc)))
             time.sleep(pause)
 
-    # a Spark server answers one request at a time, each report a few Spark jobs: one asker, who
-    # asks the lighter questions and waits between them (the build shares the two cores), is enough
-    pause, asked = (0.5, paths[:4]) if engine == "spark" else (0.0, paths)
+    # the askers wait a little between questions: the build shares the two cores. A Spark server
+    # answers one request at a time, each report a few Spark jobs: one asker, who asks the
+    # lighter questions, is enough
+    pause, asked = (0.5, paths[:4]) if engine == "spark" else (0.2, paths)
 
     try:
         for _ in range(600):  # the server up and answering (a Spark one starts its JVM first)
