@@ -120,10 +120,10 @@ def pytest_collection_modifyitems(config, items):
             for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs)
         if shared:
             _group(config, item, module.__name__)
-    items.sort(key=lambda item: next((i for i, name in enumerate(FIRST) if _first_key(item, name)), len(FIRST)))
+    items.sort(key=_rank)
 
 
-def _first_key(item, name: str) -> bool:
-    if name == "spark":
-        return item.get_closest_marker("spark") is not None
-    return getattr(item, "module", None) is not None and item.module.__name__ == name
+def _rank(item) -> int:
+    """Its group's place in FIRST; the rest after, in their order."""
+    name = "spark" if item.get_closest_marker("spark") else getattr(getattr(item, "module", None), "__name__", "")
+    return FIRST.index(name) if name in FIRST else len(FIRST)
