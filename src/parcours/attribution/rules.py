@@ -20,6 +20,7 @@ from parcours.attribution.model import Model
 from parcours.attribution.paths import flatten, positions
 from parcours.attribution.registry import register_model
 from parcours.build.journeys import require_built
+from parcours.contract.model_params import PARAMS
 from parcours.engine.storage import Storage
 from parcours.engine.warehouse import in_memory
 from parcours.errors import InvalidInput
@@ -113,7 +114,7 @@ class Linear(RuleModel):
 
 @register_model("custom", 7, ("Custom weights", "Pondération personnalisée"),
                 params=("weights",),
-                build=lambda weights=(0.4, 0.2, 0.4): Custom(*weights))
+                build=lambda weights=PARAMS["weights"].default: Custom(*weights))
 @dataclass(frozen=True)
 class Custom(RuleModel):
     """User weights for the first, middle and last touches, normalised per journey.
