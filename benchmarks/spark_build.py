@@ -38,7 +38,7 @@ def main() -> None:
     Workspace.init(root / "ws").close()
     (root / "ws" / "parcours.toml").write_text(
         '[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
-        f"spark_conf = {json.dumps(args.conf)}\n")
+        + (f"spark_conf = {json.dumps(args.conf)}\n" if args.conf else ""))  # an older parcours lacks the key
     ws = Workspace(root / "ws")
     for table in ("touchpoints", "conversions", "identities"):
         load_file(ws.warehouse, table, root / "data" / f"{table}.parquet")
