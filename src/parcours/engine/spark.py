@@ -37,6 +37,7 @@ from pyspark.sql.types import IntegralType
 
 from parcours.contract import schema
 from parcours.contract.config import WarehouseSettings
+from parcours.engine.compiled import CompiledOnce
 from parcours.engine.tablestore import ParquetStore
 from parcours.engine.warehouse import Warehouse
 from parcours.errors import NotBuilt, OutOfMemory
@@ -99,7 +100,7 @@ class Compiler(PySparkCompiler):
         return self.f.unix_micros(self.cast(arg, dt.timestamp)) / self.cast("1000000.0", dt.float64)
 
 
-class ArrowBackend(PySparkBackend):
+class ArrowBackend(CompiledOnce, PySparkBackend):
     """Ibis's PySpark backend, with results fetched as Arrow (Spark's `toArrow`).
 
     Ibis fetches PySpark results through pandas and converts them value by value, which

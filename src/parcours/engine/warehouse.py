@@ -17,22 +17,25 @@ import functools
 import gzip
 import re
 import threading
-import uuid
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
 import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from duckdb.func import FunctionNullHandling, PythonUDFType
+from ibis.backends.duckdb import Backend as DuckDBBackend
 from ibis.backends.sql.datatypes import DuckDBType
 
 from parcours.contract import identifiers, schema
 from parcours.contract.config import WarehouseSettings
+from parcours.engine.compiled import CompiledOnce
 from parcours.engine.storage import Staged
 from parcours.engine.tablestore import ParquetStore
 from parcours.errors import (
@@ -171,9 +174,25 @@ def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
                                 type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
 
 
+def _columns(table: ibis.Schema) -> str:
+    """A table's column definitions, as Ibis's `create_table` declares them."""
+    return ", ".join(f"{_ident(c)} {DuckDBType.to_string(t)}{'' if t.nullable else ' NOT NULL'}"
+                     for c, t in table.items())
+
+
+@functools.cache
+def _dtype(text: str, nullable: bool) -> dt.DataType:
+    """A DuckDB column type as Ibis reads it (parsing it costs more than a small query)."""
+    return DuckDBType.from_string(text, nullable=nullable)
+
+
 @functools.cache
 def _memory() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()  # 20 ms: opened once, each query on its own cursor
+
+
+class DuckDB(CompiledOnce, DuckDBBackend):
+    """Ibis's DuckDB backend, compiling each expression shape once (`parcours.engine.compiled`)."""
 
 
 class Warehouse:
@@ -195,7 +214,7 @@ class Warehouse:
         self._tables: dict[str, ir.Table] = {}  # handles of KEPT tables (saves a catalog query each)
         with self._opening():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = ibis.duckdb.connect(str(self.path), **_connection_settings(self.path, settings))
+            self.con = DuckDB().connect(str(self.path), **_connection_settings(self.path, settings))
             self._raw = self.con.con  # the DuckDB connection, for transactions and file readers
             # Naive timestamps are UTC everywhere: parse offsets, store UTC wall time.
             self._raw.execute("LOAD icu; SET TimeZone = 'UTC'")
@@ -258,7 +277,7 @@ class Warehouse:
         other._raw.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = true; "
                            "SET enable_progress_bar_print = false")
         _register_functions(other._raw)
-        other.con = ibis.duckdb.from_connection(other._raw)
+        other.con = DuckDB.from_connection(other._raw)
         other._tables = {}
         other._cursor = True
         return other
@@ -275,16 +294,30 @@ class Warehouse:
         if self.store is not None:
             self.store.create_missing({n: schema.ibis_schema(n).to_pyarrow() for n in schema.TABLES})
             return
-        existing = set(self.con.list_tables())
+        existing = self._names()
         for name in schema.TABLES:
             if name not in existing:
-                self.con.create_table(name, schema=schema.ibis_schema(name))
+                self._raw.execute(f"CREATE TABLE {_ident(name)} ({_columns(schema.ibis_schema(name))})")
 
     def _stored(self, name: str) -> bool:
         return self.store is not None and name in schema.TABLES and name in self.store.names()
 
     def has(self, name: str) -> bool:
-        return self._stored(name) or name in self.con.list_tables()
+        return self._stored(name) or name in self._names()
+
+    def _names(self) -> set[str]:
+        """The tables and views this connection sees (Ibis's `list_tables` asks three queries)."""
+        return {row[0] for row in self._raw.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name IN (current_database(), 'temp') "
+            "UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE NOT internal AND database_name IN (current_database(), 'temp')").fetchall()}
+
+    def _handle(self, name: str) -> ir.Table:
+        """The table `name` as Ibis's `con.table` gives it, from one DESCRIBE."""
+        described = self._raw.execute(f"DESCRIBE {_ident(name)}").fetchall()
+        columns = {row[0]: _dtype(row[1], row[2] == "YES") for row in described}
+        return ops.DatabaseTable(name, schema=ibis.schema(columns), source=self.con,
+                                 namespace=ops.Namespace()).to_expr()
 
     def table(self, name: str) -> ir.Table:
         if name in self._tables:
@@ -303,13 +336,17 @@ class Warehouse:
                 self.ensure_canonical_tables()
             else:
                 raise NotBuilt(f"table {name!r} does not exist yet; run `parcours build`")
-        t = self.con.table(name)
+        t = self._handle(name)
         if name in KEPT:  # their shape changes only through replace() in this process
             self._tables[name] = t
         return t
 
     def count(self, name: str) -> int:
-        return int(self.table(name).count().execute()) if self.has(name) else 0
+        if self._stored(name):
+            return int(self.table(name).count().execute())
+        if name not in self._names():
+            return 0
+        return int(self._raw.execute(f"SELECT count(*) FROM {_ident(name)}").fetchone()[0])
 
     def data_version(self) -> tuple:
         """The raw tables' row counts (loads add rows, an erasure deletes some), the audience
@@ -342,7 +379,11 @@ class Warehouse:
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
         """Create or replace a table from an expression (inside the caller's transaction)."""
         self._tables.clear()
-        return self.con.create_table(name, expr, overwrite=True)
+        self.con._run_pre_execute_hooks(expr)  # registers its in-memory tables, as create_table does
+        self._raw.execute(f"CREATE OR REPLACE TABLE {_ident(name)} ({_columns(expr.schema())})")
+        self._raw.execute(f"INSERT INTO {_ident(name)} ({', '.join(map(_ident, expr.columns))}) "
+                          f"{self.con.compile(expr)}")
+        return self._handle(name)
 
     def materialize(self, name: str, expr: ir.Table,
                     progress: Callable[[float], None] | None = None) -> ir.Table:
@@ -351,7 +392,7 @@ class Warehouse:
         Like `insert`, it takes expressions over warehouse tables (not in-memory ones)."""
         self._run_with_progress(
             f"CREATE OR REPLACE TEMP TABLE {_ident(name)} AS {self.con.compile(expr)}", progress)
-        return self.con.table(name)
+        return self._handle(name)
 
     def passes(self, rows: int, bytes_per_row: int) -> int:
         """How many passes a step holding `bytes_per_row` in memory for each of `rows`
@@ -494,7 +535,11 @@ class Warehouse:
         file streams through DuckDB's buffer manager; `drop_staged` removes them.
         """
         fmt = file_format(path)
-        staged = Staged(self.con, f"{STAGE}{uuid.uuid4().hex[:12]}", columns=[])
+        # One name for every load: loads on a warehouse take turns (one process writes the
+        # file; the server's loads hold its load lock), and the validation queries over it
+        # are then the same shape from one load to the next (compiled once).
+        staged = Staged(self.con, f"{STAGE}load", columns=[])
+        self.drop_staged(staged)  # what a load killed in this process left
         try:
             self._stage(path, fmt, staged, columns, progress)
         except duckdb.Error as exc:  # a file DuckDB cannot parse at all: say where, keep nothing
@@ -554,6 +599,13 @@ class Warehouse:
         for t in (pre, rej, scan):
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
 
+    def write_csv(self, expr: ir.Table, path: Path, constants: Mapping[str, str]) -> None:
+        """`expr`'s rows as a CSV file, after a column for each of `constants` (the file a
+        load's rejects came from): kept out of `expr`, they leave its compiled SQL reusable."""
+        leading = "".join(f"'{_sql_str(v)}' AS {_ident(k)}, " for k, v in constants.items())
+        self._raw.execute(f"COPY (SELECT {leading}* FROM ({self.con.compile(expr)})) "
+                          f"TO '{_sql_str(str(path))}' (FORMAT 'csv', HEADER 1)")
+
     def drop_staged(self, staged: Staged) -> None:
         for t in self.con.list_tables(like=f"^{staged.name}"):
             self.drop(t)
@@ -582,6 +634,6 @@ class Warehouse:
 
     # --- facts for `info` ---------------------------------------------------------------
     def tables(self) -> list[str]:
-        return sorted(set(self.con.list_tables()) | set(self.store.names() if self.store else ()))
+        return sorted(self._names() | set(self.store.names() if self.store else ()))
 
 

@@ -1,0 +1,99 @@
+"""SQL compiled once per expression shape (parcours.engine.compiled): a kept SQL is only ever
+given for an expression that compiles to that very SQL, whatever the values, types and tables."""
+
+import datetime as dt
+import decimal
+
+import ibis
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ibis.backends.sql import SQLBackend
+
+from parcours.engine import compiled
+from parcours.engine.warehouse import DuckDB, Warehouse
+
+SCHEMA = ibis.schema({"i": "int64", "f": "float64", "s": "string", "d": "date", "ts": "timestamp",
+                      "b": "boolean", "n": "decimal(18, 3)"})
+
+VALUES = {  # per column, values that are equal in Python and written apart in SQL among them
+    "i": st.sampled_from([0, 1, -1, 2**40]),
+    "f": st.sampled_from([0.0, -0.0, 1.0, 1.5, float("inf")]),
+    "s": st.sampled_from(["", "a", "A", "a'b", "é"]),
+    "d": st.sampled_from([dt.date(2026, 1, 1), dt.date(2026, 1, 2)]),
+    "ts": st.sampled_from([dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1, 0, 0, 1),
+                           dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]),
+    "b": st.booleans(),
+    "n": st.sampled_from([decimal.Decimal("1.0"), decimal.Decimal("1.00"), decimal.Decimal("1")]),
+}
+
+
+@st.composite
+def expressions(draw, table):
+    """A filter, a derived column and an optional aggregate, each with a drawn literal."""
+    col = draw(st.sampled_from(sorted(VALUES)))
+    value = draw(VALUES[col])
+    expr = table.filter(table[col] == value) if draw(st.booleans()) else table.filter(table[col].isnull())
+    other = draw(st.sampled_from(sorted(VALUES)))
+    expr = expr.mutate(extra=ibis.literal(draw(VALUES[other])))
+    if draw(st.booleans()):
+        expr = expr.group_by(other).aggregate(rows=expr.count(), extra=expr.extra.max())
+    return expr, draw(st.sampled_from([None, 1, 10]))
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compiled")
+    whs = [Warehouse(folder / f"{n}.duckdb") for n in ("a", "b")]
+    for wh in whs:
+        wh.con.create_table("t", schema=SCHEMA)
+    yield whs
+    for wh in whs:
+        wh.close()
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_a_kept_sql_is_the_sql_the_expression_compiles_to(two, data):
+    wh = data.draw(st.sampled_from(two))
+    expr, limit = data.draw(expressions(wh.table("t")))
+    fresh = SQLBackend.compile(wh.con, expr, limit=limit)  # Ibis's own, nothing kept
+    assert wh.con.compile(expr, limit=limit) == fresh
+    assert wh.con.compile(expr, limit=limit) == fresh  # and from what was kept
+
+
+def test_two_warehouses_share_a_shape_and_each_reads_its_own_rows(two, monkeypatch):
+    a, b = two
+    for wh, rows in ((a, 2), (b, 3)):
+        wh._raw.execute("DELETE FROM t")
+        wh._raw.execute(f"INSERT INTO t (i, s) SELECT range, 'x' FROM range({rows})")
+    def expr(t):
+        return t.filter(t.s == "x").count()
+
+    assert expr(a.table("t")).execute() == 2
+    calls = []
+    original = SQLBackend.compile
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    assert expr(b.table("t")).execute() == 3 and calls == []  # b's query was a's SQL
+
+
+def test_parameters_are_bound_at_each_compilation(two):
+    wh = two[0]
+    t = wh.table("t")
+    p = ibis.param("int64")
+    expr = t.filter(t.i == p).count()
+    assert "= 7" in wh.con.compile(expr, params={p: 7}) and "= 8" in wh.con.compile(expr, params={p: 8})
+
+
+def test_the_kept_sql_is_bounded(two, monkeypatch):
+    monkeypatch.setattr(compiled, "KEPT_SQL", 3)
+    t = two[0].table("t")
+    for i in range(10):
+        two[0].con.compile(t.filter(t.i == i))
+    assert len(compiled._SQL) <= 3
+
+
+def test_the_engine_backends_keep_their_sql():
+    assert issubclass(DuckDB, compiled.CompiledOnce)
+    spark = pytest.importorskip("parcours.engine.spark")
+    assert issubclass(spark.ArrowBackend, compiled.CompiledOnce)
