@@ -36,6 +36,8 @@ def expressions(draw, table):
     expr = table.filter(table[col] == value) if draw(st.booleans()) else table.filter(table[col].isnull())
     other = draw(st.sampled_from(sorted(VALUES)))
     expr = expr.mutate(extra=ibis.literal(draw(VALUES[other])))
+    if draw(st.booleans()):  # a column Ibis names after the value (Equals(s, 'a'))
+        expr = expr.select(other, "extra", expr[col] == draw(VALUES[col]))
     if draw(st.booleans()):
         expr = expr.group_by(other).aggregate(rows=expr.count(), extra=expr.extra.max())
     return expr, draw(st.sampled_from([None, 1, 10]))
@@ -77,6 +79,30 @@ def test_two_warehouses_share_a_shape_and_each_reads_its_own_rows(two, monkeypat
     assert expr(b.table("t")).execute() == 3 and calls == []  # b's query was a's SQL
 
 
+def test_a_template_takes_each_expression_s_own_values(two, monkeypatch):
+    t = two[0].table("t")
+    calls = []
+    original = SQLBackend.compile
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+
+    def expr(s, d, ts):
+        return t.filter((t.s == s) & (t.d >= d) & (t.ts < ts))
+
+    two[0].con.compile(expr("first", dt.date(2026, 1, 1), dt.datetime(2026, 2, 1, 12)))
+    two[0].con.compile(expr("second", dt.date(2026, 1, 2), dt.datetime(2026, 2, 1, 13)))
+    made = len(calls)  # each one's SQL, and the template (stand-ins in the slots) at the second
+    again = expr("it's", dt.date(2027, 3, 4), dt.datetime(2027, 5, 6, 7, 8, 9))
+    sql = two[0].con.compile(again)
+    assert made == 3 and len(calls) == made and sql == original(two[0].con, again)
+
+
+def test_a_value_ibis_names_a_column_after_is_compiled_per_value(two):
+    t = two[0].table("t")
+    for value in ("a", "it's", "a"):
+        expr = t.select(t.s == value)
+        assert two[0].con.compile(expr) == SQLBackend.compile(two[0].con, expr)
+
+
 def test_parameters_are_bound_at_each_compilation(two):
     wh = two[0]
     t = wh.table("t")
@@ -97,3 +123,4 @@ def test_the_engine_backends_keep_their_sql():
     assert issubclass(DuckDB, compiled.CompiledOnce)
     spark = pytest.importorskip("parcours.engine.spark")
     assert issubclass(spark.ArrowBackend, compiled.CompiledOnce)
+

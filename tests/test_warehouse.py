@@ -150,3 +150,12 @@ def test_the_staging_tables_of_a_killed_load_go_at_the_next_open(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     assert wh.tables() == ["kept"]
     wh.close()
+
+
+def test_a_table_replaced_by_a_query_of_itself_keeps_its_rows(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh._raw.execute("CREATE TABLE r AS SELECT range AS i FROM range(3)")
+    t = wh.table("r")
+    got = wh.replace("r", t.mutate(i=t.i + 10))
+    assert sorted(got.i.execute()) == [10, 11, 12]
+    wh.close()

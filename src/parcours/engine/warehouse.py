@@ -379,6 +379,8 @@ class Warehouse:
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
         """Create or replace a table from an expression (inside the caller's transaction)."""
         self._tables.clear()
+        if any(t.name == name for t in expr.op().find(ops.DatabaseTable)):  # a query of itself
+            expr = self.materialize(f"_replacing_{name}", expr)
         self.con._run_pre_execute_hooks(expr)  # registers its in-memory tables, as create_table does
         self._raw.execute(f"CREATE OR REPLACE TABLE {_ident(name)} ({_columns(expr.schema())})")
         self._raw.execute(f"INSERT INTO {_ident(name)} ({', '.join(map(_ident, expr.columns))}) "
