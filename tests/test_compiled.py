@@ -3,6 +3,9 @@ given for an expression that compiles to that very SQL, whatever the values, typ
 
 import datetime as dt
 import decimal
+import importlib.util
+import re
+from pathlib import Path
 
 import ibis
 import pytest
@@ -123,4 +126,26 @@ def test_the_engine_backends_keep_their_sql():
     assert issubclass(DuckDB, compiled.CompiledOnce)
     spark = pytest.importorskip("parcours.engine.spark")
     assert issubclass(spark.ArrowBackend, compiled.CompiledOnce)
+
+
+# Where the compilers parcours uses read a literal's value while compiling: integers (an index,
+# a substring's bounds, a window's offset), never a date, a timestamp or a string.
+VALUES_READ = {
+    "ibis.backends.sql.compilers.base": {"op.length.value"},
+    "ibis.backends.sql.compilers.duckdb": {"op.index.value", "op.start.value", "op.stop.value"},
+    "ibis.backends.sql.compilers.pyspark": {"op.value", "op.value.value"},  # a window boundary of 0
+    "ibis.backends.sql.rewrites": {"_.nth.value"},
+    "ibis.expr.rewrites": {"_.start.value", "_.end.value"},
+    "parcours.engine.spark": set(),
+}
+
+
+def test_no_compiler_reads_the_value_a_template_writes_in():
+    """The templates' premise: a date, timestamp or string literal is written without being
+    read. When Ibis (upgraded) or our Spark compiler reads another value, see whether it can
+    be one of those (Impala's compiler reads a format string); if so, take its type out of
+    `compiled.SLOTTED`, then add the place here."""
+    for module, known in VALUES_READ.items():
+        source = Path(importlib.util.find_spec(module).origin).read_text()
+        assert set(re.findall(r"\b[A-Za-z_][\w.]*\.value\b", source)) == known, module
 
