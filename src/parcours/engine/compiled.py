@@ -80,11 +80,12 @@ EQUAL_APART = (float, decimal.Decimal, datetime.datetime, datetime.time)
 SLOTTED = (dt.Date, dt.Timestamp, dt.String)
 
 
-def shape(node: Concrete, slotted: bool = True) -> tuple[Shape, list[ops.Literal]]:
-    """The interned shape of `node` and the literal in each of its slots, in slot order (the
-    caller holds `_LOCK`). Equal literals share a slot."""
+def shape(node: Concrete, slotted: bool = True) -> tuple[Shape, list[ops.Literal], tuple[tuple, ...]]:
+    """The interned shape of `node`, the literal in each of its slots and each slot's value
+    (dtype, type, repr: literals equal in Python may be written apart), in slot order. Equal
+    literals share a slot. The caller holds `_LOCK`."""
     seen: dict[int, Shape] = {}
-    slots: dict[tuple, tuple[int, ops.Literal]] = {}  # (type, repr): literals equal in Python may differ
+    slots: dict[tuple, tuple[int, ops.Literal]] = {}  # value -> (slot, literal)
 
     def value(v: Any) -> Any:
         if isinstance(v, Concrete):
@@ -116,7 +117,7 @@ def shape(node: Concrete, slotted: bool = True) -> tuple[Shape, list[ops.Literal
         return got
 
     root = of(node)
-    return root, [literal for _, literal in slots.values()]
+    return root, [literal for _, literal in slots.values()], tuple(slots)
 
 
 def _stand_in(literal: ops.Literal, slot: int) -> ops.Literal:
@@ -139,15 +140,14 @@ class CompiledOnce(SQLBackend):
             return super().compile(expr, limit=limit, params=params, pretty=pretty)
         with _LOCK:
             try:
-                root, literals = shape(expr.op())
+                root, literals, values = shape(expr.op())
                 key: tuple = (type(self), root, limit, pretty)
                 kept = _SQL.get(key)
                 if kept is PER_VALUE or len(literals) > MOST_SLOTS:
                     key = (type(self), shape(expr.op(), slotted=False)[0], limit, pretty)
-                    kept, literals = _SQL.get(key), []
+                    kept, literals, values = _SQL.get(key), [], ()
             except RecursionError:  # deeper than any expression parcours builds
                 return super().compile(expr, limit=limit, pretty=pretty)
-            values = tuple((lit.dtype, type(lit.value), repr(lit.value)) for lit in literals)
             if kept is not None:
                 _SQL.move_to_end(key)
                 if isinstance(kept, str):

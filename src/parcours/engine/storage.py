@@ -11,7 +11,7 @@ This module imports no engine, so the layers above can name the contract without
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +139,3 @@ class FileLoader(Storage, Protocol):
     def stage_file(self, path: Path, columns: dict[str, str], progress: Progress | None = None) -> Staged: ...
 
     def drop_staged(self, staged: Staged) -> None: ...
-
-    def write_csv(self, expr: ir.Table, path: Path, constants: Mapping[str, str]) -> None:
-        """`expr` as a CSV file, each of `constants` a column before its own."""
-        ...

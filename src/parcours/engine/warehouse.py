@@ -17,7 +17,7 @@ import functools
 import gzip
 import re
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -356,8 +356,7 @@ class Warehouse:
         if self.store is not None:
             built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
             return (*(self.count(name) if self.has(name) else 0 for name in counted), built, self.store.version())
-        names = {row[0] for row in self._raw.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+        names = self._names()
         parts = [f"(SELECT count(*) FROM {_ident(n)})" if n in names else "0" for n in counted]
         parts.append("(SELECT max(built_at) FROM build_meta)" if "build_meta" in names else "NULL")
         row = self._raw.execute("SELECT " + ", ".join(parts)).fetchone()
@@ -600,13 +599,6 @@ class Warehouse:
                 FROM "{pre}" p""")
         for t in (pre, rej, scan):
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
-
-    def write_csv(self, expr: ir.Table, path: Path, constants: Mapping[str, str]) -> None:
-        """`expr`'s rows as a CSV file, after a column for each of `constants` (the file a
-        load's rejects came from): kept out of `expr`, they leave its compiled SQL reusable."""
-        leading = "".join(f"'{_sql_str(v)}' AS {_ident(k)}, " for k, v in constants.items())
-        self._raw.execute(f"COPY (SELECT {leading}* FROM ({self.con.compile(expr)})) "
-                          f"TO '{_sql_str(str(path))}' (FORMAT 'csv', HEADER 1)")
 
     def drop_staged(self, staged: Staged) -> None:
         for t in self.con.list_tables(like=f"^{staged.name}"):

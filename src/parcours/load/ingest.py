@@ -149,15 +149,15 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
     bad = wh.materialize(f"{staged.name}_bad", bad, lambda pct: report(60 + 0.15 * pct))
     keys = schema.KEYS[table]
     dups = wh.materialize(f"{staged.name}_dup", _duplicates(rows, {k: typed[k][0] for k in keys}))
-    rejects = _rejects(bad, dups, staged.broken, list(why), keys, present)
+    rejects = _rejects(bad, dups, staged.broken, list(why), keys, present, file)
     result.rows_read = wh.count(staged.rows_table) + wh.count(staged.broken_table)
     result.rejected_rows = int(rejects.row.nunique().execute())
     if result.rejected_rows:
-        result.rejects = [Reject(file=file, **r) for r in rejects.limit(sample).to_pyarrow().to_pylist()]
+        result.rejects = [Reject(**r) for r in rejects.limit(sample).to_pyarrow().to_pylist()]
         if rejects_file is not None:
             rejects_file.parent.mkdir(parents=True, exist_ok=True)
             written = rejects_file.with_name(rejects_file.name + ".part")  # whole or not at all
-            wh.write_csv(rejects.mutate(value=cells.neutralised(rejects.value)), written, {"file": file})
+            wh.con.to_csv(rejects.mutate(value=cells.neutralised(rejects.value)), written)
             written.replace(rejects_file)
             result.rejects_file = rejects_file
 
@@ -379,20 +379,18 @@ def _converted(raw: ir.Column, text: ir.StringValue | None, f: Field, target: dt
 
 
 def _rejects(bad: ir.Table, dups: ir.Table, broken: ir.Table, columns: list[str],
-             keys: tuple[str, ...], present: set[str]) -> ir.Table:
-    """Every rejected field as row, field, value, reason (the file's name is added where they
-    are written: a file named in the expression would be compiled again for each file)."""
+             keys: tuple[str, ...], present: set[str], file: str) -> ir.Table:
     parts = [
         bad.filter(bad[f"_why_{c}"].notnull()).select(
-            row=bad._row.cast("int64"), field=ibis.literal(c),
+            file=ibis.literal(file), row=bad._row.cast("int64"), field=ibis.literal(c),
             value=cells.shown(bad[f"_raw_{c}"]) if c in present else ibis.null("string"),
             reason=bad[f"_why_{c}"])
         for c in columns
     ]
-    parts.append(dups.select(row=dups._row.cast("int64"),
+    parts.append(dups.select(file=ibis.literal(file), row=dups._row.cast("int64"),
                              field=ibis.literal(keys[0]), value=cells.shown(dups.value),
                              reason="duplicate key of row " + dups.first.cast("string")))
-    parts.append(broken.select(row=broken._row.cast("int64"),
+    parts.append(broken.select(file=ibis.literal(file), row=broken._row.cast("int64"),
                                field=ibis.literal("*"), value=ibis.null("string"),
                                reason=broken.reason))
     return ibis.union(*parts).order_by(["row", "field"])
