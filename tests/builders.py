@@ -16,9 +16,13 @@ from parcours.load.ingest import LoadResult, load_file
 AS_OF = dt.date(2026, 11, 23)
 # A Spark workspace's settings: two cores, and no whole-stage code generation, which costs
 # each query more time compiling than the tests' few thousand rows take to run (a 600-person
-# build took 43.5 s without it, 52 s with it, in one run each).
+# build took 43.5 s without it, 52 s with it, in one run each); and a JVM that compiles with
+# C1 only and collects garbage on one thread: a test's JVM lives a minute, too short for C2's
+# work to pay back, and the CPU it spares is the other test worker's (a 300-person load and two
+# builds took 97-148 s of the JVM's CPU with the defaults, 64-84 s so, in three paired runs).
 SPARK = ('[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
-         'spark_conf = ["spark.sql.codegen.wholeStage=false"]\n')
+         'spark_conf = ["spark.sql.codegen.wholeStage=false", '
+         '"spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"]\n')
 _files = itertools.count()
 
 

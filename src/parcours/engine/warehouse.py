@@ -169,7 +169,9 @@ def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
     functions = ((identifiers.E164_FUNCTION, identifiers.e164_arrow, ["varchar", "varchar"]),
                  (identifiers.EMAIL_FUNCTION, identifiers.email_arrow, ["varchar"]))
     for name, function, arguments in functions:
-        if con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [name]).fetchone() == (0,):
+        try:  # binding a call tells in 2 ms what listing duckdb_functions() tells in 20
+            con.execute(f"SELECT {name}({', '.join(['NULL::VARCHAR'] * len(arguments))}) WHERE false")
+        except duckdb.CatalogException:
             con.create_function(name, function, arguments, "varchar",  # type: ignore[arg-type]
                                 type=PythonUDFType.ARROW, null_handling=FunctionNullHandling.SPECIAL)
 
@@ -222,8 +224,9 @@ class Warehouse:
             self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
             # A load killed mid-way leaves its staging tables: this process holds the file
             # alone (DuckDB's lock), so no load of another is running, and they go.
-            for t in self.con.list_tables(like=f"^{STAGE}"):
-                self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+            for t in self._names():
+                if t.startswith(STAGE):
+                    self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
             self._add_missing_columns()
             _register_functions(self._raw)
 
@@ -601,8 +604,9 @@ class Warehouse:
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
 
     def drop_staged(self, staged: Staged) -> None:
-        for t in self.con.list_tables(like=f"^{staged.name}"):
-            self.drop(t)
+        for t in self._names():
+            if t.startswith(staged.name):
+                self.drop(t)
 
     def _run_with_progress(self, sql: str, progress: Callable[[float], None] | None) -> None:
         """Run one statement; report DuckDB's own query progress (0..100) while it runs."""

@@ -149,9 +149,14 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
     bad = wh.materialize(f"{staged.name}_bad", bad, lambda pct: report(60 + 0.15 * pct))
     keys = schema.KEYS[table]
     dups = wh.materialize(f"{staged.name}_dup", _duplicates(rows, {k: typed[k][0] for k in keys}))
-    rejects = _rejects(bad, dups, staged.broken, list(why), keys, present, file)
-    result.rows_read = wh.count(staged.rows_table) + wh.count(staged.broken_table)
-    result.rejected_rows = int(rejects.row.nunique().execute())
+    broken = wh.count(staged.broken_table)
+    result.rows_read = wh.count(staged.rows_table) + broken
+    # A clean file (the usual one) asks no more: the rejects' query, a union of a part per
+    # column, costs more to build and compile than the checks themselves on a small file.
+    if broken or wh.count(f"{staged.name}_bad") or wh.count(f"{staged.name}_dup"):
+        rejects = wh.materialize(f"{staged.name}_rejects",
+                                 _rejects(bad, dups, staged.broken, list(why), keys, present, file))
+        result.rejected_rows = int(rejects.row.nunique().execute())
     if result.rejected_rows:
         result.rejects = [Reject(**r) for r in rejects.limit(sample).to_pyarrow().to_pylist()]
         if rejects_file is not None:
