@@ -167,6 +167,34 @@ def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
     inc.close()
 
 
+def test_a_build_with_nothing_new_writes_nothing_but_when_it_looked(whole, tmp_path):
+    """Nothing loaded since the last build and the same cut: no table is written again but
+    build_meta, and the result is the last build's; a load of any row, or a moved cut, and
+    the build looks again. A profile deleted by hand is the mark: a rewrite brings it back."""
+    full, want, folder = whole
+    ws = Workspace(shutil.copytree(folder, tmp_path / "ws"))
+    wh = ws.warehouse
+
+    def marked() -> bool:
+        return "v:hD" not in wh.table("profiles").person_id.to_pyarrow().to_pylist()
+
+    wh.con.raw_sql("DELETE FROM profiles WHERE person_id = 'v:hD'")
+    looked = wh.table("build_meta").built_at.max().execute()
+    res = build_journeys(wh, ws.config, as_of=AS_OF)
+    assert res.rebuilt == 0 and (res.persons, res.journeys, res.converting, res.touches) == \
+        (full.persons, full.journeys, full.converting, full.touches)
+    got = _tables(ws)
+    for name in ("persons", "journeys", "touches", "build_meta"):
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    assert marked() and wh.table("build_meta").built_at.max().execute() > looked
+    load_rows(ws, "touchpoints", [{**NEW["touchpoints"][0], "event_id": "h9"}])  # after the cut: no journey changes...
+    assert build_journeys(wh, ws.config, as_of=AS_OF).rebuilt == 0 and not marked()  # ...but it looked
+    wh.con.raw_sql("DELETE FROM profiles WHERE person_id = 'v:hD'")
+    build_journeys(wh, ws.config, as_of=AS_OF + dt.timedelta(days=1))
+    assert not marked()
+    ws.close()
+
+
 def test_a_rules_change_or_full_rebuilds_everything(whole, tmp_path):
     ws = Workspace(shutil.copytree(whole[2], tmp_path / "ws"))  # built in full, as of AS_OF
     assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt == 0

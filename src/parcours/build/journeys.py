@@ -137,14 +137,17 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     rules = config.journeys
     cut = report_cut(as_of, rules.report_lag_days)
     # The rows up to each table's latest load: one committed meanwhile waits for the next build.
-    seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in (*INPUTS, "crm")}
+    # (messages: the profiles read them)
+    seqs = {t: int(wh.table(t)[LOAD_SEQ].max().fill_null(0).execute()) for t in (*INPUTS, "crm", "messages")}
     raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in (*INPUTS, "crm")}
     crm, prefix = raw.pop("crm"), config.crm.id_prefix
     ids = wh.materialize("_customer_ids", customer_ids(crm, raw["conversions"], prefix))
+    before = None if full else _previous(wh, config, cut, seqs["crm"], ids)
+    if before is not None and before["cut"] == cut and all(before.get(f"seq_{t}") == n for t, n in seqs.items()):
+        return _up_to_date(wh, config, as_of, cut, seqs, before)
     raw["conversions"] = with_customers(raw["conversions"], ids)
     raw["links"] = links = wh.materialize("_hash_links", hash_links(
         {t: raw[t] for t in ("conversions", "identities")}, crm, ids))
-    before = None if full else _previous(wh, config, cut, seqs["crm"], ids)
     whole = dict(raw)  # every row, for what is written whole (profiles)
     stale = None
     if before is not None:
@@ -202,6 +205,21 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     # memory): the passes go to a scratch table, and one statement replaces the profiles.
     step("profiling persons")
     _write_profiles(wh, config, whole, crm, cut)
+    return _result(wh, as_of, cut, rebuilt)
+
+
+def _up_to_date(wh: Storage, config: Config, as_of: dt.date, cut: dt.datetime, seqs: dict[str, int],
+                before: dict) -> BuildResult:
+    """Nothing loaded since the last build, and the same cut: every person is as it built
+    them (no row can change one), and so is every profile. Only build_meta says when this
+    build looked, as a build that rebuilt nobody."""
+    with wh.transaction():
+        wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, before["last_conversion"], seqs, True,
+                                                     {k: v for k, v in before.items() if k.startswith("crm_")})))
+    return _result(wh, as_of, cut, rebuilt=0)
+
+
+def _result(wh: Storage, as_of: dt.date, cut: dt.datetime, rebuilt: int | None) -> BuildResult:
     j = wh.table("journeys")
     return BuildResult(
         as_of=as_of, cut=cut,
