@@ -224,9 +224,7 @@ class Warehouse:
             self._raw.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
             # A load killed mid-way leaves its staging tables: this process holds the file
             # alone (DuckDB's lock), so no load of another is running, and they go.
-            for t in self._names():
-                if t.startswith(STAGE):
-                    self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
+            self._drop_starting(STAGE)
             self._add_missing_columns()
             _register_functions(self._raw)
 
@@ -604,8 +602,11 @@ class Warehouse:
             self._raw.execute(f'DROP TABLE IF EXISTS "{t}"')
 
     def drop_staged(self, staged: Staged) -> None:
+        self._drop_starting(staged.name)
+
+    def _drop_starting(self, prefix: str) -> None:
         for t in self._names():
-            if t.startswith(staged.name):
+            if t.startswith(prefix):
                 self.drop(t)
 
     def _run_with_progress(self, sql: str, progress: Callable[[float], None] | None) -> None:
