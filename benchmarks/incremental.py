@@ -1,5 +1,7 @@
 """Incremental build against full build: a workspace holding history is built, a new day's
-files land, and the incremental build is timed against a full build of the same data.
+files land, and the incremental build is timed against a full build of the same data; then a
+handful of rows (three touches of known visitors, before the cut) land and the build after
+them is timed (nothing but those persons to rebuild, profile and score again).
 
     .venv/bin/python benchmarks/incremental.py [--touchpoints 1e7] [--out bench-out/incremental]
 
@@ -46,6 +48,17 @@ def split(data: Path, parts: Path, day: dt.datetime) -> dict[str, tuple[int, int
     return rows
 
 
+def handful(parts: Path, out: Path, day: dt.datetime) -> Path:
+    """Three touches of three known visitors, the day before the new day: before the build's
+    cut, so late data their persons are rebuilt for."""
+    t = pq.read_table(parts / "touchpoints-day.parquet").slice(0, 3)
+    t = t.set_column(t.schema.get_field_index("event_id"), "event_id",
+                     pc.binary_join_element_wise(t["event_id"], pa.scalar("-again"), ""))
+    ts = pa.array([day - dt.timedelta(hours=20 - i) for i in range(3)], type=t["ts"].type)
+    pq.write_table(t.set_column(t.schema.get_field_index("ts"), "ts", ts), out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--touchpoints", type=float, default=1e7)
@@ -73,13 +86,16 @@ def main() -> None:
     steps.append(("ingest the new day", secs, peak))
     after = (today + dt.timedelta(days=1)).isoformat()
     steps.append(("incremental build", *run([*PARCOURS, "build", "--as-of", after, "-w", str(ws)])))
+    few = handful(parts, args.out / f"handful-{size}.parquet", dt.datetime.combine(today, dt.time()))
+    run([*PARCOURS, "ingest", "touchpoints", str(few), "-w", str(ws)])
+    steps.append(("a handful of rows, build", *run([*PARCOURS, "build", "--as-of", after, "-w", str(ws)])))
     steps.append(("full build, same data", *run([*PARCOURS, "build", "--as-of", after, "--full", "-w", str(ws)])))
     new = sum(n for _, n in rows.values())
     old = sum(n for n, _ in rows.values())
     result = {"touchpoints": rows["touchpoints"][0] + rows["touchpoints"][1], "new_rows": new,
               "new_share": new / (old + new), "steps": [{"step": s, "seconds": round(t, 2), "peak_mb": round(p)}
                                                         for s, t, p in steps]}
-    inc, full = steps[2][1], steps[3][1]
+    inc, full = steps[2][1], steps[4][1]
     result["incremental_over_full"] = inc / full
     print(f"{result['touchpoints']:,} touchpoints; the new day: {new:,} rows ({result['new_share']:.2%})")
     for s in result["steps"]:

@@ -2,7 +2,9 @@
 build rebuilds only the persons the new rows and the moved D-2 cut can change, and its tables
 are the tables a full build of the same data gives, row for row. The new day holds the
 awkward cases: a login joining two persons, a late conversion splitting a journey, a new
-visitor, and rows loaded before the last build that the moved cut now lets in."""
+visitor, rows loaded before the last build that the moved cut now lets in, and message
+events that change a profile and no journey (an open the moved cut lets in, a click loaded
+since, a late delivery that makes an earlier open a machine's)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from parcours.load.ingest import load_file
 from parcours.simulate import simulate
 
 INPUTS = ("touchpoints", "conversions", "identities")
+LOADED = (*INPUTS, "messages")
 DAY = dt.datetime.combine(AS_OF - dt.timedelta(days=1), dt.time())  # the new day's midnight
 
 
@@ -39,11 +42,21 @@ OLD = {
         {"event_id": "h4", "ts": _at(2), "visitor_id": "hC", "channel": "social"},
         {"event_id": "h5", "ts": _at(1), "visitor_id": "hC", "channel": "affiliation"},
         {"event_id": "h6", "ts": _at(0.5), "visitor_id": "hD", "channel": "sms"},  # between the cuts
+        {"event_id": "h11", "ts": _at(4), "visitor_id": "hE", "channel": "email"},  # hE, hF: messages alone change them
+        {"event_id": "h12", "ts": _at(4), "visitor_id": "hF", "channel": "email"},
     ],
     "conversions": [{"conversion_id": "hx", "ts": _at(2.5), "user_id": "uB", "revenue": "30"},
                     # a CRM customer's store sale: a person of its own until an order's email links it
                     {"conversion_id": "hs", "ts": _at(1.2), "customer_id": "K1", "origin": "store", "revenue": "60"}],
     "identities": [{"visitor_id": "hB", "user_id": "uB"}],
+    "messages": [
+        {"event_id": "m1", "ts": _at(3), "journey": "welcome", "step": "1", "channel": "email",
+         "recipient": "hE@example.com", "event": "delivered", "visitor_id": "hE"},
+        {"event_id": "m2", "ts": _at(0.5), "journey": "welcome", "step": "1", "channel": "email",
+         "recipient": "hE@example.com", "event": "opened", "visitor_id": "hE"},  # between the cuts
+        {"event_id": "m3", "ts": (DAY - dt.timedelta(days=3, seconds=-5)).isoformat(sep=" "), "journey": "welcome",
+         "step": "1", "channel": "email", "recipient": "hF@example.com", "event": "opened", "visitor_id": "hF"},
+    ],
 }
 CRM = [{"customer_id": "K1", "email": "k1@example.com"}]
 NEW = {
@@ -57,6 +70,13 @@ NEW = {
         {"conversion_id": "hz", "ts": _at(0.4), "visitor_id": "hD", "email": "K1@Example.com"},  # links K1 to hD
     ],
     "identities": [{"visitor_id": "hA", "user_id": "uB"}],  # joins hA's person and hB's
+    "messages": [
+        {"event_id": "m4", "ts": _at(0.2), "journey": "promo", "step": "1", "channel": "email",
+         "recipient": "hE@example.com", "event": "clicked", "visitor_id": "hE"},
+        # hF's open came 5 s after this delivery, loaded late: a machine's open, no longer a person's
+        {"event_id": "m5", "ts": _at(3), "journey": "welcome", "step": "1", "channel": "email",
+         "recipient": "hF@example.com", "event": "delivered", "visitor_id": "hF"},
+    ],
 }
 
 
@@ -87,7 +107,7 @@ def _tables(ws: Workspace) -> dict[str, pd.DataFrame]:
             df[c] = df[c].map(_text)
         out[name] = df.sort_values(key).reset_index(drop=True)
     meta = ws.warehouse.table("build_meta").to_pandas()
-    mine = ["built_at", "config", "incremental", *(f"seq_{t}" for t in INPUTS)]  # this build's, not the data's
+    mine = ["built_at", "config", "incremental", *(f"seq_{t}" for t in LOADED)]  # this build's, not the data's
     out["build_meta"] = meta.drop(columns=mine).astype(str)
     return out
 
@@ -124,8 +144,8 @@ def whole(data, tmp_path_factory):
     its folder, read-only)."""
     full = _workspace(tmp_path_factory.mktemp("full") / "ws", "duckdb")
     load_rows(full, "crm", CRM)
-    for table in INPUTS:
-        for part in ("before", "after"):
+    for table in LOADED:
+        for part in ("before", "after") if table in INPUTS else ():
             load_file(full.warehouse, table, data / "parts" / f"{table}-{part}.parquet")
         load_rows(full, table, OLD[table] + NEW[table])
     with full:
@@ -137,13 +157,17 @@ def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
     inc = _workspace(tmp_path / "inc", engine)
     parts = data / "parts"
     load_rows(inc, "crm", CRM)
-    for table in INPUTS:
-        load_file(inc.warehouse, table, parts / f"{table}-before.parquet")
+    for table in LOADED:
+        if table in INPUTS:
+            load_file(inc.warehouse, table, parts / f"{table}-before.parquet")
         load_rows(inc, table, OLD[table])
     first = build_journeys(inc.warehouse, inc.config, as_of=AS_OF - dt.timedelta(days=1))
     assert first.rebuilt is None  # nothing to start from: a full build
-    for table in INPUTS:
-        load_file(inc.warehouse, table, parts / f"{table}-after.parquet")
+    p = inc.warehouse.table("profiles").to_pandas().set_index("person_id")
+    assert list(p.messages_opened["v:hF"]) == ["welcome"] and list(p.messages_opened["v:hE"]) == []
+    for table in LOADED:
+        if table in INPUTS:
+            load_file(inc.warehouse, table, parts / f"{table}-after.parquet")
         load_rows(inc, table, NEW[table])
     res = build_journeys(inc.warehouse, inc.config, as_of=AS_OF)
     full, want, _ = whole
@@ -162,6 +186,10 @@ def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
     assert "n:" + persons["hNew"] in j.index and j.loc["c:hy", "person_id"] == persons["hB"]
     # hA's touches join hB's in uB's journey to hx; hy, after it, starts afresh
     assert j.loc["c:hx", "channels"] == "['display', 'paid_search', 'email']" and j.loc["c:hy", "n_touches"] == 0
+    # messages changed hE's and hF's profiles, and no journey of theirs
+    p = got["profiles"].set_index("person_id")
+    assert p.loc["v:hE", "messages_opened"] == "['welcome']" and p.loc["v:hE", "messages_clicked"] == "['promo']"
+    assert p.loc["v:hF", "messages_opened"] == "[]"
     again = build_journeys(inc.warehouse, inc.config, as_of=AS_OF)  # nothing new: nobody rebuilt
     assert again.rebuilt == 0 and _tables(inc)["touches"].equals(got["touches"])
     inc.close()
@@ -170,15 +198,21 @@ def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
 def test_a_build_with_nothing_new_writes_nothing_but_when_it_looked(whole, tmp_path):
     """Nothing loaded since the last build and the same cut: no table is written again but
     build_meta, and the result is the last build's; a load of any row, or a moved cut, and
-    the build looks again. A profile deleted by hand is the mark: a rewrite brings it back."""
+    the build looks again. A profile deleted by hand is the mark: a rewrite of it (its person
+    has a new row) brings it back."""
     full, want, folder = whole
     ws = Workspace(shutil.copytree(folder, tmp_path / "ws"))
     wh = ws.warehouse
+    p = wh.table("persons")
+    mark = p.filter(p.id == "hA").person_id.execute().iloc[0]  # the person the new rows below are of
 
     def marked() -> bool:
-        return "v:hD" not in wh.table("profiles").person_id.to_pyarrow().to_pylist()
+        return mark not in wh.table("profiles").person_id.to_pyarrow().to_pylist()
 
-    wh.con.raw_sql("DELETE FROM profiles WHERE person_id = 'v:hD'")
+    def unmark() -> None:
+        wh.con.raw_sql(f"DELETE FROM profiles WHERE person_id = '{mark}'")
+
+    unmark()
     looked = wh.table("build_meta").built_at.max().execute()
     res = build_journeys(wh, ws.config, as_of=AS_OF)
     assert res.rebuilt == 0 and (res.persons, res.journeys, res.converting, res.touches) == \
@@ -189,8 +223,8 @@ def test_a_build_with_nothing_new_writes_nothing_but_when_it_looked(whole, tmp_p
     assert marked() and wh.table("build_meta").built_at.max().execute() > looked
     load_rows(ws, "touchpoints", [{**NEW["touchpoints"][0], "event_id": "h9"}])  # after the cut: no journey changes...
     assert build_journeys(wh, ws.config, as_of=AS_OF).rebuilt == 0 and not marked()  # ...but it looked
-    wh.con.raw_sql("DELETE FROM profiles WHERE person_id = 'v:hD'")
-    build_journeys(wh, ws.config, as_of=AS_OF + dt.timedelta(days=1))
+    unmark()
+    build_journeys(wh, ws.config, as_of=AS_OF + dt.timedelta(days=1))  # lets h7 and h9 in
     assert not marked()
     ws.close()
 

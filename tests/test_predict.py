@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parcours.predict import cutoffs
+from parcours import Workspace
+from parcours.predict import Fitted, _scored, channels_summary, cutoffs, totals
 from parcours.predict.features import Events, columns, features, labels
 from parcours.predict.model import MIN_CONVERSIONS, fit_halves, quality
-from parcours.predict.recommend import NONE, Candidate, best, shrink, summary
+from parcours.predict.recommend import NONE, Candidate, best, shrink
 
 CUT = dt.datetime(2026, 11, 1)
 DAY = dt.timedelta(days=1)
@@ -133,16 +134,24 @@ def test_costs_change_the_recommendation():
     assert best(gain, [], 50.0)[0].tolist() == [NONE]  # nothing the advertiser pays for
 
 
-def test_the_summary_adds_up():
+def test_the_summary_adds_up(tmp_path):
+    """The recommendation per channel, summed by the engine from the persons' scores."""
     offered = [Candidate("email", 0, 0.01, 0.25), Candidate("sms", 1, 0.05, 0.75)]
     gain = np.array([[0.0, 0.0], [0.0, 0.002], [0.004, 0.002]])
-    channel, _ = best(gain, offered, value=50.0)
-    per = summary(gain, channel, offered, np.array([0.5, 0.25])).set_index("channel")
+    fitted = Fitted(CUT, {}, None, ("email", "sms"), (), offered, np.array([0.5, 0.25]), np.zeros(2), 50.0)
+    with Workspace.init(tmp_path / "ws") as ws:
+        scored = _scored(fitted, pd.Series(["a", "b", "c"]), np.array([0.1, 0.2, 0.3]), gain, CUT)
+        ws.warehouse.replace("predictions", ibis.memtable(scored))
+        per = channels_summary(ws.warehouse, fitted).set_index("channel")
+    assert scored.next_best_channel.tolist() == [NONE, "sms", "email"]  # 0.004 x 50 - 0.01 > 0.002 x 50 - 0.05
     assert per.persons.to_dict() == {"email": 1, "sms": 1, "none": 1}
     assert per.recommended_gain.sum() == pytest.approx(0.002 + 0.004)
     # the current mix: a quarter email, three quarters sms, for everyone
     assert per.mix_gain.sum() == pytest.approx(0.75 * 0.002 + 0.25 * 0.004 + 0.75 * 0.002)
     assert per.reliability.to_dict() == {"email": 0.5, "sms": 0.25, "none": 0.0}
+    figures = totals(50.0, per.reset_index())
+    assert figures["recommended_cost"] == pytest.approx(0.01 + 0.05)
+    assert figures["mix_cost"] == pytest.approx(3 * (0.25 * 0.01 + 0.75 * 0.05))
 
 
 def test_gains_are_shrunk_to_the_channel_mean_by_how_well_the_halves_agree():
@@ -153,17 +162,21 @@ def test_gains_are_shrunk_to_the_channel_mean_by_how_well_the_halves_agree():
     #   the halves' mean (0, 1, 2.5, 2.5) around 1.5: 1.5 + 8/9 x (-1.5, -0.5, 1, 1)
     a = np.array([[0.001, 0.004, 0.0], [0.003, 0.0, 0.001], [0.002, 0.004, 0.002], [0.002, 0.0, 0.003]])
     b = np.array([[0.001, 0.0, 0.0], [0.003, 0.004, 0.001], [0.002, 0.0, 0.003], [0.002, 0.004, 0.002]])
-    gain, reliability = shrink(a, b)
+    gain, reliability, centre = shrink(a, b)
     assert reliability == pytest.approx([1.0, 0.0, 8 / 9])
     assert gain[:, 0] == pytest.approx([0.001, 0.003, 0.002, 0.002])
     assert gain[:, 1] == pytest.approx([0.002] * 4)
     assert gain[:, 2] * 1000 == pytest.approx([1.5 - 8 / 9 * 1.5, 1.5 - 8 / 9 * 0.5, 1.5 + 8 / 9, 1.5 + 8 / 9])
     # a half that does not vary says nothing (no correlation): the channel's mean
-    flat, _ = shrink(np.array([[0.001], [0.003]]), np.array([[0.002], [0.002]]))
+    flat, _, _ = shrink(np.array([[0.001], [0.003]]), np.array([[0.002], [0.002]]))
     assert flat[:, 0] == pytest.approx([0.002, 0.002])
     # one person: nothing to correlate, their mean gain is the channel's
-    one, r = shrink(np.array([[0.001, 0.002]]), np.array([[0.003, 0.002]]))
+    one, r, _ = shrink(np.array([[0.001, 0.002]]), np.array([[0.003, 0.002]]))
     assert one.tolist() == [pytest.approx([0.002, 0.002])] and r.tolist() == [0.0, 0.0]
+    # a few persons scored again by a kept fit are shrunk by the fit's reliability and towards its means
+    assert centre == pytest.approx([0.002, 0.002, 0.0015])
+    again, kept_r, kept_centre = shrink(a[2:], b[2:], reliability, centre)
+    assert again == pytest.approx(gain[2:]) and kept_r is reliability and kept_centre is centre
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -222,3 +222,52 @@ def test_predictions_of_an_older_build_say_so_and_a_build_without_them_drops_the
         r = run_report("propensity", copy.warehouse, copy.config)
         assert r.empty.key == "no_predictions"
         assert copy.warehouse.table("profiles").propensity.notnull().sum().execute() == 0
+
+
+def test_a_build_between_fits_scores_again_only_whose_profile_changed(world, tmp_path):
+    """Between fits a build scores, with the kept fit, only the persons whose profile changed;
+    their scores are those scoring everyone again with that fit gives, to the last bit, and
+    every other score is the one it was. A fit is due `refit_every_days` after the last one,
+    or when the settings it was fitted with change."""
+    import pandas as pd
+
+    from builders import load_rows
+    from parcours.predict import kept, run
+
+    path = _own_copy(world, tmp_path)
+    with Workspace(path) as ws:
+        wh = ws.warehouse
+
+        def predictions() -> pd.DataFrame:
+            return wh.table("predictions").to_pandas().set_index("person_id").sort_index()
+
+        before = predictions()
+        p = wh.table("persons")
+        visitor = p.filter(p.kind == "visitor").order_by("id").id.execute().iloc[0]
+        day = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=4)  # before the cut
+        load_rows(ws, "touchpoints", [{"event_id": f"late-{i}", "ts": (day + dt.timedelta(hours=i)).isoformat(),
+                                       "visitor_id": visitor, "channel": "email"} for i in range(2)])
+    res = CliRunner().invoke(app, ["build", "--as-of", AS_OF.isoformat(), "-w", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "scored again 1 persons whose profile changed, by the model fitted on the data up to 2026-11-23" \
+        in res.output
+    with Workspace(path) as ws:
+        wh = ws.warehouse
+        after = predictions()
+        assert after.index.equals(before.index)
+        moved = after.profile_hash != before.profile_hash
+        assert moved.sum() == 1 and after.propensity[moved].iloc[0] != before.propensity[moved].iloc[0]
+        pd.testing.assert_frame_equal(after[~moved], before[~moved])  # nobody else's score moved
+        # everyone scored again by the kept fit: the same scores
+        wh.delete("predictions", "person_id", wh.table("predictions").select("person_id"))
+        assert run(wh, ws.config, refit="").scored == len(after)
+        pd.testing.assert_frame_equal(predictions(), after)
+        profiles = wh.table("profiles").to_pandas().set_index("person_id").sort_index()
+        pd.testing.assert_series_equal(profiles.propensity, after.propensity)
+        cut = wh.table("build_meta").cut.execute().iloc[0].to_pydatetime()
+        days = ws.config.predict.refit_every_days
+        assert kept(wh, ws.config, cut + dt.timedelta(days=days - 1))[0] is not None
+        assert kept(wh, ws.config, cut + dt.timedelta(days=days)) == (None, f"fitted {days} days before the cut "
+                                                                        f"([predict] refit_every_days = {days})")
+        other = dataclasses.replace(ws.config, predict=dataclasses.replace(ws.config.predict, horizon_days=5))
+        assert kept(wh, other, cut) == (None, "the settings changed")

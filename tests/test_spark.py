@@ -126,6 +126,34 @@ def test_prediction_features_and_labels_are_the_same(pair):
         assert_same(got[0], got[1], f"features at {c}")
 
 
+def test_a_few_persons_scored_again_read_their_own_features(pair):
+    """A build between fits reads the events of the persons whose profile changed alone (their
+    profile's hash moved: one per profile on either engine): their features are theirs among
+    everyone's."""
+    from parcours.predict import features as feats
+    from parcours.predict import fingerprints
+
+    duck, spark = pair
+    cut = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(days=10)
+    got = []
+    for ws in (duck, spark):
+        wh = ws.warehouse
+        hashes = fingerprints(wh.table("profiles")).to_pandas()
+        assert hashes.person_id.is_unique and hashes.profile_hash.notnull().all()
+        assert hashes.profile_hash.nunique() > len(hashes) * 0.99  # distinct profiles, distinct hashes
+        whom = wh.table("profiles").select("person_id").order_by("person_id").limit(40)
+        frames = []
+        for few in (None, whom):
+            ev = feats.events(wh, ws.config, cut - dt.timedelta(days=60), cut, few)
+            frames.append(feats.features(ev, cut, 60, 7.0).semi_join(whom, "person_id").to_pandas())
+            for name in ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes"):
+                wh.drop(name)
+        assert len(frames[0]) > 10
+        assert_same(frames[1], frames[0], "the few persons' features")
+        got.append(frames[1])
+    assert_same(got[0], got[1], "the few persons' features on both engines")
+
+
 def test_a_crm_reload_on_spark_replaces_the_changed_customers_once(tmp_path):
     """A Parquet part never changes: the replaced customer's table is written anew, in the load's commit."""
     from builders import load_rows, rows_of

@@ -22,6 +22,7 @@ import pandas as pd
 
 from parcours.build.channels import classify
 from parcours.build.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
+from parcours.build.message_events import MESSAGE
 from parcours.build.profiles import profiles
 from parcours.contract.config import Config
 from parcours.contract.exprs import in_order
@@ -41,7 +42,8 @@ LIST_BYTES_PER_TOUCH = 800  # memory the journey summary needs per touch (measur
 # intermediate tables a build materialises (dropped once it has committed)
 BUILD_TEMPS = ("_edges", "_vlabel", "_vlabel_next", "_persons", "_conv", "_tp", "_assigned", "_touched", "_stale",
                "_scope", *(f"_scope_{t}" for t in INPUTS))
-PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1")
+PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1",
+                 "_profile_scope", "_profile_gone")
 BUILD_VERSION = 6  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
@@ -197,15 +199,43 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
         wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, last, seqs, stale is not None, crm_matches(
             crm, ids, links, wh.table("persons"), prefix))))
     rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
+    # The profiles to write again: every one after a full build, else the rebuilt persons' and
+    # those a message changes (message events rebuild no journey), in place of the profiles of
+    # the ids they were before (`gone`).
+    scope = gone = None
+    if stale is not None and before is not None:
+        scope = _profile_scope(wh, persons, whole, before, cut)
+        if scope is not None:
+            gone = wh.materialize("_profile_gone", ibis.union(stale, scope, distinct=True))
     for name in BUILD_TEMPS:  # the build's intermediates leave the memory the profiles need
         wh.drop(name)
-    # Profiles are written whole, once the journeys are committed: message events and
-    # identifiers change them, and those rebuild no journey.
     # Outside a transaction (one holding every intermediate's versions needs several times the
-    # memory): the passes go to a scratch table, and one statement replaces the profiles.
+    # memory): the passes go to a scratch table, and one statement replaces the profiles (or
+    # one transaction the scope's).
     step("profiling persons")
-    _write_profiles(wh, config, whole, crm, cut)
+    _write_profiles(wh, config, whole, crm, cut, scope, gone)
     return _result(wh, as_of, cut, rebuilt)
+
+
+def _profile_scope(wh: Storage, rebuilt: ir.Table, raw: dict[str, ir.Table], before: dict,
+                   cut: dt.datetime) -> ir.Table | None:
+    """The persons whose profile can differ from the last build's (person_id): the `rebuilt`
+    ones; those of a row loaded since that build (a login or an order after the cut brings an
+    email hash, and rebuilds nobody); and those of a message loaded since or let in by the moved
+    cut, with every event of its message (its delivery tells a machine's open from a person's).
+    None when the last build did not note its messages (the profiles are then written whole)."""
+    persons = wh.table("persons")
+    fresh = [raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]).select("visitor_id", "user_id")
+             for t in INPUTS]
+    if wh.has("messages"):
+        if before.get("seq_messages") is None:
+            return None
+        m = wh.table("messages")
+        new = m.filter((m[LOAD_SEQ].fill_null(0) > before["seq_messages"]) | ((m.ts >= before["cut"]) & (m.ts < cut)))
+        fresh.append(m.semi_join(new.select(*MESSAGE).distinct(), list(MESSAGE)).select("visitor_id", "user_id"))
+    whose = with_person(ibis.union(*fresh, distinct=True), persons)
+    scope = rebuilt.select("person_id").union(whose.filter(whose.person_id.notnull()).select("person_id"))
+    return wh.materialize("_profile_scope", scope.distinct())
 
 
 def _up_to_date(wh: Storage, config: Config, as_of: dt.date, cut: dt.datetime, seqs: dict[str, int],
@@ -276,18 +306,28 @@ def _meta(config: Config, as_of: dt.date, cut: dt.datetime, last: dt.datetime | 
     }
 
 
-def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm: ir.Table,
-                    cut: dt.datetime) -> None:
-    """The profiles written whole, in passes when the lists are too long for one."""
+def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm: ir.Table, cut: dt.datetime,
+                    scope: ir.Table | None = None, gone: ir.Table | None = None) -> None:
+    """The profiles written whole, or those of the persons of `scope` in place of those of
+    `gone`; in passes when the lists are too long for one."""
     every = wh.table("persons")
-    passes = wh.passes(wh.count("touches"), LIST_BYTES_PER_TOUCH)  # lists again: in passes when short
+    touches = wh.table("touches")
+    if scope is not None:
+        every = every.semi_join(scope, "person_id")
+        touches = touches.semi_join(scope, "person_id")
+    passes = wh.passes(touches.count().execute(), LIST_BYTES_PER_TOUCH)  # lists again: in passes when short
     for b in range(passes):
         some = every.filter((every.person_id.hash() % passes).abs() == b) if passes > 1 else every
         part = profiles(some, wh.table("touches"), wh.table("journeys"), whole["conversions"],
                         whole["identities"], crm, wh.table("customer_ids"), wh.table("messages"),
                         config.funnel_stages, ibis.timestamp(cut), keep=wh.materialize)
         wh.materialize("_profiles", part) if b == 0 else wh.insert("_profiles", part)
-    wh.replace("profiles", wh.table("_profiles"))
+    if gone is None:
+        wh.replace("profiles", wh.table("_profiles"))
+    else:
+        with wh.transaction():
+            wh.delete("profiles", "person_id", gone)
+            wh.insert("profiles", wh.table("_profiles"))
     for name in PROFILE_TEMPS:
         wh.drop(name)
 

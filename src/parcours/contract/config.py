@@ -250,6 +250,9 @@ class PredictSettings:
     # rows sampled from the training cut-offs beyond this
     max_training_rows: int = _number(400_000, "rows", 1000, 10**9)
     min_conversions: int = _number(30, "conversions", 1, 10**9)  # fewer to learn from: no model (said, not an error)
+    # a build fits the model again when the kept one is this many days older than its cut (0: at every build);
+    # in between it scores only the persons whose profile changed. `parcours predict fit` fits now.
+    refit_every_days: int = _days(7, 0, high=365)
 
 
 @dataclass(frozen=True)

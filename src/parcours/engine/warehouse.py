@@ -365,6 +365,7 @@ class Warehouse:
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
+        self.con._run_pre_execute_hooks(expr)  # registers its in-memory tables (scores computed in Python)
         if self.store is not None and self._stored(name):  # a new Parquet part, named in the store at commit
             part = self.store.new_part(name, ".parquet")
             self._run_with_progress(f"COPY ({self.con.compile(expr)}) TO '{_sql_str(str(part))}' "

@@ -267,6 +267,11 @@ def _print_built(done: Any, config: Any) -> None:
                   + ", ".join(f"{n:,} {t}" for t, n in done.retention.items()))
     if predicted.get("skipped"):
         out.print(f"predictions: none ({predicted['skipped']})")
+    elif predicted and not predicted.get("refit"):
+        fitted = dt.datetime.fromisoformat(predicted["fitted_cut"]) - dt.timedelta(seconds=1)
+        out.print(f"predictions: scored again {predicted['scored']:,} persons whose profile changed, by the model "
+                  f"fitted on the data up to {fitted:%Y-%m-%d}; fitted again after "
+                  f"{config.predict.refit_every_days} days ([predict] refit_every_days) or by `parcours predict fit`")
     elif predicted:
         out.print(f"predictions: {predicted['scored']:,} persons scored; propensity within "
                   f"{config.predict.horizon_days} days on the held-out cut-off: AUC {predicted['auc']:.3f}, "
@@ -954,7 +959,8 @@ def audience_export(name: Annotated[str, typer.Argument(help="The audience.")],
 
 
 predict_app = typer.Typer(help="Predictions as of the last build: who converts next, and each person's next best "
-                                "channel (also after every `parcours build`).", no_args_is_help=True)
+                                "channel (also after every `parcours build`: the persons whose profile changed, "
+                                "and everyone when the model is fitted again).", no_args_is_help=True)
 app.add_typer(predict_app, name="predict")
 FIGURES = (("auc", "AUC", "{:.3f}"), ("log_loss", "log loss", "{:.4f}"), ("brier", "Brier score", "{:.4f}"),
            ("calibration_error", "calibration error", "{:.2%}"), ("base_rate", "base rate", "{:.2%}"),
@@ -971,13 +977,16 @@ def _days(text: str, option: str) -> int:
     return int(m[1])
 
 
-@predict_app.command(name="propensity")
-def predict_propensity(
+@predict_app.command(name="fit")
+@predict_app.command(name="propensity", hidden=True)  # its first name, kept for the scripts that use it
+def predict_fit(
         horizon: Annotated[str, typer.Option(help="The horizon: the probability to convert within it (7d).")] = "7d",
         workspace: WorkspaceOpt = Path(".")) -> None:
-    """Fit the propensity model on earlier cut-offs, check it on the latest one (never reading past
-    a cut-off), score every person and recommend each their next best channel; into the profiles.
-    Prints the held-out figures (`parcours report propensity` has the calibration curve)."""
+    """Fit the propensity model now on earlier cut-offs, check it on the latest one (never reading
+    past a cut-off), score every person and recommend each their next best channel; into the
+    profiles. Builds fit again every [predict] refit_every_days and otherwise score only the
+    persons whose profile changed. Prints the held-out figures (`parcours report propensity` has
+    the calibration curve)."""
     from parcours.front import open_workspace
 
     days = _days(horizon, "--horizon")

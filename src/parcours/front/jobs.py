@@ -107,7 +107,8 @@ def _checked(command: str, params: Any, config: Config) -> dict:
 def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
               report: Callable[[str, float], None] = lambda step, pct: None, webhook: bool = True) -> dict:
     """What `parcours build` does, wherever it runs: drop rows past the retention (a full
-    build then), build, predict (propensity, next best channel: into the profiles), refresh
+    build then), build, predict (propensity, next best channel: into the profiles; the model
+    fitted again only when due or on a full build, `predict.run`), refresh
     the audiences (which may use the scores), deliver their changes to the webhook (not with
     `webhook=False`: a server's Courier delivers them on its own thread once the build commits)."""
     from parcours.activation.privacy import retain
@@ -118,12 +119,11 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     done = plain(build_journeys(wh, config, as_of=as_of, step=build_progress(report), full=full or bool(dropped)))
     done["retention"] = dropped
     if config.predict.enabled:
-        done["predict"] = predicted(wh, config, report)
+        done["predict"] = predicted(wh, config, report, refit="a full build" if full or dropped else "")
     else:  # no scores of an older build beside this one's
-        from parcours.predict import TABLES as PREDICTED
+        from parcours.predict import drop
 
-        for name in PREDICTED:
-            wh.drop(name)
+        drop(wh)
     if folder is not None:
         from parcours.activation.audiences import Book, refresh
 
@@ -151,12 +151,15 @@ def refresh_audience(wh: Storage, config: Config, folder: Path, name: str) -> di
         return None
 
 
-def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
-    """Fit, check, score and recommend as of the last build (parcours.predict.run), said plainly."""
+def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None,
+              refit: str = "asked") -> dict:
+    """Fit (now, for the reason `refit` gives, or when due), check, score and recommend as of the
+    last build (parcours.predict.run), said plainly."""
     from parcours.predict import run
 
-    outcome = run(wh, config, lambda step: report(step, 97.0))
-    return {"scored": outcome.scored, "skipped": outcome.skipped, **outcome.figures,
+    outcome = run(wh, config, lambda step: report(step, 97.0), refit=refit)
+    return {"scored": outcome.scored, "skipped": outcome.skipped, "refit": outcome.refit,
+            "fitted_cut": outcome.fitted_cut.isoformat(sep=" ") if outcome.fitted_cut else None, **outcome.figures,
             **{f"{k}_seconds": v for k, v in outcome.seconds.items()}}
 
 

@@ -4,8 +4,15 @@ person most (docs/architecture.md, "Prediction").
 `run` fits the propensity model on earlier cut-offs and checks it on a later one, never
 reading past a cut-off (`features`), then scores every profiled person at the build's cut and
 recommends their next best channel (`recommend`); it writes `predictions` (one row per
-person), `prediction_quality` (the held-out figures), `prediction_calibration` (the curve) and
-`prediction_channels` (the recommendation per channel), and puts the scores in `profiles`.
+person), `prediction_quality` (the held-out figures), `prediction_calibration` (the curve),
+`prediction_channels` (the recommendation per channel) and `prediction_model` (the fit), and
+puts the scores in `profiles`.
+
+Fitting is the costly part, and a day's data barely moves a model, so a build fits again only
+every `[predict] refit_every_days` (or when the settings changed, or on request: `parcours
+predict fit`); in between it scores with the kept fit only the persons whose profile changed
+(a fingerprint of the profile, kept beside the score), and every other score stays as of the
+cut it was computed at (`predictions.scored_cut`): at most that many days old.
 
 Cut-offs, with h the horizon and C the build's cut: the held-out one is V = C - h (its labels
 end at C); the training ones are V - h, V - 2h, ... (their labels end by V, so nothing the
@@ -16,11 +23,13 @@ included: the held-out figures are those of the same recipe on less data.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -30,10 +39,32 @@ from parcours.contract.config import Config
 from parcours.engine.storage import Storage
 from parcours.predict import features as feats
 from parcours.predict.model import MIN_CONVERSIONS, Halves, fit_halves, quality
-from parcours.predict.recommend import NONE, Candidate, best, gains, summary
+from parcours.predict.recommend import NONE, Candidate, best, gains, shrink
 
-TABLES = ("predictions", "prediction_quality", "prediction_calibration", "prediction_channels")
-TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes")
+TABLES = ("predictions", "prediction_quality", "prediction_calibration", "prediction_channels", "prediction_model")
+TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes", "_pred_whom", "_pred_new")
+# prediction_quality's columns that are not the fit's figures or the totals
+NOT_FIGURES = ("cut", "held_out_cutoff", "scored_cut", "scored", "refit")
+FITTED_VERSION = 1  # of `Fitted`: bump when its fields change (a kept fit of another version is not read)
+# what a fit depends on: another value of any of these, and the kept fit is not used
+FIT_SETTINGS = ("horizon_days", "history_days", "half_life_days", "training_cutoffs", "max_training_rows",
+                "min_conversions")
+
+
+@dataclass
+class Fitted:
+    """What scoring needs of a fit, kept pickled in `prediction_model` until the next fit (the
+    warehouse is trusted as the code is: only parcours writes it)."""
+
+    cut: dt.datetime  # the build's cut it was fitted at
+    settings: dict[str, object]  # FIT_SETTINGS as fitted, and the scikit-learn version
+    model: Halves
+    channels: tuple[str, ...]  # the features' channels: n_<i> is channels[i]
+    attribute_keys: tuple[str, ...]
+    candidates: list[Candidate]
+    reliability: np.ndarray  # [candidates]: split-half, over the persons scored at the fit
+    centre: np.ndarray  # [candidates]: their mean gain over those persons, what a gain is shrunk towards
+    value: float  # per conversion
 
 
 @dataclass
@@ -41,26 +72,33 @@ class Prediction:
     """Everything `predict_at` found at one cut: the held-out figures and curve, each person's
     propensity and next best channel, and every candidate's gain for every person."""
 
-    cut: dt.datetime
+    fitted: Fitted
     held_out_cutoff: dt.datetime
     figures: dict[str, float]
     curve: pd.DataFrame
-    persons: pd.DataFrame  # person_id, propensity, next_best_channel, next_best_gain
+    persons: pd.DataFrame  # SCORED's columns
     gain: np.ndarray  # [persons, candidates], shrunk by the reliability
-    reliability: np.ndarray  # [candidates]: split-half, of the gains' differences between persons
-    candidates: list[Candidate]
-    value: float  # per conversion
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return self.fitted.candidates
+
+    @property
+    def value(self) -> float:
+        return self.fitted.value
 
 
 @dataclass
 class Outcome:
     """What `run` did: the figures `parcours build` prints, or why there is no model."""
 
-    scored: int = 0
+    scored: int = 0  # persons scored by this run (at a kept fit's build: those whose profile changed)
     skipped: str = ""  # why no model (too few conversions...)
-    figures: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)  # the fit's held-out figures, the totals of every score
     seconds: dict[str, float] = field(default_factory=dict)
+    fitted_cut: dt.datetime | None = None  # the cut the model was fitted at
+    refit: str = ""  # why this run fitted ("asked", "a full build", "no model yet"...); "" when a kept fit scored
 
 
 def cutoffs(cut: dt.datetime, horizon_days: int, n: int) -> tuple[dt.datetime, list[dt.datetime]]:
@@ -123,35 +161,53 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         seconds["fit"] = time.perf_counter() - clock
         report("scoring persons")
         clock = time.perf_counter()
-        persons, gain, reliability, offered, value = _score(wh, ev, config, model, cut)
+        since = cut - dt.timedelta(days=s.history_days)
+        offered = candidates(wh, ev, since, cut)
+        conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
+        value = float(conv.revenue.mean().execute() or 0.0)
+        frame = _features(wh.table("profiles").select("person_id"), ev, cut, config)
+        p, a, b = gains(model, frame, offered)
+        gain, reliability, centre = shrink(a, b)
+        fitted = Fitted(cut, settings(config), model, ev.channels, ev.attribute_keys, offered, reliability, centre,
+                        value)
+        persons = _scored(fitted, frame.person_id, p, gain, cut)
         seconds["score"] = time.perf_counter() - clock
     finally:
         for name in TEMPS:
             wh.drop(name)
     figures |= {"train_rows": len(train), "held_out_rows": len(check), "training_cutoffs": len(training),
                 "horizon_days": s.horizon_days}
-    return Prediction(cut, held, figures, curve, persons, gain, reliability, offered, value, seconds)
+    return Prediction(fitted, held, figures, curve, persons, gain, seconds)
 
 
-def _score(wh: Storage, ev: feats.Events, config: Config, model: Halves,
-           cut: dt.datetime) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[Candidate], float]:
-    """Every profiled person's propensity at `cut` and their next best channel: (persons,
-    gain per candidate, each candidate's reliability, the candidates, the value per conversion)."""
+def settings(config: Config) -> dict[str, object]:
+    """What a fit depends on (FIT_SETTINGS) and the scikit-learn that made it."""
+    import sklearn
+
+    return {k: getattr(config.predict, k) for k in FIT_SETTINGS} | {"sklearn": sklearn.__version__,
+                                                                    "fitted": FITTED_VERSION}
+
+
+def _features(whom: ir.Table, ev: feats.Events, cut: dt.datetime, config: Config) -> pd.DataFrame:
+    """The features at `cut` of the persons of `whom` (person_id), counts 0 for a person with
+    no event in the history (a CRM customer who never came online)."""
     s = config.predict
-    profiled = wh.table("profiles").select("person_id")
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
-    frame = profiled.left_join(f, "person_id").drop("person_id_right").to_pandas()
-    for col in filter(feats.counted, frame.columns):  # a person with no event in the history: no touch...
+    frame = whom.left_join(f, "person_id").drop("person_id_right").order_by("person_id").to_pandas()
+    for col in filter(feats.counted, frame.columns):
         frame[col] = frame[col].fillna(0)
-    since = cut - dt.timedelta(days=s.history_days)
-    offered = candidates(wh, ev, since, cut)
-    conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
-    value = float(conv.revenue.mean().execute() or 0.0)
-    p, gain, reliability = gains(model, frame, offered)
-    channel, chosen = best(gain, offered, value)
-    persons = pd.DataFrame({"person_id": frame.person_id, "propensity": p,
-                            "next_best_channel": channel.astype(str), "next_best_gain": chosen})
-    return persons, gain, reliability, offered, value
+    return frame
+
+
+def _scored(fitted: Fitted, person_id: pd.Series, p: np.ndarray, gain: np.ndarray,
+            cut: dt.datetime) -> pd.DataFrame:
+    """The `predictions` rows (SCORED) of persons with propensity `p` and (shrunk) gains."""
+    channel, chosen = best(gain, fitted.candidates, fitted.value)
+    mix = np.array([c.mix for c in fitted.candidates])
+    return pd.DataFrame({"person_id": person_id.astype(str), "propensity": p,
+                         "next_best_channel": channel.astype(str), "next_best_gain": chosen,
+                         "mix_gain": gain @ mix if len(mix) else np.zeros(len(p)),
+                         "scored_cut": pd.Series([cut] * len(p), dtype="datetime64[us]")})
 
 
 def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.datetime) -> list[Candidate]:
@@ -169,36 +225,168 @@ def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.dateti
     return [Candidate(ch, ev.channels.index(ch), float(cost[ch]) / n[ch], n[ch] / total) for ch in paid]
 
 
-def totals(p: Prediction, channels: pd.DataFrame) -> dict[str, float]:
+def kept(wh: Storage, config: Config, cut: dt.datetime) -> tuple[Fitted | None, str]:
+    """The fit a build at `cut` may score with, or None and why it fits again: none kept, other
+    settings, fitted `refit_every_days` or more before `cut` (or after it), unreadable."""
+    if not wh.has("prediction_model") or not wh.has("predictions"):
+        return None, "no model yet"
+    try:
+        fitted = pickle.loads(wh.table("prediction_model").blob.execute().iloc[0])
+    except Exception as e:  # another version's pickle, a damaged row: fitting again mends it
+        return None, f"the kept model could not be read ({type(e).__name__})"
+    if not isinstance(fitted, Fitted) or fitted.settings != settings(config):
+        return None, "the settings changed"
+    age, every = (cut - fitted.cut).days, config.predict.refit_every_days
+    if not 0 <= age < every:
+        return None, f"fitted {age} days before the cut ([predict] refit_every_days = {every})"
+    return fitted, ""
+
+
+def channels_summary(wh: Storage, fitted: Fitted) -> pd.DataFrame:
+    """Per candidate (and none), from `predictions`: the persons it is recommended to, their
+    mean gain, its cost per touch, share of the current mix and split-half reliability; the
+    expected incremental conversions of one touch per person, by the recommendation and by the
+    current mix, are `recommended_gain` and `mix_gain` summed."""
+    p = wh.table("predictions")
+    got = {r["next_best_channel"]: r for r in p.group_by("next_best_channel").agg(
+        persons=p.count(), mean_gain=p.next_best_gain.mean(), recommended_gain=p.next_best_gain.sum(),
+        mix_gain=p.mix_gain.sum()).to_pyarrow().to_pylist()}
+    rows = []
+    for j, c in enumerate([*fitted.candidates, Candidate(NONE, -1, 0.0, 0.0)]):
+        r = got.get(c.channel, {})
+        rows.append({"channel": c.channel, "persons": int(r.get("persons") or 0),
+                     "mean_gain": 0.0 if c.channel == NONE else float(r.get("mean_gain") or 0.0),
+                     "recommended_gain": float(r.get("recommended_gain") or 0.0),
+                     "mix_gain": float(r.get("mix_gain") or 0.0), "cost_per_touch": c.cost_per_touch, "mix": c.mix,
+                     "reliability": float(fitted.reliability[j]) if c.channel != NONE else 0.0})
+    return pd.DataFrame(rows)
+
+
+def totals(value: float, channels: pd.DataFrame) -> dict[str, float]:
     """What one touch per person is expected to bring, by the recommendation and by the current
-    mix: `recommend.summary`'s rows (`channels`) added up."""
+    mix: the channels' summary rows added up."""
     sent = channels[channels.channel != NONE]
-    return {"value_per_conversion": p.value, "recommended_conversions": float(channels.recommended_gain.sum()),
+    return {"value_per_conversion": value, "recommended_conversions": float(channels.recommended_gain.sum()),
             "recommended_cost": float((sent.persons * sent.cost_per_touch).sum()),
             "recommended_persons": int(sent.persons.sum()), "mix_conversions": float(channels.mix_gain.sum()),
-            "mix_cost": float(len(p.persons) * (sent.cost_per_touch * sent.mix).sum())}
+            "mix_cost": float(channels.persons.sum() * (sent.cost_per_touch * sent.mix).sum())}
 
 
-def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None) -> Outcome:
+def fingerprints(profiles: ir.Table) -> ir.Table:
+    """(person_id, profile_hash): a hash of each profile without its scores; a person whose
+    hash moved has something new to be scored on. Maps hash as their keys and values (Spark
+    refuses to hash a map)."""
+    cols = {}
+    for name in profiles.columns:
+        if name in SCORES or name == "person_id":
+            continue
+        col = profiles[name]
+        if col.type().is_map():
+            cols[f"{name}_keys"], cols[f"{name}_values"] = col.keys(), col.values()
+        else:
+            cols[name] = col
+    return profiles.select("person_id", profile_hash=ibis.struct(cols).hash())
+
+
+def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None,
+        refit: str = "asked") -> Outcome:
     """Predict as of the last build's cut; write TABLES and the profiles' SCORES (or, with too
-    few conversions, drop them: the profiles' scores stay null)."""
-    got = predict_at(wh, config, require_built(wh)["cut"], report)
-    if isinstance(got, str):
-        for name in TABLES:
-            wh.drop(name)
-        return Outcome(skipped=got)
-    channels = summary(got.gain, got.persons.next_best_channel.to_numpy(), got.candidates, got.reliability)
-    figures = {**got.figures, **totals(got, channels)}
-    wh.replace("predictions", ibis.memtable(got.persons))
+    few conversions, drop them: the profiles' scores stay null). `refit`: why to fit now; ""
+    fits only when due, else a kept fit (`kept`) scores the persons whose profile changed."""
+    cut = require_built(wh)["cut"]
+    fitted, why = (None, refit) if refit else kept(wh, config, cut)
+    if fitted is None:
+        got = predict_at(wh, config, cut, report)
+        if isinstance(got, str):
+            drop(wh)
+            return Outcome(skipped=got)
+        fitted, scored, figures, seconds = got.fitted, len(got.persons), got.figures, got.seconds
+        wh.replace("predictions", ibis.memtable(got.persons).join(fingerprints(wh.table("profiles")), "person_id"))
+        wh.replace("prediction_model", ibis.memtable(pd.DataFrame({"blob": [pickle.dumps(fitted)]})))
+        wh.replace("prediction_calibration", ibis.memtable(got.curve))
+        held = got.held_out_cutoff
+    else:
+        scored, seconds = _rescore(wh, config, fitted, cut, report)
+        row = wh.table("prediction_quality").to_pandas().iloc[0].to_dict()
+        held = row["held_out_cutoff"]
+        figures = {k: v for k, v in row.items() if k not in NOT_FIGURES and not k.endswith("_seconds")}
+    channels = channels_summary(wh, fitted)
+    figures |= totals(fitted.value, channels)
     wh.replace("prediction_channels", ibis.memtable(channels))
-    wh.replace("prediction_calibration", ibis.memtable(got.curve))
     wh.replace("prediction_quality", ibis.memtable(pd.DataFrame([{
-        "cut": got.cut, "held_out_cutoff": got.held_out_cutoff, **figures,
-        **{f"{k}_seconds": v for k, v in got.seconds.items()}}])))
+        "cut": fitted.cut, "held_out_cutoff": held, "scored_cut": cut, "scored": scored,
+        "refit": why, **figures, **{f"{k}_seconds": v for k, v in seconds.items()}}])))
+    _put_scores(wh, every=bool(why))
+    return Outcome(scored, "", figures, seconds, fitted.cut, why)
+
+
+def drop(wh: Storage) -> None:
+    """No predictions: TABLES dropped and the profiles' scores null (an incremental build
+    keeps the scores of the profiles it does not write)."""
+    for name in TABLES:
+        wh.drop(name)
+    if wh.has("profiles"):
+        p = wh.table("profiles")
+        if int(p.propensity.notnull().sum().execute() or 0):
+            wh.replace("profiles", p.mutate(propensity=ibis.null("float64"), next_best_channel=ibis.null("string"),
+                                            next_best_gain=ibis.null("float64")))
+
+
+def _put_scores(wh: Storage, every: bool) -> None:
+    """The SCORES of `predictions` into the profiles: every profile's, or (not `every`) those
+    of the profiles the build wrote again (their scores null) and of the persons scored again
+    (`_pred_whom`)."""
     profiles = wh.table("profiles")
-    kept = [c for c in profiles.columns if c not in SCORES]
-    joined = profiles.select(*kept).left_join(wh.table("predictions"), "person_id")
-    wh.replace("_scored_profiles", joined.select(*kept, *SCORES))  # a table is not replaced by a query of itself
-    wh.replace("profiles", wh.table("_scored_profiles"))
-    wh.drop("_scored_profiles")
-    return Outcome(len(got.persons), "", figures, got.seconds)
+    rest = [c for c in profiles.columns if c not in SCORES]
+    scores = wh.table("predictions").select("person_id", *SCORES)
+    if every:
+        joined = profiles.select(*rest).left_join(scores, "person_id").select(*rest, *SCORES)
+        wh.replace("_scored_profiles", joined)  # a table is not replaced by a query of itself
+        wh.replace("profiles", wh.table("_scored_profiles"))
+        wh.drop("_scored_profiles")
+        return
+    try:
+        fix = profiles.filter(profiles.propensity.isnull()).select("person_id")
+        fix = wh.materialize("_pred_fix", fix.union(wh.table("_pred_whom").select("person_id"), distinct=True))
+        rows = profiles.semi_join(fix, "person_id").select(*rest).left_join(scores, "person_id")
+        wh.materialize("_scored_profiles", rows.select(*rest, *SCORES))
+        with wh.transaction():
+            wh.delete("profiles", "person_id", fix)
+            wh.insert("profiles", wh.table("_scored_profiles"))
+    finally:
+        for name in ("_pred_fix", "_pred_whom", "_scored_profiles"):
+            wh.drop(name)
+
+
+def _rescore(wh: Storage, config: Config, fitted: Fitted, cut: dt.datetime,
+             report: Callable[[str], None]) -> tuple[int, dict[str, float]]:
+    """Score with `fitted`, at `cut`, the persons whose profile is new or changed since their
+    score (`fingerprints`); drop the scores of persons no longer profiled. (persons scored,
+    seconds.)"""
+    report("scoring persons whose profile changed")
+    clock = time.perf_counter()
+    s = config.predict
+    now = wh.materialize("_pred_new", fingerprints(wh.table("profiles")))
+    before = wh.table("predictions")
+    whom = wh.materialize("_pred_whom", now.anti_join(before, ["person_id", "profile_hash"]))
+    try:  # `_pred_whom` stays for `_put_scores`
+        n = int(whom.count().execute())
+        if n:
+            ev = feats.events(wh, config, cut - dt.timedelta(days=s.history_days), cut, whom.select("person_id"),
+                              fitted.channels, fitted.attribute_keys)
+            frame = _features(whom.select("person_id"), ev, cut, config)
+            for col in fitted.model.a.columns:  # an attribute the CRM no longer has: unknown for everyone
+                if col not in frame.columns:
+                    frame[col] = None
+            p, a, b = gains(fitted.model, frame, fitted.candidates)
+            gain, _, _ = shrink(a, b, fitted.reliability, fitted.centre)
+            new = ibis.memtable(_scored(fitted, frame.person_id, p, gain, cut)).join(whom, "person_id")
+        gone = before.anti_join(now, "person_id").select("person_id")
+        wh.delete("predictions", "person_id", ibis.union(whom.select("person_id"), gone))
+        if n:
+            wh.insert("predictions", new)
+    finally:
+        for name in TEMPS:
+            if name != "_pred_whom":
+                wh.drop(name)
+    return n, {"score": time.perf_counter() - clock}

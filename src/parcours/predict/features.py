@@ -58,13 +58,17 @@ def _days(cut: dt.datetime, ts: ir.TimestampValue) -> ir.FloatingValue:
     return (ibis.timestamp(cut).epoch_seconds() - ts.epoch_seconds()) / 86400.0
 
 
-def events(wh: Storage, config: Config, since: dt.datetime, until: dt.datetime) -> Events:
-    """The events in [since, until) of the build's persons, stored once (`_pred_*` tables)."""
+def events(wh: Storage, config: Config, since: dt.datetime, until: dt.datetime, whom: ir.Table | None = None,
+           channels: tuple[str, ...] | None = None, keys: tuple[str, ...] | None = None) -> Events:
+    """The events in [since, until) of the build's persons (those of `whom`, a person_id
+    column, when given), stored once (`_pred_*` tables). A kept fit gives its own `channels`
+    and attribute `keys`: the features are then the columns it learnt from."""
     persons = wh.table("persons")
+    if whom is not None:
+        persons = persons.semi_join(whom, "person_id")
     tp = wh.table("touchpoints")
     tp = tp.filter((tp.ts >= since) & (tp.ts < until) & tp.consent.fill_null(True))  # person-level: consented only
-    tp = classify(tp, config)
-    tp = with_person(tp, persons).filter(lambda t: t.person_id.notnull())
+    tp = classify(with_person(tp, persons).filter(lambda t: t.person_id.notnull()), config)  # theirs alone classified
     touches = wh.materialize("_pred_touches", tp.select("person_id", "ts", "channel", "device"))
     conv = wh.table("conversions")
     conv = conv.filter((conv.ts >= since) & (conv.ts < until))
@@ -78,27 +82,32 @@ def events(wh: Storage, config: Config, since: dt.datetime, until: dt.datetime) 
         m = with_delivery(m.filter((m.ts >= since) & (m.ts < until)))
         m = with_person(m.filter(~machine_open(m, m._delivered)), persons).filter(lambda t: t.person_id.notnull())
         messages = wh.materialize("_pred_messages", m.select("person_id", "ts", "event"))
-    channels = tuple(sorted(c for c in touches.select("channel").distinct().channel.to_pyarrow().to_pylist() if c))
-    attributes, keys = _attributes(wh)
+    if channels is None:
+        channels = tuple(sorted(c for c in touches.select("channel").distinct().channel.to_pyarrow().to_pylist()
+                                if c))
+    attributes, keys = _attributes(wh, persons, keys)
     return Events(touches, conversions, messages, attributes, channels, keys)
 
 
-def _attributes(wh: Storage) -> tuple[ir.Table | None, tuple[str, ...]]:
-    """(person_id, attr_<key>...) from the CRM: each attribute with few values, a category."""
-    if not (wh.has("crm") and wh.has("customer_ids")):
+def _attributes(wh: Storage, persons: ir.Table,
+                keys: tuple[str, ...] | None) -> tuple[ir.Table | None, tuple[str, ...]]:
+    """(person_id, attr_<key>...) from the CRM: each attribute with few values, a category (or
+    the `keys` given)."""
+    if keys == () or not (wh.has("crm") and wh.has("customer_ids")):
         return None, ()
-    crm, ids, persons = wh.table("crm"), wh.table("customer_ids"), wh.table("persons")
+    crm, ids = wh.table("crm"), wh.table("customer_ids")
     users = persons.filter(persons.kind == "user").select(_uid="id", person_id="person_id")
     rows = crm.join(ids, "customer_id").join(users, ids.user_id == users._uid).select("person_id", "customer_id",
                                                                                        "attributes")
     rows = rows.filter(rows.attributes.notnull())
-    keys = [k for k in rows.select(k=rows.attributes.keys().unnest()).distinct().k.to_pyarrow().to_pylist()
-            if k is not None]
-    kept = []
-    for key in sorted(keys):
-        n = rows.select(v=rows.attributes.get(key)).v.nunique().execute()
-        if 1 < n <= MAX_ATTRIBUTE_VALUES:
-            kept.append(key)
+    kept = list(keys or ())
+    if keys is None:
+        found = [k for k in rows.select(k=rows.attributes.keys().unnest()).distinct().k.to_pyarrow().to_pylist()
+                 if k is not None]
+        for key in sorted(found):
+            n = rows.select(v=rows.attributes.get(key)).v.nunique().execute()
+            if 1 < n <= MAX_ATTRIBUTE_VALUES:
+                kept.append(key)
     if not kept:
         return None, ()
     first = rows.group_by("person_id").agg(attributes=rows.attributes.argmin(rows.customer_id))

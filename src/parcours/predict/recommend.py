@@ -61,11 +61,11 @@ def touched(features: pd.DataFrame, index: int) -> pd.DataFrame:
 def gains(halves: Halves, features: pd.DataFrame,
           candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """([persons] the propensity, as `Halves.predict` gives it; [persons, candidates] each
-    candidate's gain in probability from one more touch, shrunk; [candidates] each one's
-    split-half reliability). The propensity is the gains' base: predicted once."""
+    candidate's gain in probability from one more touch, by each half's model: `shrink` makes
+    them one). The propensity is the gains' base: predicted once."""
     base_a, a = _gains(halves.a, features, candidates)
     base_b, b = _gains(halves.b, features, candidates)
-    return ((base_a + base_b) / 2, *shrink(a, b))
+    return (base_a + base_b) / 2, a, b
 
 
 def _gains(model: Model, features: pd.DataFrame, candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
@@ -78,18 +78,22 @@ def _gains(model: Model, features: pd.DataFrame, candidates: list[Candidate]) ->
     return base, out
 
 
-def shrink(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shrink(a: np.ndarray, b: np.ndarray, reliability: np.ndarray | None = None,
+           centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The two halves' gains [persons, candidates] averaged and shrunk towards each candidate's
     mean by its split-half reliability 2r / (1 + r), r their correlation over persons (0 when
-    they do not vary or disagree); and those reliabilities."""
+    they do not vary or disagree); and those reliabilities and means. A fit's own (`reliability`,
+    `centre`) are given when scoring a few persons again: their gains are shrunk as at the fit."""
     mean = (a + b) / 2
-    r = np.zeros(a.shape[1])
-    for j in range(a.shape[1]):
-        if len(a) > 1 and a[:, j].std() > 0 and b[:, j].std() > 0:
-            r[j] = max(0.0, float(np.corrcoef(a[:, j], b[:, j])[0, 1]))
-    reliability = 2 * r / (1 + r)
-    centre = mean.mean(axis=0) if len(mean) else np.zeros(a.shape[1])
-    return centre + reliability * (mean - centre), reliability
+    if reliability is None:
+        r = np.zeros(a.shape[1])
+        for j in range(a.shape[1]):
+            if len(a) > 1 and a[:, j].std() > 0 and b[:, j].std() > 0:
+                r[j] = max(0.0, float(np.corrcoef(a[:, j], b[:, j])[0, 1]))
+        reliability = 2 * r / (1 + r)
+    if centre is None:
+        centre = mean.mean(axis=0) if len(mean) else np.zeros(a.shape[1])
+    return centre + reliability * (mean - centre), reliability, centre
 
 
 def best(gain: np.ndarray, candidates: list[Candidate], value: float) -> tuple[np.ndarray, np.ndarray]:
@@ -103,24 +107,3 @@ def best(gain: np.ndarray, candidates: list[Candidate], value: float) -> tuple[n
     worth = net[np.arange(len(net)), pick] > 0
     names = np.array([c.channel for c in candidates], dtype=object)
     return np.where(worth, names[pick], NONE), np.where(worth, gain[np.arange(len(gain)), pick], 0.0)
-
-
-def summary(gain: np.ndarray, channel: np.ndarray, candidates: list[Candidate],
-            reliability: np.ndarray) -> pd.DataFrame:
-    """Per candidate (and none): persons it is recommended to, their mean gain, its cost per
-    touch, share of the current mix and split-half reliability; the expected incremental
-    conversions of one touch per person, by the recommendation and by the current mix, are
-    `recommended_gain` and `mix_gain` summed."""
-    rows = []
-    mix = np.array([c.mix for c in candidates])
-    per_mix = gain @ mix if candidates else np.zeros(len(gain))
-    for j, c in enumerate(candidates):
-        mine = channel == c.channel
-        rows.append({"channel": c.channel, "persons": int(mine.sum()),
-                     "mean_gain": float(gain[mine, j].mean()) if mine.any() else 0.0,
-                     "recommended_gain": float(gain[mine, j].sum()), "mix_gain": float(per_mix[mine].sum()),
-                     "cost_per_touch": c.cost_per_touch, "mix": c.mix, "reliability": float(reliability[j])})
-    none = channel == NONE
-    rows.append({"channel": NONE, "persons": int(none.sum()), "mean_gain": 0.0, "recommended_gain": 0.0,
-                 "mix_gain": float(per_mix[none].sum()), "cost_per_touch": 0.0, "mix": 0.0, "reliability": 0.0})
-    return pd.DataFrame(rows)

@@ -421,9 +421,9 @@ MESSAGES: dict[str, Text] = {
                        "Pas encore de prédictions : `parcours build` les fait ([predict] enabled) dès qu'il y a assez "
                        "de conversions pour apprendre."),
     "stale_predictions": ("These predictions are as of the build cut at {day}, not of the last build: `parcours "
-                          "predict propensity` (or a build with [predict] enabled) makes them again.",
+                          "predict fit` (or a build with [predict] enabled) makes them again.",
                           "Ces prédictions datent de la construction coupée au {day}, pas de la dernière : `parcours "
-                          "predict propensity` (ou une construction avec [predict] enabled) les refait."),
+                          "predict fit` (ou une construction avec [predict] enabled) les refait."),
     "lift_signs": ("The incremental orders and revenue go opposite ways: the revenue's 95% interval ({low} to {high}) "
                    "holds 0, so this holdout cannot tell the journeys' revenue effect from none (big orders are "
                    "rare, and a few of them in either group swing the revenue).",

@@ -37,16 +37,18 @@ def run(wh: Storage, config: Config, query: Query) -> ReportResult:
         return ReportResult("propensity", pd.DataFrame(columns=["decile", "predicted", "observed", "persons"]),
                             {}, go.Figure(), applied, warnings=[NO_PREDICTIONS], empty=NO_PREDICTIONS)
     q = wh.table("prediction_quality").to_pandas().iloc[0].to_dict()
-    warnings: list[str] = [] if pd.Timestamp(q["cut"]) == pd.Timestamp(meta["cut"]) else [
-        Message("stale_predictions", day=f"{pd.Timestamp(q['cut']):%Y-%m-%d}")]
-    applied |= {"held_out_cutoff": pd.Timestamp(q["held_out_cutoff"]).isoformat(sep=" "),
+    scored = pd.Timestamp(q.get("scored_cut", q["cut"]))  # the last scoring; `cut` is the fit's
+    warnings: list[str] = [] if scored == pd.Timestamp(meta["cut"]) else [
+        Message("stale_predictions", day=f"{scored:%Y-%m-%d}")]
+    applied |= {"fitted_cut": pd.Timestamp(q["cut"]).isoformat(sep=" "),
+                "held_out_cutoff": pd.Timestamp(q["held_out_cutoff"]).isoformat(sep=" "),
                 "horizon_days": int(q["horizon_days"])}
     curve = wh.table("prediction_calibration").to_pandas().sort_values("bin", ignore_index=True)
     table = curve.assign(decile=curve["bin"] + 1)[["decile", "predicted", "observed", "persons"]]
     channels = wh.table("prediction_channels").to_pandas()
     totals: dict[str, float | None] = {k: _number(q.get(k)) for k in FIGURES if k != "persons_scored"}
-    scored = totals["persons_scored"] = int(channels.persons.sum())
-    policy = _policies(q, scored)
+    totals["persons_scored"] = int(channels.persons.sum())
+    policy = _policies(q, int(channels.persons.sum()))
     shown = [c for c in CHANNEL_COLUMNS if c in channels.columns]  # reliability: since 2026-12-02's builds
     tables = {"next_best_channel": channels[shown], "one_touch_each": policy}
     return ReportResult("propensity", table, totals, escape_labels(_figure(table, channels)), applied,
