@@ -5,6 +5,7 @@ exports, the person API, `parcours predict` and `parcours evaluate --predictions
 import csv
 import dataclasses
 import datetime as dt
+import re
 import shutil
 
 import pytest
@@ -129,14 +130,16 @@ def test_audiences_exports_and_the_person_api_carry_the_scores(world, tmp_path):
 def test_predict_again_with_another_horizon_and_a_bad_one(world, tmp_path):
     path = _own_copy(world, tmp_path)
     run = CliRunner().invoke
-    res = run(app, ["predict", "propensity", "--horizon", "5d", "-w", str(path)])
+    res = run(app, ["predict", "fit", "--horizon", "5d", "-w", str(path)])
     assert res.exit_code == 0, res.output
     assert "propensity to convert within 5 days" in res.output and "AUC" in res.output
     res = run(app, ["predict", "propensity", "--horizon", "0d", "-w", str(path)])
     assert res.exit_code == 2 and "field --horizon: expected a number of days from 1 to 365" in res.output
     res = run(app, ["report", "propensity", "-w", str(path)])
     assert res.exit_code == 0 and "Decile of the" in res.output and "AUC (held out)" in res.output
-    res = run(app, ["predict", "propensity", "-w", str(path)])  # and back to the default 7 days
+    # rates as the page says them: small probabilities in %, two significant digits (0.0 before)
+    assert re.search(r"Base conversion rate 0\.\d\d?% ", res.output), res.output
+    res = run(app, ["predict", "propensity", "-w", str(path)])  # its first name; back to the default 7 days
     assert res.exit_code == 0
 
 

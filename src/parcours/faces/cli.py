@@ -806,6 +806,9 @@ def _unit_cell(value: object, unit: str, names: dict[str, str], currency: str = 
         return ""
     if unit == "share":
         return f"{value:.1%}"
+    if unit in ("rate", "points"):  # a probability that may be small: two significant digits, as the page
+        text = f"{float(f'{value * 100:.2g}'):,.10g}"
+        return f"{text}%" if unit == "rate" else f"{text} pt"
     if unit == "pct":
         return f"{value:+.1f} %"
     if unit == "money":
