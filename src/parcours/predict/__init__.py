@@ -45,7 +45,9 @@ TABLES = ("predictions", "prediction_quality", "prediction_calibration", "predic
 TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes", "_pred_whom", "_pred_new")
 # prediction_quality's columns that are not the fit's figures or the totals
 NOT_FIGURES = ("cut", "held_out_cutoff", "scored_cut", "scored", "refit")
-FITTED_VERSION = 1  # of `Fitted`: bump when its fields change (a kept fit of another version is not read)
+# of `Fitted` (2: attributes as category codes): bump when it or its models' input change (a kept fit of
+# another version is not read)
+FITTED_VERSION = 2
 # what a fit depends on: another value of any of these, and the kept fit is not used
 FIT_SETTINGS = ("horizon_days", "history_days", "half_life_days", "training_cutoffs", "max_training_rows",
                 "min_conversions")

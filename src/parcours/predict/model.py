@@ -42,18 +42,21 @@ class Model:
     unknown: frozenset[str] = frozenset()  # numbers the fit knew for fewer than LEAF persons: 0
 
     def frame(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The estimator's input: numbers as floats, attributes as the fit's categories; a
-        number too rarely known to split on is 0 for everyone (the estimator's binning fails
-        on a number known for no one, say a channel launched yesterday)."""
-        out = pd.DataFrame(index=features.index)
+        """The estimator's input, all floats: numbers as they are, an attribute as its place
+        among the fit's categories (missing: NaN), which is what the estimator would make of a
+        pandas category, without its encoder mapping each value in Python (most of the
+        scoring's time); a number too rarely known to split on is 0 for everyone (the
+        estimator's binning fails on a number known for no one, a channel launched yesterday)."""
+        out = {}
         for col in self.columns:
             if col in self.unknown:
-                out[col] = 0.0
+                out[col] = np.zeros(len(features))
             elif col in self.categories:
-                out[col] = pd.Categorical(features[col], categories=self.categories[col])
+                codes = pd.Categorical(features[col], categories=self.categories[col]).codes.astype("float64")
+                out[col] = np.where(codes < 0, np.nan, codes)
             else:
-                out[col] = pd.to_numeric(features[col], errors="coerce").astype("float64")
-        return out
+                out[col] = pd.to_numeric(features[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        return pd.DataFrame(out, index=features.index, columns=self.columns)
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         return self.predict_input(self.frame(features))
@@ -107,8 +110,8 @@ def fit(features: pd.DataFrame, converted: np.ndarray, columns: list[str], seed:
     X = model.frame(features)
     boosted = HistGradientBoostingClassifier(
         max_iter=600, learning_rate=0.04, max_leaf_nodes=15, min_samples_leaf=LEAF, l2_regularization=1.0,
-        categorical_features="from_dtype", early_stopping=True, validation_fraction=0.15, n_iter_no_change=40,
-        random_state=seed)
+        categorical_features=[c in categories for c in columns], early_stopping=True, validation_fraction=0.15,
+        n_iter_no_change=40, random_state=seed)
     boosted.fit(X[~held], y[~held])
     calibrated = CalibratedClassifierCV(FrozenEstimator(boosted), method="sigmoid")
     calibrated.fit(X[held], y[held])
