@@ -12,20 +12,26 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo demo-data screenshots test check lint install bench clean
 
-$(BIN)/parcours: pyproject.toml
+# The demo installs what it runs (about 0.8 GB); the tests and tools add the dev extra and Spark
+# (pyspark alone is 470 MB, and the demo never starts it).
+$(VENV)/.runtime: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install -q -e '.[dev,spark]'
 	touch $@
 
-install: $(BIN)/parcours
+install: $(VENV)/.dev
 
 demo: demo-data
 	$(BIN)/parcours info -w $(DEMO)
 	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
 
 # The demo workspace: simulated data, loaded and built (loading the same files again adds nothing).
-demo-data: install
+demo-data: $(VENV)/.runtime
 	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --scenario heterogeneous --out $(DEMO)/data
 	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
 	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)

@@ -77,7 +77,10 @@ def heterogeneous(E: np.ndarray, k: np.ndarray, beta: np.ndarray, off: frozenset
     terms = np.einsum("c,cp,cpd->pd", b, factor, E)
     if "display" in ctx["idx"]:
         d = ctx["idx"]["display"]
-        terms -= b[d] * factor[d][:, None] * E[d] * _late(ctx["touches"], off)
+        late = ctx.setdefault("_late", {})  # one per channel set switched off: the hazard is asked many times
+        if off not in late:
+            late[off] = _late(ctx["touches"], off)
+        terms -= b[d] * factor[d][:, None] * E[d] * late[off]
     return k * (ctx["base"] + terms), 0.0
 
 
