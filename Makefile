@@ -30,17 +30,10 @@ demo: demo-data
 	$(BIN)/parcours info -w $(DEMO)
 	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
 
-# The demo workspace: simulated data, loaded and built (loading the same files again adds nothing).
+# The demo workspace: simulated data, loaded (every table the simulator writes) and built (loading the
+# same files again adds nothing).
 demo-data: $(VENV)/.runtime
-	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --scenario heterogeneous --out $(DEMO)/data
-	$(BIN)/parcours ingest touchpoints $(DEMO)/data/touchpoints.parquet -w $(DEMO)
-	$(BIN)/parcours ingest conversions $(DEMO)/data/conversions.parquet -w $(DEMO)
-	$(BIN)/parcours ingest crm $(DEMO)/data/crm.parquet -w $(DEMO)
-	$(BIN)/parcours ingest identities $(DEMO)/data/identities.parquet -w $(DEMO)
-	$(BIN)/parcours ingest costs $(DEMO)/data/costs.parquet -w $(DEMO)
-	$(BIN)/parcours ingest truth $(DEMO)/data/truth.parquet -w $(DEMO)
-	$(BIN)/parcours ingest messages $(DEMO)/data/messages.parquet -w $(DEMO)
-	$(BIN)/parcours ingest messages_truth $(DEMO)/data/messages_truth.parquet -w $(DEMO)
+	$(BIN)/parcours simulate --persons $(PERSONS) --seed 7 --scenario heterogeneous --out $(DEMO)/data --load-into $(DEMO)
 	$(BIN)/parcours audience save email-no-order -w $(DEMO) --description "Touched by email in the last 7 days, no conversion in 30" \
 	  --when '{"all": [{"touched": "email", "within_days": 7}, {"not": {"converted": true, "within_days": 30}}]}'
 	$(BIN)/parcours audience save mobile-cart -w $(DEMO) --description "Mobile users who reached the cart" \

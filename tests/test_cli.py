@@ -100,6 +100,28 @@ def test_simulate_with_a_horizon_not_below_the_days_names_the_option_and_writes_
     assert "Traceback" not in res.output and not (tmp_path / "data").exists()
 
 
+def test_simulate_can_load_what_it_writes_into_a_workspace(tmp_path):
+    """`--load-into`: every table the simulator writes is loaded as `parcours ingest` loads it
+    (loading a file again adds nothing), in one process."""
+    import pyarrow.parquet as pq
+
+    from parcours import Workspace
+    from parcours.contract.schema import TABLES
+
+    res = run("simulate", "--persons", 120, "--seed", 3, "--days", 20, "--out", tmp_path / "data",
+              "--load-into", tmp_path / "ws")
+    assert res.exit_code == 0, res.output
+    written = [t for t in TABLES if (tmp_path / "data" / f"{t}.parquet").exists()]
+    assert {"touchpoints", "conversions", "crm", "messages"} <= set(written)
+    with Workspace(tmp_path / "ws") as ws:
+        for table in written:
+            rows = pq.read_metadata(tmp_path / "data" / f"{table}.parquet").num_rows
+            assert f"{table}.parquet: {rows:,} rows read" in res.output
+            assert ws.warehouse.count(table) == rows, table
+    res = run("ingest", "touchpoints", tmp_path / "data" / "touchpoints.parquet", "-w", tmp_path / "ws")
+    assert res.exit_code == 0 and " 0 loaded, " in res.output
+
+
 def test_build_without_data_says_so(tmp_path):
     res = run("build", "-w", tmp_path)
     assert res.exit_code == 2 and "no warehouse" in res.output

@@ -140,6 +140,10 @@ def simulate(
     horizon: Annotated[int | None, typer.Option(
         min=0, help="The truth of predictions at this many days before the end (0: none; default 7, or "
                     "fewer than the days).")] = None,
+    load_into: Annotated[Path | None, typer.Option(
+        "--load-into", file_okay=False,
+        help="Then load every table written into this workspace (created if need be), as `parcours ingest` "
+             "would, in the same process.")] = None,
 ) -> None:
     """Write simulated touchpoints, conversions, identities and costs, plus the truth.
 
@@ -164,6 +168,14 @@ def simulate(
               f"{res.conversions:,} conversions written to {out_dir}")
     for name, path in res.files.items():
         out.print(f"  {name:<14} {path}")
+    if load_into is not None:
+        from parcours.contract.schema import TABLES
+        from parcours.front import Workspace, open_workspace
+
+        Workspace.init(load_into)
+        with open_workspace(load_into, _told) as ws:
+            for name in (t for t in TABLES if t in res.files):
+                _load_one(ws, name, res.files[name], ws.path / "rejects")  # the simulator writes no bad row
 
 
 def _print_rejects(rejects: list, count: int, files: bool = False) -> None:
@@ -216,23 +228,28 @@ def ingest(
                     out.print(f"  all rejects: {f}")
             loads = list(got.files.items())
         for name, path in loads:
-            target = (rejects_dir or ws.path / "rejects") / f"{path.name}.rejects.csv"
-            with _progress() as bar:
-                task = bar.add_task(f"loading {path.name}", total=100)
-                res = ws.load(name, path, rejects_file=target, progress=_moved(bar, task))
-            out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
-                      + (f"{res.updated:,} updated, " if res.updated else "")
-                      + f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
-            if res.ignored_columns:
-                out.print(f"  ignored columns: {', '.join(res.ignored_columns)}")
-            if res.rejected_rows:
-                any_rejected = True
-                _print_rejects(res.rejects, res.rejected_rows)
-                out.print(f"  all rejects: {res.rejects_file}")
+            any_rejected = _load_one(ws, name, path, rejects_dir or ws.path / "rejects") or any_rejected
     if any_rejected and not allow_rejects:
         err.print("[bold red]some rows were rejected:[/] the valid rows are loaded, the rejected ones are in the "
                   "rejects file; fix and load it again (exit 1; --allow-rejects exits 0)")
         raise typer.Exit(1)
+
+
+def _load_one(ws: Any, table: str, path: Path, rejects_dir: Path) -> bool:
+    """Load one file into `table` with its progress, and say what happened; whether rows were
+    rejected."""
+    with _progress() as bar:
+        task = bar.add_task(f"loading {path.name}", total=100)
+        res = ws.load(table, path, rejects_file=rejects_dir / f"{path.name}.rejects.csv", progress=_moved(bar, task))
+    out.print(f"{path}: {res.rows_read:,} rows read, {res.inserted:,} loaded, "
+              + (f"{res.updated:,} updated, " if res.updated else "")
+              + f"{res.already_loaded:,} already loaded, {res.rejected_rows:,} rejected")
+    if res.ignored_columns:
+        out.print(f"  ignored columns: {', '.join(res.ignored_columns)}")
+    if res.rejected_rows:
+        _print_rejects(res.rejects, res.rejected_rows)
+        out.print(f"  all rejects: {res.rejects_file}")
+    return res.rejected_rows > 0
 
 
 @app.command()
