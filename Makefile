@@ -26,7 +26,8 @@ $(VENV)/.dev: $(VENV)/.runtime
 
 install: $(VENV)/.dev
 
-demo: demo-data
+# The first run makes the demo workspace (demo-data); later runs serve it at once (`make demo-data` makes it again).
+demo: $(VENV)/.runtime $(DEMO)/.built
 	$(BIN)/parcours info -w $(DEMO)
 	$(BIN)/parcours serve -w $(DEMO) --host 127.0.0.1 --port 8000
 
