@@ -14,15 +14,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The demo installs what it runs (about 0.8 GB); the tests and tools add the dev extra and Spark
 # (pyspark alone is 470 MB, and the demo never starts it).
-$(VENV)/.runtime: pyproject.toml
+# One pip run each: a second run resolves every requirement again.
+WITH_TOOLS := .[dev,spark]
+define venv
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '$(1)'
+endef
+
+$(VENV)/.runtime: pyproject.toml
+	$(call venv,.)
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime
-	$(BIN)/pip install -q -e '.[dev,spark]'
-	touch $@
+$(VENV)/.dev: pyproject.toml
+	$(call venv,$(WITH_TOOLS))
+	touch $@ $(VENV)/.runtime
 
 install: $(VENV)/.dev
 
