@@ -165,7 +165,7 @@ def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] 
 
 def predict_again(wh: Storage, config: Config, folder: Path | None, horizon_days: int | None = None,
                   report: Callable[[str, float], None] = lambda step, pct: None) -> dict:
-    """`parcours predict propensity`: predictions again as of the last build (another horizon,
+    """`parcours predict fit`: a fit and predictions again as of the last build (another horizon,
     say), then the audiences, which may use the scores."""
     if horizon_days is not None:
         config = dataclasses.replace(config, predict=dataclasses.replace(config.predict, horizon_days=horizon_days))
