@@ -225,13 +225,12 @@ def _profile_scope(wh: Storage, rebuilt: ir.Table, raw: dict[str, ir.Table], bef
     cut, with every event of its message (its delivery tells a machine's open from a person's).
     None when the last build did not note its messages (the profiles are then written whole)."""
     persons = wh.table("persons")
-    fresh = [raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]).select("visitor_id", "user_id")
-             for t in INPUTS]
+    fresh = [raw[t].filter(_loaded_since(raw[t], before, t)).select("visitor_id", "user_id") for t in INPUTS]
     if wh.has("messages"):
         if before.get("seq_messages") is None:
             return None
         m = wh.table("messages")
-        new = m.filter((m[LOAD_SEQ].fill_null(0) > before["seq_messages"]) | ((m.ts >= before["cut"]) & (m.ts < cut)))
+        new = m.filter(_loaded_since(m, before, "messages") | ((m.ts >= before["cut"]) & (m.ts < cut)))
         fresh.append(m.semi_join(new.select(*MESSAGE).distinct(), list(MESSAGE)).select("visitor_id", "user_id"))
     whose = with_person(ibis.union(*fresh, distinct=True), persons)
     scope = rebuilt.select("person_id").union(whose.filter(whose.person_id.notnull()).select("person_id"))
@@ -332,6 +331,12 @@ def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm
         wh.drop(name)
 
 
+def _loaded_since(rows: ir.Table, before: dict, table: str) -> ir.BooleanValue:
+    """Whether each row (of `table`, or brought by it) was loaded after the last build read it
+    (`before`: its build_meta row)."""
+    return rows[LOAD_SEQ].fill_null(0) > before[f"seq_{table}"]
+
+
 def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime) -> tuple[ir.Table, ir.Table]:
     """The persons something new can change (`stale`: person_id), and the scope to rebuild
     (kind, id): every id of those persons, plus the ids never seen. What can change a person:
@@ -339,9 +344,9 @@ def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.dateti
     in, a link between two ids not yet one person, an id never seen. A new row after the cut
     changes no journey. Persons are connected components, so the scope holds every link of
     its ids, and stitching it alone finds the persons stitching everything finds."""
-    fresh = {t: raw[t].filter(raw[t][LOAD_SEQ].fill_null(0) > before[f"seq_{t}"]) for t in INPUTS}
+    fresh = {t: raw[t].filter(_loaded_since(raw[t], before, t)) for t in INPUTS}
     lk = raw["links"]
-    fresh["links"] = lk.filter(ibis.or_(*((lk.source == t) & (lk[LOAD_SEQ].fill_null(0) > before[f"seq_{t}"])
+    fresh["links"] = lk.filter(ibis.or_(*((lk.source == t) & _loaded_since(lk, before, t)
                                           for t in ("conversions", "identities"))))
     dated = [*(fresh[t].filter(fresh[t].ts < cut) for t in ("touchpoints", "conversions")),
              *(raw[t].filter((raw[t].ts >= before["cut"]) & (raw[t].ts < cut)) for t in ("touchpoints", "conversions"))]
