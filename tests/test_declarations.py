@@ -2,6 +2,8 @@
 (and so OpenAPI) and the web panel (test_web); reports and models register themselves."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,20 +156,48 @@ def test_every_filter_says_what_it_reads_and_the_reports_follow_the_declaration(
 
 
 def test_every_model_module_registers_whatever_its_order():
-    """The package imports each of its modules, so a model module nobody imports still joins
-    the registry, and NAMES (menu order) lists every registered model."""
-    import importlib
-    import pkgutil
-    import sys
-
-    import parcours.attribution as package
-
-    assert all(f"parcours.attribution.{m.name}" in sys.modules for m in pkgutil.iter_modules(package.__path__))
-    assert tuple(sorted(MODELS, key=lambda n: MODELS[n].order)) == NAMES and len(NAMES) == len(MODELS)
-    assert importlib.import_module("parcours.attribution").NAMES is NAMES
+    """In a fresh interpreter, whatever module of the package is imported first, the registry
+    holds every model any module of the package defines (the package imports MODEL_MODULES),
+    and NAMES (menu order) lists them all."""
+    script = """
+import importlib, pkgutil
+from parcours.attribution.registry import MODEL_MODULES, MODELS
+first = dict(MODELS)
+import parcours.attribution as package
+for m in pkgutil.iter_modules(package.__path__):
+    importlib.import_module(f"parcours.attribution.{m.name}")
+assert first == MODELS, sorted(set(MODELS) - set(first))
+assert {spec.cls.__module__ for spec in MODELS.values()} == {f"parcours.attribution.{m}" for m in MODEL_MODULES}
+assert package.NAMES == tuple(sorted(MODELS, key=lambda n: MODELS[n].order))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
     for name in NAMES:  # each model answers the interface, not its class, whatever it is
         model = make_model(name)
         assert model.data_driven == MODELS[name].data_driven and model.on_paths == MODELS[name].on_paths
+
+
+def test_the_models_and_a_path_file_need_no_engine_or_scipy(tmp_path):
+    """Listing the models and attributing a path file with a path model import neither Ibis,
+    DuckDB nor SciPy (0.15-0.4 s each for every command that loads them). pandas is not
+    asked: pyarrow imports it at its first conversion of a Python value."""
+    paths = tmp_path / "paths.csv"
+    paths.write_text("path,total_conversions,total_null\nemail > search,3,7\nsearch,2,8\n")
+    script = f"""
+import sys
+from parcours.faces.cli import app
+from parcours.attribution import NAMES, registry
+for model in ("markov", "shapley", "ordered_shapley", "shapley_rate"):
+    try:
+        app(["attribute", "--paths", {str(paths)!r}, "--nulls-column", "total_null", "--model", model])
+    except SystemExit as done:
+        assert not done.code, done.code
+heavy = sorted(m for m in ("ibis", "scipy.sparse", "scipy.optimize", "duckdb", "sqlglot")
+               if m in sys.modules and type(sys.modules[m]).__name__ != "_LazyModule")
+assert not heavy, heavy
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "search" in done.stdout and "email" in done.stdout
 
 
 def test_a_customer_is_new_or_returning_in_the_same_words_everywhere():

@@ -7,7 +7,7 @@ from pathlib import Path
 import parcours
 
 FOLDERS = {  # each folder (or top module) of src/parcours and its layer
-    "errors": 0, "contract": 0, "simulate": 0,
+    "errors": 0, "lazy": 0, "contract": 0, "simulate": 0,
     "engine": 1, "load": 1,
     "build": 2,
     "attribution": 3, "predict": 3, "activation": 3,

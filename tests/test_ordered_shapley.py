@@ -22,7 +22,7 @@ def test_hand_computed_positions():
     # a > b > a (1 conv, 8): a's half split over positions 1 and 3 (1/4 each, 2 each), b@2 1/2 (4).
     # b (1 conv, 4): b@1 1. c never converts: 0.
     s = fit([("a > b", 2, 0, 30.0), ("a > b > a", 1, 3, 8.0), ("b", 1, 1, 4.0), ("c", 0, 5, 0.0)])
-    got = {(c, p): (conv, v) for c, p, conv, v in s.positions.itertuples(index=False)}
+    got = {(c, p): (conv, v) for c, p, conv, v in s.positions.to_pandas().itertuples(index=False)}
     assert got == {("a", 1): (1.25, 17.0), ("a", 3): (0.25, 2.0), ("b", 1): (1.0, 4.0),
                    ("b", 2): (1.5, 19.0), ("c", 1): (0.0, 0.0)}  # quarters and halves: exact
     credits = s.credits().set_index("channel")
@@ -33,9 +33,10 @@ def test_hand_computed_positions():
 
 def test_repeats_are_collapsed_before_positions():
     s = fit([("a > a > b", 1, 0, 0.0)])
-    assert list(zip(s.positions.channel, s.positions.position, strict=True)) == [("a", 1), ("b", 2)]
+    by_position = s.positions.to_pydict()
+    assert list(zip(by_position["channel"], by_position["position"], strict=True)) == [("a", 1), ("b", 2)]
     written = fit([("a > a > b", 1, 0, 0.0)], collapse=False)  # a path file as written: a's half over its steps
-    got = {(c, p): conv for c, p, conv, _ in written.positions.itertuples(index=False)}
+    got = {(c, p): conv for c, p, conv, _ in written.positions.to_pandas().itertuples(index=False)}
     assert got == {("a", 1): 0.25, ("a", 2): 0.25, ("b", 3): 0.5}
 
 
@@ -54,7 +55,7 @@ def test_positions_sum_to_the_shapley_value_of_the_count_game(rows):
     for column, col in ((1, "conversions"), (3, "value")):
         exact = np.bincount(masks, weights=[r[column] for r in rows], minlength=1 << len(channels))
         phi = _shapley(_subset_sums(exact), len(channels))  # sum over all coalitions, weighted
-        got = s.positions.groupby("channel")[col].sum()
+        got = s.positions.to_pandas().groupby("channel")[col].sum()
         assert got[channels].to_numpy() == pytest.approx(phi, abs=1e-9)
         assert got.sum() == pytest.approx(sum(r[column] for r in rows), abs=1e-9)  # efficiency
 

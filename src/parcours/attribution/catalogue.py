@@ -4,13 +4,16 @@ Importing it imports the package, hence every model: the registry (`registry.MOD
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from parcours.attribution.model import Model
 from parcours.attribution.registry import MODELS, names
 from parcours.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from parcours.attribution.model import Model
+    from parcours.attribution.paths import PathTable
 
 
 def make_model(name: str, **params: Any) -> Any:
@@ -21,8 +24,9 @@ def make_model(name: str, **params: Any) -> Any:
     return MODELS[name].make(**params)
 
 
-def attribute_paths(model: Model, paths: pd.DataFrame) -> pd.DataFrame:
-    """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths."""
+def attribute_paths(model: Model, paths: PathTable) -> pa.Table:
+    """(channel, conversions, value[, removal_effect | shapley_value]) from aggregated paths,
+    largest first."""
     if not model.on_paths:
         raise InvalidInput(f"{model.name} needs touch times; aggregated paths have none (attribute a workspace)")
     return model.credits_on_paths(paths)

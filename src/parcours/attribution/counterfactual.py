@@ -48,22 +48,27 @@ import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
-from scipy.optimize import minimize
 
-from parcours.attribution.credit import fitted_model
+from parcours import lazy
 from parcours.attribution.model import FitSource, Model, weighted
 from parcours.attribution.registry import register_model
-from parcours.build.journeys import require_built
 from parcours.contract.query import LEVELS
-from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+    import pandas as pd
+    import scipy.optimize as optimize
+    import scipy.sparse as sp
+
+    from parcours.engine.storage import Storage
+else:  # a path file never fits this model: its libraries load when it is fitted (pandas in the
+    # functions using it: pyarrow would load a lazy pandas at once, seeing it imported)
+    ibis, optimize, sp = lazy.module("ibis"), lazy.module("scipy.optimize"), lazy.module("scipy.sparse")
 
 HALF_LIVES = (0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 14.0)  # days
 MIN_IDENTIFIED = 100  # conversions of identified persons needed to fit on them alone
@@ -105,6 +110,10 @@ class Exposure:
         for lv in (level, split_level or level):
             if lv not in LEVELS:
                 raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
+        import pandas as pd
+
+        from parcours.build.journeys import require_built
+
         meta = require_built(wh)
         cut_day = (meta["cut"] - _EPOCH).days
         j = wh.table("journeys")
@@ -212,6 +221,8 @@ class Counterfactual(Model):
 
     def _fitted(self, wh: Storage, fit_level: str = "channel") -> Counterfactual:
         """This model fitted on the warehouse's build (once per build: credit.fitted_model)."""
+        from parcours.attribution.credit import fitted_model
+
         return cast(Counterfactual, fitted_model(self, wh, fit_level))  # fit_on returns its own kind
 
     def fit(self, x: Exposure) -> Counterfactual:
@@ -260,6 +271,8 @@ class Counterfactual(Model):
         total = np.bincount(j, effect, len(x.converted))[j]
         touches = np.bincount(j, x.count[on], len(x.converted))[j]
         share = np.where(total > 0, effect / np.where(total > 0, total, 1.0), x.count[on] / touches)
+        import pandas as pd
+
         return pd.Series(np.bincount(s, share * w[j], len(x.split_names)), index=x.split_names)
 
     def incremental(self, x: Exposure, weights: np.ndarray | None = None) -> pd.Series:
@@ -270,6 +283,8 @@ class Counterfactual(Model):
         the person."""
         w = np.ones(len(x.converted)) if weights is None else weights
         caused = self._per_feature(x)[x.feature] * x.at_risk(self.half_life) * w[x.journey]
+        import pandas as pd
+
         return pd.Series(np.bincount(x.split, caused, len(x.split_names)), index=x.split_names)
 
 
@@ -291,7 +306,7 @@ def _fit(x: Exposure, half_life: float,
         return -ll, -np.concatenate([[g.sum() - days * rate], E.T @ g - A * rate])
 
     start = np.full(len(A) + 1, 0.5)
-    res = minimize(negative, start, jac=True, method="L-BFGS-B",
+    res = optimize.minimize(negative, start, jac=True, method="L-BFGS-B",
                    bounds=[(1e-9, None)] + [(0.0, None)] * len(A), options={"maxiter": 2000})
     b, beta = res.x[0], res.x[1:]
     lam = b + E @ beta

@@ -17,11 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from parcours.attribution.paths import (
-    arrow_series,
+    PathTable,
+    as_table,
     collapse_repeats,
+    counts,
     distinct,
     flatten,
     list_array,
+    path_table,
 )
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
@@ -45,26 +48,26 @@ class Resampler:
     their repeats collapsed, as on a workspace, or as they are (`collapse=False`: a path file
     is fitted as written)."""
 
-    def __init__(self, paths: pd.DataFrame, collapse: bool = True):
-        self.paths = paths.reset_index(drop=True)
-        lists = list_array(self.paths.path)
+    def __init__(self, paths: PathTable, collapse: bool = True):
+        table = as_table(paths)
+        lists = list_array(table["path"])
+        self.rows = len(lists)
         if collapse:
             collapsed = collapse_repeats(lists)
             first, self.collapsed_id = distinct(collapsed)
-            self.collapsed = arrow_series(collapsed.take(pa.array(first)))
+            self.collapsed = collapsed.take(pa.array(first))
         else:
-            self.collapsed, self.collapsed_id = arrow_series(lists), np.arange(len(lists))
+            self.collapsed, self.collapsed_id = lists, np.arange(len(lists))
         self.step_path, self.step_code, self.channels = flatten(lists)
         # the level credits are spread at: the fitted one, or `split_path`'s, touch by touch
-        _, self.split_code, self.split_names = (flatten(self.paths.split_path) if "split_path" in paths
+        _, self.split_code, self.split_names = (flatten(table["split_path"]) if "split_path" in table.column_names
                                                 else (None, self.step_code, self.channels))
         self.length = np.bincount(self.step_path, minlength=len(lists))
-        self.conv = self.paths.conversions.to_numpy(float)
+        self.conv = counts(table, "conversions")
         # the conversions credits are reported for (a period's), the others only fitted on
-        self.reported = (self.paths.period_conversions.to_numpy(float) if "period_conversions" in paths
-                         else self.conv)
-        self.nulls = self.paths.nulls.to_numpy(float)
-        self.value = self.paths.value.to_numpy(float)
+        self.reported = counts(table, "period_conversions") if "period_conversions" in table.column_names else self.conv
+        self.nulls = counts(table, "nulls")
+        self.value = counts(table, "value")
         self._kept: dict[Hashable, Any] = {}
 
     def fit(self, model: PathModel, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Any:
@@ -72,10 +75,9 @@ class Resampler:
         k = len(self.collapsed)
         return model.refit(self, *(np.bincount(self.collapsed_id, x, k) for x in (conv, nulls, value)))
 
-    def frame(self, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+    def frame(self, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> pa.Table:
         """The paths with these counts (one per distinct path fitted), as a model fits them."""
-        return pd.DataFrame({"path": self.collapsed, "conversions": conv.round().astype("int64"),
-                             "nulls": nulls.round().astype("int64"), "value": value})
+        return path_table(self.collapsed, conv, nulls, value)
 
     def kept(self, key: Hashable, make: Callable[[], Any]) -> Any:
         """What a model prepares once for every draw (Markov's transitions: its counts are
@@ -89,7 +91,7 @@ class Resampler:
         weight (evenly when all weigh 0): the per-touch rule of `attributed`, on paths."""
         by_code = np.array([max(weights.get(c, 0.0), 0.0) for c in self.channels])
         w = by_code[self.step_code]
-        total = np.bincount(self.step_path, w, len(self.paths))[self.step_path]
+        total = np.bincount(self.step_path, w, self.rows)[self.step_path]
         share = np.where(total > 0, w / np.where(total > 0, total, 1), 1.0 / self.length[self.step_path])
         credit = np.bincount(self.split_code, share * conv[self.step_path], len(self.split_names))
         return pd.Series(credit, index=self.split_names)
@@ -107,7 +109,7 @@ class Resampler:
             yield conv, c[2 * k:], conv * mean_value, c[:k]
 
 
-def intervals(paths: pd.DataFrame, make_model: Callable[[], PathModel], per_touch: bool = True,
+def intervals(paths: PathTable, make_model: Callable[[], PathModel], per_touch: bool = True,
               ci: float = 0.9, samples: int = 100, seed: int = 0) -> pd.DataFrame:
     """(lo, hi) per channel. per_touch: the statistic of `attributed` (warehouse, fitted on
     collapsed paths); else the model's own credits (weights x conversions) fitted on the
@@ -116,7 +118,7 @@ def intervals(paths: pd.DataFrame, make_model: Callable[[], PathModel], per_touc
     return _bounds(draws(paths, make_model, per_touch, samples, seed), ci)
 
 
-def draws(paths: pd.DataFrame, make_model: Callable[[], PathModel], per_touch: bool = True,
+def draws(paths: PathTable, make_model: Callable[[], PathModel], per_touch: bool = True,
           samples: int = 100, seed: int = 0) -> Iterator[pd.Series]:
     """A path model's credits per channel (see `intervals`) under each resample."""
     r = Resampler(paths, collapse=per_touch)

@@ -19,19 +19,33 @@ conversion's value (so x is the expected value of a path).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+import pyarrow as pa
 from numpy.typing import ArrayLike
 
-from parcours.attribution.intervals import Resampler
+from parcours import lazy
 from parcours.attribution.model import PathModel
-from parcours.attribution.paths import Paths, flatten, list_array, positions
+from parcours.attribution.paths import (
+    Paths,
+    PathTable,
+    as_table,
+    counts,
+    flatten,
+    list_array,
+    numbered,
+    positions,
+)
 from parcours.attribution.registry import register_model
 from parcours.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from parcours.attribution.intervals import Resampler
+else:  # only chains of more than DENSE_UP_TO states need SciPy
+    sp = lazy.module("scipy.sparse")
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 SEP = ">"
@@ -39,12 +53,22 @@ DENSE_UP_TO = 128  # states
 ITERATIVE_FROM = 256  # states; below, a sparse LU is as fast
 
 
+@dataclass(frozen=True)
+class Transitions:
+    """The chain's transitions with their journeys (n) and conversion value, one per (src, dst)."""
+
+    src: np.ndarray  # state names
+    dst: np.ndarray
+    n: np.ndarray
+    value: np.ndarray
+
+
 class PathSteps:
     """Every transition of every distinct path as integer codes, listed once: (path, src, dst)
     with dst = conversion or null at a path's end. Chain counts are linear in the paths'
     journeys, so `counts` reweights the same steps (the bootstrap refits this way).
 
-    Vectorised over the steps: a state is the factorised tuple of its last `order` step
+    Vectorised over the steps: a state is the numbered tuple of its last `order` step
     codes, named once per distinct state."""
 
     def __init__(self, paths: Paths, order: int = 1) -> None:
@@ -57,9 +81,9 @@ class PathSteps:
         state = code
         for k in range(1, order):  # fold in the step k back (0 before the path starts)
             back = np.where(pos >= k, np.roll(code, k) + 1, 0)
-            state = pd.factorize(state * (len(values) + 1) + back)[0].astype(np.int64)
-        state, uniques = pd.factorize(state)
-        n = len(uniques)  # codes n, n+1, n+2: start, conversion, null
+            state = numbered(state * (len(values) + 1) + back)[0]
+        state, states = numbered(state)
+        n = len(states)  # codes n, n+1, n+2: start, conversion, null
         seen = np.empty(n, dtype=np.int64)
         seen[state] = np.arange(len(state))  # any step in that state: they share their k-gram
         self.names = np.array([SEP.join(values[code[i - min(pos[i], order - 1): i + 1]]) for i in seen]
@@ -68,29 +92,25 @@ class PathSteps:
         self.pid = np.concatenate([pid, pid[last], pid[last]])
         src = np.concatenate([np.where(pos > 0, np.roll(state, 1), n), state[last], state[last]])
         self.dst = np.concatenate([state, np.full(len(last), n + 1), np.full(len(last), n + 2)])
-        self.edge, key = pd.factorize(src * (n + 3) + self.dst)
-        self.edges = pd.DataFrame({"src": self.names[key // (n + 3)], "dst": self.names[key % (n + 3)]})
+        self.edge, key = numbered(src * (n + 3) + self.dst)
+        self.src_name, self.dst_name = self.names[key // (n + 3)], self.names[key % (n + 3)]
 
-    def counts(self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> pd.DataFrame:
-        """(src, dst, n, value) when path i was taken by conversions[i] + nulls[i] journeys."""
+    def counts(self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> Transitions:
+        """The transitions when path i was taken by conversions[i] + nulls[i] journeys."""
         conv, null = np.asarray(conversions, float)[self.pid], np.asarray(nulls, float)[self.pid]
         is_conv, is_null = self.dst == len(self.names) - 2, self.dst == len(self.names) - 1
         n = np.where(is_conv, conv, np.where(is_null, null, conv + null))
         v = np.where(is_conv, np.asarray(value, float)[self.pid], 0.0)
-        out = self.edges.assign(n=np.bincount(self.edge, n, len(self.edges)),
-                                value=np.bincount(self.edge, v, len(self.edges)))
-        return out[out.n > 0].reset_index(drop=True)
+        edges = len(self.src_name)
+        n, v = np.bincount(self.edge, n, edges), np.bincount(self.edge, v, edges)
+        taken = n > 0
+        return Transitions(self.src_name[taken], self.dst_name[taken], n[taken], v[taken])
 
 
-def transitions(paths: ir.Table | pd.DataFrame, order: int = 1) -> pd.DataFrame:
-    """(src, dst, n, value) transition counts of the order-k chain over aggregated paths."""
-    p = _frame(paths)
-    return PathSteps(p.path, order).counts(p.conversions, p.nulls, p.value)
-
-
-def _frame(paths: ir.Table | pd.DataFrame) -> pd.DataFrame:
-    """Aggregated paths are small (one row per distinct sequence): fitted in memory."""
-    return (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
+def transitions(paths: PathTable, order: int = 1) -> Transitions:
+    """The order-k chain's transitions over aggregated paths."""
+    table = as_table(paths)
+    return PathSteps(table["path"], order).counts(*(counts(table, c) for c in ("conversions", "nulls", "value")))
 
 
 @register_model("markov", 8, ("Markov chain", "Chaîne de Markov"),
@@ -111,7 +131,7 @@ class Markov(PathModel):
         if self.order not in (1, 2, 3, 4):
             raise InvalidInput("order must be 1, 2, 3 or 4")
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> Markov:
+    def fit(self, paths: PathTable) -> Markov:
         return self.fit_counts(transitions(paths, self.order))
 
     def refit(self, resampler: Resampler, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Markov:
@@ -119,13 +139,13 @@ class Markov(PathModel):
         steps = resampler.kept(("markov", self.order), lambda: PathSteps(resampler.collapsed, self.order))
         return self.fit_counts(steps.counts(conv, nulls, value))
 
-    def fit_counts(self, counts: pd.DataFrame) -> Markov:
-        """Fit on transition counts (src, dst, n, value), e.g. reweighted for a bootstrap."""
-        counts = counts[counts.n > 0]
+    def fit_counts(self, counts: Transitions) -> Markov:
+        """Fit on transition counts, e.g. reweighted for a bootstrap."""
         chain = _Chain(counts)
         self.states = len(chain.states) - 1
-        self.conversions = float(counts.loc[counts.dst == CONVERSION, "n"].sum())
-        self.value = float(counts.loc[counts.dst == CONVERSION, "value"].sum())
+        converting = counts.dst == CONVERSION
+        self.conversions = float(counts.n[converting].sum())
+        self.value = float(counts.value[converting].sum())
         base, base_v = chain.solve()
         self.conversion_rate = base
         for c in chain.channels:
@@ -138,35 +158,41 @@ class Markov(PathModel):
         """Removal effects normalised to sum to 1: the share of each channel."""
         return _normalise(self.removal_effects)
 
-    def credits(self) -> pd.DataFrame:
+    def credit_table(self) -> pa.Table:
         w, wv = self.weights(), _normalise(self.value_removal_effects)
-        return pd.DataFrame({
-            "channel": list(w),
-            "conversions": [w[c] * self.conversions for c in w],
-            "value": [wv.get(c, 0.0) * self.value for c in w],
-            "removal_effect": [self.removal_effects[c] for c in w],
-        }).sort_values("conversions", ascending=False, ignore_index=True)
+        return pa.table({
+            "channel": pa.array(list(w), pa.string()),
+            "conversions": pa.array([w[c] * self.conversions for c in w], pa.float64()),
+            "value": pa.array([wv.get(c, 0.0) * self.value for c in w], pa.float64()),
+            "removal_effect": pa.array([self.removal_effects[c] for c in w], pa.float64()),
+        }).sort_by([("conversions", "descending")])
 
 
 class _Chain:
-    """Transient states (start first) with Q, r and r_value as sparse/dense arrays."""
+    """Transient states (start first) with Q, r and r_value (Q dense up to DENSE_UP_TO states)."""
 
-    def __init__(self, counts: pd.DataFrame):
-        src_name, dst_name = counts.src.to_numpy(object), counts.dst.to_numpy(object)
-        n, value = counts.n.to_numpy(float), counts.value.to_numpy(float)
-        self.states: pd.Index = pd.Index([START] + sorted(set(src_name) - {START}))
+    def __init__(self, counts: Transitions):
+        src_name, dst_name = counts.src, counts.dst
+        names = sorted(set(src_name.tolist()) - {START})
+        self.states = np.array([START, *names], dtype=object)
         m = len(self.states)
-        src, dst = self.states.get_indexer(pd.Index(src_name)), self.states.get_indexer(pd.Index(dst_name))
+        index = {name: i for i, name in enumerate(self.states)}
+        src = np.array([index[s] for s in src_name.tolist()], dtype=np.int64)
+        dst = np.array([index.get(d, -1) for d in dst_name.tolist()], dtype=np.int64)
+        n, value = counts.n.astype(float), counts.value.astype(float)
         out = np.bincount(src, n, m)[src]
         inner, is_conv = dst >= 0, dst_name == CONVERSION
-        self.Q = sp.csr_matrix(((n / out)[inner], (src[inner], dst[inner])), shape=(m, m))
+        p = (n / out)[inner]
+        if m <= DENSE_UP_TO:  # LAPACK beats sparse set-up on small chains
+            q = np.zeros((m, m))
+            np.add.at(q, (src[inner], dst[inner]), p)
+            self._dense = np.eye(m) - q
+        else:
+            self.Q = sp.csr_matrix((p, (src[inner], dst[inner])), shape=(m, m))
         self.r = np.bincount(src[is_conv], (n / out)[is_conv], m)
         self.r_value = np.bincount(src[is_conv], (value / out)[is_conv], m)
-        if m <= DENSE_UP_TO:
-            self._dense = np.eye(m) - self.Q.toarray()
-        names = [str(s) for s in self.states]
-        self.channels = sorted({c for s in names[1:] for c in s.split(SEP)})
-        self._members = [set(s.split(SEP)) for s in names]
+        self.channels = sorted({c for s in names for c in s.split(SEP)})
+        self._members = [set(str(s).split(SEP)) for s in self.states]
 
     def contains(self, channel: str) -> np.ndarray:
         return np.array([channel in m for m in self._members])
@@ -176,8 +202,10 @@ class _Chain:
         absorbed in null): the conversion probability and the expected value of a path."""
         idx = np.arange(len(self.r)) if keep is None else np.flatnonzero(keep)
         b = np.column_stack([self.r[idx], self.r_value[idx]])
-        if len(self.r) <= DENSE_UP_TO:  # LAPACK beats sparse set-up on small chains
+        if len(self.r) <= DENSE_UP_TO:
             return tuple(np.linalg.solve(self._dense[np.ix_(idx, idx)], b)[0])
+        import scipy.sparse.linalg as spla
+
         a = sp.identity(len(idx), format="csc") - self.Q[idx][:, idx].tocsc()
         if len(idx) > ITERATIVE_FROM:
             # I - Q of an absorbing chain is a non-singular M-matrix: BiCGSTAB converges fast

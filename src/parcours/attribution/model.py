@@ -15,18 +15,22 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
-from parcours.attribution.intervals import draws
-from parcours.attribution.paths import paths_from_warehouse
-from parcours.engine.storage import Storage
+from parcours import lazy
+from parcours.attribution.paths import PathTable, paths_from_warehouse
 from parcours.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+    import pandas as pd
+
     from parcours.attribution.intervals import Resampler
+    from parcours.engine.storage import Storage
+else:
+    ibis = lazy.module("ibis")
 
 
 @dataclasses.dataclass
@@ -36,9 +40,9 @@ class FitSource:
 
     wh: Storage
     fit_level: str
-    read_paths: Callable[[], pd.DataFrame]
+    read_paths: Callable[[], pa.Table]
 
-    def paths(self) -> pd.DataFrame:
+    def paths(self) -> pa.Table:
         return self.read_paths()
 
 
@@ -62,9 +66,9 @@ class Model:
         """Each touch's share of its journey's conversion (sums to 1 per journey)."""
         raise NotImplementedError  # pragma: no cover - every family implements it
 
-    def credits_on_paths(self, paths: pd.DataFrame) -> pd.DataFrame:
+    def credits_on_paths(self, paths: PathTable) -> pa.Table:
         """(channel, conversions, value, ...) of aggregated paths, as a path file is read (only
-        asked of a model `on_paths`)."""
+        asked of a model `on_paths`), largest first."""
         raise NotImplementedError  # pragma: no cover - every model on paths implements it
 
     def draws(self, wh: Storage, level: str, fit_level: str, samples: int, seed: int, incremental: bool,
@@ -91,11 +95,19 @@ class PathModel(Model):
 
     data_driven = True
 
-    def fit(self, paths: pd.DataFrame) -> Any:  # pragma: no cover - every path model implements it
+    def fit(self, paths: PathTable) -> Any:  # pragma: no cover - every path model implements it
         raise NotImplementedError
 
     def weights(self) -> dict[str, float]:  # pragma: no cover - every path model implements it
         raise NotImplementedError
+
+    def credit_table(self) -> pa.Table:  # pragma: no cover - every path model implements it
+        """The fitted model's (channel, conversions, value, ...), largest first."""
+        raise NotImplementedError
+
+    def credits(self) -> pd.DataFrame:
+        """`credit_table()` as a DataFrame."""
+        return self.credit_table().to_pandas()
 
     def fit_on(self, source: FitSource) -> Model:
         return dataclasses.replace(self).fit(source.paths())  # type: ignore[type-var]
@@ -106,8 +118,8 @@ class PathModel(Model):
     def touch_credit(self, t: ir.Table, weights: Mapping[str, ir.FloatingValue]) -> ir.FloatingValue:
         return weighted(t, weights[""])
 
-    def credits_on_paths(self, paths: pd.DataFrame) -> pd.DataFrame:
-        return self.fit(paths).credits()
+    def credits_on_paths(self, paths: PathTable) -> pa.Table:
+        return self.fit(paths).credit_table()
 
     def refit(self, resampler: Resampler, conv: np.ndarray, nulls: np.ndarray, value: np.ndarray) -> Any:
         """Fitted on the resampler's paths with these journey counts (a bootstrap draw)."""
@@ -115,6 +127,8 @@ class PathModel(Model):
 
     def draws(self, wh: Storage, level: str, fit_level: str, samples: int, seed: int, incremental: bool,
               period: tuple[dt.datetime, dt.datetime] | None) -> Iterable[pd.Series]:
+        from parcours.attribution.intervals import draws  # pandas: only a bootstrap needs it
+
         raw = paths_from_warehouse(wh, fit_level, collapse=False, split_level=level if level != fit_level else None,
                                    period=period)
         return draws(raw, functools.partial(dataclasses.replace, self),  # type: ignore[type-var]

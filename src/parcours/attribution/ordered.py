@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from parcours.attribution.model import PathModel
-from parcours.attribution.paths import flatten, list_array, positions
+from parcours.attribution.paths import PathTable, as_table, counts, flatten, list_array, numbered, positions
 from parcours.attribution.registry import register_model
 
 
@@ -37,31 +36,32 @@ class OrderedShapley(PathModel):
     """`OrderedShapley().fit(paths)`; `credits()` per channel, `positions` per (channel, position)."""
 
     values: dict[str, float] = field(default_factory=dict, init=False)  # phi per channel
-    positions: pd.DataFrame = field(default_factory=pd.DataFrame, init=False)
+    # (channel, position, conversions, value), by channel then position
+    positions: pa.Table = field(default_factory=lambda: _by_position([], [], [], []), init=False)
     conversions: float = field(default=0.0, init=False)
     value: float = field(default=0.0, init=False)
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> OrderedShapley:
-        df = (paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()).reset_index(drop=True)
-        lists = list_array(df.path)
+    def fit(self, paths: PathTable) -> OrderedShapley:
+        table = as_table(paths)
+        lists = list_array(table["path"])
         pid, code, names = flatten(lists)
         lens, position = positions(pid, len(lists))
-        pair, _ = pd.factorize(pid * len(names) + code)  # (path, channel)
+        pair = numbered(pid * len(names) + code)[0]  # (path, channel)
         occurrences = np.bincount(pair)[pair]
         first = np.unique(pair, return_index=True)[1]  # a step per (path, channel)
         distinct = np.bincount(pid[first], minlength=len(lists))  # |T| of each path
         share = 1.0 / (distinct[pid] * occurrences)
-        conv, value = df.conversions.to_numpy(float), df.value.to_numpy(float)
+        conv, value = counts(table, "conversions"), counts(table, "value")
+        rank = np.argsort(np.argsort(names)) if len(names) else np.zeros(0, np.int64)  # channels in name order
         width = lens.max(initial=0) + 1
-        cell, keys = pd.factorize(code * width + position)
-        out = pd.DataFrame({
-            "channel": names[keys // width],
-            "position": keys % width,
-            "conversions": np.bincount(cell, share * conv[pid], len(keys)),
-            "value": np.bincount(cell, share * value[pid], len(keys)),
-        })
-        self.positions = out.sort_values(["channel", "position"], ignore_index=True)
-        self.values = {str(k): float(v) for k, v in self.positions.groupby("channel").conversions.sum().items()}
+        cell, keys = numbered(rank[code] * width + position)  # by channel name, then position
+        channel = names[np.argsort(rank)][keys // width] if len(keys) else np.array([], dtype=object)
+        self.positions = _by_position(channel, keys % width, np.bincount(cell, share * conv[pid], len(keys)),
+                                      np.bincount(cell, share * value[pid], len(keys)))
+        per_channel = pa.TableGroupBy(self.positions, "channel", use_threads=False).aggregate(
+            [("conversions", "sum")])
+        self.values = dict(zip(per_channel["channel"].to_pylist(), per_channel["conversions_sum"].to_pylist(),
+                               strict=True))
         self.conversions, self.value = float(conv.sum()), float(value.sum())
         return self
 
@@ -69,6 +69,12 @@ class OrderedShapley(PathModel):
         total = sum(self.values.values())
         return {c: (p / total if total else 0.0) for c, p in self.values.items()}
 
-    def credits(self) -> pd.DataFrame:
-        by = self.positions.groupby("channel")[["conversions", "value"]].sum()
-        return by.reset_index().sort_values("conversions", ascending=False, ignore_index=True)
+    def credit_table(self) -> pa.Table:
+        by = pa.TableGroupBy(self.positions, "channel", use_threads=False).aggregate(
+            [("conversions", "sum"), ("value", "sum")])
+        return by.rename_columns(["channel", "conversions", "value"]).sort_by([("conversions", "descending")])
+
+
+def _by_position(channel: object, position: object, conversions: object, value: object) -> pa.Table:
+    return pa.table({"channel": pa.array(channel, pa.string()), "position": pa.array(position, pa.int64()),
+                     "conversions": pa.array(conversions, pa.float64()), "value": pa.array(value, pa.float64())})

@@ -12,29 +12,38 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-import ibis
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from numpy.typing import ArrayLike
 
-from parcours.build.journeys import require_built
-from parcours.contract.exprs import in_order
+from parcours import lazy
 from parcours.contract.query import LEVELS
-from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
 
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+    import pandas as pd
+
+    from parcours.engine.storage import Storage
+else:
+    ibis = lazy.module("ibis")
+
 # a column of paths: lists of steps, as Arrow (a list array), a pandas Series or plain lists
-Paths: TypeAlias = pa.Array | pa.ChunkedArray | pd.Series | Sequence[Sequence[str]]
+Paths: TypeAlias = "pa.Array | pa.ChunkedArray | pd.Series | Sequence[Sequence[str]]"
+# aggregated paths as the models take them: an Arrow table (path: list of steps, conversions,
+# nulls, value; what the functions below return), or the same columns as a DataFrame or an
+# Ibis table
+PathTable: TypeAlias = "pa.Table | pd.DataFrame | ir.Table"
 
 
 def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = True,
                          split_level: str | None = None,
-                         period: tuple[dt.datetime, dt.datetime] | None = None) -> pd.DataFrame:
+                         period: tuple[dt.datetime, dt.datetime] | None = None) -> pa.Table:
     """(path, conversions, nulls, value) over all journeys with at least one touch.
 
     The engine reduces the touches to distinct sequences; repeats are collapsed after, on
@@ -47,6 +56,9 @@ def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = T
             raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
     if split_level and collapse:
         raise InvalidInput("split_level needs uncollapsed paths (one step per touch)")
+    from parcours.build.journeys import require_built
+    from parcours.contract.exprs import in_order
+
     require_built(wh)
     t = wh.table("touches")
     steps = {"path": in_order(t[level], t.position)}
@@ -67,27 +79,44 @@ def paths_from_warehouse(wh: Storage, level: str = "channel", collapse: bool = T
     # in a fixed order (the engine's is not): a bootstrap's draws go to the same paths each run
     keys = pa.table({name: pc.binary_join(out[name].combine_chunks(), "\x1f") for name in steps})
     out = out.take(pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in steps]))
-    df = pd.DataFrame({name: arrow_series(out[name].combine_chunks()) for name in steps})
-    for name in ("conversions", "nulls", "value", *counts):
-        df[name] = out[name].to_numpy()
-    return _regroup(df.assign(path=arrow_series(collapse_repeats(df.path)))) if collapse else df
+    table = pa.table({name: out[name].combine_chunks() for name in (*steps, "conversions", "nulls", "value", *counts)})
+    if not collapse:
+        return table
+    return _regroup(table.set_column(0, "path", collapse_repeats(table["path"])))
 
 
-def _regroup(df: pd.DataFrame) -> pd.DataFrame:
+def _regroup(table: pa.Table) -> pa.Table:
     """Rows with the same path summed into one (paths that differed only by repeats)."""
-    first, inverse = distinct(df.path)
-    sums = {c: np.bincount(inverse, df[c].to_numpy(float), len(first)) for c in ("conversions", "nulls", "value")}
-    return pd.DataFrame({
-        "path": arrow_series(list_array(df.path).take(pa.array(first))),
-        "conversions": sums["conversions"].round().astype("int64"),
-        "nulls": sums["nulls"].round().astype("int64"),
-        "value": sums["value"],
-    })
+    first, inverse = distinct(table["path"])
+    sums = {c: np.bincount(inverse, counts(table, c), len(first)) for c in ("conversions", "nulls", "value")}
+    return path_table(list_array(table["path"]).take(pa.array(first)), sums["conversions"], sums["nulls"],
+                      sums["value"])
+
+
+def path_table(paths: pa.ListArray, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> pa.Table:
+    """Aggregated paths as every function here returns them: counts whole (int64), value float64."""
+    return pa.table({"path": paths, "conversions": np.asarray(conversions, float).round().astype(np.int64),
+                     "nulls": np.asarray(nulls, float).round().astype(np.int64),
+                     "value": np.asarray(value, float)})
+
+
+def as_table(paths: PathTable) -> pa.Table:
+    """Aggregated paths as an Arrow table, whichever form holds them (they are few: one row
+    per distinct path, fitted in memory)."""
+    if isinstance(paths, pa.Table):
+        return paths
+    to_pyarrow = getattr(paths, "to_pyarrow", None)  # an Ibis table
+    return to_pyarrow() if to_pyarrow is not None else pa.Table.from_pandas(paths, preserve_index=False)
+
+
+def counts(table: pa.Table, column: str) -> np.ndarray:
+    """A numeric column of aggregated paths as floats."""
+    return np.asarray(table[column], dtype=float)
 
 
 def read_paths(file: Path | str, path: str = "path", conversions: str = "conversions",
                nulls: str | None = "nulls", value: str | None = None, sep: str = ">",
-               delimiter: str = ",", collapse: bool = False) -> pd.DataFrame:
+               delimiter: str = ",", collapse: bool = False) -> pa.Table:
     """Paths from an aggregated path file (ChannelAttribution's and GA's layout), read by
     Arrow's CSV reader: every step as written unless `collapse`. A bad file or column is a
     ValueError naming the column and the data rows."""
@@ -104,7 +133,7 @@ def read_paths(file: Path | str, path: str = "path", conversions: str = "convers
 
 def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "conversions",
                      nulls: str | None = "nulls", value: str | None = None,
-                     sep: str = ">", collapse: bool = False) -> pd.DataFrame:
+                     sep: str = ">", collapse: bool = False) -> pa.Table:
     """Paths from a DataFrame of strings like "email > search" (ChannelAttribution layout)."""
     named = [c for c in (path, conversions, nulls, value) if c and c in df.columns]
     return paths_from_arrow(pa.Table.from_pandas(df[named], preserve_index=False),
@@ -112,7 +141,7 @@ def paths_from_frame(df: pd.DataFrame, path: str = "path", conversions: str = "c
 
 
 def paths_from_arrow(table: pa.Table, path: str, conversions: str, nulls: str | None, value: str | None,
-                     sep: str, collapse: bool) -> pd.DataFrame:
+                     sep: str, collapse: bool) -> pa.Table:
     """Paths split by Arrow kernels (no Python loop over rows): each step as written, or
     with consecutive repeats collapsed (email > email > search is email > search)."""
     missing = [c for c in (path, conversions, nulls, value) if c and c not in table.column_names]
@@ -127,12 +156,11 @@ def paths_from_arrow(table: pa.Table, path: str, conversions: str, nulls: str | 
         raise InvalidInput(f"column {path!r}: empty path on data row(s) {_rows(lens == 0)}")
     lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int32()),
                                      flat.filter(kept))
-    return pd.DataFrame({
-        "path": arrow_series(collapse_repeats(lists) if collapse else lists),
-        "conversions": _numbers(table[conversions], conversions, count=True).astype("int64"),
-        "nulls": _numbers(table[nulls], nulls, count=True).astype("int64") if nulls else 0,
-        "value": _numbers(table[value], value, count=False) if value else 0.0,
-    })
+    rows = len(text)
+    return path_table(collapse_repeats(lists) if collapse else lists,
+                      _numbers(table[conversions], conversions, count=True),
+                      _numbers(table[nulls], nulls, count=True) if nulls else np.zeros(rows),
+                      _numbers(table[value], value, count=False) if value else np.zeros(rows))
 
 
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -198,12 +226,14 @@ def collapse_repeats(paths: Paths) -> pa.ListArray:
                                     flat.filter(pa.array(keep)))
 
 
+def numbered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's number among the distinct keys (0, 1, ... in the keys' order), and those keys."""
+    distinct_keys, number = np.unique(keys, return_inverse=True)
+    return number.astype(np.int64), distinct_keys
+
+
 def distinct(paths: Paths) -> tuple[np.ndarray, np.ndarray]:
     """The distinct paths of a column: each one's first row, and each row's distinct path."""
     keys = pc.binary_join(list_array(paths), "\x1f").to_numpy(zero_copy_only=False)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return first, inverse
-
-
-def arrow_series(arr: pa.Array) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowExtensionArray(arr))

@@ -45,6 +45,10 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {}
 
+# the modules that define models, imported by the package (__init__.py) so MODELS is complete
+# (tests/test_registry.py checks that no other module registers one)
+MODEL_MODULES = ("rules", "markov", "ordered", "shapley", "counterfactual")
+
 
 def register_model(name: str, order: int, label: Text, *,
                    params: tuple[str, ...] = (),

@@ -9,21 +9,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from parcours import lazy
 from parcours.attribution.model import Model
-from parcours.attribution.paths import flatten, positions
+from parcours.attribution.paths import PathTable, as_table, counts, flatten, positions
 from parcours.attribution.registry import register_model
-from parcours.build.journeys import require_built
 from parcours.contract.model_params import PARAMS
-from parcours.engine.storage import Storage
-from parcours.engine.warehouse import in_memory
 from parcours.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+
+    from parcours.engine.storage import Storage
+else:
+    ibis = lazy.module("ibis")
 
 
 class RuleModel(Model):
@@ -32,18 +36,22 @@ class RuleModel(Model):
     def touch_credit(self, t: ir.Table, weights: Mapping[str, ir.FloatingValue]) -> ir.FloatingValue:
         return credit(self, t)
 
-    def credits_on_paths(self, paths: pd.DataFrame) -> pd.DataFrame:
+    def credits_on_paths(self, paths: PathTable) -> pa.Table:
         """Each distinct converting path is one journey of clicks, weighted by its conversions
-        (as ChannelAttribution's heuristic models read them)."""
-        converting = paths[paths.conversions > 0].reset_index(drop=True)
-        pid, code, names = flatten(converting.path)
-        lens, position = positions(pid, len(converting))
+        (as ChannelAttribution's heuristic models read them): the rule's own expression, run
+        by an in-memory DuckDB over the steps."""
+        from parcours.engine.warehouse import in_memory
+
+        table = as_table(paths)
+        converting = table.filter(pa.array(counts(table, "conversions") > 0))
+        pid, code, names = flatten(converting["path"])
+        lens, position = positions(pid, converting.num_rows)
         steps = pa.table({
             "journey_id": pid, "channel": pa.array(names[code], pa.string()),
             "position": position, "n": lens[pid], "is_last": position == lens[pid],
             "interaction": pa.array(np.full(len(code), "click")),
-            "conversions": converting.conversions.to_numpy(float)[pid],
-            "revenue": converting.value.to_numpy(float)[pid],
+            "conversions": counts(converting, "conversions")[pid],
+            "revenue": counts(converting, "value")[pid],
         })
         return in_memory(steps, functools.partial(_path_credits, self), key=("path credits", self))
 
@@ -181,6 +189,8 @@ class TimeDecay(RuleModel):
 
 def converting_touches(wh: Storage) -> ir.Table:
     """Touches of converting journeys with the conversion's time (conv_ts) and revenue."""
+    from parcours.build.journeys import require_built
+
     require_built(wh)
     t = wh.table("touches")
     return t.filter(t.converted).mutate(conv_ts=t.end_ts)

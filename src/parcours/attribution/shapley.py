@@ -32,13 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import factorial
 
-import ibis.expr.types as ir
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from parcours.attribution.model import PathModel
 from parcours.attribution.ordered import OrderedShapley
-from parcours.attribution.paths import flatten
+from parcours.attribution.paths import PathTable, as_table, counts, flatten
 from parcours.attribution.registry import register_model
 from parcours.errors import InvalidInput
 
@@ -71,18 +70,18 @@ class ShapleyRate(PathModel):
     value: float = field(default=0.0, init=False)
     conversion_rate: float = field(default=0.0, init=False)  # v(N)
 
-    def fit(self, paths: ir.Table | pd.DataFrame) -> ShapleyRate:
-        df = paths if isinstance(paths, pd.DataFrame) else paths.to_pandas()
-        pid, code, values = flatten(df.path)
+    def fit(self, paths: PathTable) -> ShapleyRate:
+        table = as_table(paths)
+        pid, code, values = flatten(table["path"])
         channels = sorted(values)  # the encoding's dictionary: every value once
         if len(channels) > MAX_SAMPLED:
             raise InvalidInput(f"{len(channels)} channels: Shapley goes up to {MAX_SAMPLED}; "
                              "choose a coarser level (channel or channel_group)")
         bit = np.left_shift(1, np.searchsorted(channels, values)).astype(np.int64)
-        masks = np.zeros(len(df), dtype=np.int64)
+        masks = np.zeros(table.num_rows, dtype=np.int64)
         np.bitwise_or.at(masks, pid, bit[code])
-        conv_by_path = df.conversions.to_numpy(float)
-        seen_by_path = (df.conversions + df.nulls).to_numpy(float)
+        conv_by_path = counts(table, "conversions")
+        seen_by_path = conv_by_path + counts(table, "nulls")
         if not channels:  # no path: nothing to credit
             phi, err = np.zeros(0), np.zeros(0)
         elif len(channels) <= min(self.exact_up_to, MAX_EXACT):
@@ -98,23 +97,25 @@ class ShapleyRate(PathModel):
             self.conversion_rate = float(conv_by_path.sum() / seen_by_path.sum())
         self.values = dict(zip(channels, phi.tolist(), strict=True))
         self.errors = dict(zip(channels, err.tolist(), strict=True))
-        self.conversions = float(df.conversions.sum())
-        self.value = float(df.value.sum())
+        self.conversions = float(conv_by_path.sum())
+        self.value = float(counts(table, "value").sum())
         return self
 
     def weights(self) -> dict[str, float]:
         total = sum(self.values.values())
         return {c: (p / total if total else 0.0) for c, p in self.values.items()}
 
-    def credits(self) -> pd.DataFrame:
+    def credit_table(self) -> pa.Table:
         w = self.weights()
-        return pd.DataFrame({
-            "channel": list(w),
-            "conversions": [w[c] * self.conversions for c in w],
-            "value": [w[c] * self.value for c in w],
-            "shapley_value": [self.values[c] for c in w],
-            "shapley_error": [self.errors[c] for c in w],
-        }).sort_values("conversions", ascending=False, ignore_index=True)
+        return pa.table({
+            "channel": pa.array(list(w), pa.string()),
+            **{name: pa.array(column, pa.float64()) for name, column in {
+                "conversions": [w[c] * self.conversions for c in w],
+                "value": [w[c] * self.value for c in w],
+                "shapley_value": [self.values[c] for c in w],
+                "shapley_error": [self.errors[c] for c in w],
+            }.items()},
+        }).sort_by([("conversions", "descending")])
 
 
 def _subset_sums(f: np.ndarray) -> np.ndarray:

@@ -26,7 +26,6 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from duckdb.func import FunctionNullHandling, PythonUDFType
@@ -147,7 +146,7 @@ def _ident(name: str) -> str:
 KEPT = (*schema.TABLES, "persons", "journeys", "touches", "build_meta")
 
 
-def in_memory(table: pa.Table, query: Callable[[ir.Table], ir.Table], key: Hashable) -> pd.DataFrame:
+def in_memory(table: pa.Table, query: Callable[[ir.Table], ir.Table], key: Hashable) -> pa.Table:
     """`query` over an Arrow table that never reaches a warehouse (a path file's steps), in
     an in-memory DuckDB. Its SQL is written once per `key` and schema: compiling an
     expression costs more than running it on a small table."""
@@ -157,7 +156,7 @@ def in_memory(table: pa.Table, query: Callable[[ir.Table], ir.Table], key: Hasha
         _COMPILED[(key, table.schema)] = sql
     with _memory().cursor() as con:
         con.register("_rows", table)
-        return con.sql(sql).df()
+        return con.sql(sql).to_arrow_table()
 
 
 _COMPILED: dict[tuple[Hashable, pa.Schema], str] = {}  # a few per model and layout

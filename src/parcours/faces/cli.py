@@ -26,9 +26,10 @@ from parcours.contract.schema import TABLES
 from parcours.errors import InvalidInput, ParcoursError, storage_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     import pandas as pd
+    import pyarrow as pa
     from rich.progress import Progress, TaskID
 
     from parcours.attribution.model import Model
@@ -419,10 +420,9 @@ app.command()(attribute)
 
 def _attribute_file(model: Model, path: Path, delimiter: str, path_sep: str,
                     columns: tuple[str, str, str | None, str | None], bootstrap: dict[str, Any] | None,
-                    collapse: bool) -> pd.DataFrame:
+                    collapse: bool) -> pa.Table | pd.DataFrame:
     """A path file: the model's own credits (as ChannelAttribution prints them)."""
     from parcours.attribution.catalogue import attribute_paths
-    from parcours.attribution.intervals import intervals
     from parcours.attribution.paths import read_paths
 
     try:
@@ -430,9 +430,11 @@ def _attribute_file(model: Model, path: Path, delimiter: str, path_sep: str,
     except InvalidInput as exc:
         raise InvalidInput(f"{path}: {exc}") from None
     table = attribute_paths(model, p)
-    if bootstrap:
-        table = table.join(intervals(p, per_touch=False, **bootstrap), on="channel")
-    return table
+    if not bootstrap:
+        return table
+    from parcours.attribution.intervals import intervals
+
+    return table.to_pandas().join(intervals(p, per_touch=False, **bootstrap), on="channel")
 
 
 def _attribute_warehouse(workspace: Path, model: str, level: str, fit_level: str, ci: float | None,
@@ -751,10 +753,15 @@ def _evaluate_worlds(scenario: str, out_dir: Path | None, persons: int, seed: in
     _print_table(table, fmt)
 
 
-def _print_table(df: pd.DataFrame, fmt: OutFormat) -> None:
-    import pandas as pd
+def _print_table(df: pd.DataFrame | pa.Table, fmt: OutFormat) -> None:
+    """A table as a terminal table, CSV or JSON records. An Arrow table is printed on a
+    terminal as it is (a path file's credits need no pandas); CSV and JSON go through pandas,
+    so every command writes them alike."""
+    import pyarrow as pa
     from rich.table import Table
 
+    if fmt is not OutFormat.table and isinstance(df, pa.Table):
+        df = df.to_pandas()
     if fmt is OutFormat.csv:
         from parcours.contract.cells import neutralise
 
@@ -762,12 +769,21 @@ def _print_table(df: pd.DataFrame, fmt: OutFormat) -> None:
     elif fmt is OutFormat.json:
         sys.stdout.write(df.to_json(orient="records") + "\n")
     else:
+        if isinstance(df, pa.Table):
+            columns = df.column_names
+            numeric = [pa.types.is_integer(df[c].type) or pa.types.is_floating(df[c].type) for c in columns]
+            rows: Iterable[Any] = (row.values() for row in df.to_pylist())
+        else:
+            import pandas as pd
+
+            columns = [str(c) for c in df.columns]
+            numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
+            rows = df.itertuples(index=False)
         t = Table()
-        for col in df.columns:
-            numeric = pd.api.types.is_numeric_dtype(df[col])
-            t.add_column(str(col), justify="right" if numeric else "left")
-        for row in df.itertuples(index=False):
-            t.add_row(*(_cell(str(col), v) for col, v in zip(df.columns, row, strict=True)))
+        for col, right in zip(columns, numeric, strict=True):
+            t.add_column(col, justify="right" if right else "left")
+        for row in rows:
+            t.add_row(*(_cell(col, v) for col, v in zip(columns, row, strict=True)))
         out.print(t)
 
 
