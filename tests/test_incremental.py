@@ -20,6 +20,7 @@ import pytest
 from builders import AS_OF, SPARK, load_rows
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
+from parcours.contract.schema import CARDS, CHANGES, CONDITIONS, MEMBERS, SIZES
 from parcours.load.ingest import load_file
 from parcours.simulate import simulate
 
@@ -238,4 +239,80 @@ def test_a_rules_change_or_full_rebuilds_everything(whole, tmp_path):
     (ws.path / "parcours.toml").write_text("[journeys]\nlookback_days = 7\n")
     ws = Workspace(ws.path)
     assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt is None
+    ws.close()
+
+
+AUDIENCES = {"recent-email": {"touched": "email", "within_days": 7},
+             "buyers": {"converted": True, "within_days": 30},
+             "welcome-openers": {"message": "opened", "journey": "welcome"},
+             "mobile": {"device": "mobile"}}
+# a handful of rows before the cut: a new visitor who buys, two known persons joined (one goes),
+# an open of the welcome series
+HANDFUL = {
+    "touchpoints": [{"event_id": "h20", "ts": _at(1), "visitor_id": "hG", "channel": "email"}],
+    "conversions": [{"conversion_id": "hg", "ts": _at(0.5), "visitor_id": "hG", "revenue": "20"}],
+    "identities": [{"visitor_id": "hE", "user_id": "uF"}, {"visitor_id": "hF", "user_id": "uF"}],
+    "messages": [{"event_id": "m6", "ts": _at(2), "journey": "welcome", "step": "1", "channel": "email",
+                  "recipient": "hC@example.com", "event": "opened", "visitor_id": "hC"}],
+}
+
+
+def _audience_tables(ws: Workspace) -> dict[str, pd.DataFrame]:
+    """Members, cards, and the last refresh's sizes and changes, in a fixed order."""
+    wh = ws.warehouse
+    out = {"members": wh.table(MEMBERS).to_pandas().sort_values(["audience", "person_id"])}
+    cards = wh.table(CARDS).to_pandas()
+    out["cards"] = cards.assign(audiences=cards.audiences.map(list).map(str)).sort_values(["id", "person_id"])
+    for name in (SIZES, CHANGES):
+        t = wh.table(name)
+        last = t.filter(t.built_at == t.built_at.max())
+        last = last.drop(*(c for c in ("built_at", "batch", "as_of") if c in last.columns))
+        out[name] = last.to_pandas().sort_values(list(last.columns))
+    return {k: v.reset_index(drop=True) for k, v in out.items()}
+
+
+def test_a_build_refreshes_the_changed_persons_audiences_as_a_full_refresh_would(whole, tmp_path):
+    """After a handful of rows, the same cut and the same audiences, a build evaluates the
+    audiences of the persons whose profile changed only: members, cards, sizes and changes
+    are a full refresh's (a twin workspace refreshes everyone). An unchanged person's card
+    deleted by hand is the mark it did not refresh everyone; a condition edited by hand, or a
+    moved cut, and it does."""
+    ws = Workspace(shutil.copytree(whole[2], tmp_path / "ws"))
+    (ws.path / "parcours.toml").write_text("[predict]\nenabled = false\n")
+    ws.__dict__.pop("config", None)
+    for name, when in AUDIENCES.items():
+        ws.save_audience(name, when)
+    ws.build(as_of=AS_OF)  # nothing new: every audience evaluated, the first time
+    ws.close()
+    twin = Workspace(shutil.copytree(ws.path, tmp_path / "twin"))
+    twin.warehouse.drop(CONDITIONS)  # what the last refresh evaluated, forgotten: everyone again
+    p = ws.warehouse.table("persons")
+    mark = p.filter(p.id == "hB").person_id.execute().iloc[0]  # no new row of hers
+
+    def marked() -> bool:
+        return mark not in ws.warehouse.table(CARDS).person_id.to_pyarrow().to_pylist()
+
+    ws.warehouse.con.raw_sql(f"DELETE FROM {CARDS} WHERE person_id = '{mark}'")
+    for w in (ws, twin):
+        for table, rows in HANDFUL.items():
+            load_rows(w, table, rows)
+        w.build(as_of=AS_OF)
+    got, want = _audience_tables(ws), _audience_tables(twin)
+    assert marked()
+    want["cards"] = want["cards"][want["cards"].person_id != mark].reset_index(drop=True)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    joined = got[CHANGES].query("change == 'joined'")
+    person = ws.warehouse.table("persons").to_pandas().set_index("id").person_id
+    joins = set(zip(joined.audience, joined.person_id, strict=True))
+    assert {("buyers", person["hG"]), ("welcome-openers", person["hC"])} <= joins
+    twin.close()
+    book = ws.path / "audiences.json"  # a condition edited by hand: everyone again
+    book.write_text(book.read_text().replace('"within_days": 30', '"within_days": 31'))
+    load_rows(ws, "touchpoints", [{"event_id": "h21", "ts": _at(1), "visitor_id": "hG", "channel": "sms"}])
+    ws.build(as_of=AS_OF)
+    assert not marked()
+    ws.warehouse.con.raw_sql(f"DELETE FROM {CARDS} WHERE person_id = '{mark}'")
+    ws.build(as_of=AS_OF + dt.timedelta(days=1))  # a moved cut: everyone again
+    assert not marked()
     ws.close()

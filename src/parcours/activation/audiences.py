@@ -20,6 +20,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from parcours.build.journeys import require_built
 from parcours.build.profiles import SCORES
@@ -27,7 +28,7 @@ from parcours.contract import identifiers
 from parcours.contract.cells import neutralise
 from parcours.contract.conditions import Audience, Combine, Condition, Test, audience, check, check_name
 from parcours.contract.config import Config
-from parcours.contract.schema import CARDS, CHANGES, MEMBERS, SIZES
+from parcours.contract.schema import CARDS, CHANGES, CONDITIONS, MEMBERS, SIZES
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput, NotBuilt, NotFound
 
@@ -252,28 +253,40 @@ def _customer_match(m: ir.Table, out: Path, n: int) -> dict[str, int]:
 
 
 
-def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None) -> dict[str, int]:
+def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None,
+            changed: ir.Table | None = None) -> dict[str, int]:
     """Bring the audience tables up to the last build, in one transaction; returns each
     audience's size. Run after every build (the faces and the server's jobs do); with `only`,
     after that audience was saved or deleted: its members, size and changes, and the cards of
-    the persons who joined or left it (work in proportion to it, not to every audience)."""
+    the persons who joined or left it (work in proportion to it, not to every audience).
+
+    `changed` (person_id; a build's `journeys.PROFILES_CHANGED`): only these persons' profiles
+    differ from the last refresh's, scores included. When the cut and every audience's
+    condition are also those of the last refresh (`CONDITIONS`), no one else can join or leave
+    an audience, so only these persons are evaluated (and their cards written); otherwise, or
+    without `changed`, everyone is."""
     meta = require_built(wh)
     book = Book(folder, config)
     every = book.all()
     if only is not None and not wh.has(CARDS):
         only = None  # nothing refreshed yet: everything now
     found = [a for a in every if only is None or a.name == only]
+    if only is not None or (changed is not None and not _in_step(wh, config, every, meta["cut"])):
+        changed = None
     p = wh.table("profiles")
+    scope = p if changed is None else p.semi_join(changed, "person_id")
     ref = ibis.timestamp(meta["cut"])
     built_at = ibis.literal(meta["built_at"]).cast("timestamp")
     empty = p.select(audience=ibis.literal("", type="string"), person_id=p.person_id).limit(0)
-    parts = [p.filter(expression(a.when, p, ref, config.funnel_stages)).select(
-        audience=ibis.literal(a.name), person_id=p.person_id) for a in found]
+    parts = [scope.filter(expression(a.when, scope, ref, config.funnel_stages)).select(
+        audience=ibis.literal(a.name), person_id=scope.person_id) for a in found]
     with wh.transaction():
         new = wh.materialize("_members", ibis.union(*parts) if parts else empty)
         old = wh.table(MEMBERS) if wh.has(MEMBERS) else empty
         if only is not None:
             old = wh.materialize("_members_before", old.filter(old.audience == only))
+        elif changed is not None:
+            old = wh.materialize("_members_before", old.semi_join(changed, "person_id"))
         keys = ["audience", "person_id"]
         joined = new.anti_join(old, keys).mutate(change=ibis.literal("joined"))
         left = old.anti_join(new, keys).filter(lambda t: t.audience.isin([a.name for a in found]) if found
@@ -285,21 +298,28 @@ def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None) 
         changes = changes.mutate(built_at=built_at, _n=(n // config.activation.batch_size).cast("string"))
         changes = changes.mutate(batch=changes.built_at.strftime("%Y-%m-%dT%H:%M:%S.%f") + "/" + changes.audience
                                  + "/" + changes.change + "/" + changes._n).drop("_n")
+        _append(wh, CHANGES, changes)
+        if changed is not None:  # the others' memberships stay: the members are the table after
+            wh.delete(MEMBERS, "person_id", changed)
+            wh.insert(MEMBERS, new)
+            new = wh.table(MEMBERS)
         sizes = [new.filter(new.audience == a.name).aggregate(size=lambda t: t.count()).mutate(
             audience=ibis.literal(a.name), built_at=built_at, as_of=ibis.literal(meta["as_of"]))
             for a in found]
-        _append(wh, CHANGES, changes)
         if wh.has(SIZES):  # a second refresh of one build (an audience edited) replaces its sizes
             s = wh.table(SIZES)
             again = s.built_at == built_at if only is None else (s.built_at == built_at) & (s.audience == only)
             wh.replace(SIZES, wh.materialize("_sizes_kept", s.filter(~again)))  # a row per build and audience
         if sizes:
             _append(wh, SIZES, ibis.union(*sizes).select("built_at", "as_of", "audience", "size"))
-        if only is None:
+        if changed is not None:
+            _replace_persons(wh, changed, p)
+        elif only is None:
             wh.replace(MEMBERS, new)
             wh.replace(CARDS, _cards(wh.table("persons"), p, new))
         else:
             _replace_one(wh, only, new, old, p)
+        _note_conditions(wh, config, found, meta["cut"], only)
         wh.index(CARDS, "id")
         wh.index("profiles", "person_id")
     t = wh.table(SIZES) if wh.has(SIZES) else None
@@ -307,6 +327,46 @@ def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None) 
         return {}
     rows = t.filter(t.built_at == built_at).to_pyarrow().to_pylist()
     return {r["audience"]: int(r["size"]) for r in rows}
+
+
+def _condition_key(a: Audience, config: Config) -> str:
+    """What an audience's members depend on besides the profiles and the cut."""
+    return json.dumps({"when": a.plain()["when"], "stages": list(config.funnel_stages)}, sort_keys=True)
+
+
+def _in_step(wh: Storage, config: Config, every: list[Audience], cut: dt.datetime) -> bool:
+    """Whether the last refresh evaluated exactly these audiences, with these conditions, at
+    this cut (then only persons whose profile changed can join or leave one)."""
+    if not (wh.has(CONDITIONS) and wh.has(MEMBERS) and wh.has(CARDS)):
+        return False
+    rows = wh.table(CONDITIONS).to_pyarrow().to_pylist()
+    return (all(r["cut"] == cut for r in rows)
+            and {r["audience"]: r["condition"] for r in rows} == {a.name: _condition_key(a, config) for a in every})
+
+
+def _note_conditions(wh: Storage, config: Config, found: list[Audience], cut: dt.datetime, only: str | None) -> None:
+    """CONDITIONS after a refresh: every audience's (one audience's, with `only`; none when it
+    was deleted) condition and cut."""
+    rows = ibis.memtable(pa.table({
+        "audience": pa.array([a.name for a in found], pa.string()),
+        "condition": pa.array([_condition_key(a, config) for a in found], pa.string()),
+        "cut": pa.array([cut] * len(found), pa.timestamp("us")),
+    }))
+    if only is None or not wh.has(CONDITIONS):
+        wh.replace(CONDITIONS, rows)
+    else:
+        kept = wh.table(CONDITIONS)
+        wh.replace(CONDITIONS, wh.materialize("_conditions_kept", kept.filter(kept.audience != only)).union(rows))
+
+
+def _replace_persons(wh: Storage, changed: ir.Table, p: ir.Table) -> None:
+    """The cards of the `changed` persons written again (those of a person merged into another
+    removed), with their memberships as the members table now holds them."""
+    m = wh.table(MEMBERS)
+    cards = _cards(wh.table("persons").semi_join(changed, "person_id"), p.semi_join(changed, "person_id"),
+                   m.semi_join(changed, "person_id"))
+    wh.delete(CARDS, "person_id", changed)
+    wh.insert(CARDS, cards)
 
 
 def _replace_one(wh: Storage, name: str, new: ir.Table, old: ir.Table, p: ir.Table) -> None:

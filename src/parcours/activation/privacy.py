@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from parcours.activation.webhooks import DELIVERIES
 from parcours.contract import cells, identifiers, schema
 from parcours.contract.config import Config
-from parcours.contract.schema import CARDS, CHANGES, KEYS, MEMBERS, SIZES, TABLES
+from parcours.contract.schema import CARDS, CHANGES, CONDITIONS, KEYS, MEMBERS, SIZES, TABLES
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
 from parcours.load import ga4
@@ -209,7 +209,7 @@ PERSONAL = frozenset().union(*(schema.personal(t) for t in TABLES), ga4.PERSONAL
 # files and derived tables that hold none (tests/test_privacy.py checks that a workspace holds
 # nothing else: a new place a person is written to cannot be forgotten).
 FILES = {"rejects/*.csv": _rejects, "ga4/*.parquet": _parquet}
-WITHOUT_PERSON_TABLES = ("build_meta", SIZES, DELIVERIES, *(t for t in PREDICTED if t not in BY_PERSON))
+WITHOUT_PERSON_TABLES = ("build_meta", SIZES, CONDITIONS, DELIVERIES, *(t for t in PREDICTED if t not in BY_PERSON))
 WITHOUT_PERSONS = ("parcours.toml", "parcours.yaml", "parcours.yml", "audiences.json", AUDIT_FILE,
                    ".parcours-server.json", "parcours.duckdb", "parcours.duckdb.wal")
 

@@ -44,6 +44,9 @@ BUILD_TEMPS = ("_edges", "_vlabel", "_vlabel_next", "_persons", "_conv", "_tp", 
                "_scope", *(f"_scope_{t}" for t in INPUTS))
 PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1",
                  "_profile_scope", "_profile_gone")
+# the persons whose profile the last build wrote or removed (person_id), for the steps after it
+# (the audience refresh) to work in proportion; absent after a full build (every profile)
+PROFILES_CHANGED = "_profiles_changed"
 BUILD_VERSION = 6  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
@@ -245,6 +248,7 @@ def _up_to_date(wh: Storage, config: Config, as_of: dt.date, cut: dt.datetime, s
     with wh.transaction():
         wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, before["last_conversion"], seqs, True,
                                                      {k: v for k, v in before.items() if k.startswith("crm_")})))
+    wh.materialize(PROFILES_CHANGED, wh.table("profiles").select("person_id").limit(0))
     return _result(wh, as_of, cut, rebuilt=0)
 
 
@@ -323,10 +327,12 @@ def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm
         wh.materialize("_profiles", part) if b == 0 else wh.insert("_profiles", part)
     if gone is None:
         wh.replace("profiles", wh.table("_profiles"))
+        wh.drop(PROFILES_CHANGED)
     else:
         with wh.transaction():
             wh.delete("profiles", "person_id", gone)
             wh.insert("profiles", wh.table("_profiles"))
+        wh.materialize(PROFILES_CHANGED, gone)
     for name in PROFILE_TEMPS:
         wh.drop(name)
 

@@ -212,6 +212,9 @@ LATEST_WINS = ("crm",)
 # person API reads). An answer filtered by an audience depends on the first three.
 MEMBERS, SIZES, CHANGES, CARDS = "audience_members", "audience_sizes", "audience_changes", "person_cards"
 REFRESHED = (MEMBERS, SIZES, CHANGES)
+# What the last refresh evaluated: each audience's condition (with the funnel stages) and the
+# cut. A build that changed a few profiles refreshes only their persons when both still hold.
+CONDITIONS = "audience_conditions"
 
 # Stored on every row besides its fields, never read from a file: which load brought it (1, 2,
 # ... per table, in commit order; 0 or null: before loads were numbered). A build reads the

@@ -112,7 +112,7 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     the audiences (which may use the scores), deliver their changes to the webhook (not with
     `webhook=False`: a server's Courier delivers them on its own thread once the build commits)."""
     from parcours.activation.privacy import retain
-    from parcours.build.journeys import build_journeys, build_progress
+    from parcours.build.journeys import PROFILES_CHANGED, build_journeys, build_progress
 
     today = as_of or dt.datetime.now(dt.UTC).date()
     dropped = retain(wh, config, today, folder) if folder is not None else {}
@@ -120,15 +120,18 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     done["retention"] = dropped
     if config.predict.enabled:
         done["predict"] = predicted(wh, config, report, refit="a full build" if full or dropped else "")
+        every_score = bool(done["predict"]["refit"] or done["predict"]["skipped"])  # fitted, or dropped
     else:  # no scores of an older build beside this one's
         from parcours.predict import drop
 
-        drop(wh)
+        every_score = drop(wh)
     if folder is not None:
         from parcours.activation.audiences import Book, refresh
 
         report("refreshing audiences", 99.0)
-        done["audiences"] = refresh(wh, config, folder)
+        # the persons whose profile changed, when no one else's did (their scores included)
+        changed = wh.table(PROFILES_CHANGED) if wh.has(PROFILES_CHANGED) and not every_score else None
+        done["audiences"] = refresh(wh, config, folder, changed=changed)
         book = Book(folder, config)
         book.all()
         done["audience_problems"] = book.problems  # saved audiences this build skipped, and why
@@ -136,6 +139,7 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
             from parcours.activation.webhooks import deliver
 
             done["webhook"] = plain(deliver(wh, config))
+    wh.drop(PROFILES_CHANGED)
     return done
 
 

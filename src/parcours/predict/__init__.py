@@ -322,9 +322,9 @@ def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step
     return Outcome(scored, "", figures, seconds, fitted.cut, why)
 
 
-def drop(wh: Storage) -> None:
+def drop(wh: Storage) -> bool:
     """No predictions: TABLES dropped and the profiles' scores null (an incremental build
-    keeps the scores of the profiles it does not write)."""
+    keeps the scores of the profiles it does not write). Whether a profile's scores changed."""
     for name in TABLES:
         wh.drop(name)
     if wh.has("profiles"):
@@ -332,6 +332,8 @@ def drop(wh: Storage) -> None:
         if int(p.propensity.notnull().sum().execute() or 0):
             wh.replace("profiles", p.mutate(propensity=ibis.null("float64"), next_best_channel=ibis.null("string"),
                                             next_best_gain=ibis.null("float64")))
+            return True
+    return False
 
 
 def _put_scores(wh: Storage, every: bool) -> None:
