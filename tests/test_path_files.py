@@ -3,17 +3,27 @@ collapsing repeats is asked for, numbers are checked, and large files read whole
 
 from __future__ import annotations
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv  # noqa: F401  (pa.csv)
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from parcours.attribution import NAMES, Linear, Markov, OrderedShapley, paths_from_frame, paths_from_warehouse
+from parcours.attribution import (
+    NAMES,
+    Custom,
+    LastNonDirect,
+    Linear,
+    Markov,
+    OrderedShapley,
+    paths_from_frame,
+    paths_from_warehouse,
+)
 from parcours.attribution.catalogue import attribute_paths, make_model
 from parcours.attribution.registry import MODELS
 from parcours.attribution.rules import converting_touches, touch_credits
@@ -72,6 +82,38 @@ def test_collapsing_repeats_leaves_first_order_markov_and_shapley_totals_alone(r
             for p in (written, collapsed):
                 got = attribute_paths(make_model(name), p)["conversions"].to_numpy()
                 assert got.sum() == pytest.approx(df.conversions.sum())
+
+
+RULE_PATHS = st.lists(st.tuples(st.lists(st.sampled_from(["a", "b", "direct", "c"]), min_size=1, max_size=6)
+                                .map(" > ".join), st.integers(0, 4), st.floats(0, 50)), min_size=1, max_size=10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(RULE_PATHS)
+@example([("c > direct", 2, 5.0), ("a > direct > b > direct", 1, 1.0), ("c > c", 0, 0.0)])
+def test_every_rule_credits_a_path_file_as_its_engine_expression(rows):
+    """A rule's NumPy twin on a path file (`path_weight`) against its Ibis expression run on the
+    same steps as touches (all clicks), for every rule model on paths and uneven custom weights."""
+    df = pd.DataFrame(rows, columns=["path", "conversions", "value"]).assign(nulls=1)
+    df.loc[0, "conversions"] += 1  # at least one converting path
+    paths = paths_from_frame(df, value="value")
+    converting = paths.filter(pc.greater(paths["conversions"], 0))
+    lists = converting["path"].combine_chunks()
+    pid = pc.list_parent_indices(lists).to_numpy()
+    lens = np.bincount(pid)
+    position = np.arange(len(pid)) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+    steps = ibis.memtable(pa.table({
+        "journey_id": pid, "channel": lists.flatten(), "position": position, "n": lens[pid],
+        "is_last": position == lens[pid], "interaction": pa.array(["click"] * len(pid)),
+        "conversions": converting["conversions"].to_numpy()[pid].astype(float),
+        "revenue": converting["value"].to_numpy()[pid]}))
+    rules = [make_model(n) for n in NAMES if MODELS[n].on_paths and not MODELS[n].data_driven]
+    for model in [*rules, Custom(0.0, 2.0, 1.0), Custom(3.0, 0.0, 0.5), LastNonDirect(direct=("direct", "c"))]:
+        c = touch_credits(model, steps)
+        want = c.group_by("channel").agg(conversions=(c.credit * c.conversions).sum(), value=c.value.sum())
+        want = want.to_pandas().set_index("channel").sort_index()
+        got = attribute_paths(model, paths).to_pandas().set_index("channel").sort_index()
+        pd.testing.assert_frame_equal(got, want, rtol=1e-9, obj=str(model))
 
 
 def test_no_path_is_an_empty_answer_for_every_model():

@@ -17,7 +17,7 @@ import functools
 import gzip
 import re
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -26,7 +26,6 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
-import pyarrow as pa
 import pyarrow.parquet as pq
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -146,22 +145,6 @@ def _ident(name: str) -> str:
 KEPT = (*schema.TABLES, "persons", "journeys", "touches", "build_meta")
 
 
-def in_memory(table: pa.Table, query: Callable[[ir.Table], ir.Table], key: Hashable) -> pa.Table:
-    """`query` over an Arrow table that never reaches a warehouse (a path file's steps), in
-    an in-memory DuckDB. Its SQL is written once per `key` and schema: compiling an
-    expression costs more than running it on a small table."""
-    sql = _COMPILED.get((key, table.schema))
-    if sql is None:
-        sql = ibis.to_sql(query(ibis.table(ibis.schema(table.schema), name="_rows")), dialect="duckdb")
-        _COMPILED[(key, table.schema)] = sql
-    with _memory().cursor() as con:
-        con.register("_rows", table)
-        return con.sql(sql).to_arrow_table()
-
-
-_COMPILED: dict[tuple[Hashable, pa.Schema], str] = {}  # a few per model and layout
-
-
 def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """parcours' own engine functions (Python, vectorised over Arrow batches), once per
     database (connections to one file in a process share its catalog)."""
@@ -185,11 +168,6 @@ def _columns(table: ibis.Schema) -> str:
 def _dtype(text: str, nullable: bool) -> dt.DataType:
     """A DuckDB column type as Ibis reads it (parsing it costs more than a small query)."""
     return DuckDBType.from_string(text, nullable=nullable)
-
-
-@functools.cache
-def _memory() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()  # 20 ms: opened once, each query on its own cursor
 
 
 class DuckDB(CompiledOnce, DuckDBBackend):
