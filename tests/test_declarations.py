@@ -222,3 +222,16 @@ def test_the_attribute_command_has_one_option_per_declared_model_parameter():
 
     with pytest.raises(DeclarationError, match="not declared in contract/model_params.py"):
         register_model("mine", 99, ("Mine", "Le mien"), params=("alpha",))(RuleModel)
+
+
+def test_python_dash_m_sees_every_command():
+    """`python -m parcours.faces.cli` (what benchmarks and scripts run) has the sub-commands the
+    `parcours` script has: the module runs the app after registering them all."""
+    import typer.main
+
+    groups = [name for name, c in typer.main.get_command(app).commands.items() if hasattr(c, "commands")]
+    assert {"audience", "predict"} <= set(groups)
+    for group in groups:
+        done = subprocess.run([sys.executable, "-m", "parcours.faces.cli", group, "--help"], capture_output=True,
+                              text=True)
+        assert done.returncode == 0, (group, done.stderr[-500:])

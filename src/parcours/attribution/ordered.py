@@ -52,10 +52,12 @@ class OrderedShapley(PathModel):
         distinct = np.bincount(pid[first], minlength=len(lists))  # |T| of each path
         share = 1.0 / (distinct[pid] * occurrences)
         conv, value = counts(table, "conversions"), counts(table, "value")
-        rank = np.argsort(np.argsort(names)) if len(names) else np.zeros(0, np.int64)  # channels in name order
+        order = np.argsort(names)  # the channels by name
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[order] = np.arange(len(names))
         width = lens.max(initial=0) + 1
         cell, keys = numbered(rank[code] * width + position)  # by channel name, then position
-        channel = names[np.argsort(rank)][keys // width] if len(keys) else np.array([], dtype=object)
+        channel = names[order][keys // width]
         self.positions = _by_position(channel, keys % width, np.bincount(cell, share * conv[pid], len(keys)),
                                       np.bincount(cell, share * value[pid], len(keys)))
         per_channel = pa.TableGroupBy(self.positions, "channel", use_threads=False).aggregate(

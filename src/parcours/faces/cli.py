@@ -871,13 +871,6 @@ def _date(text: str) -> dt.date:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def main() -> None:  # pragma: no cover
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
 
 audience_app = typer.Typer(help="Audiences: named conditions over person profiles, sized, saved and exported.",
                            cls=_Commands, no_args_is_help=True, rich_markup_mode=None)
@@ -1059,3 +1052,11 @@ def forget(identifier: Annotated[str, typer.Argument(help=(
         out.print("no row holds this identifier: nothing to erase (the audit notes the request)")
         return
     out.print("erased: " + ", ".join(f"{n:,} rows of {t}" for t, n in deleted.items()))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover  (last: `python -m` sees every command registered)
+    main()

@@ -123,6 +123,31 @@ def _sample(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
     return frame if len(frame) <= limit else frame.sample(limit, random_state=0).reset_index(drop=True)
 
 
+def _training(ev: feats.Events, training: list[dt.datetime], config: Config) -> tuple[pd.DataFrame, int]:
+    """The training rows of every cut-off, sampled to `max_training_rows` as `_sample` samples
+    their concatenation (the same rows, in the same order), and their conversions before the
+    sample. Each cut-off's frame is read and cut to its sampled rows in turn: at a million
+    persons, the frames of four cut-offs together took gigabytes for a sample of 400,000."""
+    s = config.predict
+    sizes = [int(feats.people(ev, t, s.history_days).count().execute()) for t in training]
+    pick = None
+    if sum(sizes) > s.max_training_rows:  # the rows `DataFrame.sample(limit, random_state=0)` takes
+        pick = np.random.RandomState(0).choice(sum(sizes), size=s.max_training_rows, replace=False)
+    parts, positives, offset = [], 0, 0
+    for t, n in zip(training, sizes, strict=True):
+        frame = _frame(ev, t, config)
+        positives += int(frame.converted.sum())
+        if pick is not None:
+            mine = np.sort(pick[(pick >= offset) & (pick < offset + n)]) - offset
+            frame = frame.iloc[mine]
+        parts.append(frame)
+        offset += n
+    train = pd.concat(parts, ignore_index=True)
+    if pick is not None:  # in the sample's order: row i is the concatenation's row pick[i]
+        train = train.iloc[np.searchsorted(np.sort(pick), pick)].reset_index(drop=True)
+    return train, positives
+
+
 def predict_at(wh: Storage, config: Config, cut: dt.datetime,
                report: Callable[[str], None] = lambda step: None) -> Prediction | str:
     """Fit on the cut-offs before `cut`, check on the held-out one, score every profiled person
@@ -142,10 +167,9 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
             return (f"fewer than {s.min_conversions} conversions since the first cut-off: too few to learn from "
                     "([predict] min_conversions)")
         report("computing features")
-        frames = [_frame(ev, t, config) for t in training]
         check = _frame(ev, held, config)
-        train = pd.concat(frames, ignore_index=True) if frames else check.iloc[:0]
-        positives, held_positives = int(train.converted.sum()), int(check.converted.sum())
+        train, positives = _training(ev, training, config) if training else (check.iloc[:0], 0)
+        held_positives = int(check.converted.sum())
         least = max(s.min_conversions, MIN_CONVERSIONS)
         if positives < least or held_positives == 0:
             return (f"{positives} conversions within {s.horizon_days} days of the {len(training)} training cut-offs "
@@ -155,11 +179,12 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         report("fitting the propensity model")
         clock = time.perf_counter()
         columns = feats.columns(ev)
-        train = _sample(train, s.max_training_rows)
         learnt = fit_halves(train, train.converted.to_numpy(), columns)
         figures, curve = quality(check.converted.to_numpy(), learnt.predict(check))
         every = _sample(pd.concat([train, check], ignore_index=True), s.max_training_rows)
         model = fit_halves(every, every.converted.to_numpy(), columns)
+        figures |= {"train_rows": len(train), "held_out_rows": len(check)}
+        del train, check, every  # what scoring everyone needs, it needs without them
         seconds["fit"] = time.perf_counter() - clock
         report("scoring persons")
         clock = time.perf_counter()
@@ -168,7 +193,7 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
         conv = ev.conversions.filter((ev.conversions.ts >= since) & (ev.conversions.ts < cut))
         value = float(conv.revenue.mean().execute() or 0.0)
         frame = _features(wh.table("profiles").select("person_id"), ev, cut, config)
-        p, a, b = gains(model, frame, offered)
+        p, a, b = _gains_by_part(model, frame, offered)
         gain, reliability, centre = shrink(a, b)
         fitted = Fitted(cut, settings(config), model, ev.channels, ev.attribute_keys, offered, reliability, centre,
                         value)
@@ -177,9 +202,21 @@ def predict_at(wh: Storage, config: Config, cut: dt.datetime,
     finally:
         for name in TEMPS:
             wh.drop(name)
-    figures |= {"train_rows": len(train), "held_out_rows": len(check), "training_cutoffs": len(training),
-                "horizon_days": s.horizon_days}
+    figures |= {"training_cutoffs": len(training), "horizon_days": s.horizon_days}
     return Prediction(fitted, held, figures, curve, persons, gain, seconds)
+
+
+SCORE_ROWS = 200_000  # persons scored at once: each candidate's input is a copy of theirs
+
+
+def _gains_by_part(model: Halves, frame: pd.DataFrame,
+                   offered: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`gains` of every person, SCORE_ROWS at a time (a prediction depends on its row alone)."""
+    if len(frame) <= SCORE_ROWS:
+        return gains(model, frame, offered)
+    parts = [gains(model, frame.iloc[i:i + SCORE_ROWS], offered) for i in range(0, len(frame), SCORE_ROWS)]
+    return (np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts]),
+            np.concatenate([x[2] for x in parts]))
 
 
 def settings(config: Config) -> dict[str, object]:

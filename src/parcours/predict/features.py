@@ -115,9 +115,17 @@ def _attributes(wh: Storage, persons: ir.Table,
     return wh.materialize("_pred_attributes", table), tuple(kept)
 
 
+def people(ev: Events, cut: dt.datetime, history_days: int) -> ir.Table:
+    """(person_id) of the persons with an event in the history before `cut`: the rows of
+    `features` at that cut."""
+    since = cut - dt.timedelta(days=history_days)
+    parts = [ev.touches, ev.conversions, *([ev.messages] if ev.messages is not None else [])]
+    return ibis.union(*(e.filter((e.ts >= since) & (e.ts < cut)).select("person_id") for e in parts), distinct=True)
+
+
 def features(ev: Events, cut: dt.datetime, history_days: int, half_life_days: float) -> ir.Table:
-    """One row per person with an event in the history before `cut`: person_id, then every
-    feature (columns(ev) in that order)."""
+    """One row per person with an event in the history before `cut` (`people`): person_id,
+    then every feature (columns(ev) in that order)."""
     since = cut - dt.timedelta(days=history_days)
     t = ev.touches.filter((ev.touches.ts >= since) & (ev.touches.ts < cut))
     age = _days(cut, t.ts)
@@ -140,8 +148,7 @@ def features(ev: Events, cut: dt.datetime, history_days: int, half_life_days: fl
         parts.append(m.group_by("person_id").agg(
             opens=(m.event == "opened").cast("int64").sum(), clicks=(m.event == "clicked").cast("int64").sum(),
             unsubscribed=m.event.isin(("unsubscribed", "complained")).any().cast("int64")))
-    people = ibis.union(*(p.select("person_id") for p in parts), distinct=True)
-    out = people
+    out = people(ev, cut, history_days)
     for part in parts:
         cols = list(out.columns)
         out = out.left_join(part, "person_id").select(*cols, *[x for x in part.columns if x != "person_id"])
