@@ -203,3 +203,28 @@ def test_a_number_known_for_too_few_persons_to_split_on_is_no_crash():
     p = halves.predict(f)
     assert ((p > 0) & (p < 1)).all() and np.corrcoef(p, f.x)[0, 1] > 0.5  # x, known to all, still counts
     assert halves.predict(f.assign(rare=1.0)) == pytest.approx(p)  # nothing learnt from three persons
+
+
+@pytest.mark.parametrize("limit", [3, 11, 1000])
+def test_training_rows_are_the_sample_of_every_cut_off_read_in_turn(tmp_path, limit):
+    """`_training` reads each cut-off's features and keeps its rows of the sample: the same rows,
+    in the same order, as sampling the concatenation of every cut-off's frame (what it replaced),
+    and their conversions before the sample; under the limit, every row."""
+    import dataclasses
+
+    from parcours.contract.config import load_config
+    from parcours.predict import _frame, _sample, _training
+
+    rng = np.random.default_rng(3)
+    touches = [(f"p{i}", CUT - DAY * float(rng.uniform(0, 60)), "display" if i % 2 else "email", "desktop")
+               for i in range(12) for _ in range(3)]
+    conversions = [(f"p{i}", CUT - DAY * float(rng.uniform(0, 40)), 10.0) for i in range(0, 12, 3)]
+    ev = events(touches, conversions)
+    config = load_config(tmp_path)
+    config = dataclasses.replace(config, predict=dataclasses.replace(config.predict, max_training_rows=limit))
+    training = [CUT - DAY * 7 * k for k in (1, 2, 3)]
+    frames = [_frame(ev, t, config) for t in training]
+    got, positives = _training(ev, training, config)
+    pd.testing.assert_frame_equal(got, _sample(pd.concat(frames, ignore_index=True), limit))
+    assert positives == sum(int(f.converted.sum()) for f in frames) > 0
+    assert len(got) == min(limit, sum(len(f) for f in frames))
