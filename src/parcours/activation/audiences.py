@@ -319,7 +319,8 @@ def refresh(wh: Storage, config: Config, folder: Path, only: str | None = None,
             wh.replace(CARDS, _cards(wh.table("persons"), p, new))
         else:
             _replace_one(wh, only, new, old, p)
-        _note_conditions(wh, config, found, meta["cut"], only)
+        if changed is None:  # in step, they are as noted
+            _note_conditions(wh, config, found, meta["cut"], only)
         wh.index(CARDS, "id")
         wh.index("profiles", "person_id")
     t = wh.table(SIZES) if wh.has(SIZES) else None

@@ -54,6 +54,7 @@ import numpy as np
 
 from parcours import lazy
 from parcours.attribution.model import FitSource, Model, weighted
+from parcours.attribution.paths import shares
 from parcours.attribution.registry import register_model
 from parcours.contract.query import LEVELS
 from parcours.errors import InvalidInput
@@ -268,9 +269,8 @@ class Counterfactual(Model):
         on = (x.converted if within is None else within)[x.journey]
         j, f, s = x.journey[on], x.feature[on], x.split[on]
         effect = x.count[on] * self._per_feature(x)[f] * 2.0 ** (-x.a1[on] / self.half_life)
-        total = np.bincount(j, effect, len(x.converted))[j]
         touches = np.bincount(j, x.count[on], len(x.converted))[j]
-        share = np.where(total > 0, effect / np.where(total > 0, total, 1.0), x.count[on] / touches)
+        share = shares(j, effect, x.count[on] / touches)
         import pandas as pd
 
         return pd.Series(np.bincount(s, share * w[j], len(x.split_names)), index=x.split_names)

@@ -25,6 +25,7 @@ from parcours.attribution.paths import (
     flatten,
     list_array,
     path_table,
+    shares,
 )
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
@@ -51,7 +52,6 @@ class Resampler:
     def __init__(self, paths: PathTable, collapse: bool = True):
         table = as_table(paths)
         lists = list_array(table["path"])
-        self.rows = len(lists)
         if collapse:
             collapsed = collapse_repeats(lists)
             first, self.collapsed_id = distinct(collapsed)
@@ -90,9 +90,7 @@ class Resampler:
         """Each path's conversions spread over its steps in proportion to their channel's
         weight (evenly when all weigh 0): the per-touch rule of `attributed`, on paths."""
         by_code = np.array([max(weights.get(c, 0.0), 0.0) for c in self.channels])
-        w = by_code[self.step_code]
-        total = np.bincount(self.step_path, w, self.rows)[self.step_path]
-        share = np.where(total > 0, w / np.where(total > 0, total, 1), 1.0 / self.length[self.step_path])
+        share = shares(self.step_path, by_code[self.step_code], 1.0 / self.length[self.step_path])
         credit = np.bincount(self.split_code, share * conv[self.step_path], len(self.split_names))
         return pd.Series(credit, index=self.split_names)
 

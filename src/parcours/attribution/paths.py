@@ -226,6 +226,14 @@ def collapse_repeats(paths: Paths) -> pa.ListArray:
                                     flat.filter(pa.array(keep)))
 
 
+def shares(group: np.ndarray, weight: np.ndarray, even: np.ndarray) -> np.ndarray:
+    """Each item's share of its group (a journey's or a path's steps): its weight over the
+    group's, or `even` (its share when weights do not tell) when the group's weights sum to 0:
+    credit.py's per-touch rule, in NumPy."""
+    total = np.bincount(group, weight)[group]
+    return np.where(total > 0, weight / np.where(total > 0, total, 1.0), even)
+
+
 def numbered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each key's number among the distinct keys (0, 1, ... in the keys' order), and those keys."""
     distinct_keys, number = np.unique(keys, return_inverse=True)

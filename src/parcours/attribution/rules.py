@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from parcours import lazy
 from parcours.attribution.model import Model
-from parcours.attribution.paths import PathTable, as_table, counts, flatten, positions
+from parcours.attribution.paths import PathTable, as_table, counts, flatten, positions, shares
 from parcours.attribution.registry import register_model
 from parcours.contract.model_params import PARAMS
 from parcours.errors import InvalidInput
@@ -61,8 +61,7 @@ class RuleModel(Model):
         lens, position = positions(pid, rows)
         n = lens[pid]
         w = np.maximum(self.path_weight(Steps(pid, position, n, names[code])).astype(float), 0.0)
-        total = np.bincount(pid, w, rows)[pid]
-        share = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / n)
+        share = shares(pid, w, 1.0 / n)
         out = pa.table({
             "channel": pa.array(names, pa.string()),
             "conversions": np.bincount(code, share * counts(converting, "conversions")[pid], len(names)),
