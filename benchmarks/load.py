@@ -31,8 +31,10 @@ FILTERS = ({}, {"new_customer": "true", "devices": "mobile"}, {"with_channels": 
            {"level": "source", "parent": "channel=paid_search"}, {"mono_device": "true"}, {"min_revenue": "50"})
 
 
-def mix(requests: int, end: dt.date, cold: bool, seed: int = 1) -> list[tuple[str, dict]]:
-    """(report, params) for each request: new queries, and repeats of them unless cold."""
+def mix(requests: int, end: dt.date, cold: bool, reads: dict[str, set[str]], seed: int = 1) -> list[tuple[str, dict]]:
+    """(report, params) for each request: new queries, and repeats of them unless cold. A
+    report is asked only the filters it reads (`reads`: the catalogue's fields per report),
+    as the pages ask: another would be refused (422), not measured."""
     rng = random.Random(seed)
     asked: list[tuple[str, dict]] = []
     out = []
@@ -41,8 +43,9 @@ def mix(requests: int, end: dt.date, cold: bool, seed: int = 1) -> list[tuple[st
             out.append(rng.choice(asked))
             continue
         start = end - dt.timedelta(days=29 + (i if cold else rng.randrange(5)))
-        asked.append((rng.choice(REPORTS), {"start": str(start), "end": str(end), "lang": rng.choice(["en", "fr"]),
-                                            **rng.choice(FILTERS)}))
+        report = rng.choice(REPORTS)
+        filters = rng.choice([f for f in FILTERS if set(f) <= reads[report]])
+        asked.append((report, {"start": str(start), "end": str(end), "lang": rng.choice(["en", "fr"]), **filters}))
         out.append(asked[-1])
     return out
 
@@ -66,8 +69,10 @@ async def load(base: str, concurrency: int, asked: list[tuple[str, dict]]) -> tu
                 res = await client.get(url, params=params)
                 if res.status_code != 200:
                     errors += 1
-            except httpx.HTTPError:
+                    print(f"{res.status_code} {url} {params}: {res.text[:200]}", file=sys.stderr)
+            except httpx.HTTPError as e:
                 errors += 1
+                print(f"{type(e).__name__} {url} {params}", file=sys.stderr)
             latencies.append(time.perf_counter() - start)
 
     async with httpx.AsyncClient(timeout=600) as client:
@@ -94,6 +99,7 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.5)
         httpx.get(f"{base}/api/v1/reports/model-comparison", timeout=600)  # the once-per-build fits
+        reads = {r["name"]: set(r["fields"]) for r in httpx.get(f"{base}/api/v1/reports", timeout=60).json()}
         end = dt.date.fromisoformat(httpx.get(f"{base}/api/v1/meta", timeout=600).json()["last_reported_day"])
         before = rss_mb(server.pid)
         peak = [before]
@@ -105,7 +111,7 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         start = time.perf_counter()
-        latencies, errors = asyncio.run(load(base, args.concurrency, mix(args.requests, end, args.cold)))
+        latencies, errors = asyncio.run(load(base, args.concurrency, mix(args.requests, end, args.cold, reads)))
         wall = time.perf_counter() - start
         done.set()
         sampler.join()

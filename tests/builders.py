@@ -7,7 +7,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import json
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
@@ -20,6 +24,7 @@ AS_OF = dt.date(2026, 11, 23)
 # C1 only and collects garbage on one thread: a test's JVM lives a minute, too short for C2's
 # work to pay back, and the CPU it spares is the other test worker's (a 300-person load and two
 # builds took 97-148 s of the JVM's CPU with the defaults, 64-84 s so, in three paired runs).
+SPARK_TABLES = ("touchpoints", "conversions", "identities", "costs", "messages", "crm")  # parity loads
 SPARK = ('[warehouse]\nengine = "spark"\nspark_master = "local[2]"\nspark_memory = "2g"\n'
          'spark_conf = ["spark.sql.codegen.wholeStage=false", '
          '"spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"]\n')
@@ -355,3 +360,24 @@ def who(ws, when) -> set[str]:
     from parcours.contract.conditions import parse
 
     return set(members(ws.warehouse, ws.config, parse(when)).person_id.to_pyarrow().to_pylist())
+
+
+# --- parity: one table from two engines ----------------------------------------------------
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order, lists and maps as comparable text (engines order rows freely)."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: json.dumps(sorted(v.items()), default=str) if isinstance(v, dict)
+                              else json.dumps(list(v), default=str)
+                              if isinstance(v, (list, tuple, np.ndarray)) else v)
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    keys = [c for c in df.columns if c not in floats] + floats
+    return df.sort_values(keys, na_position="first").reset_index(drop=True) if keys else df
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
+    assert list(a.columns) == list(b.columns), what
+    pd.testing.assert_frame_equal(canonical(a), canonical(b), check_dtype=False,
+                                  rtol=1e-9, atol=0, obj=what)

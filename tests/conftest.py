@@ -102,15 +102,18 @@ def _group(config, item, name: str) -> None:
 # The groups that take minutes, sent first (`--no-loadscope-reorder` in pyproject keeps this
 # order; xdist would send the groups of most tests first): the other worker runs the short
 # tests meanwhile, and the run does not end on one worker busy with a long group.
-FIRST = ("spark", "test_predict_flow", "test_serving", "test_warehouse", "test_incremental")
+FIRST = ("spark", "cluster", "test_predict_flow", "test_serving", "test_warehouse", "test_incremental")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(config, items):
-    """Each Spark test to the worker of the others (one JVM, started once); the tests of a
-    module that share a module-scoped fixture of their module to one worker (built once);
-    the long groups first."""
+    """Each Spark test to the worker of the others (one JVM, started once), but the cluster's,
+    whose driver is a process of its own, beside them; the tests of a module that share a
+    module-scoped fixture of their module to one worker (built once); the long groups first."""
     for item in items:
+        if item.get_closest_marker("cluster"):
+            _group(config, item, "cluster")
+            continue
         if item.get_closest_marker("spark"):
             _group(config, item, "spark")
             continue
@@ -125,5 +128,6 @@ def pytest_collection_modifyitems(config, items):
 
 def _rank(item) -> int:
     """Its group's place in FIRST; the rest after, in their order."""
-    name = "spark" if item.get_closest_marker("spark") else getattr(getattr(item, "module", None), "__name__", "")
+    name = ("cluster" if item.get_closest_marker("cluster") else "spark" if item.get_closest_marker("spark")
+            else getattr(getattr(item, "module", None), "__name__", ""))
     return FIRST.index(name) if name in FIRST else len(FIRST)

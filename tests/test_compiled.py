@@ -149,3 +149,27 @@ def test_no_compiler_reads_the_value_a_template_writes_in():
         source = Path(importlib.util.find_spec(module).origin).read_text()
         assert set(re.findall(r"\b[A-Za-z_][\w.]*\.value\b", source)) == known, module
 
+
+
+def test_an_in_memory_table_read_in_one_snapshot_is_read_in_the_next(two):
+    """A snapshot's ROLLBACK unregisters what Ibis registered in it; Ibis must register it again."""
+    wh = two[0]
+    weights = ibis.memtable({"k": ["a", "b"], "w": [0.25, 0.75]})
+    for _ in range(2):
+        with wh.snapshot():
+            assert wh.con.execute(weights.w.sum()) == 1.0
+
+
+def test_a_report_asked_again_compiles_nothing(shop, monkeypatch):
+    """A data-driven model's weights (kept per build) and every query of the report are the
+    same shapes the second time: no SQL is compiled again."""
+    from parcours.contract.query import Query
+    from parcours.reports import run_report
+
+    query = Query(models=("last_touch", "markov", "shapley", "counterfactual"))
+    first = run_report("model-comparison", shop.warehouse, shop.config, query)
+    calls = []
+    original = SQLBackend.compile
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    again = run_report("model-comparison", shop.warehouse, shop.config, query)
+    assert calls == [] and again.table.equals(first.table)

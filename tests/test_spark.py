@@ -12,11 +12,9 @@ import subprocess
 import sys
 from hashlib import sha256
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from builders import AS_OF, SPARK
+from builders import AS_OF, SPARK, SPARK_TABLES, assert_same
 from parcours import Workspace
 from parcours.attribution import NAMES
 from parcours.build.journeys import build_journeys
@@ -29,7 +27,6 @@ from parcours.simulate import simulate
 
 pytestmark = pytest.mark.spark
 
-TABLES = ("touchpoints", "conversions", "identities", "costs", "messages", "crm")
 ALL = dict(models=NAMES, start=AS_OF - dt.timedelta(days=60))  # the whole simulated period
 QUERIES = {
     "default": Query(models=NAMES),  # the last 30 built days
@@ -51,7 +48,7 @@ def pair(tmp_path_factory):
     (spark.path / "parcours.toml").write_text(SPARK)
     spark.__dict__.pop("config", None)
     for ws in (duck, spark):
-        for table in TABLES:
+        for table in SPARK_TABLES:
             load_file(ws.warehouse, table, root / "data" / f"{table}.parquet")
         build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     assert isinstance(spark.warehouse, SparkWarehouse)
@@ -60,28 +57,9 @@ def pair(tmp_path_factory):
     spark.close()
 
 
-def _canonical(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows in one order, lists and maps as comparable text (engines order rows freely)."""
-    df = df.copy()
-    for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].map(lambda v: json.dumps(sorted(v.items()), default=str) if isinstance(v, dict)
-                              else json.dumps(list(v), default=str)
-                              if isinstance(v, (list, tuple, np.ndarray)) else v)
-    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    keys = [c for c in df.columns if c not in floats] + floats
-    return df.sort_values(keys, na_position="first").reset_index(drop=True) if keys else df
-
-
-def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
-    assert list(a.columns) == list(b.columns), what
-    pd.testing.assert_frame_equal(_canonical(a), _canonical(b), check_dtype=False,
-                                  rtol=1e-9, atol=0, obj=what)
-
-
 def test_the_build_gives_the_same_tables(pair):
     duck, spark = pair
-    for name in (*TABLES, "persons", "journeys", "touches", "profiles", "customer_ids"):
+    for name in (*SPARK_TABLES, "persons", "journeys", "touches", "profiles", "customer_ids"):
         a = duck.warehouse.table(name).to_pandas()
         assert len(a) > 0, name
         assert_same(a, spark.warehouse.table(name).to_pandas(), name)
@@ -223,7 +201,7 @@ def test_spark_tables_are_parquet_named_by_one_manifest(pair, monkeypatch):
     _, spark = pair
     store = spark.warehouse.store
     manifest = json.loads((store.root / "_manifest.json").read_text())["tables"]
-    assert set(manifest) >= {*TABLES, "persons", "journeys", "touches", "build_meta"}
+    assert set(manifest) >= {*SPARK_TABLES, "persons", "journeys", "touches", "build_meta"}
     assert not (spark.path / "parcours.duckdb").exists()
     # A rebuild replaces the derived tables: the old parts are retired (kept for readers
     # still on them) and gone at the first commit past the grace, whatever it commits; the

@@ -58,6 +58,11 @@ class DiskFull(ParcoursError):
     of the command was written, and the message names where."""
 
 
+class EngineLost(ParcoursError):
+    """The engine's cluster lost a worker, or what one held, in the middle of a job: nothing
+    of the job was committed, and running it again on the workers left succeeds."""
+
+
 class ReadOnlyWorkspace(ParcoursError):
     """The workspace (its folder or its database) cannot be written; the message names it."""
 
@@ -65,8 +70,8 @@ class ReadOnlyWorkspace(ParcoursError):
 # Each error's HTTP status: the first class an error is an instance of gives it (a subclass
 # before its base). The API answers with it; the HTTP client raises the class back from it.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (NotBuilt, 409), (WarehouseBusy, 503), (ReadOnlyWorkspace, 503), (DiskFull, 507), (NotFound, 404),
-    (InvalidInput, 400), (ParcoursError, 400), (ValueError, 400),
+    (NotBuilt, 409), (WarehouseBusy, 503), (EngineLost, 503), (ReadOnlyWorkspace, 503), (DiskFull, 507),
+    (NotFound, 404), (InvalidInput, 400), (ParcoursError, 400), (ValueError, 400),
 )
 
 

@@ -81,11 +81,23 @@ def fitted_model(model: Model, wh: Storage, fit_level: str = "channel", build: d
     return _CACHE[fit_key]
 
 
+_WEIGHTS: dict[tuple, ir.Table] = {}  # one table per set of weights: its SQL is compiled once
+
+
 def _join_weights(t: ir.Table, level: str, weights: dict[str, dict[str, float]]) -> ir.Table:
-    """`t` with `_w_<name>` = weights[name][value of `level`] (0 for values never fitted)."""
+    """`t` with `_w_<name>` = weights[name][value of `level`] (0 for values never fitted).
+    The same weights (a build's fits, asked by report after report) give the same in-memory
+    table: a new one has a new name in the SQL, compiled anew, and stays registered on the
+    connection until the process ends."""
     keys = sorted(set().union(*weights.values()))
-    table = ibis.memtable(pd.DataFrame({"_key": pd.Series(keys, dtype=object), **{
-        f"_w_{n}": [max(w.get(k, 0.0), 0.0) for k in keys] for n, w in weights.items()}}))
+    columns = {f"_w_{n}": tuple(max(w.get(k, 0.0), 0.0) for k in keys) for n, w in weights.items()}
+    held = (tuple(keys), tuple(columns.items()))
+    table = _WEIGHTS.get(held)
+    if table is None:
+        if len(_WEIGHTS) > 64:
+            _WEIGHTS.clear()
+        table = _WEIGHTS[held] = ibis.memtable(pd.DataFrame(
+            {"_key": pd.Series(keys, dtype=object), **{n: list(c) for n, c in columns.items()}}))
     j = t.left_join(table, t[level] == table._key).drop("_key")
     return j.mutate(**{f"_w_{n}": j[f"_w_{n}"].fill_null(0.0) for n in weights})
 

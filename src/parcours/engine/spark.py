@@ -40,7 +40,13 @@ from parcours.contract.config import WarehouseSettings
 from parcours.engine.compiled import CompiledOnce
 from parcours.engine.tablestore import ParquetStore
 from parcours.engine.warehouse import Warehouse
-from parcours.errors import NotBuilt, OutOfMemory
+from parcours.errors import EngineLost, NotBuilt, OutOfMemory, ParcoursError
+
+# What Spark says when a worker (an executor and what it held) was lost mid-job. Local
+# checkpoints live on the executors: a lost one fails the job, where Spark would otherwise
+# run the lost tasks again on the workers left.
+LOST = ("CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND", "ExecutorLostFailure", "FetchFailed", "worker lost",
+        "Executor heartbeat timed out")
 
 
 def session(settings: WarehouseSettings) -> SparkSession:
@@ -333,11 +339,18 @@ class SparkWarehouse:
     def engine_errors(self) -> Iterator[None]:
         try:
             yield
+        except ParcoursError:  # said already (an inner engine_errors, or parcours itself)
+            raise
         except Exception as exc:
             if "OutOfMemoryError" in str(exc) or "Java heap space" in str(exc):
                 raise OutOfMemory(
                     f"Spark ran out of memory (spark_memory {self.settings.spark_memory}): raise "
                     "[warehouse] spark_memory in parcours.toml") from None
+            if lost := next((s for s in LOST if s in str(exc)), None):
+                raise EngineLost(
+                    f"the Spark cluster ({self.settings.spark_master}) lost a worker in the middle of the job "
+                    f"({lost}): nothing was committed; run it again (on the workers left, or once it is back)"
+                ) from None
             raise
 
     @contextmanager

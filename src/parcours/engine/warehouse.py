@@ -475,9 +475,15 @@ class Warehouse:
             yield
         finally:
             self._in_transaction = False
-            self._raw.execute("ROLLBACK")
+            self._rollback()
 
     _in_transaction = False  # in a transaction or a snapshot of this connection
+
+    def _rollback(self) -> None:
+        """ROLLBACK, which also unregisters the in-memory tables Ibis registered meanwhile:
+        Ibis is told, so one used again (kept weights, a cached table) is registered again."""
+        self._raw.execute("ROLLBACK")
+        self.con._memtables.clear()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -492,7 +498,7 @@ class Warehouse:
             except BaseException:
                 self._tables.clear()
                 self._in_transaction = False
-                self._raw.execute("ROLLBACK")
+                self._rollback()
                 if self._pending and self.store is not None:
                     self.store.collect(set(self._pending))  # the parts nobody will name
                     self._pending = {}

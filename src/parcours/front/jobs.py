@@ -111,6 +111,16 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     fitted again only when due or on a full build, `predict.run`), refresh
     the audiences (which may use the scores), deliver their changes to the webhook (not with
     `webhook=False`: a server's Courier delivers them on its own thread once the build commits)."""
+    from parcours.build.journeys import PROFILES_CHANGED
+
+    with wh.engine_errors():  # every step's engine failure said as such (a lost worker...)
+        done = _build_all(wh, config, folder, as_of, full, report, webhook)
+    wh.drop(PROFILES_CHANGED)
+    return done
+
+
+def _build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None, full: bool,
+               report: Callable[[str, float], None], webhook: bool) -> dict:
     from parcours.activation.privacy import retain
     from parcours.build.journeys import PROFILES_CHANGED, build_journeys, build_progress
 
@@ -139,7 +149,6 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
             from parcours.activation.webhooks import deliver
 
             done["webhook"] = plain(deliver(wh, config))
-    wh.drop(PROFILES_CHANGED)
     return done
 
 
