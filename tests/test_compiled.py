@@ -4,7 +4,10 @@ given for an expression that compiles to that very SQL, whatever the values, typ
 import datetime as dt
 import decimal
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import ibis
@@ -46,6 +49,18 @@ def expressions(draw, table):
     return expr, draw(st.sampled_from([None, 1, 10]))
 
 
+@pytest.fixture(autouse=True)
+def own_cache_file(tmp_path, monkeypatch):
+    """Each test its own (empty) cache file: what it counts is what it compiles."""
+    monkeypatch.setattr(compiled, "DISK", compiled.SQLOnDisk(tmp_path / "sql.sqlite"))
+
+
+def another_process(monkeypatch) -> None:
+    """What a new process keeps: nothing in memory, the cache file as it is."""
+    monkeypatch.setattr(compiled, "_SQL", type(compiled._SQL)())
+    monkeypatch.setattr(compiled, "_TEXTS", {})
+
+
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
     folder = tmp_path_factory.mktemp("compiled")
@@ -82,7 +97,13 @@ def test_two_warehouses_share_a_shape_and_each_reads_its_own_rows(two, monkeypat
     assert expr(b.table("t")).execute() == 3 and calls == []  # b's query was a's SQL
 
 
-def test_a_template_takes_each_expression_s_own_values(two, monkeypatch):
+@pytest.mark.parametrize("cache_file", [False, True])
+def test_a_template_takes_each_expression_s_own_values(two, monkeypatch, cache_file):
+    """Without a cache file, a shape's template is made when it comes again with other values;
+    with one, at once (so that another process finds it)."""
+    if not cache_file:
+        monkeypatch.setattr(compiled, "DISK", compiled.SQLOnDisk(None))
+    another_process(monkeypatch)
     t = two[0].table("t")
     calls = []
     original = SQLBackend.compile
@@ -96,7 +117,19 @@ def test_a_template_takes_each_expression_s_own_values(two, monkeypatch):
     made = len(calls)  # each one's SQL, and the template (stand-ins in the slots) at the second
     again = expr("it's", dt.date(2027, 3, 4), dt.datetime(2027, 5, 6, 7, 8, 9))
     sql = two[0].con.compile(again)
-    assert made == 3 and len(calls) == made and sql == original(two[0].con, again)
+    assert made == (2 if cache_file else 3) and len(calls) == made and sql == original(two[0].con, again)
+
+
+def test_the_cache_file_keeps_no_value_a_query_was_asked_with(two, tmp_path):
+    """A person's id or a filter's value stays out of the file (erased data must not linger
+    in a cache), whether the shape gets a template or is kept per value."""
+    t = two[0].table("t")
+    secret = "jane.doe@example.com"
+    two[0].con.compile(t.filter(t.s == secret).count())
+    two[0].con.compile(t.filter(t.s.isin([f"{secret}{i}" for i in range(compiled.MOST_SLOTS + 1)])).count())
+    two[0].con.compile(t.select(t.s == secret))  # a column Ibis names after the value: per value
+    compiled.DISK._leave()  # its WAL into the file
+    assert all(b"jane.doe" not in f.read_bytes() for f in tmp_path.glob("sql.sqlite*"))
 
 
 def test_a_value_ibis_names_a_column_after_is_compiled_per_value(two):
@@ -173,3 +206,98 @@ def test_a_report_asked_again_compiles_nothing(shop, monkeypatch):
     monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
     again = run_report("model-comparison", shop.warehouse, shop.config, query)
     assert calls == [] and again.table.equals(first.table)
+
+
+def test_a_new_process_fills_the_template_an_earlier_one_made(two, monkeypatch):
+    t = two[0].table("t")
+
+    def expr(s, d):
+        return t.filter((t.s == s) & (t.d >= d)).count()
+
+    two[0].con.compile(expr("first", dt.date(2026, 1, 1)))
+    two[0].con.compile(expr("second", dt.date(2026, 1, 2)))  # the template, into the file too
+    another_process(monkeypatch)
+    calls = []
+    original = SQLBackend.compile
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    again = expr("it's", dt.date(2027, 3, 4))
+    assert two[0].con.compile(again) == original(two[0].con, again) and calls == []
+    assert two[1].con.execute(expr("x", dt.date(2026, 1, 1))) == 0  # another warehouse, from the file
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_what_the_file_gives_a_new_process_is_the_sql_the_expression_compiles_to(two, data, tmp_path_factory):
+    """Expressions compiled in one process, then asked in a new one (the file, nothing in memory)."""
+    wh = two[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "DISK", compiled.SQLOnDisk(tmp_path_factory.mktemp("disk") / "sql.sqlite"))
+        for _ in range(data.draw(st.integers(1, 3))):
+            expr, limit = data.draw(expressions(wh.table("t")))
+            wh.con.compile(expr, limit=limit)
+        another_process(mp)
+        expr, limit = data.draw(expressions(wh.table("t")))
+        assert wh.con.compile(expr, limit=limit) == SQLBackend.compile(wh.con, expr, limit=limit)
+
+
+def test_sql_of_other_compilers_is_never_found(two, monkeypatch, tmp_path):
+    t = two[0].table("t")
+    expr = t.filter(t.i == 1).count()
+    two[0].con.compile(expr)
+    another_process(monkeypatch)
+    monkeypatch.setattr(compiled.DISK, "_tag", "another parcours, Ibis or sqlglot")
+    calls = []
+    original = SQLBackend.compile
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    two[0].con.compile(expr)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a folder", "unwritable"])
+def test_a_damaged_cache_file_is_left_aside(two, monkeypatch, tmp_path, damage):
+    path = tmp_path / "sql.sqlite"
+    if damage == "not a database":
+        path.write_bytes(b"this is not SQLite" * 100)
+    elif damage == "a folder":
+        path.mkdir()
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        path = tmp_path / "ro" / "sub" / "sql.sqlite"
+    monkeypatch.setattr(compiled, "DISK", compiled.SQLOnDisk(path))
+    t = two[0].table("t")
+    for i in range(2):
+        expr = t.filter(t.s == str(i)).count()
+        assert two[0].con.compile(expr) == SQLBackend.compile(two[0].con, expr)
+    assert compiled.DISK.path is None or os.geteuid() == 0  # root writes anywhere
+
+
+def test_a_new_process_compiles_nothing_a_former_one_did(shop, tmp_path):
+    """Across processes for real: what a shape's digest is made of must not change with the
+    process (an object's address, a set's order, a generated name)."""
+    shop.close()
+    script = (
+        "import sys\n"
+        "from ibis.backends.sql import SQLBackend\n"
+        "from parcours import Workspace\n"
+        "from parcours.contract.query import Query\n"
+        "from parcours.reports import REPORTS, run_report\n"
+        "calls = []\n"
+        "original = SQLBackend.compile\n"
+        "import ibis.expr.operations as ops\n"
+        "def counted(self, expr, **kw):  # but a data-driven model's weights: a new name in each process\n"
+        "    calls.extend([] if expr.op().find(ops.InMemoryTable) else [1])\n"
+        "    return original(self, expr, **kw)\n"
+        "SQLBackend.compile = counted\n"
+        "with Workspace(sys.argv[1]) as ws:\n"
+        "    for name in REPORTS:\n"
+        "        run_report(name, ws.warehouse, ws.config, Query(new_customer=True, devices=('mobile',)))\n"
+        "print(len(calls))\n")
+    env = {**os.environ, "PARCOURS_SQL_CACHE": str(tmp_path / "sql.sqlite")}
+
+    def compiled_in_a_process() -> int:
+        done = subprocess.run([sys.executable, "-c", script, str(shop.path)], env=env, capture_output=True,
+                              text=True, check=True)
+        return int(done.stdout.split()[-1])
+
+    assert compiled_in_a_process() > 0
+    assert compiled_in_a_process() == 0
