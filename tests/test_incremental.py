@@ -315,4 +315,14 @@ def test_a_build_refreshes_the_changed_persons_audiences_as_a_full_refresh_would
     ws.warehouse.con.raw_sql(f"DELETE FROM {CARDS} WHERE person_id = '{mark}'")
     ws.build(as_of=AS_OF + dt.timedelta(days=1))  # a moved cut: everyone again
     assert not marked()
+    # a build the steps after it did not follow (here called alone; or one of them failed):
+    # the next build's changed persons are not all the audiences have not seen
+    load_rows(ws, "touchpoints", [{"event_id": "h22", "ts": _at(1), "visitor_id": "hG", "channel": "sms"}])
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF + dt.timedelta(days=1))
+    ws.warehouse.con.raw_sql(f"DELETE FROM {CARDS} WHERE person_id = '{mark}'")
+    ws.build(as_of=AS_OF + dt.timedelta(days=1))  # nothing new since: everyone, as the last build was not followed
+    assert not marked()
+    ws.warehouse.con.raw_sql(f"DELETE FROM {CARDS} WHERE person_id = '{mark}'")
+    ws.build(as_of=AS_OF + dt.timedelta(days=1))  # followed now: nothing new, no one
+    assert marked()
     ws.close()

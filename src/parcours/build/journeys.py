@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from parcours.build.channels import classify
 from parcours.build.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
@@ -45,7 +46,9 @@ BUILD_TEMPS = ("_edges", "_vlabel", "_vlabel_next", "_persons", "_conv", "_tp", 
 PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_part", "_profile_out0", "_profile_out1",
                  "_profile_scope", "_profile_gone")
 # the persons whose profile the last build wrote or removed (person_id), for the steps after it
-# (the audience refresh) to work in proportion; absent after a full build (every profile)
+# (scoring, the audience refresh) to work in proportion; absent after a full build (every
+# profile). A temporary table: it is all they need only when they followed the build before
+# (`followed`), which a build's facts say once they ran (`mark_followed`).
 PROFILES_CHANGED = "_profiles_changed"
 BUILD_VERSION = 6  # bump when the derived tables change shape: readers then ask for a rebuild
 
@@ -303,10 +306,28 @@ def _meta(config: Config, as_of: dt.date, cut: dt.datetime, last: dt.datetime | 
         "report_lag_days": [rules.report_lag_days], "config": [config.source],
         "funnel_stages": [list(config.funnel_stages)],  # the order of journeys.stage_ts
         "rules": [rules_digest(config)], "incremental": [incremental],
+        "followed": [False],  # the steps after it (predictions, audiences) ran: `mark_followed`
         **{f"seq_{t}": pd.Series([seqs[t]], dtype="int64") for t in seqs},
         **{k: pd.Series([v], dtype="int64")  # how the CRM met the site: `parcours info`
            for k, v in matches.items()},
     }
+
+
+def followed(wh: Storage) -> bool:
+    """Whether the steps after the last build (predictions, audiences) ran to their end: then a
+    new build's PROFILES_CHANGED holds every person they have not seen. A build they did not
+    follow (a failed step, `build_journeys` called alone) leaves them everyone to look at."""
+    if not wh.has("build_meta"):
+        return False
+    rows = wh.table("build_meta").to_pyarrow().to_pylist()
+    return bool(rows and rows[0].get("followed"))
+
+
+def mark_followed(wh: Storage) -> None:
+    """The last build's facts say the steps after it ran (its row again, `followed` true)."""
+    row = wh.table("build_meta").to_pyarrow()
+    at = row.schema.get_field_index("followed")
+    wh.replace("build_meta", ibis.memtable(row.set_column(at, "followed", pa.array([True] * row.num_rows))))
 
 
 def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm: ir.Table, cut: dt.datetime,

@@ -18,12 +18,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parcours.contract.config import Config
 from parcours.contract.schema import EARLIEST, TABLES
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput, ParcoursError
+
+if TYPE_CHECKING:  # the front door loads no engine library until a job runs
+    import ibis.expr.types as ir
 
 
 def plain(value: Any) -> Any:
@@ -111,16 +114,18 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     fitted again only when due or on a full build, `predict.run`), refresh
     the audiences (which may use the scores), deliver their changes to the webhook (not with
     `webhook=False`: a server's Courier delivers them on its own thread once the build commits)."""
-    from parcours.build.journeys import PROFILES_CHANGED
+    from parcours.build.journeys import PROFILES_CHANGED, followed, mark_followed
 
     with wh.engine_errors():  # every step's engine failure said as such (a lost worker...)
-        done = _build_all(wh, config, folder, as_of, full, report, webhook)
+        in_step = followed(wh)  # the steps after the last build ran: the changed persons suffice
+        done = _build_all(wh, config, folder, as_of, full, report, webhook, in_step)
+        mark_followed(wh)
     wh.drop(PROFILES_CHANGED)
     return done
 
 
 def _build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None, full: bool,
-               report: Callable[[str, float], None], webhook: bool) -> dict:
+               report: Callable[[str, float], None], webhook: bool, in_step: bool) -> dict:
     from parcours.activation.privacy import retain
     from parcours.build.journeys import PROFILES_CHANGED, build_journeys, build_progress
 
@@ -128,8 +133,11 @@ def _build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date 
     dropped = retain(wh, config, today, folder) if folder is not None else {}
     done = plain(build_journeys(wh, config, as_of=as_of, step=build_progress(report), full=full or bool(dropped)))
     done["retention"] = dropped
+    # the persons whose profile this build changed, when the steps after it need no one else
+    changed = wh.table(PROFILES_CHANGED) if in_step and wh.has(PROFILES_CHANGED) else None
     if config.predict.enabled:
-        done["predict"] = predicted(wh, config, report, refit="a full build" if full or dropped else "")
+        done["predict"] = predicted(wh, config, report, refit="a full build" if full or dropped else "",
+                                    changed=changed)
         every_score = bool(done["predict"]["refit"] or done["predict"]["skipped"])  # fitted, or dropped
     else:  # no scores of an older build beside this one's
         from parcours.predict import drop
@@ -139,9 +147,8 @@ def _build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date 
         from parcours.activation.audiences import Book, refresh
 
         report("refreshing audiences", 99.0)
-        # the persons whose profile changed, when no one else's did (their scores included)
-        changed = wh.table(PROFILES_CHANGED) if wh.has(PROFILES_CHANGED) and not every_score else None
-        done["audiences"] = refresh(wh, config, folder, changed=changed)
+        # the changed persons, when no one else's profile changed (their scores included)
+        done["audiences"] = refresh(wh, config, folder, changed=None if every_score else changed)
         book = Book(folder, config)
         book.all()
         done["audience_problems"] = book.problems  # saved audiences this build skipped, and why
@@ -165,12 +172,13 @@ def refresh_audience(wh: Storage, config: Config, folder: Path, name: str) -> di
 
 
 def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None,
-              refit: str = "asked") -> dict:
+              refit: str = "asked", changed: ir.Table | None = None) -> dict:
     """Fit (now, for the reason `refit` gives, or when due), check, score and recommend as of the
-    last build (parcours.predict.run), said plainly."""
+    last build (parcours.predict.run; `changed`: the only persons whose profile may have
+    moved), said plainly."""
     from parcours.predict import run
 
-    outcome = run(wh, config, lambda step: report(step, 97.0), refit=refit)
+    outcome = run(wh, config, lambda step: report(step, 97.0), refit=refit, changed=changed)
     return {"scored": outcome.scored, "skipped": outcome.skipped, "refit": outcome.refit,
             "fitted_cut": outcome.fitted_cut.isoformat(sep=" ") if outcome.fitted_cut else None, **outcome.figures,
             **{f"{k}_seconds": v for k, v in outcome.seconds.items()}}

@@ -328,10 +328,11 @@ def fingerprints(profiles: ir.Table) -> ir.Table:
 
 
 def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None,
-        refit: str = "asked") -> Outcome:
+        refit: str = "asked", changed: ir.Table | None = None) -> Outcome:
     """Predict as of the last build's cut; write TABLES and the profiles' SCORES (or, with too
     few conversions, drop them: the profiles' scores stay null). `refit`: why to fit now; ""
-    fits only when due, else a kept fit (`kept`) scores the persons whose profile changed."""
+    fits only when due, else a kept fit (`kept`) scores the persons whose profile changed
+    (among `changed` when given: a build's, which no one else's can have)."""
     cut = require_built(wh)["cut"]
     fitted, why = (None, refit) if refit else kept(wh, config, cut)
     if fitted is None:
@@ -345,7 +346,7 @@ def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step
         wh.replace("prediction_calibration", ibis.memtable(got.curve))
         held = got.held_out_cutoff
     else:
-        scored, seconds = _rescore(wh, config, fitted, cut, report)
+        scored, seconds = _rescore(wh, config, fitted, cut, report, changed)
         row = wh.table("prediction_quality").to_pandas().iloc[0].to_dict()
         held = row["held_out_cutoff"]
         figures = {k: v for k, v in row.items() if k not in NOT_FIGURES and not k.endswith("_seconds")}
@@ -400,15 +401,17 @@ def _put_scores(wh: Storage, every: bool) -> None:
 
 
 def _rescore(wh: Storage, config: Config, fitted: Fitted, cut: dt.datetime,
-             report: Callable[[str], None]) -> tuple[int, dict[str, float]]:
+             report: Callable[[str], None], changed: ir.Table | None = None) -> tuple[int, dict[str, float]]:
     """Score with `fitted`, at `cut`, the persons whose profile is new or changed since their
-    score (`fingerprints`); drop the scores of persons no longer profiled. (persons scored,
-    seconds.)"""
+    score (`fingerprints`; only those of `changed` are looked at when given); drop the scores
+    of persons no longer profiled. (persons scored, seconds.)"""
     report("scoring persons whose profile changed")
     clock = time.perf_counter()
     s = config.predict
-    now = wh.materialize("_pred_new", fingerprints(wh.table("profiles")))
-    before = wh.table("predictions")
+    profiles, before = wh.table("profiles"), wh.table("predictions")
+    if changed is not None:
+        profiles, before = (t.semi_join(changed.select("person_id"), "person_id") for t in (profiles, before))
+    now = wh.materialize("_pred_new", fingerprints(profiles))
     whom = wh.materialize("_pred_whom", now.anti_join(before, ["person_id", "profile_hash"]))
     try:  # `_pred_whom` stays for `_put_scores`
         n = int(whom.count().execute())
