@@ -326,8 +326,9 @@ def followed(wh: Storage) -> bool:
 def mark_followed(wh: Storage) -> None:
     """The last build's facts say the steps after it ran (its row again, `followed` true)."""
     row = wh.table("build_meta").to_pyarrow()
-    at = row.schema.get_field_index("followed")
-    wh.replace("build_meta", ibis.memtable(row.set_column(at, "followed", pa.array([True] * row.num_rows))))
+    if "followed" in row.column_names:
+        row = row.drop_columns(["followed"])
+    wh.replace("build_meta", ibis.memtable(row.append_column("followed", pa.array([True] * row.num_rows))))
 
 
 def _write_profiles(wh: Storage, config: Config, whole: dict[str, ir.Table], crm: ir.Table, cut: dt.datetime,
