@@ -50,7 +50,7 @@ PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_p
 # profile). A temporary table: it is all they need only when they followed the build before
 # (`followed`), which a build's facts say once they ran (`mark_followed`).
 PROFILES_CHANGED = "_profiles_changed"
-BUILD_VERSION = 6  # bump when the derived tables change shape: readers then ask for a rebuild
+BUILD_VERSION = 7  # bump when the derived tables change shape: readers then ask for a rebuild
 
 
 @dataclass
@@ -492,8 +492,9 @@ def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
         channels=in_order(t.channel, t.position),
         last_channel=ibis.ifelse(t.is_last, t.channel, ibis.null("string")).max(),  # one is_last
     )
-    agg = agg.mutate(touch_devices=agg.touch_devices.unique(), n_channels=agg.channels.unique().length(),
+    agg = agg.mutate(touch_devices=agg.touch_devices.unique(), channel_set=agg.channels.unique().sort(),
                      first_channel=agg.channels[0])
+    agg = agg.mutate(n_channels=agg.channel_set.length())
     j = c.left_join(agg, "journey_id")
     conv_device = ibis.ifelse(j.origin == "online", ibis.array([j.device]),
                               ibis.literal([], type="array<string>"))
@@ -507,6 +508,7 @@ def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
         n_touches=j.n_touches.fill_null(0), n_channels=j.n_channels.fill_null(0),
         n_devices=devices.length(), devices=devices,
         channels=j.channels.coalesce(ibis.literal([], type="array<string>")),
+        channel_set=j.channel_set.coalesce(ibis.literal([], type="array<string>")),
         first_channel=j.first_channel, last_channel=j.last_channel,
         pageviews=j.pageviews.fill_null(0), duration_s=j.duration_s.fill_null(0.0),
         stage_ts=j.stage_ts.coalesce(ibis.literal([None] * len(stages), type="array<timestamp>")),
@@ -523,7 +525,7 @@ def _journeys(touches: ir.Table, conv: ir.Table, stages: tuple[str, ...],
         first_ts=a.first_ts, last_ts=a.last_ts, lag_s=ibis.null(s["lag_s"]),
         n_touches=a.n_touches, n_channels=a.n_channels,
         n_devices=a.touch_devices.length(), devices=a.touch_devices.sort(), channels=a.channels,
-        first_channel=a.first_channel, last_channel=a.last_channel,
+        channel_set=a.channel_set, first_channel=a.first_channel, last_channel=a.last_channel,
         pageviews=a.pageviews.fill_null(0), duration_s=a.duration_s.fill_null(0.0), stage_ts=a.stage_ts,
     )
     return converting.union(open_)

@@ -22,15 +22,21 @@ def run(scope: Scope) -> ReportResult:
     settings = scope.config.reports
     warnings = [] if scope.rates else [Message("rates_left_out", filters=Fields(scope.conversion_filtered()))]
     t = scope.touches(everyone=True)
-    # one pass: (journey, row) pairs first, so journeys per row need no distinct count
-    p = t.group_by(["journey_id", "row"]).agg(
-        touches=t.count(), visits=(t.interaction != "view").cast("int64").sum(),
-        pageviews=t.pageviews.fill_null(0).sum(), duration_s=t.duration_s.fill_null(0.0).sum(),
-        converted=t.converted.any())
-    by = p.group_by("row").agg(
-        touches=p.touches.sum(), visits=p.visits.sum(), pageviews=p.pageviews.sum(),
-        duration_s=p.duration_s.sum(), journeys=p.count(), conversions=p.converted.cast("int64").sum(),
-    ).to_pandas()
+    sums = dict(touches=t.count(), visits=(t.interaction != "view").cast("int64").sum(),
+                pageviews=t.pageviews.fill_null(0).sum(), duration_s=t.duration_s.fill_null(0.0).sum())
+    if scope.query.level == "channel" and not scope.query.parent:
+        # journeys per channel from each journey's set of channels (built): a count of
+        # (journey, channel) pairs over every touch of the period took 0.35 s at 10M touchpoints
+        j = scope.journeys(everyone=True)
+        sets = j.select(row=j.channel_set.unnest(), converted=j.converted)
+        per = sets.group_by("row").agg(journeys=sets.count(), conversions=sets.converted.cast("int64").sum())
+        by = t.group_by("row").agg(**sums).to_pandas().merge(per.to_pandas(), on="row")
+    else:  # (journey, row) pairs first, so journeys per row need no distinct count
+        p = t.group_by(["journey_id", "row"]).agg(**sums, converted=t.converted.any())
+        by = p.group_by("row").agg(
+            touches=p.touches.sum(), visits=p.visits.sum(), pageviews=p.pageviews.sum(),
+            duration_s=p.duration_s.sum(), journeys=p.count(), conversions=p.converted.cast("int64").sum(),
+        ).to_pandas()
     by.insert(5, "engagement", by.pageviews + by.duration_s / 60.0)
     by["duration_s"] = by.duration_s / 3600.0
     by = by.rename(columns={"duration_s": "time_on_site_hours"})
