@@ -41,11 +41,13 @@ class Answers:
     running or writing it again until data lands or a build finishes. The least recently used
     go, so memory stays bounded."""
 
-    def __init__(self, size: int = 64, computing: int = 1):
+    def __init__(self, size: int = 64, computing: int = 2):
         self.size, self.items = size, OrderedDict[tuple, Said]()
         self.lock = threading.Lock()  # requests run side by side: the dict changes under this only
-        # An engine query already uses every core: more at once only share them (and the GIL
-        # that compiles them), so a kept answer never waits, and `computing` reports run at once.
+        # An engine query already uses every core, but a report is also Python (Ibis, pandas,
+        # the figure) holding the GIL: two at once overlap one's Python with the other's engine
+        # (10M touchpoints, 50 clients: 6.9 -> 7.7 new answers/s); more only share the cores.
+        # A kept answer never waits for these `computing` slots.
         self.slots = threading.BoundedSemaphore(computing)
 
     def answer(self, name: str, query: ReportQuery, wh: Storage, config: Config) -> Said:
