@@ -301,3 +301,15 @@ def test_a_new_process_compiles_nothing_a_former_one_did(shop, tmp_path):
 
     assert compiled_in_a_process() > 0
     assert compiled_in_a_process() == 0
+
+
+def test_the_cache_file_is_where_the_environment_says(monkeypatch, tmp_path):
+    monkeypatch.setenv("PARCOURS_SQL_CACHE", "")
+    assert compiled._cache_file() is None  # empty: none
+    monkeypatch.setenv("PARCOURS_SQL_CACHE", str(tmp_path / "mine.sqlite"))
+    assert compiled._cache_file() == tmp_path / "mine.sqlite"
+    monkeypatch.delenv("PARCOURS_SQL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert compiled._cache_file() == tmp_path / "cache" / "parcours" / "sql.sqlite"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    assert compiled._cache_file() is None  # not a folder of wherever the command runs

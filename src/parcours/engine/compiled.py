@@ -202,7 +202,8 @@ def _cache_file() -> Path | None:
     """$PARCOURS_SQL_CACHE (empty: none), else parcours/sql.sqlite in the user's cache folder."""
     if "PARCOURS_SQL_CACHE" in os.environ:
         return Path(os.environ["PARCOURS_SQL_CACHE"]) if os.environ["PARCOURS_SQL_CACHE"] else None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parcours" / "sql.sqlite"
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parcours" / "sql.sqlite"
+    return path if path.is_absolute() else None  # no home to keep it in: none, not "~" in this folder
 
 
 DISK = SQLOnDisk(_cache_file())

@@ -119,7 +119,8 @@ def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date |
     with wh.engine_errors():  # every step's engine failure said as such (a lost worker...)
         in_step = followed(wh)  # the steps after the last build ran: the changed persons suffice
         done = _build_all(wh, config, folder, as_of, full, report, webhook, in_step)
-        mark_followed(wh)
+        if folder is not None:  # the audiences were refreshed too
+            mark_followed(wh)
     wh.drop(PROFILES_CHANGED)
     return done
 
