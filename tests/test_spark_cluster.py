@@ -88,10 +88,24 @@ def cluster(tmp_path_factory):
             p.wait()
 
 
-def _parcours(*args: str, **kw) -> subprocess.Popen:
+@dataclass
+class Run:
+    """A `parcours` process, its output in files (a pipe nobody reads while it runs could fill)."""
+
+    process: subprocess.Popen
+    folder: Path
+
+    def wait(self, timeout: float) -> tuple[int, str, str]:
+        code = self.process.wait(timeout=timeout)
+        return code, (self.folder / "out").read_text(), (self.folder / "err").read_text()
+
+
+def _parcours(folder: Path, *args: str) -> Run:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    return subprocess.Popen([sys.executable, "-m", "parcours.faces.cli", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "out", "w") as out, open(folder / "err", "w") as err:
+        return Run(subprocess.Popen([sys.executable, "-m", "parcours.faces.cli", *args], env=env, text=True,
+                                    stdout=out, stderr=err), folder)
 
 
 def _parquet(ws: Path, table: str):
@@ -122,21 +136,21 @@ def test_a_build_on_a_cluster_gives_duckdb_s_tables_and_a_lost_worker_commits_no
     store = ParquetStore(spark.path / "tables")
     loaded = {name: store.files(name) for name in store.names()}
 
-    build = _parcours("build", "-w", str(spark.path), "--as-of", str(AS_OF))
+    build = _parcours(tmp_path / "first", "build", "-w", str(spark.path), "--as-of", str(AS_OF))
     deadline = time.monotonic() + 120  # its executors start on both workers, then it runs a while
     while not all(list((cluster.folder / f"work{n}").glob("app-*/*")) for n in (1, 2)):
-        assert build.poll() is None and time.monotonic() < deadline, f"{build.communicate()}\n{cluster.logs()}"
+        assert build.process.poll() is None and time.monotonic() < deadline, f"{build.wait(1)}\n{cluster.logs()}"
         time.sleep(0.2)
     time.sleep(4)
     os.killpg(cluster.workers[0].pid, signal.SIGKILL)
-    out, err = build.communicate(timeout=600)
+    code, out, err = build.wait(timeout=600)
 
-    if build.returncode != 0:  # a lost executor's local checkpoints fail the job: said in one line
+    if code != 0:  # a lost executor's local checkpoints fail the job: said in one line
         assert "Traceback" not in err and "lost a worker" in err.strip().splitlines()[-1], err[-3000:]
         assert {name: store.files(name) for name in store.names()} == loaded  # nothing committed
-        again = _parcours("build", "-w", str(spark.path), "--as-of", str(AS_OF))
-        out, err = again.communicate(timeout=600)
-        assert again.returncode == 0, err[-3000:]
+        code, out, err = _parcours(tmp_path / "again", "build", "-w", str(spark.path), "--as-of",
+                                   str(AS_OF)).wait(timeout=600)
+        assert code == 0, err[-3000:]
     assert "built up to" in out
     for table in BUILT:
         assert_same(duck.warehouse.table(table).to_pandas(), _parquet(spark.path, table), table)
