@@ -19,6 +19,8 @@ from ibis.backends.sql import SQLBackend
 from parcours.engine import compiled
 from parcours.engine.warehouse import DuckDB, Warehouse
 
+IBIS_COMPILE = SQLBackend.compile  # Ibis's own, nothing kept (tests patch the attribute to count)
+
 SCHEMA = ibis.schema({"i": "int64", "f": "float64", "s": "string", "d": "date", "ts": "timestamp",
                       "b": "boolean", "n": "decimal(18, 3)"})
 
@@ -53,6 +55,13 @@ def expressions(draw, table):
 def own_cache_file(tmp_path, monkeypatch):
     """Each test its own (empty) cache file: what it counts is what it compiles."""
     monkeypatch.setattr(compiled, "DISK", compiled.SQLOnDisk(tmp_path / "sql.sqlite"))
+
+
+def count_compiles(monkeypatch) -> list:
+    """The list each compilation by Ibis itself (nothing kept) appends to from now on."""
+    calls: list = []
+    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or IBIS_COMPILE(*args, **kw))
+    return calls
 
 
 def another_process(monkeypatch) -> None:
@@ -91,9 +100,7 @@ def test_two_warehouses_share_a_shape_and_each_reads_its_own_rows(two, monkeypat
         return t.filter(t.s == "x").count()
 
     assert expr(a.table("t")).execute() == 2
-    calls = []
-    original = SQLBackend.compile
-    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    calls = count_compiles(monkeypatch)
     assert expr(b.table("t")).execute() == 3 and calls == []  # b's query was a's SQL
 
 
@@ -105,9 +112,7 @@ def test_a_template_takes_each_expression_s_own_values(two, monkeypatch, cache_f
         monkeypatch.setattr(compiled, "DISK", compiled.SQLOnDisk(None))
     another_process(monkeypatch)
     t = two[0].table("t")
-    calls = []
-    original = SQLBackend.compile
-    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    calls = count_compiles(monkeypatch)
 
     def expr(s, d, ts):
         return t.filter((t.s == s) & (t.d >= d) & (t.ts < ts))
@@ -117,7 +122,7 @@ def test_a_template_takes_each_expression_s_own_values(two, monkeypatch, cache_f
     made = len(calls)  # each one's SQL, and the template (stand-ins in the slots) at the second
     again = expr("it's", dt.date(2027, 3, 4), dt.datetime(2027, 5, 6, 7, 8, 9))
     sql = two[0].con.compile(again)
-    assert made == (2 if cache_file else 3) and len(calls) == made and sql == original(two[0].con, again)
+    assert made == (2 if cache_file else 3) and len(calls) == made and sql == IBIS_COMPILE(two[0].con, again)
 
 
 def test_the_cache_file_keeps_no_value_a_query_was_asked_with(two, tmp_path):
@@ -201,9 +206,7 @@ def test_a_report_asked_again_compiles_nothing(shop, monkeypatch):
 
     query = Query(models=("last_touch", "markov", "shapley", "counterfactual"))
     first = run_report("model-comparison", shop.warehouse, shop.config, query)
-    calls = []
-    original = SQLBackend.compile
-    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    calls = count_compiles(monkeypatch)
     again = run_report("model-comparison", shop.warehouse, shop.config, query)
     assert calls == [] and again.table.equals(first.table)
 
@@ -217,11 +220,9 @@ def test_a_new_process_fills_the_template_an_earlier_one_made(two, monkeypatch):
     two[0].con.compile(expr("first", dt.date(2026, 1, 1)))
     two[0].con.compile(expr("second", dt.date(2026, 1, 2)))  # the template, into the file too
     another_process(monkeypatch)
-    calls = []
-    original = SQLBackend.compile
-    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    calls = count_compiles(monkeypatch)
     again = expr("it's", dt.date(2027, 3, 4))
-    assert two[0].con.compile(again) == original(two[0].con, again) and calls == []
+    assert two[0].con.compile(again) == IBIS_COMPILE(two[0].con, again) and calls == []
     assert two[1].con.execute(expr("x", dt.date(2026, 1, 1))) == 0  # another warehouse, from the file
 
 
@@ -246,9 +247,7 @@ def test_sql_of_other_compilers_is_never_found(two, monkeypatch, tmp_path):
     two[0].con.compile(expr)
     another_process(monkeypatch)
     monkeypatch.setattr(compiled.DISK, "_tag", "another parcours, Ibis or sqlglot")
-    calls = []
-    original = SQLBackend.compile
-    monkeypatch.setattr(SQLBackend, "compile", lambda *args, **kw: calls.append(1) or original(*args, **kw))
+    calls = count_compiles(monkeypatch)
     two[0].con.compile(expr)
     assert calls == [1]
 

@@ -41,6 +41,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,10 @@ class SQLOnDisk:
     def __init__(self, path: Path | None):
         self.path, self._puts = path, 0
         self._con: sqlite3.Connection | None = None
-        self._tag = _compilers() if path is not None else ""
+
+    @cached_property
+    def _tag(self) -> str:  # at the first key, not at import
+        return _compilers()
 
     def _open(self) -> sqlite3.Connection | None:
         if self._con is None and self.path is not None:
@@ -209,7 +213,7 @@ def _cache_file() -> Path | None:
 DISK = SQLOnDisk(_cache_file())
 
 _INTERNED: weakref.WeakValueDictionary[tuple, Shape] = weakref.WeakValueDictionary()
-_SQL: OrderedDict[tuple, Any] = OrderedDict()  # SQL, template, or (values, SQL)
+_SQL: OrderedDict[tuple, Any] = OrderedDict()  # SQL, template, PER_VALUE, or (values text, SQL)
 _LOCK = threading.Lock()
 _TEXTS: dict[tuple, str] = {}  # a slot value's SQL (writing it with sqlglot costs 0.1-1 ms)
 _LEFT_OUT = {ops.DatabaseTable: "source", ops.SQLQueryResult: "source", ops.InMemoryTable: "data"}
@@ -220,8 +224,8 @@ SLOTTED = (dt.Date, dt.Timestamp, dt.String)
 
 
 def shape(node: Concrete, slotted: bool = True) -> tuple[Shape, list[ops.Literal], str]:
-    """The interned shape of `node`, the literal in each of its slots and a digest of the
-    slots' values (dtype, type, repr: literals equal in Python may be written apart), in slot
+    """The interned shape of `node`, the literal in each of its slots and the slots' values as
+    one text (`stable`: dtype, type, repr; literals equal in Python may be written apart), in slot
     order. Equal literals share a slot. The caller holds `_LOCK`."""
     seen: dict[int, Shape] = {}
     slots: dict[tuple, tuple[int, ops.Literal]] = {}  # value -> (slot, literal)
