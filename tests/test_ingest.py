@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from builders import load_rows, rows_of, write_csv
@@ -216,6 +216,26 @@ def test_a_file_that_cannot_be_parsed_is_refused_with_where_it_broke(ws):
     assert not [t for t in ws.warehouse.tables() if t.startswith("_stage")]
 
 
+def test_a_parquet_file_rewritten_while_it_loads_is_refused_whole(ws, tmp_path):
+    """A Parquet file is read in place, not copied first: changed before the load commits, it
+    may have given rows of two versions, so nothing of it is stored and the load says why."""
+    import os
+
+    path = tmp_path / "tp.parquet"
+    pq.write_table(pa.Table.from_pylist([dict(event_id=f"e{i}", ts="2026-10-01", visitor_id="v") for i in range(50)]),
+                   path)
+
+    def rewritten(pct: float) -> None:
+        if pct >= 50:  # checked, not inserted yet
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+
+    with pytest.raises(InvalidInput, match="tp.parquet: the file changed while it was loaded"):
+        load_file(ws.warehouse, "touchpoints", path, progress=rewritten)
+    assert ws.warehouse.count("touchpoints") == 0
+    assert not [t for t in ws.warehouse.tables() if t.startswith("_stage")]
+    assert load_file(ws.warehouse, "touchpoints", path).inserted == 50  # as it is now
+
+
 def test_gzipped_csv_loads(ws):
     import gzip
     path = ws.path / "tp.csv.gz"
@@ -245,7 +265,7 @@ def test_typed_files_and_posted_batches_refuse_numbers_no_one_measured(ws, tmp_p
         (1, "revenue", "not a finite number")]
 
 
-@pytest.mark.parametrize("damage", ["truncated gzip", "truncated parquet", "broken json lines"])
+@pytest.mark.parametrize("damage", ["truncated gzip", "truncated parquet", "damaged parquet page", "broken json lines"])
 def test_a_file_cut_short_or_damaged_is_refused_whole(ws, tmp_path, damage):
     """Nothing of it is loaded, and the one-line reason says why (an engine would read a
     truncated gzip up to the cut, and a Parquet file without its footer is no table)."""
@@ -261,6 +281,12 @@ def test_a_file_cut_short_or_damaged_is_refused_whole(ws, tmp_path, damage):
         whole = (tmp_path / "whole.parquet").read_bytes()
         path, reason = tmp_path / "tp.parquet", "truncated or corrupt Parquet file, nothing loaded"
         path.write_bytes(whole[: len(whole) // 2])
+    elif damage == "damaged parquet page":  # its footer whole: read in place, it fails in the middle of the load
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "whole.parquet", row_group_size=1000)
+        whole = bytearray((tmp_path / "whole.parquet").read_bytes())
+        whole[len(whole) // 3: len(whole) // 3 + 500] = bytes(500)
+        path, reason = tmp_path / "tp.parquet", "cannot read this file, nothing loaded"
+        path.write_bytes(whole)
     else:
         path, reason = tmp_path / "tp.jsonl", "cannot read this json file"
         path.write_text(json.dumps(rows[0]) + '\n{"event_id": "e2", "ts": "2026-10-0\n')
@@ -341,6 +367,60 @@ def test_an_id_with_a_space_or_an_invisible_character_is_refused(ws, where, mark
     table, name = where
     res = load_rows(ws, table, [{**MINIMAL[table], name: f"id{mark}7"}])
     assert reasons(res) == [(1, name, "not an id: it holds a space or an invisible character")]
+
+
+_MARKS = {"": None, "\x00": "control", "\x7f": "control", "\u2028": "control", " ": "space", "\u200b": "space"}
+_TOUCH_TEXTS = [f.name for f in TABLES["touchpoints"] if f.type == "string" and not f.choices]
+_SEEN = iter(range(10**9))  # event ids new to the workspace across examples
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(_TOUCH_TEXTS), st.sampled_from(sorted(_MARKS)), max_size=3),
+                min_size=1, max_size=6))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_text_with_a_bad_character_is_found_whatever_else_the_row_holds(ws, marked):
+    """The load searches each row's texts joined, once per character class (`Suspects`), then
+    says which field is bad: the same rows and reasons as searching each field alone would."""
+    token = {f.name for f in TABLES["touchpoints"] if f.token}
+    rows, wanted = [], []
+    for i, marks in enumerate(marked, start=1):
+        row = {**TP, "event_id": f"e{next(_SEEN)}"}
+        for name, mark in marks.items():
+            row[name] = f"{row[name]}{mark}x" if name == "event_id" else f"a{mark}b"
+            kind = _MARKS[mark]
+            if kind == "control":
+                wanted.append((i, name, "contains a control character (a NUL byte, say)"))
+            elif kind == "space" and name in token:
+                wanted.append((i, name, "not an id: it holds a space or an invisible character"))
+        rows.append(row)
+    res = load_rows(ws, "touchpoints", rows)
+    assert sorted(reasons(res)) == sorted(wanted)
+    assert res.inserted == len(rows) - len({r for r, _, _ in wanted})
+
+
+_CHARS = [" ", "\t", "\n", "\r", "\v", "\f", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u200b", "\u00a0",
+          "a", "B", "é"]
+
+
+@given(st.sampled_from([(t, f) for t, fs in TABLES.items() for f in fs if f.type == "string" and not f.identifier
+                        and not f.plain]),
+       st.lists(st.none() | st.text(st.sampled_from(_CHARS), max_size=5) |
+                st.sampled_from(["mobile", "Mobile", " mobile", "click\t", "x" * 257, " " + "x" * 256]),
+                min_size=1, max_size=30))
+@example(("costs", next(f for f in TABLES["costs"] if f.name == "channel")), [" ", "\t \f", "\v"])  # all trimmed away
+@settings(max_examples=60, deadline=None)
+def test_the_cheap_checks_flag_every_text_the_exact_checks_reject(where, texts):
+    """`Suspects` reads a text field's checks on the text as written (no trim, no lowercase):
+    every value the exact checks reject must be flagged, or a bad row would be stored."""
+    import ibis
+
+    from parcours.load.ingest import Suspects, _typed
+
+    _, f = where
+    rows = ibis.memtable(pa.table({"x": pa.array(texts, pa.string())}))
+    suspects = Suspects()
+    _, why = _typed(rows.x, f, suspects)
+    out = rows.select(why=why, flagged=suspects.any()).to_pyarrow().to_pylist()
+    assert [r for r in out if r["why"] is not None and not r["flagged"]] == []
 
 
 @pytest.mark.parametrize("email", ["😀@example.com", "jane\u202e@example.com", "jane@exa\u200bmple.com",

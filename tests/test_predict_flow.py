@@ -233,7 +233,7 @@ def test_a_build_between_fits_scores_again_only_whose_profile_changed(world, tmp
     import pandas as pd
 
     from builders import load_rows
-    from parcours.predict import kept, run
+    from parcours.predict import kept, run, unpickling
 
     path = _own_copy(world, tmp_path)
     with Workspace(path) as ws:
@@ -272,3 +272,13 @@ def test_a_build_between_fits_scores_again_only_whose_profile_changed(world, tmp
                                                                         f"([predict] refit_every_days = {days})")
         other = dataclasses.replace(ws.config, predict=dataclasses.replace(ws.config.predict, horizon_days=5))
         assert kept(wh, other, cut) == (None, "the settings changed")
+        # the fit a build reads on a thread while its journeys build: the same, damaged or not
+        read = kept(wh, ws.config, cut, unpickling(wh))[0]
+        assert read is not None and read.model.a.columns == kept(wh, ws.config, cut)[0].model.a.columns
+        import ibis
+
+        wh.replace("prediction_model", ibis.memtable(pd.DataFrame({"blob": [b"not a pickle"]})))
+        assert kept(wh, ws.config, cut, unpickling(wh)) == (None, "the kept model could not be read (UnpicklingError)")
+        wh.replace("prediction_model", wh.table("prediction_model").limit(0))
+        assert unpickling(wh) is None
+        assert kept(wh, ws.config, cut) == (None, "the kept model could not be read (IndexError)")

@@ -24,11 +24,26 @@ Progress = Callable[[float], None]  # percent done, 0..100
 
 @dataclass
 class Staged:
-    """A file read into staging tables: its rows (with `_row`) and its broken rows."""
+    """A file read into staging tables: its rows (with `_row`) and its broken rows. A file
+    already typed and numbered (Parquet) is not copied: its rows are a view of the file, which
+    must then be as it was when the load commits (`unchanged`)."""
 
     con: Any  # the loader's Ibis connection
     name: str
     columns: list[str]  # every column the file has
+    viewed: tuple[Path, int, int] | None = None  # (file, size, mtime in ns) when `rows` reads it in place
+
+    def unchanged(self) -> bool:
+        """Whether a file read in place is still what the load read (size and time: a file
+        rewritten meanwhile may have given rows of both versions)."""
+        if self.viewed is None:
+            return True
+        path, size, mtime = self.viewed
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == (size, mtime)
 
     @property
     def rows_table(self) -> str:

@@ -448,6 +448,9 @@ class Warehouse:
                             f"(max_temp_directory_size {self._current('max_temp_directory_size')}, by default 90% "
                             "of its disk's free space when the warehouse opened): free space on that disk, or set "
                             "[warehouse] temp_directory to a folder on a larger one; what was stored before is kept")
+        unread = re.search(r'Failed to read file "([^"]+)": (.+)', text)
+        if unread:  # a file read in place (a Parquet load's rows, Staged.viewed) damaged inside
+            return InvalidInput(f"cannot read this file, nothing loaded: {unread[2]}", file=unread[1])
         if isinstance(exc, duckdb.OutOfMemoryException):
             return OutOfMemory(
                 f"the warehouse ran out of memory (memory_limit {self._current('memory_limit')}): raise "
@@ -538,12 +541,15 @@ class Warehouse:
                progress: Callable[[float], None] | None) -> None:
         src = _sql_str(re.sub(r"([*?\[])", r"[\1]", str(path.absolute())))  # a name, never a pattern
         self._raw.execute(f'CREATE TABLE "{staged.broken_table}" (_row BIGINT, reason VARCHAR)')
-        if fmt == "parquet":
+        if fmt == "parquet":  # typed and numbered as it is: read in place, not copied (Staged.viewed)
+            st = path.stat()
             staged.columns = [f.name for f in pq.read_schema(path)]
             select = ", ".join(_ident(c) for c in columns if c in staged.columns)
-            sql = (f"SELECT file_row_number + 1 AS _row, {select} "
-                   f"FROM read_parquet('{src}', file_row_number=true)")
-        elif fmt == "json":  # the keys some record has: a key no record has is no column of the file
+            self._raw.execute(f'CREATE TEMP VIEW "{staged.rows_table}" AS SELECT file_row_number + 1 AS _row, '
+                              f"{select} FROM read_parquet('{src}', file_row_number=true)")
+            staged.viewed = (path, st.st_size, st.st_mtime_ns)
+            return
+        if fmt == "json":  # the keys some record has: a key no record has is no column of the file
             staged.columns = sorted(k for (k,) in self._raw.execute(
                 f"SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects('{src}', "
                 "format='newline_delimited', ignore_errors=true)").fetchall())
@@ -589,9 +595,10 @@ class Warehouse:
         self._drop_starting(staged.name)
 
     def _drop_starting(self, prefix: str) -> None:
+        views = {v for (v,) in self._raw.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         for t in self._names():
             if t.startswith(prefix):
-                self.drop(t)
+                self._raw.execute(f"DROP VIEW IF EXISTS {_ident(t)}") if t in views else self.drop(t)
 
     def _run_with_progress(self, sql: str, progress: Callable[[float], None] | None) -> None:
         """Run one statement; report DuckDB's own query progress (0..100) while it runs."""

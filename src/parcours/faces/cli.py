@@ -8,6 +8,7 @@ The options of `parcours report` are generated from `parcours.contract.query.SPE
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import inspect
 import json
 import sys
@@ -1055,7 +1056,13 @@ def forget(identifier: Annotated[str, typer.Argument(help=(
 
 
 def main() -> None:  # pragma: no cover
-    app()
+    """The command line. Whatever it loaded is frozen out of the garbage collector at the end:
+    the interpreter's last full collection, over every object of Ibis, pandas and
+    scikit-learn, took half a second of a three-second build."""
+    try:
+        app()
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover  (last: `python -m` sees every command registered)

@@ -26,6 +26,8 @@ from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput, ParcoursError
 
 if TYPE_CHECKING:  # the front door loads no engine library until a job runs
+    from concurrent.futures import Future
+
     import ibis.expr.types as ir
 
 
@@ -132,13 +134,18 @@ def _build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date 
 
     today = as_of or dt.datetime.now(dt.UTC).date()
     dropped = retain(wh, config, today, folder) if folder is not None else {}
+    refit = "a full build" if full or dropped else ""
+    pending = None
+    if config.predict.enabled and not refit:  # the kept fit read while the journeys build
+        from parcours.predict import unpickling
+
+        pending = unpickling(wh)
     done = plain(build_journeys(wh, config, as_of=as_of, step=build_progress(report), full=full or bool(dropped)))
     done["retention"] = dropped
     # the persons whose profile this build changed, when the steps after it need no one else
     changed = wh.table(PROFILES_CHANGED) if in_step and wh.has(PROFILES_CHANGED) else None
     if config.predict.enabled:
-        done["predict"] = predicted(wh, config, report, refit="a full build" if full or dropped else "",
-                                    changed=changed)
+        done["predict"] = predicted(wh, config, report, refit=refit, changed=changed, pending=pending)
         every_score = bool(done["predict"]["refit"] or done["predict"]["skipped"])  # fitted, or dropped
     else:  # no scores of an older build beside this one's
         from parcours.predict import drop
@@ -173,13 +180,13 @@ def refresh_audience(wh: Storage, config: Config, folder: Path, name: str) -> di
 
 
 def predicted(wh: Storage, config: Config, report: Callable[[str, float], None] = lambda step, pct: None,
-              refit: str = "asked", changed: ir.Table | None = None) -> dict:
+              refit: str = "asked", changed: ir.Table | None = None, pending: Future[Any] | None = None) -> dict:
     """Fit (now, for the reason `refit` gives, or when due), check, score and recommend as of the
     last build (parcours.predict.run; `changed`: the only persons whose profile may have
-    moved), said plainly."""
+    moved; `pending`: the kept fit being read), said plainly."""
     from parcours.predict import run
 
-    outcome = run(wh, config, lambda step: report(step, 97.0), refit=refit, changed=changed)
+    outcome = run(wh, config, lambda step: report(step, 97.0), refit=refit, changed=changed, pending=pending)
     return {"scored": outcome.scored, "skipped": outcome.skipped, "refit": outcome.refit,
             "fitted_cut": outcome.fitted_cut.isoformat(sep=" ") if outcome.fitted_cut else None, **outcome.figures,
             **{f"{k}_seconds": v for k, v in outcome.seconds.items()}}

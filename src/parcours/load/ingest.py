@@ -96,14 +96,16 @@ def _load_file(wh: FileLoader, table: str, path: Path, rejects_file: Path | None
                progress: Callable[[float], None] | None, crm: CrmSettings, sample: int | None) -> LoadResult:
     fields = schema.fields(table)
     wh.ensure_canonical_tables()
-    # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%.
+    # Progress: reading the file is the first 60%, checking 20%, inserting the last 20%; a file
+    # read in place (Staged.viewed) is checked in the first half and inserted in the second.
     report = progress or (lambda pct: None)
     with wh.ingest_memory(), wh.engine_errors():
         staged = wh.stage_file(path, {f.name: f.type for f in fields} | {f.identifier: "string" for f in fields
                                                                          if f.identifier},
                                lambda pct: report(0.6 * pct))
+        steps = report if staged.viewed is None else (lambda pct: report(2.5 * (pct - 60)))
         try:
-            return _load_staged(wh, table, fields, staged, str(path), rejects_file, report, crm, sample)
+            return _load_staged(wh, table, fields, staged, str(path), rejects_file, steps, crm, sample)
         finally:
             wh.drop_staged(staged)
 
@@ -124,26 +126,32 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
 
     rows = _normalised(wh, staged, rows, present, fields, crm)
     typed, why = {}, {}  # field -> typed value; column of the file -> why its value is bad
+    # what may make a row bad (a superset, cheap to compute): every check but the character
+    # searches, and those searched once per row in the texts joined (Suspects)
+    suspects = Suspects()
     for f in fields:
         if f.identifier or f.plain:
             value, reasons = _identifier(rows, present, f, crm)
             typed[f.name] = (value, None)
             why.update(reasons)
+            suspects.conditions += [r.notnull() for r in reasons.values()]
         else:
-            typed[f.name] = _typed(rows[f.name] if f.name in present else ibis.null(f.type), f)
+            typed[f.name] = _typed(rows[f.name] if f.name in present else ibis.null(f.type), f, suspects)
             why[f.name] = typed[f.name][1]
     if table == "conversions":
         no_id = typed["visitor_id"][0].isnull() & typed["user_id"][0].isnull() & typed["customer_id"][0].isnull()
         why["visitor_id"] = ibis.ifelse(
             no_id, "missing: a conversion needs a visitor_id, a user_id or a customer_id", why["visitor_id"])
+        suspects.conditions.append(no_id)
     for f in fields:  # a value valid only with some values of another field
         for value, other, allowed in f.only_when:
             mine, theirs = typed[f.name][0], typed[other][0]
             wrong = (mine == value) & theirs.notnull() & ~theirs.isin(allowed)
             why[f.name] = ibis.ifelse(wrong.fill_null(False) & why[f.name].isnull(),
                                       f"{value} is for {other} {' or '.join(allowed)} only", why[f.name])
+            suspects.conditions.append(wrong)
     # Only the bad rows are kept apart; good rows are read again at insert time.
-    bad = rows.filter(ibis.or_(*(w.notnull() for w in why.values()))).select(
+    bad = rows.filter(suspects.any()).filter(ibis.or_(*(w.notnull() for w in why.values()))).select(
         "_row", **{f"_why_{n}": w for n, w in why.items()},
         **{f"_raw_{n}": rows[n].cast("string") for n in why if n in present})
     bad = wh.materialize(f"{staged.name}_bad", bad, lambda pct: report(60 + 0.15 * pct))
@@ -187,6 +195,9 @@ def _load_staged(wh: FileLoader, table: str, fields: tuple[Field, ...], staged: 
         wh.insert(table, new.mutate(**{schema.LOAD_SEQ: ibis.literal(seq).cast("int64")}),  # BIGINT in every part
                   lambda pct: report(80 + 0.2 * pct))
         result.inserted = wh.count(table) - before - result.updated
+        if not staged.unchanged():  # read in place, and rewritten meanwhile: nothing of it is stored
+            raise InvalidInput("the file changed while it was loaded: nothing of it was stored; load it again "
+                               "once it is written whole", file=file)
     result.already_loaded = result.rows_read - result.rejected_rows - result.inserted - result.updated
     return result
 
@@ -278,8 +289,47 @@ def _any_control(texts: ir.ArrayValue) -> ir.BooleanValue:
     return texts.filter(lambda x: x.re_search(cells.CONTROL)).length() > 0
 
 
-def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
-    """(typed value, reason it is invalid or null) for one field.
+TRIMMED = (" ", "\t", "\n", "\r", "\v", "\f")  # what a text loses at both ends (Ibis's strip)
+
+
+@dataclass
+class Suspects:
+    """Whether a row may be bad, cheaply: a superset of the rows some check rejects. Only the
+    rows it flags have their reasons computed (`_typed`'s `why`): on a clean file of 100M rows
+    the exact checks cost five times reading it, mostly trimming every text again for each.
+
+    A text field's checks are read on the text as written (`text`): no trimming, no
+    lowercasing, and the searches for a character class (a control character, a space in an
+    id) made once per row in the row's texts joined, per pattern. Other fields' checks are
+    taken as they are."""
+
+    conditions: list[ir.BooleanValue] = field(default_factory=list)
+    searched: dict[str, list[ir.StringValue]] = field(default_factory=dict)  # pattern -> texts
+
+    def text(self, raw: ir.StringValue, f: Field) -> None:
+        """The checks of text field `f` (missing, choices, characters, length: `_converted`)
+        as supersets on its text as written: trimming removes only TRIMMED, so a text that
+        trims to nothing starts with one, and trimmed or lowercased text is no longer and
+        holds no character the text as written does not."""
+        if f.required:
+            self.conditions.append(raw.isnull() | (raw.length() == 0) | raw.substr(0, 1).isin(TRIMMED))
+        if f.choices:
+            self.conditions.append(~raw.isin(f.choices))
+        self.searched.setdefault(cells.CONTROL, []).append(raw)
+        if f.token:
+            self.searched.setdefault(identifiers.NOT_TOKEN, []).append(raw)
+            self.conditions.append(raw.length() > identifiers.MAX_TOKEN)
+
+    def any(self) -> ir.BooleanValue:
+        # each pattern is one character class: found in the joined texts iff in one of them
+        found = [ibis.literal("").join([t.fill_null("") for t in texts]).re_search(pattern)
+                 for pattern, texts in self.searched.items()]
+        return ibis.or_(ibis.literal(False), *self.conditions, *found).fill_null(False)
+
+
+def _typed(raw: ir.Column, f: Field, suspects: Suspects | None = None) -> tuple[ir.Value, ir.Value]:
+    """(typed value, reason it is invalid or null) for one field; what may make it bad added
+    to `suspects`.
 
     Text (CSV, JSON) is trimmed and parsed; typed input (Parquet) is converted with
     try_cast, so a column of the wrong type rejects its rows instead of failing the load.
@@ -304,6 +354,11 @@ def _typed(raw: ir.Column, f: Field) -> tuple[ir.Value, ir.Value]:
     if f.maximum is not None:
         checks.append((value > f.maximum, f"must be <= {f.maximum:g}"))
     checks += bounds
+    if suspects is not None:
+        if target.is_string() and text is not None:
+            suspects.text(raw, f)
+        else:
+            suspects.conditions += [condition for condition, _ in checks]
     why = ibis.cases(*checks, else_=ibis.null("string")) if checks else ibis.null("string")
     if f.default is not None:
         value = ibis.ifelse(present, value, ibis.literal(f.default, type=target))

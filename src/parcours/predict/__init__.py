@@ -26,7 +26,9 @@ import datetime as dt
 import pickle
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -42,7 +44,8 @@ from parcours.predict.model import MIN_CONVERSIONS, Halves, fit_halves, quality
 from parcours.predict.recommend import NONE, Candidate, best, gains, shrink
 
 TABLES = ("predictions", "prediction_quality", "prediction_calibration", "prediction_channels", "prediction_model")
-TEMPS = ("_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes", "_pred_whom", "_pred_new")
+TEMPS = ("_pred_raw", "_pred_touches", "_pred_conversions", "_pred_messages", "_pred_attributes", "_pred_whom",
+         "_pred_new")
 # prediction_quality's columns that are not the fit's figures or the totals
 NOT_FIGURES = ("cut", "held_out_cutoff", "scored_cut", "scored", "refit")
 # of `Fitted` (2: attributes as category codes): bump when it or its models' input change (a kept fit of
@@ -264,13 +267,33 @@ def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.dateti
     return [Candidate(ch, ev.channels.index(ch), float(cost[ch]) / n[ch], n[ch] / total) for ch in paid]
 
 
-def kept(wh: Storage, config: Config, cut: dt.datetime) -> tuple[Fitted | None, str]:
-    """The fit a build at `cut` may score with, or None and why it fits again: none kept, other
-    settings, fitted `refit_every_days` or more before `cut` (or after it), unreadable."""
+def unpickling(wh: Storage) -> Future[Any] | None:
+    """The kept fit, being read on a thread (None when there is none). Unpickling it imports
+    scikit-learn, which takes as long as a small build's journeys: a build starts this before
+    them and `run` waits for it (`kept`), so a handful of new rows costs the longer of the two,
+    not their sum (the import runs while the engine works, outside the GIL)."""
+    if not wh.has("prediction_model"):
+        return None
+    try:
+        blob = wh.table("prediction_model").blob.execute().iloc[0]
+    except Exception:  # no row, another shape: `kept` reads it again and says why
+        return None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcours-fit")
+    pending = pool.submit(pickle.loads, blob)
+    pool.shutdown(wait=False)  # the thread ends with the one task
+    return pending
+
+
+def kept(wh: Storage, config: Config, cut: dt.datetime,
+         pending: Future[Any] | None = None) -> tuple[Fitted | None, str]:
+    """The fit a build at `cut` may score with (`pending`: `unpickling`'s, when started), or None
+    and why it fits again: none kept, other settings, fitted `refit_every_days` or more before
+    `cut` (or after it), unreadable."""
     if not wh.has("prediction_model") or not wh.has("predictions"):
         return None, "no model yet"
     try:
-        fitted = pickle.loads(wh.table("prediction_model").blob.execute().iloc[0])
+        fitted = pending.result() if pending is not None else \
+            pickle.loads(wh.table("prediction_model").blob.execute().iloc[0])
     except Exception as e:  # another version's pickle, a damaged row: fitting again mends it
         return None, f"the kept model could not be read ({type(e).__name__})"
     if not isinstance(fitted, Fitted) or fitted.settings != settings(config):
@@ -328,13 +351,14 @@ def fingerprints(profiles: ir.Table) -> ir.Table:
 
 
 def run(wh: Storage, config: Config, report: Callable[[str], None] = lambda step: None,
-        refit: str = "asked", changed: ir.Table | None = None) -> Outcome:
+        refit: str = "asked", changed: ir.Table | None = None, pending: Future[Any] | None = None) -> Outcome:
     """Predict as of the last build's cut; write TABLES and the profiles' SCORES (or, with too
     few conversions, drop them: the profiles' scores stay null). `refit`: why to fit now; ""
     fits only when due, else a kept fit (`kept`) scores the persons whose profile changed
-    (among `changed` when given: a build's, which no one else's can have)."""
+    (among `changed` when given: a build's, which no one else's can have; `pending`: the kept
+    fit as `unpickling` reads it)."""
     cut = require_built(wh)["cut"]
-    fitted, why = (None, refit) if refit else kept(wh, config, cut)
+    fitted, why = (None, refit) if refit else kept(wh, config, cut, pending)
     if fitted is None:
         got = predict_at(wh, config, cut, report)
         if isinstance(got, str):

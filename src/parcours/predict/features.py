@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 
 from parcours.build.channels import classify
 from parcours.build.identity import with_customers, with_person
-from parcours.build.message_events import machine_open, with_delivery
+from parcours.build.message_events import MESSAGE, machine_open, with_delivery
 from parcours.contract.config import Config
 from parcours.engine.storage import Storage
 
@@ -64,22 +64,29 @@ def events(wh: Storage, config: Config, since: dt.datetime, until: dt.datetime, 
     column, when given), stored once (`_pred_*` tables). A kept fit gives its own `channels`
     and attribute `keys`: the features are then the columns it learnt from."""
     persons = wh.table("persons")
+    ids = None
     if whom is not None:
         persons = persons.semi_join(whom, "person_id")
-    tp = wh.table("touchpoints")
+        ids = persons.id
+    tp = _theirs(wh.table("touchpoints"), ids)
     tp = tp.filter((tp.ts >= since) & (tp.ts < until) & tp.consent.fill_null(True))  # person-level: consented only
+    if ids is not None:  # their rows, found once (classifying reads its rows twice)
+        tp = wh.materialize("_pred_raw", tp)
     tp = classify(with_person(tp, persons).filter(lambda t: t.person_id.notnull()), config)  # theirs alone classified
     touches = wh.materialize("_pred_touches", tp.select("person_id", "ts", "channel", "device"))
     conv = wh.table("conversions")
     conv = conv.filter((conv.ts >= since) & (conv.ts < until))
     if wh.has("customer_ids"):
         conv = with_customers(conv, wh.table("customer_ids"))
-    conv = with_person(conv, persons).filter(lambda t: t.person_id.notnull())
+    conv = with_person(_theirs(conv, ids), persons).filter(lambda t: t.person_id.notnull())
     conversions = wh.materialize("_pred_conversions", conv.select("person_id", "ts", revenue=conv.revenue.fill_null(0)))
     messages = None
     if wh.has("messages"):
         m = wh.table("messages")
-        m = with_delivery(m.filter((m.ts >= since) & (m.ts < until)))
+        m = m.filter((m.ts >= since) & (m.ts < until))
+        if ids is not None:  # their messages, every event of each (its delivery tells a machine's open)
+            m = m.semi_join(_theirs(m, ids).select(*MESSAGE).distinct(), list(MESSAGE))
+        m = with_delivery(m)
         m = with_person(m.filter(~machine_open(m, m._delivered)), persons).filter(lambda t: t.person_id.notnull())
         messages = wh.materialize("_pred_messages", m.select("person_id", "ts", "event"))
     if channels is None:
@@ -87,6 +94,12 @@ def events(wh: Storage, config: Config, since: dt.datetime, until: dt.datetime, 
                                 if c))
     attributes, keys = _attributes(wh, persons, keys)
     return Events(touches, conversions, messages, attributes, channels, keys)
+
+
+def _theirs(t: ir.Table, ids: ir.Column | None) -> ir.Table:
+    """The rows of `t` that `with_person` can give a person of `ids` (every row when None),
+    kept before it joins: scoring a few persons then reads their rows, not everyone's."""
+    return t if ids is None else t.filter(t.visitor_id.isin(ids) | t.user_id.isin(ids))
 
 
 def _attributes(wh: Storage, persons: ir.Table,
