@@ -269,9 +269,9 @@ def candidates(wh: Storage, ev: feats.Events, since: dt.datetime, cut: dt.dateti
 
 def unpickling(wh: Storage) -> Future[Any] | None:
     """The kept fit, being read on a thread (None when there is none). Unpickling it imports
-    scikit-learn, which takes as long as a small build's journeys: a build starts this before
-    them and `run` waits for it (`kept`), so a handful of new rows costs the longer of the two,
-    not their sum (the import runs while the engine works, outside the GIL)."""
+    scikit-learn, which takes about as long as a small build's journeys: a build starts this
+    before them and `run` waits for it (`kept`), so the import runs while the engine works (its
+    Python still takes turns with the build's for the interpreter)."""
     if not wh.has("prediction_model"):
         return None
     try:
