@@ -3,8 +3,10 @@ messages, and how close each journey's holdout lift comes to the simulator's tru
 
 Simulates --persons (default 1,000,000) over 90 days into bench-out/messaging/ (kept: a
 second run reuses it), loads and builds it, then times the `messaging` report (every
-journey by step, by journey, one step's recipients, and engagement only: what a workspace
-without a build answers), each run twice (cold, then warm), and prints `parcours evaluate
+journey by step, by journey, one step's recipients, and engagement only), each run twice
+(cold: the first in the process, which fits the credit's Markov model once for the build;
+then warm: a new answer in a process that has, as a server after its build), all read from
+the build's message facts (`build/message_facts.py`), and prints `parcours evaluate
 --messages-truth` (estimate, 95% interval, truth, error per journey), then the same
 estimator on the simulator's true identities (persons_truth) and the share of the sent
 entrants' true orders parcours links to them: what the identity graph costs the estimate.
@@ -50,7 +52,7 @@ def main() -> None:
             print(f"report {name:<24} cold {times[0]:5.2f} s, warm {times[1]:5.2f} s ({len(r.table):,} rows)")
         t = time.perf_counter()
         engagement(wh, TOTAL, selection=Selection())
-        print(f"engagement only (no build needed) {time.perf_counter() - t:5.2f} s")
+        print(f"engagement only (the build's facts) {time.perf_counter() - t:5.2f} s")
         truth = pd.read_parquet(root / "data" / "messages_truth.parquet")
         pd.set_option("display.width", 200)
         window = ws.config.messaging.lift_window_days

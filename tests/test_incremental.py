@@ -20,6 +20,7 @@ import pytest
 from builders import AS_OF, SPARK, load_rows
 from parcours import Workspace
 from parcours.build.journeys import build_journeys
+from parcours.build.message_facts import CLICKS, CONTACTS, FACTS
 from parcours.contract.schema import CARDS, CHANGES, CONDITIONS, MEMBERS, SIZES
 from parcours.load.ingest import load_file
 from parcours.simulate import simulate
@@ -100,15 +101,16 @@ def _split(data, folder):
 
 def _tables(ws: Workspace) -> dict[str, pd.DataFrame]:
     out = {}
-    for name in ("persons", "journeys", "touches", "profiles"):
+    keys = {"persons": ["kind", "id"], "journeys": ["journey_id"], "touches": ["journey_id", "event_id"],
+            "profiles": ["person_id"], FACTS: ["journey", "step", "recipient", "channel"],
+            CONTACTS: ["journey", "recipient", "user_id", "visitor_id"], CLICKS: ["event_id"]}
+    for name, key in keys.items():
         df = ws.warehouse.table(name).to_pandas()
-        key = {"persons": ["kind", "id"], "journeys": ["journey_id"], "touches": ["journey_id", "event_id"],
-               "profiles": ["person_id"]}[name]
         for c in [c for c in df.columns if df[c].dtype == object]:  # lists and maps, compared as text
             df[c] = df[c].map(_text)
         out[name] = df.sort_values(key).reset_index(drop=True)
     meta = ws.warehouse.table("build_meta").to_pandas()
-    mine = ["built_at", "config", "incremental", *(f"seq_{t}" for t in LOADED)]  # this build's, not the data's
+    mine = ["built_at", "persons_at", "config", "incremental", *(f"seq_{t}" for t in LOADED)]  # this build's
     out["build_meta"] = meta.drop(columns=mine).astype(str)
     return out
 

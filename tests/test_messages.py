@@ -514,3 +514,104 @@ def test_the_headline_lift_carries_its_interval_and_journeys_add_up_in_quadratur
         pytest.approx((12, 12 - half, 12 + half))
     assert (got["incremental_revenue_low"], got["incremental_revenue_high"]) == pytest.approx(
         (-4 - 10 ** 0.5, -4 + 10 ** 0.5))  # half-widths 3 and 1
+
+
+def message_worlds():
+    """Events of two journeys to a few recipients (some named by a user id, some opens a
+    proxy's or flagged), orders of those users, and where the events are cut in two loads."""
+    from hypothesis import strategies as st
+
+    email = st.sampled_from(["sent", "delivered", "bounced", "opened", "opened", "clicked", "unsubscribed", "held_out"])
+    sms = st.sampled_from(["sent", "delivered", "undelivered", "clicked", "held_out"])
+    one = st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["s1", "s2"]),
+                    st.sampled_from(["r1", "r2", "r3", "r4"]), st.integers(0, 3000),
+                    st.sampled_from(["u1", "u2", "u3", None]),
+                    st.sampled_from(["", "GoogleImageProxy", "flag"])).flatmap(
+        lambda t: (email if t[2] in ("r1", "r2") else sms).map(lambda ev: (*t, ev)))
+    orders = st.lists(st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.integers(0, 4000)), max_size=6)
+    split = st.lists(one, min_size=2, max_size=30).flatmap(lambda rows: st.tuples(st.just(rows),
+                                                                                  st.integers(1, len(rows) - 1)))
+    return st.tuples(split, orders).map(lambda t: (t[0][0], t[1], t[0][1]))
+
+
+def test_the_report_from_the_builds_message_facts_is_the_report_from_every_event(tmp_path_factory):
+    """What the build keeps of the messages (`message_facts`) gives the answers every event
+    gives: once a build folds the events loaded since in (as a whole rewrite would), and read
+    with events loaded since (to known and new recipients) and persons written since."""
+    import ibis
+    from hypothesis import HealthCheck, given, settings
+
+    from builders import assert_same, canonical
+    from parcours import Workspace
+    from parcours.build import message_facts
+    from parcours.build.journeys import build_journeys
+    from parcours.contract.query import Query
+    from parcours.reports import run_report
+    from parcours.reports.messaging_lift import contacts
+    from parcours.reports.messaging_metrics import Selection, clicked, messages
+
+    picks = (Selection(), Selection("j1", "s1", machine_opens=True))
+
+    def answers(ws):
+        wh = ws.warehouse
+        return [(name, read(wh, s).to_pandas()) for s in picks
+                for name, read in (("messages", messages), ("contacts", contacts), ("clicks", clicked))]
+
+    def same(ws, report=False):
+        wh = ws.warehouse
+        kept = answers(ws)
+        whole = run_report("messaging", wh, ws.config, Query(by="recipient")) if report else None
+        mark = wh.table(message_facts.MARK).to_pyarrow()
+        wh.drop(message_facts.MARK)  # no facts: every answer from every event
+        for (name, a), (_, b) in zip(kept, answers(ws), strict=True):
+            assert_same(a[sorted(a.columns)], b[sorted(b.columns)], name)
+        if whole is not None:
+            b = run_report("messaging", wh, ws.config, Query(by="recipient"))
+            assert_same(whole.table, b.table, "messaging")
+            for key in whole.tables:
+                assert_same(whole.tables[key], b.tables[key], key)
+        wh.replace(message_facts.MARK, ibis.memtable(mark))
+
+    def facts(ws):
+        return {t: canonical(ws.warehouse.table(t).to_pandas()) for t in message_facts.MAKE}
+
+    def as_rewritten(ws):  # what a build folded in is what a whole rewrite writes
+        folded = facts(ws)
+        message_facts.keep(ws.warehouse, full=True)
+        for table, rewritten in facts(ws).items():
+            pd.testing.assert_frame_equal(folded[table], rewritten, obj=table)
+
+    @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(message_worlds())
+    def check(world):
+        rows, orders, cut = world
+        ws = Workspace.init(tmp_path_factory.mktemp("facts"))
+        events = [dict(event_id=f"e{i}", ts=at(minutes), journey=j, step=s, recipient=r, event=ev,
+                       channel="email" if r in ("r1", "r2") else "sms", user_id=u or "",
+                       user_agent="Mozilla GoogleImageProxy" if agent == "GoogleImageProxy" else "",
+                       machine_open="true" if agent == "flag" and ev == "opened" else "")
+                  for i, (j, s, r, minutes, u, agent, ev) in enumerate(rows)]
+        load_rows(ws, "touchpoints", [dict(event_id=f"t{u}", ts=at(-60), visitor_id=f"v{u}", user_id=u,
+                                           channel="direct", interaction="visit") for u in ("u1", "u2")])
+        load_rows(ws, "conversions", [dict(conversion_id=f"o{i}", ts=at(m), user_id=u, revenue="10")
+                                      for i, (u, m) in enumerate(orders)] or
+                  [dict(conversion_id="o", ts=at(-30), visitor_id="vu1", revenue="10")])
+        load_rows(ws, "messages", events[:cut])
+        build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))
+        first = {t: ws.warehouse.table(t).to_pyarrow() for t in (*message_facts.MAKE, message_facts.MARK)}
+        load_rows(ws, "messages", events[cut:])  # after the build: to known recipients and new ones
+        load_rows(ws, "identities", [dict(visitor_id="vu2", user_id="u3", ts=at(-10))])  # u3 joins u2's person
+        build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))  # folds the events in
+        same(ws, report=True)
+        as_rewritten(ws)
+        # the first build's facts, as if the second had written its persons and stopped before
+        # the facts: the events since and the persons it wrote are worked out by the reader
+        for table, rows in first.items():
+            ws.warehouse.replace(table, ibis.memtable(rows))
+        same(ws)
+        load_rows(ws, "identities", [dict(visitor_id="vu1", user_id="u3", ts=at(-5))])  # and now u1's too
+        build_journeys(ws.warehouse, ws.config, as_of=dt.date(2026, 11, 1))  # no message: persons looked up again
+        as_rewritten(ws)
+        ws.close()
+
+    check()

@@ -3,7 +3,8 @@ request, drop raw rows past the retention, and keep an audit line of each (what,
 many rows; never the values).
 
 `forget` finds the person by any identifier (person, visitor, user or customer id; an email
-or a phone, plain or hashed), gathers every id and hash the person has, and deletes their rows
+or a phone, plain or hashed), gathers every id and hash the person has (and the addresses their
+messages went to: the message facts know a message by its recipient), and deletes their rows
 from every canonical and derived table in one transaction. An identifier parcours does not
 know as a person's (nothing built yet) is still erased wherever it appears as such.
 """
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from parcours.activation.webhooks import DELIVERIES
+from parcours.build import message_facts
 from parcours.contract import cells, identifiers, schema
 from parcours.contract.config import Config
 from parcours.contract.schema import CARDS, CHANGES, CONDITIONS, KEYS, MEMBERS, SIZES, TABLES
@@ -36,7 +38,7 @@ from parcours.predict import TABLES as PREDICTED
 
 AUDIT_FILE = "privacy-audit.jsonl"
 BY_PERSON = ("persons", "journeys", "touches", "profiles", MEMBERS, CHANGES, CARDS, "customer_ids",
-             "predictions")  # derived
+             "predictions", message_facts.FACTS, *message_facts.WITH_PERSON)  # derived
 RAW_TIME = {t: schema.TIME_COLUMNS[t] for t in ("touchpoints", "conversions", "identities", "messages")}  # dropped
 
 
@@ -107,6 +109,11 @@ def find(wh: Storage, config: Config, identifier: str) -> Ids:
         for r in f.filter(f.person_id.isin(list(ids.persons))).to_pyarrow().to_pylist():
             ids.customers |= set(r["customer_ids"] or [])
             ids.hashes |= set(r["email_sha256"] or []) | set(r["phone_sha256"] or [])
+    if wh.has("messages") and (ids.users or ids.visitors):  # the addresses their messages went to
+        m = wh.table("messages")
+        theirs = m.filter(m.user_id.isin(sorted(ids.users) or [""]) | m.visitor_id.isin(sorted(ids.visitors) or [""]))
+        sent = theirs.filter(theirs.recipient.notnull()).select("recipient").distinct()
+        ids.plain |= set(sent.to_pyarrow()["recipient"].to_pylist())
     return ids
 
 
@@ -209,7 +216,8 @@ PERSONAL = frozenset().union(*(schema.personal(t) for t in TABLES), ga4.PERSONAL
 # files and derived tables that hold none (tests/test_privacy.py checks that a workspace holds
 # nothing else: a new place a person is written to cannot be forgotten).
 FILES = {"rejects/*.csv": _rejects, "ga4/*.parquet": _parquet}
-WITHOUT_PERSON_TABLES = ("build_meta", SIZES, CONDITIONS, DELIVERIES, *(t for t in PREDICTED if t not in BY_PERSON))
+WITHOUT_PERSON_TABLES = ("build_meta", SIZES, CONDITIONS, DELIVERIES, message_facts.MARK,
+                         *(t for t in PREDICTED if t not in BY_PERSON))
 WITHOUT_PERSONS = ("parcours.toml", "parcours.yaml", "parcours.yml", "audiences.json", AUDIT_FILE,
                    ".parcours-server.json", "parcours.duckdb", "parcours.duckdb.wal")
 

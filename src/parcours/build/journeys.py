@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from parcours.build import message_facts
 from parcours.build.channels import classify
 from parcours.build.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
 from parcours.build.message_events import MESSAGE
@@ -78,7 +79,8 @@ def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:
 # The steps a build names, in order (a full build skips the first; a pass of one is named
 # "step (b/k)"): what its progress bar counts.
 STEPS = ("finding what changed", "stitching identities", "ordering conversions", "assigning touches to journeys",
-         "classifying touches", "summarising journeys", "writing tables", "profiling persons")
+         "classifying touches", "summarising journeys", "writing tables", "profiling persons",
+         "summarising messages")
 
 
 def build_progress(report: Callable[[str, float], None]) -> Callable[[str], None]:
@@ -91,11 +93,14 @@ def build_journeys(wh: Storage, config: Config, as_of: dt.date | None = None,
     """Bring persons, journeys and touches up to date in one transaction: only the persons
     the rows loaded since the last build (or the moved D-2 cut) can change, unless `full` or
     the rules changed. Same input, same tables, either way. Then the profiles, whole, in a
-    second one."""
+    second one, and the messages' facts (`message_facts`) in a third."""
     with wh.engine_errors():
         if as_of is not None:
             check_as_of(wh, config, as_of)
-        return _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step, full)
+        built = _build(wh, config, as_of or dt.datetime.now(dt.UTC).date(), step, full)
+        step("summarising messages")
+        message_facts.keep(wh, full, wh.table(PROFILES_CHANGED) if wh.has(PROFILES_CHANGED) else None)
+        return built
 
 
 def check_as_of(wh: Storage, config: Config, as_of: dt.date) -> None:
@@ -203,8 +208,11 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.insert("persons", persons)
         wh.replace("customer_ids", ids)  # the next build compares its own to these
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
+        # the persons as the last build left them, unless this one wrote some
+        kept = (before.get("persons_at") if before is not None and stale is not None
+                and not int(persons.count().execute()) else None)
         wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, last, seqs, stale is not None, crm_matches(
-            crm, ids, links, wh.table("persons"), prefix))))
+            crm, ids, links, wh.table("persons"), prefix), kept)))
     rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
     # The profiles to write again: every one after a full build, else the rebuilt persons' and
     # those a message changes (message events rebuild no journey), in place of the profiles of
@@ -251,7 +259,8 @@ def _up_to_date(wh: Storage, config: Config, as_of: dt.date, cut: dt.datetime, s
     build looked, as a build that rebuilt nobody."""
     with wh.transaction():
         wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, before["last_conversion"], seqs, True,
-                                                     {k: v for k, v in before.items() if k.startswith("crm_")})))
+                                                     {k: v for k, v in before.items() if k.startswith("crm_")},
+                                                     before.get("persons_at"))))
     wh.materialize(PROFILES_CHANGED, wh.table("profiles").select("person_id").limit(0))
     return _result(wh, as_of, cut, rebuilt=0)
 
@@ -293,15 +302,19 @@ def _write_touches(wh: Storage, touches: ir.Table, persons: ir.Table, stale: ir.
 
 
 def _meta(config: Config, as_of: dt.date, cut: dt.datetime, last: dt.datetime | None, seqs: dict[str, int],
-          incremental: bool, matches: dict[str, int]) -> dict[str, object]:
+          incremental: bool, matches: dict[str, int], persons_at: dt.datetime | None = None) -> dict[str, object]:
     """The columns of build_meta's one row (`last`: the last conversion's time, or None;
-    `matches`: how the CRM met the site)."""
+    `matches`: how the CRM met the site; `persons_at`: when the persons were last written, if
+    not by this build)."""
     rules = config.journeys
+    built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return {
         "last_conversion": pd.Series([pd.Timestamp(last) if last is not None else pd.NaT],
                                      dtype="datetime64[us]"),  # the default period ends here
         "version": [BUILD_VERSION],
-        "built_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)],  # tells builds apart
+        "built_at": [built_at],  # tells builds apart
+        # the build that last wrote the persons: what was looked up in them before still holds
+        "persons_at": pd.Series([pd.Timestamp(persons_at or built_at)], dtype="datetime64[us]"),
         "as_of": [as_of], "cut": [cut], "lookback_days": [rules.lookback_days],
         "post_view_days": [float(rules.post_view_days)],
         "report_lag_days": [rules.report_lag_days], "config": [config.source],

@@ -16,12 +16,21 @@ MACHINE_SECONDS = 10
 PROXY_AGENTS = ("GoogleImageProxy", "YahooMailProxy", "Apple Mail Privacy Protection")
 
 
+def flagged(m: ir.Table) -> ir.BooleanValue:
+    """Whether each event is marked a machine's by itself: the sending tool's flag or a known
+    proxy's user agent (an open's timing is `soon`'s)."""
+    proxy = ibis.or_(*(m.user_agent.contains(a) for a in PROXY_AGENTS))
+    return m.machine_open.fill_null(False) | proxy.fill_null(False)
+
+
+def soon(ts: ir.TimestampValue, delivered: ir.TimestampValue) -> ir.BooleanValue:
+    """Whether an open at `ts` came within MACHINE_SECONDS of its message's delivery."""
+    return (ts.epoch_seconds() - delivered.epoch_seconds()).between(0, MACHINE_SECONDS).fill_null(False)
+
+
 def machine_open(m: ir.Table, delivered: ir.TimestampValue) -> ir.BooleanValue:
     """Whether each event is a machine's open, `delivered` being its message's delivery time."""
-    soon = (m.ts.epoch_seconds() - delivered.epoch_seconds()).between(0, MACHINE_SECONDS)
-    proxy = ibis.or_(*(m.user_agent.contains(a) for a in PROXY_AGENTS))
-    flagged = m.machine_open.fill_null(False) | proxy.fill_null(False) | soon.fill_null(False)
-    return (m.event == "opened") & flagged
+    return (m.event == "opened") & (flagged(m) | soon(m.ts, delivered))
 
 
 def with_delivery(m: ir.Table) -> ir.Table:

@@ -39,7 +39,7 @@ from parcours.reports.messaging_metrics import (
     Selection,
     attributed_orders,
     engagement,
-    events,
+    messages,
     order_columns,
     totals,
 )
@@ -156,8 +156,8 @@ def _recipients(wh: Storage, selection: Selection, rows: pd.DataFrame, by: str) 
     except over recipients)."""
     if by == "recipient":
         return int((rows.recipients > 0).sum())
-    m = events(wh, selection, machine=False)
-    return int(m.filter(m.event == "delivered").recipient.nunique().execute())
+    m = messages(wh, selection)
+    return int(m.filter(m.deliveries > 0).recipient.nunique().execute())
 
 
 def _arranged(table: pd.DataFrame, by: str, keys: list[str]) -> pd.DataFrame:

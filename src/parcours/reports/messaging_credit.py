@@ -18,7 +18,7 @@ from parcours.attribution.catalogue import make_model
 from parcours.attribution.credit import credit_columns
 from parcours.contract.config import Config
 from parcours.engine.storage import Storage
-from parcours.reports.messaging_metrics import Selection, events, with_persons
+from parcours.reports.messaging_metrics import Selection, clicked
 
 CLICK_SECONDS = 120
 DEFAULT_MODELS = ("last_touch", "linear", "position_based", "markov")
@@ -28,8 +28,7 @@ def step_credit(wh: Storage, config: Config, selection: Selection, models: tuple
     """(journey, step, `<model>_conversions` per model, `<model>_value` per model), one row
     per step whose clicks became credited touches."""
     names = list(models or DEFAULT_MODELS)
-    m = events(wh, selection, machine=False)
-    clicks = with_persons(wh, m.filter(m.event == "clicked"))
+    clicks = clicked(wh, selection)
     clicks = clicks.filter(clicks.person_id.notnull()).select(
         "journey", "step", c_person="person_id", c_channel="channel", c_ts="ts", c_event="event_id")
     t = credit_columns({n: make_model(n, direct=config.direct_channels) for n in names}, wh)

@@ -24,8 +24,10 @@ import math
 from statistics import NormalDist
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
+from parcours.build import message_facts
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
 from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, with_persons
@@ -41,14 +43,12 @@ def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0
     """One row per journey with a holdout group (LIFT_COLUMNS); no holdout, no row. The
     selection's step is ignored: the holdout is the journey's. Orders are `kinds` of
     conversions (`orders_of_persons`)."""
-    m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
-    m = with_persons(wh, m)
+    m = contacts(wh, selection)
     # who entered: the person; else the user id or visitor id the message names (the same
     # contact's email and phone are one entrant); else the recipient
     m = m.mutate(_who=m.person_id.cast("string").coalesce("u:" + m.user_id, "v:" + m.visitor_id, "r:" + m.recipient))
     e = m.group_by(["journey", "_who"]).agg(
-        entry=m.ts.min(), _held=(m.event == "held_out").any(), _sent=(m.event == "sent").any(),
-        person_id=m.person_id.max())
+        entry=m.entry.min(), _held=m.held.any(), _sent=m.sent.any(), person_id=m.person_id.max())
     e = e.filter(e._held | e._sent).mutate(held=e._held & ~e._sent)
     held_journeys = e.filter(e.held).select("journey").distinct()
     e = e.semi_join(held_journeys, "journey")
@@ -80,6 +80,18 @@ def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0
                         "relative_lift": m1 / m0 - 1 if m0 > 0 else None}
         rows.append(row)
     return pd.DataFrame(rows, columns=["journey", *LIFT_COLUMNS])
+
+
+def contacts(wh: Storage, selection: Selection) -> ir.Table:
+    """The selected journey's contacts with their person (`message_facts.per_contact`): kept by
+    the build and brought up to now, or worked out from the events for a period (it keeps
+    whole messages). The step is ignored: the holdout is the journey's."""
+    if selection.start is None and selection.end is None:
+        kept = message_facts.current(wh, message_facts.CONTACTS, journey=selection.journey)
+        if kept is not None:
+            return kept
+    m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
+    return with_persons(wh, message_facts.per_contact(m))
 
 
 def _variance(group: pd.Series, total: str, squares: str) -> float:
