@@ -103,7 +103,7 @@ def _tables(ws: Workspace) -> dict[str, pd.DataFrame]:
     out = {}
     keys = {"persons": ["kind", "id"], "journeys": ["journey_id"], "touches": ["journey_id", "event_id"],
             "profiles": ["person_id"], FACTS: ["journey", "step", "recipient", "channel"],
-            CONTACTS: ["journey", "recipient", "user_id", "visitor_id"], CLICKS: ["event_id"]}
+            CONTACTS: ["journey", "step", "recipient", "user_id", "visitor_id"], CLICKS: ["event_id"]}
     for name, key in keys.items():
         df = ws.warehouse.table(name).to_pandas()
         for c in [c for c in df.columns if df[c].dtype == object]:  # lists and maps, compared as text

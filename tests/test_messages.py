@@ -539,7 +539,7 @@ def test_the_report_from_the_builds_message_facts_is_the_report_from_every_event
     gives: once a build folds the events loaded since in (as a whole rewrite would), and read
     with events loaded since (to known and new recipients) and persons written since."""
     import ibis
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
 
     from builders import assert_same, canonical
     from parcours import Workspace
@@ -550,7 +550,8 @@ def test_the_report_from_the_builds_message_facts_is_the_report_from_every_event
     from parcours.reports.messaging_lift import contacts
     from parcours.reports.messaging_metrics import Selection, clicked, messages
 
-    picks = (Selection(), Selection("j1", "s1", machine_opens=True))
+    picks = (Selection(), Selection("j1", "s1", machine_opens=True),
+             Selection("j1", None, dt.date(2026, 10, 2), dt.date(2026, 10, 3)))  # messages first sent then
 
     def answers(ws):
         wh = ws.warehouse
@@ -583,6 +584,9 @@ def test_the_report_from_the_builds_message_facts_is_the_report_from_every_event
 
     @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(message_worlds())
+    @example(([("j1", "s1", "r1", 0, "u1", "", "sent"), ("j1", "s1", "r1", 10, "u1", "", "clicked"),  # r1: earlier
+               ("j1", "s2", "r3", 2000, "u2", "", "sent"), ("j1", "s2", "r3", 2010, "u2", "", "clicked")],
+              [("u1", 20), ("u2", 2020)], 2))
     def check(world):
         rows, orders, cut = world
         ws = Workspace.init(tmp_path_factory.mktemp("facts"))

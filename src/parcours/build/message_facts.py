@@ -30,9 +30,10 @@ from parcours.contract.schema import LOAD_SEQ
 from parcours.engine.storage import Storage
 
 FACTS = "message_facts"  # a row per message (MESSAGE and its channel)
-CONTACTS = "message_contacts"  # a row per journey, recipient and the ids its events carry, with its person
+CONTACTS = "message_contacts"  # a row per message and the ids its events carry, with its person
 CLICKS = "message_clicks"  # a row per click, with its person
-MARK = "message_facts_mark"  # one row: seq, events, persons_at (build_meta's, when person_id was looked up)
+MARK = "message_facts_mark"  # one row: seq, events, persons_at (build_meta's, when person_id was looked up), version
+VERSION = 2  # bump when the facts change shape: facts of another version are written again, never read
 WITH_PERSON = (CONTACTS, CLICKS)
 TEMPS = ("_facts_named",)
 
@@ -60,10 +61,11 @@ def per_message(m: ir.Table) -> ir.Table:
 
 
 def per_contact(m: ir.Table) -> ir.Table:
-    """A row per journey, recipient and ids of the events `m`: when they first came into the
-    journey (`entry`), whether they were held out or sent anything (the lift's entrants). A
-    person is a function of the ids: looked up once a contact, not once an event."""
-    return m.group_by(["journey", "recipient", "user_id", "visitor_id"]).agg(
+    """A row per message and ids of the events `m`: when they came into the journey by it
+    (`entry`), whether they were held out or sent it (the lift's entrants, added up by person;
+    by message, so a period keeps the messages first sent in it). A person is a function of
+    the ids: looked up once a contact, not once an event."""
+    return m.group_by([*MESSAGE, "user_id", "visitor_id"]).agg(
         entry=m.ts.min(), held=(m.event == "held_out").any(), sent=(m.event == "sent").any())
 
 
@@ -109,7 +111,9 @@ def _mark(wh: Storage) -> tuple[int, int, dt.datetime | None] | None:
     if not wh.has(MARK):
         return None
     rows = wh.table(MARK).to_pyarrow().to_pylist()
-    return (int(rows[0]["seq"]), int(rows[0]["events"]), rows[0]["persons_at"]) if rows else None
+    if not rows or rows[0].get("version") != VERSION:
+        return None
+    return int(rows[0]["seq"]), int(rows[0]["events"]), rows[0]["persons_at"]
 
 
 def _persons_at(wh: Storage) -> dt.datetime | None:
@@ -166,8 +170,10 @@ def keep(wh: Storage, full: bool = False, changed: ir.Table | None = None) -> No
             else:
                 wh.delete(table, "recipient", named)
                 wh.insert(table, made(table, upto.semi_join(named, "recipient")))
-        wh.replace(MARK, ibis.memtable({"seq": [seq], "events": [events], "persons_at": [persons_at]},
-                                       schema={"seq": "int64", "events": "int64", "persons_at": "timestamp(6)"}))
+        wh.replace(MARK, ibis.memtable({"seq": [seq], "events": [events], "persons_at": [persons_at],
+                                        "version": [VERSION]},
+                                       schema={"seq": "int64", "events": "int64", "persons_at": "timestamp(6)",
+                                               "version": "int64"}))
     for name in TEMPS:
         wh.drop(name)
 

@@ -28,9 +28,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from parcours.build import message_facts
+from parcours.build.message_events import MESSAGE
 from parcours.engine.storage import Storage
 from parcours.errors import InvalidInput
-from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, with_persons
+from parcours.reports.messaging_metrics import Selection, events, orders_of_persons, sent_in, with_persons
 
 # the answer first (incremental orders and revenue, their intervals), then what it is made of
 LIFT_COLUMNS = ("incremental_orders", "incremental_orders_low", "incremental_orders_high", "incremental_revenue",
@@ -83,15 +84,16 @@ def lift(wh: Storage, selection: Selection, window_days: int = 14, ci: float = 0
 
 
 def contacts(wh: Storage, selection: Selection) -> ir.Table:
-    """The selected journey's contacts with their person (`message_facts.per_contact`): kept by
-    the build and brought up to now, or worked out from the events for a period (it keeps
-    whole messages). The step is ignored: the holdout is the journey's."""
-    if selection.start is None and selection.end is None:
-        kept = message_facts.current(wh, message_facts.CONTACTS, journey=selection.journey)
-        if kept is not None:
-            return kept
-    m = events(wh, Selection(selection.journey, None, selection.start, selection.end), machine=False)
-    return with_persons(wh, message_facts.per_contact(m))
+    """The selected journey's contacts with their person (`message_facts.per_contact`), of the
+    messages first sent in the period: kept by the build and brought up to now, or worked out
+    from the events. The step is ignored: the holdout is the journey's."""
+    journey = Selection(selection.journey, None, selection.start, selection.end)
+    kept = message_facts.current(wh, message_facts.CONTACTS, journey=selection.journey)
+    if kept is None:
+        return with_persons(wh, message_facts.per_contact(events(wh, journey, machine=False)))
+    if journey.start is None and journey.end is None:
+        return kept
+    return kept.semi_join(sent_in(wh, journey), list(MESSAGE))
 
 
 def _variance(group: pd.Series, total: str, squares: str) -> float:

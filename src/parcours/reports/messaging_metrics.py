@@ -30,7 +30,7 @@ import pandas as pd
 from parcours.build import message_facts
 from parcours.build.identity import with_customers, with_person
 from parcours.build.journeys import require_built
-from parcours.build.message_events import machine_open, soon, with_delivery
+from parcours.build.message_events import MESSAGE, machine_open, soon, with_delivery
 from parcours.contract.config import ATTRIBUTE_TO
 from parcours.contract.query import MESSAGE_ROWS as BY
 from parcours.engine.storage import Storage
@@ -252,13 +252,18 @@ def orders(wh: Storage, by: str = "journey", journey: str | None = None, step: s
 
 def clicked(wh: Storage, selection: Selection) -> ir.Table:
     """The selected messages' clicks with their person (NULL for a recipient no identity
-    names): kept by the build and brought up to now, or from the events for a period (it
-    keeps whole messages)."""
-    if selection.start is None and selection.end is None:
-        kept = message_facts.current(wh, message_facts.CLICKS, journey=selection.journey, step=selection.step)
-        if kept is not None:
-            return kept
-    return with_persons(wh, message_facts.clicks(events(wh, selection, machine=False)))
+    names), of the messages first sent in the period: kept by the build and brought up to
+    now, or from the events."""
+    kept = message_facts.current(wh, message_facts.CLICKS, journey=selection.journey, step=selection.step)
+    if kept is None:
+        return with_persons(wh, message_facts.clicks(events(wh, selection, machine=False)))
+    return kept if selection.start is None and selection.end is None else kept.semi_join(
+        sent_in(wh, selection), list(MESSAGE))
+
+
+def sent_in(wh: Storage, selection: Selection) -> ir.Table:
+    """The messages (MESSAGE) of the selection first sent in its period (`messages`)."""
+    return messages(wh, selection).select(*MESSAGE)
 
 
 def with_persons(wh: Storage, m: ir.Table) -> ir.Table:
