@@ -582,7 +582,7 @@ def test_the_report_from_the_builds_message_facts_is_the_report_from_every_event
         for table, rewritten in facts(ws).items():
             pd.testing.assert_frame_equal(folded[table], rewritten, obj=table)
 
-    @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(message_worlds())
     @example(([("j1", "s1", "r1", 0, "u1", "", "sent"), ("j1", "s1", "r1", 10, "u1", "", "clicked"),  # r1: earlier
                ("j1", "s2", "r3", 2000, "u2", "", "sent"), ("j1", "s2", "r3", 2010, "u2", "", "clicked")],
