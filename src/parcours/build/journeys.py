@@ -208,12 +208,11 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
             wh.insert("persons", persons)
         wh.replace("customer_ids", ids)  # the next build compares its own to these
         last = journeys.filter(journeys.converted).conv_ts.max().execute()
+        rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
         # the persons as the last build left them, unless this one wrote some
-        kept = (before.get("persons_at") if before is not None and stale is not None
-                and not int(persons.count().execute()) else None)
+        kept = before.get("persons_at") if before is not None and rebuilt == 0 else None
         wh.replace("build_meta", ibis.memtable(_meta(config, as_of, cut, last, seqs, stale is not None, crm_matches(
             crm, ids, links, wh.table("persons"), prefix), kept)))
-    rebuilt = None if stale is None else int(persons.person_id.nunique().execute())
     # The profiles to write again: every one after a full build, else the rebuilt persons' and
     # those a message changes (message events rebuild no journey), in place of the profiles of
     # the ids they were before (`gone`).

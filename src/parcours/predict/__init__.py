@@ -275,13 +275,18 @@ def unpickling(wh: Storage) -> Future[Any] | None:
     if not wh.has("prediction_model"):
         return None
     try:
-        blob = wh.table("prediction_model").blob.execute().iloc[0]
+        blob = _blob(wh)
     except Exception:  # no row, another shape: `kept` reads it again and says why
         return None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parcours-fit")
     pending = pool.submit(pickle.loads, blob)
     pool.shutdown(wait=False)  # the thread ends with the one task
     return pending
+
+
+def _blob(wh: Storage) -> bytes:
+    """The kept fit as pickled (`prediction_model`'s one row)."""
+    return wh.table("prediction_model").blob.execute().iloc[0]
 
 
 def kept(wh: Storage, config: Config, cut: dt.datetime,
@@ -292,8 +297,7 @@ def kept(wh: Storage, config: Config, cut: dt.datetime,
     if not wh.has("prediction_model") or not wh.has("predictions"):
         return None, "no model yet"
     try:
-        fitted = pending.result() if pending is not None else \
-            pickle.loads(wh.table("prediction_model").blob.execute().iloc[0])
+        fitted = pending.result() if pending is not None else pickle.loads(_blob(wh))
     except Exception as e:  # another version's pickle, a damaged row: fitting again mends it
         return None, f"the kept model could not be read ({type(e).__name__})"
     if not isinstance(fitted, Fitted) or fitted.settings != settings(config):
