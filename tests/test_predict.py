@@ -205,6 +205,32 @@ def test_a_number_known_for_too_few_persons_to_split_on_is_no_crash():
     assert halves.predict(f.assign(rare=1.0)) == pytest.approx(p)  # nothing learnt from three persons
 
 
+@pytest.mark.parametrize("batch", [1, 9, 25, 10**6])
+def test_gains_predicted_in_batches_are_each_candidates_prediction_alone(monkeypatch, batch):
+    """`_gains` predicts the inputs as things are and one per candidate together, BATCH_ROWS
+    rows a call (a batch of one input, of several, every input at once): the same floats as
+    predicting each input alone."""
+    from parcours.predict import recommend
+
+    rng = np.random.default_rng(5)
+    cols = [f"{k}_{i}" for i in range(2) for k in ("n", "days", "exposure")] + ["touches", "days_last", "days_first"]
+    f = pd.DataFrame(rng.random((3000, len(cols))) * 5, columns=cols)
+    f.loc[rng.random(3000) < 0.3, "n_1"] = np.nan
+    y = (rng.random(3000) < 0.02 + 0.15 * f.n_0 - 0.03 * f.days_0).astype(np.int64)
+    model = fit_halves(f, y, cols, seed=2).a
+    offered = [Candidate("display", 0, 1.0, 0.5), Candidate("email", 1, 0.1, 0.5)]
+    few = f.iloc[:9]
+    alone = model.predict_input(model.frame(few))
+    by_one = np.column_stack([model.predict_input(recommend.touched(model.frame(few), c.index)) - alone
+                              for c in offered])
+    monkeypatch.setattr(recommend, "BATCH_ROWS", batch)
+    base, gain = recommend._gains(model, few, offered)
+    assert np.array_equal(base, alone) and np.array_equal(gain, by_one) and gain.shape == (9, 2)
+    assert np.abs(gain).sum() > 0  # the touched inputs were predicted, not the first one again
+    assert recommend._gains(model, few, [])[1].shape == (9, 0)
+    assert [x.shape for x in recommend._gains(model, few.iloc[:0], offered)] == [(0,), (0, 2)]
+
+
 @pytest.mark.parametrize("limit", [3, 11, 1000])
 def test_training_rows_are_the_sample_of_every_cut_off_read_in_turn(tmp_path, limit):
     """`_training` reads each cut-off's features and keeps its rows of the sample: the same rows,

@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.cluster]
 BUILT = ("persons", "journeys", "touches")
 # each executor as the local driver runs (tests/builders.SPARK); a few partitions for few rows
 ON_CLUSTER = SPARK.replace('"spark.sql.codegen', '"spark.executor.extraJavaOptions=-XX:TieredStopAtLevel=1 '
-                           '-XX:+UseSerialGC", "spark.sql.codegen') + "spark_partitions = 2\n"
+                           '-XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m", "spark.sql.codegen'
+                           ) + "spark_partitions = 2\n"
 
 
 @dataclass
