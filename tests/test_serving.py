@@ -64,6 +64,16 @@ def test_commands_ask_the_server_holding_the_workspace(shop, tmp_path):
         assert res.exit_code == 0 and "built as of 2026-11-23" in res.stdout
         row = next(line for line in res.stdout.splitlines() if "touchpoints" in line)
         assert f" {before + 1:,} " in row
+        again = write_csv(tmp_path / "again.csv", [{"event_id": "n3", "ts": "2026-11-20 11:00:00", "visitor_id": "vz"}])
+        for command in (["build", "--as-of", AS_OF.isoformat()], ["info"], ["ingest", "touchpoints", str(again)]):
+            done = subprocess.run([*PARCOURS[:1], "-X", "importtime", *PARCOURS[1:], *command, *args],
+                                  capture_output=True, text=True, timeout=120)
+            imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                        if line.startswith("import time:")}
+            assert done.returncode == 0 and f"asking it at {url}" in done.stderr, done.stderr[-500:]
+            # the server has the engine (duckdb is imported, only to check the config's regexes as RE2 does)
+            engine = {"ibis", "sklearn", "scipy", "pandas", "pyarrow"}
+            assert imported and imported.isdisjoint(engine), (command, imported & engine)
     assert not (shop.path / SERVER_FILE).exists()
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
@@ -26,6 +25,7 @@ from parcours.build.channels import classify
 from parcours.build.identity import crm_matches, customer_ids, hash_links, stitch, with_customers, with_person
 from parcours.build.message_events import MESSAGE
 from parcours.build.profiles import profiles
+from parcours.build.result import BuildResult
 from parcours.contract.config import Config
 from parcours.contract.exprs import in_order
 from parcours.contract.schema import EARLIEST, LOAD_SEQ
@@ -53,22 +53,6 @@ PROFILE_TEMPS = ("_profiles", "_profile_people", "_profile_persons", "_profile_p
 # (`followed`), which a build's facts say once they ran (`mark_followed`).
 PROFILES_CHANGED = "_profiles_changed"
 BUILD_VERSION = 7  # bump when the derived tables change shape: readers then ask for a rebuild
-
-
-@dataclass
-class BuildResult:
-    as_of: dt.date
-    cut: dt.datetime  # conversions strictly before this instant are built
-    persons: int
-    journeys: int
-    converting: int
-    touches: int
-    rebuilt: int | None = None  # persons rebuilt by an incremental build (None: a full one)
-
-    @classmethod
-    def from_plain(cls, d: dict) -> BuildResult:
-        """From its JSON (a build the server ran)."""
-        return cls(**{**d, "as_of": dt.date.fromisoformat(d["as_of"]), "cut": dt.datetime.fromisoformat(d["cut"])})
 
 
 def report_cut(as_of: dt.date, report_lag_days: int) -> dt.datetime:

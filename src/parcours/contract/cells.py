@@ -10,9 +10,10 @@ visible and harmless.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ibis.expr.types as ir
+if TYPE_CHECKING:  # the engine's types only: reading a config needs no engine
+    import ibis.expr.types as ir
 
 RISKY = ("=", "+", "-", "@", "\t", "\r")
 # No text anyone typed holds these (tab and line ends may): C0 and C1 controls (U+0085 is a

@@ -14,10 +14,9 @@ import hashlib
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
-import pyarrow as pa
-import pyarrow.compute as pc
 
 # An id (of an event, a device, an account, a customer) is one token: at most MAX_TOKEN
 # characters, none of them a space, a control or an invisible format character (U+202E turns
@@ -73,8 +72,12 @@ def normal_email(text: str) -> str | None:
 EMAIL_FUNCTION = "parcours_email"  # normal_email as an engine function (DuckDB: registered by the warehouse)
 
 
-def email_arrow(email: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """normal_email over a batch, once per distinct text; null in, null out."""
+def email_arrow(email: Any) -> Any:
+    """normal_email over a batch (an Arrow array), once per distinct text; null in, null out. Typed
+    Any: DuckDB evaluates a function's annotations, and pyarrow is imported here, not with the module."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     distinct = pc.unique(email)
     normal = pa.array([None if v is None else normal_email(v) for v in distinct.to_pylist()], pa.string())
     return pc.take(normal, pc.index_in(email, distinct))
@@ -96,8 +99,11 @@ def normal_phone(text: str, country: str) -> str | None:
 E164_FUNCTION = "parcours_e164"  # normal_phone as an engine function (DuckDB: registered by the warehouse)
 
 
-def e164_arrow(phone: pa.Array | pa.ChunkedArray, country: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """normal_phone over a batch, once per distinct (country, text); null in, null out."""
+def e164_arrow(phone: Any, country: Any) -> Any:
+    """normal_phone over a batch (Arrow arrays), once per distinct (country, text); null in, null out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     pairs = pc.binary_join_element_wise(country, phone, "\t")
     distinct = pc.unique(pairs)
     normal = pa.array([None if v is None else normal_phone(*reversed(v.split("\t", 1)))

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from parcours.contract.config import CONFIG_NAMES, Config, default_config_text, load_config
-from parcours.engine.engines import open_warehouse, warehouse_exists
-from parcours.engine.storage import Storage
 from parcours.errors import NotBuilt
+
+if TYPE_CHECKING:
+    from parcours.engine.storage import Storage
 
 SERVER_FILE = ".parcours-server.json"
 
@@ -65,6 +66,8 @@ class Folder:
 
     @cached_property
     def warehouse(self) -> Storage:
+        from parcours.engine.engines import open_warehouse  # the engine, when a job reads or writes
+
         return open_warehouse(self.path, self.config.warehouse)
 
     def close(self) -> None:
@@ -74,6 +77,8 @@ class Folder:
 
     def has_warehouse(self) -> bool:
         """Whether data was ever loaded here (opening the warehouse would create it)."""
+        from parcours.engine.engines import warehouse_exists
+
         return warehouse_exists(self.path, self.config.warehouse)
 
     def require_warehouse(self) -> None:

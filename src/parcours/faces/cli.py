@@ -172,9 +172,10 @@ def simulate(
         out.print(f"  {name:<14} {path}")
     if load_into is not None:
         from parcours.contract.schema import TABLES
-        from parcours.front import Workspace, open_workspace
+        from parcours.engine.workspace import Folder
+        from parcours.front import open_workspace
 
-        Workspace.init(load_into)
+        Folder.init(load_into)
         with open_workspace(load_into, _told) as ws:
             for name in (t for t in TABLES if t in res.files):
                 _load_one(ws, name, res.files[name], ws.path / "rejects")  # the simulator writes no bad row
@@ -210,10 +211,11 @@ def ingest(
     Bad rows never enter the warehouse: each is reported with file, row, field and reason,
     and all of them are written to a rejects file.
     """
-    from parcours.front import Workspace, open_workspace
+    from parcours.engine.workspace import Folder
+    from parcours.front import open_workspace
 
     any_rejected = False
-    Workspace.init(workspace)
+    Folder.init(workspace)  # the folder and its config (no engine: a server may hold it)
     with open_workspace(workspace, _told) as ws:
         loads = [(table.value, path) for path in files]
         if table.value == "ga4":

@@ -27,32 +27,10 @@ from parcours.contract.config import CrmSettings
 from parcours.contract.schema import Field
 from parcours.engine.storage import FileLoader, Staged, Storage
 from parcours.errors import InvalidInput
+from parcours.load.results import LoadResult, Reject
 
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
-
-
-@dataclass
-class Reject:
-    file: str
-    row: int
-    field: str
-    value: str | None
-    reason: str
-
-
-@dataclass
-class LoadResult:
-    file: str
-    table: str
-    rows_read: int = 0
-    inserted: int = 0
-    updated: int = 0  # stored rows this file replaced (schema.LATEST_WINS tables)
-    already_loaded: int = 0
-    rejected_rows: int = 0
-    rejects: list[Reject] = field(default_factory=list)  # the first `sample` of them
-    rejects_file: Path | None = None  # all of them, when there are any
-    ignored_columns: list[str] = field(default_factory=list)
 
 
 SAMPLE = 20

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from parcours.contract import schema
-from parcours.engine.storage import Storage
+
+if TYPE_CHECKING:  # a client reads Facts without an engine
+    from parcours.engine.storage import Storage
 
 
 @dataclass
