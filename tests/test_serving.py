@@ -104,11 +104,14 @@ def test_jobs_api_refuses_what_it_cannot_run(shop):
         while job["status"] in ("queued", "running"):
             job = api.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
         assert job["status"] == "failed" and "no such file" in job["error"]
+        for wait in ("-1", "10.5", "nan", "soon"):
+            assert api.get(f"/api/v1/jobs/1?wait={wait}", headers=write).status_code == 422, wait
         job = api.post("/api/v1/jobs", json={"command": "build", "as_of": AS_OF.isoformat()}, headers=write).json()
         assert job["status"] == "queued" and job["command"] == "build"
-        while job["status"] in ("queued", "running"):
-            job = api.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
-        assert job["status"] == "done" and job["result"]["touches"] > 0
+        asked = 0
+        while job["status"] in ("queued", "running"):  # each answer waits up to 10 s, and comes at the end
+            job, asked = api.get(f"/api/v1/jobs/{job['id']}?wait=10", headers=write).json(), asked + 1
+        assert job["status"] == "done" and job["result"]["touches"] > 0 and asked <= 2
         assert [j["id"] for j in api.get("/api/v1/jobs", headers=write).json()] == [1, 2]
 
 

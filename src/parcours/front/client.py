@@ -8,7 +8,6 @@ follows no redirect and asks no proxy, since either would carry the token to ano
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,8 +33,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 class Remote:
-    def __init__(self, server: Server, poll: float = 0.3):
-        self.server, self.poll = server, poll
+    def __init__(self, server: Server, wait: float = 0.3):
+        self.server, self.wait = server, wait  # how long a job's answer waits for its end: the progress's pace
 
     def _call(self, path: str, body: Any = None, params: dict | None = None, method: str | None = None) -> bytes:
         url = self.server.url + path
@@ -79,8 +78,7 @@ class Remote:
         job = json.loads(self._call("/api/v1/jobs", body={"command": command, **params}))
         while job["status"] in ("queued", "running"):
             progress(job["step"] or job["status"], job["percent"])
-            time.sleep(self.poll)
-            job = self.json(f"/api/v1/jobs/{job['id']}")
+            job = self.json(f"/api/v1/jobs/{job['id']}", {"wait": self.wait})  # or at its end
         if job["status"] == "failed":
             raise ParcoursError(job["error"])
         return job["result"]

@@ -21,7 +21,7 @@ from parcours.contract.query import LEVELS, Query
 from parcours.engine.storage import Storage
 from parcours.engine.workspace import Folder
 from parcours.errors import InvalidInput, NotBuilt
-from parcours.front.door import Attributed, AudienceSize, Built, Progress, _quiet, report_known
+from parcours.front.door import Attributed, AudienceSize, Built, Progress, quiet, report_known
 from parcours.front.jobs import build_all, predict_again, refresh_audience
 from parcours.load.ingest import load_file
 from parcours.load.inventory import Facts, describe
@@ -45,12 +45,12 @@ class Workspace(Folder):
         return ws
 
     def load(self, table: str, path: Path, rejects_file: Path | None = None,
-             progress: Progress = _quiet) -> LoadResult:
+             progress: Progress = quiet) -> LoadResult:
         """Validate a file and load its rows (one transaction; loading it again adds nothing)."""
         return load_file(self.warehouse, table, path, rejects_file=rejects_file, crm=self.config.crm,
                          progress=lambda pct: progress(f"loading {Path(path).name}", pct))
 
-    def build(self, as_of: dt.date | None = None, full: bool = False, progress: Progress = _quiet) -> Built:
+    def build(self, as_of: dt.date | None = None, full: bool = False, progress: Progress = quiet) -> Built:
         """Persons, journeys, touches and profiles up to D-2 of `as_of`, then predictions,
         audiences and their webhook."""
         self.require_warehouse()
@@ -134,7 +134,7 @@ class Workspace(Folder):
         self.require_warehouse()
         return privacy.forget(self.warehouse, self.config, identifier, self.path)
 
-    def predict(self, horizon_days: int | None = None, progress: Progress = _quiet) -> dict[str, Any]:
+    def predict(self, horizon_days: int | None = None, progress: Progress = quiet) -> dict[str, Any]:
         self.require_warehouse()
         return predict_again(self.warehouse, self.config, self.path, horizon_days, progress)["predict"]
 

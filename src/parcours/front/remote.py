@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from parcours.engine.workspace import Folder
 from parcours.errors import ParcoursError
 from parcours.front.client import Remote
-from parcours.front.door import Attributed, AudienceSize, Built, Progress, _quiet, report_known
+from parcours.front.door import Attributed, AudienceSize, Built, Progress, quiet, report_known
 from parcours.load.inventory import Facts
 from parcours.load.results import LoadResult, Reject
 
@@ -32,7 +32,7 @@ class RemoteWorkspace:
         return self.folder.config
 
     def load(self, table: str, path: Path, rejects_file: Path | None = None,
-             progress: Progress = _quiet) -> LoadResult:
+             progress: Progress = quiet) -> LoadResult:
         load = {"table": table, "path": str(Path(path).resolve())}
         if rejects_file is not None:
             load["rejects_file"] = str(Path(rejects_file).resolve())
@@ -40,7 +40,7 @@ class RemoteWorkspace:
         return LoadResult(**{**d, "rejects": [Reject(**r) for r in d["rejects"]],
                              "rejects_file": d["rejects_file"] and Path(d["rejects_file"])})
 
-    def build(self, as_of: dt.date | None = None, full: bool = False, progress: Progress = _quiet) -> Built:
+    def build(self, as_of: dt.date | None = None, full: bool = False, progress: Progress = quiet) -> Built:
         return Built.from_plain(self.remote.run("build", progress, as_of=as_of and as_of.isoformat(), full=full))
 
     def _params(self, query: Query | None) -> dict[str, Any]:
@@ -111,7 +111,7 @@ class RemoteWorkspace:
     def forget(self, identifier: str) -> dict[str, int]:
         return self.remote.run("forget", identifier=identifier)["deleted"]
 
-    def predict(self, horizon_days: int | None = None, progress: Progress = _quiet) -> dict[str, Any]:
+    def predict(self, horizon_days: int | None = None, progress: Progress = quiet) -> dict[str, Any]:
         return self.remote.run("predict", progress, horizon_days=horizon_days)["predict"]
 
     def info(self) -> Facts:

@@ -7,12 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, HTTPException
+from fastapi import APIRouter, Body, Header, HTTPException, Query
 
 from parcours.faces.api.server import READ, WRITE, Server, ServerDep
 from parcours.load.ingest import load_events
 
 MAX_BATCH = 10_000  # events per POST
+
+MAX_WAIT = 10.0  # seconds a job's answer may wait for its end (`job`): a request thread is held meanwhile
 
 router = APIRouter()
 
@@ -59,9 +61,13 @@ def jobs(server: ServerDep) -> list[dict]:
 
 
 @router.get("/api/v1/jobs/{job_id}", dependencies=READ)
-def job(job_id: int, server: ServerDep) -> dict:
-    """One job: its status, step and percent done, then its result or its error."""
+def job(job_id: int, server: ServerDep, wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0.0) -> dict:
+    """One job: its status, step and percent done, then its result or its error. With `wait`
+    (seconds), the answer waits that long for the job to end, and comes as soon as it has: a
+    client following a job hears its end at once, not at its next poll."""
     found = server.jobs.get(job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id} (the server keeps its latest 100)")
+    if wait:
+        found.ended.wait(wait)
     return found.describe()
