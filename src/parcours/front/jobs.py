@@ -109,6 +109,18 @@ def _checked(command: str, params: Any, config: Config) -> dict:
     raise InvalidInput("command is ingest, build, predict, forget or audience", field="command")
 
 
+def prepare(config: Config) -> None:
+    """Import what a build runs (its steps, the audiences, the predictions' library): a server
+    does it while idle at start-up, so its first build is not a second slower than the next."""
+    import parcours.activation.audiences  # noqa: F401
+    import parcours.build.journeys  # noqa: F401
+
+    if config.predict.enabled:
+        from parcours.predict import preload
+
+        preload()
+
+
 def build_all(wh: Storage, config: Config, folder: Path | None, as_of: dt.date | None = None, full: bool = False,
               report: Callable[[str, float], None] = lambda step, pct: None, webhook: bool = True) -> dict:
     """What `parcours build` does, wherever it runs: drop rows past the retention (a full

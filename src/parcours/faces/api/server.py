@@ -21,7 +21,7 @@ from parcours.contract.query import Query as ReportQuery
 from parcours.engine.storage import Storage
 from parcours.errors import ParcoursError
 from parcours.front import Workspace
-from parcours.front.jobs import Jobs
+from parcours.front.jobs import Jobs, prepare
 from parcours.reports import CATALOGUE, run_report
 
 Written = tuple[bytes, str, dict]  # a response's body, media type and headers
@@ -176,9 +176,9 @@ class Server:
                 self.readers.append(self.thread.reader)
         yield self.thread.reader
 
-    def warm(self, names: tuple[str, ...] = ("summary",)) -> None:
+    def warm(self, names: tuple[str, ...] = ("summary",), jobs: bool = True) -> None:
         """Pages' default answers, ready before their first visit: the home page's at start-up,
-        every page's after a build the server ran."""
+        every page's after a build the server ran; at start-up, then what a job imports."""
         with self.warming:
             for name in names:
                 if self.closing:
@@ -186,10 +186,12 @@ class Server:
                 page = {f: str(v) for f, v in CATALOGUE[name].page.items()}
                 with suppress(ParcoursError, ValueError), self.own("warm") as wh:
                     self.answers.answer(name, ReportQuery.from_params(page), wh, self.ws.config)
+            if jobs and not self.closing:
+                prepare(self.ws.config)
 
     def built(self) -> None:
         if self.ws.warehouse.concurrent_reads:  # on one driver, requests would wait for it all
-            threading.Thread(target=self.warm, args=(tuple(CATALOGUE),), daemon=True).start()
+            threading.Thread(target=self.warm, args=(tuple(CATALOGUE), False), daemon=True).start()
 
     def allowed_hosts(self) -> frozenset[str]:
         """The names a request may give as its Host: `hosts`, and the workspace's `[api] hosts`."""
