@@ -1,5 +1,5 @@
 """What a build did, as its caller (the command line, a client of the server) reads it: a
-module of its own, so a command asking a server for a build imports no engine."""
+module of its own, so a command asking a server for a build imports neither Ibis nor pandas."""
 
 from __future__ import annotations
 

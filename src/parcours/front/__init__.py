@@ -8,7 +8,8 @@ workspace" is decided once, here, and never in a command. The server's jobs call
 `Workspace` methods (docs/architecture.md, "One engine, four faces").
 
 `Workspace` (local.py) brings the engine with it, so it is imported when first asked for: a
-command a server answers (`RemoteWorkspace`, remote.py) imports no Ibis, DuckDB or pandas.
+command a server answers (`RemoteWorkspace`, remote.py) imports no Ibis, pandas or scikit-learn
+(DuckDB only to check the config's regexes as the engine reads them).
 """
 
 from __future__ import annotations

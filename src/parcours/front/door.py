@@ -1,6 +1,6 @@
 """The front door's shape: every job of a workspace (`Door`) and the types its answers come in.
 `Workspace` (local.py) does the jobs, `RemoteWorkspace` (remote.py) asks a server; this module
-and the remote one import no engine, so a command a server answers starts in 0.2 s."""
+and the remote one import neither Ibis nor pandas, so a command a server answers starts in 0.2 s."""
 
 from __future__ import annotations
 

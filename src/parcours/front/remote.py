@@ -1,5 +1,5 @@
 """A workspace a running `parcours serve` holds: each job asked of it over HTTP. It imports
-no engine (the server has one), so `parcours build` beside a server costs the build alone."""
+neither Ibis nor pandas (the server has them), so `parcours build` beside a server costs the build alone."""
 
 from __future__ import annotations
 

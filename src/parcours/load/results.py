@@ -1,5 +1,5 @@
 """What a load did, as its caller reads it: a module of its own, so a command asking a server
-for a load imports no engine."""
+for a load imports neither Ibis nor pandas."""
 
 from __future__ import annotations
 
