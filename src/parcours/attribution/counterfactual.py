@@ -56,6 +56,7 @@ from parcours import lazy
 from parcours.attribution.model import FitSource, Model, weighted
 from parcours.attribution.paths import shares
 from parcours.attribution.registry import register_model
+from parcours.contract.exprs import via_arrow
 from parcours.contract.query import LEVELS
 from parcours.errors import InvalidInput
 
@@ -133,15 +134,15 @@ class Exposure:
         t = t.select("journey_id", key=t[level], split=t[split_level or level],
                      is_view=t.interaction == "view", day=day_number(t.ts))
         x = t.join(j.select("journey_id", "idx", "start", "end"), "journey_id")
-        rows = x.group_by(
+        rows = via_arrow(x.group_by(
             journey=x.idx, key=x.key, is_view=x.is_view, split=x.split,
             a0=ibis.greatest(x.start - x.day, 0), a1=x.end - 1 - x.day,
-        ).agg(count=x.count()).to_pyarrow().to_pandas()
-        jr = j.order_by("idx").select("converted", "days", "fit", "end").to_pyarrow().to_pandas()
+        ).agg(count=x.count()))
+        jr = via_arrow(j.order_by("idx").select("converted", "days", "fit", "end"))
         fit = jr.fit.to_numpy(bool)
         if identified is None:
             identified = int(jr.converted[fit].sum()) >= MIN_IDENTIFIED
-        names = rows.key.fillna("(none)").astype(str) + np.where(rows.is_view.to_numpy(bool), VIEW, "")
+        names: pd.Series = rows.key.fillna("(none)").astype(str) + np.where(rows.is_view.to_numpy(bool), VIEW, "")
         feature, features = pd.factorize(names, sort=True)
         split, split_names = pd.factorize(rows.split.fillna("(none)").astype(str), sort=True)
         # rows in one order whatever the engine's: sums, so fits, come out the same to the bit

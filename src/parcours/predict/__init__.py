@@ -38,6 +38,7 @@ import pandas as pd
 from parcours.build.journeys import require_built
 from parcours.build.profiles import SCORES
 from parcours.contract.config import Config
+from parcours.contract.exprs import via_arrow
 from parcours.engine.storage import Storage
 from parcours.predict import features as feats
 from parcours.predict.model import MIN_CONVERSIONS, Halves, fit_halves, quality
@@ -119,14 +120,7 @@ def _frame(ev: feats.Events, cut: dt.datetime, config: Config) -> pd.DataFrame:
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
     f = f.left_join(feats.labels(ev, cut, s.horizon_days), "person_id").drop("person_id_right")
     # in one order: the sample and the calibration split are then the same at every run
-    return _pandas(f.mutate(converted=f.converted.fill_null(0)).order_by("person_id"))
-
-
-def _pandas(rows: ir.Table) -> pd.DataFrame:
-    """A frame of features through Arrow: Ibis's `to_pandas` converts every column holding a
-    null (a channel not touched) value by value in Python, half of computing the features (a
-    million persons' frame: 14.4 s against 7.2 s), for the same frame."""
-    return rows.to_pyarrow().to_pandas()
+    return via_arrow(f.mutate(converted=f.converted.fill_null(0)).order_by("person_id"))
 
 
 def _sample(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
@@ -242,10 +236,10 @@ def _features(whom: ir.Table, ev: feats.Events, cut: dt.datetime, config: Config
     no event in the history (a CRM customer who never came online)."""
     s = config.predict
     f = feats.features(ev, cut, s.history_days, s.half_life_days)
-    frame = _pandas(whom.left_join(f, "person_id").drop("person_id_right").order_by("person_id"))
-    for col in filter(feats.counted, frame.columns):
-        frame[col] = frame[col].fillna(0)
-    return frame
+    rows = via_arrow(whom.left_join(f, "person_id").drop("person_id_right").order_by("person_id"))
+    for col in filter(feats.counted, rows.columns):
+        rows[col] = rows[col].fillna(0)
+    return rows
 
 
 def _scored(fitted: Fitted, person_id: pd.Series, p: np.ndarray, gain: np.ndarray,
