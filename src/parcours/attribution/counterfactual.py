@@ -56,7 +56,6 @@ from parcours import lazy
 from parcours.attribution.model import FitSource, Model, weighted
 from parcours.attribution.paths import shares
 from parcours.attribution.registry import register_model
-from parcours.contract.exprs import via_arrow
 from parcours.contract.query import LEVELS
 from parcours.errors import InvalidInput
 
@@ -115,6 +114,7 @@ class Exposure:
         import pandas as pd
 
         from parcours.build.journeys import require_built
+        from parcours.contract.exprs import via_arrow  # Ibis: the models' catalogue imports none
 
         meta = require_built(wh)
         cut_day = (meta["cut"] - _EPOCH).days
