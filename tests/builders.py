@@ -8,6 +8,8 @@ import csv
 import datetime as dt
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -384,3 +386,19 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
     assert list(a.columns) == list(b.columns), what
     pd.testing.assert_frame_equal(canonical(a), canonical(b), check_dtype=False,
                                   rtol=1e-9, atol=0, obj=what)
+
+
+def loaded_after(commands: list[list[str]], modules: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """A fresh interpreter runs each `parcours` command (its arguments), then prints, as its
+    last line, which of `modules` it loaded: one `parcours.lazy` merely registered is not."""
+    script = f"""
+import sys
+from parcours.faces.cli import app
+for args in {commands!r}:
+    try:
+        app(args)
+    except SystemExit as done:
+        assert not done.code, (args, done.code)
+print(sorted(m for m in {modules!r} if m in sys.modules and type(sys.modules[m]).__name__ != "_LazyModule"))
+"""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parcours
+from builders import loaded_after
 from parcours.attribution import NAMES, RuleModel
 from parcours.attribution.catalogue import make_model
 from parcours.attribution.registry import MODELS
@@ -182,21 +183,11 @@ def test_the_models_and_a_path_file_need_no_engine_or_scipy(tmp_path):
     asked: pyarrow imports it at its first conversion of a Python value."""
     paths = tmp_path / "paths.csv"
     paths.write_text("path,total_conversions,total_null\nemail > search,3,7\nsearch,2,8\n")
-    script = f"""
-import sys
-from parcours.faces.cli import app
-from parcours.attribution import NAMES, registry
-for model in ("markov", "shapley", "ordered_shapley", "shapley_rate"):
-    try:
-        app(["attribute", "--paths", {str(paths)!r}, "--nulls-column", "total_null", "--model", model])
-    except SystemExit as done:
-        assert not done.code, done.code
-heavy = sorted(m for m in ("ibis", "scipy.sparse", "scipy.optimize", "duckdb", "sqlglot")
-               if m in sys.modules and type(sys.modules[m]).__name__ != "_LazyModule")
-assert not heavy, heavy
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    done = loaded_after([["attribute", "--paths", str(paths), "--nulls-column", "total_null", "--model", model]
+                         for model in ("markov", "shapley", "ordered_shapley", "shapley_rate")],
+                        ("ibis", "scipy.sparse", "scipy.optimize", "duckdb", "sqlglot"))
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout[-300:]
     assert "search" in done.stdout and "email" in done.stdout
 
 
