@@ -2,7 +2,8 @@
 build rebuilds only the persons the new rows and the moved D-2 cut can change, and its tables
 are the tables a full build of the same data gives, row for row. The new day holds the
 awkward cases: a login joining two persons, a late conversion splitting a journey, a new
-visitor, rows loaded before the last build that the moved cut now lets in, and message
+visitor, rows loaded before the last build that the moved cut now lets in, customers whose
+graph id is new or moves (a new sale pairs a customer with an account), and message
 events that change a profile and no journey (an open the moved cut lets in, a click loaded
 since, a late delivery that makes an earlier open a machine's)."""
 
@@ -49,8 +50,13 @@ OLD = {
     ],
     "conversions": [{"conversion_id": "hx", "ts": _at(2.5), "user_id": "uB", "revenue": "30"},
                     # a CRM customer's store sale: a person of its own until an order's email links it
-                    {"conversion_id": "hs", "ts": _at(1.2), "customer_id": "K1", "origin": "store", "revenue": "60"}],
-    "identities": [{"visitor_id": "hB", "user_id": "uB"}],
+                    {"conversion_id": "hs", "ts": _at(1.2), "customer_id": "K1", "origin": "store", "revenue": "60"},
+                    # customers known by their sales alone: K3 under its own graph id, K4 paired with uZ
+                    {"conversion_id": "k3s", "ts": _at(3), "customer_id": "K3", "origin": "store", "revenue": "40"},
+                    {"conversion_id": "k4a", "ts": _at(4), "visitor_id": "hZ", "user_id": "uZ", "customer_id": "K4",
+                     "revenue": "20"},
+                    {"conversion_id": "k4s", "ts": _at(3.5), "customer_id": "K4", "origin": "store", "revenue": "25"}],
+    "identities": [{"visitor_id": "hB", "user_id": "uB"}, {"visitor_id": "hK", "user_id": "uK"}],
     "messages": [
         {"event_id": "m1", "ts": _at(3), "journey": "welcome", "step": "1", "channel": "email",
          "recipient": "hE@example.com", "event": "delivered", "visitor_id": "hE"},
@@ -70,6 +76,13 @@ NEW = {
         {"conversion_id": "hy", "ts": _at(0.2), "visitor_id": "hA", "revenue": "80"},
         {"conversion_id": "late", "ts": _at(1.5), "visitor_id": "hC", "revenue": "12"},  # splits hC's journey
         {"conversion_id": "hz", "ts": _at(0.4), "visitor_id": "hD", "email": "K1@Example.com"},  # links K1 to hD
+        # customers' graph ids that move: K3's older sale now uK's (paired by a sale after the new cut, of a
+        # person known), K4's store sale leaves uZ for uA (the smaller account); and a customer never seen
+        {"conversion_id": "k3o", "ts": _at(-0.5), "visitor_id": "hK", "user_id": "uK", "customer_id": "K3",
+         "revenue": "15"},
+        {"conversion_id": "k4b", "ts": _at(0.6), "visitor_id": "hY", "user_id": "uA", "customer_id": "K4",
+         "revenue": "10"},
+        {"conversion_id": "k5s", "ts": _at(0.7), "customer_id": "K5", "origin": "store", "revenue": "50"},
     ],
     "identities": [{"visitor_id": "hA", "user_id": "uB"}],  # joins hA's person and hB's
     "messages": [
@@ -184,7 +197,10 @@ def test_incremental_build_equals_full_build(data, whole, tmp_path, engine):
     persons = got["persons"].set_index("id").person_id
     assert persons["hA"] == persons["hB"] == persons["uB"]  # the login joined two persons
     assert persons["crm:K1"] == persons["hD"] == "v:hD"  # the order's email joined the customer
+    assert "crm:K3" not in persons and "crm:K5" in persons
     j = got["journeys"].set_index("journey_id")
+    assert j.loc["c:k3s", "person_id"] == persons["hK"]  # K3's older sale follows its graph id to uK
+    assert j.loc["c:k4s", "person_id"] == persons["hY"] != persons["hZ"]
     assert j.loc["c:late", "n_touches"] == 1 and j.loc["c:late", "channels"] == "['social']"
     assert "n:" + persons["hNew"] in j.index and j.loc["c:hy", "person_id"] == persons["hB"]
     # hA's touches join hB's in uB's journey to hx; hy, after it, starts afresh

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from hashlib import sha256
 
+import ibis
+import pandas as pd
 import pytest
 
 from builders import AS_OF, SPARK, SPARK_TABLES, assert_same
@@ -130,6 +132,41 @@ def test_a_few_persons_scored_again_read_their_own_features(pair):
         assert_same(frames[1], frames[0], "the few persons' features")
         got.append(frames[1])
     assert_same(got[0], got[1], "the few persons' features on both engines")
+
+
+def test_rows_updated_in_place_and_the_cards_that_differ_are_the_same_on_both_engines(pair):
+    """`update` (a build's new scores into the profiles: in place on DuckDB, the table written
+    again on Spark) and the persons whose cards differ (`audiences.differing`: only theirs are
+    written again), on scratch tables of both engines."""
+    from parcours.activation.audiences import differing
+
+    cards = {"id": ["a", "b", "c", "d", "e"], "person_id": ["p1", "p1", "p2", "p3", "p4"],
+             "audiences": [["x"], ["x", "y"], [], ["y"], []]}
+    old = {"id": ["a", "b", "c", "d", "f"], "person_id": ["p1", "p1", "p2", "p3", "p5"],
+           "audiences": [["x"], ["x", "y"], ["z"], ["y"], []]}
+    got = []
+    for ws in pair:
+        wh = ws.warehouse
+        p = wh.table("profiles")
+        t = wh.replace("_update_test", p.select("person_id", "touches", "stage").order_by("person_id").limit(30))
+        before = t.to_pandas().sort_values("person_id", ignore_index=True)
+        few = t.order_by("person_id").limit(5)
+        rows = wh.materialize("_update_rows", few.select("person_id", touches=few.touches + 1000,
+                                                         stage=ibis.null("string")))
+        with wh.transaction():
+            wh.update("_update_test", "person_id", rows)
+        after = wh.table("_update_test").to_pandas().sort_values("person_id", ignore_index=True)
+        assert (after.touches[:5] >= 1000).all() and after.stage[:5].isnull().all() and len(after) == 30
+        pd.testing.assert_frame_equal(after[5:], before[5:])  # the others as they were
+        for name, rows in (("_cards_test", cards), ("_cards_old_test", old)):
+            wh.replace(name, ibis.memtable(rows, schema={"id": "string", "person_id": "string",
+                                                         "audiences": "array<string>"}))
+        differ = differing(wh.table("_cards_test"), wh.table("_cards_old_test")).to_pandas()
+        assert sorted(differ.person_id) == ["p2", "p4", "p5"]  # other audiences, a card added, a card gone
+        got.append(after)
+        for name in ("_update_test", "_update_rows", "_cards_test", "_cards_old_test"):
+            wh.drop(name)
+    assert_same(got[0], got[1], "a table after an update")
 
 
 def test_a_crm_reload_on_spark_replaces_the_changed_customers_once(tmp_path):

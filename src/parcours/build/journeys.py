@@ -116,17 +116,15 @@ def rules_digest(config: Config) -> str:
     return hashlib.sha256(repr(rules).encode()).hexdigest()[:16]
 
 
-def _previous(wh: Storage, config: Config, cut: dt.datetime, crm_seq: int, ids: ir.Table) -> dict | None:
+def _previous(wh: Storage, config: Config, cut: dt.datetime, crm_seq: int) -> dict | None:
     """The last build, if this one can bring it up to date (same rules, a cut not earlier, the
-    same CRM customers under the same graph ids: either change can link ids anywhere)."""
+    same CRM: a customer's hashes can link ids anywhere)."""
     if not wh.has("build_meta"):
         return None
     meta = wh.table("build_meta").to_pyarrow().to_pylist()
     if not meta or meta[0].get("version") != BUILD_VERSION or meta[0].get("rules") != rules_digest(config):
         return None
     if meta[0].get("seq_crm", 0) != crm_seq or not wh.has("customer_ids"):
-        return None
-    if ids.anti_join(wh.table("customer_ids"), ["customer_id", "user_id"]).count().execute():
         return None
     return meta[0] if meta[0]["cut"] <= cut and all(meta[0].get(f"seq_{t}") is not None for t in INPUTS) else None
 
@@ -140,7 +138,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     raw = {t: wh.table(t).filter(wh.table(t)[LOAD_SEQ].fill_null(0) <= seqs[t]) for t in (*INPUTS, "crm")}
     crm, prefix = raw.pop("crm"), config.crm.id_prefix
     ids = wh.materialize("_customer_ids", customer_ids(crm, raw["conversions"], prefix))
-    before = None if full else _previous(wh, config, cut, seqs["crm"], ids)
+    before = None if full else _previous(wh, config, cut, seqs["crm"])
     if before is not None and before["cut"] == cut and all(before.get(f"seq_{t}") == n for t, n in seqs.items()):
         return _up_to_date(wh, config, as_of, cut, seqs, before)
     raw["conversions"] = with_customers(raw["conversions"], ids)
@@ -150,7 +148,7 @@ def _build(wh: Storage, config: Config, as_of: dt.date, step: Callable[[str], No
     stale = None
     if before is not None:
         step("finding what changed")
-        stale, scope = _changed(wh, raw, before, cut)
+        stale, scope = _changed(wh, raw, before, cut, ids)
         raw = {t: wh.materialize(f"_scope_{t}", rows) for t, rows in _within(raw, scope).items()}  # read once
     tp_raw = raw["touchpoints"]
     if not config.privacy.count_without_consent:  # touches without consent: in no report at all
@@ -368,13 +366,17 @@ def _loaded_since(rows: ir.Table, before: dict, table: str) -> ir.BooleanValue:
     return rows[LOAD_SEQ].fill_null(0) > before[f"seq_{table}"]
 
 
-def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime) -> tuple[ir.Table, ir.Table]:
+def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.datetime,
+             ids: ir.Table) -> tuple[ir.Table, ir.Table]:
     """The persons something new can change (`stale`: person_id), and the scope to rebuild
     (kind, id): every id of those persons, plus the ids never seen. What can change a person:
     a row before the cut loaded since the last build (late data), a row the moved cut now lets
-    in, a link between two ids not yet one person, an id never seen. A new row after the cut
-    changes no journey. Persons are connected components, so the scope holds every link of
-    its ids, and stitching it alone finds the persons stitching everything finds."""
+    in, a link between two ids not yet one person, an id never seen, a customer's graph id
+    that is new or moved (`ids`, against the last build's: a new sale can pair a customer with
+    an account, and its older rows then link that account, not the one they linked before).
+    A new row after the cut changes no journey. Persons are connected components, so the
+    scope holds every link of its ids, and stitching it alone finds the persons stitching
+    everything finds."""
     fresh = {t: raw[t].filter(_loaded_since(raw[t], before, t)) for t in INPUTS}
     lk = raw["links"]
     fresh["links"] = lk.filter(ibis.or_(*((lk.source == t) & _loaded_since(lk, before, t)
@@ -390,13 +392,17 @@ def _changed(wh: Storage, raw: dict[str, ir.Table], before: dict, cut: dt.dateti
     links = links.left_join(pu, "user_id").select("visitor_id", "user_id", "pv", "pu")
     joining = links.filter(links.pv.isnull() | links.pu.isnull() | (links.pv != links.pu))
 
-    def ids(t: ir.Table) -> list[ir.Table]:
+    def of(t: ir.Table) -> list[ir.Table]:
         return [t.filter(t.visitor_id.notnull()).select(kind=ibis.literal("visitor"), id=t.visitor_id),
                 t.filter(t.user_id.notnull()).select(kind=ibis.literal("user"), id=t.user_id)]
-    every = ibis.union(*(part for t in fresh.values() for part in ids(t)), distinct=True)
+    every = ibis.union(*(part for t in fresh.values() for part in of(t)), distinct=True)
     unseen = every.anti_join(p, [every.kind == p.kind, every.id == p.id])
-    changed = wh.materialize("_touched", ibis.union(*(part for t in [*dated, joining] for part in ids(t)), unseen,
-                                                    distinct=True))
+    was = wh.table("customer_ids")
+    moved = ids.anti_join(was, ["customer_id", "user_id"])
+    graph = ibis.union(moved.select("user_id"), was.semi_join(moved, "customer_id").select("user_id"))
+    graph = graph.select(kind=ibis.literal("user"), id=graph.user_id)  # the new graph id and the old
+    changed = wh.materialize("_touched", ibis.union(*(part for t in [*dated, joining] for part in of(t)), unseen,
+                                                    graph, distinct=True))
     stale = wh.materialize("_stale", p.semi_join(changed, [p.kind == changed.kind, p.id == changed.id])
                            .select("person_id").distinct())
     scope = wh.materialize("_scope", ibis.union(p.semi_join(stale, "person_id").select("kind", "id"), changed,

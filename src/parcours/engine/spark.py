@@ -301,6 +301,13 @@ class SparkWarehouse:
         """Parquet parts are never changed: the table is written again without those rows."""
         self._write_part(name, True, self.table(name).anti_join(keys, column))
 
+    def update(self, name: str, column: str, rows: ir.Table) -> None:
+        """The table written again with those rows' columns (Parquet parts are never changed)."""
+        t = self.table(name)
+        kept = [c for c in t.columns if c not in rows.columns]
+        changed = t.select(column, *kept).join(rows, column).select(*t.columns)
+        self._write_part(name, True, t.anti_join(rows, column).union(changed))
+
     def index(self, name: str, column: str) -> None:
         pass  # Parquet has no index; a lookup scans (min/max statistics skip what they can)
 

@@ -116,6 +116,13 @@ class Storage(Protocol):
         transaction): an incremental build's stale persons."""
         ...
 
+    def update(self, name: str, column: str, rows: ir.Table) -> None:
+        """Set the other columns of `rows` on the rows whose `column` value is `rows`' (inside
+        the caller's transaction; `column` unique in `rows`). DuckDB writes scalar columns in
+        place: a delete from a table with an index costs its commit ~20 us a row, an update
+        of the columns beside the key nothing like it."""
+        ...
+
     def index(self, name: str, column: str) -> None:
         """Make `lookup` on this column fast (DuckDB: an ART index; Spark has none to make)."""
         ...

@@ -426,14 +426,12 @@ def _put_scores(wh: Storage, every: bool) -> None:
         return
     try:
         fix = profiles.filter(profiles.propensity.isnull()).select("person_id")
-        fix = wh.materialize("_pred_fix", fix.union(wh.table("_pred_whom").select("person_id"), distinct=True))
-        rows = profiles.semi_join(fix, "person_id").select(*rest).left_join(scores, "person_id")
-        wh.materialize("_scored_profiles", rows.select(*rest, *SCORES))
-        with wh.transaction():
-            wh.delete("profiles", "person_id", fix)
-            wh.insert("profiles", wh.table("_scored_profiles"))
+        fix = fix.union(wh.table("_pred_whom").select("person_id"), distinct=True)
+        rows = wh.materialize("_scored_profiles", fix.left_join(scores, "person_id").select("person_id", *SCORES))
+        with wh.transaction():  # in place: the profiles' other columns stay as the build wrote them
+            wh.update("profiles", "person_id", rows)
     finally:
-        for name in ("_pred_fix", "_pred_whom", "_scored_profiles"):
+        for name in ("_pred_whom", "_scored_profiles"):
             wh.drop(name)
 
 
