@@ -118,7 +118,8 @@ class Storage(Protocol):
 
     def update(self, name: str, column: str, rows: ir.Table) -> None:
         """Set the other columns of `rows` on the rows whose `column` value is `rows`' (inside
-        the caller's transaction; `column` unique in `rows`). DuckDB writes scalar columns in
+        the caller's transaction; `column` unique in `rows`; a table the build derives, not
+        an input table). DuckDB writes scalar columns in
         place: a delete from a table with an index costs its commit ~20 us a row, an update
         of the columns beside the key nothing like it."""
         ...

@@ -398,14 +398,7 @@ class Warehouse:
         self._raw.execute(f"DELETE FROM {_ident(name)} WHERE {col} IN (SELECT {col} FROM ({self.con.compile(keys)}))")
 
     def update(self, name: str, column: str, rows: ir.Table) -> None:
-        if self._stored(name):  # parts never change: the table is written anew
-            t = self.table(name)
-            kept = [c for c in t.columns if c not in rows.columns]
-            changed = self.materialize(f"_updating_{name}", t.select(column, *kept).join(rows, column)
-                                       .select(*t.columns))
-            self.delete(name, column, rows.select(column))
-            self.insert(name, changed)
-            return
+        """A table the build derives (the input tables, Parquet parts in a store, only grow)."""
         self.con._run_pre_execute_hooks(rows)
         sets = ", ".join(f"{_ident(c)} = _rows.{_ident(c)}" for c in rows.columns if c != column)
         key = _ident(column)
