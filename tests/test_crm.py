@@ -200,10 +200,16 @@ def test_a_sale_carrying_the_site_account_and_the_card_ties_them(ws):
     assert j["w2"]["person_id"] == persons["u3"]
     meta = rows_of(ws, "build_meta")[0]
     assert (meta["crm_customers"], meta["crm_linked"], meta["crm_by_account"]) == (1, 1, 1)
-    # a later sale pairing another card with an account changes graph ids: the next build is whole
+    # a later sale pairing another card with an account moves that card's graph id: the next
+    # build rebuilds the persons of its old id and its new one, as a whole build would
     load_rows(ws, "conversions", [{"conversion_id": "w3", "ts": _day(1), "user_id": "u9", "customer_id": "C1",
                                    "origin": "store"}])
-    assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt is None
+    assert build_journeys(ws.warehouse, ws.config, as_of=AS_OF).rebuilt == 1  # crm:C1's person, now u9's
+    tables = {t: rows_of(ws, t, key) for t, key in (("persons", ["kind", "id"]), ("journeys", ["journey_id"]))}
+    j = {r["conversion_id"]: r for r in tables["journeys"] if r["converted"]}
+    assert j["s1"]["person_id"] == j["w3"]["person_id"]  # C1's older sale follows its card to u9
+    build_journeys(ws.warehouse, ws.config, as_of=AS_OF, full=True)
+    assert tables == {t: rows_of(ws, t, key) for t, key in (("persons", ["kind", "id"]), ("journeys", ["journey_id"]))}
 
 
 def test_a_hash_shared_by_many_customers_links_nobody(ws):
