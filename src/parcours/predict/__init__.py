@@ -137,9 +137,15 @@ def _sample(frames: list[pd.DataFrame], limit: int) -> pd.DataFrame:
         return pd.concat(frames, ignore_index=True)
     parts, offset = [], 0
     for f in frames:
-        parts.append(f.iloc[np.sort(pick[(pick >= offset) & (pick < offset + len(f))]) - offset])
+        parts.append(f.iloc[_within(pick, offset, len(f))])
         offset += len(f)
     return _in_pick_order(pd.concat(parts, ignore_index=True), pick)
+
+
+def _within(pick: np.ndarray, offset: int, n: int) -> np.ndarray:
+    """The picked rows of the frame whose `n` rows start at row `offset` of the concatenation,
+    as its own positions, in its order."""
+    return np.sort(pick[(pick >= offset) & (pick < offset + n)]) - offset
 
 
 def _in_pick_order(rows: pd.DataFrame, pick: np.ndarray) -> pd.DataFrame:
@@ -160,8 +166,7 @@ def _training(ev: feats.Events, training: list[dt.datetime], config: Config) -> 
         frame = _frame(ev, t, config)
         positives += int(frame.converted.sum())
         if pick is not None:
-            mine = np.sort(pick[(pick >= offset) & (pick < offset + n)]) - offset
-            frame = frame.iloc[mine]
+            frame = frame.iloc[_within(pick, offset, n)]
         parts.append(frame)
         offset += n
     train = pd.concat(parts, ignore_index=True)
