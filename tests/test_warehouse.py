@@ -3,6 +3,8 @@ import subprocess
 import sys
 import time
 
+import duckdb
+import ibis
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -149,6 +151,19 @@ def test_the_staging_tables_of_a_killed_load_go_at_the_next_open(tmp_path):
     wh.close()
     wh = Warehouse(tmp_path / "w.duckdb")
     assert wh.tables() == ["kept"]
+    wh.close()
+
+
+def test_a_replace_that_fails_outside_a_transaction_leaves_the_table_as_it_was(tmp_path):
+    """A replace is one change: a reader never sees the table between its create and its rows
+    (a server's report once read an empty build_meta while a build marked it followed)."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh._raw.execute("CREATE TABLE r AS SELECT range AS i FROM range(3)")
+    bad = ibis.memtable({"i": ["1", "x"]}).mutate(i=ibis._.i.cast("int64"))  # fails on its second row
+    with pytest.raises(duckdb.ConversionException):
+        wh.replace("r", bad)
+    assert sorted(wh.table("r").i.execute()) == [0, 1, 2]
+    assert sorted(wh.replace("r", bad.limit(1)).i.execute()) == [1]
     wh.close()
 
 

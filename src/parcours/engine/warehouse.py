@@ -355,7 +355,11 @@ class Warehouse:
             f'INSERT INTO {_ident(name)} ({columns}) {self.con.compile(expr)}', progress)
 
     def replace(self, name: str, expr: ir.Table) -> ir.Table:
-        """Create or replace a table from an expression (inside the caller's transaction)."""
+        """Create or replace a table from an expression, inside the caller's transaction or one
+        of its own: its two statements apart, a reader between them would see the table empty."""
+        if not self._in_transaction:
+            with self.transaction():
+                return self.replace(name, expr)
         self._tables.clear()
         if any(t.name == name for t in expr.op().find(ops.DatabaseTable)):  # a query of itself
             expr = self.materialize(f"_replacing_{name}", expr)
