@@ -171,6 +171,33 @@ def test_an_answer_given_again_is_fresh_once_data_lands(shop):
         assert english["figure"] == after["figure"] != french["figure"]  # one answer, said in two languages
 
 
+def test_a_question_asked_again_while_it_is_computed_is_computed_once(shop):
+    """Six requests of one new question at once (a shared link): one computes it, the others
+    are given its answer, not a computation each in the free slot (two would run at once)."""
+    import threading
+
+    from parcours.contract.query import Query
+    from parcours.faces.api.server import Answers
+
+    answers, query = Answers(), Query.from_params({"start": "2026-10-01", "end": "2026-10-31"})
+    readers = [shop.warehouse.reader() for _ in range(6)]
+    ready, got = threading.Barrier(len(readers)), []
+
+    def ask(wh) -> None:
+        ready.wait()
+        with wh.snapshot():
+            got.append(answers.answer("model-comparison", query, wh, shop.config))
+
+    threads = [threading.Thread(target=ask, args=(wh,)) for wh in readers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 6 and len({id(said) for said in got}) == 1 and answers.asked == {}
+    for wh in readers:
+        wh.close()
+
+
 def test_a_body_over_the_configured_size_is_refused_with_413(shop):
     """By its Content-Length, or as a chunked body passes the limit; a small batch still loads."""
     tokens = f'{{ token = "{WRITE}", scopes = ["read", "write"] }}'
