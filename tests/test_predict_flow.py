@@ -153,7 +153,7 @@ def test_the_api_runs_predict_as_a_job_and_refuses_a_bad_horizon(world, tmp_path
             assert got.status_code == 400 and "horizon_days" in got.json()["error"], got.json()
         job = client.post("/api/v1/jobs", json={"command": "predict", "horizon_days": 7}, headers=write).json()
         while job["status"] in ("queued", "running"):
-            job = client.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
+            job = client.get(f"/api/v1/jobs/{job['id']}?wait=10", headers=write).json()
         assert job["status"] == "done" and job["result"]["predict"]["scored"] > 0
         page = client.get("/api/v1/reports/propensity?lang=fr", headers=write).json()
         assert page["totals"]["auc"] > 0.5 and page["columns"]["decile"]["label"].startswith("Décile")

@@ -99,7 +99,7 @@ def test_jobs_api_refuses_what_it_cannot_run(shop):
         job = api.post("/api/v1/jobs", json={"command": "ingest", "loads": [{"table": "costs", "path": "/no.csv"}]},
                        headers=local).json()
         while job["status"] in ("queued", "running"):
-            job = api.get(f"/api/v1/jobs/{job['id']}", headers=write).json()
+            job = api.get(f"/api/v1/jobs/{job['id']}?wait=10", headers=write).json()
         assert job["status"] == "failed" and "no such file" in job["error"]
         for wait in ("-1", "10.5", "nan", "soon"):
             assert api.get(f"/api/v1/jobs/1?wait={wait}", headers=write).status_code == 422, wait
