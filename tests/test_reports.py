@@ -64,6 +64,23 @@ def test_time_lag(shop):
         {"display": 14, "email": 1, "affiliation": 2, "direct": 3})
 
 
+def test_the_first_touch_rows_at_every_level_and_under_a_parent(shop):
+    """The journeys' first channel answers the channel level; other levels and drill-downs read
+    the first touches themselves (A's first is display/site1, 14 days; F's display/site1 never
+    converts; C's display touch comes second, so C is under no display row)."""
+    for level, parent, want in [
+            ("channel", (), {"display": 14, "email": 1, "affiliation": 2, "direct": 3}),
+            ("source", (), {"site1": 14, "newsletter": 1, "partnerX": 2, "(none)": 3}),
+            ("source", (("channel", "display"),), {"site1": 14}),
+            ("channel", (("channel", "display"),), {"display": 14})]:
+        lag = rows(report(shop, "time-lag", level=level, parent=parent), table="by_first_touch")
+        assert {k: v["median_days"] for k, v in lag.items()} == pytest.approx(want), (level, parent)
+        entry = rows(report(shop, "velocity", level=level, parent=parent), table="by_entry")
+        first = "display" if level == "channel" else "site1"
+        assert (entry[first]["journeys"], entry[first]["conversions"]) == (2, 1)  # A and F
+        assert entry[first]["median_days_to_conversion"] == pytest.approx(14)
+
+
 def test_path_length_in_touches_and_in_distinct_channels(shop):
     r = report(shop, "path-length")
     got = {b: (c, v) for b, c, v in zip(r.table.length, r.table.conversions, r.table.revenue, strict=True) if c}

@@ -168,6 +168,23 @@ class Scope:
         t = self.restrict(self.wh.table("touches"), everyone, in_parent)
         return t.mutate(row=t[self.query.level])
 
+    def first_touches(self, everyone: bool = False) -> ir.Table:
+        """The first touch of each journey of `journeys(everyone)` that has one: `row` (its
+        value at the query's level), `converted`, and `days` from it to the conversion (null
+        without one). At the channel level the journeys' own first channel and first touch
+        time say it: one pass over the journeys, not every touch joined to them (velocity's
+        table at 10M touchpoints: 140-210 ms to a few)."""
+        if self.query.level == "channel" and not self.query.parent:
+            j = self.journeys(everyone)
+            j = j.filter(j.n_touches > 0)
+            row, first, end = j.first_channel, j.first_ts, j.conv_ts
+        else:
+            j = self.touches(everyone)
+            j = j.filter(j.position == 1)
+            row, first, end = j.row, j.ts, j.end_ts
+        days = (end.epoch_seconds() - first.epoch_seconds()) / 86400.0
+        return j.select(row=row, converted=j.converted, days=ibis.ifelse(j.converted, days, None))
+
     def restrict(self, t: ir.Table, everyone: bool = False, in_parent: bool = True) -> ir.Table:
         """Rows of a touch table (journey_id, converted, end_ts) in `journeys(everyone)`, and
         under the drill-down parent when in_parent. With only a period to apply, the touches'

@@ -53,11 +53,9 @@ def run(scope: Scope) -> ReportResult:
     totals = {"conversions": total, "revenue": float(by.revenue.sum()),
               "median_days": num(stats["median"]), "p90_days": num(stats.p90)}
 
-    t = scope.touches()
-    first = t.filter(t.position == 1)
-    d = (first.end_ts.epoch_seconds() - first.ts.epoch_seconds()) / 86400.0
-    rows = first.group_by("row").agg(conversions=first.count(), median_days=d.median(),
-                                     p90_days=d.quantile(0.9)).to_pandas()
+    first = scope.first_touches()
+    rows = first.group_by("row").agg(conversions=first.count(), median_days=first.days.median(),
+                                     p90_days=first.days.quantile(0.9)).to_pandas()
     rows = rows.sort_values(["conversions", "row"], ascending=[False, True], ignore_index=True)
 
     fig = go.Figure(go.Bar(x=by.bucket.tolist(), y=by.conversions.tolist(), name="conversions",

@@ -58,12 +58,10 @@ def run(scope: Scope) -> ReportResult:
         table["rate_to_next"] = None
         table["share_of_first_stage"] = None
 
-    tr = scope.touches(everyone=True)
-    entry = tr.filter(tr.position == 1)
-    days = ibis.ifelse(entry.converted, (entry.end_ts.epoch_seconds() - entry.ts.epoch_seconds()) / 86400.0, None)
+    entry = scope.first_touches(everyone=True)
     rows = entry.group_by("row").agg(journeys=entry.count(), conversions=entry.converted.cast("int64").sum(),
-                                     median_days_to_conversion=days.median(),
-                                     p90_days_to_conversion=days.quantile(0.9)).to_pandas()
+                                     median_days_to_conversion=entry.days.median(),
+                                     p90_days_to_conversion=entry.days.quantile(0.9)).to_pandas()
     rows["conversion_rate"] = rows.conversions / rows.journeys if scope.rates else None
     rows = rows.sort_values(["journeys", "row"], ascending=[False, True], ignore_index=True)
 
