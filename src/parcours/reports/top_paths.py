@@ -7,7 +7,7 @@ import ibis
 import pandas as pd
 import plotly.graph_objects as go
 
-from parcours.contract.exprs import in_order
+from parcours.contract.exprs import in_order, via_arrow
 from parcours.reports.base import NO_TOUCH, Report, ReportResult, Scope, register, share
 from parcours.reports.labels import colours, tooltip
 
@@ -30,7 +30,8 @@ def run(scope: Scope) -> ReportResult:
         conversions=jj.count(), revenue=jj.revenue.sum(),
         avg_lag_days=(jj.lag_s / 86400.0).mean(), avg_length=jj.n_touches.mean(),
         steps=jj.steps.first(),
-    ).to_pandas()
+    )
+    by = via_arrow(by)  # each path's steps: Ibis's to_pandas makes a list of each by Python (45 ms of 170 at 10M)
     total, revenue = float(by.conversions.sum()), float(by.revenue.sum())
     by["share"] = share(by.conversions, total)
     by = by.sort_values(["conversions", "path"], ascending=[False, True], ignore_index=True)
