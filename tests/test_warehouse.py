@@ -133,12 +133,15 @@ def test_the_data_version_changes_when_data_lands_or_a_build_finishes(ws):
     """What the API checks its kept answers against (a load that adds nothing keeps it)."""
     from builders import AS_OF, build_shop
     from parcours.build.journeys import build_journeys
+    from parcours.contract import schema
 
     before = ws.warehouse.data_version()
     assert ws.warehouse.data_version() == before
     build_shop(ws)
     loaded = ws.warehouse.data_version()
     assert loaded != before
+    counted = (*schema.TABLES, *schema.REFRESHED)  # each table's count in its place
+    assert loaded[:len(counted)] == tuple(ws.warehouse.count(t) for t in counted) and loaded[0] == 10
     build_journeys(ws.warehouse, ws.config, as_of=AS_OF)
     assert ws.warehouse.data_version() != loaded
 

@@ -328,17 +328,21 @@ class Warehouse:
 
     def data_version(self) -> tuple:
         """The raw tables' row counts (loads add rows, an erasure deletes some), the audience
-        refreshes' (an audience saved between builds) and the build's time: two plain queries,
-        asked before every kept answer is given (Ibis would compile five)."""
+        refreshes' (an audience saved between builds) and the build's time: three plain
+        queries, asked before every kept answer is given (Ibis would compile five). The counts
+        are one UNION ALL: each `count(*)` alone reads the tables' row counts, but as scalar
+        subqueries of one SELECT DuckDB counted the rows (21-37 ms at 10M touchpoints, 0.9 ms)."""
         counted = (*schema.TABLES, *schema.REFRESHED)
         if self.store is not None:
             built = self.table("build_meta").built_at.max().execute() if self.has("build_meta") else None
             return (*(self.count(name) if self.has(name) else 0 for name in counted), built, self.store.version())
         names = self._names()
-        parts = [f"(SELECT count(*) FROM {_ident(n)})" if n in names else "0" for n in counted]
-        parts.append("(SELECT max(built_at) FROM build_meta)" if "build_meta" in names else "NULL")
-        row = self._raw.execute("SELECT " + ", ".join(parts)).fetchone()
-        return (*(row or ()), None)
+        present = [(i, n) for i, n in enumerate(counted) if n in names]
+        found = dict(self._raw.execute(" UNION ALL ".join(
+            f"SELECT {i} AS i, count(*) AS n FROM {_ident(n)}" for i, n in present)).fetchall()) if present else {}
+        built = self._raw.execute("SELECT max(built_at) FROM build_meta").fetchone()[0] if "build_meta" in names \
+            else None
+        return (*(found.get(i, 0) for i in range(len(counted))), built, None)
 
     def insert(self, name: str, expr: ir.Table,
                progress: Callable[[float], None] | None = None) -> None:
