@@ -173,7 +173,7 @@ class Scope:
         value at the query's level), `converted`, and `days` from it to the conversion (null
         without one). At the channel level the journeys' own first channel and first touch
         time say it: one pass over the journeys, not every touch joined to them (velocity's
-        table at 10M touchpoints: 140-210 ms to a few)."""
+        filtered answer at 10M touchpoints: 160 ms to 60)."""
         if self.query.level == "channel" and not self.query.parent:
             j = self.journeys(everyone)
             j = j.filter(j.n_touches > 0)
